@@ -1,0 +1,2 @@
+//! The `adu` command (being written).
+fn main() {}

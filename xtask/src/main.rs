@@ -1,0 +1,49 @@
+//! Automation for the workspace, in Rust (the rust-analyzer way).
+//!
+//! Run `cargo xtask help` for the list of tasks.
+
+mod ci;
+mod codegen;
+mod interop;
+mod spec_check;
+mod util;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) => (task.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let result = match task {
+        "codegen" => codegen::run(rest),
+        "spec-check" => spec_check::run(rest),
+        "ci" => ci::run(rest),
+        "interop" => interop::run(rest),
+        "help" | "--help" | "-h" => {
+            print_help();
+            Ok(())
+        }
+        other => Err(format!("unknown task `{other}`; run `cargo xtask help`")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask {task}: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_help() {
+    println!(
+        "cargo xtask <task>
+
+tasks:
+  codegen [--check]              regenerate adu-model's generated module (or check it is fresh)
+  spec-check --upstream FILE     compare our API description with an upstream OpenAPI file
+  ci                             every check CI runs, in order, stopping at the first failure
+  interop                        install the independent peers and run the interop tests"
+    );
+}
