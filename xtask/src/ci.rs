@@ -1,11 +1,11 @@
 //! `cargo xtask ci`: every check, in order, failing on the first failure.
 
-use crate::util::{cargo, run};
+use crate::util::{cargo, run as sh};
 
 pub fn run_ci() -> Result<(), String> {
     crate::codegen::run(&["--check".to_owned()])?;
-    run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args([
+    sh(cargo().args(["fmt", "--all", "--check"]))?;
+    sh(cargo().args([
         "clippy",
         "--workspace",
         "--all-targets",
@@ -13,8 +13,8 @@ pub fn run_ci() -> Result<(), String> {
         "-D",
         "warnings",
     ]))?;
-    run(cargo().args(["test", "--workspace", "--all-targets"]))?;
-    run(cargo().args(["test", "--workspace", "--doc"]))?;
+    sh(cargo().args(["test", "--workspace", "--all-targets"]))?;
+    sh(cargo().args(["test", "--workspace", "--doc"]))?;
     crate::interop::run(&[])?;
     Ok(())
 }
