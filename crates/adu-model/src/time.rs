@@ -286,7 +286,16 @@ mod tests {
 
     #[test]
     fn keeps_invalid_text() {
-        for bad in ["", "yesterday", "2022-13-01T00:00:00Z", "2022-02-30T00:00:00Z", "2022-01-01T00:00:00", "2022-01-01T00:00:00.Z", "2022-01-01T24:00:00Z", "2022-01-01T00:00:00+0100"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2022-13-01T00:00:00Z",
+            "2022-02-30T00:00:00Z",
+            "2022-01-01T00:00:00",
+            "2022-01-01T00:00:00.Z",
+            "2022-01-01T24:00:00Z",
+            "2022-01-01T00:00:00+0100",
+        ] {
             let t = Timestamp::parse(bad);
             assert!(!t.is_valid(), "{bad} should not parse");
             assert_eq!(t.as_str(), bad);

@@ -7,26 +7,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
 
-/// Operation status.
+/// Where a long-running operation stands.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum OperationStatus {
-    /// Undefined operation status (legacy API only).
+    /// The service could not tell; only the legacy API uses this value.
     Undefined,
-    /// Background operation created but not started yet.
+    /// Accepted, but no work has begun yet.
     NotStarted,
-    /// Background operation is currently running.
+    /// Work is in progress.
     Running,
-    /// Background operation finished with success.
+    /// Finished, and it worked.
     Succeeded,
-    /// Background operation finished with failure.
+    /// Finished, and it did not work; the operation's `error` says why.
     Failed,
-    /// A status this version of the crate does not know, kept as the service sent it.
+    /// A value this version of the crate does not know, kept as the service sent it.
     Unknown(String),
 }
 
 impl OperationStatus {
-    /// The status as the service spells it.
+    /// The value as the service spells it.
     pub fn as_str(&self) -> &str {
         match self {
             Self::Undefined => "Undefined",
@@ -38,7 +38,7 @@ impl OperationStatus {
         }
     }
 
-    /// Maps the service's spelling to a status; unknown values are kept as sent.
+    /// Maps the service's spelling to a value; unknown values are kept as sent.
     pub fn from_wire(value: &str) -> Self {
         match value {
             "Undefined" => Self::Undefined,
@@ -70,37 +70,45 @@ impl<'de> Deserialize<'de> for OperationStatus {
     }
 }
 
-/// Update identifier.
+/// The three parts that together name one update.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct UpdateId {
-    /// Update provider.
+    /// Who publishes the update.
     pub provider: String,
-    /// Update name.
+    /// What the update is called.
     pub name: String,
-    /// Update version.
+    /// Which version of it this is.
     pub version: String,
 }
 
 impl UpdateId {
     /// Creates a value from its required properties; optional ones start as `None`.
-    pub fn new(provider: impl Into<String>, name: impl Into<String>, version: impl Into<String>) -> Self {
-        Self { provider: provider.into(), name: name.into(), version: version.into() }
+    pub fn new(
+        provider: impl Into<String>,
+        name: impl Into<String>,
+        version: impl Into<String>,
+    ) -> Self {
+        Self {
+            provider: provider.into(),
+            name: name.into(),
+            version: version.into(),
+        }
     }
 }
 
-/// Update information.
+/// An update: its identity and how it describes itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct UpdateInfo {
-    /// Update identifier.
+    /// The update's identity.
     pub update_id: UpdateId,
-    /// Update description.
+    /// What the update is for, in the publisher's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Friendly update name.
+    /// A display name chosen by the publisher.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub friendly_name: Option<String>,
 }
@@ -108,26 +116,31 @@ pub struct UpdateInfo {
 impl UpdateInfo {
     /// Creates a value from its required properties; optional ones start as `None`.
     pub fn new(update_id: UpdateId) -> Self {
-        Self { update_id, description: None, friendly_name: None }
+        Self {
+            update_id,
+            description: None,
+            friendly_name: None,
+        }
     }
 }
 
-/// An error returned by the service.
+/// An error as the service reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Error {
-    /// Server defined error code.
+    /// Machine-readable error code chosen by the service.
     pub code: String,
-    /// A human-readable representation of the error.
+    /// Explanation meant for people.
     pub message: String,
-    /// The target of the error.
+    /// What the error is about, when the service says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// An array of errors that led to the reported error.
+    /// Further errors that caused this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<Vec<Error>>,
-    /// An object containing more specific information than the current object about the error.
+    /// More specific information than this error gives, possibly nested several levels
+    /// deep.
     #[serde(
         rename = "innererror",
         alias = "innerError",
@@ -135,7 +148,7 @@ pub struct Error {
         skip_serializing_if = "Option::is_none"
     )]
     pub innererror: Option<InnerError>,
-    /// Date and time in UTC when the error occurred.
+    /// When the error happened (UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred_date_time: Option<Timestamp>,
 }
@@ -143,24 +156,31 @@ pub struct Error {
 impl Error {
     /// Creates a value from its required properties; optional ones start as `None`.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), target: None, details: None, innererror: None, occurred_date_time: None }
+        Self {
+            code: code.into(),
+            message: message.into(),
+            target: None,
+            details: None,
+            innererror: None,
+            occurred_date_time: None,
+        }
     }
 }
 
-/// An object containing more specific information than the parent object about the error.
+/// A more specific layer of an error; the innermost layer is usually the most useful.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct InnerError {
-    /// A more specific error code than what was provided by the containing error.
+    /// An error code more specific than the enclosing one.
     pub code: String,
-    /// A human-readable representation of the error.
+    /// Explanation meant for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// The internal error or exception message.
+    /// The underlying internal error or exception text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_detail: Option<String>,
-    /// An object containing more specific information than the current object about the error.
+    /// The next, even more specific layer, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inner_error: Option<Box<InnerError>>,
 }
@@ -168,16 +188,21 @@ pub struct InnerError {
 impl InnerError {
     /// Creates a value from its required properties; optional ones start as `None`.
     pub fn new(code: impl Into<String>) -> Self {
-        Self { code: code.into(), message: None, error_detail: None, inner_error: None }
+        Self {
+            code: code.into(),
+            message: None,
+            error_detail: None,
+            inner_error: None,
+        }
     }
 }
 
-/// Common error response.
+/// The body of a failed call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ErrorResponse {
-    /// The error details.
+    /// What went wrong.
     pub error: Error,
 }
 
@@ -188,76 +213,108 @@ impl ErrorResponse {
     }
 }
 
-/// Operation metadata (legacy API, 2020-09-01).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct Operation {
-    /// Operation Id.
-    pub operation_id: String,
-    /// Operation status.
-    pub status: OperationStatus,
-    /// The identity of update being imported or deleted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub update_id: Option<UpdateId>,
-    /// Location of the imported update when operation is successful.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource_location: Option<String>,
-    /// Operation error encountered, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<Error>,
-    /// Operation correlation identity that can used by Microsoft Support for troubleshooting.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trace_id: Option<String>,
-    /// Date and time in UTC when the operation status was last updated.
-    pub last_action_date_time: Timestamp,
-    /// Date and time in UTC when the operation was created.
-    pub created_date_time: Timestamp,
-    /// Operation ETag.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
-}
-
-impl Operation {
-    /// Creates a value from its required properties; optional ones start as `None`.
-    pub fn new(operation_id: impl Into<String>, status: OperationStatus, last_action_date_time: Timestamp, created_date_time: Timestamp) -> Self {
-        Self { operation_id: operation_id.into(), status, update_id: None, resource_location: None, error: None, trace_id: None, last_action_date_time, created_date_time, etag: None }
-    }
-}
-
-/// Operation metadata (current API, 2022-10-01).
+/// State of a long-running update operation, as the current (2022-10-01) API reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct UpdateOperation {
-    /// Operation Id.
+    /// Identifier of the operation.
     pub operation_id: String,
-    /// Operation status.
+    /// Where the operation stands.
     pub status: OperationStatus,
-    /// The update being imported or deleted. For import, this property will only be populated after import manifest is processed successfully.
+    /// Which update is being imported or deleted; for an import, known only once the
+    /// import manifest has been processed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update: Option<UpdateInfo>,
-    /// Location of the imported update when operation is successful.
+    /// Where the imported update can be found, once the operation has succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_location: Option<String>,
-    /// Operation error encountered, if any.
+    /// Why the operation failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Error>,
-    /// Operation correlation identity that can used by Microsoft Support for troubleshooting.
+    /// Correlation id to quote to Microsoft support.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
-    /// Date and time in UTC when the operation status was last updated.
+    /// When the operation's state last changed (UTC).
     pub last_action_date_time: Timestamp,
-    /// Date and time in UTC when the operation was created.
+    /// When the operation was created (UTC).
     pub created_date_time: Timestamp,
-    /// Operation ETag.
+    /// Entity tag of this state of the operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
 }
 
 impl UpdateOperation {
     /// Creates a value from its required properties; optional ones start as `None`.
-    pub fn new(operation_id: impl Into<String>, status: OperationStatus, last_action_date_time: Timestamp, created_date_time: Timestamp) -> Self {
-        Self { operation_id: operation_id.into(), status, update: None, resource_location: None, error: None, trace_id: None, last_action_date_time, created_date_time, etag: None }
+    pub fn new(
+        operation_id: impl Into<String>,
+        status: OperationStatus,
+        last_action_date_time: Timestamp,
+        created_date_time: Timestamp,
+    ) -> Self {
+        Self {
+            operation_id: operation_id.into(),
+            status,
+            update: None,
+            resource_location: None,
+            error: None,
+            trace_id: None,
+            last_action_date_time,
+            created_date_time,
+            etag: None,
+        }
+    }
+}
+
+/// State of a long-running update operation, as the legacy (2020-09-01) API reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Operation {
+    /// Identifier of the operation.
+    pub operation_id: String,
+    /// Where the operation stands.
+    pub status: OperationStatus,
+    /// Which update is being imported or deleted; for an import, known only once the
+    /// import manifest has been processed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_id: Option<UpdateId>,
+    /// Where the imported update can be found, once the operation has succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_location: Option<String>,
+    /// Why the operation failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Error>,
+    /// Correlation id to quote to Microsoft support.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// When the operation's state last changed (UTC).
+    pub last_action_date_time: Timestamp,
+    /// When the operation was created (UTC).
+    pub created_date_time: Timestamp,
+    /// Entity tag of this state of the operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+impl Operation {
+    /// Creates a value from its required properties; optional ones start as `None`.
+    pub fn new(
+        operation_id: impl Into<String>,
+        status: OperationStatus,
+        last_action_date_time: Timestamp,
+        created_date_time: Timestamp,
+    ) -> Self {
+        Self {
+            operation_id: operation_id.into(),
+            status,
+            update_id: None,
+            resource_location: None,
+            error: None,
+            trace_id: None,
+            last_action_date_time,
+            created_date_time,
+            etag: None,
+        }
     }
 }

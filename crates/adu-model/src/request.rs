@@ -1,0 +1,239 @@
+//! Building the "get operation status" request for either API version.
+
+use http::header::{ACCEPT, IF_NONE_MATCH};
+use http::{HeaderValue, Method, Request, Uri};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::endpoint::{ApiVersion, Endpoint, InstanceId, OperationId};
+use crate::error::{bounded, Error};
+
+/// RFC 3986 §2.3: everything but the unreserved characters is encoded, so a
+/// segment can never contain `/`, `?`, `#` or `%` that the server would read.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes a value as exactly one URI path segment.
+///
+/// ```
+/// assert_eq!(adu_model::encode_path_segment("a/b?c#d"), "a%2Fb%3Fc%23d");
+/// ```
+pub fn encode_path_segment(segment: &str) -> String {
+    utf8_percent_encode(segment, SEGMENT).to_string()
+}
+
+/// The path and query of the get-operation request.
+pub fn operation_path(
+    instance: &InstanceId,
+    operation: &OperationId,
+    version: ApiVersion,
+) -> String {
+    let instance = encode_path_segment(instance.as_str());
+    let operation = encode_path_segment(operation.as_str());
+    match version {
+        ApiVersion::V2 => format!("/deviceupdate/{instance}/v2/updates/operations/{operation}"),
+        ApiVersion::V2022_10_01 => {
+            format!(
+                "/deviceUpdate/{instance}/updates/operations/{operation}?api-version=2022-10-01"
+            )
+        }
+    }
+}
+
+/// Builds `GET` get-operation-status for one operation.
+///
+/// The request has an absolute URI, `Accept: application/json` and, when
+/// given, `If-None-Match`. It carries no credential: the transport adds the
+/// `Authorization`, `User-Agent` and request-id headers.
+///
+/// ```
+/// use adu_model::{build_get_operation_request, ApiVersion, Endpoint, InstanceId, OperationId};
+///
+/// let endpoint = Endpoint::parse("contoso.api.adu.microsoft.com").unwrap();
+/// let instance = InstanceId::new("blue").unwrap();
+/// let op = OperationId::new("e4491c53-b1f7-4e3f-9ec5-6a3e1b6b4a4c").unwrap();
+///
+/// let req = build_get_operation_request(&endpoint, &instance, &op, ApiVersion::V2022_10_01, None).unwrap();
+/// assert_eq!(
+///     req.uri(),
+///     "https://contoso.api.adu.microsoft.com/deviceUpdate/blue/updates/operations/e4491c53-b1f7-4e3f-9ec5-6a3e1b6b4a4c?api-version=2022-10-01"
+/// );
+///
+/// let legacy = build_get_operation_request(&endpoint, &instance, &op, ApiVersion::V2, Some("\"abc\"")).unwrap();
+/// assert_eq!(
+///     legacy.uri(),
+///     "https://contoso.api.adu.microsoft.com/deviceupdate/blue/v2/updates/operations/e4491c53-b1f7-4e3f-9ec5-6a3e1b6b4a4c"
+/// );
+/// assert_eq!(legacy.headers()["if-none-match"], "\"abc\"");
+/// ```
+pub fn build_get_operation_request(
+    endpoint: &Endpoint,
+    instance: &InstanceId,
+    operation: &OperationId,
+    version: ApiVersion,
+    if_none_match: Option<&str>,
+) -> Result<Request<Vec<u8>>, Error> {
+    let uri = format!(
+        "{}{}",
+        endpoint.base_url(),
+        operation_path(instance, operation, version)
+    );
+    let uri: Uri = uri.parse().map_err(|_| Error::InvalidOperationId {
+        input: bounded(operation.as_str()),
+        reason: "it does not form a valid URI",
+    })?;
+    get(uri, if_none_match)
+}
+
+/// Builds the status request for an `Operation-Location` header value.
+///
+/// A relative value (`/deviceUpdate/blue/updates/operations/x?api-version=2022-10-01`,
+/// as the import call returns) is resolved against the endpoint and keeps its
+/// query string as is; an absolute one must be on the endpoint's origin, or
+/// it is refused with [`Error::ForeignOperationLocation`] so the token never
+/// goes to another host.
+///
+/// ```
+/// use adu_model::{build_operation_location_request, Endpoint, Error};
+///
+/// let endpoint = Endpoint::parse("contoso.api.adu.microsoft.com").unwrap();
+/// let req = build_operation_location_request(
+///     &endpoint,
+///     "/deviceupdate/blue/updates/operations/e852?api-version=2",
+///     None,
+/// ).unwrap();
+/// assert_eq!(req.uri(), "https://contoso.api.adu.microsoft.com/deviceupdate/blue/updates/operations/e852?api-version=2");
+///
+/// let foreign = build_operation_location_request(&endpoint, "https://evil.example/x", None);
+/// assert!(matches!(foreign, Err(Error::ForeignOperationLocation { .. })));
+/// ```
+pub fn build_operation_location_request(
+    endpoint: &Endpoint,
+    location: &str,
+    if_none_match: Option<&str>,
+) -> Result<Request<Vec<u8>>, Error> {
+    let uri = resolve_operation_location(endpoint, location)?;
+    get(uri, if_none_match)
+}
+
+/// Resolves an `Operation-Location` value against the endpoint (RFC 3986 §5.2
+/// for the forms the service sends), refusing other origins.
+pub fn resolve_operation_location(endpoint: &Endpoint, location: &str) -> Result<Uri, Error> {
+    let fail = |reason| Error::InvalidOperationLocation {
+        input: bounded(location),
+        reason,
+    };
+    let location = location.trim_matches(|c| c == ' ' || c == '\t');
+    if location.is_empty() {
+        return Err(fail("it is empty"));
+    }
+    if location
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\')
+    {
+        return Err(fail(
+            "it contains spaces, backslashes or control characters",
+        ));
+    }
+    if location.contains('#') {
+        return Err(fail("it has a fragment"));
+    }
+    let absolute = if let Some(rest) = location.strip_prefix("//") {
+        // Scheme-relative: takes the endpoint's scheme.
+        format!("{}://{rest}", endpoint.scheme())
+    } else if location.starts_with('/') {
+        format!("{}{location}", endpoint.base_url())
+    } else if has_scheme(location) {
+        location.to_owned()
+    } else {
+        // A relative path against the endpoint's root path "/".
+        format!("{}/{location}", endpoint.base_url())
+    };
+    let uri: Uri = absolute
+        .parse()
+        .map_err(|_| fail("it is not a valid URI or path"))?;
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(fail("it has credentials in it"));
+    }
+    if !endpoint.same_origin(&uri) {
+        let origin = match (uri.scheme_str(), uri.authority()) {
+            (Some(s), Some(a)) => format!("{s}://{a}"),
+            _ => bounded(location),
+        };
+        return Err(Error::ForeignOperationLocation {
+            origin: bounded(&origin),
+            endpoint: endpoint.base_url(),
+        });
+    }
+    // Rebuild on the endpoint's own authority so the request carries exactly
+    // the configured host.
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    format!("{}{path_and_query}", endpoint.base_url())
+        .parse()
+        .map_err(|_| fail("it is not a valid URI or path"))
+}
+
+fn has_scheme(s: &str) -> bool {
+    // RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"
+    match s.find(':') {
+        Some(i) if i > 0 => {
+            let scheme = &s[..i];
+            scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+                && !s[..i].contains('/')
+        }
+        _ => false,
+    }
+}
+
+/// Which API version an `Operation-Location` (or request path) belongs to:
+/// legacy paths start `/deviceupdate/{instance}/v2/`.
+///
+/// ```
+/// use adu_model::{api_version_of_location, ApiVersion};
+/// assert_eq!(api_version_of_location("/deviceupdate/blue/v2/updates/operations/x"), ApiVersion::V2);
+/// assert_eq!(api_version_of_location("/deviceUpdate/blue/updates/operations/x?api-version=2022-10-01"), ApiVersion::V2022_10_01);
+/// ```
+pub fn api_version_of_location(location: &str) -> ApiVersion {
+    let path = match location.find("://") {
+        Some(i) => {
+            let rest = &location[i + 3..];
+            rest.find('/').map_or("", |j| &rest[j..])
+        }
+        None => location,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let mut segments = path.trim_start_matches('/').split('/');
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some(first), Some(_instance), Some("v2"))
+            if first.eq_ignore_ascii_case("deviceupdate") =>
+        {
+            ApiVersion::V2
+        }
+        _ => ApiVersion::V2022_10_01,
+    }
+}
+
+fn get(uri: Uri, if_none_match: Option<&str>) -> Result<Request<Vec<u8>>, Error> {
+    let mut builder = Request::builder()
+        .method(Method::GET)
+        .uri(uri)
+        .header(ACCEPT, HeaderValue::from_static("application/json"));
+    if let Some(etag) = if_none_match {
+        let value = HeaderValue::from_str(etag).map_err(|_| Error::InvalidETag)?;
+        if etag
+            .bytes()
+            .any(|b| !(0x21..=0x7e).contains(&b) && b != b' ')
+        {
+            return Err(Error::InvalidETag);
+        }
+        builder = builder.header(IF_NONE_MATCH, value);
+    }
+    Ok(builder
+        .body(Vec::new())
+        .expect("method, URI and headers were validated above"))
+}

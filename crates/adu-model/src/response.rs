@@ -1,0 +1,300 @@
+//! Decoding the get-operation-status response into a typed outcome.
+
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, Response, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::endpoint::ApiVersion;
+use crate::error::{DecodeError, Error, ServiceError, MAX_KEPT_BODY};
+use crate::models::{self, Operation, OperationStatus, UpdateOperation};
+use crate::retry_after::parse_retry_after;
+use crate::Timestamp;
+
+/// An operation of either API version.
+///
+/// Serializes exactly as the service's schema names its fields (camelCase),
+/// so printing it as JSON shows what the service sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum AnyOperation {
+    /// From the legacy API (`updateId`).
+    Legacy(Operation),
+    /// From the current API (`update`).
+    Current(UpdateOperation),
+}
+
+macro_rules! both {
+    ($self:ident, $op:ident => $e:expr) => {
+        match $self {
+            AnyOperation::Legacy($op) => $e,
+            AnyOperation::Current($op) => $e,
+        }
+    };
+}
+
+impl AnyOperation {
+    /// The operation id.
+    pub fn operation_id(&self) -> &str {
+        both!(self, op => &op.operation_id)
+    }
+
+    /// The status.
+    pub fn status(&self) -> &OperationStatus {
+        both!(self, op => &op.status)
+    }
+
+    /// The error of a failed operation.
+    pub fn error(&self) -> Option<&models::Error> {
+        both!(self, op => op.error.as_ref())
+    }
+
+    /// The trace id to quote to support.
+    pub fn trace_id(&self) -> Option<&str> {
+        both!(self, op => op.trace_id.as_deref())
+    }
+
+    /// The body's ETag.
+    pub fn etag(&self) -> Option<&str> {
+        both!(self, op => op.etag.as_deref())
+    }
+
+    /// When the status last changed.
+    pub fn last_action_date_time(&self) -> &Timestamp {
+        both!(self, op => &op.last_action_date_time)
+    }
+
+    /// When the operation was created.
+    pub fn created_date_time(&self) -> &Timestamp {
+        both!(self, op => &op.created_date_time)
+    }
+
+    /// Where the imported update is, once the operation succeeded (relative).
+    pub fn resource_location(&self) -> Option<&str> {
+        both!(self, op => op.resource_location.as_deref())
+    }
+
+    /// The update the operation is about, if the service named it.
+    pub fn update_id(&self) -> Option<&models::UpdateId> {
+        match self {
+            AnyOperation::Legacy(op) => op.update_id.as_ref(),
+            AnyOperation::Current(op) => op.update.as_ref().map(|u| &u.update_id),
+        }
+    }
+
+    /// Whether the operation has finished (Succeeded or Failed).
+    pub fn is_terminal(&self) -> bool {
+        self.status().is_terminal()
+    }
+
+    /// The inner-error chain of a failed operation, outermost first.
+    pub fn inner_errors(&self) -> crate::error::InnerErrors<'_> {
+        crate::error::InnerErrors::new(self.error().and_then(|e| e.innererror.as_ref()))
+    }
+}
+
+/// A 200 answer: the operation with what the headers said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OperationResponse {
+    /// The operation.
+    pub operation: AnyOperation,
+    /// The `ETag` header, to send back as `If-None-Match`.
+    pub etag: Option<String>,
+    /// When to ask again, from `Retry-After` (or the ms headers).
+    pub retry_after: Option<Duration>,
+}
+
+impl OperationResponse {
+    /// The ETag to send as `If-None-Match` next time: the header's, else the body's.
+    pub fn etag_for_next_poll(&self) -> Option<&str> {
+        self.etag.as_deref().or(self.operation.etag())
+    }
+}
+
+/// What a get-operation-status answer means.
+// The 200 variant is large, but an outcome is made once per response and
+// moved straight to the caller: boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GetOperationOutcome {
+    /// 200: the operation.
+    Operation(OperationResponse),
+    /// 304: unchanged since the ETag sent in `If-None-Match`.
+    NotModified {
+        /// The `ETag` header, if the service repeated it.
+        etag: Option<String>,
+        /// When to ask again.
+        retry_after: Option<Duration>,
+    },
+}
+
+/// Decodes a get-operation-status response.
+///
+/// 200 gives the operation, 304 gives [`GetOperationOutcome::NotModified`]
+/// (never an error), and any other status gives [`Error::Service`] with
+/// everything the service said, whatever the shape of its body.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use adu_model::{decode_get_operation_response, ApiVersion, GetOperationOutcome, http};
+///
+/// let body = br#"{"operationId":"e4491c53","status":"Running","createdDateTime":"2022-01-05T18:24:39.1234567+00:00","lastActionDateTime":"2022-01-05T18:25:01.5555555+00:00","etag":"\"abc\""}"#;
+/// let response = http::Response::builder()
+///     .status(200)
+///     .header("etag", "\"abc\"")
+///     .header("retry-after", "5")
+///     .body(body.to_vec())
+///     .unwrap();
+/// match decode_get_operation_response(ApiVersion::V2022_10_01, &response, SystemTime::now()).unwrap() {
+///     GetOperationOutcome::Operation(r) => {
+///         assert_eq!(r.operation.status().as_str(), "Running");
+///         assert_eq!(r.retry_after, Some(Duration::from_secs(5)));
+///         assert_eq!(r.etag.as_deref(), Some("\"abc\""));
+///     }
+///     GetOperationOutcome::NotModified { .. } => unreachable!(),
+/// }
+/// ```
+pub fn decode_get_operation_response(
+    version: ApiVersion,
+    response: &Response<Vec<u8>>,
+    now: SystemTime,
+) -> Result<GetOperationOutcome, Error> {
+    let status = response.status();
+    let headers = response.headers();
+    let retry_after = parse_retry_after(headers, now);
+    let etag = header_string(headers, http::header::ETAG);
+    match status {
+        StatusCode::OK => {
+            let body = response.body();
+            let decoded = match version {
+                ApiVersion::V2 => {
+                    serde_json::from_slice::<Operation>(body).map(AnyOperation::Legacy)
+                }
+                ApiVersion::V2022_10_01 => {
+                    serde_json::from_slice::<UpdateOperation>(body).map(AnyOperation::Current)
+                }
+            };
+            match decoded {
+                Ok(operation) => Ok(GetOperationOutcome::Operation(OperationResponse {
+                    operation,
+                    etag,
+                    retry_after,
+                })),
+                Err(e) => Err(Error::Decode(Box::new(DecodeError {
+                    status,
+                    reason: e.to_string(),
+                    raw_body: keep(body).0,
+                }))),
+            }
+        }
+        StatusCode::NOT_MODIFIED => Ok(GetOperationOutcome::NotModified { etag, retry_after }),
+        _ => Err(Error::Service(Box::new(decode_service_error(
+            status,
+            headers,
+            response.body(),
+            now,
+        )))),
+    }
+}
+
+/// Decodes any error answer into a [`ServiceError`]; never fails.
+///
+/// Accepts the documented `{"error": {...}}` shape, a bare error object,
+/// RFC 7807 problem details, and anything else (kept as raw text).
+///
+/// ```
+/// use std::time::SystemTime;
+/// use adu_model::{decode_service_error, http::{HeaderMap, StatusCode}};
+///
+/// let body = br#"{"type":"https://tools.ietf.org/html/rfc7231#section-6.5.4","title":"Not Found","status":404,"traceId":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"}"#;
+/// let e = decode_service_error(StatusCode::NOT_FOUND, &HeaderMap::new(), body, SystemTime::now());
+/// assert_eq!(e.message(), Some("Not Found"));
+/// assert_eq!(e.trace_id(), Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"));
+/// ```
+pub fn decode_service_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> ServiceError {
+    let (raw_body, body_truncated) = keep(body);
+    let mut e = ServiceError {
+        status,
+        code: None,
+        message: None,
+        target: None,
+        error: None,
+        trace_id: None,
+        request_id: header_string(headers, "x-ms-request-id"),
+        retry_after: parse_retry_after(headers, now),
+        raw_body,
+        body_truncated,
+    };
+    let json: Option<Value> = if body_truncated {
+        None
+    } else {
+        serde_json::from_slice(body).ok()
+    };
+    if let Some(Value::Object(map)) = &json {
+        let str_of = |m: &serde_json::Map<String, Value>, k: &str| {
+            m.get(k).and_then(Value::as_str).map(str::to_owned)
+        };
+        if let Some(Value::Object(err)) = map.get("error") {
+            // The documented ErrorResponse shape.
+            e.code = str_of(err, "code");
+            e.message = str_of(err, "message");
+            e.target = str_of(err, "target");
+            e.error = serde_json::from_value(Value::Object(err.clone())).ok();
+            e.trace_id = str_of(map, "traceId").or_else(|| str_of(err, "traceId"));
+        } else if map.contains_key("code") && map.contains_key("message") {
+            // A bare error object.
+            e.code = str_of(map, "code");
+            e.message = str_of(map, "message");
+            e.target = str_of(map, "target");
+            e.error = serde_json::from_value(json.clone().unwrap_or_default()).ok();
+            e.trace_id = str_of(map, "traceId");
+        } else if map.contains_key("title")
+            || map.contains_key("type")
+            || map.contains_key("detail")
+        {
+            // RFC 7807 problem details, as the legacy API sends for 404.
+            e.message = str_of(map, "detail").or_else(|| str_of(map, "title"));
+            e.code = str_of(map, "code").or_else(|| str_of(map, "errorCode"));
+            e.trace_id = str_of(map, "traceId");
+        }
+    }
+    if e.message.is_none() && !e.raw_body.is_empty() && json.is_none() {
+        // No known shape: show the text itself (bounded) when it is text.
+        if let Ok(text) = std::str::from_utf8(&e.raw_body) {
+            let text = text.trim();
+            if !text.is_empty() {
+                e.message = Some(crate::error::bounded(text));
+            }
+        }
+    }
+    if e.trace_id.is_none() {
+        e.trace_id = header_string(headers, "traceparent")
+            .and_then(|tp| tp.split('-').nth(1).map(str::to_owned))
+            .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+    e
+}
+
+fn keep(body: &[u8]) -> (Vec<u8>, bool) {
+    if body.len() > MAX_KEPT_BODY {
+        (body[..MAX_KEPT_BODY].to_vec(), true)
+    } else {
+        (body.to_vec(), false)
+    }
+}
+
+fn header_string(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}

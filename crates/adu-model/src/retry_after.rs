@@ -1,0 +1,134 @@
+//! Parsing the delay a server asks for.
+//!
+//! RFC 9110 §10.2.3: `Retry-After` is either an HTTP-date or a number of
+//! seconds (delay-seconds). Azure services also send `retry-after-ms` and
+//! `x-ms-retry-after-ms` in milliseconds; those are more precise and win.
+//! Garbage is ignored (`None`), never an error.
+
+use std::time::{Duration, SystemTime};
+
+use http::HeaderMap;
+
+/// The delay the response asks for, if any header says so.
+///
+/// `now` is the caller's clock reading, used for the HTTP-date form; a date in
+/// the past means no wait (`Duration::ZERO`).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use adu_model::http::HeaderMap;
+/// use adu_model::parse_retry_after;
+///
+/// let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+/// let mut h = HeaderMap::new();
+/// h.insert("retry-after", "Wed, 21 Oct 2015 07:28:30 GMT".parse().unwrap());
+/// assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(30)));
+///
+/// h.insert("retry-after-ms", "1500".parse().unwrap());
+/// assert_eq!(parse_retry_after(&h, now), Some(Duration::from_millis(1500)));
+/// ```
+pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
+        for value in headers.get_all(name) {
+            if let Some(ms) = value.to_str().ok().and_then(parse_delay_number) {
+                return Some(Duration::from_millis(ms));
+            }
+        }
+    }
+    headers
+        .get_all(http::header::RETRY_AFTER)
+        .iter()
+        .find_map(|v| parse_retry_after_value(v.as_bytes(), now))
+}
+
+/// Parses one `Retry-After` value: delay-seconds or an HTTP-date.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use adu_model::parse_retry_after_value;
+///
+/// assert_eq!(parse_retry_after_value(b"120", SystemTime::now()), Some(Duration::from_secs(120)));
+/// assert_eq!(parse_retry_after_value(b"soon", SystemTime::now()), None);
+/// ```
+pub fn parse_retry_after_value(value: &[u8], now: SystemTime) -> Option<Duration> {
+    let text = std::str::from_utf8(value)
+        .ok()?
+        .trim_matches(|c| c == ' ' || c == '\t');
+    if let Some(secs) = parse_delay_number(text) {
+        return Some(Duration::from_secs(secs));
+    }
+    // RFC 9110 §5.6.7: IMF-fixdate, with the obsolete RFC 850 and asctime
+    // forms accepted on receipt (httpdate handles all three).
+    let date = httpdate::parse_http_date(text).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `1*DIGIT`, saturating on overflow (a huge delay stays huge).
+fn parse_delay_number(text: &str) -> Option<u64> {
+    let text = text.trim_matches(|c| c == ' ' || c == '\t');
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse::<u64>().unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let cases: &[(&[(&str, &str)], Option<Duration>)] = &[
+            (&[("retry-after", "5")], Some(Duration::from_secs(5))),
+            (&[("retry-after", " 0 ")], Some(Duration::ZERO)),
+            (&[("retry-after", "-1")], None),
+            (&[("retry-after", "1.5")], None),
+            (&[("retry-after", "")], None),
+            (
+                &[("retry-after", "99999999999999999999999")],
+                Some(Duration::from_secs(u64::MAX)),
+            ),
+            (
+                &[("retry-after", "garbage"), ("retry-after", "7")],
+                Some(Duration::from_secs(7)),
+            ),
+            (
+                &[("x-ms-retry-after-ms", "250"), ("retry-after", "9")],
+                Some(Duration::from_millis(250)),
+            ),
+            (
+                &[("retry-after-ms", "x"), ("retry-after", "9")],
+                Some(Duration::from_secs(9)),
+            ),
+            (
+                &[("retry-after", "Sun, 09 Sep 2001 01:46:50 GMT")],
+                Some(Duration::from_secs(10)),
+            ),
+            (
+                &[("retry-after", "Sun, 09 Sep 2001 01:46:30 GMT")],
+                Some(Duration::ZERO),
+            ),
+            (
+                &[("retry-after", "Sunday, 09-Sep-01 01:46:50 GMT")],
+                Some(Duration::from_secs(10)),
+            ),
+            (&[], None),
+        ];
+        for (pairs, want) in cases {
+            assert_eq!(parse_retry_after(&headers(pairs), now), *want, "{pairs:?}");
+        }
+    }
+}
