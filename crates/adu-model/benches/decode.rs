@@ -1,1 +1,2 @@
+//! Placeholder benchmark (being written).
 fn main() {}

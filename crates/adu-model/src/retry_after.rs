@@ -91,7 +91,8 @@ mod tests {
     #[test]
     fn forms() {
         let now = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-        let cases: &[(&[(&str, &str)], Option<Duration>)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<Duration>);
+        let cases: &[Case<'_>] = &[
             (&[("retry-after", "5")], Some(Duration::from_secs(5))),
             (&[("retry-after", " 0 ")], Some(Duration::ZERO)),
             (&[("retry-after", "-1")], None),
