@@ -36,7 +36,10 @@ fn generated_module_is_fresh() {
 fn generated_module_starts_with_the_regenerate_header() {
     let committed = include_str!("../src/generated/mod.rs");
     let first = committed.lines().next().unwrap_or_default();
-    assert!(first.contains("@generated"), "first line lacks `@generated`: {first}");
+    assert!(
+        first.contains("@generated"),
+        "first line lacks `@generated`: {first}"
+    );
     assert!(
         first.contains("cargo xtask codegen"),
         "first line lacks the regenerate command: {first}"
