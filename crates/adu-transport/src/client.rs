@@ -1,0 +1,805 @@
+//! [`DeviceUpdateClient`]: get and wait for Device Update operations.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use adu_auth::TokenCredential;
+use adu_model::{
+    api_version_of_location, build_get_operation_request, build_operation_location_request,
+    decide_poll, decide_retry, decode_get_operation_response, is_loopback_host, AnyOperation,
+    ApiVersion, Endpoint, GetOperationOutcome, InstanceId, OperationId, OperationResponse,
+    OperationStatus, PollDecision, PollPolicy, RetryCause, RetryDecision, RetryPolicy,
+};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, USER_AGENT};
+use tracing::Instrument;
+
+use crate::error::{Error, TransportError, TransportErrorKind};
+use crate::transport::{HttpTransport, HyperTransport, HyperTransportBuilder};
+
+/// The `User-Agent` product this crate sends: `adu-transport/<version>`.
+pub const USER_AGENT_PRODUCT: &str = concat!("adu-transport/", env!("CARGO_PKG_VERSION"));
+
+/// The default per-try timeout: 30 seconds.
+pub const DEFAULT_PER_TRY_TIMEOUT: Duration = Duration::from_secs(30);
+
+const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
+
+/// A client for the Device Update "get operation status" API.
+///
+/// Cheap to clone (the connection pool and configuration are shared). Every method returns a
+/// future; dropping it cancels the request or the wait, nothing keeps running in the background.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use adu_auth::StaticTokenCredential;
+/// use adu_transport::{DeviceUpdateClient, WaitOptions};
+///
+/// # async fn demo() -> Result<(), adu_transport::Error> {
+/// let credential = Arc::new(StaticTokenCredential::from_secret("eyJ0eXAi..."));
+/// let client = DeviceUpdateClient::builder("contoso.api.adu.microsoft.com", "blue", credential)
+///     .build()?;
+/// let finished = client
+///     .wait_for_operation(
+///         "e4491c53",
+///         WaitOptions::default()
+///             .with_timeout(Duration::from_secs(600))
+///             .on_status_change(|op| println!("{}", op.status().as_str())),
+///     )
+///     .await?;
+/// if let Some(error) = finished.operation.error() {
+///     eprintln!("failed: {} ({:?})", error.message, finished.operation.trace_id());
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct DeviceUpdateClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoint: Endpoint,
+    instance: InstanceId,
+    api_version: ApiVersion,
+    credential: Arc<dyn TokenCredential>,
+    scopes: Vec<String>,
+    retry: RetryPolicy,
+    poll: PollPolicy,
+    per_try_timeout: Duration,
+    user_agent: HeaderValue,
+    transport: Arc<dyn HttpTransport>,
+}
+
+impl fmt::Debug for DeviceUpdateClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("DeviceUpdateClient")
+            .field("endpoint", &inner.endpoint.base_url())
+            .field("instance", &inner.instance.as_str())
+            .field("api_version", &inner.api_version.as_str())
+            .field("scopes", &inner.scopes)
+            .field("retry", &inner.retry)
+            .field("poll", &inner.poll)
+            .field("per_try_timeout", &inner.per_try_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`DeviceUpdateClient`]; made by [`DeviceUpdateClient::builder`].
+pub struct DeviceUpdateClientBuilder {
+    endpoint: String,
+    instance: String,
+    credential: Arc<dyn TokenCredential>,
+    api_version: ApiVersion,
+    scopes: Vec<String>,
+    retry: RetryPolicy,
+    poll: PollPolicy,
+    per_try_timeout: Duration,
+    user_agent_prefix: Option<String>,
+    transport: Option<Arc<dyn HttpTransport>>,
+    hyper: Option<HyperTransportBuilder>,
+}
+
+impl fmt::Debug for DeviceUpdateClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceUpdateClientBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("instance", &self.instance)
+            .field("api_version", &self.api_version.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeviceUpdateClientBuilder {
+    /// The API version (default [`ApiVersion::V2022_10_01`]; [`ApiVersion::V2`] is the legacy one).
+    pub fn api_version(mut self, version: ApiVersion) -> Self {
+        self.api_version = version;
+        self
+    }
+
+    /// The scopes asked of the credential (default `https://api.adu.microsoft.com/.default`).
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How failed requests are retried (default [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How [`DeviceUpdateClient::wait_for_operation`] paces its polls, unless
+    /// [`WaitOptions::with_poll_policy`] overrides it (default [`PollPolicy::default`]).
+    pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll = policy;
+        self
+    }
+
+    /// The timeout of one try: sending, response head and whole body (default 30 s).
+    pub fn per_try_timeout(mut self, timeout: Duration) -> Self {
+        self.per_try_timeout = timeout;
+        self
+    }
+
+    /// A product token put before `adu-transport/<version>` in `User-Agent`, such as
+    /// `my-tool/1.2`.
+    pub fn user_agent(mut self, prefix: impl Into<String>) -> Self {
+        self.user_agent_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Sends requests through `transport` instead of the default [`HyperTransport`].
+    pub fn transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Configures the default [`HyperTransport`] (extra roots, body cap, HTTP/2...). Its
+    /// timeout defaults to the per-try timeout. Ignored when [`Self::transport`] is set.
+    pub fn hyper_transport(mut self, builder: HyperTransportBuilder) -> Self {
+        self.hyper = Some(builder);
+        self
+    }
+
+    /// Validates the configuration and builds the client.
+    ///
+    /// Fails with [`Error::InvalidInput`] for a bad endpoint (including plain http to a host
+    /// that is not loopback) or instance id, and with [`Error::Transport`] /
+    /// [`Error::InvalidConfiguration`] when the default transport cannot be set up.
+    pub fn build(self) -> Result<DeviceUpdateClient, Error> {
+        let endpoint = Endpoint::parse(&self.endpoint).map_err(Error::from_model)?;
+        let instance = InstanceId::new(self.instance).map_err(Error::from_model)?;
+        if self.scopes.is_empty() {
+            return Err(Error::InvalidConfiguration {
+                message: "at least one scope is needed".into(),
+            });
+        }
+        let user_agent = match &self.user_agent_prefix {
+            Some(prefix) => format!("{prefix} {USER_AGENT_PRODUCT}"),
+            None => USER_AGENT_PRODUCT.to_owned(),
+        };
+        let user_agent =
+            HeaderValue::from_str(&user_agent).map_err(|_| Error::InvalidConfiguration {
+                message: "the user agent must be visible ascii".into(),
+            })?;
+        let transport: Arc<dyn HttpTransport> = match self.transport {
+            Some(transport) => transport,
+            None => {
+                let builder = self
+                    .hyper
+                    .unwrap_or_else(|| HyperTransport::builder().timeout(self.per_try_timeout));
+                Arc::new(builder.build().map_err(Error::Transport)?)
+            }
+        };
+        Ok(DeviceUpdateClient {
+            inner: Arc::new(Inner {
+                endpoint,
+                instance,
+                api_version: self.api_version,
+                credential: self.credential,
+                scopes: self.scopes,
+                retry: self.retry,
+                poll: self.poll,
+                per_try_timeout: self.per_try_timeout,
+                user_agent,
+                transport,
+            }),
+        })
+    }
+}
+
+/// Options of [`DeviceUpdateClient::get_operation_status`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct GetOptions {
+    /// Sent as `If-None-Match`: the service answers 304 (not modified) if the operation still
+    /// has this ETag.
+    pub if_none_match: Option<String>,
+}
+
+impl GetOptions {
+    /// Asks for the operation only if its ETag is no longer `etag`.
+    pub fn with_if_none_match(mut self, etag: impl Into<String>) -> Self {
+        self.if_none_match = Some(etag.into());
+        self
+    }
+}
+
+type StatusCallback = Box<dyn FnMut(&AnyOperation) + Send>;
+
+/// Options of [`DeviceUpdateClient::wait_for_operation`].
+#[derive(Default)]
+#[non_exhaustive]
+pub struct WaitOptions {
+    /// Give up after this long (measured from the call). `None` (the default) waits until the
+    /// operation finishes or the future is dropped.
+    pub timeout: Option<Duration>,
+    /// Give up at this instant. With both set, the earlier one wins.
+    pub deadline: Option<std::time::Instant>,
+    /// Overrides the client's poll policy for this wait.
+    pub poll_policy: Option<PollPolicy>,
+    on_status_change: Option<StatusCallback>,
+}
+
+impl fmt::Debug for WaitOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitOptions")
+            .field("timeout", &self.timeout)
+            .field("deadline", &self.deadline)
+            .field("poll_policy", &self.poll_policy)
+            .field("on_status_change", &self.on_status_change.is_some())
+            .finish()
+    }
+}
+
+impl WaitOptions {
+    /// Give up after `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Give up at `deadline`.
+    pub fn with_deadline(mut self, deadline: std::time::Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Pace the polls with `policy`.
+    pub fn with_poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll_policy = Some(policy);
+        self
+    }
+
+    /// Calls `callback` with the operation each time its status changes, including the first
+    /// status read. To get a stream instead, send into a channel from the callback.
+    pub fn on_status_change(
+        mut self,
+        callback: impl FnMut(&AnyOperation) + Send + 'static,
+    ) -> Self {
+        self.on_status_change = Some(Box::new(callback));
+        self
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Operation(&'a OperationId),
+    Location(&'a str),
+}
+
+impl Target<'_> {
+    fn label(&self) -> &str {
+        match self {
+            Target::Operation(id) => id.as_str(),
+            Target::Location(location) => location,
+        }
+    }
+}
+
+impl DeviceUpdateClient {
+    /// Starts configuring a client for `endpoint` (a host name such as
+    /// `contoso.api.adu.microsoft.com`, `https://host[:port]`, or `http://127.0.0.1:PORT` for a
+    /// local emulator), the Device Update `instance`, authenticating with `credential`.
+    pub fn builder(
+        endpoint: impl Into<String>,
+        instance: impl Into<String>,
+        credential: Arc<dyn TokenCredential>,
+    ) -> DeviceUpdateClientBuilder {
+        DeviceUpdateClientBuilder {
+            endpoint: endpoint.into(),
+            instance: instance.into(),
+            credential,
+            api_version: ApiVersion::default(),
+            scopes: vec![adu_auth::scopes::CURRENT.to_owned()],
+            retry: RetryPolicy::default(),
+            poll: PollPolicy::default(),
+            per_try_timeout: DEFAULT_PER_TRY_TIMEOUT,
+            user_agent_prefix: None,
+            transport: None,
+            hyper: None,
+        }
+    }
+
+    /// The validated endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
+    /// The API version used for operation ids.
+    pub fn api_version(&self) -> ApiVersion {
+        self.inner.api_version
+    }
+
+    /// Reads the operation's status once (with retries for transient failures).
+    ///
+    /// Returns [`GetOperationOutcome::Operation`] with the operation, its ETag and any
+    /// Retry-After, or [`GetOperationOutcome::NotModified`] when
+    /// [`GetOptions::if_none_match`] still matches. A Failed operation is an `Ok` outcome: look
+    /// at its status and error.
+    pub async fn get_operation_status(
+        &self,
+        operation_id: &str,
+        options: &GetOptions,
+    ) -> Result<GetOperationOutcome, Error> {
+        let id = OperationId::new(operation_id).map_err(Error::from_model)?;
+        self.execute(Target::Operation(&id), options.if_none_match.as_deref())
+            .await
+    }
+
+    /// Like [`Self::get_operation_status`], for an `Operation-Location` header value (relative
+    /// with its query string, or absolute on the configured endpoint). A location on any other
+    /// host is refused with [`Error::ForeignHost`] before anything is sent. The API version
+    /// is taken from the location's path.
+    pub async fn get_operation_location(
+        &self,
+        location: &str,
+        options: &GetOptions,
+    ) -> Result<GetOperationOutcome, Error> {
+        self.execute(Target::Location(location), options.if_none_match.as_deref())
+            .await
+    }
+
+    /// Polls the operation until it is Succeeded or Failed, and returns it.
+    ///
+    /// - A **Failed operation is returned as `Ok`**: the wait worked, and the operation carries
+    ///   the whole error chain ([`AnyOperation::error`], [`AnyOperation::inner_errors`]) and the
+    ///   trace id. Check [`AnyOperation::status`].
+    /// - Polls are paced by Retry-After, clamped by the poll policy's floor and ceiling, and
+    ///   made conditional with `If-None-Match` and the last ETag; a 304 keeps the last operation.
+    /// - Unknown statuses keep polling up to the policy's bound, then
+    ///   [`Error::UnknownStatus`].
+    /// - [`Error::DeadlineExceeded`] (with the last operation seen) when the timeout or
+    ///   deadline passes. Dropping the future cancels the wait.
+    pub async fn wait_for_operation(
+        &self,
+        operation_id: &str,
+        options: WaitOptions,
+    ) -> Result<OperationResponse, Error> {
+        let id = OperationId::new(operation_id).map_err(Error::from_model)?;
+        self.wait(Target::Operation(&id), options).await
+    }
+
+    /// Like [`Self::wait_for_operation`], starting from an `Operation-Location` header value.
+    pub async fn wait_for_operation_location(
+        &self,
+        location: &str,
+        options: WaitOptions,
+    ) -> Result<OperationResponse, Error> {
+        self.wait(Target::Location(location), options).await
+    }
+
+    async fn wait(
+        &self,
+        target: Target<'_>,
+        options: WaitOptions,
+    ) -> Result<OperationResponse, Error> {
+        let WaitOptions {
+            timeout,
+            deadline,
+            poll_policy,
+            mut on_status_change,
+        } = options;
+        let policy = poll_policy.unwrap_or_else(|| self.inner.poll.clone());
+        let now = tokio::time::Instant::now();
+        let deadline = [
+            timeout.and_then(|t| now.checked_add(t)),
+            deadline.map(tokio::time::Instant::from_std),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let mut last: Option<OperationResponse> = None;
+        let polling = self.poll_until_done(target, &policy, &mut last, &mut on_status_change);
+        match deadline {
+            None => polling.await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, polling).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::DeadlineExceeded {
+                    last: last.map(|r| Box::new(r.operation)),
+                }),
+            },
+        }
+    }
+
+    async fn poll_until_done(
+        &self,
+        target: Target<'_>,
+        policy: &PollPolicy,
+        last: &mut Option<OperationResponse>,
+        on_status_change: &mut Option<StatusCallback>,
+    ) -> Result<OperationResponse, Error> {
+        let mut etag: Option<String> = None;
+        let mut unknown_polls = 0u32;
+        loop {
+            let retry_after = match self.execute(target, etag.as_deref()).await? {
+                GetOperationOutcome::Operation(response) => {
+                    etag = response.etag_for_next_poll().map(str::to_owned);
+                    let changed = last
+                        .as_ref()
+                        .is_none_or(|l| l.operation.status() != response.operation.status());
+                    if changed {
+                        tracing::debug!(
+                            operation_id = response.operation.operation_id(),
+                            status = response.operation.status().as_str(),
+                            "operation status changed"
+                        );
+                        if let Some(callback) = on_status_change.as_mut() {
+                            callback(&response.operation);
+                        }
+                    }
+                    let retry_after = response.retry_after;
+                    *last = Some(response);
+                    retry_after
+                }
+                GetOperationOutcome::NotModified {
+                    etag: new_etag,
+                    retry_after,
+                } => {
+                    if new_etag.is_some() {
+                        etag = new_etag;
+                    }
+                    retry_after
+                }
+            };
+            let Some(current) = last.as_ref() else {
+                // A 304 before any operation was read cannot come from a conforming service
+                // (the first poll has no If-None-Match); ask again unconditionally.
+                etag = None;
+                tokio::time::sleep(policy.min_interval).await;
+                continue;
+            };
+            let status = current.operation.status();
+            unknown_polls = if matches!(
+                status,
+                OperationStatus::Unknown(_) | OperationStatus::Undefined
+            ) {
+                unknown_polls.saturating_add(1)
+            } else {
+                0
+            };
+            match decide_poll(policy, status, retry_after, unknown_polls) {
+                PollDecision::Finished => {
+                    // `last` was just checked to be `Some`.
+                    return last.take().ok_or_else(|| Error::InvalidConfiguration {
+                        message: "internal: no operation".into(),
+                    });
+                }
+                PollDecision::PollAfter(delay) => tokio::time::sleep(delay).await,
+                PollDecision::GiveUp { status } => {
+                    return Err(Error::UnknownStatus {
+                        status,
+                        last: Box::new(current.operation.clone()),
+                    })
+                }
+            }
+        }
+    }
+
+    /// One logical request: tries, retries, 401 refresh.
+    async fn execute(
+        &self,
+        target: Target<'_>,
+        if_none_match: Option<&str>,
+    ) -> Result<GetOperationOutcome, Error> {
+        let inner = &*self.inner;
+        let version = match target {
+            Target::Operation(_) => inner.api_version,
+            Target::Location(location) => api_version_of_location(location),
+        };
+        let started = tokio::time::Instant::now();
+        let mut attempts = 0u32;
+        let mut refreshed = false;
+        loop {
+            let request = match target {
+                Target::Operation(id) => build_get_operation_request(
+                    &inner.endpoint,
+                    &inner.instance,
+                    id,
+                    version,
+                    if_none_match,
+                ),
+                Target::Location(location) => {
+                    build_operation_location_request(&inner.endpoint, location, if_none_match)
+                }
+            }
+            .map_err(Error::from_model)?;
+            attempts += 1;
+            let request_id = new_request_id();
+            let span = tracing::info_span!(
+                "adu_request",
+                operation_id = target.label(),
+                attempt = attempts,
+                request_id = %request_id,
+                status = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
+            );
+            let outcome = self
+                .try_once(request, &request_id, version)
+                .instrument(span.clone())
+                .await;
+            let (cause, error) = match outcome {
+                Try::Done(result) => {
+                    let _enter = span.enter();
+                    return result;
+                }
+                Try::Unauthorized(error) if !refreshed => {
+                    // RFC 6750 §3.1: the token was rejected. Drop it and try once more with a
+                    // fresh one; a second 401 is returned to the caller.
+                    refreshed = true;
+                    let scopes: Vec<&str> = inner.scopes.iter().map(String::as_str).collect();
+                    inner.credential.invalidate(&scopes);
+                    tracing::debug!(parent: &span, "401: token invalidated, retrying once");
+                    drop(error);
+                    continue;
+                }
+                Try::Unauthorized(error) => return Err(error),
+                Try::Retryable(cause, error) => (cause, error),
+            };
+            let jitter: f64 = rand::random();
+            match decide_retry(&inner.retry, &cause, attempts, started.elapsed(), jitter) {
+                RetryDecision::RetryAfter(delay) => {
+                    tracing::debug!(parent: &span, ?delay, "retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                RetryDecision::DoNotRetry => return Err(error),
+            }
+        }
+    }
+
+    async fn try_once(
+        &self,
+        mut request: http::Request<Vec<u8>>,
+        request_id: &str,
+        version: ApiVersion,
+    ) -> Try {
+        let inner = &*self.inner;
+        // Checked right before the token is attached, whatever built the request.
+        if let Err(error) = check_target(&inner.endpoint, request.uri()) {
+            return Try::Done(Err(error));
+        }
+        let scopes: Vec<&str> = inner.scopes.iter().map(String::as_str).collect();
+        let token = match inner.credential.get_token(&scopes).await {
+            Ok(token) => token,
+            Err(error) => return Try::Done(Err(Error::Auth(error))),
+        };
+        let Ok(mut bearer) = HeaderValue::from_str(&format!("Bearer {}", token.secret())) else {
+            return Try::Done(Err(Error::InvalidConfiguration {
+                message: "the access token contains characters not allowed in a header".into(),
+            }));
+        };
+        bearer.set_sensitive(true);
+        let headers = request.headers_mut();
+        headers.insert(AUTHORIZATION, bearer);
+        headers.insert(USER_AGENT, inner.user_agent.clone());
+        if let Ok(id) = HeaderValue::from_str(request_id) {
+            headers.insert(CLIENT_REQUEST_ID, id);
+        }
+
+        let sent = tokio::time::timeout(inner.per_try_timeout, inner.transport.call(request)).await;
+        let response = match sent {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => return transport_failure(error),
+            Err(_) => return transport_failure(TransportError::timed_out(inner.per_try_timeout)),
+        };
+        let span = tracing::Span::current();
+        let status = response.status();
+        span.record("status", status.as_u16());
+        if let Some(trace) = header_trace_id(response.headers()) {
+            span.record("trace_id", trace);
+        }
+        match decode_get_operation_response(version, &response, SystemTime::now()) {
+            Ok(outcome) => {
+                if let GetOperationOutcome::Operation(r) = &outcome {
+                    if let Some(trace) = r.operation.trace_id() {
+                        span.record("trace_id", trace);
+                    }
+                }
+                tracing::debug!(status = status.as_u16(), "response");
+                Try::Done(Ok(outcome))
+            }
+            Err(adu_model::Error::Service(service)) => {
+                if let Some(trace) = service.trace_id() {
+                    span.record("trace_id", trace);
+                }
+                tracing::debug!(
+                    status = status.as_u16(),
+                    code = service.code(),
+                    "service error"
+                );
+                let cause = RetryCause::Status {
+                    status,
+                    retry_after: service.retry_after(),
+                };
+                if status == http::StatusCode::UNAUTHORIZED {
+                    Try::Unauthorized(Error::Service(service))
+                } else {
+                    Try::Retryable(cause, Error::Service(service))
+                }
+            }
+            Err(other) => Try::Done(Err(Error::from_model(other))),
+        }
+    }
+}
+
+// `Done` carries a whole operation; it is made once per try and matched at once, so boxing it
+// would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Try {
+    Done(Result<GetOperationOutcome, Error>),
+    Unauthorized(Error),
+    /// Possibly retryable: `decide_retry` has the last word.
+    Retryable(RetryCause, Error),
+}
+
+fn transport_failure(error: TransportError) -> Try {
+    tracing::debug!(kind = ?error.kind(), error = %error, "transport error");
+    let cause = match error.kind() {
+        TransportErrorKind::TimedOut => RetryCause::TimedOut,
+        TransportErrorKind::Connect | TransportErrorKind::Connection => {
+            RetryCause::ConnectionFailed
+        }
+        _ => return Try::Done(Err(Error::Transport(error))),
+    };
+    Try::Retryable(cause, Error::Transport(error))
+}
+
+/// Refuses to attach a token for a request that is not on the endpoint's origin, or that would
+/// travel over plain http to a host that is not loopback.
+pub(crate) fn check_target(endpoint: &Endpoint, uri: &http::Uri) -> Result<(), Error> {
+    let target = origin_of(uri);
+    if !endpoint.same_origin(uri) {
+        return Err(Error::ForeignHost { target });
+    }
+    if !is_secure_target(uri) {
+        return Err(Error::InsecureTransport { target });
+    }
+    Ok(())
+}
+
+/// https, or http to a loopback host.
+pub(crate) fn is_secure_target(uri: &http::Uri) -> bool {
+    match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => true,
+        Some(s) if s.eq_ignore_ascii_case("http") => uri.host().is_some_and(is_loopback_host),
+        _ => false,
+    }
+}
+
+fn origin_of(uri: &http::Uri) -> String {
+    format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or("?"),
+        uri.authority().map(|a| a.as_str()).unwrap_or("?")
+    )
+}
+
+/// The service's id for a response, from the headers: `x-ms-request-id`, else the trace id of
+/// a W3C `traceparent`.
+fn header_trace_id(headers: &http::HeaderMap) -> Option<&str> {
+    if let Some(id) = headers.get("x-ms-request-id").and_then(|v| v.to_str().ok()) {
+        return Some(id);
+    }
+    let traceparent = headers.get("traceparent")?.to_str().ok()?;
+    // W3C Trace Context: version-traceid-parentid-flags.
+    traceparent.split('-').nth(1)
+}
+
+/// A random version-4 UUID in its usual text form.
+pub(crate) fn new_request_id() -> String {
+    let mut bytes: [u8; 16] = rand::random();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_uuid_v4() {
+        let a = new_request_id();
+        let b = new_request_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        let parts: Vec<&str> = a.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(parts[2].starts_with('4'));
+        assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"));
+    }
+
+    #[test]
+    fn token_only_goes_to_the_endpoint_origin() {
+        let endpoint = Endpoint::parse("contoso.api.adu.microsoft.com").unwrap();
+        let ok: http::Uri = "https://contoso.api.adu.microsoft.com/deviceUpdate/x"
+            .parse()
+            .unwrap();
+        assert!(check_target(&endpoint, &ok).is_ok());
+        for foreign in [
+            "https://evil.example/deviceUpdate/x",
+            "http://contoso.api.adu.microsoft.com/deviceUpdate/x",
+            "https://contoso.api.adu.microsoft.com:8443/deviceUpdate/x",
+        ] {
+            let uri: http::Uri = foreign.parse().unwrap();
+            assert!(
+                matches!(
+                    check_target(&endpoint, &uri),
+                    Err(Error::ForeignHost { .. })
+                ),
+                "{foreign}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        for (uri, secure) in [
+            ("https://example.com/", true),
+            ("http://127.0.0.1:8080/", true),
+            ("http://localhost/", true),
+            ("http://[::1]:1/", true),
+            ("http://example.com/", false),
+            ("http://10.0.0.1/", false),
+            ("ftp://127.0.0.1/", false),
+        ] {
+            let parsed: http::Uri = uri.parse().unwrap();
+            assert_eq!(is_secure_target(&parsed), secure, "{uri}");
+        }
+        let endpoint = Endpoint::parse("http://127.0.0.1:9").unwrap();
+        let uri: http::Uri = "http://127.0.0.1:9/x".parse().unwrap();
+        assert!(check_target(&endpoint, &uri).is_ok());
+    }
+
+    #[test]
+    fn trace_id_from_headers() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            HeaderValue::from_static("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        );
+        assert_eq!(
+            header_trace_id(&headers),
+            Some("0af7651916cd43dd8448eb211c80319c")
+        );
+        headers.insert("x-ms-request-id", HeaderValue::from_static("abc"));
+        assert_eq!(header_trace_id(&headers), Some("abc"));
+    }
+}

@@ -1,0 +1,526 @@
+//! The HTTP seam: a one-method async trait, and its default implementation on hyper + rustls.
+//!
+//! The client never talks to hyper directly: it hands an `http::Request<Vec<u8>>` to an
+//! [`HttpTransport`] and gets an `http::Response<Vec<u8>>` back. [`HyperTransport`] is the
+//! default implementation; any `Fn(http::Request<Vec<u8>>) -> impl Future<...>` closure is one
+//! too, so embedders can bring their own HTTP stack and tests can answer with canned responses.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+
+use crate::error::{TransportError, TransportErrorKind};
+
+/// A boxed, sendable future, as returned by [`HttpTransport::call`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Sends one HTTP request and returns the whole response.
+///
+/// Implementations must not follow redirects (a 3xx is a response like any other) and should
+/// bound the size of the body they read. The client adds `Authorization`, `User-Agent` and
+/// `x-ms-client-request-id` before calling, applies its own per-try timeout around the call,
+/// and refuses to hand a bearer token to a foreign or insecure target before the call.
+///
+/// Closures implement it:
+///
+/// ```
+/// use adu_transport::{HttpTransport, TransportError};
+///
+/// let transport = |request: http::Request<Vec<u8>>| async move {
+///     assert_eq!(request.method(), http::Method::GET);
+///     Ok::<_, TransportError>(http::Response::builder().status(204).body(Vec::new()).unwrap())
+/// };
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// # rt.block_on(async {
+/// let response = transport
+///     .call(http::Request::get("https://example.invalid/").body(Vec::new()).unwrap())
+///     .await
+///     .unwrap();
+/// assert_eq!(response.status(), 204);
+/// # });
+/// ```
+pub trait HttpTransport: Send + Sync {
+    /// Sends `request` (with an absolute URI) and returns the response with its whole body.
+    fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>>;
+}
+
+impl<F, Fut> HttpTransport for F
+where
+    F: Fn(http::Request<Vec<u8>>) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send + 'static,
+{
+    fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+        Box::pin(self(request))
+    }
+}
+
+impl<T: HttpTransport + ?Sized> HttpTransport for Arc<T> {
+    fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+        (**self).call(request)
+    }
+}
+
+/// The default body cap: 4 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The default per-try timeout (connect, send, headers and the whole body): 30 seconds.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default connect timeout: 10 seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The default [`HttpTransport`]: hyper 1 (hyper-util's pooled client) over rustls (ring).
+///
+/// - HTTP/1.1; HTTP/2 is offered through ALPN when the `http2` feature is on and
+///   [`HyperTransportBuilder::http2`] is set. Token requests made through the
+///   [`oauth2::AsyncHttpClient`] implementation always use HTTP/1.1.
+/// - Idle connections are pooled and reused.
+/// - Roots: the operating system's store (feature `native-roots`, default), the Mozilla store
+///   (feature `webpki-roots`), plus any certificates added with
+///   [`HyperTransportBuilder::add_root_certificates_pem`].
+/// - The timeout covers connecting, sending, the response head *and* the body: a server that
+///   stalls mid-body cannot hold the caller.
+/// - Bodies larger than the cap are refused with [`TransportErrorKind::BodyTooLarge`].
+/// - Redirects are never followed.
+///
+/// Cloning is cheap and shares the connection pool.
+#[derive(Clone)]
+pub struct HyperTransport {
+    api: HyperClient,
+    token: HyperClient,
+    timeout: Duration,
+    max_body_bytes: usize,
+}
+
+impl std::fmt::Debug for HyperTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HyperTransport")
+            .field("timeout", &self.timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`HyperTransport`].
+#[derive(Debug, Clone)]
+pub struct HyperTransportBuilder {
+    timeout: Duration,
+    connect_timeout: Duration,
+    max_body_bytes: usize,
+    pool_idle_timeout: Duration,
+    extra_roots: Vec<CertificateDer<'static>>,
+    native_roots: bool,
+    webpki_roots: bool,
+    http2: bool,
+}
+
+impl Default for HyperTransportBuilder {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            pool_idle_timeout: Duration::from_secs(90),
+            extra_roots: Vec::new(),
+            native_roots: cfg!(feature = "native-roots"),
+            webpki_roots: cfg!(feature = "webpki-roots"),
+            http2: false,
+        }
+    }
+}
+
+impl HyperTransportBuilder {
+    /// Per-request timeout covering connect, send, response head and body (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Timeout for establishing a TCP connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Largest response body accepted, in bytes (default [`DEFAULT_MAX_BODY_BYTES`]).
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
+    /// How long an idle pooled connection is kept (default 90 s).
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// Whether to trust the operating system's root store (default: on when the
+    /// `native-roots` feature is enabled; ignored without it).
+    pub fn native_roots(mut self, enabled: bool) -> Self {
+        self.native_roots = enabled;
+        self
+    }
+
+    /// Whether to trust the compiled-in Mozilla root store (default: on when the
+    /// `webpki-roots` feature is enabled; ignored without it).
+    pub fn webpki_roots(mut self, enabled: bool) -> Self {
+        self.webpki_roots = enabled;
+        self
+    }
+
+    /// Offer HTTP/2 through ALPN for API requests (needs the `http2` feature; ignored
+    /// without it). Token requests always use HTTP/1.1.
+    pub fn http2(mut self, enabled: bool) -> Self {
+        self.http2 = enabled;
+        self
+    }
+
+    /// Also trust every certificate in `pem` (one or more `BEGIN CERTIFICATE` blocks).
+    ///
+    /// Fails with [`TransportErrorKind::InvalidConfiguration`] if the text holds no
+    /// certificate or a malformed one.
+    pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self, TransportError> {
+        let mut found = 0usize;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| {
+                TransportError::with_source(
+                    TransportErrorKind::InvalidConfiguration,
+                    "malformed pem certificate",
+                    e,
+                )
+            })?;
+            self.extra_roots.push(cert);
+            found += 1;
+        }
+        if found == 0 {
+            return Err(TransportError::new(
+                TransportErrorKind::InvalidConfiguration,
+                "no certificate found in the pem text",
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Also trust every certificate in the PEM file at `path`.
+    pub fn add_root_certificates_pem_file(
+        self,
+        path: impl AsRef<Path>,
+    ) -> Result<Self, TransportError> {
+        let path = path.as_ref();
+        let pem = std::fs::read(path).map_err(|e| {
+            TransportError::with_source(
+                TransportErrorKind::InvalidConfiguration,
+                format!("cannot read root certificate file {}", path.display()),
+                e,
+            )
+        })?;
+        self.add_root_certificates_pem(&pem)
+    }
+
+    /// Also trust one DER-encoded certificate.
+    pub fn add_root_certificate_der(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.extra_roots.push(CertificateDer::from(der.into()));
+        self
+    }
+
+    /// Builds the transport. Must be called inside a tokio runtime only when used, not when built.
+    ///
+    /// Fails with [`TransportErrorKind::InvalidConfiguration`] when no trusted root is left
+    /// (for example native roots only, on a machine without any), or when a root is malformed.
+    pub fn build(self) -> Result<HyperTransport, TransportError> {
+        let roots = self.root_store()?;
+        let api = self.client(roots.clone(), self.http2)?;
+        let token = if self.http2 && cfg!(feature = "http2") {
+            self.client(roots, false)?
+        } else {
+            api.clone()
+        };
+        Ok(HyperTransport {
+            api,
+            token,
+            timeout: self.timeout,
+            max_body_bytes: self.max_body_bytes,
+        })
+    }
+
+    fn root_store(&self) -> Result<Arc<rustls::RootCertStore>, TransportError> {
+        let mut roots = rustls::RootCertStore::empty();
+        #[cfg(feature = "native-roots")]
+        if self.native_roots {
+            // Unreadable individual certificates are skipped, as browsers do; an empty
+            // store is reported below if nothing at all is trusted.
+            let loaded = rustls_native_certs::load_native_certs();
+            if !loaded.errors.is_empty() {
+                tracing::debug!(
+                    errors = loaded.errors.len(),
+                    "some native roots failed to load"
+                );
+            }
+            let (_added, _ignored) = roots.add_parsable_certificates(loaded.certs);
+        }
+        #[cfg(feature = "webpki-roots")]
+        if self.webpki_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        for cert in &self.extra_roots {
+            roots.add(cert.clone()).map_err(|e| {
+                TransportError::with_source(
+                    TransportErrorKind::InvalidConfiguration,
+                    "invalid extra root certificate",
+                    e,
+                )
+            })?;
+        }
+        if roots.is_empty() {
+            return Err(TransportError::new(
+                TransportErrorKind::InvalidConfiguration,
+                "no trusted root certificates: enable native or webpki roots, or add a pem file",
+            ));
+        }
+        Ok(Arc::new(roots))
+    }
+
+    fn client(
+        &self,
+        roots: Arc<rustls::RootCertStore>,
+        http2: bool,
+    ) -> Result<HyperClient, TransportError> {
+        // The crypto provider is chosen here, explicitly, rather than from a process default.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| {
+                TransportError::with_source(
+                    TransportErrorKind::InvalidConfiguration,
+                    "tls protocol versions",
+                    e,
+                )
+            })?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(self.connect_timeout));
+        http.set_nodelay(true);
+
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1();
+        #[cfg(feature = "http2")]
+        let connector = if http2 {
+            builder.enable_http2().wrap_connector(http)
+        } else {
+            builder.wrap_connector(http)
+        };
+        #[cfg(not(feature = "http2"))]
+        let connector = {
+            let _ = http2;
+            builder.wrap_connector(http)
+        };
+
+        Ok(Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector))
+    }
+}
+
+impl HyperTransport {
+    /// A builder with the defaults (see [`HyperTransportBuilder`]).
+    pub fn builder() -> HyperTransportBuilder {
+        HyperTransportBuilder::default()
+    }
+
+    /// A transport with every default.
+    pub fn new() -> Result<Self, TransportError> {
+        Self::builder().build()
+    }
+
+    /// The largest response body this transport accepts.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// The per-request timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    async fn send(
+        &self,
+        client: &HyperClient,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let uri = request.uri();
+        match uri.scheme_str() {
+            Some("https") | Some("http") => {}
+            _ => {
+                return Err(TransportError::new(
+                    TransportErrorKind::InvalidRequest,
+                    "the request uri must be absolute, with an http or https scheme",
+                ))
+            }
+        }
+        if uri.authority().is_none() {
+            return Err(TransportError::new(
+                TransportErrorKind::InvalidRequest,
+                "the request uri has no host",
+            ));
+        }
+        let limit = self.max_body_bytes;
+        let request = request.map(|body| Full::new(Bytes::from(body)));
+        let exchange = async move {
+            let response = client
+                .request(request)
+                .await
+                .map_err(classify_client_error)?;
+            read_capped(response, limit).await
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(TransportError::timed_out(self.timeout)),
+        }
+    }
+}
+
+impl HttpTransport for HyperTransport {
+    fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+        Box::pin(self.send(&self.api, request))
+    }
+}
+
+/// Token requests from `oauth2` go through the same stack, with the same timeout, body cap
+/// and TLS settings, and always over HTTP/1.1.
+impl<'c> oauth2::AsyncHttpClient<'c> for HyperTransport {
+    type Error = TransportError;
+    type Future = BoxFuture<'c, Result<oauth2::HttpResponse, TransportError>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(self.send(&self.token, request))
+    }
+}
+
+/// Adapts any shared [`HttpTransport`] to [`oauth2::AsyncHttpClient`], so credentials that call
+/// a token endpoint can use a custom transport.
+#[derive(Clone)]
+pub struct OAuth2HttpClient(pub Arc<dyn HttpTransport>);
+
+impl std::fmt::Debug for OAuth2HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OAuth2HttpClient(..)")
+    }
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for OAuth2HttpClient {
+    type Error = TransportError;
+    type Future = BoxFuture<'c, Result<oauth2::HttpResponse, TransportError>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        self.0.call(request)
+    }
+}
+
+/// Reads the body of `response`, refusing more than `limit` bytes.
+async fn read_capped(
+    response: http::Response<hyper::body::Incoming>,
+    limit: usize,
+) -> Result<http::Response<Vec<u8>>, TransportError> {
+    let (parts, mut body) = response.into_parts();
+    // Refuse early when the server announces a body over the cap.
+    if let Some(length) = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        if length > limit as u64 {
+            return Err(TransportError::body_too_large(limit));
+        }
+    }
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            TransportError::with_source(
+                TransportErrorKind::Connection,
+                "the connection failed while reading the response body",
+                e,
+            )
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len().saturating_add(data.len()) > limit {
+                return Err(TransportError::body_too_large(limit));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(http::Response::from_parts(parts, bytes))
+}
+
+fn classify_client_error(error: hyper_util::client::legacy::Error) -> TransportError {
+    let tls = chain_has_tls_error(&error);
+    if tls {
+        TransportError::with_source(
+            TransportErrorKind::Tls,
+            "the tls handshake with the server failed",
+            error,
+        )
+    } else if error.is_connect() {
+        TransportError::with_source(
+            TransportErrorKind::Connect,
+            "cannot connect to the server",
+            error,
+        )
+    } else {
+        TransportError::with_source(
+            TransportErrorKind::Connection,
+            "the connection failed before a complete response arrived",
+            error,
+        )
+    }
+}
+
+fn chain_has_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        // `io::Error::source` skips the wrapped error itself, so look inside explicitly
+        // (hyper-rustls nests the rustls error in two io errors).
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if chain_has_tls_error(inner) {
+                    return true;
+                }
+            }
+        }
+        current = e.source();
+    }
+    false
+}

@@ -1,0 +1,752 @@
+//! `DeviceUpdateClient` against loopback servers.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use adu_auth::StaticTokenCredential;
+use adu_transport::{
+    ApiVersion, DeviceUpdateClient, DeviceUpdateClientBuilder, Error, GetOperationOutcome,
+    GetOptions, HyperTransport, OperationStatus, PollPolicy, RetryPolicy, ServiceErrorKind,
+    TransportError, TransportErrorKind, WaitOptions,
+};
+use support::*;
+
+const OP: &str = "e4491c53-6a7e-4b8c-8f44-2d1b3e8e1a01";
+
+fn hyper() -> adu_transport::HyperTransportBuilder {
+    let (pem, _, _) = self_signed();
+    HyperTransport::builder()
+        .native_roots(false)
+        .add_root_certificates_pem(pem.as_bytes())
+        .unwrap()
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy::default()
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(5))
+}
+
+fn fast_polls() -> PollPolicy {
+    PollPolicy::default()
+        .with_default_interval(Duration::from_millis(5))
+        .with_min_interval(Duration::from_millis(1))
+}
+
+fn builder_for(
+    server: &Server,
+    credential: Arc<dyn adu_auth::TokenCredential>,
+) -> DeviceUpdateClientBuilder {
+    DeviceUpdateClient::builder(server.url(), "blue", credential)
+        .hyper_transport(hyper())
+        .retry_policy(fast_retries())
+        .poll_policy(fast_polls())
+}
+
+fn client_for(server: &Server) -> DeviceUpdateClient {
+    builder_for(
+        server,
+        Arc::new(StaticTokenCredential::from_secret("secret-token")),
+    )
+    .build()
+    .unwrap()
+}
+
+async fn get(client: &DeviceUpdateClient) -> Result<GetOperationOutcome, Error> {
+    client
+        .get_operation_status(OP, &GetOptions::default())
+        .await
+}
+
+fn operation(outcome: GetOperationOutcome) -> adu_transport::OperationResponse {
+    match outcome {
+        GetOperationOutcome::Operation(r) => r,
+        other => panic!("expected an operation, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn current_api_200_with_every_header() {
+    let server = Server::start(vec![Reply::json(200, &current_body(OP, "Running", "e1"))
+        .header("etag", "\"e1\"")
+        .header("retry-after", "7")])
+    .await;
+    let client = builder_for(
+        &server,
+        Arc::new(StaticTokenCredential::from_secret("secret-token")),
+    )
+    .user_agent("adu-cli/9.9")
+    .build()
+    .unwrap();
+    let response = operation(get(&client).await.unwrap());
+    assert_eq!(response.operation.operation_id(), OP);
+    assert_eq!(response.operation.status(), &OperationStatus::Running);
+    assert_eq!(response.etag.as_deref(), Some("\"e1\""));
+    assert_eq!(response.retry_after, Some(Duration::from_secs(7)));
+
+    let seen = &server.seen()[0];
+    assert_eq!(seen.method, http::Method::GET);
+    assert_eq!(
+        seen.uri.path_and_query().unwrap().as_str(),
+        format!("/deviceUpdate/blue/updates/operations/{OP}?api-version=2022-10-01")
+    );
+    assert_eq!(seen.header("authorization"), Some("Bearer secret-token"));
+    assert_eq!(
+        seen.header("user-agent"),
+        Some(format!("adu-cli/9.9 adu-transport/{}", env!("CARGO_PKG_VERSION")).as_str())
+    );
+    let request_id = seen.header("x-ms-client-request-id").unwrap();
+    assert_eq!(request_id.len(), 36);
+    assert_eq!(seen.header("if-none-match"), None);
+}
+
+#[tokio::test]
+async fn legacy_api_200() {
+    let server = Server::start(vec![Reply::json(200, &legacy_body(OP, "Succeeded", "e1"))]).await;
+    let client = builder_for(&server, Arc::new(StaticTokenCredential::from_secret("t")))
+        .api_version(ApiVersion::V2)
+        .build()
+        .unwrap();
+    let response = operation(get(&client).await.unwrap());
+    assert_eq!(response.operation.status(), &OperationStatus::Succeeded);
+    assert!(response.operation.update_id().is_some());
+    let seen = &server.seen()[0];
+    assert_eq!(
+        seen.uri.path_and_query().unwrap().as_str(),
+        format!("/deviceupdate/blue/v2/updates/operations/{OP}")
+    );
+    assert_eq!(
+        seen.header("user-agent"),
+        Some(adu_transport::USER_AGENT_PRODUCT)
+    );
+}
+
+#[tokio::test]
+async fn not_modified_in_both_versions() {
+    for version in [ApiVersion::V2022_10_01, ApiVersion::V2] {
+        let server = Server::start(vec![Reply::new(304)
+            .header("etag", "\"e1\"")
+            .header("retry-after", "3")])
+        .await;
+        let client = builder_for(&server, Arc::new(StaticTokenCredential::from_secret("t")))
+            .api_version(version)
+            .build()
+            .unwrap();
+        let outcome = client
+            .get_operation_status(OP, &GetOptions::default().with_if_none_match("\"e1\""))
+            .await
+            .unwrap();
+        match outcome {
+            GetOperationOutcome::NotModified { etag, retry_after } => {
+                assert_eq!(etag.as_deref(), Some("\"e1\""));
+                assert_eq!(retry_after, Some(Duration::from_secs(3)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(server.seen()[0].header("if-none-match"), Some("\"e1\""));
+    }
+}
+
+#[tokio::test]
+async fn not_found_in_the_documented_shape() {
+    for version in [ApiVersion::V2022_10_01, ApiVersion::V2] {
+        let server = Server::start(vec![Reply::json(
+            404,
+            r#"{"error":{"code":"OperationNotFound","message":"Operation was not found.","innererror":{"code":"NotFound","errorDetail":"no such id"}}}"#,
+        )
+        .header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")])
+        .await;
+        let client = builder_for(&server, Arc::new(StaticTokenCredential::from_secret("t")))
+            .api_version(version)
+            .build()
+            .unwrap();
+        let error = get(&client).await.unwrap_err();
+        let service = error.service().expect("a service error");
+        assert_eq!(service.status(), 404);
+        assert_eq!(service.kind(), ServiceErrorKind::NotFound);
+        assert_eq!(service.code(), Some("OperationNotFound"));
+        assert_eq!(service.message(), Some("Operation was not found."));
+        assert_eq!(service.inner_errors().count(), 1);
+        assert_eq!(error.trace_id(), Some("0af7651916cd43dd8448eb211c80319c"));
+        assert_eq!(server.requests(), 1, "404 is not retried");
+    }
+}
+
+#[tokio::test]
+async fn not_found_as_problem_json() {
+    let server = Server::start(vec![Reply::new(404)
+        .header("content-type", "application/problem+json")
+        .body(r#"{"type":"https://tools.ietf.org/html/rfc7231#section-6.5.4","title":"Not Found","status":404,"traceId":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"}"#)])
+    .await;
+    let client = builder_for(&server, Arc::new(StaticTokenCredential::from_secret("t")))
+        .api_version(ApiVersion::V2)
+        .build()
+        .unwrap();
+    let error = get(&client).await.unwrap_err();
+    let service = error.service().unwrap();
+    assert_eq!(service.kind(), ServiceErrorKind::NotFound);
+    assert!(service.trace_id().is_some());
+    assert!(!service.raw_body().is_empty());
+}
+
+#[tokio::test]
+async fn bad_request_and_server_error_with_error_response() {
+    let body =
+        r#"{"error":{"code":"BadArgument","message":"Bad operation id.","target":"operationId"}}"#;
+    let server = Server::start(vec![Reply::json(400, body)]).await;
+    let error = get(&client_for(&server)).await.unwrap_err();
+    let service = error.service().unwrap();
+    assert_eq!(service.kind(), ServiceErrorKind::BadRequest);
+    assert_eq!(service.target(), Some("operationId"));
+    assert_eq!(server.requests(), 1);
+
+    let body = r#"{"error":{"code":"InternalServerError","message":"Something broke."}}"#;
+    let server = Server::start(vec![Reply::json(500, body)]).await;
+    let client = builder_for(&server, Arc::new(StaticTokenCredential::from_secret("t")))
+        .retry_policy(fast_retries().with_max_attempts(3))
+        .build()
+        .unwrap();
+    let error = get(&client).await.unwrap_err();
+    let service = error.service().unwrap();
+    assert_eq!(service.kind(), ServiceErrorKind::ServerError);
+    assert_eq!(service.code(), Some("InternalServerError"));
+    assert_eq!(server.requests(), 3, "500 is retried up to max_attempts");
+    // Each try has its own request id.
+    let ids: std::collections::HashSet<String> = server
+        .seen()
+        .iter()
+        .map(|s| s.header("x-ms-client-request-id").unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 3);
+}
+
+#[tokio::test]
+async fn too_many_requests_honours_retry_after_seconds() {
+    let server = Server::start(vec![
+        Reply::json(
+            429,
+            r#"{"error":{"code":"TooManyRequests","message":"Slow down."}}"#,
+        )
+        .header("retry-after", "1"),
+        Reply::json(200, &current_body(OP, "Running", "e1")),
+    ])
+    .await;
+    let client = builder_for(&server, Arc::new(StaticTokenCredential::from_secret("t")))
+        // A backoff this long would show if Retry-After were ignored.
+        .retry_policy(
+            RetryPolicy::default()
+                .with_initial_backoff(Duration::from_secs(20))
+                .with_max_backoff(Duration::from_secs(20)),
+        )
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let response = operation(get(&client).await.unwrap());
+    let elapsed = started.elapsed();
+    assert_eq!(response.operation.status(), &OperationStatus::Running);
+    assert_eq!(server.requests(), 2);
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn retry_after_ms_headers_take_precedence() {
+    for header in ["retry-after-ms", "x-ms-retry-after-ms"] {
+        let server = Server::start(vec![
+            Reply::json(503, r#"{"error":{"code":"Busy","message":"Busy."}}"#)
+                .header("retry-after", "30")
+                .header(header, "150"),
+            Reply::json(200, &current_body(OP, "Running", "e1")),
+        ])
+        .await;
+        let client = builder_for(&server, Arc::new(StaticTokenCredential::from_secret("t")))
+            .retry_policy(
+                RetryPolicy::default()
+                    .with_initial_backoff(Duration::from_secs(20))
+                    .with_max_backoff(Duration::from_secs(20)),
+            )
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        operation(get(&client).await.unwrap());
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(150),
+            "{header}: {elapsed:?}"
+        );
+        assert!(elapsed < Duration::from_secs(8), "{header}: {elapsed:?}");
+        assert_eq!(server.requests(), 2);
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_over_the_policy_limit_is_not_waited_for() {
+    let server = Server::start(vec![Reply::json(
+        429,
+        r#"{"error":{"code":"TooManyRequests","message":"Later."}}"#,
+    )
+    .header("retry-after", "3600")])
+    .await;
+    let error = get(&client_for(&server)).await.unwrap_err();
+    let service = error.service().unwrap();
+    assert_eq!(service.kind(), ServiceErrorKind::TooManyRequests);
+    assert_eq!(service.retry_after(), Some(Duration::from_secs(3600)));
+    assert_eq!(server.requests(), 1);
+}
+
+#[tokio::test]
+async fn unauthorized_invalidates_the_token_and_retries_once() {
+    let server = Server::start(vec![
+        Reply::json(
+            401,
+            r#"{"error":{"code":"Unauthorized","message":"Expired."}}"#,
+        ),
+        Reply::json(200, &current_body(OP, "Succeeded", "e1")),
+    ])
+    .await;
+    let credential = Arc::new(CountingCredential::default());
+    let client = builder_for(&server, credential.clone())
+        .retry_policy(RetryPolicy::no_retries())
+        .build()
+        .unwrap();
+    let response = operation(get(&client).await.unwrap());
+    assert_eq!(response.operation.status(), &OperationStatus::Succeeded);
+    assert_eq!(credential.calls(), 2);
+    assert_eq!(credential.invalidations(), 1);
+    let seen = server.seen();
+    assert_eq!(seen[0].header("authorization"), Some("Bearer token-1"));
+    assert_eq!(seen[1].header("authorization"), Some("Bearer token-2"));
+}
+
+#[tokio::test]
+async fn a_second_unauthorized_is_returned() {
+    let server = Server::start(vec![Reply::json(
+        401,
+        r#"{"error":{"code":"Unauthorized","message":"No."}}"#,
+    )])
+    .await;
+    let credential = Arc::new(CountingCredential::default());
+    let client = builder_for(&server, credential.clone()).build().unwrap();
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(
+        error.service().unwrap().kind(),
+        ServiceErrorKind::Unauthorized
+    );
+    assert_eq!(server.requests(), 2);
+    assert_eq!(credential.calls(), 2);
+    assert_eq!(credential.invalidations(), 1);
+}
+
+#[tokio::test]
+async fn per_try_timeout_then_retries_then_gives_up() {
+    let (addr, connections) = raw_server(never_answer).await;
+    let client = DeviceUpdateClient::builder(
+        format!("http://{addr}"),
+        "blue",
+        Arc::new(StaticTokenCredential::from_secret("t")),
+    )
+    .hyper_transport(hyper())
+    .per_try_timeout(Duration::from_millis(200))
+    .retry_policy(fast_retries().with_max_attempts(2))
+    .build()
+    .unwrap();
+    let started = Instant::now();
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(
+        error.transport().map(TransportError::kind),
+        Some(TransportErrorKind::TimedOut),
+        "{error:?}"
+    );
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_server_stalling_mid_body_cannot_hold_the_client() {
+    let (addr, _) = raw_server(stall_mid_body).await;
+    let client = DeviceUpdateClient::builder(
+        format!("http://{addr}"),
+        "blue",
+        Arc::new(StaticTokenCredential::from_secret("t")),
+    )
+    .hyper_transport(hyper())
+    .per_try_timeout(Duration::from_millis(200))
+    .retry_policy(RetryPolicy::no_retries())
+    .build()
+    .unwrap();
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(
+        error.transport().unwrap().kind(),
+        TransportErrorKind::TimedOut
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_the_cap_is_an_error_not_retried() {
+    let server = Server::start(vec![Reply::json(200, &"x".repeat(4096))]).await;
+    let client = builder_for(&server, Arc::new(StaticTokenCredential::from_secret("t")))
+        .hyper_transport(hyper().max_body_bytes(1024))
+        .build()
+        .unwrap();
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(
+        error.transport().unwrap().kind(),
+        TransportErrorKind::BodyTooLarge
+    );
+    assert_eq!(server.requests(), 1);
+}
+
+#[tokio::test]
+async fn a_connection_reset_is_retried_then_reported() {
+    let (addr, connections) = raw_server(reset_after_request).await;
+    let client = DeviceUpdateClient::builder(
+        format!("http://{addr}"),
+        "blue",
+        Arc::new(StaticTokenCredential::from_secret("t")),
+    )
+    .hyper_transport(hyper())
+    .retry_policy(fast_retries().with_max_attempts(3))
+    .build()
+    .unwrap();
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(
+        error.transport().unwrap().kind(),
+        TransportErrorKind::Connection
+    );
+    assert!(connections.load(Ordering::SeqCst) >= 3);
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_and_the_token_stays_home() {
+    let elsewhere =
+        Server::start(vec![Reply::json(200, &current_body(OP, "Succeeded", "e"))]).await;
+    let server = Server::start(vec![Reply::new(307).header(
+        "location",
+        &format!(
+            "{}/deviceUpdate/blue/updates/operations/{OP}",
+            elsewhere.url()
+        ),
+    )])
+    .await;
+    let error = get(&client_for(&server)).await.unwrap_err();
+    assert_eq!(error.service().unwrap().status(), 307);
+    assert_eq!(server.requests(), 1);
+    assert_eq!(
+        elsewhere.requests(),
+        0,
+        "the Location host never sees a request"
+    );
+}
+
+#[tokio::test]
+async fn an_operation_location_on_another_host_is_refused_before_sending() {
+    let server = Server::start(vec![Reply::json(200, &current_body(OP, "Succeeded", "e"))]).await;
+    let other = Server::start(vec![Reply::json(200, &current_body(OP, "Succeeded", "e"))]).await;
+    let client = client_for(&server);
+    let location = format!(
+        "{}/deviceUpdate/blue/updates/operations/{OP}?api-version=2022-10-01",
+        other.url()
+    );
+    let error = client
+        .get_operation_location(&location, &GetOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::ForeignHost { .. }), "{error:?}");
+    let error = client
+        .wait_for_operation_location(
+            "https://evil.example/deviceUpdate/blue/updates/operations/x",
+            WaitOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::ForeignHost { .. }), "{error:?}");
+    assert_eq!(server.requests(), 0);
+    assert_eq!(other.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_relative_operation_location_keeps_its_query() {
+    let server = Server::start(vec![Reply::json(200, &legacy_body(OP, "Succeeded", "e"))]).await;
+    let client = client_for(&server);
+    let location = format!("/deviceupdate/blue/v2/updates/operations/{OP}?api-version=2");
+    let response = operation(
+        client
+            .get_operation_location(&location, &GetOptions::default())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(response.operation.status(), &OperationStatus::Succeeded);
+    assert_eq!(
+        server.seen()[0].uri.path_and_query().unwrap().as_str(),
+        location
+    );
+}
+
+#[test]
+fn a_plain_http_endpoint_that_is_not_loopback_is_refused() {
+    let error = DeviceUpdateClient::builder(
+        "http://contoso.api.adu.microsoft.com",
+        "blue",
+        Arc::new(StaticTokenCredential::from_secret("t")),
+    )
+    .hyper_transport(hyper())
+    .build()
+    .unwrap_err();
+    assert!(matches!(error, Error::InvalidInput(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn wait_walks_a_sequence_of_statuses_with_etags() {
+    // NotStarted (e1) → 304 → Running (e2) → 304 → Succeeded (e3).
+    let server = Server::start_with(|index, seen| {
+        let inm = seen.header("if-none-match").map(str::to_owned);
+        match index {
+            0 => {
+                assert_eq!(inm, None);
+                Reply::json(200, &current_body(OP, "NotStarted", "e1"))
+                    .header("etag", "\"e1\"")
+                    .header("retry-after", "0")
+            }
+            1 => {
+                assert_eq!(inm.as_deref(), Some("\"e1\""));
+                Reply::new(304).header("etag", "\"e1\"")
+            }
+            2 => {
+                assert_eq!(inm.as_deref(), Some("\"e1\""));
+                Reply::json(200, &current_body(OP, "Running", "e2")).header("etag", "\"e2\"")
+            }
+            3 => {
+                assert_eq!(inm.as_deref(), Some("\"e2\""));
+                Reply::new(304)
+            }
+            _ => {
+                assert_eq!(inm.as_deref(), Some("\"e2\""));
+                Reply::json(200, &current_body(OP, "Succeeded", "e3")).header("etag", "\"e3\"")
+            }
+        }
+    })
+    .await;
+    let client = client_for(&server);
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    let recorded = statuses.clone();
+    let done = client
+        .wait_for_operation(
+            OP,
+            WaitOptions::default()
+                .with_timeout(Duration::from_secs(20))
+                .on_status_change(move |op| {
+                    recorded
+                        .lock()
+                        .unwrap()
+                        .push(op.status().as_str().to_owned())
+                }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.operation.status(), &OperationStatus::Succeeded);
+    assert_eq!(done.etag.as_deref(), Some("\"e3\""));
+    assert_eq!(server.requests(), 5);
+    assert_eq!(
+        *statuses.lock().unwrap(),
+        ["NotStarted", "Running", "Succeeded"]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_operation_is_returned_with_its_error_chain() {
+    let server = Server::start(vec![
+        Reply::json(200, &current_body(OP, "Running", "e1")),
+        Reply::json(200, &failed_body(OP)),
+    ])
+    .await;
+    let done = client_for(&server)
+        .wait_for_operation(OP, WaitOptions::default())
+        .await
+        .unwrap();
+    let op = &done.operation;
+    assert_eq!(op.status(), &OperationStatus::Failed);
+    assert_eq!(op.trace_id(), Some("feedfacefeedfacefeedfacefeedface"));
+    let error = op.error().unwrap();
+    assert_eq!(error.code, "ImportFailed");
+    let details: Vec<_> = op
+        .inner_errors()
+        .map(|e| e.error_detail.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "Storage returned 403 for the blob.",
+            "AuthorizationPermissionMismatch"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn unknown_statuses_keep_polling_up_to_the_bound() {
+    let server = Server::start(vec![Reply::json(
+        200,
+        &current_body(OP, "Validating", "e1"),
+    )])
+    .await;
+    let client = client_for(&server);
+    let error = client
+        .wait_for_operation(
+            OP,
+            WaitOptions::default().with_poll_policy(fast_polls().with_max_unknown_status_polls(3)),
+        )
+        .await
+        .unwrap_err();
+    match error {
+        Error::UnknownStatus { status, last } => {
+            assert_eq!(status, "Validating");
+            assert_eq!(last.operation_id(), OP);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.requests(), 4);
+}
+
+#[tokio::test]
+async fn the_deadline_ends_the_wait_with_the_last_operation() {
+    let server = Server::start(vec![Reply::json(200, &current_body(OP, "Running", "e1"))]).await;
+    let client = client_for(&server);
+    let started = Instant::now();
+    let error = client
+        .wait_for_operation(
+            OP,
+            WaitOptions::default()
+                .with_timeout(Duration::from_secs(60))
+                .with_deadline(Instant::now() + Duration::from_millis(200)),
+        )
+        .await
+        .unwrap_err();
+    match error {
+        Error::DeadlineExceeded { last: Some(last) } => {
+            assert_eq!(last.status(), &OperationStatus::Running)
+        }
+        other => panic!("{other:?}"),
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(200) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+    assert!(server.requests() >= 2);
+}
+
+#[tokio::test]
+async fn dropping_the_wait_cancels_the_request_in_flight() {
+    let (reached_tx, mut reached_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (closed_tx, mut closed_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (addr, _) = raw_server(move |mut stream| {
+        let reached = reached_tx.clone();
+        let closed = closed_tx.clone();
+        async move {
+            use tokio::io::AsyncReadExt;
+            let _ = read_head(&mut stream).await;
+            let _ = reached.send(());
+            // Hold the request until the client goes away.
+            let mut buf = [0u8; 16];
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+            let _ = closed.send(());
+        }
+    })
+    .await;
+    let client = DeviceUpdateClient::builder(
+        format!("http://{addr}"),
+        "blue",
+        Arc::new(StaticTokenCredential::from_secret("t")),
+    )
+    .hyper_transport(hyper())
+    .build()
+    .unwrap();
+    let wait =
+        tokio::spawn(async move { client.wait_for_operation(OP, WaitOptions::default()).await });
+    reached_rx.recv().await.unwrap();
+    wait.abort();
+    assert!(wait.await.unwrap_err().is_cancelled());
+    // The connection is closed once the future is gone.
+    tokio::time::timeout(Duration::from_secs(10), closed_rx.recv())
+        .await
+        .expect("the server saw the connection close")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_custom_closure_transport_is_used_with_retries_and_headers() {
+    let calls = Arc::new(Mutex::new(Vec::<http::Request<Vec<u8>>>::new()));
+    let record = calls.clone();
+    let transport = move |request: http::Request<Vec<u8>>| {
+        let record = record.clone();
+        async move {
+            let n = {
+                let mut all = record.lock().unwrap();
+                all.push(request);
+                all.len()
+            };
+            if n == 1 {
+                return Err(TransportError::new(TransportErrorKind::Connect, "no route"));
+            }
+            Ok(http::Response::builder()
+                .status(200)
+                .body(current_body(OP, "Succeeded", "e").into_bytes())
+                .unwrap())
+        }
+    };
+    let client = DeviceUpdateClient::builder(
+        "contoso.api.adu.microsoft.com",
+        "blue",
+        Arc::new(StaticTokenCredential::from_secret("t")),
+    )
+    .transport(Arc::new(transport))
+    .retry_policy(fast_retries())
+    .build()
+    .unwrap();
+    let response = operation(get(&client).await.unwrap());
+    assert!(response.operation.is_terminal());
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        calls[1].uri().to_string(),
+        format!("https://contoso.api.adu.microsoft.com/deviceUpdate/blue/updates/operations/{OP}?api-version=2022-10-01")
+    );
+    assert_eq!(calls[1].headers()["authorization"], "Bearer t");
+    assert!(calls[1].headers()["authorization"].is_sensitive());
+    assert_ne!(
+        calls[0].headers()["x-ms-client-request-id"],
+        calls[1].headers()["x-ms-client-request-id"]
+    );
+}
+
+#[tokio::test]
+async fn tls_endpoint_trusted_through_extra_roots() {
+    let (pem, der, key) = self_signed();
+    let addr = tls_server(
+        der,
+        key,
+        Reply::json(200, &current_body(OP, "Succeeded", "e")),
+    )
+    .await;
+    let client = DeviceUpdateClient::builder(
+        format!("https://localhost:{}", addr.port()),
+        "blue",
+        Arc::new(StaticTokenCredential::from_secret("t")),
+    )
+    .hyper_transport(
+        HyperTransport::builder()
+            .native_roots(false)
+            .add_root_certificates_pem(pem.as_bytes())
+            .unwrap(),
+    )
+    .build()
+    .unwrap();
+    let response = operation(get(&client).await.unwrap());
+    assert_eq!(response.operation.status(), &OperationStatus::Succeeded);
+}
