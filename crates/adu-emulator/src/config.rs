@@ -1,0 +1,541 @@
+//! What an emulator serves and how it behaves: [`Config`] and its parts.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use adu_model::models::{Error as ServiceError, InnerError, UpdateId};
+
+/// The client id the emulator accepts unless configured otherwise.
+pub const DEFAULT_CLIENT_ID: &str = "adu-emulator";
+/// The client secret the emulator accepts unless configured otherwise.
+pub const DEFAULT_CLIENT_SECRET: &str = "adu-emulator-secret";
+/// The tenant the emulator's token endpoint answers for unless configured otherwise.
+pub const DEFAULT_TENANT: &str = "emulator";
+/// The current API version, the one the emulator accepts unless configured otherwise.
+pub const CURRENT_API_VERSION: &str = "2022-10-01";
+/// The largest request body the emulator reads, unless configured otherwise (1 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How an emulator is set up. Start from [`Config::default`] (or
+/// [`Config::from_scenario_json`]) and change what you need.
+///
+/// ```
+/// use adu_emulator::{Config, RateLimit};
+///
+/// let config = Config::default().with_tls(true).with_rate_limit(RateLimit::per_second(5.0));
+/// assert!(config.require_auth);
+/// assert_eq!(config.credentials.client_id, "adu-emulator");
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// Where to listen; `127.0.0.1:0` (loopback, any free port) by default.
+    pub bind: SocketAddr,
+    /// Serve https with a self-signed certificate generated at start.
+    pub tls: bool,
+    /// The one client (and optional user) the token endpoint knows.
+    pub credentials: Credentials,
+    /// How long issued access tokens stay valid (3599 s by default, like Azure AD).
+    pub token_lifetime: Duration,
+    /// Whether API requests need a bearer token issued by this emulator (true by default).
+    pub require_auth: bool,
+    /// The instance ids that exist; `None` (the default) accepts any.
+    pub instances: Option<Vec<String>>,
+    /// The `api-version` values the current API accepts (`2022-10-01` by default).
+    pub api_versions: Vec<String>,
+    /// Timings of operations that do not set their own.
+    pub default_timings: Timings,
+    /// What operations created by `updates:import` do.
+    pub imports: ImportBehaviour,
+    /// Per-client rate limiting; off by default.
+    pub rate_limit: Option<RateLimit>,
+    /// Fault injection rules, applied in order (none by default).
+    pub faults: Vec<FaultRule>,
+    /// Seed for the fault injection's random choices; `None` picks one at random.
+    pub seed: Option<u64>,
+    /// Operations that exist from the start.
+    pub operations: Vec<OperationSpec>,
+    /// The largest request body read; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            tls: false,
+            credentials: Credentials::default(),
+            token_lifetime: Duration::from_secs(3599),
+            require_auth: true,
+            instances: None,
+            api_versions: vec![CURRENT_API_VERSION.to_owned()],
+            default_timings: Timings::default(),
+            imports: ImportBehaviour::default(),
+            rate_limit: None,
+            faults: Vec::new(),
+            seed: None,
+            operations: Vec::new(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+impl Config {
+    /// Sets the address to listen on.
+    #[must_use]
+    pub fn with_bind(mut self, bind: SocketAddr) -> Self {
+        self.bind = bind;
+        self
+    }
+
+    /// Serves https (true) or plain http (false).
+    #[must_use]
+    pub fn with_tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Replaces the credentials the token endpoint accepts.
+    #[must_use]
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// Sets how long issued access tokens stay valid.
+    #[must_use]
+    pub fn with_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
+    /// Whether API requests need a valid bearer token.
+    #[must_use]
+    pub fn with_require_auth(mut self, require: bool) -> Self {
+        self.require_auth = require;
+        self
+    }
+
+    /// Restricts the instance ids that exist (others get 404).
+    #[must_use]
+    pub fn with_instances<I, S>(mut self, instances: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.instances = Some(instances.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets the timings of operations that do not set their own.
+    #[must_use]
+    pub fn with_default_timings(mut self, timings: Timings) -> Self {
+        self.default_timings = timings;
+        self
+    }
+
+    /// Turns on per-client rate limiting.
+    #[must_use]
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Adds a fault injection rule.
+    #[must_use]
+    pub fn with_fault(mut self, rule: FaultRule) -> Self {
+        self.faults.push(rule);
+        self
+    }
+
+    /// Seeds the fault injection's random choices, making them repeatable.
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Adds an operation that exists from the start.
+    #[must_use]
+    pub fn with_operation(mut self, spec: OperationSpec) -> Self {
+        self.operations.push(spec);
+        self
+    }
+}
+
+/// The client (and optional user) the token endpoint accepts. Debug output
+/// never shows the secret or the password.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Credentials {
+    /// The tenant in the token endpoint's path (`emulator`).
+    pub tenant: String,
+    /// The client id (`adu-emulator`).
+    pub client_id: String,
+    /// The client secret (`adu-emulator-secret`).
+    pub client_secret: String,
+    /// A user name for the password grant; the grant is refused without one.
+    pub username: Option<String>,
+    /// That user's password.
+    pub password: Option<String>,
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        Credentials {
+            tenant: DEFAULT_TENANT.to_owned(),
+            client_id: DEFAULT_CLIENT_ID.to_owned(),
+            client_secret: DEFAULT_CLIENT_SECRET.to_owned(),
+            username: None,
+            password: None,
+        }
+    }
+}
+
+impl Credentials {
+    /// Credentials for one client.
+    pub fn new(
+        tenant: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        Credentials {
+            tenant: tenant.into(),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            username: None,
+            password: None,
+        }
+    }
+
+    /// Adds a user for the password grant.
+    #[must_use]
+    pub fn with_user(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self.password = Some(password.into());
+        self
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// How long an operation stays in each state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timings {
+    /// Time spent NotStarted after creation (500 ms by default).
+    pub not_started: Duration,
+    /// Time spent Running after that (3 s by default); then the outcome.
+    pub running: Duration,
+    /// The `Retry-After` sent while the operation is not finished (1 s by default).
+    pub retry_after: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            not_started: Duration::from_millis(500),
+            running: Duration::from_secs(3),
+            retry_after: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Timings {
+    /// Timings with the given phase lengths and a 1 s `Retry-After`.
+    pub fn new(not_started: Duration, running: Duration) -> Self {
+        Timings {
+            not_started,
+            running,
+            retry_after: Duration::from_secs(1),
+        }
+    }
+
+    /// An operation that is finished as soon as it exists.
+    pub fn immediate() -> Self {
+        Timings::new(Duration::ZERO, Duration::ZERO)
+    }
+
+    /// Sets the `Retry-After` sent while unfinished (whole seconds on the wire, at least 1).
+    #[must_use]
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+}
+
+/// How an operation ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It ends Succeeded.
+    #[default]
+    Succeeded,
+    /// It ends Failed, with an error.
+    Failed,
+}
+
+/// Which get-operation API shows an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Visibility {
+    /// Both the legacy v2 API and the current one.
+    #[default]
+    Both,
+    /// Only the legacy API (`/deviceupdate/{instanceId}/v2/...`).
+    LegacyOnly,
+    /// Only the current API (`?api-version=2022-10-01`).
+    CurrentOnly,
+}
+
+/// An operation to create, from a scenario or through
+/// [`RunningEmulator::add_operation`](crate::RunningEmulator::add_operation).
+///
+/// ```
+/// use adu_emulator::{OperationSpec, Timings};
+///
+/// let spec = OperationSpec::failing().with_id("op-1").with_timings(Timings::immediate());
+/// assert_eq!(spec.id.as_deref(), Some("op-1"));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct OperationSpec {
+    /// The operation id; `None` makes a random UUID.
+    pub id: Option<String>,
+    /// The update it imports.
+    pub update_id: UpdateId,
+    /// The update's friendly name, if any.
+    pub friendly_name: Option<String>,
+    /// Its timings; `None` uses [`Config::default_timings`].
+    pub timings: Option<Timings>,
+    /// How it ends.
+    pub outcome: Outcome,
+    /// The error of a Failed operation; `None` uses [`default_failure`].
+    pub error: Option<ServiceError>,
+    /// Which API shows it.
+    pub visible_in: Visibility,
+    /// How long before the emulator started (or before the call) it was created.
+    pub created_ago: Duration,
+}
+
+impl Default for OperationSpec {
+    fn default() -> Self {
+        OperationSpec {
+            id: None,
+            update_id: default_update_id(),
+            friendly_name: None,
+            timings: None,
+            outcome: Outcome::Succeeded,
+            error: None,
+            visible_in: Visibility::Both,
+            created_ago: Duration::ZERO,
+        }
+    }
+}
+
+impl OperationSpec {
+    /// An operation that ends Succeeded.
+    pub fn succeeding() -> Self {
+        OperationSpec::default()
+    }
+
+    /// An operation that ends Failed with [`default_failure`].
+    pub fn failing() -> Self {
+        OperationSpec {
+            outcome: Outcome::Failed,
+            ..OperationSpec::default()
+        }
+    }
+
+    /// Sets the operation id.
+    #[must_use]
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Sets the imported update.
+    #[must_use]
+    pub fn with_update_id(mut self, update_id: UpdateId) -> Self {
+        self.update_id = update_id;
+        self
+    }
+
+    /// Sets the timings.
+    #[must_use]
+    pub fn with_timings(mut self, timings: Timings) -> Self {
+        self.timings = Some(timings);
+        self
+    }
+
+    /// Makes it fail with this error.
+    #[must_use]
+    pub fn with_error(mut self, error: ServiceError) -> Self {
+        self.outcome = Outcome::Failed;
+        self.error = Some(error);
+        self
+    }
+
+    /// Sets which API shows it.
+    #[must_use]
+    pub fn with_visibility(mut self, visible_in: Visibility) -> Self {
+        self.visible_in = visible_in;
+        self
+    }
+}
+
+/// What operations created by `POST .../updates:import` do.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ImportBehaviour {
+    /// Their timings; `None` uses [`Config::default_timings`].
+    pub timings: Option<Timings>,
+    /// How they end.
+    pub outcome: Outcome,
+    /// The error when they fail; `None` uses [`default_failure`].
+    pub error: Option<ServiceError>,
+}
+
+impl Default for ImportBehaviour {
+    fn default() -> Self {
+        ImportBehaviour {
+            timings: None,
+            outcome: Outcome::Succeeded,
+            error: None,
+        }
+    }
+}
+
+/// Per-client rate limiting (a token bucket per client id, or per peer
+/// address when authentication is off).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub requests_per_second: f64,
+    /// How many requests may arrive at once (at least 1).
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// A limit of `rate` requests per second with a burst of the same size (at least 1).
+    pub fn per_second(rate: f64) -> Self {
+        RateLimit {
+            requests_per_second: rate,
+            burst: rate.ceil().max(1.0) as u32,
+        }
+    }
+
+    /// Sets the burst size.
+    #[must_use]
+    pub fn with_burst(mut self, burst: u32) -> Self {
+        self.burst = burst.max(1);
+        self
+    }
+}
+
+/// One fault injection rule: which requests it hits and what it does to them.
+///
+/// ```
+/// use adu_emulator::{FaultKind, FaultRule};
+///
+/// // The first two requests to an operation answer 503.
+/// let rule = FaultRule::new(FaultKind::Status(503)).on_path("/updates/operations/").first(2);
+/// assert_eq!(rule.first, Some(2));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct FaultRule {
+    /// What happens.
+    pub kind: FaultKind,
+    /// Only requests whose path contains this text (all requests when `None`).
+    pub path_contains: Option<String>,
+    /// Only the first N matching requests (all when `None`).
+    pub first: Option<u64>,
+    /// The chance (0 to 1) that a matching request is hit (1 by default).
+    pub probability: f64,
+}
+
+impl FaultRule {
+    /// A rule hitting every request.
+    pub fn new(kind: FaultKind) -> Self {
+        FaultRule {
+            kind,
+            path_contains: None,
+            first: None,
+            probability: 1.0,
+        }
+    }
+
+    /// Only requests whose path contains `text`.
+    #[must_use]
+    pub fn on_path(mut self, text: impl Into<String>) -> Self {
+        self.path_contains = Some(text.into());
+        self
+    }
+
+    /// Only the first `n` matching requests.
+    #[must_use]
+    pub fn first(mut self, n: u64) -> Self {
+        self.first = Some(n);
+        self
+    }
+
+    /// Hit a matching request with this probability.
+    #[must_use]
+    pub fn with_probability(mut self, probability: f64) -> Self {
+        self.probability = probability;
+        self
+    }
+}
+
+/// What a fault does to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// Answer with this 5xx status and an `ErrorResponse` body (`Retry-After: 1` on 503).
+    Status(u16),
+    /// Wait this long before handling the request (combines with the other kinds).
+    Latency(Duration),
+    /// Close the connection with a TCP reset instead of answering.
+    Reset,
+    /// Announce the full `Content-Length`, send half of the body, then close the connection.
+    Truncate,
+    /// Send the headers and half of the body, wait this long, then send the rest.
+    Stall(Duration),
+}
+
+/// The update id imports and operations use when none is given: `contoso/toaster/1.0.0`.
+pub fn default_update_id() -> UpdateId {
+    UpdateId::new("contoso", "toaster", "1.0.0")
+}
+
+/// The error a Failed operation carries unless told otherwise: an import
+/// that could not download its file, with the storage 403 as the innermost
+/// `errorDetail` (the shape the real service sends).
+pub fn default_failure() -> ServiceError {
+    let mut storage = InnerError::new("FileDownloadFailed");
+    storage.message = Some("Unable to download the update file.".to_owned());
+    storage.error_detail = Some(
+        "Response status code does not indicate success: 403 (Server failed to authenticate the request. \
+         Make sure the value of Authorization header is formed correctly including the signature.)."
+            .to_owned(),
+    );
+    let mut outer = InnerError::new("ImportFailed");
+    outer.message = Some("Failed to import the update's files.".to_owned());
+    outer.inner_error = Some(Box::new(storage));
+    let mut error = ServiceError::new("UpdateImportFailed", "Update import failed.");
+    error.innererror = Some(outer);
+    error
+}

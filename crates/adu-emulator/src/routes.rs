@@ -1,0 +1,585 @@
+//! Request routing and the answers of each route, computed from the request,
+//! the shared state and the time (no I/O here).
+
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use adu_model::models::{Error as ServiceError, ErrorResponse};
+use adu_model::Timestamp;
+use bytes::Bytes;
+use http::header::{
+    HeaderName, HeaderValue, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use http::{HeaderMap, Method, Response, StatusCode};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::{default_update_id, OperationSpec, Visibility};
+use crate::schedule::retry_after_secs;
+use crate::state::{random_hex, random_uuid, Counters, State, TokenProblem};
+
+/// The parts of a request the routes look at.
+pub(crate) struct Req<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub peer: SocketAddr,
+}
+
+/// The clock, read once per request by the caller.
+#[derive(Clone, Copy)]
+pub(crate) struct Now {
+    pub wall: SystemTime,
+    pub mono: Instant,
+}
+
+const JSON: &str = "application/json; charset=utf-8";
+const PROBLEM_JSON: &str = "application/problem+json; charset=utf-8";
+
+/// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`); invalid
+/// escapes are kept as they are and invalid UTF-8 is replaced.
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses `a=b&c=d` (query strings and form bodies); the first value of a name wins.
+pub(crate) fn parse_pairs(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k, true), percent_decode(v, true))
+        })
+        .collect()
+}
+
+fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A W3C `traceparent` with random ids, like the service sends.
+fn traceparent() -> String {
+    format!("00-{}-{}-01", random_hex(16), random_hex(8))
+}
+
+fn response(status: StatusCode, content_type: Option<&str>, body: Bytes) -> Response<Bytes> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    if let Some(ct) = content_type {
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static(JSON)),
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(&traceparent()) {
+        headers.insert(HeaderName::from_static("traceparent"), v);
+    }
+    resp
+}
+
+fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    response(status, Some(JSON), Bytes::from(bytes))
+}
+
+/// The service's `ErrorResponse` (`{"error": {...}}`).
+pub(crate) fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    now: SystemTime,
+) -> Response<Bytes> {
+    let mut error = ServiceError::new(code, message);
+    error.occurred_date_time = Some(Timestamp::from_system_time(now));
+    json_response(status, &ErrorResponse::new(error))
+}
+
+fn set_header(resp: &mut Response<Bytes>, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
+    }
+}
+
+/// Routes a request and computes the answer.
+pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> Response<Bytes> {
+    let raw: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let segs: Vec<String> = raw.iter().map(|s| percent_decode(s, false)).collect();
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+
+    // The token endpoint: /{tenant}/oauth2/v2.0/token.
+    if let [tenant, o, v, t] = s.as_slice() {
+        if is(o, "oauth2") && is(v, "v2.0") && is(t, "token") {
+            if req.method != Method::POST {
+                return method_not_allowed(now.wall);
+            }
+            Counters::bump(&state.counters.token_requests);
+            return crate::token::token_endpoint(state, base_url, tenant, req.body, now.wall);
+        }
+    }
+
+    let Some(first) = s.first() else {
+        return not_found_route(now.wall);
+    };
+    if !is(first, "deviceupdate") {
+        return not_found_route(now.wall);
+    }
+    enum Route<'r> {
+        Legacy(&'r str, &'r str),
+        Current(&'r str, &'r str),
+        Import(&'r str),
+        Update(&'r str, &'r str, &'r str, &'r str),
+    }
+    let route = match s.as_slice() {
+        [_, inst, v2, u, o, op] if is(v2, "v2") && is(u, "updates") && is(o, "operations") => {
+            Route::Legacy(inst, op)
+        }
+        [_, inst, u, o, op] if is(u, "updates") && is(o, "operations") => Route::Current(inst, op),
+        [_, inst, ui] if is(ui, "updates:import") => Route::Import(inst),
+        [_, inst, u, pr, p, na, n, ve, v]
+            if is(u, "updates") && is(pr, "providers") && is(na, "names") && is(ve, "versions") =>
+        {
+            Route::Update(inst, p, n, v)
+        }
+        _ => return not_found_route(now.wall),
+    };
+    let wanted = match route {
+        Route::Import(_) => Method::POST,
+        _ => Method::GET,
+    };
+    if *req.method != wanted {
+        return method_not_allowed(now.wall);
+    }
+    if matches!(route, Route::Legacy(..) | Route::Current(..)) {
+        Counters::bump(&state.counters.status_requests);
+    }
+
+    // Authentication, then the rate limit (per client id, or per peer address).
+    let client_key = if state.config.require_auth {
+        match bearer(req.headers)
+            .ok_or(TokenProblem::Missing)
+            .and_then(|t| state.check_token(t, now.wall))
+        {
+            Ok(info) => info.client_id,
+            Err(problem) => return unauthorized(state, base_url, problem, now.wall),
+        }
+    } else {
+        req.peer.ip().to_string()
+    };
+    if let Err(wait) = state.rate_limit(&client_key, now.mono) {
+        Counters::bump(&state.counters.rate_limited);
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut resp = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests. Please retry after the time given in the Retry-After header.",
+            now.wall,
+        );
+        set_header(&mut resp, RETRY_AFTER, &secs.max(1).to_string());
+        return resp;
+    }
+
+    let instance = match &route {
+        Route::Legacy(i, _) | Route::Current(i, _) | Route::Import(i) | Route::Update(i, ..) => *i,
+    };
+    if let Some(known) = &state.config.instances {
+        if !known.iter().any(|k| k.eq_ignore_ascii_case(instance)) {
+            let message = format!("Instance '{instance}' was not found.");
+            return match route {
+                Route::Legacy(..) => problem_not_found(),
+                _ => error_response(
+                    StatusCode::NOT_FOUND,
+                    "InstanceNotFound",
+                    &message,
+                    now.wall,
+                ),
+            };
+        }
+    }
+
+    // The current API checks api-version (ASP.NET API versioning's codes).
+    let api_version = if let Route::Legacy(..) = route {
+        String::new()
+    } else {
+        let query = parse_pairs(req.query.unwrap_or(""));
+        match get(&query, "api-version") {
+            None => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "MissingApiVersionParameter",
+                    "The api-version query parameter (?api-version=) is required for all requests.",
+                    now.wall,
+                )
+            }
+            Some(v) if !state.config.api_versions.iter().any(|k| k == v) => {
+                let message = format!(
+                    "The HTTP resource that matches the request URI '{}' does not support the API version '{v}'.",
+                    req.path
+                );
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "UnsupportedApiVersion",
+                    &message,
+                    now.wall,
+                );
+            }
+            Some(v) => v.to_owned(),
+        }
+    };
+
+    match route {
+        Route::Legacy(_, op) => get_operation(state, req, op, None, now.wall),
+        Route::Current(inst, op) => {
+            get_operation(state, req, op, Some((inst, &api_version)), now.wall)
+        }
+        Route::Import(inst) => import(state, req, inst, &api_version, now.wall),
+        Route::Update(inst, p, n, v) => get_update(state, inst, p, n, v, now.wall),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+fn unauthorized(
+    state: &State,
+    base_url: &str,
+    problem: TokenProblem,
+    now: SystemTime,
+) -> Response<Bytes> {
+    Counters::bump(&state.counters.unauthorized);
+    let tenant = &state.config.credentials.tenant;
+    // RFC 6750 §3: the challenge, with error="invalid_token" when a token was sent.
+    let mut challenge =
+        format!("Bearer authorization_uri=\"{base_url}/{tenant}/oauth2/v2.0/authorize\"");
+    let message = match problem {
+        TokenProblem::Missing => "Authorization header with a bearer token is required.",
+        TokenProblem::Unknown => "The access token is invalid.",
+        TokenProblem::Expired => "The access token has expired.",
+    };
+    if problem != TokenProblem::Missing {
+        challenge.push_str(&format!(
+            ", error=\"invalid_token\", error_description=\"{message}\""
+        ));
+    }
+    let mut resp = error_response(StatusCode::UNAUTHORIZED, "Unauthorized", message, now);
+    set_header(&mut resp, WWW_AUTHENTICATE, &challenge);
+    resp
+}
+
+fn not_found_route(now: SystemTime) -> Response<Bytes> {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "The requested resource does not exist.",
+        now,
+    )
+}
+
+fn method_not_allowed(now: SystemTime) -> Response<Bytes> {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "The requested resource does not support this HTTP method.",
+        now,
+    )
+}
+
+/// The RFC 7807 body the legacy API was seen to send for an unknown operation.
+fn problem_not_found() -> Response<Bytes> {
+    let body = json!({
+        "type": "https://tools.ietf.org/html/rfc7231#section-6.5.4",
+        "title": "Not Found",
+        "status": 404,
+        "traceId": format!("00-{}-{}-00", random_hex(16), random_hex(8)),
+    });
+    response(
+        StatusCode::NOT_FOUND,
+        Some(PROBLEM_JSON),
+        Bytes::from(body.to_string()),
+    )
+}
+
+/// Whether an `If-None-Match` header matches `etag` (RFC 9110 §13.1.2, weak comparison).
+fn if_none_match_hits(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+        })
+}
+
+fn get_operation(
+    state: &State,
+    req: &Req<'_>,
+    id: &str,
+    current: Option<(&str, &str)>,
+    now: SystemTime,
+) -> Response<Bytes> {
+    let rec = state.operation(id).filter(|r| {
+        matches!(
+            (current, r.visible_in),
+            (_, Visibility::Both)
+                | (Some(_), Visibility::CurrentOnly)
+                | (None, Visibility::LegacyOnly)
+        )
+    });
+    let Some(rec) = rec else {
+        return match current {
+            None => problem_not_found(),
+            Some(_) => error_response(
+                StatusCode::NOT_FOUND,
+                "OperationNotFound",
+                &format!("Operation with id '{id}' was not found."),
+                now,
+            ),
+        };
+    };
+    state.counters.poll(&rec.id);
+    let (mut resp, progress, etag) = match current {
+        Some((inst, api_version)) => {
+            let (op, p) = rec.render_current(now, inst, api_version);
+            let etag = op.etag.clone().unwrap_or_default();
+            (json_response(StatusCode::OK, &op), p, etag)
+        }
+        None => {
+            let (op, p) = rec.render_legacy(now);
+            let etag = op.etag.clone().unwrap_or_default();
+            (json_response(StatusCode::OK, &op), p, etag)
+        }
+    };
+    if if_none_match_hits(req.headers, &etag) {
+        Counters::bump(&state.counters.not_modified);
+        resp = response(StatusCode::NOT_MODIFIED, None, Bytes::new());
+    }
+    set_header(&mut resp, ETAG, &etag);
+    if !progress.is_finished() {
+        set_header(
+            &mut resp,
+            RETRY_AFTER,
+            &retry_after_secs(&rec.timings).to_string(),
+        );
+    }
+    resp
+}
+
+/// Checks the import body: a non-empty JSON array of items, each with an
+/// `importManifest` object holding a string `url`. Returns the first manifest URL.
+fn check_import_body(body: &[u8]) -> Result<String, String> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| format!("The request body is not valid JSON: {e}."))?;
+    let items = value
+        .as_array()
+        .ok_or("The request body must be a JSON array of import update items.")?;
+    if items.is_empty() {
+        return Err("The request body must contain at least one import update item.".to_owned());
+    }
+    let mut first = None;
+    for (n, item) in items.iter().enumerate() {
+        let url = item
+            .get("importManifest")
+            .and_then(|m| m.get("url"))
+            .and_then(|u| u.as_str())
+            .ok_or_else(|| {
+                format!("Item {n} must have an 'importManifest' object with a 'url' string.")
+            })?;
+        first.get_or_insert_with(|| url.to_owned());
+    }
+    Ok(first.unwrap_or_default())
+}
+
+/// Guesses the update id from a manifest file named the usual way,
+/// `{provider}.{name}.{version}.importmanifest.json`.
+fn update_id_from_manifest_url(url: &str) -> adu_model::models::UpdateId {
+    let file = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
+    let lower = file.to_ascii_lowercase();
+    if let Some(stem) = lower
+        .strip_suffix(".importmanifest.json")
+        .map(|s| &file[..s.len()])
+    {
+        let mut parts = stem.splitn(3, '.');
+        if let (Some(p), Some(n), Some(v)) = (parts.next(), parts.next(), parts.next()) {
+            if !p.is_empty() && !n.is_empty() && !v.is_empty() {
+                return adu_model::models::UpdateId::new(p, n, v);
+            }
+        }
+    }
+    default_update_id()
+}
+
+fn import(
+    state: &State,
+    req: &Req<'_>,
+    instance: &str,
+    api_version: &str,
+    now: SystemTime,
+) -> Response<Bytes> {
+    let manifest_url = match check_import_body(req.body) {
+        Ok(url) => url,
+        Err(message) => {
+            return error_response(StatusCode::BAD_REQUEST, "BadRequest", &message, now)
+        }
+    };
+    let imports = &state.config.imports;
+    let mut spec =
+        OperationSpec::default().with_update_id(update_id_from_manifest_url(&manifest_url));
+    spec.timings = imports.timings;
+    spec.outcome = imports.outcome;
+    spec.error = imports.error.clone();
+    let id = state.add_operation(spec, now);
+    Counters::bump(&state.counters.imports);
+    let mut resp = response(StatusCode::ACCEPTED, None, Bytes::new());
+    let location =
+        format!("/deviceUpdate/{instance}/updates/operations/{id}?api-version={api_version}");
+    set_header(
+        &mut resp,
+        HeaderName::from_static("operation-location"),
+        &location,
+    );
+    resp
+}
+
+fn get_update(
+    state: &State,
+    instance: &str,
+    p: &str,
+    n: &str,
+    v: &str,
+    now: SystemTime,
+) -> Response<Bytes> {
+    let _ = instance;
+    match state.update_exists(p, n, v, now) {
+        Some(rec) => {
+            let progress = rec.progress(now);
+            let ts = Timestamp::from_system_time(progress.since);
+            let mut body = json!({
+                "updateId": rec.update_id,
+                "isDeployable": true,
+                "compatibility": [{ "deviceManufacturer": rec.update_id.provider, "deviceModel": rec.update_id.name }],
+                "manifestVersion": "5.0",
+                "importedDateTime": ts,
+                "createdDateTime": ts,
+                "etag": rec.etag(&progress),
+            });
+            if let (Some(name), Some(map)) = (&rec.friendly_name, body.as_object_mut()) {
+                map.insert("friendlyName".to_owned(), json!(name));
+            }
+            let mut resp = json_response(StatusCode::OK, &body);
+            set_header(&mut resp, ETAG, &rec.etag(&progress));
+            resp
+        }
+        None => error_response(
+            StatusCode::NOT_FOUND,
+            "UpdateNotFound",
+            &format!("Update with provider '{p}', name '{n}' and version '{v}' was not found."),
+            now,
+        ),
+    }
+}
+
+/// A unique id for AAD-style error bodies.
+pub(crate) fn new_uuid() -> String {
+    random_uuid()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b+c", false), "a b+c");
+        assert_eq!(percent_decode("a%20b+c", true), "a b c");
+        assert_eq!(percent_decode("100%", false), "100%");
+        assert_eq!(percent_decode("%zz%4", false), "%zz%4");
+        assert_eq!(percent_decode("updates%3Aimport", false), "updates:import");
+    }
+
+    #[test]
+    fn pairs() {
+        let p = parse_pairs("a=1&b=x%2By&c&a=2");
+        assert_eq!(get(&p, "a"), Some("1"));
+        assert_eq!(get(&p, "b"), Some("x+y"));
+        assert_eq!(get(&p, "c"), Some(""));
+        assert_eq!(get(&p, "d"), None);
+    }
+
+    #[test]
+    fn import_bodies() {
+        assert!(check_import_body(b"not json").is_err());
+        assert!(check_import_body(b"{}").is_err());
+        assert!(check_import_body(b"[]").is_err());
+        assert!(check_import_body(br#"[{"importManifest":{}}]"#).is_err());
+        let ok = br#"[{"importManifest":{"url":"https://x/contoso.toaster.2.0.1.importmanifest.json","sizeInBytes":1,"hashes":{}},"files":[]}]"#;
+        let url = check_import_body(ok).unwrap();
+        let id = update_id_from_manifest_url(&url);
+        assert_eq!(
+            (id.provider.as_str(), id.name.as_str(), id.version.as_str()),
+            ("contoso", "toaster", "2.0.1")
+        );
+        assert_eq!(
+            update_id_from_manifest_url("https://x/manifest.json"),
+            default_update_id()
+        );
+    }
+
+    #[test]
+    fn if_none_match() {
+        let mut h = HeaderMap::new();
+        h.insert(IF_NONE_MATCH, HeaderValue::from_static("\"a\", W/\"b\""));
+        assert!(if_none_match_hits(&h, "\"a\""));
+        assert!(if_none_match_hits(&h, "\"b\""));
+        assert!(!if_none_match_hits(&h, "\"c\""));
+        h.insert(IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert!(if_none_match_hits(&h, "\"c\""));
+    }
+}

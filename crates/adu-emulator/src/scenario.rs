@@ -1,0 +1,376 @@
+//! Scenario files: a JSON description of an emulator's credentials,
+//! operations, timings and faults. The format is documented in the crate's
+//! README; every field is optional and unknown fields are refused.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use adu_model::models::{Error as ServiceError, UpdateId};
+use serde::Deserialize;
+
+use crate::config::{
+    Config, FaultKind, FaultRule, ImportBehaviour, OperationSpec, Outcome, RateLimit, Timings,
+    Visibility,
+};
+use crate::error::{Error, ScenarioSyntaxError};
+
+/// A parsed scenario file. Apply it to a [`Config`] with [`Scenario::apply`],
+/// or use [`Config::from_scenario_json`] / [`Config::from_scenario_file`].
+///
+/// ```
+/// use adu_emulator::Scenario;
+///
+/// let scenario = Scenario::from_json(r#"{ "operations": [ { "id": "op-1", "outcome": "failed" } ] }"#).unwrap();
+/// let config = scenario.apply(adu_emulator::Config::default()).unwrap();
+/// assert_eq!(config.operations[0].id.as_deref(), Some("op-1"));
+///
+/// let err = Scenario::from_json(r#"{ "operatoins": [] }"#).unwrap_err();
+/// assert!(err.to_string().contains("line 1"));
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scenario {
+    bind: Option<SocketAddr>,
+    tls: Option<bool>,
+    credentials: Option<CredentialsJson>,
+    token_lifetime_secs: Option<u64>,
+    require_auth: Option<bool>,
+    instances: Option<Vec<String>>,
+    api_versions: Option<Vec<String>>,
+    default_timings: Option<TimingsJson>,
+    imports: Option<ImportsJson>,
+    rate_limit: Option<RateLimitJson>,
+    seed: Option<u64>,
+    #[serde(default)]
+    operations: Vec<OperationJson>,
+    #[serde(default)]
+    faults: Vec<FaultJson>,
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CredentialsJson {
+    tenant: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TimingsJson {
+    not_started_ms: Option<u64>,
+    running_ms: Option<u64>,
+    retry_after_secs: Option<u64>,
+}
+
+impl TimingsJson {
+    fn over(self, base: Timings) -> Timings {
+        let mut t = base;
+        if let Some(ms) = self.not_started_ms {
+            t.not_started = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.running_ms {
+            t.running = Duration::from_millis(ms);
+        }
+        if let Some(s) = self.retry_after_secs {
+            t.retry_after = Duration::from_secs(s);
+        }
+        t
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum OutcomeJson {
+    Succeeded,
+    Failed,
+}
+
+impl From<OutcomeJson> for Outcome {
+    fn from(o: OutcomeJson) -> Self {
+        match o {
+            OutcomeJson::Succeeded => Outcome::Succeeded,
+            OutcomeJson::Failed => Outcome::Failed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum VisibilityJson {
+    Both,
+    Legacy,
+    Current,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ImportsJson {
+    timings: Option<TimingsJson>,
+    outcome: Option<OutcomeJson>,
+    error: Option<ServiceError>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RateLimitJson {
+    requests_per_second: f64,
+    burst: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OperationJson {
+    id: Option<String>,
+    update_id: Option<UpdateId>,
+    friendly_name: Option<String>,
+    timings: Option<TimingsJson>,
+    outcome: Option<OutcomeJson>,
+    error: Option<ServiceError>,
+    visible_in: Option<VisibilityJson>,
+    created_ago_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum FaultKindJson {
+    Status,
+    Latency,
+    Reset,
+    Truncate,
+    Stall,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FaultJson {
+    kind: FaultKindJson,
+    status: Option<u16>,
+    delay_ms: Option<u64>,
+    path: Option<String>,
+    first: Option<u64>,
+    probability: Option<f64>,
+}
+
+fn invalid(detail: String) -> Error {
+    Error::ScenarioValue { detail }
+}
+
+impl Scenario {
+    /// Parses a scenario from JSON text.
+    pub fn from_json(text: &str) -> Result<Scenario, Error> {
+        serde_json::from_str(text).map_err(|e| Error::ScenarioSyntax {
+            line: e.line(),
+            column: e.column(),
+            source: ScenarioSyntaxError::from_json(&e),
+        })
+    }
+
+    /// Reads and parses a scenario file.
+    pub fn from_file(path: &Path) -> Result<Scenario, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::File {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Scenario::from_json(&text)
+    }
+
+    /// Applies the scenario to `config`: every value the scenario gives
+    /// replaces the config's; operations and faults are appended.
+    pub fn apply(self, mut config: Config) -> Result<Config, Error> {
+        if let Some(bind) = self.bind {
+            config.bind = bind;
+        }
+        if let Some(tls) = self.tls {
+            config.tls = tls;
+        }
+        if let Some(c) = self.credentials {
+            let creds = &mut config.credentials;
+            if let Some(v) = c.tenant {
+                creds.tenant = v;
+            }
+            if let Some(v) = c.client_id {
+                creds.client_id = v;
+            }
+            if let Some(v) = c.client_secret {
+                creds.client_secret = v;
+            }
+            if c.username.is_some() != c.password.is_some() {
+                return Err(invalid(
+                    "credentials: `username` and `password` go together".to_owned(),
+                ));
+            }
+            if c.username.is_some() {
+                creds.username = c.username;
+                creds.password = c.password;
+            }
+            for (name, value) in [("tenant", &creds.tenant), ("clientId", &creds.client_id)] {
+                if value.is_empty() || value.contains('/') {
+                    return Err(invalid(format!(
+                        "credentials: `{name}` must be non-empty and contain no `/`"
+                    )));
+                }
+            }
+        }
+        if let Some(secs) = self.token_lifetime_secs {
+            config.token_lifetime = Duration::from_secs(secs);
+        }
+        if let Some(v) = self.require_auth {
+            config.require_auth = v;
+        }
+        if let Some(v) = self.instances {
+            config.instances = Some(v);
+        }
+        if let Some(v) = self.api_versions {
+            if v.is_empty() {
+                return Err(invalid(
+                    "`apiVersions` must list at least one version".to_owned(),
+                ));
+            }
+            config.api_versions = v;
+        }
+        if let Some(t) = self.default_timings {
+            config.default_timings = t.over(config.default_timings);
+        }
+        if let Some(i) = self.imports {
+            config.imports = ImportBehaviour {
+                timings: i.timings.map(|t| t.over(Timings::default())),
+                outcome: i.outcome.map(Outcome::from).unwrap_or(Outcome::Succeeded),
+                error: i.error,
+            };
+        }
+        if let Some(r) = self.rate_limit {
+            if !(r.requests_per_second.is_finite() && r.requests_per_second > 0.0) {
+                return Err(invalid(
+                    "`rateLimit.requestsPerSecond` must be a positive number".to_owned(),
+                ));
+            }
+            let mut limit = RateLimit::per_second(r.requests_per_second);
+            if let Some(b) = r.burst {
+                limit = limit.with_burst(b);
+            }
+            config.rate_limit = Some(limit);
+        }
+        if let Some(seed) = self.seed {
+            config.seed = Some(seed);
+        }
+        if let Some(max) = self.max_body_bytes {
+            config.max_body_bytes = max;
+        }
+        for (n, op) in self.operations.into_iter().enumerate() {
+            config.operations.push(op.into_spec(n)?);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for op in &config.operations {
+            if let Some(id) = &op.id {
+                if !seen.insert(id.clone()) {
+                    return Err(invalid(format!("operation id `{id}` appears twice")));
+                }
+            }
+        }
+        for (n, fault) in self.faults.into_iter().enumerate() {
+            config.faults.push(fault.into_rule(n)?);
+        }
+        Ok(config)
+    }
+}
+
+impl OperationJson {
+    fn into_spec(self, n: usize) -> Result<OperationSpec, Error> {
+        if let Some(id) = &self.id {
+            // The service's operation ids are 1 to 256 characters.
+            if id.is_empty() || id.chars().count() > 256 || id.contains('/') {
+                return Err(invalid(format!(
+                    "operations[{n}].id must be 1 to 256 characters without `/`"
+                )));
+            }
+        }
+        let outcome = match (self.outcome, &self.error) {
+            (Some(o), _) => o.into(),
+            (None, Some(_)) => Outcome::Failed,
+            (None, None) => Outcome::Succeeded,
+        };
+        if outcome == Outcome::Succeeded && self.error.is_some() {
+            return Err(invalid(format!(
+                "operations[{n}] has an `error` but its outcome is `succeeded`"
+            )));
+        }
+        Ok(OperationSpec {
+            id: self.id,
+            update_id: self
+                .update_id
+                .unwrap_or_else(crate::config::default_update_id),
+            friendly_name: self.friendly_name,
+            timings: self.timings.map(|t| t.over(Timings::default())),
+            outcome,
+            error: self.error,
+            visible_in: match self.visible_in {
+                None | Some(VisibilityJson::Both) => Visibility::Both,
+                Some(VisibilityJson::Legacy) => Visibility::LegacyOnly,
+                Some(VisibilityJson::Current) => Visibility::CurrentOnly,
+            },
+            created_ago: Duration::from_millis(self.created_ago_ms.unwrap_or(0)),
+        })
+    }
+}
+
+impl FaultJson {
+    fn into_rule(self, n: usize) -> Result<FaultRule, Error> {
+        let kind = match self.kind {
+            FaultKindJson::Status => match self.status {
+                Some(s) if (500..=599).contains(&s) => FaultKind::Status(s),
+                _ => {
+                    return Err(invalid(format!(
+                        "faults[{n}]: kind `status` needs `status` between 500 and 599"
+                    )))
+                }
+            },
+            FaultKindJson::Latency => match self.delay_ms {
+                Some(ms) => FaultKind::Latency(Duration::from_millis(ms)),
+                None => {
+                    return Err(invalid(format!(
+                        "faults[{n}]: kind `latency` needs `delayMs`"
+                    )))
+                }
+            },
+            FaultKindJson::Reset => FaultKind::Reset,
+            FaultKindJson::Truncate => FaultKind::Truncate,
+            FaultKindJson::Stall => {
+                FaultKind::Stall(Duration::from_millis(self.delay_ms.unwrap_or(30_000)))
+            }
+        };
+        if self.status.is_some() && !matches!(self.kind, FaultKindJson::Status) {
+            return Err(invalid(format!(
+                "faults[{n}]: `status` only goes with kind `status`"
+            )));
+        }
+        let probability = self.probability.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&probability) {
+            return Err(invalid(format!(
+                "faults[{n}]: `probability` must be between 0 and 1"
+            )));
+        }
+        Ok(FaultRule {
+            kind,
+            path_contains: self.path,
+            first: self.first,
+            probability,
+        })
+    }
+}
+
+impl Config {
+    /// A default config with a scenario (JSON text) applied.
+    pub fn from_scenario_json(text: &str) -> Result<Config, Error> {
+        Scenario::from_json(text)?.apply(Config::default())
+    }
+
+    /// A default config with a scenario file applied.
+    pub fn from_scenario_file(path: &Path) -> Result<Config, Error> {
+        Scenario::from_file(path)?.apply(Config::default())
+    }
+}

@@ -1,0 +1,553 @@
+//! The tokio/hyper layer: listening, TLS, connections, fault injection at
+//! the connection level, clean shutdown.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+
+use crate::body::{Aborted, EmuBody};
+use crate::config::{Config, FaultKind, OperationSpec};
+use crate::error::Error;
+use crate::routes::{self, Now, Req};
+use crate::state::{Counters, State};
+
+/// How long [`RunningEmulator::shutdown`] lets in-flight requests finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Counters of what an emulator has served so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Every request received.
+    pub requests: u64,
+    /// Get-operation requests (both API versions, whatever the answer).
+    pub status_requests: u64,
+    /// 304 Not Modified answers.
+    pub not_modified: u64,
+    /// Requests to the token endpoint.
+    pub token_requests: u64,
+    /// Access tokens issued (by the endpoint or [`RunningEmulator::issue_token`]).
+    pub tokens_issued: u64,
+    /// Imports accepted (202).
+    pub imports: u64,
+    /// 429 answers.
+    pub rate_limited: u64,
+    /// 401 answers.
+    pub unauthorized: u64,
+    /// Requests hit by fault injection.
+    pub faults_injected: u64,
+    /// Get-operation answers (200 or 304) per operation id.
+    pub polls: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    /// How many times operation `id` was answered (200 or 304).
+    pub fn polls_of(&self, id: &str) -> u64 {
+        self.polls.get(id).copied().unwrap_or(0)
+    }
+}
+
+/// A running emulator. Dropping it stops accepting connections; call
+/// [`RunningEmulator::shutdown`] to also wait for in-flight requests.
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    base_url: String,
+    state: Arc<State>,
+    certificate_pem: Option<String>,
+    shutdown_tx: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RunningEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningEmulator")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts an emulator: binds `config.bind`, generates a certificate when
+/// `config.tls`, and serves in the background on the current tokio runtime.
+pub async fn start(config: Config) -> Result<RunningEmulator, Error> {
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.bind,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: config.bind,
+        source,
+    })?;
+    let (tls, certificate_pem) = if config.tls {
+        let (acceptor, pem) = crate::tls::self_signed()?;
+        (Some(acceptor), Some(pem))
+    } else {
+        (None, None)
+    };
+    let base_url = base_url_for(addr, config.tls);
+    let state = Arc::new(State::new(config, SystemTime::now()));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let server = Server {
+        state: state.clone(),
+        base_url: base_url.clone().into(),
+        tls,
+    };
+    let task = tokio::spawn(server.accept_loop(listener, shutdown_rx));
+    tracing::info!(%base_url, "adu-emulator started");
+    Ok(RunningEmulator {
+        addr,
+        base_url,
+        state,
+        certificate_pem,
+        shutdown_tx,
+        task: Some(task),
+    })
+}
+
+/// Runs an emulator until Ctrl-C or SIGTERM, then shuts it down cleanly.
+/// `ready` runs once it listens (print its address, write its certificate);
+/// if `ready` fails, the emulator stops and the error is returned.
+///
+/// This is what the `adu-emulator` binary does.
+pub async fn serve_until_shutdown<F>(config: Config, ready: F) -> Result<(), Error>
+where
+    F: FnOnce(&RunningEmulator) -> Result<(), Error>,
+{
+    let emulator = start(config).await?;
+    if let Err(e) = ready(&emulator) {
+        emulator.shutdown().await;
+        return Err(e);
+    }
+    let waited = shutdown_signal().await;
+    emulator.shutdown().await;
+    waited
+}
+
+async fn shutdown_signal() -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term =
+            signal(SignalKind::terminate()).map_err(|source| Error::Signal { source })?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map_err(|source| Error::Signal { source }),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .map_err(|source| Error::Signal { source })
+    }
+}
+
+fn base_url_for(addr: SocketAddr, tls: bool) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    match (tls, ip) {
+        // The certificate names `localhost`, and Microsoft's clients want a host name.
+        (true, ip) if ip.is_loopback() => format!("https://localhost:{}", addr.port()),
+        (true, ip) => format!("https://{}", SocketAddr::new(ip, addr.port())),
+        (false, ip) => format!("http://{}", SocketAddr::new(ip, addr.port())),
+    }
+}
+
+impl RunningEmulator {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` with TLS: the API endpoint.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// The authority host (what `AZURE_AUTHORITY_HOST` would be): the same
+    /// server; the token endpoint is `{authority}/{tenant}/oauth2/v2.0/token`.
+    pub fn authority_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// The token endpoint: `{base_url}/{tenant}/oauth2/v2.0/token`.
+    pub fn token_url(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.base_url, self.state.config.credentials.tenant
+        )
+    }
+
+    /// The tenant, client id, secret and user the token endpoint accepts.
+    pub fn credentials(&self) -> &crate::config::Credentials {
+        &self.state.config.credentials
+    }
+
+    /// The self-signed certificate (PEM) when serving https.
+    pub fn certificate_pem(&self) -> Option<&str> {
+        self.certificate_pem.as_deref()
+    }
+
+    /// Writes the certificate (PEM) to `path`; does nothing without TLS.
+    pub fn write_certificate(&self, path: &Path) -> Result<(), Error> {
+        match &self.certificate_pem {
+            Some(pem) => std::fs::write(path, pem).map_err(|source| Error::File {
+                path: path.to_path_buf(),
+                source,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates an operation now (its schedule starts now, minus
+    /// `spec.created_ago`); returns its id. An existing id is replaced.
+    pub fn add_operation(&self, spec: OperationSpec) -> String {
+        self.state.add_operation(spec, SystemTime::now())
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let c = &self.state.counters;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            requests: get(&c.requests),
+            status_requests: get(&c.status_requests),
+            not_modified: get(&c.not_modified),
+            token_requests: get(&c.token_requests),
+            tokens_issued: get(&c.tokens_issued),
+            imports: get(&c.imports),
+            rate_limited: get(&c.rate_limited),
+            unauthorized: get(&c.unauthorized),
+            faults_injected: get(&c.faults_injected),
+            polls: crate::state::lock(&c.polls).clone(),
+        }
+    }
+
+    /// A valid bearer token for the configured client, without a trip to
+    /// the token endpoint.
+    pub fn issue_token(&self) -> String {
+        self.state
+            .issue_token(&self.state.config.credentials.client_id, SystemTime::now())
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (up to a
+    /// few seconds; stalled bodies are cut), and returns when all is closed.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown_tx.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown_tx.send(true);
+    }
+}
+
+struct Server {
+    state: Arc<State>,
+    base_url: Arc<str>,
+    tls: Option<TlsAcceptor>,
+}
+
+impl Server {
+    async fn accept_loop(self, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        let mut conns = JoinSet::new();
+        loop {
+            tokio::select! {
+                _ = stopped(&mut shutdown) => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        conns.spawn(this.clone().connection(stream, peer, shutdown.clone()));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off briefly.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                },
+            }
+            while conns.try_join_next().is_some() {}
+        }
+        drop(listener);
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while conns.join_next().await.is_some() {}
+        });
+        if drained.await.is_err() {
+            conns.shutdown().await;
+        }
+    }
+
+    async fn connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        let reset = Arc::new(AtomicBool::new(false));
+        let io = ResettableStream {
+            inner: stream,
+            reset: reset.clone(),
+        };
+        let ctx = Arc::new(ConnCtx {
+            server: self.clone(),
+            peer,
+            reset,
+            shutdown: shutdown.clone(),
+        });
+        match &self.tls {
+            Some(acceptor) => {
+                let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(io));
+                if let Ok(Ok(tls)) = handshake.await {
+                    serve_io(TokioIo::new(tls), ctx, shutdown).await;
+                }
+            }
+            None => serve_io(TokioIo::new(io), ctx, shutdown).await,
+        }
+    }
+}
+
+async fn serve_io<I>(io: I, ctx: Arc<ConnCtx>, mut shutdown: watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let ctx = ctx.clone();
+        async move { ctx.handle(req).await }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A timer bounds how long a client may take to send its headers.
+    builder.http1().timer(TokioTimer::new());
+    builder.http2().timer(TokioTimer::new());
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stopped(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Resolves once shutdown was asked for (the watch guard is not kept).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// A TCP stream that, when dropped after a reset fault, closes with an RST
+/// (SO_LINGER 0) instead of an orderly FIN.
+struct ResettableStream {
+    inner: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl Drop for ResettableStream {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::Relaxed) {
+            let _ = self.inner.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for ResettableStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ResettableStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Returned by the service to make hyper drop the connection (reset fault).
+#[derive(Debug)]
+struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+struct ConnCtx {
+    server: Arc<Server>,
+    peer: SocketAddr,
+    reset: Arc<AtomicBool>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl ConnCtx {
+    async fn handle(&self, req: Request<Incoming>) -> Result<Response<EmuBody>, DropConnection> {
+        let state = &self.server.state;
+        Counters::bump(&state.counters.requests);
+        let decision = state.decide_faults(req.uri().path());
+        if decision.latency > Duration::ZERO {
+            let mut shutdown = self.shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(decision.latency) => {}
+                _ = stopped(&mut shutdown) => {}
+            }
+        }
+        match decision.action {
+            Some(FaultKind::Reset) => {
+                self.reset.store(true, Ordering::Relaxed);
+                return Err(DropConnection);
+            }
+            Some(FaultKind::Status(status)) => {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let mut resp = routes::error_response(
+                    status,
+                    "InternalServerError",
+                    "The service encountered an internal error (injected by adu-emulator).",
+                    SystemTime::now(),
+                );
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    resp.headers_mut()
+                        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                }
+                return Ok(resp.map(EmuBody::full));
+            }
+            _ => {}
+        }
+
+        let (parts, body) = req.into_parts();
+        let max = state.config.max_body_bytes;
+        let body = match Limited::new(body, max).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                let resp = routes::error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PayloadTooLarge",
+                    &format!("The request body is larger than {max} bytes."),
+                    SystemTime::now(),
+                );
+                return Ok(resp.map(EmuBody::full));
+            }
+            // The client went away mid-body.
+            Err(_) => return Err(DropConnection),
+        };
+        let req = Req {
+            method: &parts.method,
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            body: &body,
+            peer: self.peer,
+        };
+        let now = Now {
+            wall: SystemTime::now(),
+            mono: Instant::now(),
+        };
+        let resp = routes::route(state, &self.server.base_url, &req, now);
+        tracing::debug!(method = %parts.method, uri = %parts.uri, status = resp.status().as_u16(), "request");
+
+        match decision.action {
+            Some(FaultKind::Truncate) => Ok(self.split_body(resp, None)),
+            Some(FaultKind::Stall(d)) => Ok(self.split_body(resp, Some(d))),
+            _ => Ok(resp.map(EmuBody::full)),
+        }
+    }
+
+    /// Sends the headers (with the full `Content-Length`) and the first half
+    /// of the body; then either aborts (`stall` is `None`: truncated body) or
+    /// waits `stall` and sends the rest. Shutdown aborts a stall.
+    fn split_body(&self, resp: Response<Bytes>, stall: Option<Duration>) -> Response<EmuBody> {
+        let (mut parts, bytes) = resp.into_parts();
+        parts
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        let (tx, rx) = mpsc::channel(2);
+        let half = bytes.len() / 2;
+        let mut shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            if half > 0 && tx.send(Ok(bytes.slice(..half))).await.is_err() {
+                return;
+            }
+            let rest = match stall {
+                None => Err(Aborted),
+                Some(d) => tokio::select! {
+                    _ = tokio::time::sleep(d) => Ok(bytes.slice(half..)),
+                    _ = stopped(&mut shutdown) => Err(Aborted),
+                },
+            };
+            let _ = tx.send(rest).await;
+        });
+        Response::from_parts(parts, EmuBody::Channel(rx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        let a: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(base_url_for(a, false), "http://127.0.0.1:8080");
+        assert_eq!(base_url_for(a, true), "https://localhost:8080");
+        let any: SocketAddr = "0.0.0.0:81".parse().unwrap();
+        assert_eq!(base_url_for(any, false), "http://127.0.0.1:81");
+        let v6: SocketAddr = "[::1]:82".parse().unwrap();
+        assert_eq!(base_url_for(v6, false), "http://[::1]:82");
+    }
+}

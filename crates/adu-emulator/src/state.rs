@@ -1,0 +1,482 @@
+//! The emulator's shared state: operations, issued tokens, rate-limit
+//! buckets, fault-injection bookkeeping and counters.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use adu_model::models::{Error as ServiceError, Operation, UpdateId, UpdateInfo, UpdateOperation};
+use adu_model::Timestamp;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::config::{
+    default_failure, Config, FaultKind, OperationSpec, Outcome, Timings, Visibility,
+};
+use crate::schedule::{self, Progress};
+
+/// Random lowercase hex of `bytes` random bytes.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.gen::<u8>()))
+        .collect()
+}
+
+/// A random version-4 UUID in its usual text form.
+pub(crate) fn random_uuid() -> String {
+    let mut b: [u8; 16] = rand::thread_rng().gen();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// One operation the emulator knows.
+#[derive(Clone, Debug)]
+pub(crate) struct OpRecord {
+    pub id: String,
+    pub update_id: UpdateId,
+    pub friendly_name: Option<String>,
+    pub timings: Timings,
+    pub outcome: Outcome,
+    pub error: ServiceError,
+    pub visible_in: Visibility,
+    pub created: SystemTime,
+    pub trace_id: String,
+}
+
+impl OpRecord {
+    pub fn from_spec(spec: OperationSpec, default_timings: Timings, now: SystemTime) -> OpRecord {
+        OpRecord {
+            id: spec.id.unwrap_or_else(random_uuid),
+            update_id: spec.update_id,
+            friendly_name: spec.friendly_name,
+            timings: spec.timings.unwrap_or(default_timings),
+            outcome: spec.outcome,
+            error: spec.error.unwrap_or_else(default_failure),
+            visible_in: spec.visible_in,
+            created: now.checked_sub(spec.created_ago).unwrap_or(now),
+            trace_id: random_hex(16),
+        }
+    }
+
+    pub fn progress(&self, now: SystemTime) -> Progress {
+        schedule::progress(self.created, now, &self.timings, self.outcome)
+    }
+
+    pub fn etag(&self, progress: &Progress) -> String {
+        let nanos = self
+            .created
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        schedule::etag(&self.id, nanos, progress.stage)
+    }
+
+    fn error_at(&self, progress: &Progress) -> Option<ServiceError> {
+        (progress.is_finished() && self.outcome == Outcome::Failed).then(|| {
+            let mut e = self.error.clone();
+            if e.occurred_date_time.is_none() {
+                e.occurred_date_time = Some(Timestamp::from_system_time(progress.since));
+            }
+            e
+        })
+    }
+
+    /// The 2022-10-01 `UpdateOperation` at `now`, seen through `instance`.
+    pub fn render_current(
+        &self,
+        now: SystemTime,
+        instance: &str,
+        api_version: &str,
+    ) -> (UpdateOperation, Progress) {
+        let p = self.progress(now);
+        let mut op = UpdateOperation::new(
+            self.id.clone(),
+            p.status.clone(),
+            Timestamp::from_system_time(p.since),
+            Timestamp::from_system_time(self.created),
+        );
+        // Like the service, the update is known once the manifest was read (after NotStarted).
+        if p.stage > 0 {
+            let mut info = UpdateInfo::new(self.update_id.clone());
+            info.friendly_name = self.friendly_name.clone();
+            op.update = Some(info);
+        }
+        if p.is_finished() && self.outcome == Outcome::Succeeded {
+            op.resource_location = Some(format!(
+                "/deviceUpdate/{instance}/updates/providers/{}/names/{}/versions/{}?api-version={api_version}",
+                self.update_id.provider, self.update_id.name, self.update_id.version
+            ));
+        }
+        op.error = self.error_at(&p);
+        op.trace_id = Some(self.trace_id.clone());
+        op.etag = Some(self.etag(&p));
+        (op, p)
+    }
+
+    /// The legacy `Operation` at `now`.
+    pub fn render_legacy(&self, now: SystemTime) -> (Operation, Progress) {
+        let p = self.progress(now);
+        let mut op = Operation::new(
+            self.id.clone(),
+            p.status.clone(),
+            Timestamp::from_system_time(p.since),
+            Timestamp::from_system_time(self.created),
+        );
+        if p.stage > 0 {
+            op.update_id = Some(self.update_id.clone());
+        }
+        if p.is_finished() && self.outcome == Outcome::Succeeded {
+            op.resource_location = Some(format!(
+                "/v2/updates/providers/{}/names/{}/versions/{}",
+                self.update_id.provider, self.update_id.name, self.update_id.version
+            ));
+        }
+        op.error = self.error_at(&p);
+        op.trace_id = Some(self.trace_id.clone());
+        op.etag = Some(self.etag(&p));
+        (op, p)
+    }
+}
+
+/// An issued access token.
+#[derive(Clone, Debug)]
+pub(crate) struct TokenInfo {
+    pub client_id: String,
+    pub expires: SystemTime,
+}
+
+/// An issued refresh token (single use: it rotates).
+#[derive(Clone, Debug)]
+pub(crate) struct RefreshInfo {
+    pub client_id: String,
+}
+
+/// Why a bearer token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TokenProblem {
+    Missing,
+    Unknown,
+    Expired,
+}
+
+/// A token bucket: `tokens` available as of `last`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Bucket {
+    pub tokens: f64,
+    pub last: Instant,
+}
+
+/// Takes one token from `bucket` at `now`, refilling at `rate` per second up
+/// to `burst`. On refusal, returns how long until a token is available.
+pub(crate) fn take_token(
+    bucket: &mut Bucket,
+    now: Instant,
+    rate: f64,
+    burst: u32,
+) -> Result<(), Duration> {
+    let burst = f64::from(burst.max(1));
+    let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
+    bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
+    bucket.last = now;
+    if bucket.tokens >= 1.0 {
+        bucket.tokens -= 1.0;
+        Ok(())
+    } else {
+        let wait = (1.0 - bucket.tokens) / rate;
+        Err(Duration::try_from_secs_f64(wait).unwrap_or(Duration::from_secs(1)))
+    }
+}
+
+/// What fault injection decided for one request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FaultDecision {
+    pub latency: Duration,
+    pub action: Option<FaultKind>,
+}
+
+struct FaultState {
+    rng: StdRng,
+    matched: Vec<u64>,
+}
+
+/// Counters behind [`crate::Stats`].
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub requests: AtomicU64,
+    pub status_requests: AtomicU64,
+    pub not_modified: AtomicU64,
+    pub token_requests: AtomicU64,
+    pub tokens_issued: AtomicU64,
+    pub imports: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub unauthorized: AtomicU64,
+    pub faults_injected: AtomicU64,
+    pub polls: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Counters {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn poll(&self, id: &str) {
+        let mut polls = lock(&self.polls);
+        *polls.entry(id.to_owned()).or_insert(0) += 1;
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it
+/// (every critical section here leaves the data consistent).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Everything the request handlers share.
+pub(crate) struct State {
+    pub config: Config,
+    ops: Mutex<HashMap<String, OpRecord>>,
+    tokens: Mutex<HashMap<String, TokenInfo>>,
+    refresh: Mutex<HashMap<String, RefreshInfo>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    faults: Mutex<FaultState>,
+    pub counters: Counters,
+}
+
+/// Upper bound on remembered tokens; expired ones are dropped past it.
+const TOKEN_TABLE_LIMIT: usize = 100_000;
+
+impl State {
+    pub fn new(config: Config, now: SystemTime) -> State {
+        let rng = match config.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_entropy(),
+        };
+        let mut ops = HashMap::new();
+        for spec in config.operations.clone() {
+            let rec = OpRecord::from_spec(spec, config.default_timings, now);
+            ops.insert(rec.id.clone(), rec);
+        }
+        let matched = vec![0; config.faults.len()];
+        State {
+            config,
+            ops: Mutex::new(ops),
+            tokens: Mutex::new(HashMap::new()),
+            refresh: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
+            faults: Mutex::new(FaultState { rng, matched }),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Adds (or replaces) an operation; returns its id.
+    pub fn add_operation(&self, spec: OperationSpec, now: SystemTime) -> String {
+        let rec = OpRecord::from_spec(spec, self.config.default_timings, now);
+        let id = rec.id.clone();
+        lock(&self.ops).insert(id.clone(), rec);
+        id
+    }
+
+    pub fn operation(&self, id: &str) -> Option<OpRecord> {
+        lock(&self.ops).get(id).cloned()
+    }
+
+    /// Whether some operation imported this update successfully by `now`.
+    pub fn update_exists(
+        &self,
+        provider: &str,
+        name: &str,
+        version: &str,
+        now: SystemTime,
+    ) -> Option<OpRecord> {
+        lock(&self.ops)
+            .values()
+            .find(|r| {
+                r.update_id.provider.eq_ignore_ascii_case(provider)
+                    && r.update_id.name.eq_ignore_ascii_case(name)
+                    && r.update_id.version == version
+                    && r.outcome == Outcome::Succeeded
+                    && r.progress(now).is_finished()
+            })
+            .cloned()
+    }
+
+    pub fn issue_token(&self, client_id: &str, now: SystemTime) -> String {
+        let token = random_hex(32);
+        let info = TokenInfo {
+            client_id: client_id.to_owned(),
+            expires: now.checked_add(self.config.token_lifetime).unwrap_or(now),
+        };
+        let mut tokens = lock(&self.tokens);
+        if tokens.len() >= TOKEN_TABLE_LIMIT {
+            tokens.retain(|_, t| t.expires > now);
+        }
+        tokens.insert(token.clone(), info);
+        Counters::bump(&self.counters.tokens_issued);
+        token
+    }
+
+    pub fn check_token(&self, token: &str, now: SystemTime) -> Result<TokenInfo, TokenProblem> {
+        match lock(&self.tokens).get(token) {
+            None => Err(TokenProblem::Unknown),
+            Some(t) if t.expires <= now => Err(TokenProblem::Expired),
+            Some(t) => Ok(t.clone()),
+        }
+    }
+
+    pub fn issue_refresh_token(&self, client_id: &str) -> String {
+        let token = random_hex(48);
+        let mut refresh = lock(&self.refresh);
+        if refresh.len() >= TOKEN_TABLE_LIMIT {
+            refresh.clear();
+        }
+        refresh.insert(
+            token.clone(),
+            RefreshInfo {
+                client_id: client_id.to_owned(),
+            },
+        );
+        token
+    }
+
+    /// Consumes a refresh token (they rotate: each is good once).
+    pub fn redeem_refresh_token(&self, token: &str) -> Option<RefreshInfo> {
+        lock(&self.refresh).remove(token)
+    }
+
+    /// Applies the rate limit for `client`; `Err` carries the wait.
+    pub fn rate_limit(&self, client: &str, now: Instant) -> Result<(), Duration> {
+        let Some(limit) = self.config.rate_limit else {
+            return Ok(());
+        };
+        let mut buckets = lock(&self.buckets);
+        let bucket = buckets.entry(client.to_owned()).or_insert(Bucket {
+            tokens: f64::from(limit.burst.max(1)),
+            last: now,
+        });
+        take_token(bucket, now, limit.requests_per_second, limit.burst)
+    }
+
+    /// Decides which faults hit a request to `path`.
+    pub fn decide_faults(&self, path: &str) -> FaultDecision {
+        let mut decision = FaultDecision::default();
+        if self.config.faults.is_empty() {
+            return decision;
+        }
+        let mut st = lock(&self.faults);
+        let FaultState { rng, matched } = &mut *st;
+        for (rule, count) in self.config.faults.iter().zip(matched.iter_mut()) {
+            if let Some(p) = &rule.path_contains {
+                if !path.contains(p.as_str()) {
+                    continue;
+                }
+            }
+            *count += 1;
+            if let Some(first) = rule.first {
+                if *count > first {
+                    continue;
+                }
+            }
+            // Always draw, so a seeded run is repeatable whatever the outcome.
+            let roll: f64 = rng.gen();
+            if roll >= rule.probability {
+                continue;
+            }
+            match rule.kind {
+                FaultKind::Latency(d) => decision.latency = decision.latency.saturating_add(d),
+                other => {
+                    if decision.action.is_none() {
+                        decision.action = Some(other);
+                    }
+                }
+            }
+        }
+        if decision.action.is_some() || decision.latency > Duration::ZERO {
+            Counters::bump(&self.counters.faults_injected);
+        }
+        decision
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FaultRule;
+
+    #[test]
+    fn bucket_allows_burst_then_refills_at_rate() {
+        let t0 = Instant::now();
+        let mut b = Bucket {
+            tokens: 2.0,
+            last: t0,
+        };
+        assert!(take_token(&mut b, t0, 2.0, 2).is_ok());
+        assert!(take_token(&mut b, t0, 2.0, 2).is_ok());
+        let wait = take_token(&mut b, t0, 2.0, 2).unwrap_err();
+        assert_eq!(wait, Duration::from_millis(500));
+        assert!(take_token(&mut b, t0 + Duration::from_millis(500), 2.0, 2).is_ok());
+        // Refill never exceeds the burst.
+        let later = t0 + Duration::from_secs(100);
+        assert!(take_token(&mut b, later, 2.0, 2).is_ok());
+        assert!(take_token(&mut b, later, 2.0, 2).is_ok());
+        assert!(take_token(&mut b, later, 2.0, 2).is_err());
+    }
+
+    #[test]
+    fn seeded_faults_repeat_and_first_n_stops() {
+        let config = Config::default()
+            .with_seed(42)
+            .with_fault(FaultRule::new(FaultKind::Status(500)).with_probability(0.5));
+        let a = State::new(config.clone(), SystemTime::now());
+        let b = State::new(config, SystemTime::now());
+        let run = |s: &State| {
+            (0..64)
+                .map(|_| s.decide_faults("/y").action)
+                .collect::<Vec<_>>()
+        };
+        let (ra, rb) = (run(&a), run(&b));
+        assert_eq!(ra, rb);
+        let hits = ra.iter().filter(|x| x.is_some()).count();
+        assert!(hits > 10 && hits < 54, "{hits} hits of 64 at p=0.5");
+        let only_first = Config::default()
+            .with_fault(FaultRule::new(FaultKind::Latency(Duration::from_millis(5))))
+            .with_fault(FaultRule::new(FaultKind::Reset).on_path("/x").first(2));
+        let c = State::new(only_first, SystemTime::now());
+        assert_eq!(c.decide_faults("/y").action, None);
+        assert_eq!(c.decide_faults("/y").latency, Duration::from_millis(5));
+        let resets = (0..5)
+            .map(|_| c.decide_faults("/x").action)
+            .filter(|x| *x == Some(FaultKind::Reset))
+            .count();
+        assert_eq!(resets, 2);
+    }
+
+    #[test]
+    fn rendering_follows_the_schedule() {
+        let now = SystemTime::now();
+        let rec = OpRecord::from_spec(
+            OperationSpec::failing()
+                .with_id("f")
+                .with_timings(Timings::immediate()),
+            Timings::default(),
+            now,
+        );
+        let (op, _) = rec.render_current(now, "blue", "2022-10-01");
+        assert_eq!(op.status, adu_model::models::OperationStatus::Failed);
+        let err = op.error.unwrap();
+        let inner = err.innererror.unwrap().inner_error.unwrap();
+        assert!(inner.error_detail.unwrap().contains("403"));
+        assert!(op.resource_location.is_none());
+        assert_eq!(op.trace_id.unwrap().len(), 32);
+    }
+}

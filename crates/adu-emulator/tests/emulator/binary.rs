@@ -1,0 +1,153 @@
+//! The `adu-emulator` binary: ready line, certificate file, scenario, signals.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::common::*;
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("adu-emulator-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Reads the ready line (waiting at most 60 s), then keeps draining stdout.
+fn ready_line(child: &mut Child) -> String {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = tx.send(line);
+        let mut sink = Vec::new();
+        let _ = reader.read_to_end(&mut sink);
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("no ready line")
+}
+
+const SCENARIO: &str = r#"{
+  "operations": [
+    { "id": "seeded-failed", "outcome": "failed", "timings": { "notStartedMs": 0, "runningMs": 0 } }
+  ]
+}"#;
+
+#[tokio::test]
+async fn binary_prints_its_address_serves_https_and_stops_on_sigterm() {
+    let dir = scratch_dir("bin");
+    let cert = dir.join("cert.pem");
+    let scenario = dir.join("scenario.json");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_adu-emulator"))
+        .args(["--port", "0", "--no-auth", "--tls-cert"])
+        .arg(&cert)
+        .arg("--scenario")
+        .arg(&scenario)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = ready_line(&mut child);
+    let url = line
+        .trim()
+        .strip_prefix("adu-emulator listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let port: u16 = url
+        .strip_prefix("https://localhost:")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let a = send_tls(
+        addr,
+        &pem,
+        request("GET", &current_path("seeded-failed"), &[], b""),
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.status, 200);
+    assert_eq!(a.json()["status"], "Failed");
+
+    // SIGTERM stops it cleanly.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn binary_over_plain_http_answers_then_is_killed() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_adu-emulator"))
+        .args([
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--client-secret",
+            "s3cret",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = ready_line(&mut child);
+    let url = line
+        .trim()
+        .strip_prefix("adu-emulator listening on http://")
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let addr: SocketAddr = url.parse().unwrap();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "adu-emulator"),
+        ("client_secret", "s3cret"),
+        ("scope", "https://api.adu.microsoft.com/.default"),
+    ];
+    assert_eq!(
+        post_form(addr, "/emulator/oauth2/v2.0/token", &form)
+            .await
+            .status,
+        200
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn binary_rejects_a_bad_scenario_with_a_clear_message() {
+    let dir = scratch_dir("bad");
+    let scenario = dir.join("bad.json");
+    std::fs::write(
+        &scenario,
+        "{\n  \"operations\": [ { \"id\": \"x\", \"outcom\": \"failed\" } ]\n}",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_adu-emulator"))
+        .arg("--scenario")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid scenario at line 2"), "{stderr}");
+    assert!(stderr.contains("unknown field `outcom`"), "{stderr}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_adu-emulator"))
+        .arg("--scenario")
+        .arg(dir.join("missing.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot access"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,210 @@
+//! Fault injection: 5xx, latency, resets, truncated and stalled bodies.
+
+use std::time::{Duration, Instant};
+
+use adu_emulator::{Config, FaultKind, FaultRule, OperationSpec, Timings};
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+
+use crate::common::*;
+
+async fn with_fault(rule: FaultRule) -> (adu_emulator::RunningEmulator, String, String) {
+    let emu = adu_emulator::start(Config::default().with_seed(7).with_fault(rule))
+        .await
+        .unwrap();
+    let id = emu.add_operation(OperationSpec::succeeding().with_timings(Timings::immediate()));
+    let token = emu.issue_token();
+    (emu, id, token)
+}
+
+#[tokio::test]
+async fn status_faults_hit_the_first_n_requests() {
+    let rule = FaultRule::new(FaultKind::Status(503))
+        .on_path("/updates/operations/")
+        .first(2);
+    let (emu, id, token) = with_fault(rule).await;
+    for _ in 0..2 {
+        let a = get(emu.addr(), &current_path(&id), &token).await;
+        assert_eq!(a.status, 503);
+        assert_eq!(a.header("retry-after"), Some("1"));
+        assert!(a.json()["error"]["code"].is_string());
+    }
+    assert_eq!(
+        get(emu.addr(), &current_path(&id), &token).await.status,
+        200
+    );
+    assert_eq!(emu.stats().faults_injected, 2);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_faults_with_a_probability_are_repeatable_when_seeded() {
+    let run = || async {
+        let rule = FaultRule::new(FaultKind::Status(500)).with_probability(0.5);
+        let (emu, id, token) = with_fault(rule).await;
+        let mut statuses = Vec::new();
+        for _ in 0..24 {
+            statuses.push(
+                get(emu.addr(), &current_path(&id), &token)
+                    .await
+                    .status
+                    .as_u16(),
+            );
+        }
+        emu.shutdown().await;
+        statuses
+    };
+    let (a, b) = (run().await, run().await);
+    assert_eq!(a, b);
+    assert!(a.contains(&500) && a.contains(&200), "{a:?}");
+}
+
+#[tokio::test]
+async fn latency_delays_the_answer() {
+    let (emu, id, token) = with_fault(FaultRule::new(FaultKind::Latency(Duration::from_millis(
+        300,
+    ))))
+    .await;
+    let started = Instant::now();
+    assert_eq!(
+        get(emu.addr(), &current_path(&id), &token).await.status,
+        200
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn reset_drops_the_connection_without_an_answer() {
+    let (emu, id, token) = with_fault(FaultRule::new(FaultKind::Reset).first(1)).await;
+    let auth = format!("Bearer {token}");
+    let err = send_req(
+        emu.addr(),
+        request("GET", &current_path(&id), &[("authorization", &auth)], b""),
+    )
+    .await
+    .unwrap_err();
+    let text = format!("{err:?}");
+    assert!(
+        text.contains("Incomplete") || text.contains("reset") || text.contains("Reset"),
+        "{text}"
+    );
+    // Only the first request was hit.
+    assert_eq!(
+        get(emu.addr(), &current_path(&id), &token).await.status,
+        200
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn truncate_cuts_the_body_short_of_its_content_length() {
+    let (emu, id, token) = with_fault(FaultRule::new(FaultKind::Truncate)).await;
+    let auth = format!("Bearer {token}");
+    let tcp = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let resp = sender
+        .send_request(request(
+            "GET",
+            &current_path(&id),
+            &[("authorization", &auth)],
+            b"",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let announced: usize = resp.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(announced > 100);
+    let mut body = resp.into_body();
+    let mut got = 0;
+    let mut failed = false;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => got += f.data_ref().map_or(0, |d| d.len()),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(failed, "the body must end in an error");
+    assert!(got < announced, "{got} of {announced}");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn stall_sends_half_then_waits_before_the_rest() {
+    let stall = Duration::from_millis(600);
+    let (emu, id, token) = with_fault(FaultRule::new(FaultKind::Stall(stall))).await;
+    let auth = format!("Bearer {token}");
+    let tcp = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let started = Instant::now();
+    let resp = sender
+        .send_request(request(
+            "GET",
+            &current_path(&id),
+            &[("authorization", &auth)],
+            b"",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(started.elapsed() < stall, "headers come before the stall");
+    let announced: usize = resp.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(first.len(), announced / 2);
+    // The rest does not come quickly...
+    let quick = tokio::time::timeout(Duration::from_millis(150), body.frame()).await;
+    assert!(quick.is_err(), "the body should be stalled");
+    // ...but it does come, and the whole body is the operation.
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert!(started.elapsed() >= stall);
+    let mut whole = first.to_vec();
+    whole.extend_from_slice(&rest);
+    assert_eq!(whole.len(), announced);
+    let json: serde_json::Value = serde_json::from_slice(&whole).unwrap();
+    assert_eq!(json["operationId"], id.as_str());
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_cuts_a_stalled_body() {
+    let (emu, id, token) =
+        with_fault(FaultRule::new(FaultKind::Stall(Duration::from_secs(3600)))).await;
+    let auth = format!("Bearer {token}");
+    let tcp = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let resp = sender
+        .send_request(request(
+            "GET",
+            &current_path(&id),
+            &[("authorization", &auth)],
+            b"",
+        ))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let reader = tokio::spawn(async move { resp.into_body().collect().await.is_err() });
+    emu.shutdown().await;
+    assert!(reader.await.unwrap(), "the stalled body ends in an error");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

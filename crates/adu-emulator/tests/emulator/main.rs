@@ -1,0 +1,9 @@
+//! Integration tests of the emulator over real loopback connections.
+
+mod api;
+mod auth;
+mod binary;
+mod common;
+mod faults;
+mod scenario;
+mod tls;

@@ -1,0 +1,149 @@
+//! Scenario files: good ones configure everything, bad ones give clear errors.
+
+use std::time::Duration;
+
+use adu_emulator::{Config, Error, FaultKind, Outcome, Visibility};
+
+use crate::common::*;
+
+const FULL: &str = r#"{
+  "credentials": { "tenant": "contoso", "clientId": "ci", "clientSecret": "cs", "username": "u", "password": "p" },
+  "tokenLifetimeSecs": 600,
+  "requireAuth": true,
+  "instances": ["blue"],
+  "apiVersions": ["2022-10-01", "2023-07-01"],
+  "defaultTimings": { "notStartedMs": 10, "runningMs": 20, "retryAfterSecs": 2 },
+  "imports": { "outcome": "failed", "timings": { "runningMs": 0, "notStartedMs": 0 } },
+  "rateLimit": { "requestsPerSecond": 10, "burst": 20 },
+  "seed": 99,
+  "operations": [
+    { "id": "a", "updateId": { "provider": "p", "name": "n", "version": "1" }, "friendlyName": "F",
+      "timings": { "runningMs": 3600000 }, "visibleIn": "legacy", "createdAgoMs": 5 },
+    { "id": "b", "error": { "code": "Boom", "message": "it broke", "innerError": { "code": "Inner", "errorDetail": "detail" } } }
+  ],
+  "faults": [
+    { "kind": "status", "status": 502, "first": 1, "path": "/operations/" },
+    { "kind": "latency", "delayMs": 5, "probability": 0.25 },
+    { "kind": "reset" }, { "kind": "truncate" }, { "kind": "stall", "delayMs": 100 }
+  ]
+}"#;
+
+#[test]
+fn a_full_scenario_sets_everything() {
+    let c = Config::from_scenario_json(FULL).unwrap();
+    assert_eq!(c.credentials.tenant, "contoso");
+    assert_eq!(c.credentials.username.as_deref(), Some("u"));
+    assert!(
+        !format!("{:?}", c.credentials).contains("cs"),
+        "the secret stays out of Debug"
+    );
+    assert_eq!(c.token_lifetime, Duration::from_secs(600));
+    assert_eq!(c.instances, Some(vec!["blue".to_owned()]));
+    assert_eq!(c.api_versions.len(), 2);
+    assert_eq!(c.default_timings.retry_after, Duration::from_secs(2));
+    assert_eq!(c.imports.outcome, Outcome::Failed);
+    assert_eq!(c.rate_limit.unwrap().burst, 20);
+    assert_eq!(c.seed, Some(99));
+    assert_eq!(c.operations.len(), 2);
+    assert_eq!(c.operations[0].visible_in, Visibility::LegacyOnly);
+    assert_eq!(
+        c.operations[0].timings.unwrap().running,
+        Duration::from_secs(3600)
+    );
+    assert_eq!(
+        c.operations[1].outcome,
+        Outcome::Failed,
+        "an error implies failure"
+    );
+    let inner = c.operations[1]
+        .error
+        .as_ref()
+        .unwrap()
+        .innererror
+        .as_ref()
+        .unwrap();
+    assert_eq!(inner.error_detail.as_deref(), Some("detail"));
+    let kinds: Vec<FaultKind> = c.faults.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            FaultKind::Status(502),
+            FaultKind::Latency(Duration::from_millis(5)),
+            FaultKind::Reset,
+            FaultKind::Truncate,
+            FaultKind::Stall(Duration::from_millis(100)),
+        ]
+    );
+    assert_eq!(c.faults[0].first, Some(1));
+    assert_eq!(c.faults[1].probability, 0.25);
+}
+
+#[tokio::test]
+async fn a_scenario_drives_a_running_emulator() {
+    let text =
+        r#"{ "operations": [ { "id": "s1", "timings": { "notStartedMs": 0, "runningMs": 0 } } ] }"#;
+    let emu = adu_emulator::start(Config::from_scenario_json(text).unwrap())
+        .await
+        .unwrap();
+    let a = get(emu.addr(), &current_path("s1"), &emu.issue_token()).await;
+    assert_eq!(a.json()["status"], "Succeeded");
+    emu.shutdown().await;
+}
+
+fn syntax(text: &str) -> (usize, String) {
+    match Config::from_scenario_json(text).unwrap_err() {
+        Error::ScenarioSyntax { line, source, .. } => (line, source.message().to_owned()),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn value(text: &str) -> String {
+    match Config::from_scenario_json(text).unwrap_err() {
+        Error::ScenarioValue { detail } => detail,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn bad_scenarios_say_what_and_where() {
+    let (line, msg) = syntax("{\n \"seed\": 1,\n \"operatoins\": []\n}");
+    assert_eq!(line, 3);
+    assert!(msg.contains("unknown field `operatoins`"), "{msg}");
+    let (_, msg) = syntax(r#"{ "seed": "seven" }"#);
+    assert!(msg.contains("invalid type"), "{msg}");
+    let (_, msg) = syntax(r#"{ "operations": [ { "outcome": "maybe" } ] }"#);
+    assert!(msg.contains("unknown variant `maybe`"), "{msg}");
+    let (_, msg) = syntax(r#"{ "faults": [ { "kind": "explode" } ] }"#);
+    assert!(msg.contains("unknown variant `explode`"), "{msg}");
+    let (line, _) = syntax("{ \"seed\": 1,");
+    assert_eq!(line, 1);
+    let err = Config::from_scenario_json("[]").unwrap_err();
+    assert!(
+        err.to_string().starts_with("invalid scenario at line 1"),
+        "{err}"
+    );
+
+    assert!(
+        value(r#"{ "faults": [ { "kind": "status", "status": 404 } ] }"#)
+            .contains("between 500 and 599")
+    );
+    assert!(value(r#"{ "faults": [ { "kind": "status" } ] }"#).contains("faults[0]"));
+    assert!(value(r#"{ "faults": [ { "kind": "latency" } ] }"#).contains("delayMs"));
+    assert!(
+        value(r#"{ "faults": [ { "kind": "reset", "probability": 1.5 } ] }"#)
+            .contains("probability")
+    );
+    assert!(
+        value(r#"{ "faults": [ { "kind": "reset", "status": 500 } ] }"#).contains("only goes with")
+    );
+    assert!(
+        value(r#"{ "operations": [ { "id": "x" }, { "id": "x" } ] }"#).contains("appears twice")
+    );
+    assert!(value(r#"{ "operations": [ { "id": "" } ] }"#).contains("1 to 256"));
+    assert!(value(r#"{ "operations": [ { "outcome": "succeeded", "error": { "code": "c", "message": "m" } } ] }"#)
+        .contains("outcome is `succeeded`"));
+    assert!(value(r#"{ "rateLimit": { "requestsPerSecond": 0 } }"#).contains("positive"));
+    assert!(value(r#"{ "apiVersions": [] }"#).contains("at least one"));
+    assert!(value(r#"{ "credentials": { "username": "u" } }"#).contains("go together"));
+    assert!(value(r#"{ "credentials": { "tenant": "a/b" } }"#).contains("tenant"));
+}
