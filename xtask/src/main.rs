@@ -5,6 +5,7 @@
 mod ci;
 mod codegen;
 mod interop;
+mod interop_emulator;
 mod spec_check;
 mod util;
 

@@ -1,0 +1,432 @@
+//! The token cache: per scope set, refreshed a margin before expiry, with at
+//! most one token request in flight per scope set (single flight).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use crate::error::Error;
+use crate::token::{AccessToken, Clock, SystemClock};
+
+/// The default refresh margin: five minutes before expiry, as Azure's own SDKs do.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+/// A function told about a failed refresh while the old token is still used.
+pub type RefreshErrorHook = Arc<dyn Fn(&Error) + Send + Sync>;
+
+/// How a credential caches its tokens.
+#[non_exhaustive]
+#[derive(Clone)]
+pub struct TokenCacheOptions {
+    /// Refresh this long before a token expires (default five minutes). For
+    /// short-lived tokens the margin is capped at half the token's lifetime.
+    pub refresh_margin: Duration,
+    /// Where the time is read.
+    pub clock: Arc<dyn Clock>,
+    /// Told when a refresh fails while the old token is still valid (the old
+    /// token is then returned).
+    pub on_refresh_error: Option<RefreshErrorHook>,
+}
+
+impl Default for TokenCacheOptions {
+    fn default() -> Self {
+        TokenCacheOptions {
+            refresh_margin: DEFAULT_REFRESH_MARGIN,
+            clock: Arc::new(SystemClock),
+            on_refresh_error: None,
+        }
+    }
+}
+
+impl TokenCacheOptions {
+    /// Sets the refresh margin.
+    #[must_use]
+    pub fn with_refresh_margin(mut self, margin: Duration) -> Self {
+        self.refresh_margin = margin;
+        self
+    }
+
+    /// Sets the clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the hook told about refresh failures hidden by a still-valid token.
+    #[must_use]
+    pub fn on_refresh_error(mut self, hook: impl Fn(&Error) + Send + Sync + 'static) -> Self {
+        self.on_refresh_error = Some(Arc::new(hook));
+        self
+    }
+}
+
+impl fmt::Debug for TokenCacheOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCacheOptions")
+            .field("refresh_margin", &self.refresh_margin)
+            .field("clock", &self.clock)
+            .field("on_refresh_error", &self.on_refresh_error.is_some())
+            .finish()
+    }
+}
+
+/// Whether a token obtained at `obtained` must be refreshed at `now`: once
+/// fewer than `margin` (capped at half the lifetime) remain.
+#[must_use]
+pub fn needs_refresh(
+    token: &AccessToken,
+    obtained: SystemTime,
+    now: SystemTime,
+    margin: Duration,
+) -> bool {
+    let lifetime = token
+        .expires_at()
+        .duration_since(obtained)
+        .unwrap_or(Duration::ZERO);
+    let margin = margin.min(lifetime / 2);
+    match now.checked_add(margin) {
+        Some(refresh_at) => refresh_at >= token.expires_at(),
+        None => true,
+    }
+}
+
+#[derive(Clone)]
+struct Cached {
+    token: AccessToken,
+    obtained: SystemTime,
+}
+
+#[derive(Default)]
+struct SlotState {
+    cached: Option<Cached>,
+    /// Incremented after every completed fetch attempt.
+    generation: u64,
+    /// The error of the last attempt, if it failed.
+    last_error: Option<Error>,
+}
+
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    flight: async_lock::Mutex<()>,
+}
+
+/// A token cache keyed by scope set (order and duplicates do not matter).
+pub struct TokenCache {
+    options: TokenCacheOptions,
+    slots: Mutex<HashMap<Vec<String>, Arc<Slot>>>,
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries = self.slots.lock().map(|s| s.len()).unwrap_or(0);
+        f.debug_struct("TokenCache")
+            .field("options", &self.options)
+            .field("scope_sets", &entries)
+            .finish()
+    }
+}
+
+fn key(scopes: &[&str]) -> Vec<String> {
+    let mut k: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+    k.sort();
+    k.dedup();
+    k
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave the state inconsistent
+    // (every update is a single assignment), so poisoning is ignored.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl TokenCache {
+    /// An empty cache.
+    #[must_use]
+    pub fn new(options: TokenCacheOptions) -> Self {
+        TokenCache {
+            options,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The options.
+    #[must_use]
+    pub fn options(&self) -> &TokenCacheOptions {
+        &self.options
+    }
+
+    /// The current time, from the configured clock.
+    #[must_use]
+    pub fn now(&self) -> SystemTime {
+        self.options.clock.now()
+    }
+
+    fn slot(&self, scopes: &[&str]) -> Arc<Slot> {
+        lock(&self.slots).entry(key(scopes)).or_default().clone()
+    }
+
+    /// Stores a token obtained now (e.g. by an interactive sign-in).
+    pub fn insert(&self, scopes: &[&str], token: AccessToken) {
+        let now = self.now();
+        let slot = self.slot(scopes);
+        let mut state = lock(&slot.state);
+        state.cached = Some(Cached {
+            token,
+            obtained: now,
+        });
+        state.last_error = None;
+    }
+
+    /// Forgets the token for these scopes (the service answered 401).
+    pub fn invalidate(&self, scopes: &[&str]) {
+        if let Some(slot) = lock(&self.slots).get(&key(scopes)) {
+            lock(&slot.state).cached = None;
+        }
+    }
+
+    /// Forgets every token.
+    pub fn clear(&self) {
+        lock(&self.slots).clear();
+    }
+
+    /// The cached token for `scopes` if it does not need a refresh yet, or
+    /// the result of `fetch`. However many callers ask at once, at most one
+    /// `fetch` per scope set runs at a time: the others wait for it and share
+    /// its token (or its error). If a refresh fails while the cached token is
+    /// still valid, the cached token is returned and the failure is given to
+    /// [`TokenCacheOptions::on_refresh_error`].
+    pub async fn get_or_fetch<F, Fut>(
+        &self,
+        scopes: &[&str],
+        fetch: F,
+    ) -> Result<AccessToken, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<AccessToken, Error>>,
+    {
+        let slot = self.slot(scopes);
+        let margin = self.options.refresh_margin;
+        let (seen_generation, still_valid) = {
+            let state = lock(&slot.state);
+            let now = self.now();
+            if let Some(c) = &state.cached {
+                if !needs_refresh(&c.token, c.obtained, now, margin) {
+                    return Ok(c.token.clone());
+                }
+            }
+            let valid = state
+                .cached
+                .as_ref()
+                .filter(|c| c.token.is_valid_at(now))
+                .map(|c| c.token.clone());
+            (state.generation, valid)
+        };
+
+        let _flight = match (&still_valid, slot.flight.try_lock()) {
+            (_, Some(guard)) => guard,
+            // Someone is already refreshing and the old token is still good:
+            // use it rather than wait.
+            (Some(valid), None) => return Ok(valid.clone()),
+            (None, None) => slot.flight.lock().await,
+        };
+
+        // Another caller may have completed an attempt while we waited.
+        {
+            let state = lock(&slot.state);
+            let now = self.now();
+            if state.generation != seen_generation {
+                if let Some(c) = &state.cached {
+                    if !needs_refresh(&c.token, c.obtained, now, margin) {
+                        return Ok(c.token.clone());
+                    }
+                }
+                if let Some(error) = &state.last_error {
+                    return match state.cached.as_ref().filter(|c| c.token.is_valid_at(now)) {
+                        Some(c) => Ok(c.token.clone()),
+                        None => Err(error.clone()),
+                    };
+                }
+            }
+        }
+
+        let result = fetch().await;
+        let now = self.now();
+        let mut state = lock(&slot.state);
+        state.generation = state.generation.wrapping_add(1);
+        match result {
+            Ok(token) => {
+                state.cached = Some(Cached {
+                    token: token.clone(),
+                    obtained: now,
+                });
+                state.last_error = None;
+                Ok(token)
+            }
+            Err(error) => {
+                state.last_error = Some(error.clone());
+                match state.cached.as_ref().filter(|c| c.token.is_valid_at(now)) {
+                    Some(c) => {
+                        let token = c.token.clone();
+                        drop(state);
+                        if let Some(hook) = &self.options.on_refresh_error {
+                            hook(&error);
+                        }
+                        Ok(token)
+                    }
+                    None => Err(error),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::UNIX_EPOCH;
+
+    #[derive(Debug)]
+    struct FixedClock(Mutex<SystemTime>);
+    impl Clock for FixedClock {
+        fn now(&self) -> SystemTime {
+            *self.0.lock().unwrap()
+        }
+    }
+    impl FixedClock {
+        fn advance(&self, d: Duration) {
+            *self.0.lock().unwrap() += d;
+        }
+    }
+
+    fn run<F: Future>(f: F) -> F::Output {
+        futures::executor::block_on(f)
+    }
+
+    fn t(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn refresh_margin_is_capped_at_half_the_lifetime() {
+        let tok = AccessToken::new("x", t(3600));
+        let m = DEFAULT_REFRESH_MARGIN;
+        assert!(!needs_refresh(&tok, t(0), t(3299), m));
+        assert!(needs_refresh(&tok, t(0), t(3300), m));
+        let short = AccessToken::new("x", t(60));
+        assert!(!needs_refresh(&short, t(0), t(29), m));
+        assert!(needs_refresh(&short, t(0), t(30), m));
+        assert!(needs_refresh(&short, t(0), t(100), m));
+    }
+
+    #[test]
+    fn caches_per_scope_set_and_refreshes_before_expiry() {
+        let clock = Arc::new(FixedClock(Mutex::new(t(1_000))));
+        let cache = TokenCache::new(TokenCacheOptions::default().with_clock(clock.clone()));
+        let calls = AtomicUsize::new(0);
+        let fetch = |name: &'static str| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            let expires = clock.now() + Duration::from_secs(3600);
+            async move { Ok(AccessToken::new(format!("{name}{n}"), expires)) }
+        };
+        assert_eq!(
+            run(cache.get_or_fetch(&["a", "b"], || fetch("t")))
+                .unwrap()
+                .secret(),
+            "t0"
+        );
+        assert_eq!(
+            run(cache.get_or_fetch(&["b", "a", "a"], || fetch("t")))
+                .unwrap()
+                .secret(),
+            "t0"
+        );
+        assert_eq!(
+            run(cache.get_or_fetch(&["c"], || fetch("c")))
+                .unwrap()
+                .secret(),
+            "c1"
+        );
+        clock.advance(Duration::from_secs(3299));
+        assert_eq!(
+            run(cache.get_or_fetch(&["a", "b"], || fetch("t")))
+                .unwrap()
+                .secret(),
+            "t0"
+        );
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(
+            run(cache.get_or_fetch(&["a", "b"], || fetch("t")))
+                .unwrap()
+                .secret(),
+            "t2"
+        );
+        cache.invalidate(&["a", "b"]);
+        assert_eq!(
+            run(cache.get_or_fetch(&["a", "b"], || fetch("t")))
+                .unwrap()
+                .secret(),
+            "t3"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn failed_refresh_keeps_a_valid_token_and_reports() {
+        let clock = Arc::new(FixedClock(Mutex::new(t(0))));
+        let reported = Arc::new(AtomicUsize::new(0));
+        let r = reported.clone();
+        let cache = TokenCache::new(
+            TokenCacheOptions::default()
+                .with_clock(clock.clone())
+                .on_refresh_error(move |e| {
+                    assert!(matches!(e, Error::LoginExpired));
+                    r.fetch_add(1, Ordering::SeqCst);
+                }),
+        );
+        cache.insert(&["s"], AccessToken::new("old", t(3600)));
+        clock.advance(Duration::from_secs(3400));
+        let got = futures::executor::block_on(
+            cache.get_or_fetch(&["s"], || async { Err(Error::LoginExpired) }),
+        );
+        assert_eq!(got.unwrap().secret(), "old");
+        assert_eq!(reported.load(Ordering::SeqCst), 1);
+        clock.advance(Duration::from_secs(200));
+        let got = futures::executor::block_on(
+            cache.get_or_fetch(&["s"], || async { Err(Error::LoginExpired) }),
+        );
+        assert!(matches!(got, Err(Error::LoginExpired)));
+        assert_eq!(reported.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn callers_use_a_valid_token_while_a_refresh_is_in_flight() {
+        use futures::FutureExt;
+        let clock = Arc::new(FixedClock(Mutex::new(t(0))));
+        let cache = TokenCache::new(TokenCacheOptions::default().with_clock(clock.clone()));
+        cache.insert(&["s"], AccessToken::new("old", t(3600)));
+        clock.advance(Duration::from_secs(3400));
+        let (release, gate) = futures::channel::oneshot::channel::<()>();
+        let mut refresher = Box::pin(cache.get_or_fetch(&["s"], || async {
+            gate.await.unwrap();
+            Ok(AccessToken::new("new", t(7200)))
+        }));
+        // The refresher takes the flight lock and waits on the gate.
+        assert!((&mut refresher).now_or_never().is_none());
+        // Meanwhile another caller gets the old, still valid token at once.
+        let other = run(cache.get_or_fetch(&["s"], || async { panic!("a second request") }));
+        assert_eq!(other.unwrap().secret(), "old");
+        release.send(()).unwrap();
+        assert_eq!(run(refresher).unwrap().secret(), "new");
+        assert_eq!(
+            run(cache.get_or_fetch(&["s"], || async { panic!("cached") }))
+                .unwrap()
+                .secret(),
+            "new"
+        );
+    }
+}

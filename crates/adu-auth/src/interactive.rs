@@ -1,0 +1,493 @@
+//! The interactive flows, without I/O: build the authorize URL and the
+//! pending sign-in, then turn the redirect the browser was sent to into a
+//! credential. Receiving that redirect (a loopback listener) is the caller's
+//! job.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::SystemTime;
+
+use oauth2::{CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
+use url::Url;
+
+use crate::authority::{Authority, EndpointVersion, ScopeParams};
+use crate::cache::TokenCacheOptions;
+use crate::credentials::InteractiveCredential;
+use crate::endpoint::TokenEndpoint;
+use crate::error::{Error, ServerError};
+use crate::http_client::SharedHttpClient;
+use crate::response::{ensure_bearer, expiry, parse_token_type};
+use crate::token::AccessToken;
+
+/// The v2.0 scope asking for a refresh token.
+const OFFLINE_ACCESS: &str = "offline_access";
+
+fn parse_redirect_uri(redirect_uri: &str) -> Result<Url, Error> {
+    let url = Url::parse(redirect_uri).map_err(|_| Error::InvalidConfig {
+        message: format!("redirect URI `{redirect_uri}` is not an absolute URL"),
+    })?;
+    if url.fragment().is_some() {
+        return Err(Error::InvalidConfig {
+            message: format!("redirect URI `{redirect_uri}` must not have a fragment"),
+        });
+    }
+    Ok(url)
+}
+
+/// A sign-in started with [`AuthorizationCodeFlow::start`] or
+/// [`ImplicitFlow::start`]: send the user's browser to
+/// [`authorize_url`](Self::authorize_url), then hand the redirect to the
+/// flow's `finish`. It holds the `state` and the PKCE verifier, which `Debug`
+/// does not show.
+pub struct PendingLogin {
+    url: Url,
+    state: CsrfToken,
+    verifier: Option<PkceCodeVerifier>,
+    redirect: Url,
+    scopes: Vec<String>,
+}
+
+impl PendingLogin {
+    /// Where to send the browser.
+    #[must_use]
+    pub fn authorize_url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The redirect URI the authorization server will send the browser back to.
+    #[must_use]
+    pub fn redirect_uri(&self) -> &Url {
+        &self.redirect
+    }
+
+    /// The scopes asked for.
+    #[must_use]
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+}
+
+impl fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut endpoint = self.url.clone();
+        endpoint.set_query(None);
+        f.debug_struct("PendingLogin")
+            .field("authorize_endpoint", &endpoint.as_str())
+            .field("redirect_uri", &self.redirect.as_str())
+            .field("scopes", &self.scopes)
+            .field("state", &"[redacted]")
+            .field(
+                "pkce_verifier",
+                &self.verifier.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// The authorization code flow (RFC 6749 §4.1) with PKCE S256 (RFC 7636) and
+/// a random `state`. On v2.0 endpoints `offline_access` is added to the
+/// scopes so that the server issues a refresh token.
+pub struct AuthorizationCodeFlow {
+    endpoint: TokenEndpoint,
+    redirect: Url,
+    cache_options: TokenCacheOptions,
+}
+
+impl AuthorizationCodeFlow {
+    /// A flow for the application `client_id`, whose registered redirect URI
+    /// is `redirect_uri` (for a command line: `http://localhost:PORT/...`).
+    pub fn new(
+        authority: Authority,
+        client_id: impl Into<String>,
+        redirect_uri: &str,
+        http: SharedHttpClient,
+    ) -> Result<Self, Error> {
+        Ok(AuthorizationCodeFlow {
+            endpoint: TokenEndpoint {
+                authority,
+                client_id: client_id.into(),
+                client_secret: None,
+                http,
+            },
+            redirect: parse_redirect_uri(redirect_uri)?,
+            cache_options: TokenCacheOptions::default(),
+        })
+    }
+
+    /// Also sends a client secret when exchanging the code (web apps).
+    #[must_use]
+    pub fn with_client_secret(mut self, client_secret: impl Into<String>) -> Self {
+        self.endpoint.client_secret = Some(oauth2::ClientSecret::new(client_secret.into()));
+        self
+    }
+
+    /// The cache options of the credentials `finish` returns.
+    #[must_use]
+    pub fn with_cache_options(mut self, options: TokenCacheOptions) -> Self {
+        self.cache_options = options;
+        self
+    }
+
+    /// Starts a sign-in: a fresh `state` and PKCE verifier, and the authorize
+    /// URL (`response_type=code`, `code_challenge_method=S256`).
+    pub fn start(&self, scopes: &[&str]) -> Result<PendingLogin, Error> {
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        let params = self.endpoint.authority.scope_params(&scopes)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let client = self.endpoint.oauth_client(Some(&self.redirect));
+        let mut request = client
+            .authorize_url(CsrfToken::new_random)
+            .set_pkce_challenge(challenge);
+        request = match params {
+            ScopeParams::Scopes(list) => request
+                .add_scopes(list.into_iter().map(oauth2::Scope::new))
+                .add_scope(oauth2::Scope::new(OFFLINE_ACCESS.to_owned())),
+            ScopeParams::Resource(resource) => request.add_extra_param("resource", resource),
+        };
+        let (url, state) = request.add_extra_param("response_mode", "query").url();
+        Ok(PendingLogin {
+            url,
+            state,
+            verifier: Some(verifier),
+            redirect: self.redirect.clone(),
+            scopes,
+        })
+    }
+
+    /// Finishes a sign-in: reads the redirect (a full URL, a path with its
+    /// query, or the bare query), checks `state` in constant time, reports
+    /// the server's error if it sent one, and exchanges the code (with the
+    /// PKCE verifier) for tokens.
+    pub async fn finish(
+        &self,
+        pending: PendingLogin,
+        redirect: &str,
+    ) -> Result<InteractiveCredential, Error> {
+        let params = redirect_params(redirect)?;
+        check_state_and_error(&params, &pending.state)?;
+        let code = params.get("code").ok_or_else(|| Error::InvalidRedirect {
+            reason: "it has no `code`".to_owned(),
+        })?;
+        let verifier = pending.verifier.ok_or_else(|| Error::InvalidConfig {
+            message: "this sign-in was not started by the authorization code flow".to_owned(),
+        })?;
+        let mut exchange_scopes = pending.scopes.clone();
+        if self.endpoint.authority.version() == EndpointVersion::V2 {
+            exchange_scopes.push(OFFLINE_ACCESS.to_owned());
+        }
+        let issued = self
+            .endpoint
+            .exchange_code(
+                oauth2::AuthorizationCode::new(code.clone()),
+                verifier,
+                &pending.redirect,
+                &exchange_scopes,
+                &*self.cache_options.clock,
+            )
+            .await?;
+        Ok(InteractiveCredential::new(
+            Some(self.endpoint.clone()),
+            issued.access,
+            issued.refresh,
+            pending.scopes,
+            self.cache_options.clone(),
+        ))
+    }
+}
+
+impl fmt::Debug for AuthorizationCodeFlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizationCodeFlow")
+            .field("endpoint", &self.endpoint)
+            .field("redirect_uri", &self.redirect.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The implicit flow (RFC 6749 §4.2): the token comes back in the redirect
+/// URL's fragment (`response_type=token`, `response_mode=fragment`). There is
+/// no refresh token: when the token expires, sign in again.
+pub struct ImplicitFlow {
+    authority: Authority,
+    client_id: String,
+    redirect: Url,
+    nonce: bool,
+    cache_options: TokenCacheOptions,
+}
+
+impl ImplicitFlow {
+    /// A flow for the application `client_id`, whose registered redirect URI
+    /// is `redirect_uri`.
+    pub fn new(
+        authority: Authority,
+        client_id: impl Into<String>,
+        redirect_uri: &str,
+    ) -> Result<Self, Error> {
+        Ok(ImplicitFlow {
+            authority,
+            client_id: client_id.into(),
+            redirect: parse_redirect_uri(redirect_uri)?,
+            nonce: false,
+            cache_options: TokenCacheOptions::default(),
+        })
+    }
+
+    /// Also sends a random `nonce` (some servers require one).
+    #[must_use]
+    pub fn with_nonce(mut self) -> Self {
+        self.nonce = true;
+        self
+    }
+
+    /// The cache options of the credentials `finish` returns.
+    #[must_use]
+    pub fn with_cache_options(mut self, options: TokenCacheOptions) -> Self {
+        self.cache_options = options;
+        self
+    }
+
+    /// Starts a sign-in: a fresh `state` and the authorize URL.
+    pub fn start(&self, scopes: &[&str]) -> Result<PendingLogin, Error> {
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        let params = self.authority.scope_params(&scopes)?;
+        let endpoint = TokenEndpoint {
+            authority: self.authority.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: None,
+            http: std::sync::Arc::new(NoHttp),
+        };
+        let client = endpoint.oauth_client(Some(&self.redirect));
+        let mut request = client
+            .authorize_url(CsrfToken::new_random)
+            .use_implicit_flow();
+        request = match params {
+            ScopeParams::Scopes(list) => {
+                request.add_scopes(list.into_iter().map(oauth2::Scope::new))
+            }
+            ScopeParams::Resource(resource) => request.add_extra_param("resource", resource),
+        };
+        request = request.add_extra_param("response_mode", "fragment");
+        if self.nonce {
+            request = request.add_extra_param("nonce", CsrfToken::new_random().secret().clone());
+        }
+        let (url, state) = request.url();
+        Ok(PendingLogin {
+            url,
+            state,
+            verifier: None,
+            redirect: self.redirect.clone(),
+            scopes,
+        })
+    }
+
+    /// Finishes a sign-in: reads the redirect's fragment (a full URL, or the
+    /// fragment alone), checks `state` in constant time, reports the server's
+    /// error if it sent one, and keeps the token with its expiry.
+    pub fn finish(
+        &self,
+        pending: PendingLogin,
+        redirect: &str,
+    ) -> Result<InteractiveCredential, Error> {
+        let params = redirect_params(redirect)?;
+        check_state_and_error(&params, &pending.state)?;
+        let token = implicit_token(&params, self.cache_options.clock.now())?;
+        Ok(InteractiveCredential::new(
+            None,
+            token,
+            None,
+            pending.scopes,
+            self.cache_options.clone(),
+        ))
+    }
+}
+
+impl fmt::Debug for ImplicitFlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImplicitFlow")
+            .field("authority", &self.authority)
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect.as_str())
+            .field("nonce", &self.nonce)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stands in for an HTTP client where none is used (building the implicit
+/// authorize URL).
+struct NoHttp;
+impl crate::HttpClient for NoHttp {
+    fn call(
+        &self,
+        _request: http::Request<Vec<u8>>,
+    ) -> crate::BoxFuture<'_, Result<http::Response<Vec<u8>>, crate::HttpClientError>> {
+        Box::pin(async {
+            Err(crate::HttpClientError::new(
+                "no HTTP client in the implicit flow",
+            ))
+        })
+    }
+}
+
+fn implicit_token(params: &HashMap<String, String>, now: SystemTime) -> Result<AccessToken, Error> {
+    let missing = |name: &str| Error::InvalidRedirect {
+        reason: format!("it has no `{name}`"),
+    };
+    let secret = params
+        .get("access_token")
+        .ok_or_else(|| missing("access_token"))?;
+    let token_type = params
+        .get("token_type")
+        .ok_or_else(|| missing("token_type"))?;
+    ensure_bearer(&parse_token_type(token_type))?;
+    let expires_in = match params.get("expires_in") {
+        None => None,
+        Some(text) => Some(
+            text.trim()
+                .parse::<u64>()
+                .map_err(|_| Error::InvalidRedirect {
+                    reason: "its `expires_in` is not a number of seconds".to_owned(),
+                })?,
+        ),
+    };
+    Ok(AccessToken::new(
+        secret.clone(),
+        expiry(now, expires_in, None),
+    ))
+}
+
+/// The parameters of a redirect: the fragment if there is one, else the
+/// query. Accepts a full URL, a path with query (`/cb?code=..`), or the bare
+/// query or fragment (with or without its leading `?` / `#`).
+fn redirect_params(input: &str) -> Result<HashMap<String, String>, Error> {
+    let input = input.trim();
+    let parsed = if input.starts_with('/') {
+        Url::parse("http://localhost")
+            .ok()
+            .and_then(|base| base.join(input).ok())
+    } else {
+        Url::parse(input)
+            .ok()
+            .filter(|u| u.has_host() || u.scheme().len() > 1)
+    };
+    let raw: String = match &parsed {
+        Some(url) => match url.fragment().filter(|f| !f.is_empty()) {
+            Some(fragment) => fragment.to_owned(),
+            None => url.query().unwrap_or("").to_owned(),
+        },
+        None => input.trim_start_matches(['?', '#']).to_owned(),
+    };
+    let mut params = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+        // RFC 6749 §3.1: parameters must not be included more than once.
+        if params
+            .insert(name.to_string(), value.into_owned())
+            .is_some()
+        {
+            return Err(Error::InvalidRedirect {
+                reason: format!("the parameter `{name}` appears more than once"),
+            });
+        }
+    }
+    if params.is_empty() {
+        return Err(Error::InvalidRedirect {
+            reason: "it carries no parameters".to_owned(),
+        });
+    }
+    Ok(params)
+}
+
+/// Checks `state` (constant time), then turns an `error` redirect into the
+/// server's error. An error redirect without `state` is still reported
+/// (servers omit it on some errors); a wrong `state` never is.
+fn check_state_and_error(
+    params: &HashMap<String, String>,
+    expected: &CsrfToken,
+) -> Result<(), Error> {
+    match params.get("state") {
+        Some(state) if constant_time_eq(state.as_bytes(), expected.secret().as_bytes()) => {}
+        Some(_) => return Err(Error::StateMismatch),
+        None if params.contains_key("error") => {}
+        None => {
+            return Err(Error::InvalidRedirect {
+                reason: "it has no `state`".to_owned(),
+            })
+        }
+    }
+    if let Some(error) = params.get("error") {
+        return Err(Error::Authorization {
+            response: Box::new(ServerError {
+                error: error.clone(),
+                error_description: params.get("error_description").cloned(),
+                error_uri: params.get("error_uri").cloned(),
+                error_codes: Vec::new(),
+                timestamp: None,
+                trace_id: params.get("trace_id").cloned(),
+                correlation_id: params.get("correlation_id").cloned(),
+            }),
+        });
+    }
+    Ok(())
+}
+
+/// Compares two byte strings in time independent of where they differ (the
+/// length is not secret).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_forms() {
+        for input in [
+            "http://localhost:8400/cb?code=abc&state=s1",
+            "/cb?code=abc&state=s1",
+            "?code=abc&state=s1",
+            "code=abc&state=s1",
+            "  http://127.0.0.1/cb?state=s1&code=abc  ",
+        ] {
+            let p = redirect_params(input).unwrap();
+            assert_eq!(p["code"], "abc", "{input}");
+            assert_eq!(p["state"], "s1", "{input}");
+        }
+        let f = redirect_params("http://localhost/cb#access_token=t%2Bx&state=s&expires_in=3599")
+            .unwrap();
+        assert_eq!(f["access_token"], "t+x");
+        let f = redirect_params("#access_token=t&state=s").unwrap();
+        assert_eq!(f["access_token"], "t");
+        assert!(matches!(
+            redirect_params("http://localhost/cb"),
+            Err(Error::InvalidRedirect { .. })
+        ));
+        assert!(matches!(
+            redirect_params("?code=a&code=b&state=s"),
+            Err(Error::InvalidRedirect { .. })
+        ));
+    }
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn redirect_parsing_never_panics(s in ".{0,200}") {
+            let _ = redirect_params(&s);
+        }
+
+        #[test]
+        fn constant_time_eq_matches_eq(a in proptest::collection::vec(0u8..4, 0..6), b in proptest::collection::vec(0u8..4, 0..6)) {
+            proptest::prop_assert_eq!(constant_time_eq(&a, &b), a == b);
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Token and error responses as the Microsoft identity platform sends them.
+//!
+//! `oauth2`'s standard types cannot read v1's `expires_in` strings and drop
+//! Azure AD's diagnostics, so these are our own implementations of
+//! `oauth2::TokenResponse` and `oauth2::ErrorResponse`.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use oauth2::basic::BasicTokenType;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{Error, ServerError};
+use crate::token::AccessToken;
+
+/// The lifetime assumed when a token response has no `expires_in` (nor
+/// `expires_on`): five minutes, short so that a token of unknown lifetime is
+/// asked for again soon rather than used after it has expired.
+pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(300);
+
+/// A successful token response (RFC 6749 §5.1) with Azure AD's extras.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AzureTokenResponse {
+    access_token: oauth2::AccessToken,
+    #[serde(deserialize_with = "token_type_case_insensitive")]
+    token_type: BasicTokenType,
+    #[serde(default, deserialize_with = "seconds_number_or_string")]
+    expires_in: Option<u64>,
+    #[serde(default, deserialize_with = "seconds_number_or_string")]
+    ext_expires_in: Option<u64>,
+    #[serde(default, deserialize_with = "seconds_number_or_string")]
+    expires_on: Option<u64>,
+    #[serde(default)]
+    refresh_token: Option<oauth2::RefreshToken>,
+    #[serde(
+        default,
+        deserialize_with = "space_delimited_scopes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    scope: Option<Vec<oauth2::Scope>>,
+}
+
+impl oauth2::TokenResponse for AzureTokenResponse {
+    type TokenType = BasicTokenType;
+
+    fn access_token(&self) -> &oauth2::AccessToken {
+        &self.access_token
+    }
+    fn token_type(&self) -> &BasicTokenType {
+        &self.token_type
+    }
+    fn expires_in(&self) -> Option<Duration> {
+        self.expires_in.map(Duration::from_secs)
+    }
+    fn refresh_token(&self) -> Option<&oauth2::RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+    fn scopes(&self) -> Option<&Vec<oauth2::Scope>> {
+        self.scope.as_ref()
+    }
+}
+
+/// What a credential keeps from a token response.
+#[derive(Debug, Clone)]
+pub(crate) struct IssuedToken {
+    pub(crate) access: AccessToken,
+    pub(crate) refresh: Option<oauth2::RefreshToken>,
+}
+
+impl AzureTokenResponse {
+    /// Checks the token type and computes the expiry from `now` (the time the
+    /// response was received).
+    pub(crate) fn into_issued(self, now: SystemTime) -> Result<IssuedToken, Error> {
+        ensure_bearer(&self.token_type)?;
+        let expires_at = expiry(now, self.expires_in, self.expires_on);
+        Ok(IssuedToken {
+            access: AccessToken::new(self.access_token.secret().clone(), expires_at),
+            refresh: self.refresh_token,
+        })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn ext_expires_in(&self) -> Option<u64> {
+        self.ext_expires_in
+    }
+}
+
+pub(crate) fn ensure_bearer(token_type: &BasicTokenType) -> Result<(), Error> {
+    match token_type {
+        BasicTokenType::Bearer => Ok(()),
+        other => Err(Error::UnsupportedTokenType {
+            token_type: other.as_ref().to_owned(),
+        }),
+    }
+}
+
+/// `expires_in` wins; then v1's absolute `expires_on`; then the default.
+pub(crate) fn expiry(
+    now: SystemTime,
+    expires_in: Option<u64>,
+    expires_on: Option<u64>,
+) -> SystemTime {
+    if let Some(secs) = expires_in {
+        return now
+            .checked_add(Duration::from_secs(secs))
+            .unwrap_or(now + DEFAULT_EXPIRES_IN);
+    }
+    if let Some(on) = expires_on.and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s))) {
+        return on;
+    }
+    now + DEFAULT_EXPIRES_IN
+}
+
+pub(crate) fn parse_token_type(value: &str) -> BasicTokenType {
+    match value.to_ascii_lowercase().as_str() {
+        "bearer" => BasicTokenType::Bearer,
+        "mac" => BasicTokenType::Mac,
+        other => BasicTokenType::Extension(other.to_owned()),
+    }
+}
+
+fn token_type_case_insensitive<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BasicTokenType, D::Error> {
+    let value = String::deserialize(d)?;
+    Ok(parse_token_type(&value))
+}
+
+/// Reads a number of seconds sent as a JSON number or a decimal string
+/// (v1 endpoints send `"3599"`).
+fn seconds_number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seconds {
+        Number(u64),
+        Float(f64),
+        Text(String),
+    }
+    match Option::<Seconds>::deserialize(d)? {
+        None => Ok(None),
+        Some(Seconds::Number(n)) => Ok(Some(n)),
+        Some(Seconds::Float(f)) if f.is_finite() && f >= 0.0 => Ok(Some(f as u64)),
+        Some(Seconds::Float(_)) => Err(serde::de::Error::custom("negative number of seconds")),
+        Some(Seconds::Text(s)) => s
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("number of seconds is not a number")),
+    }
+}
+
+fn space_delimited_scopes<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<oauth2::Scope>>, D::Error> {
+    let value = Option::<String>::deserialize(d)?;
+    Ok(value.map(|s| {
+        s.split_whitespace()
+            .map(|scope| oauth2::Scope::new(scope.to_owned()))
+            .collect()
+    }))
+}
+
+/// An OAuth2 error response (RFC 6749 §5.2) keeping everything Azure AD adds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AzureErrorResponse {
+    error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error_uri: Option<String>,
+    #[serde(default, deserialize_with = "lenient_codes")]
+    error_codes: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trace_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    correlation_id: Option<String>,
+}
+
+/// `error_codes` is an array of numbers; anything else is ignored rather
+/// than hiding the rest of the error.
+fn lenient_codes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(match value {
+        serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_i64()).collect(),
+        serde_json::Value::Number(n) => n.as_i64().into_iter().collect(),
+        _ => Vec::new(),
+    })
+}
+
+impl fmt::Display for AzureErrorResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&ServerError::from(self.clone()), f)
+    }
+}
+
+impl oauth2::ErrorResponse for AzureErrorResponse {}
+
+impl From<AzureErrorResponse> for ServerError {
+    fn from(r: AzureErrorResponse) -> Self {
+        ServerError {
+            error: r.error,
+            error_description: r.error_description,
+            error_uri: r.error_uri,
+            error_codes: r.error_codes,
+            timestamp: r.timestamp,
+            trace_id: r.trace_id,
+            correlation_id: r.correlation_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> AzureTokenResponse {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn expires_in_as_number_or_string() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let v2 = parse(
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":3599,"ext_expires_in":3599}"#,
+        );
+        assert_eq!(v2.ext_expires_in(), Some(3599));
+        assert_eq!(
+            v2.into_issued(now).unwrap().access.expires_at(),
+            now + Duration::from_secs(3599)
+        );
+        let v1 = parse(
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":"3599","ext_expires_in":"3599","expires_on":"1700000000","resource":"r"}"#,
+        );
+        assert_eq!(
+            v1.into_issued(now).unwrap().access.expires_at(),
+            now + Duration::from_secs(3599)
+        );
+    }
+
+    #[test]
+    fn missing_expires_in_uses_expires_on_then_default() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let on = parse(r#"{"access_token":"a","token_type":"bearer","expires_on":"5000"}"#);
+        assert_eq!(
+            on.into_issued(now).unwrap().access.expires_at(),
+            UNIX_EPOCH + Duration::from_secs(5000)
+        );
+        let none = parse(r#"{"access_token":"a","token_type":"bearer"}"#);
+        assert_eq!(
+            none.into_issued(now).unwrap().access.expires_at(),
+            now + DEFAULT_EXPIRES_IN
+        );
+    }
+
+    #[test]
+    fn token_type_is_case_insensitive_and_must_be_bearer() {
+        let now = SystemTime::now();
+        for t in ["Bearer", "BEARER", "bearer", "bEaReR"] {
+            let r = parse(&format!(r#"{{"access_token":"a","token_type":"{t}"}}"#));
+            assert!(r.into_issued(now).is_ok(), "{t}");
+        }
+        let mac = parse(r#"{"access_token":"a","token_type":"MAC"}"#);
+        assert!(
+            matches!(mac.into_issued(now), Err(Error::UnsupportedTokenType { token_type }) if token_type == "mac")
+        );
+    }
+
+    #[test]
+    fn bad_expires_in_is_a_parse_error() {
+        assert!(serde_json::from_str::<AzureTokenResponse>(
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":"soon"}"#
+        )
+        .is_err());
+        assert!(serde_json::from_str::<AzureTokenResponse>(
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":-5}"#
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn error_response_keeps_azure_diagnostics() {
+        let e: AzureErrorResponse = serde_json::from_str(
+            r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: t\r\nCorrelation ID: c","error_codes":[7000215],"timestamp":"2024-01-01 00:00:00Z","trace_id":"t-1","correlation_id":"c-1","error_uri":"https://example.invalid/error?code=7000215"}"#,
+        )
+        .unwrap();
+        let s = ServerError::from(e.clone());
+        assert_eq!(s.error(), "invalid_client");
+        assert_eq!(s.error_codes(), &[7000215]);
+        assert_eq!(s.trace_id(), Some("t-1"));
+        assert_eq!(s.correlation_id(), Some("c-1"));
+        assert_eq!(s.timestamp(), Some("2024-01-01 00:00:00Z"));
+        assert!(s.error_uri().unwrap().contains("7000215"));
+        assert_eq!(
+            e.to_string(),
+            "invalid_client: AADSTS7000215: Invalid client secret provided. (trace id t-1, correlation id c-1)"
+        );
+    }
+
+    #[test]
+    fn error_response_with_odd_codes_still_parses() {
+        let e: AzureErrorResponse =
+            serde_json::from_str(r#"{"error":"x","error_codes":"nope"}"#).unwrap();
+        assert!(ServerError::from(e).error_codes().is_empty());
+    }
+}
