@@ -1,2 +1,98 @@
-//! The `adu` command (being written).
-fn main() {}
+//! `adu`: show and wait on Azure Device Update operations, sign in, run the emulator, or try
+//! it all with `adu demo`. See the crate README for commands, options and exit codes.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+// `Failure` (about 200 bytes) is made at most once per run, on the way to the exit: boxing it
+// in every `Result` would add noise and buy nothing.
+#![allow(clippy::result_large_err)]
+
+mod args;
+mod auth;
+mod demo;
+mod exit;
+mod login;
+mod operation;
+mod output;
+mod progress;
+mod serve;
+mod token_cache;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command, EmulatorCommand, OperationCommand, OutputFormat};
+use crate::exit::{Exit, Failure};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let failure = Failure::new(
+                Exit::Service,
+                format!("cannot start the async runtime: {e}"),
+                "check the system's limits on threads",
+            );
+            return report(&failure, cli.global.output);
+        }
+    };
+    match runtime.block_on(run(&cli)) {
+        Ok(exit) => exit.to_exit_code(),
+        Err(failure) => report(&failure, cli.global.output),
+    }
+}
+
+async fn run(cli: &Cli) -> Result<Exit, Failure> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Operation { command } => match command {
+            OperationCommand::Show { operation_id } => operation::show(global, operation_id).await,
+            OperationCommand::Wait {
+                operation_id,
+                timeout,
+                interval,
+            } => operation::wait(global, operation_id, *timeout, *interval).await,
+        },
+        Command::Login(args) => login::run(global, args).await,
+        Command::Demo(args) => demo::run(global, args).await,
+        Command::Emulator { command } => match command {
+            EmulatorCommand::Serve {
+                port,
+                scenario,
+                tls_cert,
+            } => serve::run(*port, scenario.clone(), tls_cert.clone()).await,
+        },
+    }
+}
+
+fn report(failure: &Failure, format: OutputFormat) -> ExitCode {
+    match format {
+        OutputFormat::Json => eprintln!("{}", output::failure_json(failure)),
+        OutputFormat::Text => eprintln!("adu: {}", output::failure_text(failure)),
+    }
+    failure.exit().to_exit_code()
+}
+
+/// `-v` picks a level for every crate of the workspace; otherwise `RUST_LOG` decides, and
+/// without it only warnings are shown. Tracing goes to stderr.
+fn init_tracing(verbose: u8) {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::EnvFilter;
+    let filter = match verbose {
+        0 => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        1 => EnvFilter::new("info"),
+        2 => EnvFilter::new("debug"),
+        _ => EnvFilter::new("trace"),
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(filter)
+        .init();
+}

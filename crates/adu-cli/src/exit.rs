@@ -1,0 +1,361 @@
+//! Exit codes, and the [`Failure`] every error becomes before it is printed.
+//!
+//! Classification is pure: a client error in, an exit code and the facts to print out.
+
+use std::process::ExitCode;
+
+use adu_model::{AnyOperation, ServiceError, ServiceErrorKind};
+use adu_transport::{Error as ClientError, TransportErrorKind};
+
+/// What the `--help` text and the README say about exit codes.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success (for `operation wait`: the operation Succeeded)
+  1  the operation Failed
+  2  usage or configuration error (bad option, endpoint, id, or no credential)
+  3  authentication failed (token endpoint error, or 401/403 from the service)
+  4  operation (or instance) not found
+  5  timed out (`operation wait --timeout`)
+  6  service or network error, after retries
+
+Authentication, first that applies: --access-token (better: ADU_ACCESS_TOKEN);
+AZURE_TENANT_ID + AZURE_CLIENT_ID with AZURE_CLIENT_SECRET (or AZURE_USERNAME and
+AZURE_PASSWORD), AZURE_AUTHORITY_HOST optional; the token cached by `adu login`.";
+
+/// The process exit codes of `adu`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Exit {
+    /// 0: success (for `wait`: the operation Succeeded).
+    Success = 0,
+    /// 1: the operation Failed.
+    OperationFailed = 1,
+    /// 2: usage or configuration error.
+    Usage = 2,
+    /// 3: authentication failed.
+    Auth = 3,
+    /// 4: the operation (or instance) was not found.
+    NotFound = 4,
+    /// 5: the wait timed out.
+    TimedOut = 5,
+    /// 6: service or network error after retries.
+    Service = 6,
+}
+
+impl Exit {
+    /// The numeric code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// As a process exit code.
+    pub fn to_exit_code(self) -> ExitCode {
+        ExitCode::from(self.code())
+    }
+
+    /// The exit code for a finished (or still running) operation: 1 if it Failed, else 0.
+    pub fn for_operation(operation: &AnyOperation) -> Exit {
+        if operation.status().as_str() == "Failed" {
+            Exit::OperationFailed
+        } else {
+            Exit::Success
+        }
+    }
+}
+
+/// Everything needed to report an error: the exit code, a sentence, the cause chain, what
+/// the service said, and what to do. Rendered by [`crate::output`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Failure {
+    /// The exit code (as a number, so `Default` works; use [`Failure::exit`]).
+    pub code: u8,
+    /// What went wrong, a lowercase sentence without a final period.
+    pub message: String,
+    /// The causes, outermost first.
+    pub causes: Vec<String>,
+    /// The HTTP status, when a server answered.
+    pub status: Option<u16>,
+    /// The service's (or token endpoint's) error code.
+    pub error_code: Option<String>,
+    /// The service's (or token endpoint's) message.
+    pub error_message: Option<String>,
+    /// The innermost inner error: `code: detail`.
+    pub innermost: Option<String>,
+    /// The trace id to quote to support.
+    pub trace_id: Option<String>,
+    /// What to do about it.
+    pub hint: Option<String>,
+    /// The last status seen, for a wait that timed out.
+    pub last_status: Option<String>,
+}
+
+impl Failure {
+    /// A failure with an exit code, a message and a hint.
+    pub fn new(exit: Exit, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Failure {
+            code: exit.code(),
+            message: message.into(),
+            hint: Some(hint.into()),
+            ..Failure::default()
+        }
+    }
+
+    /// The exit code.
+    pub fn exit(&self) -> Exit {
+        match self.code {
+            0 => Exit::Success,
+            1 => Exit::OperationFailed,
+            2 => Exit::Usage,
+            3 => Exit::Auth,
+            4 => Exit::NotFound,
+            5 => Exit::TimedOut,
+            _ => Exit::Service,
+        }
+    }
+
+    /// Adds the source chain of `error` as causes.
+    pub fn with_sources(mut self, error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut source = error.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !text.is_empty() && !self.causes.contains(&text) {
+                self.causes.push(text);
+            }
+            source = s.source();
+        }
+        self
+    }
+
+    /// Classifies an error of the client (`adu-transport`).
+    pub fn from_client(error: &ClientError) -> Self {
+        let failure = match error {
+            ClientError::InvalidInput(inner) => Failure::new(
+                Exit::Usage,
+                inner.to_string(),
+                "fix the value named above; nothing was sent",
+            ),
+            ClientError::Service(service) => Failure::from_service(service),
+            ClientError::Decode(_) => Failure::new(
+                Exit::Service,
+                error.to_string(),
+                "the service (or a proxy in between) sent something that is not an operation; \
+                 run again with -vv and report the body",
+            )
+            .with_sources(error),
+            ClientError::Auth(auth) => return Failure::from_auth(auth),
+            ClientError::Transport(transport) => {
+                let (exit, hint) = match transport.kind() {
+                    TransportErrorKind::Tls => (
+                        Exit::Service,
+                        "the server's certificate is not trusted or does not match the endpoint; \
+                         for a private certificate (the emulator's), pass it with --ca-file",
+                    ),
+                    TransportErrorKind::InvalidConfiguration => (
+                        Exit::Usage,
+                        "fix the transport configuration (for example the --ca-file contents)",
+                    ),
+                    TransportErrorKind::Connect => (
+                        Exit::Service,
+                        "check the endpoint and the network (is the host reachable, is the port right?)",
+                    ),
+                    _ => (
+                        Exit::Service,
+                        "the network or the service failed after retries; try again later",
+                    ),
+                };
+                Failure::new(exit, error.to_string(), hint).with_sources(error)
+            }
+            ClientError::ForeignHost { .. } | ClientError::InsecureTransport { .. } => {
+                Failure::new(
+                    Exit::Usage,
+                    error.to_string(),
+                    "use the endpoint the operation belongs to, over https",
+                )
+            }
+            ClientError::InvalidConfiguration { .. } => {
+                Failure::new(Exit::Usage, error.to_string(), "fix the configuration")
+            }
+            ClientError::DeadlineExceeded { last } => {
+                let mut f = Failure::new(
+                    Exit::TimedOut,
+                    error.to_string(),
+                    "wait again with a longer --timeout, or check the operation later with \
+                     `adu operation show`",
+                );
+                if let Some(op) = last {
+                    f.last_status = Some(op.status().as_str().to_owned());
+                    f.trace_id = op.trace_id().map(str::to_owned);
+                }
+                f
+            }
+            ClientError::UnknownStatus { last, .. } => {
+                let mut f = Failure::new(
+                    Exit::Service,
+                    error.to_string(),
+                    "the service reports a status this version of adu does not know; upgrade adu",
+                );
+                f.last_status = Some(last.status().as_str().to_owned());
+                f.trace_id = last.trace_id().map(str::to_owned);
+                f
+            }
+            _ => Failure::new(Exit::Service, error.to_string(), "try again later")
+                .with_sources(error),
+        };
+        failure
+    }
+
+    /// Classifies an error status from the service.
+    pub fn from_service(service: &ServiceError) -> Self {
+        let exit = match service.kind() {
+            ServiceErrorKind::Unauthorized | ServiceErrorKind::Forbidden => Exit::Auth,
+            ServiceErrorKind::NotFound => Exit::NotFound,
+            ServiceErrorKind::BadRequest => Exit::Usage,
+            _ => Exit::Service,
+        };
+        let status = service.status();
+        let message = match service.kind() {
+            ServiceErrorKind::Unauthorized => "the service refused the credential".to_owned(),
+            ServiceErrorKind::Forbidden => {
+                "the identity is not allowed to read operations".to_owned()
+            }
+            ServiceErrorKind::NotFound => "the operation was not found".to_owned(),
+            ServiceErrorKind::BadRequest => {
+                "the service refused the request as malformed".to_owned()
+            }
+            _ => "the service failed".to_owned(),
+        };
+        let mut f = Failure::new(
+            exit,
+            format!("{message} (HTTP {})", status.as_u16()),
+            service.kind().advice(),
+        );
+        f.status = Some(status.as_u16());
+        f.error_code = service.code().map(str::to_owned);
+        f.error_message = service.message().map(str::to_owned);
+        f.innermost = service.inner_errors().last().map(|inner| {
+            match inner.error_detail.as_deref().or(inner.message.as_deref()) {
+                Some(detail) => format!("{}: {detail}", inner.code),
+                None => inner.code.clone(),
+            }
+        });
+        f.trace_id = service
+            .trace_id()
+            .or(service.request_id())
+            .map(str::to_owned);
+        f
+    }
+
+    /// Classifies an error of a credential (`adu-auth`).
+    pub fn from_auth(error: &adu_auth::Error) -> Self {
+        let exit = match error {
+            adu_auth::Error::InvalidConfig { .. }
+            | adu_auth::Error::MissingEnvironment { .. }
+            | adu_auth::Error::PasswordGrantNotSupported { .. } => Exit::Usage,
+            _ => Exit::Auth,
+        };
+        let mut f = Failure::new(
+            exit,
+            format!("cannot get an access token: {error}"),
+            error.hint(),
+        )
+        .with_sources(error);
+        if f.causes
+            .iter()
+            .any(|c| c.contains("tls") || c.contains("certificate"))
+        {
+            f.hint = Some(
+                "the token endpoint's certificate is not trusted; for a private certificate \
+                 (the emulator's), pass it with --ca-file"
+                    .to_owned(),
+            );
+        }
+        f.status = error.status();
+        if let Some(server) = error.server_error() {
+            f.error_code = Some(server.error().to_owned());
+            f.error_message = server.error_description().map(str::to_owned);
+            f.trace_id = server.trace_id().map(str::to_owned);
+        }
+        f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use adu_transport::http;
+    use std::time::SystemTime;
+
+    fn service(status: u16, body: &str) -> ServiceError {
+        adu_model::decode_service_error(
+            http::StatusCode::from_u16(status).unwrap(),
+            &http::HeaderMap::new(),
+            body.as_bytes(),
+            SystemTime::now(),
+        )
+    }
+
+    #[test]
+    fn codes_are_stable() {
+        assert_eq!(Exit::Success.code(), 0);
+        assert_eq!(Exit::OperationFailed.code(), 1);
+        assert_eq!(Exit::Usage.code(), 2);
+        assert_eq!(Exit::Auth.code(), 3);
+        assert_eq!(Exit::NotFound.code(), 4);
+        assert_eq!(Exit::TimedOut.code(), 5);
+        assert_eq!(Exit::Service.code(), 6);
+        for code in 0..=6 {
+            assert!(EXIT_CODES_HELP.contains(&format!("  {code}  ")), "{code}");
+        }
+    }
+
+    #[test]
+    fn service_statuses_map_to_exit_codes() {
+        for (status, exit) in [
+            (401, Exit::Auth),
+            (403, Exit::Auth),
+            (404, Exit::NotFound),
+            (400, Exit::Usage),
+            (429, Exit::Service),
+            (500, Exit::Service),
+            (503, Exit::Service),
+        ] {
+            let f = Failure::from_service(&service(status, "{}"));
+            assert_eq!(f.exit(), exit, "{status}");
+            assert_eq!(f.status, Some(status));
+        }
+    }
+
+    #[test]
+    fn service_failure_keeps_code_innermost_detail_and_trace_id() {
+        let body = r#"{"error":{"code":"UpdateImportFailed","message":"Update import failed.",
+            "innerError":{"code":"ImportFailed","innerError":{"code":"FileDownloadFailed",
+            "errorDetail":"403 from storage"}}},"traceId":"abc123"}"#;
+        let f = Failure::from_service(&service(500, body));
+        assert_eq!(f.error_code.as_deref(), Some("UpdateImportFailed"));
+        assert_eq!(f.error_message.as_deref(), Some("Update import failed."));
+        assert_eq!(
+            f.innermost.as_deref(),
+            Some("FileDownloadFailed: 403 from storage")
+        );
+    }
+
+    #[test]
+    fn client_errors_map_to_exit_codes() {
+        let deadline = ClientError::DeadlineExceeded { last: None };
+        assert_eq!(Failure::from_client(&deadline).exit(), Exit::TimedOut);
+        let foreign = ClientError::ForeignHost {
+            target: "https://evil.example".into(),
+        };
+        assert_eq!(Failure::from_client(&foreign).exit(), Exit::Usage);
+        let transport = ClientError::Transport(adu_transport::TransportError::new(
+            TransportErrorKind::Connect,
+            "cannot connect",
+        ));
+        assert_eq!(Failure::from_client(&transport).exit(), Exit::Service);
+        let auth = ClientError::Auth(adu_auth::Error::LoginExpired);
+        assert_eq!(Failure::from_client(&auth).exit(), Exit::Auth);
+        let missing = ClientError::Auth(adu_auth::Error::MissingEnvironment {
+            missing: vec!["AZURE_CLIENT_ID".into()],
+        });
+        assert_eq!(Failure::from_client(&missing).exit(), Exit::Usage);
+    }
+}

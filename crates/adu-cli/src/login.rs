@@ -1,0 +1,200 @@
+//! `adu login`: an interactive sign-in through the browser, with the redirect received by a
+//! loopback listener, and the token cached (owner-only) for later commands.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use adu_auth::{
+    scopes, Authority, AuthorizationCodeFlow, ImplicitFlow, SharedHttpClient, TokenCredential,
+};
+use adu_model::ApiVersion;
+use adu_transport::login::{LoopbackRedirectListener, RedirectMode};
+
+use crate::args::{GlobalArgs, LoginArgs, LoginFlow, OutputFormat};
+use crate::exit::{Exit, Failure};
+use crate::operation;
+use crate::output::human_duration;
+use crate::token_cache::{self, CachedToken};
+
+/// The path of the redirect URI on the loopback listener.
+pub const REDIRECT_PATH: &str = "/callback";
+
+/// The scope a sign-in asks for by default, per API version: the legacy API's user flows
+/// use `user_impersonation`, the current one `.default`.
+pub fn default_scope(version: ApiVersion) -> &'static str {
+    match version {
+        ApiVersion::V2 => scopes::LEGACY_USER_IMPERSONATION,
+        _ => scopes::CURRENT,
+    }
+}
+
+/// The flow's name as the cache file records it.
+pub fn flow_name(flow: LoginFlow) -> &'static str {
+    match flow {
+        LoginFlow::AuthCode => "auth-code",
+        LoginFlow::Implicit => "implicit",
+    }
+}
+
+fn auth_failure(error: adu_auth::Error) -> Failure {
+    Failure::from_auth(&error)
+}
+
+/// `adu login`.
+pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure> {
+    let path = token_cache::cache_path().map_err(|e| {
+        Failure::new(
+            Exit::Usage,
+            e.to_string(),
+            "set ADU_TOKEN_CACHE to the file adu should keep the token in",
+        )
+    })?;
+    let transport = operation::build_transport(global)?;
+    let http: SharedHttpClient = Arc::new(transport);
+    let mut authority = Authority::new(args.tenant.clone()).map_err(auth_failure)?;
+    if let Some(host) = args
+        .authority_host
+        .as_deref()
+        .filter(|h| !h.trim().is_empty())
+    {
+        authority = authority.with_host(host).map_err(auth_failure)?;
+    }
+    let scope = args
+        .scope
+        .clone()
+        .unwrap_or_else(|| default_scope(global.api_version).to_owned());
+
+    let listener = LoopbackRedirectListener::bind(REDIRECT_PATH)
+        .await
+        .map_err(|e| {
+            Failure::new(
+                Exit::Usage,
+                format!("cannot listen for the browser's redirect: {e}"),
+                "allow listening on 127.0.0.1",
+            )
+        })?;
+    let redirect_uri = listener.redirect_uri();
+    let scope_list = [scope.as_str()];
+
+    enum Flow {
+        Code(AuthorizationCodeFlow),
+        Implicit(ImplicitFlow),
+    }
+    let (flow, mode) = match args.flow {
+        LoginFlow::AuthCode => (
+            Flow::Code(
+                AuthorizationCodeFlow::new(authority, args.client_id.clone(), &redirect_uri, http)
+                    .map_err(auth_failure)?,
+            ),
+            RedirectMode::Query,
+        ),
+        LoginFlow::Implicit => (
+            Flow::Implicit(
+                ImplicitFlow::new(authority, args.client_id.clone(), &redirect_uri)
+                    .map_err(auth_failure)?,
+            ),
+            RedirectMode::Fragment,
+        ),
+    };
+    let pending = match &flow {
+        Flow::Code(f) => f.start(&scope_list),
+        Flow::Implicit(f) => f.start(&scope_list),
+    }
+    .map_err(auth_failure)?;
+
+    eprintln!("Open this URL in a browser to sign in:");
+    eprintln!();
+    eprintln!("    {}", pending.authorize_url());
+    eprintln!();
+    eprintln!(
+        "Waiting up to {} for the browser to come back to {redirect_uri} ...",
+        human_duration(args.timeout)
+    );
+
+    let answer = match tokio::time::timeout(args.timeout, listener.receive(mode)).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => {
+            return Err(Failure::new(
+                Exit::Auth,
+                format!("the browser's redirect could not be received: {e}"),
+                "run `adu login` again",
+            ))
+        }
+        Err(_) => {
+            return Err(Failure::new(
+                Exit::TimedOut,
+                format!(
+                    "the browser did not come back within {}",
+                    human_duration(args.timeout)
+                ),
+                "run `adu login` again and open the URL it prints (or pass a longer --timeout)",
+            ))
+        }
+    };
+
+    let credential = match &flow {
+        Flow::Code(f) => f.finish(pending, &answer).await,
+        Flow::Implicit(f) => f.finish(pending, &answer),
+    }
+    .map_err(auth_failure)?;
+    let token = credential
+        .get_token(&scope_list)
+        .await
+        .map_err(auth_failure)?;
+
+    let cached = CachedToken {
+        access_token: token.secret().to_owned(),
+        expires_at: token_cache::unix_seconds(token.expires_at()),
+        flow: flow_name(args.flow).to_owned(),
+        scope: scope.clone(),
+    };
+    token_cache::write(&path, &cached).map_err(|e| {
+        Failure::new(
+            Exit::Usage,
+            e.to_string(),
+            "check the permissions of the cache directory, or set ADU_TOKEN_CACHE",
+        )
+        .with_sources(&e)
+    })?;
+
+    let valid_for = token
+        .expires_at()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    match global.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({
+                "tokenCache": path.display().to_string(),
+                "expiresAt": humantime::format_rfc3339_seconds(token.expires_at()).to_string(),
+                "flow": flow_name(args.flow),
+                "scope": scope,
+            })
+        ),
+        OutputFormat::Text => println!(
+            "Signed in. The token is cached in {} (owner-only) and is valid for {}.",
+            path.display(),
+            human_duration(valid_for)
+        ),
+    }
+    Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_per_version() {
+        assert_eq!(
+            default_scope(ApiVersion::V2),
+            "https://api.adu.microsoft.com/user_impersonation"
+        );
+        assert_eq!(
+            default_scope(ApiVersion::V2022_10_01),
+            "https://api.adu.microsoft.com/.default"
+        );
+        assert_eq!(flow_name(LoginFlow::Implicit), "implicit");
+        assert_eq!(flow_name(LoginFlow::AuthCode), "auth-code");
+    }
+}

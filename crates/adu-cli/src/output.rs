@@ -1,0 +1,294 @@
+//! Rendering, all pure: operations as text or JSON (stdout), failures as one paragraph or
+//! one JSON document (stderr).
+
+use std::fmt::Write as _;
+
+use adu_model::models::{Error as ModelError, InnerError};
+use adu_model::AnyOperation;
+use serde_json::json;
+
+use crate::exit::Failure;
+
+/// The operation as one JSON document, exactly as the service's schema names its fields.
+pub fn operation_json(operation: &AnyOperation) -> String {
+    // Serializing plain data (strings, enums as strings) cannot fail; fall back to an empty
+    // object rather than panic.
+    serde_json::to_string_pretty(operation).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// A readable summary of the operation, with the whole error chain and the trace id.
+pub fn operation_text(operation: &AnyOperation) -> String {
+    let mut out = String::new();
+    let mut row = |label: &str, value: &str| {
+        let _ = writeln!(out, "{label:<13}{value}");
+    };
+    row("Operation", operation.operation_id());
+    row("Status", operation.status().as_str());
+    if let Some(update) = operation.update_id() {
+        row(
+            "Update",
+            &format!("{}/{}/{}", update.provider, update.name, update.version),
+        );
+    }
+    if let AnyOperation::Current(op) = operation {
+        if let Some(name) = op.update.as_ref().and_then(|u| u.friendly_name.as_deref()) {
+            row("Update name", name);
+        }
+    }
+    row("Created", operation.created_date_time().as_str());
+    row("Last action", operation.last_action_date_time().as_str());
+    if let Some(location) = operation.resource_location() {
+        row("Resource", location);
+    }
+    if let Some(etag) = operation.etag() {
+        row("ETag", etag);
+    }
+    row("Trace id", operation.trace_id().unwrap_or("(none)"));
+    if let Some(error) = operation.error() {
+        out.push_str("Error\n");
+        write_error(&mut out, error, 1);
+    }
+    out
+}
+
+fn write_error(out: &mut String, error: &ModelError, depth: usize) {
+    let pad = "  ".repeat(depth);
+    let _ = writeln!(out, "{pad}{}: {}", error.code, error.message);
+    if let Some(target) = &error.target {
+        let _ = writeln!(out, "{pad}  target: {target}");
+    }
+    if let Some(when) = &error.occurred_date_time {
+        let _ = writeln!(out, "{pad}  occurred: {when}");
+    }
+    let mut inner = error.innererror.as_ref();
+    let mut level = depth + 1;
+    while let Some(e) = inner {
+        write_inner(out, e, level);
+        inner = e.inner_error.as_deref();
+        level += 1;
+    }
+    if let Some(details) = error.details.as_deref().filter(|d| !d.is_empty()) {
+        let _ = writeln!(out, "{pad}  details:");
+        for detail in details {
+            write_error(out, detail, depth + 2);
+        }
+    }
+}
+
+fn write_inner(out: &mut String, inner: &InnerError, level: usize) {
+    let pad = "  ".repeat(level);
+    match &inner.message {
+        Some(message) => {
+            let _ = writeln!(out, "{pad}inner error {}: {message}", inner.code);
+        }
+        None => {
+            let _ = writeln!(out, "{pad}inner error {}", inner.code);
+        }
+    }
+    if let Some(detail) = &inner.error_detail {
+        let _ = writeln!(out, "{pad}  detail: {detail}");
+    }
+}
+
+/// A failure as one readable paragraph (without a trailing newline), starting `error:`.
+pub fn failure_text(failure: &Failure) -> String {
+    let mut text = format!("error: {}", failure.message);
+    for cause in &failure.causes {
+        if !failure.message.contains(cause.as_str()) {
+            let _ = write!(text, ": {cause}");
+        }
+    }
+    text.push('.');
+    match (&failure.error_code, &failure.error_message) {
+        (Some(code), Some(message)) => {
+            let _ = write!(text, " The server said {code}: {}", trim_period(message));
+            text.push('.');
+        }
+        (Some(code), None) => {
+            let _ = write!(text, " The server said {code}.");
+        }
+        (None, Some(message)) => {
+            let _ = write!(text, " The server said: {}.", trim_period(message));
+        }
+        (None, None) => {}
+    }
+    if let Some(innermost) = &failure.innermost {
+        let _ = write!(text, " Innermost error: {}.", trim_period(innermost));
+    }
+    if let Some(status) = &failure.last_status {
+        let _ = write!(text, " Last status seen: {status}.");
+    }
+    if let Some(trace) = &failure.trace_id {
+        let _ = write!(text, " Trace id: {trace}.");
+    }
+    if let Some(hint) = &failure.hint {
+        let _ = write!(text, " What to do: {}.", trim_period(hint));
+    }
+    let _ = write!(text, " (exit code {})", failure.code);
+    text
+}
+
+fn trim_period(text: &str) -> &str {
+    text.trim().trim_end_matches('.')
+}
+
+/// A failure as one JSON document: `{"error": {...}}` with camelCase fields.
+pub fn failure_json(failure: &Failure) -> String {
+    let mut error = json!({
+        "exitCode": failure.code,
+        "message": failure.message,
+    });
+    if let Some(map) = error.as_object_mut() {
+        let mut put = |key: &str, value: Option<&String>| {
+            if let Some(v) = value {
+                map.insert(key.to_owned(), json!(v));
+            }
+        };
+        put("code", failure.error_code.as_ref());
+        put("serviceMessage", failure.error_message.as_ref());
+        put("innermostError", failure.innermost.as_ref());
+        put("lastStatus", failure.last_status.as_ref());
+        put("traceId", failure.trace_id.as_ref());
+        put("hint", failure.hint.as_ref());
+        if let Some(status) = failure.status {
+            map.insert("status".to_owned(), json!(status));
+        }
+        if !failure.causes.is_empty() {
+            map.insert("causes".to_owned(), json!(failure.causes));
+        }
+    }
+    json!({ "error": error }).to_string()
+}
+
+/// A duration for people: `850ms`, `2.1s`, `1m05s`, `2h03m`.
+pub fn human_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    } else {
+        format!("{}h{:02}m", d.as_secs() / 3600, (d.as_secs() % 3600) / 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::Exit;
+    use std::time::Duration;
+
+    fn failed_operation() -> AnyOperation {
+        let body = r#"{
+            "operationId": "e852",
+            "status": "Failed",
+            "update": {"updateId": {"provider": "contoso", "name": "toaster", "version": "1.0.0"},
+                       "friendlyName": "Toaster"},
+            "error": {"code": "UpdateImportFailed", "message": "Update import failed.",
+                "details": [{"code": "D1", "message": "a detail"}],
+                "innerError": {"code": "ImportFailed", "message": "Failed to import.",
+                    "innerError": {"code": "FileDownloadFailed", "message": "Unable to download.",
+                        "errorDetail": "Response status code does not indicate success: 403"}}},
+            "traceId": "0af7651916cd43dd8448eb211c80319c",
+            "lastActionDateTime": "2022-01-05T18:25:01.5555555+00:00",
+            "createdDateTime": "2022-01-05T18:24:39Z",
+            "etag": "\"abc\""
+        }"#;
+        AnyOperation::Current(serde_json::from_str(body).unwrap())
+    }
+
+    #[test]
+    fn text_shows_the_whole_error_chain_and_trace_id() {
+        let text = operation_text(&failed_operation());
+        for expected in [
+            "Operation    e852",
+            "Status       Failed",
+            "Update       contoso/toaster/1.0.0",
+            "Update name  Toaster",
+            "Trace id     0af7651916cd43dd8448eb211c80319c",
+            "UpdateImportFailed: Update import failed.",
+            "inner error ImportFailed: Failed to import.",
+            "inner error FileDownloadFailed: Unable to download.",
+            "detail: Response status code does not indicate success: 403",
+            "D1: a detail",
+            "Created      2022-01-05T18:24:39Z",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        // Deeper levels are indented further.
+        let outer = text.find("inner error ImportFailed").unwrap();
+        let inner = text.find("inner error FileDownloadFailed").unwrap();
+        let indent = |at: usize| at - text[..at].rfind('\n').unwrap() - 1;
+        assert!(indent(inner) > indent(outer));
+    }
+
+    #[test]
+    fn json_uses_the_service_field_names() {
+        let value: serde_json::Value =
+            serde_json::from_str(&operation_json(&failed_operation())).unwrap();
+        assert_eq!(value["operationId"], "e852");
+        assert_eq!(value["status"], "Failed");
+        assert_eq!(value["update"]["updateId"]["provider"], "contoso");
+        assert_eq!(value["traceId"], "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(
+            value["lastActionDateTime"],
+            "2022-01-05T18:25:01.5555555+00:00"
+        );
+        assert_eq!(value["error"]["code"], "UpdateImportFailed");
+        assert_eq!(
+            value["error"]["innererror"]["innerError"]["errorDetail"],
+            "Response status code does not indicate success: 403"
+        );
+        assert!(value.get("operation_id").is_none());
+    }
+
+    fn sample_failure() -> Failure {
+        let mut f = Failure::new(
+            Exit::NotFound,
+            "the operation was not found (HTTP 404)",
+            "check the operation id.",
+        );
+        f.status = Some(404);
+        f.error_code = Some("OperationNotFound".into());
+        f.error_message = Some("Operation not found.".into());
+        f.innermost = Some("Lookup: no such row".into());
+        f.trace_id = Some("t-1".into());
+        f.causes = vec!["cause one".into()];
+        f
+    }
+
+    #[test]
+    fn failure_text_is_one_paragraph_with_everything() {
+        let text = failure_text(&sample_failure());
+        assert!(!text.contains('\n'));
+        assert_eq!(
+            text,
+            "error: the operation was not found (HTTP 404): cause one. The server said \
+             OperationNotFound: Operation not found. Innermost error: Lookup: no such row. \
+             Trace id: t-1. What to do: check the operation id. (exit code 4)"
+        );
+    }
+
+    #[test]
+    fn failure_json_is_one_document() {
+        let value: serde_json::Value =
+            serde_json::from_str(&failure_json(&sample_failure())).unwrap();
+        let e = &value["error"];
+        assert_eq!(e["exitCode"], 4);
+        assert_eq!(e["status"], 404);
+        assert_eq!(e["code"], "OperationNotFound");
+        assert_eq!(e["traceId"], "t-1");
+        assert_eq!(e["innermostError"], "Lookup: no such row");
+        assert_eq!(e["causes"][0], "cause one");
+    }
+
+    #[test]
+    fn durations_for_people() {
+        assert_eq!(human_duration(Duration::from_millis(850)), "850ms");
+        assert_eq!(human_duration(Duration::from_millis(2100)), "2.1s");
+        assert_eq!(human_duration(Duration::from_secs(65)), "1m05s");
+        assert_eq!(human_duration(Duration::from_secs(7380)), "2h03m");
+    }
+}

@@ -1,0 +1,369 @@
+//! Progress of a wait: one line rewritten in place on a terminal (status, elapsed time, next
+//! poll), plain lines on stderr otherwise.
+//!
+//! The client's wait loop is not changed: an [`ObservedTransport`] wrapped around the real
+//! transport notes each poll (start, HTTP status, Retry-After), and the wait's
+//! `on_status_change` callback notes each new status. The next poll is predicted with the same
+//! pure decision the client uses ([`adu_model::decide_poll`]). Rendering is pure.
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use adu_model::{decide_poll, OperationStatus, PollDecision, PollPolicy};
+use adu_transport::{http, BoxFuture, HttpTransport, TransportError};
+
+use crate::output::human_duration;
+
+/// What is known about a wait so far.
+#[derive(Debug, Clone)]
+pub struct ProgressState {
+    /// When the wait started.
+    pub started: Instant,
+    /// The last status read.
+    pub status: Option<OperationStatus>,
+    /// Requests sent so far (retries included).
+    pub polls: u32,
+    /// Whether a request is on its way.
+    pub in_flight: bool,
+    /// When the last answer arrived.
+    pub last_response_at: Option<Instant>,
+    /// The Retry-After of the last answer.
+    pub last_retry_after: Option<Duration>,
+    /// What went wrong with the last request, if it did (it will be retried).
+    pub last_problem: Option<String>,
+}
+
+impl ProgressState {
+    /// A wait starting at `started`.
+    pub fn new(started: Instant) -> Self {
+        ProgressState {
+            started,
+            status: None,
+            polls: 0,
+            in_flight: false,
+            last_response_at: None,
+            last_retry_after: None,
+            last_problem: None,
+        }
+    }
+
+    /// When the client will poll next, if that is known.
+    pub fn next_poll_at(&self, policy: &PollPolicy) -> Option<Instant> {
+        if self.in_flight || self.last_problem.is_some() {
+            return None;
+        }
+        let status = self.status.as_ref()?;
+        match decide_poll(policy, status, self.last_retry_after, 0) {
+            PollDecision::PollAfter(delay) => self.last_response_at?.checked_add(delay),
+            _ => None,
+        }
+    }
+}
+
+const SPINNER: [char; 4] = ['|', '/', '-', '\\'];
+
+/// The live line: `| Running · 3.2s elapsed · next poll in 800ms · 3 requests`.
+pub fn render_live(state: &ProgressState, policy: &PollPolicy, now: Instant) -> String {
+    let elapsed = now.saturating_duration_since(state.started);
+    let frame = SPINNER[(elapsed.as_millis() / 150 % 4) as usize];
+    let status = state
+        .status
+        .as_ref()
+        .map(OperationStatus::as_str)
+        .unwrap_or("waiting for the first answer");
+    let next = if state.in_flight {
+        "polling...".to_owned()
+    } else if let Some(problem) = &state.last_problem {
+        format!("retrying after {problem}")
+    } else {
+        match state.next_poll_at(policy) {
+            Some(at) => format!(
+                "next poll in {}",
+                human_duration(at.saturating_duration_since(now))
+            ),
+            None => "finishing".to_owned(),
+        }
+    };
+    let requests = match state.polls {
+        1 => "1 request".to_owned(),
+        n => format!("{n} requests"),
+    };
+    format!(
+        "{frame} {status} · {} elapsed · {next} · {requests}",
+        human_duration(elapsed)
+    )
+}
+
+/// A plain progress line for a new status: `[  1.2s] Running; next poll in 1.0s`.
+pub fn render_status_line(state: &ProgressState, policy: &PollPolicy, now: Instant) -> String {
+    let elapsed = now.saturating_duration_since(state.started);
+    let status = state
+        .status
+        .as_ref()
+        .map(OperationStatus::as_str)
+        .unwrap_or("?");
+    let tail = match state
+        .status
+        .as_ref()
+        .map(|s| decide_poll(policy, s, state.last_retry_after, 0))
+    {
+        Some(PollDecision::PollAfter(delay)) => format!("; next poll in {}", human_duration(delay)),
+        Some(PollDecision::Finished) => format!(
+            " after {} request{}",
+            state.polls,
+            if state.polls == 1 { "" } else { "s" }
+        ),
+        _ => String::new(),
+    };
+    format!("[{:>7}] {status}{tail}", human_duration(elapsed))
+}
+
+/// A plain progress line for a failed request that will be retried.
+pub fn render_problem_line(state: &ProgressState, problem: &str, now: Instant) -> String {
+    let elapsed = now.saturating_duration_since(state.started);
+    format!(
+        "[{:>7}] request {}: {problem}; retrying",
+        human_duration(elapsed),
+        state.polls
+    )
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One line rewritten in place (stderr is a terminal).
+    Live,
+    /// One line per event.
+    Plain,
+}
+
+/// The progress of one wait, shared by the transport observer, the status callback and the
+/// ticker.
+#[derive(Debug)]
+pub struct Progress {
+    state: Mutex<ProgressState>,
+    policy: PollPolicy,
+    mode: Mode,
+}
+
+impl Progress {
+    /// Progress for a wait paced by `policy`, shown in `mode`.
+    pub fn new(policy: PollPolicy, mode: Mode) -> Arc<Self> {
+        Arc::new(Progress {
+            state: Mutex::new(ProgressState::new(Instant::now())),
+            policy,
+            mode,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, ProgressState> {
+        // A poisoned lock only means a panic elsewhere; the data is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn request_started(&self) {
+        let mut s = self.state();
+        s.polls = s.polls.saturating_add(1);
+        s.in_flight = true;
+    }
+
+    fn answered(&self, status: u16, retry_after: Option<Duration>) {
+        let line = {
+            let mut s = self.state();
+            s.in_flight = false;
+            s.last_response_at = Some(Instant::now());
+            s.last_retry_after = retry_after;
+            if status == 200 || status == 304 {
+                s.last_problem = None;
+                None
+            } else {
+                let problem = format!("HTTP {status}");
+                let line = render_problem_line(&s, &problem, Instant::now());
+                s.last_problem = Some(problem);
+                Some(line)
+            }
+        };
+        if let (Some(line), Mode::Plain) = (line, self.mode) {
+            eprintln!("{line}");
+        }
+    }
+
+    fn failed(&self, error: &TransportError) {
+        let line = {
+            let mut s = self.state();
+            s.in_flight = false;
+            s.last_response_at = Some(Instant::now());
+            let problem = error.to_string();
+            let line = render_problem_line(&s, &problem, Instant::now());
+            s.last_problem = Some(problem);
+            line
+        };
+        if self.mode == Mode::Plain {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Notes a new status (the wait's `on_status_change` callback).
+    pub fn status_changed(&self, status: &OperationStatus) {
+        let line = {
+            let mut s = self.state();
+            s.status = Some(status.clone());
+            render_status_line(&s, &self.policy, Instant::now())
+        };
+        if self.mode == Mode::Plain {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The line that ends a live display: the final status, time taken and requests.
+    pub fn final_line(&self, status: &OperationStatus) -> String {
+        let mut s = self.state().clone();
+        s.status = Some(status.clone());
+        render_status_line(&s, &self.policy, Instant::now())
+    }
+
+    /// The live line now.
+    pub fn live_line(&self) -> String {
+        render_live(&self.state(), &self.policy, Instant::now())
+    }
+
+    /// Starts redrawing the live line (in [`Mode::Live`]); stop it with [`Ticker::stop`].
+    pub fn start_ticker(self: &Arc<Self>) -> Ticker {
+        if self.mode != Mode::Live {
+            return Ticker { task: None };
+        }
+        let progress = self.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                let line = progress.live_line();
+                let mut err = std::io::stderr().lock();
+                let _ = write!(err, "\r\x1b[2K{line}");
+                let _ = err.flush();
+            }
+        });
+        Ticker { task: Some(task) }
+    }
+}
+
+/// The task redrawing the live line.
+#[derive(Debug)]
+pub struct Ticker {
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Ticker {
+    /// Stops redrawing and clears the line.
+    pub fn stop(self) {
+        if let Some(task) = self.task {
+            task.abort();
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    }
+}
+
+/// An [`HttpTransport`] that reports each request of a wait to a [`Progress`], then passes it
+/// on unchanged.
+pub struct ObservedTransport {
+    inner: Arc<dyn HttpTransport>,
+    progress: Arc<Progress>,
+}
+
+impl ObservedTransport {
+    /// Observes the requests sent through `inner`.
+    pub fn new(inner: Arc<dyn HttpTransport>, progress: Arc<Progress>) -> Self {
+        ObservedTransport { inner, progress }
+    }
+}
+
+impl HttpTransport for ObservedTransport {
+    fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+        Box::pin(async move {
+            self.progress.request_started();
+            let result = self.inner.call(request).await;
+            match &result {
+                Ok(response) => {
+                    let retry_after =
+                        adu_model::parse_retry_after(response.headers(), SystemTime::now());
+                    self.progress
+                        .answered(response.status().as_u16(), retry_after);
+                }
+                Err(error) => self.progress.failed(error),
+            }
+            result
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> PollPolicy {
+        PollPolicy::default()
+    }
+
+    #[test]
+    fn live_line_shows_status_elapsed_and_next_poll() {
+        let t0 = Instant::now();
+        let mut s = ProgressState::new(t0);
+        assert!(render_live(&s, &policy(), t0).contains("waiting for the first answer"));
+        s.polls = 1;
+        s.in_flight = true;
+        assert!(render_live(&s, &policy(), t0).contains("polling..."));
+        s.in_flight = false;
+        s.status = Some(OperationStatus::Running);
+        s.last_response_at = Some(t0 + Duration::from_millis(200));
+        s.last_retry_after = Some(Duration::from_secs(2));
+        let line = render_live(&s, &policy(), t0 + Duration::from_millis(1200));
+        assert_eq!(
+            line,
+            "| Running · 1.2s elapsed · next poll in 1.0s · 1 request"
+        );
+    }
+
+    #[test]
+    fn next_poll_follows_the_client_decision() {
+        let t0 = Instant::now();
+        let mut s = ProgressState::new(t0);
+        s.status = Some(OperationStatus::Running);
+        s.last_response_at = Some(t0);
+        // No Retry-After: the default interval; a tiny one is raised to the floor.
+        assert_eq!(s.next_poll_at(&policy()), Some(t0 + Duration::from_secs(5)));
+        s.last_retry_after = Some(Duration::from_millis(10));
+        assert_eq!(s.next_poll_at(&policy()), Some(t0 + Duration::from_secs(1)));
+        s.status = Some(OperationStatus::Succeeded);
+        assert_eq!(s.next_poll_at(&policy()), None);
+    }
+
+    #[test]
+    fn plain_lines() {
+        let t0 = Instant::now();
+        let mut s = ProgressState::new(t0);
+        s.polls = 3;
+        s.status = Some(OperationStatus::Running);
+        s.last_retry_after = Some(Duration::from_secs(1));
+        assert_eq!(
+            render_status_line(&s, &policy(), t0 + Duration::from_millis(2300)),
+            "[   2.3s] Running; next poll in 1.0s"
+        );
+        s.status = Some(OperationStatus::Succeeded);
+        assert_eq!(
+            render_status_line(&s, &policy(), t0 + Duration::from_millis(2300)),
+            "[   2.3s] Succeeded after 3 requests"
+        );
+        assert_eq!(
+            render_problem_line(&s, "HTTP 503", t0 + Duration::from_millis(500)),
+            "[  500ms] request 3: HTTP 503; retrying"
+        );
+        s.last_problem = Some("HTTP 503".into());
+        assert!(render_live(&s, &policy(), t0).contains("retrying after HTTP 503"));
+    }
+}

@@ -1,0 +1,110 @@
+//! `adu emulator serve`: the emulator as a service, until Ctrl-C or SIGTERM.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use adu_emulator::Config;
+
+use crate::exit::{Exit, Failure};
+
+/// The emulator's configuration: the scenario file (if any), then the flags.
+pub fn config(
+    port: u16,
+    scenario: Option<&Path>,
+    tls_cert: Option<&Path>,
+) -> Result<Config, Failure> {
+    let mut config = match scenario {
+        Some(path) => Config::from_scenario_file(path).map_err(|e| {
+            Failure::new(
+                Exit::Usage,
+                format!("cannot use the scenario {}: {e}", path.display()),
+                "fix the scenario file (see the adu-emulator README for its format)",
+            )
+            .with_sources(&e)
+        })?,
+        None => Config::default(),
+    };
+    config.bind = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    if tls_cert.is_some() {
+        config.tls = true;
+    }
+    Ok(config)
+}
+
+/// The lines printed once the emulator listens: its URL first (on a line of its own, for
+/// scripts), then how to point `adu` at it.
+pub fn ready_text(base_url: &str, tenant: &str, client_id: &str, ca_file: Option<&Path>) -> String {
+    let mut text = format!("adu emulator listening on {base_url}\n");
+    text.push_str("Point adu at it with, for example:\n");
+    text.push_str(&format!(
+        "  export ADU_ENDPOINT={base_url} ADU_INSTANCE=blue\n"
+    ));
+    text.push_str(&format!(
+        "  export AZURE_AUTHORITY_HOST={base_url} AZURE_TENANT_ID={tenant} AZURE_CLIENT_ID={client_id}\n"
+    ));
+    text.push_str("  export AZURE_CLIENT_SECRET=...   # the emulator's client secret\n");
+    if let Some(path) = ca_file {
+        text.push_str(&format!("  export ADU_CA_FILE={}\n", path.display()));
+    }
+    text.push_str("Stop it with Ctrl-C.");
+    text
+}
+
+/// `adu emulator serve`.
+pub async fn run(
+    port: u16,
+    scenario: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+) -> Result<Exit, Failure> {
+    let config = config(port, scenario.as_deref(), tls_cert.as_deref())?;
+    let result = adu_emulator::serve_until_shutdown(config, |emulator| {
+        if let Some(path) = &tls_cert {
+            emulator.write_certificate(path)?;
+        }
+        let creds = emulator.credentials();
+        println!(
+            "{}",
+            ready_text(
+                &emulator.base_url(),
+                &creds.tenant,
+                &creds.client_id,
+                tls_cert.as_deref()
+            )
+        );
+        Ok(())
+    })
+    .await;
+    result.map(|()| Exit::Success).map_err(|e| {
+        Failure::new(
+            Exit::Service,
+            format!("the emulator failed: {e}"),
+            "check the port and the files given",
+        )
+        .with_sources(&e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_scenario() {
+        let c = config(8081, None, Some(Path::new("/tmp/x.pem"))).unwrap();
+        assert_eq!(c.bind.port(), 8081);
+        assert!(c.bind.ip().is_loopback());
+        assert!(c.tls);
+        let missing = config(0, Some(Path::new("/nonexistent/scenario.json")), None).unwrap_err();
+        assert_eq!(missing.exit(), Exit::Usage);
+    }
+
+    #[test]
+    fn the_url_comes_first() {
+        let text = ready_text("http://127.0.0.1:1234", "emulator", "adu-emulator", None);
+        assert_eq!(
+            text.lines().next(),
+            Some("adu emulator listening on http://127.0.0.1:1234")
+        );
+        assert!(text.contains("AZURE_TENANT_ID=emulator"));
+    }
+}

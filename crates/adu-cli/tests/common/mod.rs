@@ -1,0 +1,223 @@
+//! Helpers of the end-to-end tests: run the built `adu` binary with a clean environment.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The variables `adu` reads; removed so the user's own setup cannot leak into a test.
+const VARIABLES: [&str; 14] = [
+    "ADU_ENDPOINT",
+    "ADU_INSTANCE",
+    "ADU_API_VERSION",
+    "ADU_CA_FILE",
+    "ADU_ACCESS_TOKEN",
+    "ADU_TOKEN_CACHE",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_USERNAME",
+    "AZURE_PASSWORD",
+    "AZURE_AUTHORITY_HOST",
+    "RUST_LOG",
+    "ADU_EMULATOR_CLIENT_SECRET",
+];
+
+/// What a run of `adu` produced.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
+    }
+
+    pub fn stderr_json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stderr.trim())
+            .unwrap_or_else(|e| panic!("stderr is not one JSON document ({e}): {self:?}"))
+    }
+}
+
+/// A private temporary directory for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("adu-cli-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `adu` with a clean environment: no ADU_* or AZURE_* variables, and a token cache path
+/// that does not exist (so a developer's own login is never used).
+pub fn command(envs: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_adu"));
+    for name in VARIABLES {
+        cmd.env_remove(name);
+    }
+    cmd.env(
+        "ADU_TOKEN_CACHE",
+        std::env::temp_dir().join(format!(
+            "adu-cli-e2e-none-{}/token.json",
+            std::process::id()
+        )),
+    );
+    for (name, value) in envs {
+        cmd.env(name, value);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `adu args...` to the end.
+pub fn adu(args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let output = command(envs)
+        .args(args)
+        .output()
+        .expect("the adu binary runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A running child whose output lines are read by threads (and kept draining).
+pub struct Spawned {
+    pub child: Child,
+    pub stdout: mpsc::Receiver<String>,
+    pub stderr: mpsc::Receiver<String>,
+}
+
+fn pump(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                // Keep draining so the child never blocks on a full pipe.
+                continue;
+            }
+        }
+    });
+    rx
+}
+
+/// Starts `adu args...` with piped output.
+pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Spawned {
+    let mut child = command(envs)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the adu binary starts");
+    let stdout = pump(child.stdout.take().unwrap());
+    let stderr = pump(child.stderr.take().unwrap());
+    Spawned {
+        child,
+        stdout,
+        stderr,
+    }
+}
+
+/// Waits for the first line matching `pred` (bounded, so a broken binary fails the test).
+pub fn wait_for_line(rx: &mpsc::Receiver<String>, pred: impl Fn(&str) -> bool) -> String {
+    loop {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) if pred(&line) => return line,
+            Ok(_) => continue,
+            Err(e) => panic!("no matching line: {e}"),
+        }
+    }
+}
+
+/// Waits for a child to exit (bounded).
+pub fn wait_exit(child: &mut Child) -> i32 {
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("the child did not exit");
+}
+
+/// Decodes `%XX` and `+` in a query component.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The value of query parameter `name` in `url`.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+/// One raw HTTP/1.1 request to a loopback URL `http://host:port/path...`; returns status and body.
+pub fn http_request(method: &str, url: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The file mode bits of `path`.
+#[cfg(unix)]
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}

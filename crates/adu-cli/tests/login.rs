@@ -1,0 +1,177 @@
+//! End-to-end: `adu login`, driven without a browser. The test reads the authorize URL the
+//! command prints, then plays the browser's part against the loopback listener; the token it
+//! hands over is one the emulator issued, so the cached token is then used for real.
+
+mod common;
+
+use adu_emulator::{Config, OperationSpec, Timings};
+use common::{adu, http_request, query_param, spawn, temp_dir, wait_exit, wait_for_line};
+
+/// Starts `adu login` and returns the child with the authorize URL it printed.
+fn start_login(flow: &str, authority: &str, cache: &std::path::Path) -> (common::Spawned, String) {
+    let cache = cache.to_str().unwrap().to_owned();
+    let login = spawn(
+        &[
+            "login",
+            "--flow",
+            flow,
+            "--client-id",
+            "adu-emulator",
+            "--tenant",
+            "emulator",
+            "--authority-host",
+            authority,
+            "--timeout",
+            "60s",
+        ],
+        &[("ADU_TOKEN_CACHE", &cache)],
+    );
+    let url = wait_for_line(&login.stderr, |l| l.trim_start().starts_with("http"));
+    (login, url.trim().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_login_caches_an_owner_only_token_that_later_commands_use() {
+    let emulator = adu_emulator::start(Config::default()).await.unwrap();
+    let id = emulator.add_operation(OperationSpec::succeeding().with_timings(Timings::immediate()));
+    let dir = temp_dir("login-implicit");
+    let cache = dir.join("cache").join("token.json");
+
+    let (mut login, url) = start_login("implicit", &emulator.authority_url(), &cache);
+    assert!(
+        url.starts_with(&format!(
+            "{}/emulator/oauth2/v2.0/authorize?",
+            emulator.base_url()
+        )),
+        "{url}"
+    );
+    assert_eq!(query_param(&url, "response_type").as_deref(), Some("token"));
+    assert_eq!(
+        query_param(&url, "response_mode").as_deref(),
+        Some("fragment")
+    );
+    assert_eq!(
+        query_param(&url, "client_id").as_deref(),
+        Some("adu-emulator")
+    );
+    let state = query_param(&url, "state").expect("a state");
+    let redirect = query_param(&url, "redirect_uri").expect("a redirect URI");
+    assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+
+    // The browser arrives at the redirect URI (the fragment stays in the browser) and gets
+    // the page whose script posts the fragment back.
+    let (status, page) = http_request("GET", &redirect, "");
+    assert_eq!(status, 200);
+    assert!(page.contains("__fragment"), "{page}");
+    let token = emulator.issue_token();
+    let fragment = format!("access_token={token}&token_type=Bearer&expires_in=3599&state={state}");
+    let (status, _) = http_request("POST", &format!("{redirect}/__fragment"), &fragment);
+    assert_eq!(status, 200);
+
+    assert_eq!(wait_exit(&mut login.child), 0);
+    let done = wait_for_line(&login.stdout, |l| l.starts_with("Signed in"));
+    assert!(done.contains(cache.to_str().unwrap()), "{done}");
+
+    #[cfg(unix)]
+    assert_eq!(common::mode(&cache), 0o600, "the token cache is owner-only");
+    let cached: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+    assert_eq!(cached["accessToken"], token.as_str());
+    assert_eq!(cached["flow"], "implicit");
+    assert!(cached["expiresAt"].as_u64().unwrap() > 0);
+
+    // The cached token is the third way to authenticate.
+    let url = emulator.base_url();
+    let show = adu(
+        &[
+            "operation",
+            "show",
+            &id,
+            "--endpoint",
+            &url,
+            "--instance",
+            "blue",
+            "--output",
+            "json",
+        ],
+        &[("ADU_TOKEN_CACHE", cache.to_str().unwrap())],
+    );
+    assert_eq!(show.code, 0, "{show:?}");
+    assert_eq!(show.json()["status"], "Succeeded");
+    // ADU_ACCESS_TOKEN comes before the cache.
+    let first = adu(
+        &[
+            "operation",
+            "show",
+            &id,
+            "--endpoint",
+            &url,
+            "--instance",
+            "blue",
+        ],
+        &[
+            ("ADU_TOKEN_CACHE", cache.to_str().unwrap()),
+            ("ADU_ACCESS_TOKEN", "wrong"),
+        ],
+    );
+    assert_eq!(first.code, 3, "{first:?}");
+
+    let _ = std::fs::remove_dir_all(&dir);
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_state_is_refused_with_exit_3_and_nothing_is_cached() {
+    let emulator = adu_emulator::start(Config::default()).await.unwrap();
+    let dir = temp_dir("login-forged");
+    let cache = dir.join("token.json");
+    let (mut login, url) = start_login("implicit", &emulator.authority_url(), &cache);
+    let redirect = query_param(&url, "redirect_uri").unwrap();
+    let token = emulator.issue_token();
+    let fragment = format!("access_token={token}&token_type=Bearer&expires_in=3599&state=forged");
+    let (status, _) = http_request("POST", &format!("{redirect}/__fragment"), &fragment);
+    assert_eq!(status, 200);
+    assert_eq!(wait_exit(&mut login.child), 3);
+    let error = wait_for_line(&login.stderr, |l| l.starts_with("adu: error"));
+    assert!(error.contains("state"), "{error}");
+    assert!(!error.contains(&token), "the token leaked: {error}");
+    assert!(!cache.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_code_login_sends_pkce_and_exchanges_the_code_at_the_token_endpoint() {
+    // The emulator has no authorization-code grant, so the exchange is refused: this checks
+    // the URL, the redirect handling and that the token endpoint's refusal is exit code 3.
+    let emulator = adu_emulator::start(Config::default()).await.unwrap();
+    let dir = temp_dir("login-code");
+    let cache = dir.join("token.json");
+    let (mut login, url) = start_login("auth-code", &emulator.authority_url(), &cache);
+    assert_eq!(query_param(&url, "response_type").as_deref(), Some("code"));
+    assert_eq!(
+        query_param(&url, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert!(query_param(&url, "code_challenge").is_some());
+    let state = query_param(&url, "state").unwrap();
+    let redirect = query_param(&url, "redirect_uri").unwrap();
+    let before = emulator.stats().token_requests;
+
+    let (status, _) = http_request("GET", &format!("{redirect}?code=abc&state={state}"), "");
+    assert_eq!(status, 200);
+    assert_eq!(wait_exit(&mut login.child), 3);
+    let error = wait_for_line(&login.stderr, |l| l.starts_with("adu: error"));
+    assert!(error.contains("token endpoint"), "{error}");
+    assert_eq!(emulator.stats().token_requests, before + 1);
+    assert!(!cache.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+    emulator.shutdown().await;
+}
+
+#[test]
+fn login_needs_a_client_id() {
+    let run = adu(&["login"], &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--client-id"), "{}", run.stderr);
+}

@@ -1,0 +1,616 @@
+//! End-to-end: `adu operation show` and `adu operation wait` against the emulator, both API
+//! versions, every exit code.
+
+mod common;
+
+use std::time::Duration;
+
+use adu_emulator::{Config, FaultKind, FaultRule, OperationSpec, RunningEmulator, Timings};
+use common::{adu, Run};
+
+async fn start(config: Config) -> RunningEmulator {
+    adu_emulator::start(config)
+        .await
+        .expect("the emulator starts")
+}
+
+fn quick() -> Timings {
+    Timings::new(Duration::from_millis(100), Duration::from_millis(300))
+}
+
+/// Runs `adu operation <args>` against `emulator` with a valid token in ADU_ACCESS_TOKEN.
+fn run(emulator: &RunningEmulator, args: &[&str]) -> Run {
+    let url = emulator.base_url();
+    let token = emulator.issue_token();
+    let mut all = vec!["operation"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--endpoint", &url, "--instance", "blue"]);
+    adu(&all, &[("ADU_ACCESS_TOKEN", &token)])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_prints_the_operation_as_the_service_names_it_in_both_versions() {
+    let emulator = start(Config::default()).await;
+    let id = emulator.add_operation(
+        OperationSpec::succeeding()
+            .with_id("op-show")
+            .with_timings(Timings::immediate()),
+    );
+
+    let current = run(&emulator, &["show", &id, "--output", "json"]);
+    assert_eq!(current.code, 0, "{current:?}");
+    let op = current.json();
+    assert_eq!(op["operationId"], "op-show");
+    assert_eq!(op["status"], "Succeeded");
+    assert_eq!(op["update"]["updateId"]["provider"], "contoso");
+    assert_eq!(op["update"]["updateId"]["name"], "toaster");
+    assert_eq!(op["update"]["updateId"]["version"], "1.0.0");
+    assert!(op["createdDateTime"].is_string());
+    assert!(op["lastActionDateTime"].is_string());
+    assert!(op["traceId"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(op["etag"].as_str().is_some_and(|e| e.starts_with('"')));
+    assert!(op["resourceLocation"]
+        .as_str()
+        .is_some_and(|l| l.contains("/providers/contoso/names/toaster/versions/1.0.0")));
+    assert!(op.get("updateId").is_none(), "current API uses `update`");
+
+    let legacy = run(
+        &emulator,
+        &["show", &id, "--output", "json", "--api-version", "v2"],
+    );
+    assert_eq!(legacy.code, 0, "{legacy:?}");
+    let op = legacy.json();
+    assert_eq!(op["operationId"], "op-show");
+    assert_eq!(op["status"], "Succeeded");
+    assert_eq!(op["updateId"]["provider"], "contoso");
+    assert!(op.get("update").is_none(), "legacy API uses `updateId`");
+
+    let text = run(&emulator, &["show", &id]);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(
+        text.stdout.contains("Status       Succeeded"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("Operation    op-show"),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("Trace id     "), "{}", text.stdout);
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_options_work_before_the_subcommand_and_from_the_environment() {
+    let emulator = start(Config::default()).await;
+    let id = emulator.add_operation(OperationSpec::succeeding().with_timings(Timings::immediate()));
+    let url = emulator.base_url();
+    let token = emulator.issue_token();
+    let before = adu(
+        &[
+            "--endpoint",
+            &url,
+            "--instance",
+            "blue",
+            "--output",
+            "json",
+            "operation",
+            "show",
+            &id,
+        ],
+        &[("ADU_ACCESS_TOKEN", &token)],
+    );
+    assert_eq!(before.code, 0, "{before:?}");
+    assert_eq!(before.json()["operationId"], id.as_str());
+
+    let from_env = adu(
+        &["operation", "show", &id, "--output", "json"],
+        &[
+            ("ADU_ACCESS_TOKEN", &token),
+            ("ADU_ENDPOINT", &url),
+            ("ADU_INSTANCE", "blue"),
+            ("ADU_API_VERSION", "v2"),
+        ],
+    );
+    assert_eq!(from_env.code, 0, "{from_env:?}");
+    assert!(from_env.json().get("updateId").is_some());
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_operation_exits_1_with_its_whole_error_chain() {
+    let emulator = start(Config::default()).await;
+    let id = emulator.add_operation(OperationSpec::failing().with_timings(Timings::immediate()));
+
+    for version in ["2022-10-01", "v2"] {
+        let text = run(&emulator, &["show", &id, "--api-version", version]);
+        assert_eq!(text.code, 1, "{text:?}");
+        for expected in [
+            "Status       Failed",
+            "UpdateImportFailed: Update import failed.",
+            "inner error ImportFailed: Failed to import the update's files.",
+            "inner error FileDownloadFailed: Unable to download the update file.",
+            "detail: Response status code does not indicate success: 403",
+        ] {
+            assert!(
+                text.stdout.contains(expected),
+                "{version}: {expected:?} in\n{}",
+                text.stdout
+            );
+        }
+        let trace = text
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("Trace id"))
+            .map(str::trim)
+            .unwrap();
+        assert!(trace.len() >= 16, "{trace}");
+
+        let json = run(
+            &emulator,
+            &["show", &id, "--api-version", version, "--output", "json"],
+        );
+        assert_eq!(json.code, 1, "{json:?}");
+        let op = json.json();
+        assert_eq!(op["status"], "Failed");
+        assert_eq!(op["error"]["code"], "UpdateImportFailed");
+        assert_eq!(op["error"]["innererror"]["code"], "ImportFailed");
+        assert_eq!(
+            op["error"]["innererror"]["innerError"]["code"],
+            "FileDownloadFailed"
+        );
+        assert!(op["error"]["innererror"]["innerError"]["errorDetail"]
+            .as_str()
+            .unwrap()
+            .contains("403"));
+        assert_eq!(op["traceId"].as_str(), Some(trace));
+    }
+
+    let wait = run(&emulator, &["wait", &id, "--output", "json"]);
+    assert_eq!(wait.code, 1, "{wait:?}");
+    assert_eq!(wait.json()["status"], "Failed");
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_polls_until_succeeded_with_plain_progress_lines_in_both_versions() {
+    let emulator = start(Config::default()).await;
+    for version in ["2022-10-01", "v2"] {
+        let id = emulator.add_operation(OperationSpec::succeeding().with_timings(quick()));
+        let done = run(
+            &emulator,
+            &[
+                "wait",
+                &id,
+                "--api-version",
+                version,
+                "--output",
+                "json",
+                "--timeout",
+                "30s",
+                "--interval",
+                "200ms",
+            ],
+        );
+        assert_eq!(done.code, 0, "{done:?}");
+        assert_eq!(done.json()["status"], "Succeeded");
+        assert_eq!(done.json()["operationId"], id.as_str());
+        // Not a terminal: one plain line per status, ending with the final one.
+        let lines: Vec<&str> = done.stderr.lines().filter(|l| l.starts_with('[')).collect();
+        assert!(lines.len() >= 2, "{}", done.stderr);
+        assert!(
+            lines[0].contains("NotStarted") || lines[0].contains("Running"),
+            "{}",
+            done.stderr
+        );
+        assert!(lines[0].contains("next poll in"), "{}", done.stderr);
+        assert!(
+            lines.last().unwrap().contains("Succeeded after"),
+            "{}",
+            done.stderr
+        );
+        assert!(emulator.stats().polls_of(&id) >= 2);
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_times_out_with_exit_5() {
+    let emulator = start(Config::default()).await;
+    let id = emulator.add_operation(
+        OperationSpec::succeeding()
+            .with_timings(Timings::new(Duration::ZERO, Duration::from_secs(120))),
+    );
+    let text = run(&emulator, &["wait", &id, "--timeout", "1500ms"]);
+    assert_eq!(text.code, 5, "{text:?}");
+    assert!(text.stdout.is_empty(), "{text:?}");
+    assert!(text.stderr.contains("deadline"), "{}", text.stderr);
+    assert!(
+        text.stderr.contains("Last status seen: Running"),
+        "{}",
+        text.stderr
+    );
+
+    let json = run(
+        &emulator,
+        &["wait", &id, "--timeout", "1s", "--output", "json"],
+    );
+    assert_eq!(json.code, 5, "{json:?}");
+    let last = json.stderr.lines().last().unwrap();
+    let error: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(error["error"]["exitCode"], 5);
+    assert_eq!(error["error"]["lastStatus"], "Running");
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_exits_3() {
+    let emulator = start(Config::default()).await;
+    let id = emulator.add_operation(OperationSpec::succeeding().with_timings(Timings::immediate()));
+    let url = emulator.base_url();
+    let run = adu(
+        &[
+            "operation",
+            "show",
+            &id,
+            "--endpoint",
+            &url,
+            "--instance",
+            "blue",
+        ],
+        &[("ADU_ACCESS_TOKEN", "not-a-token-the-emulator-issued")],
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("HTTP 401"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("not-a-token"),
+        "the token leaked: {}",
+        run.stderr
+    );
+
+    let json = adu(
+        &[
+            "operation",
+            "show",
+            &id,
+            "--endpoint",
+            &url,
+            "--instance",
+            "blue",
+            "--output",
+            "json",
+        ],
+        &[("ADU_ACCESS_TOKEN", "not-a-token-the-emulator-issued")],
+    );
+    assert_eq!(json.code, 3);
+    let error = json.stderr_json();
+    assert_eq!(error["error"]["exitCode"], 3);
+    assert_eq!(error["error"]["status"], 401);
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_from_the_environment_and_a_wrong_secret_exits_3() {
+    let emulator = start(Config::default()).await;
+    let id = emulator.add_operation(OperationSpec::succeeding().with_timings(Timings::immediate()));
+    let url = emulator.base_url();
+    let creds = emulator.credentials().clone();
+    let env = |secret: &'static str| {
+        vec![
+            ("AZURE_AUTHORITY_HOST", url.clone()),
+            ("AZURE_TENANT_ID", creds.tenant.clone()),
+            ("AZURE_CLIENT_ID", creds.client_id.clone()),
+            ("AZURE_CLIENT_SECRET", secret.to_owned()),
+        ]
+    };
+    let good = env(adu_emulator::DEFAULT_CLIENT_SECRET);
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let ok = adu(
+        &[
+            "operation",
+            "show",
+            &id,
+            "--endpoint",
+            &url,
+            "--instance",
+            "blue",
+        ],
+        &good,
+    );
+    assert_eq!(ok.code, 0, "{ok:?}");
+    assert!(emulator.stats().tokens_issued >= 1);
+
+    let bad = env("wrong-secret");
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = adu(
+        &[
+            "operation",
+            "show",
+            &id,
+            "--endpoint",
+            &url,
+            "--instance",
+            "blue",
+        ],
+        &bad,
+    );
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert!(
+        refused.stderr.contains("token endpoint"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stderr.contains("wrong-secret"),
+        "{}",
+        refused.stderr
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_operation_exits_4_in_both_versions() {
+    let emulator = start(Config::default()).await;
+    let current = run(&emulator, &["show", "no-such-operation"]);
+    assert_eq!(current.code, 4, "{current:?}");
+    assert!(current.stderr.contains("not found"), "{}", current.stderr);
+    assert!(current.stderr.contains("Trace id: "), "{}", current.stderr);
+    assert!(
+        current.stderr.contains("What to do: "),
+        "{}",
+        current.stderr
+    );
+    assert_eq!(
+        current.stderr.trim().lines().count(),
+        1,
+        "one paragraph: {}",
+        current.stderr
+    );
+
+    let legacy = run(
+        &emulator,
+        &[
+            "show",
+            "no-such-operation",
+            "--api-version",
+            "v2",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(legacy.code, 4, "{legacy:?}");
+    let error = legacy.stderr_json();
+    assert_eq!(error["error"]["status"], 404);
+    assert!(error["error"]["traceId"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("00-")));
+    assert!(legacy.stdout.is_empty());
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_and_service_errors_exit_6_after_retries() {
+    // Nothing listens on a port that was just released.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let refused = adu(
+        &[
+            "operation",
+            "show",
+            "op1",
+            "--endpoint",
+            &endpoint,
+            "--instance",
+            "blue",
+        ],
+        &[("ADU_ACCESS_TOKEN", "t")],
+    );
+    assert_eq!(refused.code, 6, "{refused:?}");
+    assert!(refused.stderr.contains("connect"), "{}", refused.stderr);
+
+    let emulator = start(
+        Config::default()
+            .with_fault(FaultRule::new(FaultKind::Status(500)).on_path("/operations/")),
+    )
+    .await;
+    let id = emulator.add_operation(OperationSpec::succeeding().with_timings(Timings::immediate()));
+    let failing = run(&emulator, &["show", &id]);
+    assert_eq!(failing.code, 6, "{failing:?}");
+    assert!(failing.stderr.contains("HTTP 500"), "{}", failing.stderr);
+    assert!(emulator.stats().faults_injected >= 2, "retried");
+    emulator.shutdown().await;
+}
+
+#[test]
+fn usage_and_configuration_errors_exit_2_before_anything_is_sent() {
+    // Plain http to a host that is not loopback: refused up front, explained.
+    let plain = adu(
+        &[
+            "operation",
+            "show",
+            "op1",
+            "--endpoint",
+            "http://contoso.api.adu.microsoft.com",
+            "--instance",
+            "blue",
+        ],
+        &[("ADU_ACCESS_TOKEN", "t")],
+    );
+    assert_eq!(plain.code, 2, "{plain:?}");
+    assert!(plain.stderr.contains("plain http"), "{}", plain.stderr);
+    assert!(
+        plain.stderr.contains("nothing was sent"),
+        "{}",
+        plain.stderr
+    );
+    assert_eq!(plain.stderr.trim().lines().count(), 1);
+
+    let no_endpoint = adu(
+        &["operation", "show", "op1", "--instance", "blue"],
+        &[("ADU_ACCESS_TOKEN", "t")],
+    );
+    assert_eq!(no_endpoint.code, 2);
+    assert!(
+        no_endpoint.stderr.contains("ADU_ENDPOINT"),
+        "{}",
+        no_endpoint.stderr
+    );
+
+    let no_credential = adu(
+        &[
+            "operation",
+            "show",
+            "op1",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--instance",
+            "blue",
+        ],
+        &[],
+    );
+    assert_eq!(no_credential.code, 2, "{no_credential:?}");
+    for way in ["ADU_ACCESS_TOKEN", "AZURE_CLIENT_SECRET", "adu login"] {
+        assert!(
+            no_credential.stderr.contains(way),
+            "{way}: {}",
+            no_credential.stderr
+        );
+    }
+
+    let json = adu(
+        &[
+            "operation",
+            "show",
+            "op1",
+            "--endpoint",
+            "ftp://x",
+            "--instance",
+            "blue",
+            "--output",
+            "json",
+        ],
+        &[("ADU_ACCESS_TOKEN", "t")],
+    );
+    assert_eq!(json.code, 2);
+    assert_eq!(json.stderr_json()["error"]["exitCode"], 2);
+
+    let long_id = "x".repeat(300);
+    for args in [
+        vec!["operation", "wait", "op1", "--timeout", "10x"],
+        vec!["operation", "wait", "op1", "--timeout", ""],
+        vec!["operation", "wait", "op1", "--interval", "1ms"],
+        vec![
+            "operation",
+            "wait",
+            "op1",
+            "--timeout",
+            "99999999999999999999h",
+        ],
+        vec!["operation", "show", "op1", "--api-version", "2019-01-01"],
+        vec!["operation", "show", "op1", "--output", "yaml"],
+        vec![
+            "operation",
+            "show",
+            &long_id,
+            "--endpoint",
+            "example.com",
+            "--instance",
+            "blue",
+        ],
+        vec![
+            "operation",
+            "show",
+            "op1",
+            "--endpoint",
+            "example.com",
+            "--instance",
+            "..",
+        ],
+        vec!["operation", "frobnicate"],
+        vec!["login", "--flow", "device-code", "--client-id", "x"],
+        vec![],
+    ] {
+        let run = adu(&args, &[("ADU_ACCESS_TOKEN", "t")]);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn help_documents_every_exit_code_and_prefers_env_vars_for_secrets() {
+    let help = adu(&["--help"], &[]);
+    assert_eq!(help.code, 0);
+    for line in [
+        "0  success",
+        "1  the operation Failed",
+        "2  usage or configuration error",
+        "3  authentication failed",
+        "4  operation (or instance) not found",
+        "5  timed out",
+        "6  service or network error",
+    ] {
+        assert!(help.stdout.contains(line), "{line:?} in\n{}", help.stdout);
+    }
+    let show = adu(&["operation", "show", "--help"], &[]);
+    assert_eq!(show.code, 0);
+    let flat = show.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("Prefer the ADU_ACCESS_TOKEN environment variable"),
+        "{flat}"
+    );
+    for option in [
+        "--endpoint",
+        "--instance",
+        "--api-version",
+        "--ca-file",
+        "--output",
+        "--verbose",
+    ] {
+        assert!(show.stdout.contains(option), "{option}");
+    }
+    let wait = adu(&["operation", "wait", "--help"], &[]);
+    assert!(wait.stdout.contains("--timeout") && wait.stdout.contains("--interval"));
+    // The token value from the environment is never shown in help.
+    let hidden = adu(
+        &["operation", "show", "--help"],
+        &[("ADU_ACCESS_TOKEN", "sekrit-value")],
+    );
+    assert!(!hidden.stdout.contains("sekrit-value"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_never_appears_in_trace_output() {
+    let emulator = start(Config::default()).await;
+    let id = emulator.add_operation(OperationSpec::succeeding().with_timings(quick()));
+    let url = emulator.base_url();
+    let token = emulator.issue_token();
+    let run = adu(
+        &[
+            "-vvv",
+            "operation",
+            "wait",
+            &id,
+            "--endpoint",
+            &url,
+            "--instance",
+            "blue",
+        ],
+        &[("ADU_ACCESS_TOKEN", &token)],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("TRACE") || run.stderr.contains("DEBUG"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains(&token),
+        "the token leaked into the trace output"
+    );
+    assert!(!run.stdout.contains(&token));
+    emulator.shutdown().await;
+}
