@@ -4,8 +4,11 @@
 
 mod ci;
 mod codegen;
+mod deps;
+mod fuzz;
 mod interop;
 mod interop_emulator;
+mod soak;
 mod spec_check;
 mod util;
 
@@ -22,6 +25,9 @@ fn main() -> ExitCode {
         "spec-check" => spec_check::run(rest),
         "ci" => ci::run(rest),
         "interop" => interop::run(rest),
+        "soak" => soak::run(rest),
+        "fuzz" => fuzz::run(rest),
+        "deps" => deps::run(rest),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -45,6 +51,10 @@ tasks:
   codegen [--check]              regenerate adu-model's generated module (or check it is fresh)
   spec-check --upstream FILE     compare our API description with an upstream OpenAPI file
   ci                             every check CI runs, in order, stopping at the first failure
-  interop                        install the independent peers and run the interop tests"
+  interop                        install the independent peers and run the interop tests
+  soak [--requests N] [--concurrency C] [--no-docs]
+                                 N status requests through one client, RSS sampled (docs/reliability.md)
+  fuzz [--seconds N] [--target T] run every fuzz target with libFuzzer (cargo fuzz, -s none) and report figures
+  deps                           dependency policy: licenses, sources, duplicate versions (cargo-deny)"
     );
 }

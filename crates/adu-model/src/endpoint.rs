@@ -155,6 +155,15 @@ impl Endpoint {
         } else {
             return false;
         };
+        // `port_u16` is `None` both for "no port" and for a port that is not
+        // a u16 (`:99999`); only the first may fall back to the default.
+        let authority = uri.authority().map_or("", |a| a.as_str());
+        let after_host = &authority[authority.rfind(']').map_or(0, |i| i + 1)..];
+        if let Some((_, port)) = after_host.rsplit_once(':') {
+            if !port.is_empty() && port.parse::<u16>().is_err() {
+                return false;
+            }
+        }
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let host = host.trim_start_matches('[').trim_end_matches(']');
         https == self.https && host.eq_ignore_ascii_case(&self.host) && port == self.port()
@@ -207,7 +216,7 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), &'static st
             return Err("the host name is longer than 253 characters");
         }
         for label in host.split('.') {
-            if label.is_empty() && host != "." {
+            if label.is_empty() {
                 return Err("the host name has an empty label");
             }
             if label.len() > 63 {

@@ -175,7 +175,11 @@ pub fn backoff(policy: &RetryPolicy, attempts_made: u32, jitter: f64) -> Duratio
     } else {
         0.0
     };
-    base / 2 + base.mul_f64(jitter / 2.0)
+    // `mul_f64` goes through an f64, which rounds for large durations: cap
+    // the sum so the jittered delay never exceeds the (capped) base.
+    (base / 2)
+        .checked_add(base.mul_f64(jitter / 2.0))
+        .map_or(base, |d| d.min(base))
 }
 
 #[cfg(test)]

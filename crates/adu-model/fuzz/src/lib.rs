@@ -1,0 +1,295 @@
+//! The fuzz targets' logic: one function per target, taking the raw fuzz
+//! input and panicking when an invariant breaks.
+//!
+//! This file has no libFuzzer dependency on purpose. The binaries in
+//! `fuzz_targets/` call these functions under libFuzzer, and
+//! `crates/adu-model/tests/fuzz_smoke.rs` includes this file with
+//! `#[path]` and feeds it the seed corpora plus generated inputs in a plain
+//! `cargo test`.
+//!
+//! Input layouts (so seeds can be written by hand):
+//! - `decode_response`: byte 0 picks the API version (bit 0: 0 = 2022-10-01,
+//!   1 = v2); bytes 1..3 are the status, big-endian (taken as is when in
+//!   100..=999, else picked from a table); then header lines `name: value\n`,
+//!   an empty line, and the body. Input starting with `\n` after the status has
+//!   no headers; input with no empty line is all body.
+//! - `decode_error_body`: bytes 0..2 are the status as above, the rest is the body.
+//! - `retry_after`: byte 0 picks the header name, bytes 1..9 the clock reading
+//!   (big-endian seconds, reduced below year 10000), the rest is the value.
+//! - `operation_location`: the whole input is the header value.
+//! - `timestamp`: the whole input is the text.
+
+#![forbid(unsafe_code)]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use adu_model::http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use adu_model::{
+    build_operation_location_request, decode_get_operation_response, decode_service_error,
+    parse_retry_after, parse_retry_after_value, resolve_operation_location, ApiVersion, Endpoint,
+    Error, GetOperationOutcome, Timestamp, MAX_KEPT_BODY,
+};
+
+/// Statuses picked when the input's two status bytes are not a valid status.
+const STATUSES: [u16; 16] = [
+    200, 304, 404, 429, 400, 500, 503, 401, 403, 202, 204, 408, 409, 502, 504, 302,
+];
+
+/// Seconds from the epoch to 10000-01-01, the end of what HTTP-dates and
+/// RFC 3339 four-digit years can name.
+const YEAR_10000: u64 = 253_402_300_800;
+
+fn status_from(hi: u8, lo: u8) -> StatusCode {
+    let raw = u16::from_be_bytes([hi, lo]);
+    let code = if (100..=999).contains(&raw) {
+        raw
+    } else {
+        STATUSES[usize::from(raw) % STATUSES.len()]
+    };
+    StatusCode::from_u16(code).expect("100..=999 is always a valid status")
+}
+
+/// Splits `headers "\n" body` as the module docs describe.
+fn split_headers(rest: &[u8]) -> (&[u8], &[u8]) {
+    if let Some(body) = rest.strip_prefix(b"\n") {
+        return (&[], body);
+    }
+    match rest.windows(2).position(|w| w == b"\n\n") {
+        Some(i) => (&rest[..i], &rest[i + 2..]),
+        None => (&[], rest),
+    }
+}
+
+fn parse_headers(block: &[u8]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for line in block.split(|&b| b == b'\n') {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let value = trim(&line[colon + 1..]);
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&line[..colon]),
+            HeaderValue::from_bytes(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    headers
+}
+
+fn trim(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = bytes {
+        bytes = rest;
+    }
+    bytes
+}
+
+fn fixed_now() -> SystemTime {
+    // 2023-03-14T16:40:00Z.
+    UNIX_EPOCH + Duration::from_secs(1_678_812_000)
+}
+
+/// Decodes a whole response of either version; checks the outcome matches
+/// the status, bodies are kept bounded, and a decoded operation survives a
+/// JSON round trip.
+pub fn decode_response(data: &[u8]) {
+    let [v, hi, lo, rest @ ..] = data else {
+        return;
+    };
+    let version = if v & 1 == 0 {
+        ApiVersion::V2022_10_01
+    } else {
+        ApiVersion::V2
+    };
+    let status = status_from(*hi, *lo);
+    let (block, body) = split_headers(rest);
+    let mut response = Response::new(body.to_vec());
+    *response.status_mut() = status;
+    *response.headers_mut() = parse_headers(block);
+    match decode_get_operation_response(version, &response, fixed_now()) {
+        Ok(GetOperationOutcome::Operation(r)) => {
+            assert_eq!(status, StatusCode::OK);
+            // What was decoded can be written out and read back unchanged.
+            let json = serde_json::to_vec(&r.operation).expect("an operation serializes");
+            let again = Response::new(json);
+            match decode_get_operation_response(version, &again, fixed_now()) {
+                Ok(GetOperationOutcome::Operation(back)) => assert_eq!(back.operation, r.operation),
+                other => panic!("a re-encoded operation did not decode: {other:?}"),
+            }
+            let _ = r.operation.inner_errors().count();
+            let _ = r.etag_for_next_poll();
+        }
+        Ok(GetOperationOutcome::NotModified { .. }) => assert_eq!(status, StatusCode::NOT_MODIFIED),
+        Err(Error::Decode(d)) => {
+            assert_eq!(status, StatusCode::OK);
+            assert!(d.raw_body().len() <= MAX_KEPT_BODY);
+            assert!(body.starts_with(d.raw_body()));
+            let _ = d.to_string();
+        }
+        Err(Error::Service(e)) => {
+            assert!(status != StatusCode::OK && status != StatusCode::NOT_MODIFIED);
+            assert_eq!(e.status(), status);
+            assert!(body.starts_with(e.raw_body()));
+            assert_eq!(e.body_truncated(), body.len() > MAX_KEPT_BODY);
+            let _ = e.to_string();
+        }
+        Err(other) => panic!("decoding produced an input error: {other:?}"),
+    }
+}
+
+/// Decodes an error body; checks the accessors agree with the decoded error
+/// object and the raw body is kept, bounded.
+pub fn decode_error_body(data: &[u8]) {
+    let [hi, lo, body @ ..] = data else {
+        return;
+    };
+    let status = status_from(*hi, *lo);
+    let e = decode_service_error(status, &HeaderMap::new(), body, fixed_now());
+    assert_eq!(e.status(), status);
+    assert_eq!(e.raw_body(), &body[..body.len().min(MAX_KEPT_BODY)]);
+    assert_eq!(e.body_truncated(), body.len() > MAX_KEPT_BODY);
+    assert_eq!(e.retry_after(), None);
+    if let Some(err) = e.error() {
+        assert_eq!(e.code(), Some(err.code.as_str()));
+        assert_eq!(e.message(), Some(err.message.as_str()));
+        assert_eq!(e.target(), err.target.as_deref());
+        assert_eq!(e.details().len(), err.details.as_ref().map_or(0, Vec::len));
+    } else {
+        assert!(e.details().is_empty());
+        assert_eq!(e.inner_errors().count(), 0);
+    }
+    let _ = e.to_string();
+    let _ = format!("{e:?}");
+}
+
+/// What RFC 9110 §10.2.3 says a `Retry-After` value means, written
+/// independently of the crate: delay-seconds (saturating), else an
+/// HTTP-date relative to `now`, else nothing.
+fn reference_retry_after(value: &[u8], now: SystemTime) -> Option<Duration> {
+    let text = std::str::from_utf8(trim(value)).ok()?;
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(text.parse().unwrap_or(u64::MAX)));
+    }
+    let date = httpdate::parse_http_date(text).ok()?;
+    Some(date.duration_since(now).unwrap_or_default())
+}
+
+fn reference_millis(value: &[u8]) -> Option<Duration> {
+    let text = std::str::from_utf8(trim(value)).ok()?;
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_millis(text.parse().unwrap_or(u64::MAX)));
+    }
+    None
+}
+
+/// Parses a `Retry-After` value and a header map holding it; checks both
+/// against the reference, including the millisecond headers' precedence.
+pub fn retry_after(data: &[u8]) {
+    let [selector, n0, n1, n2, n3, n4, n5, n6, n7, value @ ..] = data else {
+        return;
+    };
+    let now_secs = u64::from_be_bytes([*n0, *n1, *n2, *n3, *n4, *n5, *n6, *n7]) % YEAR_10000;
+    let now = UNIX_EPOCH + Duration::from_secs(now_secs);
+    assert_eq!(
+        parse_retry_after_value(value, now),
+        reference_retry_after(value, now),
+        "value {:?}",
+        String::from_utf8_lossy(value)
+    );
+    let Ok(header) = HeaderValue::from_bytes(value) else {
+        return;
+    };
+    let names = ["retry-after", "retry-after-ms", "x-ms-retry-after-ms"];
+    let mut headers = HeaderMap::new();
+    let mut millis = None;
+    for (i, name) in names.iter().enumerate() {
+        if selector & (1 << i) != 0 {
+            headers.insert(*name, header.clone());
+            if i > 0 {
+                millis = millis.or(reference_millis(value));
+            }
+        }
+    }
+    let want = millis.or_else(|| {
+        if selector & 1 != 0 {
+            reference_retry_after(value, now)
+        } else {
+            None
+        }
+    });
+    assert_eq!(parse_retry_after(&headers, now), want);
+}
+
+/// Resolves the input as an `Operation-Location` against fixed endpoints;
+/// checks that whatever resolves stays on the endpoint's origin.
+pub fn operation_location(data: &[u8]) {
+    let Ok(location) = std::str::from_utf8(data) else {
+        return;
+    };
+    for endpoint in [
+        "contoso.api.adu.microsoft.com",
+        "http://127.0.0.1:8080",
+        "https://[::1]:8443",
+    ] {
+        let endpoint = Endpoint::parse(endpoint).expect("a valid fixed endpoint");
+        let resolved = resolve_operation_location(&endpoint, location);
+        let request = build_operation_location_request(&endpoint, location, None);
+        match (&resolved, &request) {
+            (Ok(uri), Ok(request)) => {
+                assert_eq!(request.uri(), uri);
+                assert!(endpoint.same_origin(uri), "{location:?} resolved to {uri}");
+                assert_eq!(uri.scheme_str(), Some(endpoint.scheme()));
+                assert_eq!(
+                    uri.authority().map(|a| a.as_str()),
+                    Some(endpoint.authority())
+                );
+                assert!(!uri.to_string().contains('#'));
+                assert!(uri.path().starts_with('/'));
+                let trimmed = location.trim_matches([' ', '\t']);
+                if trimmed.starts_with('/') && !trimmed.starts_with("//") {
+                    // A relative reference is kept byte for byte: its query is
+                    // never percent-encoded into the path.
+                    assert_eq!(uri.path_and_query().map(|p| p.as_str()), Some(trimmed));
+                }
+            }
+            (Err(e), Err(_)) => {
+                assert!(e.is_input_error());
+                assert!(e.to_string().len() < 1024);
+            }
+            _ => panic!("resolve and build disagree on {location:?}"),
+        }
+    }
+}
+
+/// Parses the input as a timestamp; checks the text is kept, the parts are
+/// consistent, and a valid instant formats and parses back to itself.
+pub fn timestamp(data: &[u8]) {
+    let text = String::from_utf8_lossy(data).into_owned();
+    let t = Timestamp::parse(text.clone());
+    assert_eq!(t.as_str(), text);
+    assert_eq!(t.is_valid(), t.unix_time().is_some());
+    assert_eq!(t.is_valid(), t.offset_minutes().is_some());
+    let json = serde_json::to_string(&t).expect("a timestamp serializes");
+    let back: Timestamp = serde_json::from_str(&json).expect("and deserializes");
+    assert_eq!(back, t);
+    let Some((secs, nanos)) = t.unix_time() else {
+        assert_eq!(t.instant(), None);
+        return;
+    };
+    assert!(nanos < 1_000_000_000);
+    assert!(t.offset_minutes().is_some_and(|m| m.abs() < 24 * 60));
+    // Four-digit years, shifted by at most a day of offset (and a leap second).
+    assert!((-62_167_219_200 - 86_400..YEAR_10000 as i64 + 86_400).contains(&secs));
+    let instant = t.instant().expect("a valid timestamp has an instant");
+    if (0..YEAR_10000 as i64).contains(&secs) {
+        let again = Timestamp::from_system_time(instant);
+        assert_eq!(again.unix_time(), Some((secs, nanos / 100 * 100)), "{text}");
+        assert_eq!(
+            httpdate::parse_http_date(&httpdate::fmt_http_date(instant)).ok(),
+            Some(UNIX_EPOCH + Duration::from_secs(secs as u64))
+        );
+    }
+}

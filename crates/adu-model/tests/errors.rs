@@ -1,0 +1,343 @@
+//! Error answers in every body shape decode into one actionable
+//! `ServiceError`, never into a second error.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use adu_model::http::{self, StatusCode};
+use adu_model::*;
+
+const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+const TRACEPARENT_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_678_812_000)
+}
+
+/// What a shape should decode into.
+struct Expect {
+    code: Option<&'static str>,
+    message: Option<String>,
+    target: Option<&'static str>,
+    trace_id: Option<&'static str>,
+    has_error_object: bool,
+    details: usize,
+    inner: &'static [&'static str],
+    truncated: bool,
+}
+
+fn shapes() -> Vec<(&'static str, Vec<u8>, Expect)> {
+    let huge = {
+        // A documented-shape body padded past the kept bound.
+        let padding = "x".repeat(MAX_KEPT_BODY + 10);
+        format!(r#"{{"error":{{"code":"Huge","message":"{padding}"}}}}"#).into_bytes()
+    };
+    let huge_prefix = String::from_utf8(huge[..MAX_KEPT_BODY].to_vec()).unwrap();
+    vec![
+        (
+            "documented",
+            br#"{"error":{"code":"OperationNotFound","message":"Operation not found.","target":"operationId","details":[{"code":"A","message":"a"},{"code":"B","message":"b"}],"innererror":{"code":"Outer","innerError":{"code":"Inner","errorDetail":"disk"}},"occurredDateTime":"2023-03-14T16:40:00.1234567+00:00"}}"#.to_vec(),
+            Expect {
+                code: Some("OperationNotFound"),
+                message: Some("Operation not found.".into()),
+                target: Some("operationId"),
+                trace_id: Some(TRACEPARENT_ID),
+                has_error_object: true,
+                details: 2,
+                inner: &["Outer", "Inner"],
+                truncated: false,
+            },
+        ),
+        (
+            "documented, innerError spelling, traceId in body, unknown fields",
+            br#"{"error":{"code":"C","message":"M","innerError":{"code":"I1","extra":1},"future":[1]},"traceId":"body-trace","other":{}}"#.to_vec(),
+            Expect {
+                code: Some("C"),
+                message: Some("M".into()),
+                target: None,
+                trace_id: Some("body-trace"),
+                has_error_object: true,
+                details: 0,
+                inner: &["I1"],
+                truncated: false,
+            },
+        ),
+        (
+            "documented but missing the required message",
+            br#"{"error":{"code":"OnlyCode"}}"#.to_vec(),
+            Expect {
+                code: Some("OnlyCode"),
+                message: None,
+                target: None,
+                trace_id: Some(TRACEPARENT_ID),
+                has_error_object: false,
+                details: 0,
+                inner: &[],
+                truncated: false,
+            },
+        ),
+        (
+            "problem+json",
+            br#"{"type":"https://tools.ietf.org/html/rfc7231#section-6.5.4","title":"Not Found","status":404,"traceId":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"}"#.to_vec(),
+            Expect {
+                code: None,
+                message: Some("Not Found".into()),
+                target: None,
+                trace_id: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
+                has_error_object: false,
+                details: 0,
+                inner: &[],
+                truncated: false,
+            },
+        ),
+        (
+            "problem+json with detail",
+            br#"{"title":"Bad Request","detail":"The api-version query parameter is missing.","status":400}"#.to_vec(),
+            Expect {
+                code: None,
+                message: Some("The api-version query parameter is missing.".into()),
+                target: None,
+                trace_id: Some(TRACEPARENT_ID),
+                has_error_object: false,
+                details: 0,
+                inner: &[],
+                truncated: false,
+            },
+        ),
+        (
+            "bare error object",
+            br#"{"code":"BadArgument","message":"Bad argument.","target":"instanceId","traceId":"t-1"}"#.to_vec(),
+            Expect {
+                code: Some("BadArgument"),
+                message: Some("Bad argument.".into()),
+                target: Some("instanceId"),
+                trace_id: Some("t-1"),
+                has_error_object: true,
+                details: 0,
+                inner: &[],
+                truncated: false,
+            },
+        ),
+        (
+            "plain text",
+            b"  Service Unavailable\r\n".to_vec(),
+            Expect {
+                code: None,
+                message: Some("Service Unavailable".into()),
+                target: None,
+                trace_id: Some(TRACEPARENT_ID),
+                has_error_object: false,
+                details: 0,
+                inner: &[],
+                truncated: false,
+            },
+        ),
+        (
+            "empty",
+            Vec::new(),
+            Expect {
+                code: None,
+                message: None,
+                target: None,
+                trace_id: Some(TRACEPARENT_ID),
+                has_error_object: false,
+                details: 0,
+                inner: &[],
+                truncated: false,
+            },
+        ),
+        (
+            "invalid JSON",
+            br#"{"error":{"code":"Cut","mess"#.to_vec(),
+            Expect {
+                code: None,
+                message: Some(r#"{"error":{"code":"Cut","mess"#.into()),
+                target: None,
+                trace_id: Some(TRACEPARENT_ID),
+                has_error_object: false,
+                details: 0,
+                inner: &[],
+                truncated: false,
+            },
+        ),
+        (
+            "JSON of no known shape",
+            br#"[1,2,3]"#.to_vec(),
+            Expect {
+                code: None,
+                message: None,
+                target: None,
+                trace_id: Some(TRACEPARENT_ID),
+                has_error_object: false,
+                details: 0,
+                inner: &[],
+                truncated: false,
+            },
+        ),
+        (
+            "binary",
+            vec![0xff, 0xfe, 0x00, 0x80],
+            Expect {
+                code: None,
+                message: None,
+                target: None,
+                trace_id: Some(TRACEPARENT_ID),
+                has_error_object: false,
+                details: 0,
+                inner: &[],
+                truncated: false,
+            },
+        ),
+        (
+            "huge (over the kept bound)",
+            huge,
+            Expect {
+                code: None,
+                // The kept prefix is shown as text, bounded to a short excerpt.
+                message: Some(format!("{}…", &huge_prefix[..300])),
+                target: None,
+                trace_id: Some(TRACEPARENT_ID),
+                has_error_object: false,
+                details: 0,
+                inner: &[],
+                truncated: true,
+            },
+        ),
+    ]
+}
+
+#[test]
+fn every_status_in_every_body_shape_decodes_into_a_service_error() {
+    let statuses = [400u16, 404, 429, 500, 503, 401, 403, 409];
+    let mut checked = 0;
+    for status in statuses {
+        for (shape, body, want) in shapes() {
+            for version in [ApiVersion::V2, ApiVersion::V2022_10_01] {
+                let ctx = format!("{status} {shape} {version}");
+                let response = http::Response::builder()
+                    .status(status)
+                    .header("traceparent", TRACEPARENT)
+                    .header("retry-after", "7")
+                    .header("x-ms-request-id", "req-1")
+                    .body(body.clone())
+                    .unwrap();
+                let err = decode_get_operation_response(version, &response, now()).unwrap_err();
+                assert!(!err.is_input_error(), "{ctx}");
+                let e = err.service().unwrap_or_else(|| panic!("{ctx}: {err:?}"));
+                assert_eq!(e.status().as_u16(), status, "{ctx}");
+                assert_eq!(e.code(), want.code, "{ctx}");
+                assert_eq!(e.message(), want.message.as_deref(), "{ctx}");
+                assert_eq!(e.target(), want.target, "{ctx}");
+                assert_eq!(e.trace_id(), want.trace_id, "{ctx}");
+                assert_eq!(e.error().is_some(), want.has_error_object, "{ctx}");
+                assert_eq!(e.details().len(), want.details, "{ctx}");
+                let inner: Vec<&str> = e.inner_errors().map(|i| i.code.as_str()).collect();
+                assert_eq!(inner, want.inner, "{ctx}");
+                assert_eq!(e.request_id(), Some("req-1"), "{ctx}");
+                assert_eq!(e.retry_after(), Some(Duration::from_secs(7)), "{ctx}");
+                assert_eq!(e.body_truncated(), want.truncated, "{ctx}");
+                let kept = body.len().min(MAX_KEPT_BODY);
+                assert_eq!(e.raw_body(), &body[..kept], "{ctx}");
+                assert_eq!(
+                    e.kind(),
+                    ServiceErrorKind::from_status(StatusCode::from_u16(status).unwrap())
+                );
+                assert_eq!(e.is_retryable(), matches!(status, 429 | 500 | 503), "{ctx}");
+                let shown = err.to_string();
+                assert!(shown.contains(&status.to_string()), "{ctx}: {shown}");
+                assert!(shown.len() < 1000, "{ctx}: display is bounded");
+                let debug = format!("{e:?}");
+                assert!(debug.contains("ServiceError"), "{ctx}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 8 * 12 * 2);
+}
+
+#[test]
+fn kinds_and_advice() {
+    let table = [
+        (400, ServiceErrorKind::BadRequest),
+        (401, ServiceErrorKind::Unauthorized),
+        (403, ServiceErrorKind::Forbidden),
+        (404, ServiceErrorKind::NotFound),
+        (429, ServiceErrorKind::TooManyRequests),
+        (500, ServiceErrorKind::ServerError),
+        (599, ServiceErrorKind::ServerError),
+        (409, ServiceErrorKind::Other),
+        (302, ServiceErrorKind::Other),
+    ];
+    for (status, kind) in table {
+        let k = ServiceErrorKind::from_status(StatusCode::from_u16(status).unwrap());
+        assert_eq!(k, kind, "{status}");
+        assert!(!k.advice().is_empty());
+        assert!(k.advice().chars().next().unwrap().is_lowercase());
+    }
+}
+
+#[test]
+fn traceparent_that_is_not_w3c_gives_no_trace_id() {
+    for tp in [
+        "garbage",
+        "00-short-b7ad6b7169203331-01",
+        "00-0af7651916cd43dd8448eb211c80319z-b7ad6b7169203331-01",
+    ] {
+        let response = http::Response::builder()
+            .status(500)
+            .header("traceparent", tp)
+            .body(Vec::new())
+            .unwrap();
+        let err =
+            decode_get_operation_response(ApiVersion::V2022_10_01, &response, now()).unwrap_err();
+        assert_eq!(err.service().unwrap().trace_id(), None, "{tp}");
+    }
+}
+
+#[test]
+fn a_200_that_is_not_an_operation_is_a_decode_error_keeping_the_body() {
+    let cases: [(&str, &[u8]); 4] = [
+        ("empty", b""),
+        ("html", b"<html>gateway</html>"),
+        ("missing required", br#"{"operationId":"x","status":"Running"}"#),
+        ("wrong type", br#"{"operationId":1,"status":"Running","createdDateTime":"a","lastActionDateTime":"b"}"#),
+    ];
+    for (name, body) in cases {
+        for version in [ApiVersion::V2, ApiVersion::V2022_10_01] {
+            let response = http::Response::builder()
+                .status(200)
+                .body(body.to_vec())
+                .unwrap();
+            let err = decode_get_operation_response(version, &response, now()).unwrap_err();
+            let Error::Decode(d) = &err else {
+                panic!("{name}: expected a decode error, got {err:?}");
+            };
+            assert_eq!(d.status(), StatusCode::OK);
+            assert_eq!(d.raw_body(), body, "{name}");
+            assert!(!d.reason().is_empty());
+            assert!(
+                err.to_string().starts_with("the service answered 200"),
+                "{err}"
+            );
+        }
+    }
+    // A huge 200 body keeps only the bound.
+    let huge = vec![b'['; MAX_KEPT_BODY * 2];
+    let response = http::Response::builder().status(200).body(huge).unwrap();
+    let err = decode_get_operation_response(ApiVersion::V2, &response, now()).unwrap_err();
+    let Error::Decode(d) = err else { panic!() };
+    assert_eq!(d.raw_body().len(), MAX_KEPT_BODY);
+}
+
+#[test]
+fn other_success_statuses_are_service_errors_not_operations() {
+    // 202 or 204 are not what get-operation answers; keep what came.
+    for status in [201u16, 202, 204, 302] {
+        let response = http::Response::builder()
+            .status(status)
+            .body(b"{}".to_vec())
+            .unwrap();
+        let err =
+            decode_get_operation_response(ApiVersion::V2022_10_01, &response, now()).unwrap_err();
+        assert_eq!(err.service().unwrap().status().as_u16(), status);
+    }
+}
