@@ -11,7 +11,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     step("generated code is fresh", || {
         crate::codegen::run(&["--check".to_owned()])
     })?;
-    step("formatting", || sh(cargo().args(["fmt", "--all", "--check"])))?;
+    step("formatting", || {
+        sh(cargo().args(["fmt", "--all", "--check"]))
+    })?;
     step("clippy", || {
         sh(cargo().args([
             "clippy",
@@ -26,13 +28,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
     step("tests (unit, integration, property, fuzz smoke)", || {
         sh(cargo().args(["test", "--workspace", "--all-targets"]))
     })?;
-    step("doc tests", || sh(cargo().args(["test", "--workspace", "--doc"])))?;
+    step("doc tests", || {
+        sh(cargo().args(["test", "--workspace", "--doc"]))
+    })?;
     step("docs build without warnings", || {
         sh(cargo()
             .args(["doc", "--workspace", "--no-deps"])
             .env("RUSTDOCFLAGS", "-D warnings"))
     })?;
-    step("interop with independent peers", || crate::interop::run(&[]))?;
+    step(
+        "interop with independent peers",
+        || crate::interop::run(&[]),
+    )?;
     eprintln!("xtask ci: all steps passed");
     Ok(())
 }
@@ -46,7 +53,15 @@ fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String
 /// runtime, no HTTP stack and no OAuth2 client.
 fn model_is_sans_io() -> Result<(), String> {
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .args(["tree", "-p", "adu-model", "-e", "normal", "--prefix", "none"])
+        .args([
+            "tree",
+            "-p",
+            "adu-model",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
         .current_dir(project_root())
         .output()
         .map_err(|e| format!("could not run cargo tree: {e}"))?;

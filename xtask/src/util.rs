@@ -67,10 +67,20 @@ pub fn ensure_python_venv(name: &str, requirements: &Path) -> Result<PathBuf, St
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(python);
     }
-    std::fs::create_dir_all(interop_dir()).map_err(|e| format!("cannot create target/interop: {e}"))?;
+    std::fs::create_dir_all(interop_dir())
+        .map_err(|e| format!("cannot create target/interop: {e}"))?;
     let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
     run(Command::new(system_python).arg("-m").arg("venv").arg(&venv))?;
-    run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(requirements))?;
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(requirements))?;
     std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
     Ok(python)
 }
@@ -85,7 +95,9 @@ pub fn ensure_npm_project(dir: &Path) -> Result<PathBuf, String> {
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(dir.to_path_buf());
     }
-    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(dir))?;
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir))?;
     std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
     Ok(dir.to_path_buf())
 }
