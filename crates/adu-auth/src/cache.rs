@@ -181,6 +181,29 @@ impl TokenCache {
         state.last_error = None;
     }
 
+    /// A cache with other options holding the tokens this one holds (each
+    /// with the time it was obtained).
+    pub(crate) fn with_options_keeping_tokens(&self, options: TokenCacheOptions) -> TokenCache {
+        let slots = lock(&self.slots)
+            .iter()
+            .filter_map(|(key, slot)| {
+                let cached = lock(&slot.state).cached.clone()?;
+                let slot = Slot {
+                    state: Mutex::new(SlotState {
+                        cached: Some(cached),
+                        ..SlotState::default()
+                    }),
+                    flight: async_lock::Mutex::new(()),
+                };
+                Some((key.clone(), Arc::new(slot)))
+            })
+            .collect();
+        TokenCache {
+            options,
+            slots: Mutex::new(slots),
+        }
+    }
+
     /// Forgets the token for these scopes (the service answered 401).
     pub fn invalidate(&self, scopes: &[&str]) {
         if let Some(slot) = lock(&self.slots).get(&key(scopes)) {

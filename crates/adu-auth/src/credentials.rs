@@ -2,7 +2,7 @@
 //! password, and the result of an interactive sign-in.
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::authority::Authority;
 use crate::cache::{TokenCache, TokenCacheOptions};
@@ -10,7 +10,7 @@ use crate::credential::{BoxFuture, TokenCredential};
 use crate::endpoint::TokenEndpoint;
 use crate::error::Error;
 use crate::http_client::SharedHttpClient;
-use crate::token::AccessToken;
+use crate::token::{AccessToken, RefreshTokenSecret};
 
 fn owned(scopes: &[&str]) -> Vec<String> {
     scopes.iter().map(|s| (*s).to_owned()).collect()
@@ -203,14 +203,81 @@ impl TokenCredential for UsernamePasswordCredential {
     }
 }
 
+/// Told the new refresh token each time a refresh rotates it (see
+/// [`InteractiveCredential::on_refresh_token_rotated`]).
+pub type RefreshTokenHook = Arc<dyn Fn(&RefreshTokenSecret) + Send + Sync>;
+
 /// The result of an interactive sign-in (authorization code or implicit
 /// flow): the token obtained, and for the authorization code flow the
 /// refresh token, used (and replaced, as refresh tokens rotate) to get new
 /// tokens, also for other scopes. Without a refresh token (implicit flow),
 /// an expired token means signing in again ([`Error::LoginExpired`]).
+///
+/// # Persisting and restoring a sign-in
+/// A sign-in outlives the process through its refresh token:
+/// - persist [`refresh_token`](Self::refresh_token) with the
+///   [`authority`](Self::authority), [`client_id`](Self::client_id) and
+///   [`scopes`](Self::scopes) (and, optionally, the current access token and
+///   its expiry, to skip one refresh);
+/// - restore with [`from_refresh_token`](Self::from_refresh_token) (and
+///   [`with_access_token`](Self::with_access_token)).
+///
+/// Refresh tokens rotate: a refresh may return a new one and the old one may
+/// then be refused. Either re-read [`refresh_token`](Self::refresh_token)
+/// after each [`get_token`](TokenCredential::get_token), or register
+/// [`on_refresh_token_rotated`](Self::on_refresh_token_rotated), which is
+/// called with each new refresh token as soon as it arrives (before
+/// `get_token` returns). Refreshes of one credential never overlap, so a
+/// refresh token is never sent twice by the same credential; two processes
+/// restoring the same refresh token can still race, and the loser gets
+/// `invalid_grant` (sign in again).
+///
+/// The refresh token is stored to be used: treat it like a password (owner-only
+/// files, a keychain). `Debug` never shows it.
+///
+/// ```
+/// # use std::sync::{Arc, Mutex};
+/// use adu_auth::{
+///     scopes, Authority, HttpClientError, InteractiveCredential, RefreshTokenSecret, TokenCredential,
+/// };
+///
+/// // A token endpoint that rotates the refresh token on every refresh.
+/// let http = Arc::new(|_request: http::Request<Vec<u8>>| async {
+///     Ok::<_, HttpClientError>(
+///         http::Response::builder()
+///             .status(200)
+///             .header("content-type", "application/json")
+///             .body(br#"{"access_token":"eyJ0","token_type":"Bearer","expires_in":3599,"refresh_token":"rt-2"}"#.to_vec())
+///             .unwrap(),
+///     )
+/// });
+/// let stored = RefreshTokenSecret::new("rt-1"); // read back from owner-only storage
+/// let persisted = Arc::new(Mutex::new(None));
+/// let sink = persisted.clone();
+/// let credential = InteractiveCredential::from_refresh_token(
+///     Authority::new("contoso.onmicrosoft.com")?,
+///     "my-public-client-id",
+///     stored,
+///     &[scopes::CURRENT],
+///     http,
+/// )?
+/// .on_refresh_token_rotated(move |rotated| {
+///     *sink.lock().unwrap() = Some(rotated.secret().to_owned()); // write it back
+/// });
+/// let token = futures::executor::block_on(credential.get_token(&[scopes::CURRENT]))?;
+/// assert_eq!(token.secret(), "eyJ0");
+/// assert_eq!(persisted.lock().unwrap().as_deref(), Some("rt-2"));
+/// assert_eq!(credential.refresh_token().unwrap().secret(), "rt-2");
+/// assert!(!format!("{credential:?}").contains("rt-2"));
+/// # Ok::<(), adu_auth::Error>(())
+/// ```
 pub struct InteractiveCredential {
     endpoint: Option<TokenEndpoint>,
     refresh: Mutex<Option<oauth2::RefreshToken>>,
+    /// Held across a refresh, so that the same refresh token is never sent
+    /// twice (different scope sets have separate cache slots).
+    refresh_flight: async_lock::Mutex<()>,
+    on_rotated: Option<RefreshTokenHook>,
     login_scopes: Vec<String>,
     cache: TokenCache,
 }
@@ -229,15 +296,131 @@ impl InteractiveCredential {
         InteractiveCredential {
             endpoint,
             refresh: Mutex::new(refresh),
+            refresh_flight: async_lock::Mutex::new(()),
+            on_rotated: None,
             login_scopes: scopes,
             cache,
         }
+    }
+
+    /// Restores a sign-in from a refresh token persisted earlier (see
+    /// [`refresh_token`](Self::refresh_token)): the public client
+    /// `client_id` at `authority`, for `scopes` (those of the original
+    /// sign-in). No request is sent here; the first
+    /// [`get_token`](TokenCredential::get_token) refreshes, unless
+    /// [`with_access_token`](Self::with_access_token) gave a token that is
+    /// still good.
+    ///
+    /// Fails with [`Error::InvalidConfig`] for an empty refresh token or
+    /// scope list, or scopes the authority cannot express (for example two
+    /// resources on v1 endpoints).
+    pub fn from_refresh_token(
+        authority: Authority,
+        client_id: impl Into<String>,
+        refresh_token: RefreshTokenSecret,
+        scopes: &[&str],
+        http: SharedHttpClient,
+    ) -> Result<Self, Error> {
+        if refresh_token.secret().trim().is_empty() {
+            return Err(Error::InvalidConfig {
+                message: "the refresh token is empty".to_owned(),
+            });
+        }
+        let scopes = owned(scopes);
+        if scopes.iter().all(|s| s.trim().is_empty()) {
+            return Err(Error::InvalidConfig {
+                message: "a restored sign-in needs at least one scope".to_owned(),
+            });
+        }
+        authority.scope_params(&scopes)?;
+        Ok(InteractiveCredential {
+            endpoint: Some(TokenEndpoint {
+                authority,
+                client_id: client_id.into(),
+                client_secret: None,
+                http,
+            }),
+            refresh: Mutex::new(Some(oauth2::RefreshToken::new(
+                refresh_token.secret().to_owned(),
+            ))),
+            refresh_flight: async_lock::Mutex::new(()),
+            on_rotated: None,
+            login_scopes: scopes,
+            cache: TokenCache::new(TokenCacheOptions::default()),
+        })
+    }
+
+    /// Seeds the cache with an access token for the sign-in's scopes (for
+    /// example one persisted with the refresh token), used until a refresh
+    /// margin before it expires, as if it had been obtained now.
+    #[must_use]
+    pub fn with_access_token(self, token: AccessToken) -> Self {
+        let keys: Vec<&str> = self.login_scopes.iter().map(String::as_str).collect();
+        self.cache.insert(&keys, token);
+        self
+    }
+
+    /// Also sends a client secret when refreshing (web apps). No effect on
+    /// a sign-in without a token endpoint (implicit flow).
+    #[must_use]
+    pub fn with_client_secret(mut self, client_secret: impl Into<String>) -> Self {
+        if let Some(endpoint) = &mut self.endpoint {
+            endpoint.client_secret = Some(oauth2::ClientSecret::new(client_secret.into()));
+        }
+        self
+    }
+
+    /// Replaces the cache options (clock, refresh margin, failure hook),
+    /// keeping the tokens already cached.
+    #[must_use]
+    pub fn with_cache_options(mut self, options: TokenCacheOptions) -> Self {
+        self.cache = self.cache.with_options_keeping_tokens(options);
+        self
+    }
+
+    /// Calls `hook` with each new refresh token a refresh returns, as soon as
+    /// it arrives (before the `get_token` that caused it returns), so that
+    /// the persisted copy is replaced. It is not called when the server keeps
+    /// the old refresh token. It runs on the task that refreshes: keep it
+    /// short (write a file; do not block on a network).
+    #[must_use]
+    pub fn on_refresh_token_rotated(
+        mut self,
+        hook: impl Fn(&RefreshTokenSecret) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_rotated = Some(Arc::new(hook));
+        self
+    }
+
+    /// The newest refresh token, to persist the sign-in; `None` for the
+    /// implicit flow. It changes when a refresh rotates it: read it again
+    /// after each [`get_token`](TokenCredential::get_token), or use
+    /// [`on_refresh_token_rotated`](Self::on_refresh_token_rotated).
+    #[must_use]
+    pub fn refresh_token(&self) -> Option<RefreshTokenSecret> {
+        self.refresh.lock().ok().and_then(|r| {
+            r.as_ref()
+                .map(|t| RefreshTokenSecret::new(t.secret().clone()))
+        })
     }
 
     /// Whether this sign-in can be refreshed.
     #[must_use]
     pub fn has_refresh_token(&self) -> bool {
         self.refresh.lock().map(|r| r.is_some()).unwrap_or(false)
+    }
+
+    /// The authority the sign-in refreshes at (`None` for the implicit flow).
+    #[must_use]
+    pub fn authority(&self) -> Option<&Authority> {
+        self.endpoint.as_ref().map(|e| &e.authority)
+    }
+
+    /// The application (client) id the sign-in refreshes as (`None` for the
+    /// implicit flow).
+    #[must_use]
+    pub fn client_id(&self) -> Option<&str> {
+        self.endpoint.as_ref().map(|e| e.client_id.as_str())
     }
 
     /// The scopes the sign-in asked for.
@@ -247,6 +430,7 @@ impl InteractiveCredential {
     }
 
     async fn fetch(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
+        let _flight = self.refresh_flight.lock().await;
         let refresh = self.refresh.lock().ok().and_then(|r| r.clone());
         let (Some(endpoint), Some(refresh)) = (&self.endpoint, refresh) else {
             let mut asked = owned(scopes);
@@ -266,8 +450,15 @@ impl InteractiveCredential {
         let clock = &*self.cache.options().clock;
         let issued = endpoint.refresh(&refresh, &owned(scopes), clock).await?;
         if let Some(rotated) = issued.refresh {
+            let changed = rotated.secret() != refresh.secret();
+            let secret = RefreshTokenSecret::new(rotated.secret().clone());
             if let Ok(mut slot) = self.refresh.lock() {
                 *slot = Some(rotated);
+            }
+            if changed {
+                if let Some(hook) = &self.on_rotated {
+                    hook(&secret);
+                }
             }
         }
         Ok(issued.access)
@@ -282,6 +473,7 @@ impl fmt::Debug for InteractiveCredential {
                 "refresh_token",
                 &self.has_refresh_token().then_some("[redacted]"),
             )
+            .field("on_refresh_token_rotated", &self.on_rotated.is_some())
             .field("scopes", &self.login_scopes)
             .finish_non_exhaustive()
     }

@@ -9,7 +9,10 @@
 //!   front on `common` and `consumers`.
 //! - [`AuthorizationCodeFlow`]: authorize URL with PKCE S256 and a random
 //!   `state`, code exchange after a constant-time `state` check, refresh
-//!   token kept (and rotated) by the resulting [`InteractiveCredential`].
+//!   token kept (and rotated) by the resulting [`InteractiveCredential`],
+//!   which can be persisted ([`InteractiveCredential::refresh_token`], a
+//!   [`RefreshTokenSecret`]) and restored
+//!   ([`InteractiveCredential::from_refresh_token`]).
 //! - [`ImplicitFlow`]: authorize URL (`response_type=token`,
 //!   `response_mode=fragment`, optional nonce), redirect fragment parsed into
 //!   a token after the `state` check.
@@ -64,7 +67,9 @@ pub use cache::{
     needs_refresh, RefreshErrorHook, TokenCache, TokenCacheOptions, DEFAULT_REFRESH_MARGIN,
 };
 pub use credential::{BoxFuture, StaticTokenCredential, TokenCredential};
-pub use credentials::{ClientSecretCredential, InteractiveCredential, UsernamePasswordCredential};
+pub use credentials::{
+    ClientSecretCredential, InteractiveCredential, RefreshTokenHook, UsernamePasswordCredential,
+};
 pub use environment::{
     EnvironmentCredential, AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
     AZURE_PASSWORD, AZURE_TENANT_ID, AZURE_USERNAME,
@@ -74,4 +79,4 @@ pub use http;
 pub use http_client::{HttpClient, SharedHttpClient};
 pub use interactive::{AuthorizationCodeFlow, ImplicitFlow, PendingLogin};
 pub use response::DEFAULT_EXPIRES_IN;
-pub use token::{AccessToken, Clock, SystemClock};
+pub use token::{AccessToken, Clock, RefreshTokenSecret, SystemClock};

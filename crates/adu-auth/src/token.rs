@@ -52,6 +52,56 @@ impl fmt::Debug for AccessToken {
     }
 }
 
+/// A refresh token: what lets a sign-in outlive its access token, and what an
+/// application persists to restore a sign-in later
+/// ([`InteractiveCredential::refresh_token`](crate::InteractiveCredential::refresh_token),
+/// [`InteractiveCredential::from_refresh_token`](crate::InteractiveCredential::from_refresh_token)).
+///
+/// It is as sensitive as a password: `Debug` and `Display` show `[redacted]`,
+/// and the value is only reachable through the explicit
+/// [`secret`](Self::secret). Refresh tokens rotate: each refresh may return a
+/// new one, after which the old one may be refused, so always persist the
+/// newest.
+///
+/// ```
+/// use adu_auth::RefreshTokenSecret;
+///
+/// let token = RefreshTokenSecret::new("0.AXoA-very-secret");
+/// assert_eq!(token.secret(), "0.AXoA-very-secret");
+/// assert!(!format!("{token:?} {token}").contains("very-secret"));
+/// ```
+#[derive(Clone)]
+pub struct RefreshTokenSecret {
+    secret: String,
+}
+
+impl RefreshTokenSecret {
+    /// Wraps a refresh token (for example one read back from storage).
+    pub fn new(secret: impl Into<String>) -> Self {
+        RefreshTokenSecret {
+            secret: secret.into(),
+        }
+    }
+
+    /// The token itself, to store or to send to the token endpoint.
+    #[must_use]
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl fmt::Debug for RefreshTokenSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshTokenSecret([redacted])")
+    }
+}
+
+impl fmt::Display for RefreshTokenSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// Where the credentials read the time: injected so that expiry and refresh
 /// decisions can be tested without sleeping.
 pub trait Clock: Send + Sync + fmt::Debug {

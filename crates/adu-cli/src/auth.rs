@@ -2,14 +2,17 @@
 //!
 //! 1. `--access-token` / `ADU_ACCESS_TOKEN`: a bearer token obtained elsewhere;
 //! 2. the `AZURE_*` variables: client credentials or password ([`EnvironmentCredential`]);
-//! 3. the token cached by `adu login`.
+//! 3. the token cached by `adu login`: its access token while it is good; after an
+//!    authorization-code sign-in, refreshed through the token endpoint when it is not, with the
+//!    new access token and the rotated refresh token written back to the cache.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use adu_auth::{
-    AccessToken, EnvironmentCredential, SharedHttpClient, StaticTokenCredential, TokenCredential,
+    AccessToken, Authority, BoxFuture, EnvironmentCredential, InteractiveCredential,
+    RefreshTokenSecret, SharedHttpClient, StaticTokenCredential, TokenCredential,
 };
 
 use crate::args::Secret;
@@ -83,7 +86,7 @@ pub fn resolve_from(
         .iter()
         .any(|name| lookup(name).is_some_and(|v| !v.trim().is_empty()));
     if any_azure {
-        match EnvironmentCredential::from_lookup(&lookup, http) {
+        match EnvironmentCredential::from_lookup(&lookup, http.clone()) {
             Ok(credential) => {
                 let flow = credential.flow();
                 return Ok(Resolved {
@@ -100,6 +103,13 @@ pub fn resolve_from(
 
     match cache_path {
         Ok(path) => match token_cache::read(&path) {
+            Ok(Some(cached)) if cached.refreshable().is_some() => {
+                let credential = PersistedLogin::restore(&path, cached, http, now)?;
+                return Ok(Resolved {
+                    credential: Arc::new(credential),
+                    source: Source::Cached(path),
+                });
+            }
             Ok(Some(cached)) if cached.is_usable_at(now) => {
                 return Ok(Resolved {
                     credential: Arc::new(StaticTokenCredential::new(AccessToken::new(
@@ -131,6 +141,110 @@ pub fn resolve_from(
          bearer token; or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or \
          AZURE_USERNAME and AZURE_PASSWORD); or run `adu login`",
     ))
+}
+
+/// The sign-in `adu login --flow auth-code` cached, restored: the cached access token while
+/// it is good, then refreshes with the cached refresh token. After every token it hands out,
+/// it re-reads the credential's refresh token (refresh tokens rotate) and rewrites the cache
+/// file (owner-only, temporary file + rename) when the refresh token or the access token for
+/// the cached scope changed.
+struct PersistedLogin {
+    inner: InteractiveCredential,
+    path: PathBuf,
+    saved: Mutex<token_cache::CachedToken>,
+}
+
+impl PersistedLogin {
+    fn restore(
+        path: &Path,
+        cached: token_cache::CachedToken,
+        http: SharedHttpClient,
+        now: SystemTime,
+    ) -> Result<Self, Failure> {
+        let invalid = |error: adu_auth::Error| {
+            let mut failure = Failure::from_auth(&error);
+            failure.message = format!(
+                "the sign-in cached in {} cannot be used: {error}",
+                path.display()
+            );
+            failure.hint = Some("run `adu login` again".to_owned());
+            failure
+        };
+        let (refresh, tenant, client_id) = cached
+            .refreshable()
+            .expect("restore is only called for a refreshable cache");
+        let mut authority = Authority::new(tenant).map_err(invalid)?;
+        if let Some(host) = cached.authority_host.as_deref() {
+            authority = authority.with_host(host).map_err(invalid)?;
+        }
+        let mut credential = InteractiveCredential::from_refresh_token(
+            authority,
+            client_id,
+            RefreshTokenSecret::new(refresh),
+            &[cached.scope.as_str()],
+            http,
+        )
+        .map_err(invalid)?;
+        if cached.is_usable_at(now) {
+            credential = credential.with_access_token(AccessToken::new(
+                cached.access_token.clone(),
+                cached.expires_at_time(),
+            ));
+        }
+        Ok(PersistedLogin {
+            inner: credential,
+            path: path.to_owned(),
+            saved: Mutex::new(cached),
+        })
+    }
+
+    /// Writes the cache again if `token` (obtained for `scopes`) or the refresh token changed.
+    fn persist(&self, scopes: &[&str], token: &AccessToken) {
+        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = saved.clone();
+        if let Some(refresh) = self.inner.refresh_token() {
+            next.refresh_token = Some(refresh.secret().to_owned());
+        }
+        // Only a token for the cached scope replaces the cached one.
+        if scopes == [saved.scope.as_str()] {
+            next.access_token = token.secret().to_owned();
+            next.expires_at = token_cache::unix_seconds(token.expires_at());
+        }
+        if next == *saved {
+            return;
+        }
+        match token_cache::write(&self.path, &next) {
+            Ok(()) => {
+                tracing::info!(path = %self.path.display(), "refreshed sign-in saved");
+                *saved = next;
+            }
+            Err(error) => {
+                // The command itself can go on; the next one will have to sign in again if
+                // the old refresh token was spent.
+                eprintln!(
+                    "adu: warning: {error}; the refreshed sign-in could not be saved, and the \
+                     next command may need `adu login` again"
+                );
+            }
+        }
+    }
+}
+
+impl TokenCredential for PersistedLogin {
+    fn get_token<'a>(
+        &'a self,
+        scopes: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<AccessToken, adu_auth::Error>> {
+        Box::pin(async move {
+            let token = self.inner.get_token(scopes).await?;
+            self.persist(scopes, &token);
+            Ok(token)
+        })
+    }
+
+    fn invalidate(&self, scopes: &[&str]) {
+        self.inner.invalidate(scopes);
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +303,10 @@ mod tests {
             expires_at: token_cache::unix_seconds(now + Duration::from_secs(3600)),
             flow: "implicit".into(),
             scope: "s".into(),
+            refresh_token: None,
+            authority_host: None,
+            tenant: None,
+            client_id: None,
         };
         token_cache::write(&path, &cached).unwrap();
         let resolved = resolve_from(None, |_| None, offline(), Ok(path.clone()), now).unwrap();
@@ -225,6 +343,123 @@ mod tests {
             "{}",
             failure.message
         );
+    }
+
+    /// A token endpoint that records each form and answers every refresh with `at-new` and
+    /// the rotated `rt-2`.
+    /// The (URI, form body) of each request a fake token endpoint received.
+    type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+    fn rotating_endpoint() -> (Seen, SharedHttpClient) {
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        let http: SharedHttpClient = Arc::new(move |r: adu_transport::http::Request<Vec<u8>>| {
+            let body = String::from_utf8_lossy(r.body()).into_owned();
+            record.lock().unwrap().push((r.uri().to_string(), body));
+            async {
+                Ok::<_, adu_auth::HttpClientError>(
+                        adu_transport::http::Response::builder()
+                            .status(200)
+                            .header("content-type", "application/json")
+                            .body(
+                                br#"{"access_token":"at-new","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#
+                                    .to_vec(),
+                            )
+                            .unwrap(),
+                    )
+            }
+        });
+        (seen, http)
+    }
+
+    fn signed_in(expires_at: SystemTime) -> token_cache::CachedToken {
+        token_cache::CachedToken {
+            access_token: "at-old".into(),
+            expires_at: token_cache::unix_seconds(expires_at),
+            flow: "auth-code".into(),
+            scope: "https://api.adu.microsoft.com/.default".into(),
+            refresh_token: Some("rt-1".into()),
+            authority_host: Some("http://127.0.0.1:9/".into()),
+            tenant: Some("emulator".into()),
+            client_id: Some("adu-emulator".into()),
+        }
+    }
+
+    #[test]
+    fn a_cached_sign_in_is_refreshed_when_expired_and_the_rotation_is_saved() {
+        let dir = std::env::temp_dir().join(format!("adu-cli-refresh-{}", std::process::id()));
+        let path = dir.join("token.json");
+        let now = SystemTime::now();
+        let scope = ["https://api.adu.microsoft.com/.default"];
+
+        // Still valid: the cached token, no request, no rewrite.
+        token_cache::write(&path, &signed_in(now + Duration::from_secs(3600))).unwrap();
+        let (seen, http) = rotating_endpoint();
+        let resolved = resolve_from(None, |_| None, http, Ok(path.clone()), now).unwrap();
+        assert_eq!(resolved.source, Source::Cached(path.clone()));
+        let token = futures_lite_block_on(resolved.credential.get_token(&scope)).unwrap();
+        assert_eq!(token.secret(), "at-old");
+        assert!(seen.lock().unwrap().is_empty());
+
+        // Expired: a refresh at the cached authority, and the new tokens saved.
+        token_cache::write(&path, &signed_in(now - Duration::from_secs(10))).unwrap();
+        let (seen, http) = rotating_endpoint();
+        let resolved = resolve_from(None, |_| None, http, Ok(path.clone()), now).unwrap();
+        let token = futures_lite_block_on(resolved.credential.get_token(&scope)).unwrap();
+        assert_eq!(token.secret(), "at-new");
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.len(), 1);
+            assert_eq!(seen[0].0, "http://127.0.0.1:9/emulator/oauth2/v2.0/token");
+            assert!(
+                seen[0].1.contains("grant_type=refresh_token"),
+                "{}",
+                seen[0].1
+            );
+            assert!(seen[0].1.contains("refresh_token=rt-1"), "{}", seen[0].1);
+            assert!(
+                seen[0].1.contains("client_id=adu-emulator"),
+                "{}",
+                seen[0].1
+            );
+        }
+        let saved = token_cache::read(&path).unwrap().unwrap();
+        assert_eq!(saved.refresh_token.as_deref(), Some("rt-2"));
+        assert_eq!(saved.access_token, "at-new");
+        assert!(saved.is_usable_at(now));
+        assert_eq!(saved.tenant.as_deref(), Some("emulator"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+
+        // A token for another scope rotates the refresh token but leaves the cached access
+        // token (which is for the cached scope) alone.
+        token_cache::write(&path, &signed_in(now - Duration::from_secs(10))).unwrap();
+        let (_, http) = rotating_endpoint();
+        let resolved = resolve_from(None, |_| None, http, Ok(path.clone()), now).unwrap();
+        let other = ["https://api.adu.microsoft.com/user_impersonation"];
+        futures_lite_block_on(resolved.credential.get_token(&other)).unwrap();
+        let saved = token_cache::read(&path).unwrap().unwrap();
+        assert_eq!(saved.refresh_token.as_deref(), Some("rt-2"));
+        assert_eq!(saved.access_token, "at-old");
+
+        // A cache naming an authority that cannot be used is a usage error saying to sign in.
+        let mut bad = signed_in(now);
+        bad.authority_host = Some("http://login.example.com/".into());
+        token_cache::write(&path, &bad).unwrap();
+        let (_, http) = rotating_endpoint();
+        let failure = resolve_from(None, |_| None, http, Ok(path.clone()), now).unwrap_err();
+        assert_eq!(failure.exit(), Exit::Usage);
+        assert!(
+            failure.message.contains("cannot be used"),
+            "{}",
+            failure.message
+        );
+        assert_eq!(failure.hint.as_deref(), Some("run `adu login` again"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {

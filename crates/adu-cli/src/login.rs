@@ -1,5 +1,7 @@
 //! `adu login`: an interactive sign-in through the browser, with the redirect received by a
-//! loopback listener, and the token cached (owner-only) for later commands.
+//! loopback listener, and the token cached (owner-only) for later commands; after the
+//! authorization code flow, with the refresh token, the authority host, the tenant and the
+//! client id, so that later commands can refresh.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -142,11 +144,18 @@ pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure>
         .await
         .map_err(auth_failure)?;
 
+    // After the authorization code flow, the refresh token and where to use it are kept too,
+    // so that later commands refresh instead of asking for another sign-in.
+    let refresh_token = credential.refresh_token();
     let cached = CachedToken {
         access_token: token.secret().to_owned(),
         expires_at: token_cache::unix_seconds(token.expires_at()),
         flow: flow_name(args.flow).to_owned(),
         scope: scope.clone(),
+        refresh_token: refresh_token.as_ref().map(|r| r.secret().to_owned()),
+        authority_host: credential.authority().map(|a| a.host().to_string()),
+        tenant: credential.authority().map(|a| a.tenant().to_owned()),
+        client_id: credential.client_id().map(str::to_owned),
     };
     token_cache::write(&path, &cached).map_err(|e| {
         Failure::new(
@@ -169,12 +178,18 @@ pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure>
                 "expiresAt": humantime::format_rfc3339_seconds(token.expires_at()).to_string(),
                 "flow": flow_name(args.flow),
                 "scope": scope,
+                "refreshable": refresh_token.is_some(),
             })
         ),
         OutputFormat::Text => println!(
-            "Signed in. The token is cached in {} (owner-only) and is valid for {}.",
+            "Signed in. The token is cached in {} (owner-only) and is valid for {}{}.",
             path.display(),
-            human_duration(valid_for)
+            human_duration(valid_for),
+            if refresh_token.is_some() {
+                "; later commands refresh it when it expires"
+            } else {
+                "; sign in again when it expires"
+            }
         ),
     }
     Ok(Exit::Success)

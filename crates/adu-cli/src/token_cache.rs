@@ -1,5 +1,7 @@
 //! The token `adu login` leaves for later commands: a small JSON file in the user's cache
 //! directory (`$ADU_TOKEN_CACHE`, else `<cache dir>/adu/token.json`), created owner-only.
+//! After an authorization-code sign-in it also holds the refresh token and where to use it
+//! (authority host, tenant, client id), so that later commands can refresh.
 //!
 //! The file is written to a fresh temporary file created with mode 0600 (never a `chmod`
 //! after the secret is written), then renamed over the old one, so the token is never
@@ -30,6 +32,19 @@ pub struct CachedToken {
     pub flow: String,
     /// The scope it was asked for.
     pub scope: String,
+    /// The refresh token of an authorization-code sign-in: later commands refresh with it
+    /// when the access token has expired, and store the new (rotated) one here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Where to refresh: the authority host the sign-in used (with a trailing slash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority_host: Option<String>,
+    /// The tenant the sign-in used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The application (client) id the sign-in used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 impl fmt::Debug for CachedToken {
@@ -39,6 +54,13 @@ impl fmt::Debug for CachedToken {
             .field("expires_at", &self.expires_at)
             .field("flow", &self.flow)
             .field("scope", &self.scope)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("authority_host", &self.authority_host)
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
             .finish()
     }
 }
@@ -47,6 +69,14 @@ impl CachedToken {
     /// The expiry as a time.
     pub fn expires_at_time(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(self.expires_at)
+    }
+
+    /// What a refresh needs (refresh token, tenant, client id), when all of it is there.
+    pub fn refreshable(&self) -> Option<(&str, &str, &str)> {
+        match (&self.refresh_token, &self.tenant, &self.client_id) {
+            (Some(r), Some(t), Some(c)) if !r.is_empty() => Some((r, t, c)),
+            _ => None,
+        }
     }
 
     /// Whether the token can still be used at `now` (with [`EXPIRY_MARGIN`] to spare).
@@ -160,8 +190,11 @@ pub fn write(path: &Path, token: &CachedToken) -> Result<(), Error> {
     let json = serde_json::to_vec_pretty(token).map_err(|_| Error::Invalid {
         path: path.to_owned(),
     })?;
+    // Unique per process and per write, so that concurrent writers never share a file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut temp_name = path.as_os_str().to_owned();
-    temp_name.push(format!(".tmp-{}", std::process::id()));
+    temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
     let temp = PathBuf::from(temp_name);
     // A leftover from a crashed run would make `create_new` fail.
     let _ = std::fs::remove_file(&temp);
@@ -220,7 +253,50 @@ mod tests {
             expires_at,
             flow: "implicit".into(),
             scope: "s".into(),
+            refresh_token: None,
+            authority_host: None,
+            tenant: None,
+            client_id: None,
         }
+    }
+
+    fn refreshable_token() -> CachedToken {
+        CachedToken {
+            flow: "auth-code".into(),
+            refresh_token: Some("rt-secret-refresh".into()),
+            authority_host: Some("http://127.0.0.1:1/".into()),
+            tenant: Some("emulator".into()),
+            client_id: Some("adu-emulator".into()),
+            ..token(42)
+        }
+    }
+
+    #[test]
+    fn refresh_fields_round_trip_and_stay_out_of_debug() {
+        let full = refreshable_token();
+        assert_eq!(
+            full.refreshable(),
+            Some(("rt-secret-refresh", "emulator", "adu-emulator"))
+        );
+        assert!(!format!("{full:?}").contains("rt-secret"));
+        let json = serde_json::to_value(&full).unwrap();
+        assert_eq!(json["refreshToken"], "rt-secret-refresh");
+        assert_eq!(json["authorityHost"], "http://127.0.0.1:1/");
+        assert_eq!(json["clientId"], "adu-emulator");
+        let back: CachedToken = serde_json::from_value(json).unwrap();
+        assert_eq!(back, full);
+        // A file written before these fields existed still reads, and is not refreshable.
+        let old: CachedToken = serde_json::from_str(
+            r#"{"accessToken":"a","expiresAt":1,"flow":"implicit","scope":"s"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.refreshable(), None);
+        assert!(!serde_json::to_string(&old)
+            .unwrap()
+            .contains("refreshToken"));
+        let mut partial = full;
+        partial.client_id = None;
+        assert_eq!(partial.refreshable(), None);
     }
 
     fn temp_dir(name: &str) -> PathBuf {
@@ -277,6 +353,19 @@ mod tests {
                 .mode();
             assert_eq!(dir_mode & 0o777, 0o700);
         }
+        // Concurrent writers (one process refreshing for several requests) never collide.
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || write(&path, &token(100 + i)))
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap().unwrap();
+        }
+        assert!(read(&path).unwrap().unwrap().expires_at >= 100);
+        let leftovers = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
         std::fs::write(&path, b"not json").unwrap();
         assert!(matches!(read(&path), Err(Error::Invalid { .. })));
         let _ = std::fs::remove_dir_all(&dir);

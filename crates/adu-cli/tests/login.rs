@@ -1,11 +1,15 @@
 //! End-to-end: `adu login`, driven without a browser. The test reads the authorize URL the
-//! command prints, then plays the browser's part against the loopback listener; the token it
-//! hands over is one the emulator issued, so the cached token is then used for real.
+//! command prints, then plays the browser's part: for the authorization code flow it asks the
+//! emulator's authorization endpoint (without following its redirect) and hands the redirect
+//! to the command's loopback listener; for the implicit flow it posts a token the emulator
+//! issued. The cached sign-in is then used, and refreshed, by later commands.
 
 mod common;
 
 use adu_emulator::{Config, OperationSpec, Timings};
-use common::{adu, http_request, query_param, spawn, temp_dir, wait_exit, wait_for_line};
+use common::{
+    adu, http_get_location, http_request, query_param, spawn, temp_dir, wait_exit, wait_for_line,
+};
 
 /// Starts `adu login` and returns the child with the authorize URL it printed.
 fn start_login(flow: &str, authority: &str, cache: &std::path::Path) -> (common::Spawned, String) {
@@ -142,7 +146,7 @@ async fn a_forged_state_is_refused_with_exit_3_and_nothing_is_cached() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_code_login_sends_pkce_and_exchanges_the_code_at_the_token_endpoint() {
-    // The emulator has no authorization-code grant, so the exchange is refused: this checks
+    // A code the emulator never issued: the exchange is refused (`invalid_grant`). This checks
     // the URL, the redirect handling and that the token endpoint's refusal is exit code 3.
     let emulator = adu_emulator::start(Config::default()).await.unwrap();
     let dir = temp_dir("login-code");
@@ -174,4 +178,166 @@ fn login_needs_a_client_id() {
     let run = adu(&["login"], &[]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("--client-id"), "{}", run.stderr);
+}
+
+fn read_cache(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn show(
+    emulator: &adu_emulator::RunningEmulator,
+    id: &str,
+    cache: &std::path::Path,
+) -> common::Run {
+    let url = emulator.base_url();
+    adu(
+        &[
+            "operation",
+            "show",
+            id,
+            "--endpoint",
+            &url,
+            "--instance",
+            "blue",
+            "--output",
+            "json",
+        ],
+        &[("ADU_TOKEN_CACHE", cache.to_str().unwrap())],
+    )
+}
+
+#[cfg(unix)]
+fn inode(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().ino()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_code_login_end_to_end_then_commands_use_and_refresh_the_cached_sign_in() {
+    let emulator = adu_emulator::start(Config::default()).await.unwrap();
+    let id = emulator.add_operation(OperationSpec::succeeding().with_timings(Timings::immediate()));
+    let dir = temp_dir("login-code-e2e");
+    let cache = dir.join("cache").join("token.json");
+
+    // 1. `adu login --flow auth-code`, the browser played by two plain HTTP requests.
+    let (mut login, url) = start_login("auth-code", &emulator.authority_url(), &cache);
+    assert!(
+        url.starts_with(&format!("{}?", emulator.authorize_url())),
+        "{url}"
+    );
+    let state = query_param(&url, "state").unwrap();
+    let redirect_uri = query_param(&url, "redirect_uri").unwrap();
+    let (status, location) = http_get_location(&url);
+    assert_eq!(status, 302, "the emulator signs in without a page");
+    let location = location.expect("a Location");
+    assert!(
+        location.starts_with(&format!("{redirect_uri}?")),
+        "{location}"
+    );
+    assert_eq!(
+        query_param(&location, "state").as_deref(),
+        Some(state.as_str())
+    );
+    let code = query_param(&location, "code").expect("a code");
+    let (status, page) = http_request("GET", &location, "");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(wait_exit(&mut login.child), 0);
+    let done = wait_for_line(&login.stdout, |l| l.starts_with("Signed in"));
+    assert!(done.contains("refresh"), "{done}");
+    let stats = emulator.stats();
+    assert_eq!((stats.codes_issued, stats.token_requests), (1, 1));
+
+    #[cfg(unix)]
+    assert_eq!(common::mode(&cache), 0o600, "the token cache is owner-only");
+    let first = read_cache(&cache);
+    assert_eq!(first["flow"], "auth-code");
+    assert_eq!(first["tenant"], "emulator");
+    assert_eq!(first["clientId"], "adu-emulator");
+    assert_eq!(
+        first["authorityHost"],
+        format!("{}/", emulator.authority_url())
+    );
+    let access = first["accessToken"].as_str().unwrap().to_owned();
+    let refresh = first["refreshToken"].as_str().unwrap().to_owned();
+    assert!(!access.is_empty() && !refresh.is_empty());
+    assert!(!refresh.contains(&code));
+
+    // 2. A later command uses the cached access token: no trip to the token endpoint.
+    let run = show(&emulator, &id, &cache);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["status"], "Succeeded");
+    assert_eq!(emulator.stats().token_requests, 1);
+    assert_eq!(read_cache(&cache), first, "nothing to save");
+
+    // 3. The access token has expired: the command refreshes, and saves the new access token
+    //    and the rotated refresh token in a new owner-only file.
+    let mut expired = first.clone();
+    expired["expiresAt"] = serde_json::json!(1);
+    std::fs::write(&cache, serde_json::to_vec(&expired).unwrap()).unwrap();
+    #[cfg(unix)]
+    let before = inode(&cache);
+    let run = show(&emulator, &id, &cache);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["status"], "Succeeded");
+    assert_eq!(emulator.stats().token_requests, 2, "one refresh");
+    let second = read_cache(&cache);
+    let new_refresh = second["refreshToken"].as_str().unwrap();
+    assert_ne!(new_refresh, refresh, "the refresh token rotated");
+    assert_ne!(second["accessToken"], first["accessToken"]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(second["expiresAt"].as_u64().unwrap() > now + 3000);
+    assert_eq!(second["clientId"], "adu-emulator");
+    #[cfg(unix)]
+    {
+        assert_eq!(common::mode(&cache), 0o600, "still owner-only");
+        assert_ne!(
+            inode(&cache),
+            before,
+            "replaced by rename, not rewritten in place"
+        );
+    }
+    assert!(!run.stderr.contains(new_refresh) && !run.stderr.contains(&refresh));
+
+    // 4. The new access token is used as it is; the old refresh token is spent.
+    let run = show(&emulator, &id, &cache);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(emulator.stats().token_requests, 2);
+    std::fs::write(&cache, serde_json::to_vec(&expired).unwrap()).unwrap();
+    let run = show(&emulator, &id, &cache);
+    assert_eq!(run.code, 3, "{run:?}");
+    let error = run.stderr_json();
+    assert_eq!(error["error"]["code"], "invalid_grant", "{error}");
+    assert!(!run.stderr.contains(&refresh), "the refresh token leaked");
+    assert_eq!(
+        read_cache(&cache),
+        expired,
+        "a failed refresh saves nothing"
+    );
+
+    let _ = std::fs::remove_dir_all(&dir);
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_implicit_sign_in_is_not_refreshed() {
+    let emulator = adu_emulator::start(Config::default()).await.unwrap();
+    let id = emulator.add_operation(OperationSpec::succeeding().with_timings(Timings::immediate()));
+    let dir = temp_dir("login-implicit-expired");
+    let cache = dir.join("token.json");
+    let cached = serde_json::json!({
+        "accessToken": emulator.issue_token(),
+        "expiresAt": 1,
+        "flow": "implicit",
+        "scope": "https://api.adu.microsoft.com/.default",
+    });
+    std::fs::write(&cache, serde_json::to_vec(&cached).unwrap()).unwrap();
+    let run = show(&emulator, &id, &cache);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("expired"), "{}", run.stderr);
+    assert_eq!(emulator.stats().token_requests, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+    emulator.shutdown().await;
 }

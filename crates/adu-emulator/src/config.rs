@@ -16,6 +16,9 @@ pub const DEFAULT_TENANT: &str = "emulator";
 pub const CURRENT_API_VERSION: &str = "2022-10-01";
 /// The largest request body the emulator reads, unless configured otherwise (1 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long an authorization code can be redeemed: 60 s by default (Azure AD
+/// allows about ten minutes; an emulator has no reason to be generous).
+pub const DEFAULT_AUTHORIZATION_CODE_LIFETIME: Duration = Duration::from_secs(60);
 
 /// How an emulator is set up. Start from [`Config::default`] (or
 /// [`Config::from_scenario_json`]) and change what you need.
@@ -38,6 +41,9 @@ pub struct Config {
     pub credentials: Credentials,
     /// How long issued access tokens stay valid (3599 s by default, like Azure AD).
     pub token_lifetime: Duration,
+    /// How long an authorization code from `/authorize` can be redeemed
+    /// ([`DEFAULT_AUTHORIZATION_CODE_LIFETIME`]).
+    pub authorization_code_lifetime: Duration,
     /// Whether API requests need a bearer token issued by this emulator (true by default).
     pub require_auth: bool,
     /// The instance ids that exist; `None` (the default) accepts any.
@@ -67,6 +73,7 @@ impl Default for Config {
             tls: false,
             credentials: Credentials::default(),
             token_lifetime: Duration::from_secs(3599),
+            authorization_code_lifetime: DEFAULT_AUTHORIZATION_CODE_LIFETIME,
             require_auth: true,
             instances: None,
             api_versions: vec![CURRENT_API_VERSION.to_owned()],
@@ -107,6 +114,14 @@ impl Config {
     #[must_use]
     pub fn with_token_lifetime(mut self, lifetime: Duration) -> Self {
         self.token_lifetime = lifetime;
+        self
+    }
+
+    /// Sets how long authorization codes can be redeemed (zero: they are
+    /// already expired when issued, for tests of the expiry).
+    #[must_use]
+    pub fn with_authorization_code_lifetime(mut self, lifetime: Duration) -> Self {
+        self.authorization_code_lifetime = lifetime;
         self
     }
 

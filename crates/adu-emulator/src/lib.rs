@@ -11,7 +11,11 @@
 //!   and 400 `MissingApiVersionParameter` / `UnsupportedApiVersion`;
 //! - `POST /deviceUpdate/{instanceId}/updates:import?api-version=2022-10-01` → 202 with a
 //!   relative `Operation-Location`, and the imported update at its `resourceLocation`;
-//! - `POST /{tenant}/oauth2/v2.0/token` (client credentials, password, refresh token);
+//! - `GET /{tenant}/oauth2/v2.0/authorize`: a non-interactive sign-in (loopback redirect
+//!   URIs only) answering with a code (PKCE S256 required) or, for the implicit flow, a token
+//!   in the fragment;
+//! - `POST /{tenant}/oauth2/v2.0/token` (client credentials, password, authorization code,
+//!   refresh token);
 //!   API requests need a bearer token it issued (401 with `WWW-Authenticate: Bearer` otherwise);
 //! - per-client rate limiting (429 + `Retry-After`) and fault injection (5xx, latency,
 //!   connection resets, truncated and stalled bodies), off by default.
@@ -49,6 +53,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod authorize;
 mod body;
 mod config;
 mod error;
@@ -62,8 +67,9 @@ mod token;
 
 pub use config::{
     default_failure, default_update_id, Config, Credentials, FaultKind, FaultRule, ImportBehaviour,
-    OperationSpec, Outcome, RateLimit, Timings, Visibility, CURRENT_API_VERSION, DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET, DEFAULT_MAX_BODY_BYTES, DEFAULT_TENANT,
+    OperationSpec, Outcome, RateLimit, Timings, Visibility, CURRENT_API_VERSION,
+    DEFAULT_AUTHORIZATION_CODE_LIFETIME, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_TENANT,
 };
 pub use error::{Error, ScenarioSyntaxError};
 pub use scenario::Scenario;

@@ -143,7 +143,7 @@ pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> R
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
 
-    // The token endpoint: /{tenant}/oauth2/v2.0/token.
+    // The identity platform's endpoints: /{tenant}/oauth2/v2.0/{token,authorize}.
     if let [tenant, o, v, t] = s.as_slice() {
         if is(o, "oauth2") && is(v, "v2.0") && is(t, "token") {
             if req.method != Method::POST {
@@ -151,6 +151,19 @@ pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> R
             }
             Counters::bump(&state.counters.token_requests);
             return crate::token::token_endpoint(state, base_url, tenant, req.body, now.wall);
+        }
+        if is(o, "oauth2") && is(v, "v2.0") && is(t, "authorize") {
+            if req.method != Method::GET {
+                return method_not_allowed(now.wall);
+            }
+            Counters::bump(&state.counters.authorize_requests);
+            return crate::authorize::authorize_endpoint(
+                state,
+                base_url,
+                tenant,
+                req.query.unwrap_or(""),
+                now.wall,
+            );
         }
     }
 

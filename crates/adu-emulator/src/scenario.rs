@@ -35,6 +35,7 @@ pub struct Scenario {
     tls: Option<bool>,
     credentials: Option<CredentialsJson>,
     token_lifetime_secs: Option<u64>,
+    authorization_code_lifetime_secs: Option<u64>,
     require_auth: Option<bool>,
     instances: Option<Vec<String>>,
     api_versions: Option<Vec<String>>,
@@ -218,6 +219,9 @@ impl Scenario {
         }
         if let Some(secs) = self.token_lifetime_secs {
             config.token_lifetime = Duration::from_secs(secs);
+        }
+        if let Some(secs) = self.authorization_code_lifetime_secs {
+            config.authorization_code_lifetime = Duration::from_secs(secs);
         }
         if let Some(v) = self.require_auth {
             config.require_auth = v;

@@ -45,6 +45,10 @@ pub struct Stats {
     pub not_modified: u64,
     /// Requests to the token endpoint.
     pub token_requests: u64,
+    /// Requests to the authorization endpoint (`/{tenant}/oauth2/v2.0/authorize`).
+    pub authorize_requests: u64,
+    /// Authorization codes issued.
+    pub codes_issued: u64,
     /// Access tokens issued (by the endpoint or [`RunningEmulator::issue_token`]).
     pub tokens_issued: u64,
     /// Imports accepted (202).
@@ -192,6 +196,14 @@ impl RunningEmulator {
         self.base_url.clone()
     }
 
+    /// The authorization endpoint: `{base_url}/{tenant}/oauth2/v2.0/authorize`.
+    pub fn authorize_url(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/authorize",
+            self.base_url, self.state.config.credentials.tenant
+        )
+    }
+
     /// The token endpoint: `{base_url}/{tenant}/oauth2/v2.0/token`.
     pub fn token_url(&self) -> String {
         format!(
@@ -236,6 +248,8 @@ impl RunningEmulator {
             status_requests: get(&c.status_requests),
             not_modified: get(&c.not_modified),
             token_requests: get(&c.token_requests),
+            authorize_requests: get(&c.authorize_requests),
+            codes_issued: get(&c.codes_issued),
             tokens_issued: get(&c.tokens_issued),
             imports: get(&c.imports),
             rate_limited: get(&c.rate_limited),

@@ -162,6 +162,31 @@ pub(crate) struct RefreshInfo {
     pub client_id: String,
 }
 
+/// An issued authorization code: single use, short-lived, bound to the
+/// client, the redirect URI and the PKCE challenge it was issued for.
+#[derive(Clone, Debug)]
+pub(crate) struct CodeInfo {
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// `BASE64URL(SHA256(code_verifier))` (RFC 7636 §4.2, S256).
+    pub code_challenge: String,
+    pub scope: String,
+    pub expires: SystemTime,
+}
+
+/// Why an authorization code was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CodeProblem {
+    Unknown,
+    Redeemed,
+    Expired,
+}
+
+struct CodeEntry {
+    info: CodeInfo,
+    redeemed: bool,
+}
+
 /// Why a bearer token was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TokenProblem {
@@ -217,6 +242,8 @@ pub(crate) struct Counters {
     pub status_requests: AtomicU64,
     pub not_modified: AtomicU64,
     pub token_requests: AtomicU64,
+    pub authorize_requests: AtomicU64,
+    pub codes_issued: AtomicU64,
     pub tokens_issued: AtomicU64,
     pub imports: AtomicU64,
     pub rate_limited: AtomicU64,
@@ -248,6 +275,7 @@ pub(crate) struct State {
     ops: Mutex<HashMap<String, OpRecord>>,
     tokens: Mutex<HashMap<String, TokenInfo>>,
     refresh: Mutex<HashMap<String, RefreshInfo>>,
+    codes: Mutex<HashMap<String, CodeEntry>>,
     buckets: Mutex<HashMap<String, Bucket>>,
     faults: Mutex<FaultState>,
     pub counters: Counters,
@@ -273,6 +301,7 @@ impl State {
             ops: Mutex::new(ops),
             tokens: Mutex::new(HashMap::new()),
             refresh: Mutex::new(HashMap::new()),
+            codes: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
             faults: Mutex::new(FaultState { rng, matched }),
             counters: Counters::default(),
@@ -352,6 +381,41 @@ impl State {
     /// Consumes a refresh token (they rotate: each is good once).
     pub fn redeem_refresh_token(&self, token: &str) -> Option<RefreshInfo> {
         lock(&self.refresh).remove(token)
+    }
+
+    /// Issues an authorization code for `info`.
+    pub fn issue_code(&self, info: CodeInfo, now: SystemTime) -> String {
+        let code = format!("emu-code.{}", random_hex(32));
+        let mut codes = lock(&self.codes);
+        if codes.len() >= TOKEN_TABLE_LIMIT {
+            codes.retain(|_, c| c.info.expires > now);
+        }
+        codes.insert(
+            code.clone(),
+            CodeEntry {
+                info,
+                redeemed: false,
+            },
+        );
+        Counters::bump(&self.counters.codes_issued);
+        code
+    }
+
+    /// Redeems an authorization code. Every attempt spends the code (RFC 6749
+    /// §4.1.2: a code is used once), even one that fails a later check, so a
+    /// stolen code cannot be tried against many PKCE verifiers. A spent code
+    /// is remembered (until the table fills) to answer "already redeemed".
+    pub fn redeem_code(&self, code: &str, now: SystemTime) -> Result<CodeInfo, CodeProblem> {
+        let mut codes = lock(&self.codes);
+        let entry = codes.get_mut(code).ok_or(CodeProblem::Unknown)?;
+        if entry.redeemed {
+            return Err(CodeProblem::Redeemed);
+        }
+        entry.redeemed = true;
+        if entry.info.expires <= now {
+            return Err(CodeProblem::Expired);
+        }
+        Ok(entry.info.clone())
     }
 
     /// Applies the rate limit for `client`; `Err` carries the wait.

@@ -1,6 +1,7 @@
 //! The token endpoint, in the shape of the Microsoft identity platform's
 //! v2.0 endpoint (`/{tenant}/oauth2/v2.0/token`): client credentials,
-//! password and refresh grants, and AADSTS-style errors.
+//! password, authorization code (with PKCE) and refresh grants, and
+//! AADSTS-style errors.
 
 use std::time::SystemTime;
 
@@ -10,11 +11,12 @@ use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use http::{Response, StatusCode};
 use serde_json::json;
 
+use crate::authorize::s256_challenge;
 use crate::routes::{new_uuid, parse_pairs};
-use crate::state::State;
+use crate::state::{CodeProblem, State};
 
 /// Identity-platform style timestamp: `2024-01-31 12:34:56Z`.
-fn aad_timestamp(now: SystemTime) -> String {
+pub(crate) fn aad_timestamp(now: SystemTime) -> String {
     let t = Timestamp::from_system_time(now);
     let s = t.as_str();
     format!("{} {}Z", &s[..10], &s[11..19])
@@ -74,7 +76,7 @@ fn missing(base_url: &str, name: &str, now: SystemTime) -> Response<Bytes> {
 }
 
 /// Compares secrets without an early exit on the first difference.
-fn same_secret(a: &str, b: &str) -> bool {
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -156,6 +158,8 @@ pub(crate) fn token_endpoint(
     }
     let scope = get("scope");
 
+    // The scope the token is for: the request's, or the one the code was issued for.
+    let mut granted_scope = scope.map(str::to_owned);
     let with_refresh = match grant {
         "client_credentials" => {
             if secret.is_none() {
@@ -227,6 +231,65 @@ pub(crate) fn token_endpoint(
                 }
             }
         }
+        "authorization_code" => {
+            let Some(code) = get("code") else {
+                return missing(base_url, "code", now);
+            };
+            let Some(redirect_uri) = get("redirect_uri") else {
+                return missing(base_url, "redirect_uri", now);
+            };
+            let invalid_grant = |code: u32, description: &str| {
+                aad_error(
+                    base_url,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    code,
+                    description,
+                    now,
+                )
+            };
+            let info = match state.redeem_code(code, now) {
+                Ok(info) => info,
+                Err(CodeProblem::Unknown) => {
+                    return invalid_grant(70000, "Provided grant is invalid or malformed.")
+                }
+                Err(CodeProblem::Redeemed) => {
+                    return invalid_grant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.")
+                }
+                Err(CodeProblem::Expired) => {
+                    return invalid_grant(70008, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.")
+                }
+            };
+            if info.client_id != client_id {
+                return invalid_grant(
+                    70000,
+                    "Provided grant is invalid or malformed: the authorization code was issued to another application.",
+                );
+            }
+            if info.redirect_uri != redirect_uri {
+                return invalid_grant(
+                    500112,
+                    &format!("The reply address '{redirect_uri}' does not match the reply address '{}' provided when requesting Authorization code.", info.redirect_uri),
+                );
+            }
+            // RFC 7636 §4.6: the verifier must hash to the challenge (S256).
+            let Some(verifier) = get("code_verifier") else {
+                return invalid_grant(
+                    50148,
+                    "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE: no code_verifier was sent.",
+                );
+            };
+            if !same_secret(&s256_challenge(verifier), &info.code_challenge) {
+                return invalid_grant(
+                    50148,
+                    "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.",
+                );
+            }
+            if granted_scope.is_none() {
+                granted_scope = Some(info.scope);
+            }
+            true
+        }
         other => {
             return aad_error(
                 base_url,
@@ -243,7 +306,7 @@ pub(crate) fn token_endpoint(
     let lifetime = state.config.token_lifetime.as_secs();
     let mut body = json!({
         "token_type": "Bearer",
-        "scope": scope.unwrap_or("https://api.adu.microsoft.com/.default"),
+        "scope": granted_scope.as_deref().unwrap_or("https://api.adu.microsoft.com/.default"),
         "expires_in": lifetime,
         "ext_expires_in": lifetime,
         "access_token": access_token,
@@ -265,6 +328,46 @@ mod tests {
     fn timestamp_shape() {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_641_407_079);
         assert_eq!(aad_timestamp(t), "2022-01-05 18:24:39Z");
+    }
+
+    #[test]
+    fn a_code_issued_to_another_client_is_refused() {
+        use crate::state::CodeInfo;
+        let now = std::time::SystemTime::now();
+        let state = State::new(crate::Config::default(), now);
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let issue = |client_id: &str| {
+            state.issue_code(
+                CodeInfo {
+                    client_id: client_id.to_owned(),
+                    redirect_uri: "http://127.0.0.1/cb".to_owned(),
+                    code_challenge: s256_challenge(verifier),
+                    scope: "s".to_owned(),
+                    expires: now + std::time::Duration::from_secs(60),
+                },
+                now,
+            )
+        };
+        let exchange = |code: &str| {
+            let body = format!(
+                "grant_type=authorization_code&client_id=adu-emulator&code={code}\
+                 &redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&code_verifier={verifier}"
+            );
+            let resp = token_endpoint(&state, "http://x", "emulator", body.as_bytes(), now);
+            let json: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+            (resp.status(), json)
+        };
+        let (status, json) = exchange(&issue("another-app"));
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(json["error"], "invalid_grant");
+        assert!(json["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("another application"));
+        let (status, json) = exchange(&issue("adu-emulator"));
+        assert_eq!(status, StatusCode::OK, "{json}");
+        assert_eq!(json["scope"], "s");
+        assert!(json["refresh_token"].is_string());
     }
 
     #[test]

@@ -185,6 +185,24 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
 
 /// One raw HTTP/1.1 request to a loopback URL `http://host:port/path...`; returns status and body.
 pub fn http_request(method: &str, url: &str, body: &str) -> (u16, String) {
+    let (status, _, body) = http_exchange(method, url, body);
+    (status, body)
+}
+
+/// A GET that does not follow redirects: the status and the `Location` header, if any.
+pub fn http_get_location(url: &str) -> (u16, Option<String>) {
+    let (status, head, _) = http_exchange("GET", url, "");
+    let location = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("location")
+            .then(|| value.trim().to_owned())
+    });
+    (status, location)
+}
+
+/// One raw HTTP/1.1 request; returns the status, the head (status line and headers) and the body.
+pub fn http_exchange(method: &str, url: &str, body: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("an http URL");
     let (authority, path) = match rest.find('/') {
@@ -208,11 +226,11 @@ pub fn http_request(method: &str, url: &str, body: &str) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = answer
+    let (head, body) = answer
         .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
+        .map(|(h, b)| (h.to_owned(), b.to_owned()))
         .unwrap_or_default();
-    (status, body)
+    (status, head, body)
 }
 
 /// The file mode bits of `path`.

@@ -2,6 +2,7 @@
 
 mod api;
 mod auth;
+mod authorize;
 mod binary;
 mod common;
 mod faults;

@@ -9,6 +9,7 @@ use crate::common::*;
 const FULL: &str = r#"{
   "credentials": { "tenant": "contoso", "clientId": "ci", "clientSecret": "cs", "username": "u", "password": "p" },
   "tokenLifetimeSecs": 600,
+  "authorizationCodeLifetimeSecs": 30,
   "requireAuth": true,
   "instances": ["blue"],
   "apiVersions": ["2022-10-01", "2023-07-01"],
@@ -38,6 +39,7 @@ fn a_full_scenario_sets_everything() {
         "the secret stays out of Debug"
     );
     assert_eq!(c.token_lifetime, Duration::from_secs(600));
+    assert_eq!(c.authorization_code_lifetime, Duration::from_secs(30));
     assert_eq!(c.instances, Some(vec!["blue".to_owned()]));
     assert_eq!(c.api_versions.len(), 2);
     assert_eq!(c.default_timings.retry_after, Duration::from_secs(2));
