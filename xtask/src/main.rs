@@ -2,6 +2,7 @@
 //!
 //! Run `cargo xtask help` for the list of tasks.
 
+mod bench;
 mod ci;
 mod codegen;
 mod deps;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         "spec-check" => spec_check::run(rest),
         "ci" => ci::run(rest),
         "interop" => interop::run(rest),
+        "bench" => bench::run(rest),
         "soak" => soak::run(rest),
         "fuzz" => fuzz::run(rest),
         "deps" => deps::run(rest),
@@ -52,9 +54,12 @@ tasks:
   spec-check --upstream FILE     compare our API description with an upstream OpenAPI file
   ci                             every check CI runs, in order, stopping at the first failure
   interop                        install the independent peers and run the interop tests
+  bench [--quick]                load and scale benchmarks beside bare hyper and the Python SDK (docs/benchmarks.md)
   soak [--requests N] [--concurrency C] [--no-docs]
                                  N status requests through one client, RSS sampled (docs/reliability.md)
-  fuzz [--seconds N] [--target T] run every fuzz target with libFuzzer (cargo fuzz, -s none) and report figures
+  fuzz [--seconds N] [--target T] [--jobs J] [--max-files K]
+                                 run every fuzz target of crates/*/fuzz with libFuzzer (cargo fuzz, -s none),
+                                 keep a small minimised corpus, report figures (docs/reliability.md)
   deps                           dependency policy: licenses, sources, duplicate versions (cargo-deny)"
     );
 }
