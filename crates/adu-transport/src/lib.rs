@@ -106,5 +106,6 @@ pub use client::{
 pub use error::{Error, TransportError, TransportErrorKind};
 pub use transport::{
     BoxFuture, HttpTransport, HyperTransport, HyperTransportBuilder, OAuth2HttpClient,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_TIMEOUT,
 };

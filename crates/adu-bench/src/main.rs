@@ -1,0 +1,40 @@
+//! `adu-bench`: the processes behind `cargo xtask bench`.
+//!
+//! - `adu-bench serve [--tls-cert PATH]` runs the emulator (the `adu-emulator` library, in
+//!   its own process, auth on, no rate limit, no faults, no artificial latency) with one
+//!   pre-seeded running operation, `bench-op`. Unlike the `adu-emulator` binary it also
+//!   answers commands on stdin, so the harness can seed the scale operations at the right
+//!   moment and read the emulator's counters: `add-scale N RUNNING_MS` and `stats`.
+//! - `adu-bench load --endpoint URL [--cert PEM]` holds the two clients of the side-by-side
+//!   load test, A (`DeviceUpdateClient::get_operation_status`) and B (a bare hyper-util
+//!   client with the same headers, decoding with plain `serde_json`), and runs one measured
+//!   burst per stdin command `run a|b CONCURRENCY MILLIS`, answering with a JSON line. The
+//!   harness interleaves the bursts of A, B (and the Python peer C) in rounds.
+//! - `adu-bench scale --endpoint URL [--cert PEM] --count N` waits for N operations at once
+//!   through one client once it reads `go` on stdin, and prints wall time, outcomes, peak
+//!   RSS and peak open file descriptors as JSON.
+#![forbid(unsafe_code)]
+
+mod common;
+mod load;
+mod scale;
+mod serve;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.split_first() {
+        Some((cmd, rest)) if cmd == "serve" => serve::run(rest),
+        Some((cmd, rest)) if cmd == "load" => load::run(rest),
+        Some((cmd, rest)) if cmd == "scale" => scale::run(rest),
+        _ => Err("usage: adu-bench serve|load|scale [options] (see the crate docs)".to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("adu-bench: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
