@@ -37,9 +37,29 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .env("RUSTDOCFLAGS", "-D warnings"))
     })?;
     step(
+        "library crates package and build from their tarballs",
+        || {
+            sh(cargo().args([
+                "package",
+                "--locked",
+                "-p",
+                "adu-model",
+                "-p",
+                "adu-auth",
+                "-p",
+                "adu-transport",
+                "-p",
+                "adu-emulator",
+            ]))
+        },
+    )?;
+    step(
         "interop with independent peers",
         || crate::interop::run(&[]),
     )?;
+    step("dependency policy (licenses, sources, duplicates)", || {
+        crate::deps::run(&[])
+    })?;
     eprintln!("xtask ci: all steps passed");
     Ok(())
 }
