@@ -180,8 +180,18 @@ impl Error {
                 if let Some(d) = response.error_description.as_mut() {
                     scrub(d);
                 }
-                if let Some(u) = response.error_uri.as_mut() {
-                    scrub(u);
+                // Every text the server sent, the diagnostics included: a
+                // server may echo the request into any of them.
+                for text in [
+                    response.error_uri.as_mut(),
+                    response.timestamp.as_mut(),
+                    response.trace_id.as_mut(),
+                    response.correlation_id.as_mut(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    scrub(text);
                 }
             }
             Error::UnexpectedResponse { detail, body, .. } => {

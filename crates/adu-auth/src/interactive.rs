@@ -383,8 +383,15 @@ fn redirect_params(input: &str) -> Result<HashMap<String, String>, Error> {
             .insert(name.to_string(), value.into_owned())
             .is_some()
         {
+            // Only a parameter of OAuth2's is named: any other name is
+            // arbitrary redirect text, which may hold a secret.
+            let name = match &*name {
+                "code" | "state" | "error" | "error_description" | "error_uri" | "access_token"
+                | "token_type" | "expires_in" | "scope" => format!("`{name}`"),
+                _ => "of another name".to_owned(),
+            };
             return Err(Error::InvalidRedirect {
-                reason: format!("the parameter `{name}` appears more than once"),
+                reason: format!("the parameter {name} appears more than once"),
             });
         }
     }
@@ -424,7 +431,9 @@ fn check_state_and_error(
                 trace_id: params.get("trace_id").cloned(),
                 correlation_id: params.get("correlation_id").cloned(),
             }),
-        });
+        }
+        // The redirect may echo the state back in its error text.
+        .redact(&[expected.secret()]));
     }
     Ok(())
 }

@@ -10,12 +10,13 @@ mod targets;
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 5] = [
+const TARGETS: [(&str, Target); 6] = [
     ("decode_response", targets::decode_response),
     ("decode_error_body", targets::decode_error_body),
     ("retry_after", targets::retry_after),
     ("operation_location", targets::operation_location),
     ("timestamp", targets::timestamp),
+    ("cli_args", targets::cli_args),
 ];
 
 /// Generated inputs per target, on top of the corpus.
@@ -157,7 +158,7 @@ fn every_target_has_a_meaningful_seed_corpus() {
     for (name, _) in TARGETS {
         let files = corpus(name);
         assert!(
-            (10..=200).contains(&files.len()),
+            (10..=300).contains(&files.len()),
             "{name}: {} seeds",
             files.len()
         );

@@ -18,6 +18,8 @@
 //!   (big-endian seconds, reduced below year 10000), the rest is the value.
 //! - `operation_location`: the whole input is the header value.
 //! - `timestamp`: the whole input is the text.
+//! - `cli_args`: byte 0 picks the argument (bit 0: 0 = a duration of
+//!   `--timeout`/`--interval`, 1 = `--endpoint`), the rest is its text.
 
 #![forbid(unsafe_code)]
 
@@ -25,9 +27,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adu_model::http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use adu_model::{
-    build_operation_location_request, decode_get_operation_response, decode_service_error,
-    parse_retry_after, parse_retry_after_value, resolve_operation_location, ApiVersion, Endpoint,
-    Error, GetOperationOutcome, Timestamp, MAX_KEPT_BODY,
+    build_get_operation_request, build_operation_location_request, decode_get_operation_response,
+    decode_service_error, parse_retry_after, parse_retry_after_value, resolve_operation_location,
+    ApiVersion, Endpoint, Error, GetOperationOutcome, InstanceId, OperationId, Timestamp,
+    MAX_KEPT_BODY,
 };
 
 /// Statuses picked when the input's two status bytes are not a valid status.
@@ -292,4 +295,117 @@ pub fn timestamp(data: &[u8]) {
             Some(UNIX_EPOCH + Duration::from_secs(secs as u64))
         );
     }
+}
+
+/// The command line's longest accepted duration (a year), as in
+/// `crates/adu-cli/src/args.rs`.
+pub const CLI_MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `adu`'s duration parsing (`--timeout`, `--interval`), rebuilt from the
+/// same pieces: `crates/adu-cli` is a binary crate, whose private
+/// `args::parse_duration` cannot be called from here. Trimmed; a bare number
+/// is seconds; anything else goes to `humantime::parse_duration`; at most a
+/// year.
+pub fn cli_parse_duration(value: &str) -> Result<Duration, String> {
+    let text = value.trim();
+    if text.is_empty() {
+        return Err("the duration is empty".to_owned());
+    }
+    let parsed = if text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| "the number is too large".to_owned())
+    } else {
+        humantime::parse_duration(text).map_err(|e| e.to_string())
+    }?;
+    if parsed > CLI_MAX_DURATION {
+        return Err("the duration is longer than a year".to_owned());
+    }
+    Ok(parsed)
+}
+
+/// The command line's `--timeout`/`--interval` durations and `--endpoint`;
+/// checks accepted durations are bounded and round-trip through humantime's
+/// formatting, and accepted endpoints build requests that stay on them.
+pub fn cli_args(data: &[u8]) {
+    let [selector, rest @ ..] = data else {
+        return;
+    };
+    // clap hands over UTF-8 text only.
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    if selector & 1 == 0 {
+        cli_duration(text);
+    } else {
+        cli_endpoint(text);
+    }
+}
+
+fn cli_duration(text: &str) {
+    let Ok(duration) = cli_parse_duration(text) else {
+        return;
+    };
+    assert!(duration <= CLI_MAX_DURATION);
+    // Deadline arithmetic stays far from overflow.
+    assert!(std::time::Instant::now().checked_add(duration).is_some());
+    assert!(SystemTime::now().checked_add(duration).is_some());
+    let trimmed = text.trim();
+    if trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        assert_eq!(Some(duration.as_secs()), trimmed.parse().ok());
+        assert_eq!(duration.subsec_nanos(), 0);
+    }
+    // What is printed back (in progress lines, `--help` defaults) reads
+    // back as the same duration.
+    let shown = humantime::format_duration(duration).to_string();
+    assert_eq!(
+        cli_parse_duration(&shown),
+        Ok(duration),
+        "{text:?} printed as {shown:?}"
+    );
+}
+
+fn cli_endpoint(text: &str) {
+    // `adu` trims the value and treats an empty one as missing.
+    let text = text.trim();
+    let endpoint = match Endpoint::parse(text) {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            assert!(e.is_input_error());
+            assert!(e.to_string().len() < 1024, "the message is unbounded");
+            return;
+        }
+    };
+    assert!(!text.is_empty());
+    let https = endpoint.scheme() == "https";
+    assert!(
+        https || endpoint.is_loopback(),
+        "plain http to {text:?} was accepted"
+    );
+    assert!(!endpoint.authority().contains(['@', '/', '?', '#']));
+    assert!(!endpoint.host().is_empty(), "{text:?} has no host");
+    // Parsing what it prints gives the same endpoint.
+    assert_eq!(
+        Endpoint::parse(&endpoint.base_url()).ok().as_ref(),
+        Some(&endpoint),
+        "{text:?}"
+    );
+    let instance = InstanceId::new("instance").expect("a valid instance");
+    let operation = OperationId::new("op-1").expect("a valid operation id");
+    let request = build_get_operation_request(
+        &endpoint,
+        &instance,
+        &operation,
+        ApiVersion::V2022_10_01,
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{text:?} was accepted but a request cannot be built: {e}"));
+    let uri = request.uri();
+    assert_eq!(uri.scheme_str(), Some(endpoint.scheme()));
+    assert_eq!(
+        uri.authority().map(|a| a.as_str()),
+        Some(endpoint.authority())
+    );
+    assert_eq!(uri.port_u16().unwrap_or(endpoint.port()), endpoint.port());
+    assert!(endpoint.same_origin(uri));
 }

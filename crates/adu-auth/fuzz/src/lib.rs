@@ -1,0 +1,563 @@
+//! The fuzz targets' logic: one function per target, taking the raw fuzz
+//! input and panicking when an invariant breaks.
+//!
+//! Everything goes through adu-auth's public API, the way a token endpoint's
+//! answer or a browser's redirect reaches it: the token targets drive a real
+//! credential whose HTTP client answers with the fuzz input, and the redirect
+//! targets start a real sign-in and finish it with the fuzz input. No
+//! internals are exposed for fuzzing.
+//!
+//! This file has no libFuzzer dependency on purpose. The binaries in
+//! `fuzz_targets/` call these functions under libFuzzer, and
+//! `crates/adu-auth/tests/fuzz_smoke.rs` includes this file with `#[path]`
+//! and feeds it the seed corpora plus generated inputs in a plain
+//! `cargo test`.
+//!
+//! Input layouts (so seeds can be written by hand):
+//! - `token_response`: byte 0 is a set of flags (bit 0: password grant
+//!   instead of client credentials; bits 1–2: the `Content-Type`, see
+//!   [`CONTENT_TYPES`]; bit 3: v1 endpoints), the rest is the body of a
+//!   `200 OK`.
+//! - `token_error`: byte 0 as above, bytes 1..3 the status (big-endian; taken
+//!   as is when in 100..=999 and not 200, else picked from a table), the rest
+//!   is the body.
+//! - `implicit_redirect` and `code_redirect`: the whole input is the redirect
+//!   (a URL, a path and query, or a bare query or fragment); every
+//!   [`STATE_PLACEHOLDER`] in it is replaced with the sign-in's real `state`
+//!   before it is handed to `finish`.
+
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use adu_auth::{
+    scopes, AccessToken, Authority, AuthorizationCodeFlow, ClientSecretCredential, Clock,
+    EndpointVersion, Error, HttpClientError, ImplicitFlow, SharedHttpClient, TokenCacheOptions,
+    TokenCredential, UsernamePasswordCredential, DEFAULT_EXPIRES_IN, MAX_BODY_BYTES,
+};
+
+/// The client secret of the client-credentials harness. Seeds and the
+/// dictionary contain it, so the fuzzer tries bodies that echo it.
+pub const CLIENT_SECRET: &str = "fuzz-client-secret-7Qx";
+/// The password of the password-grant harness (echoed the same way).
+pub const PASSWORD: &str = "fuzz-password-9Zk";
+/// Replaced with the sign-in's `state` in the redirect targets' input.
+pub const STATE_PLACEHOLDER: &str = "{state}";
+/// The `Content-Type` picked by bits 1–2 of the flags byte (`None`: no header).
+pub const CONTENT_TYPES: [Option<&str>; 4] = [
+    Some("application/json; charset=utf-8"),
+    Some("application/json"),
+    None,
+    Some("text/html; charset=utf-8"),
+];
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const CODE_REDIRECT_URI: &str = "http://localhost:8400/cb";
+const IMPLICIT_REDIRECT_URI: &str = "http://localhost:8400/";
+/// The token the code exchange's fake endpoint issues.
+const EXCHANGED_TOKEN: &str = "exchanged-access-token";
+
+/// Statuses picked when the input's two status bytes are not a valid error status.
+const ERROR_STATUSES: [u16; 12] = [400, 401, 403, 404, 429, 500, 502, 503, 504, 302, 204, 418];
+
+/// 2023-11-14T22:13:20Z, the fixed "now" of every harness.
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+#[derive(Debug)]
+struct FixedClock;
+impl Clock for FixedClock {
+    fn now(&self) -> SystemTime {
+        now()
+    }
+}
+
+fn cache_options() -> TokenCacheOptions {
+    TokenCacheOptions::default().with_clock(Arc::new(FixedClock))
+}
+
+struct NoopWake;
+impl Wake for NoopWake {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// Polls a future that never waits on anything (the fake HTTP clients answer
+/// at once) to completion.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let waker = Waker::from(Arc::new(NoopWake));
+    let mut cx = Context::from_waker(&waker);
+    for _ in 0..64 {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+    panic!("a credential's future stayed pending though its HTTP client answers at once");
+}
+
+type Request = http::Request<Vec<u8>>;
+type Response = http::Response<Vec<u8>>;
+
+/// An HTTP client answering every request with one fixed response, counting
+/// and keeping the requests.
+fn fake_http(response: Response) -> (SharedHttpClient, Arc<Mutex<Vec<Request>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let http: SharedHttpClient = Arc::new(move |request: Request| {
+        log.lock().expect("not poisoned").push(request);
+        let answer = response.clone();
+        async move { Ok::<_, HttpClientError>(answer) }
+    });
+    (http, seen)
+}
+
+/// Asserts that no secret shows in an error's `Display` or `Debug`.
+fn assert_no_secret(error: &Error, secrets: &[&str]) {
+    let text = format!("{error}\n{error:?}");
+    for secret in secrets {
+        if let Some(at) = text.find(secret) {
+            let context: String = text[..at].chars().rev().take(200).collect();
+            let context: String = context.chars().rev().collect();
+            panic!("a secret shows in the error: ...{context}{secret}");
+        }
+    }
+}
+
+/// How the first JSON value of a body looks to a typed reader.
+enum Shape {
+    /// An object; only the keys named in the call are kept, unescaped.
+    Object(serde_json::Map<String, serde_json::Value>),
+    /// An object naming one of those keys twice (typed decoding refuses it).
+    Duplicate,
+    /// An array: serde's derived decoding reads a struct from an array too,
+    /// element by element, so the crate reads `["invalid_client"]` as an
+    /// OAuth2 error. Such bodies get only the checks that hold for any body.
+    Array,
+    /// Anything else, or not JSON.
+    Other,
+}
+
+/// Reads the body's first JSON value the way the crate (through `oauth2`
+/// and serde's derived decoding) does: what follows the first value is
+/// ignored, and the values of keys other than `known` are skipped without
+/// being checked (serde_json does not check the UTF-8, `\u` escapes or range
+/// of what it skips), so only the `known` ones are read, into `Value`s.
+fn shape(body: &[u8], known: &'static [&'static str]) -> Shape {
+    use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
+    struct KnownKeys(&'static [&'static str]);
+    impl<'de> Visitor<'de> for KnownKeys {
+        type Value = Shape;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+            let mut kept = serde_json::Map::new();
+            let mut duplicate = false;
+            while let Some(key) = map.next_key::<String>()? {
+                if self.0.contains(&key.as_str()) {
+                    let value = map.next_value::<serde_json::Value>()?;
+                    duplicate |= kept.insert(key, value).is_some();
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(if duplicate {
+                Shape::Duplicate
+            } else {
+                Shape::Object(kept)
+            })
+        }
+    }
+    let start = body.iter().position(|b| !b" \t\r\n".contains(b));
+    if start.is_some_and(|i| body[i] == b'[') {
+        return Shape::Array;
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    deserializer
+        .deserialize_map(KnownKeys(known))
+        .unwrap_or(Shape::Other)
+}
+
+const TOKEN_FIELDS: &[&str] = &[
+    "access_token",
+    "token_type",
+    "expires_in",
+    "ext_expires_in",
+    "expires_on",
+    "refresh_token",
+    "scope",
+];
+const ERROR_FIELDS: &[&str] = &[
+    "error",
+    "error_description",
+    "error_uri",
+    "error_codes",
+    "timestamp",
+    "trace_id",
+    "correlation_id",
+];
+
+/// Reads a number of seconds as RFC 6749 (a JSON number) or v1 endpoints (a
+/// decimal string) send it; `Err` when present but unreadable.
+fn reference_seconds(value: Option<&serde_json::Value>) -> Result<Option<u64>, ()> {
+    use serde_json::Value;
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(n), _) => Ok(Some(n)),
+            (None, Some(f)) if f.is_finite() && f >= 0.0 => Ok(Some(f as u64)),
+            _ => Err(()),
+        },
+        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| ()),
+        Some(_) => Err(()),
+    }
+}
+
+/// When a token issued at `now` expires: `expires_in` wins, then v1's
+/// absolute `expires_on`, then [`DEFAULT_EXPIRES_IN`].
+fn reference_expiry(expires_in: Option<u64>, expires_on: Option<u64>) -> SystemTime {
+    if let Some(secs) = expires_in {
+        return now()
+            .checked_add(Duration::from_secs(secs))
+            .unwrap_or(now() + DEFAULT_EXPIRES_IN);
+    }
+    if let Some(at) = expires_on.and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s))) {
+        return at;
+    }
+    now() + DEFAULT_EXPIRES_IN
+}
+
+/// What an OAuth2 error body (RFC 6749 §5.2, with Azure AD's extras) holds,
+/// read independently of the crate: `None` when it is not one.
+fn reference_server_error(
+    map: &serde_json::Map<String, serde_json::Value>,
+) -> Option<[Option<String>; 6]> {
+    use serde_json::Value;
+    let Some(Value::String(error)) = map.get("error") else {
+        return None;
+    };
+    let mut fields = [Some(error.clone()), None, None, None, None, None];
+    let names = [
+        "error_description",
+        "error_uri",
+        "timestamp",
+        "trace_id",
+        "correlation_id",
+    ];
+    for (slot, name) in fields[1..].iter_mut().zip(names) {
+        match map.get(name) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => *slot = Some(s.clone()),
+            Some(_) => return None,
+        }
+    }
+    Some(fields)
+}
+
+fn redacted(text: &str, secret: &str) -> String {
+    text.replace(secret, "[redacted]")
+}
+
+/// Asks a credential for a token from a fake endpoint answering `status`,
+/// `content_type` and `body`, and checks the outcome.
+fn token_endpoint(flags: u8, status: u16, body: &[u8]) {
+    let password_grant = flags & 1 != 0;
+    let content_type = CONTENT_TYPES[usize::from(flags >> 1) & 3];
+    let v1 = flags & 8 != 0;
+
+    let mut response = http::Response::builder().status(status);
+    if let Some(ct) = content_type {
+        response = response.header("content-type", ct);
+    }
+    let response = response.body(body.to_vec()).expect("a valid response");
+    let (http, seen) = fake_http(response);
+    let authority = Authority::new(TENANT).expect("a valid tenant");
+    let authority = if v1 {
+        authority.with_version(EndpointVersion::V1)
+    } else {
+        authority
+    };
+    let scope = scopes::CURRENT;
+    let (result, secret) = if password_grant {
+        let credential = UsernamePasswordCredential::new(
+            authority,
+            "app",
+            "user@contoso.example",
+            PASSWORD,
+            http,
+        )
+        .expect("a tenant id allows the password grant")
+        .with_cache_options(cache_options());
+        (block_on(credential.get_token(&[scope])), PASSWORD)
+    } else {
+        let credential = ClientSecretCredential::new(authority, "app", CLIENT_SECRET, http)
+            .with_cache_options(cache_options());
+        (block_on(credential.get_token(&[scope])), CLIENT_SECRET)
+    };
+    assert_eq!(
+        seen.lock().expect("not poisoned").len(),
+        1,
+        "one request per token"
+    );
+
+    match result {
+        Ok(token) => check_issued(&token, status, content_type, body),
+        Err(error) => check_refusal(&error, status, body, secret),
+    }
+}
+
+fn check_issued(token: &AccessToken, status: u16, content_type: Option<&str>, body: &[u8]) {
+    use serde_json::Value;
+    assert_eq!(status, 200, "a token from a {status} answer");
+    assert!(
+        content_type.is_none_or(|ct| ct.starts_with("application/json")),
+        "a token from a {content_type:?} answer"
+    );
+    let map = match shape(body, TOKEN_FIELDS) {
+        Shape::Object(map) => map,
+        Shape::Array => return,
+        Shape::Duplicate | Shape::Other => {
+            panic!("a token from a body that is not a JSON object")
+        }
+    };
+    assert_eq!(
+        map.get("access_token").and_then(Value::as_str),
+        Some(token.secret()),
+        "the token is not the body's access_token"
+    );
+    let token_type = map.get("token_type").and_then(Value::as_str);
+    assert_eq!(
+        token_type.map(str::to_ascii_lowercase).as_deref(),
+        Some("bearer")
+    );
+    let expires_in = reference_seconds(map.get("expires_in")).expect("expires_in was read");
+    let expires_on = reference_seconds(map.get("expires_on")).expect("expires_on was read");
+    assert_eq!(token.expires_at(), reference_expiry(expires_in, expires_on));
+    assert!(!format!("{token:?}").contains(token.secret()) || token.secret().len() < 4);
+}
+
+fn check_refusal(error: &Error, status: u16, body: &[u8], secret: &str) {
+    assert_no_secret(error, &[secret]);
+    let display = error.to_string();
+    assert!(
+        display.len() <= body.len() + 400,
+        "the message is longer than the body it reports: {} > {}",
+        display.len(),
+        body.len()
+    );
+    match error {
+        Error::TokenEndpoint {
+            status: s,
+            response,
+        } => {
+            assert_eq!(*s, status);
+            assert_ne!(status, 200, "a 200 answer read as an error");
+            assert_eq!(
+                error.is_transient(),
+                status >= 500 || status == 429 || response.error() == "temporarily_unavailable"
+            );
+            let want = match shape(body, ERROR_FIELDS) {
+                Shape::Object(map) => reference_server_error(&map),
+                Shape::Array => return,
+                Shape::Duplicate | Shape::Other => None,
+            };
+            let want = want.expect("the body is an OAuth2 error");
+            let got = [
+                Some(response.error()),
+                response.error_description(),
+                response.error_uri(),
+                response.timestamp(),
+                response.trace_id(),
+                response.correlation_id(),
+            ];
+            for (got, want) in got.iter().zip(&want) {
+                assert_eq!(
+                    got.map(str::to_owned),
+                    want.as_deref().map(|w| redacted(w, secret))
+                );
+            }
+        }
+        Error::UnexpectedResponse {
+            status: s,
+            body: text,
+            ..
+        } => {
+            assert_eq!(*s, status);
+            assert_eq!(error.status(), Some(status));
+            assert_eq!(error.is_transient(), status >= 500 || status == 429);
+            assert!(
+                text.chars().count() <= MAX_BODY_BYTES + 3,
+                "the kept body is not bounded"
+            );
+            if status != 200 {
+                if let Shape::Object(map) = shape(body, ERROR_FIELDS) {
+                    assert!(
+                        reference_server_error(&map).is_none(),
+                        "an OAuth2 error body was not recognised"
+                    );
+                }
+            }
+        }
+        Error::UnsupportedTokenType { token_type } => {
+            assert_eq!(status, 200);
+            assert_ne!(token_type, "bearer");
+        }
+        other => panic!("unexpected kind of error from a token endpoint answer: {other:?}"),
+    }
+}
+
+/// A `200 OK` token response of any shape.
+pub fn token_response(data: &[u8]) {
+    let [flags, body @ ..] = data else {
+        return;
+    };
+    token_endpoint(*flags, 200, body);
+}
+
+/// An error answer of the token endpoint, of any status and shape.
+pub fn token_error(data: &[u8]) {
+    let [flags, hi, lo, body @ ..] = data else {
+        return;
+    };
+    let raw = u16::from_be_bytes([*hi, *lo]);
+    let status = if (100..=999).contains(&raw) && raw != 200 {
+        raw
+    } else {
+        ERROR_STATUSES[usize::from(raw) % ERROR_STATUSES.len()]
+    };
+    token_endpoint(*flags, status, body);
+}
+
+fn state_of(url: &url::Url) -> String {
+    url.query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("the authorize URL carries a state")
+}
+
+/// The redirect of an implicit-flow sign-in (token in the fragment).
+pub fn implicit_redirect(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let flow = ImplicitFlow::new(
+        Authority::new(TENANT).expect("a valid tenant"),
+        "app",
+        IMPLICIT_REDIRECT_URI,
+    )
+    .expect("a valid redirect URI")
+    .with_cache_options(cache_options());
+    let pending = flow.start(&[scopes::CURRENT]).expect("the sign-in starts");
+    let state = state_of(pending.authorize_url());
+    let redirect = text.replace(STATE_PLACEHOLDER, &state);
+    match flow.finish(pending, &redirect) {
+        Ok(credential) => {
+            assert!(
+                text.contains(STATE_PLACEHOLDER),
+                "a redirect without the sign-in's state was accepted: {redirect:?}"
+            );
+            // URL parsing drops ASCII tabs and newlines anywhere (WHATWG URL).
+            let unwrapped: String = redirect
+                .chars()
+                .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+                .collect();
+            match block_on(credential.get_token(&[scopes::CURRENT])) {
+                Ok(token) => assert!(token.expires_at() > now()),
+                // A token of zero lifetime (`expires_in=0`) is expired at
+                // once, and the implicit flow cannot refresh it.
+                Err(Error::LoginExpired) => assert!(unwrapped.contains("expires_in")),
+                Err(other) => panic!("a fresh implicit token is not served: {other:?}"),
+            }
+            assert!(unwrapped.contains("access_token"));
+            let debug = format!("{credential:?}");
+            assert!(!debug.contains(&state), "the state shows in {debug}");
+        }
+        Err(error) => {
+            assert_no_secret(&error, &[&state]);
+            if !text.contains(STATE_PLACEHOLDER) {
+                assert!(
+                    !matches!(error, Error::InvalidConfig { .. } | Error::LoginExpired),
+                    "{error:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The redirect of an authorization-code sign-in (code in the query).
+pub fn code_redirect(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let body = format!(
+        r#"{{"access_token":"{EXCHANGED_TOKEN}","token_type":"Bearer","expires_in":3599,"refresh_token":"exchanged-refresh-token"}}"#
+    );
+    let response = http::Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(body.into_bytes())
+        .expect("a valid response");
+    let (http, seen) = fake_http(response);
+    let flow = AuthorizationCodeFlow::new(
+        Authority::new(TENANT).expect("a valid tenant"),
+        "app",
+        CODE_REDIRECT_URI,
+        http,
+    )
+    .expect("a valid redirect URI")
+    .with_cache_options(cache_options());
+    let pending = flow.start(&[scopes::CURRENT]).expect("the sign-in starts");
+    let state = state_of(pending.authorize_url());
+    let redirect = text.replace(STATE_PLACEHOLDER, &state);
+    let result = block_on(flow.finish(pending, &redirect));
+    let requests = seen.lock().expect("not poisoned");
+    if !text.contains(STATE_PLACEHOLDER) {
+        assert!(
+            requests.is_empty(),
+            "a code was exchanged from a redirect without the sign-in's state: {redirect:?}"
+        );
+    }
+    assert!(requests.len() <= 1);
+    let form: Option<Vec<(String, String)>> = requests
+        .first()
+        .map(|r| url::form_urlencoded::parse(r.body()).into_owned().collect());
+    let param = |name: &str| {
+        form.as_ref()
+            .and_then(|f| f.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    };
+    match result {
+        Ok(credential) => {
+            assert_eq!(
+                requests.len(),
+                1,
+                "a sign-in finished without a code exchange"
+            );
+            assert_eq!(param("grant_type").as_deref(), Some("authorization_code"));
+            assert_eq!(param("redirect_uri").as_deref(), Some(CODE_REDIRECT_URI));
+            let verifier = param("code_verifier").expect("the PKCE verifier is sent");
+            assert!((43..=128).contains(&verifier.len()));
+            assert!(param("code").is_some());
+            assert!(
+                param("state").is_none(),
+                "the state is sent to the token endpoint"
+            );
+            let token = block_on(credential.get_token(&[scopes::CURRENT]))
+                .expect("the exchanged token is served");
+            assert_eq!(token.secret(), EXCHANGED_TOKEN);
+            let debug = format!("{credential:?}");
+            for secret in [EXCHANGED_TOKEN, &state, &verifier] {
+                assert!(!debug.contains(secret), "a secret shows in {debug}");
+            }
+        }
+        Err(error) => {
+            let verifier = param("code_verifier");
+            let mut secrets = vec![state.as_str()];
+            secrets.extend(verifier.as_deref());
+            assert_no_secret(&error, &secrets);
+            assert!(
+                requests.is_empty(),
+                "the exchange succeeded but finish failed: {error:?}"
+            );
+        }
+    }
+}
