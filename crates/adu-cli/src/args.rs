@@ -10,6 +10,7 @@ use adu_model::ApiVersion;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit::EXIT_CODES_HELP;
+pub use crate::values::{parse_duration, parse_interval};
 
 /// `adu`: show and wait on Azure Device Update operations.
 #[derive(Debug, Parser)]
@@ -232,38 +233,6 @@ fn parse_secret(value: &str) -> Result<Secret, String> {
 /// Parses `2022-10-01` or `v2` (also `V2` and `2020-09-01`).
 pub fn parse_api_version(value: &str) -> Result<ApiVersion, String> {
     value.parse::<ApiVersion>().map_err(|e| e.to_string())
-}
-
-/// The longest duration accepted (a year): longer values are surely mistakes, and capping
-/// keeps deadline arithmetic far from overflow.
-pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// Parses a human duration such as `10s`, `2m`, `1h30m` or `250ms`; a bare number is seconds.
-pub fn parse_duration(value: &str) -> Result<Duration, String> {
-    let text = value.trim();
-    if text.is_empty() {
-        return Err("the duration is empty: use e.g. 30s, 10m or 1h30m".to_owned());
-    }
-    let parsed = if text.bytes().all(|b| b.is_ascii_digit()) {
-        text.parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| "the number is too large".to_owned())
-    } else {
-        humantime::parse_duration(text).map_err(|e| format!("{e}: use e.g. 30s, 10m or 1h30m"))
-    }?;
-    if parsed > MAX_DURATION {
-        return Err("the duration is longer than a year".to_owned());
-    }
-    Ok(parsed)
-}
-
-/// Like [`parse_duration`], and at least 100 ms (polling faster only burns the rate limit).
-pub fn parse_interval(value: &str) -> Result<Duration, String> {
-    let interval = parse_duration(value)?;
-    if interval < Duration::from_millis(100) {
-        return Err("the interval must be at least 100ms".to_owned());
-    }
-    Ok(interval)
 }
 
 #[cfg(test)]

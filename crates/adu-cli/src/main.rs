@@ -16,6 +16,7 @@ mod output;
 mod progress;
 mod serve;
 mod token_cache;
+mod values;
 
 use std::process::ExitCode;
 

@@ -297,32 +297,14 @@ pub fn timestamp(data: &[u8]) {
     }
 }
 
-/// The command line's longest accepted duration (a year), as in
-/// `crates/adu-cli/src/args.rs`.
-pub const CLI_MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+/// `adu`'s own parsers of `--timeout`/`--interval` values: the CLI's source
+/// file itself, which depends on nothing but `std` and `humantime`.
+#[path = "../../../adu-cli/src/values.rs"]
+mod cli_values;
 
-/// `adu`'s duration parsing (`--timeout`, `--interval`), rebuilt from the
-/// same pieces: `crates/adu-cli` is a binary crate, whose private
-/// `args::parse_duration` cannot be called from here. Trimmed; a bare number
-/// is seconds; anything else goes to `humantime::parse_duration`; at most a
-/// year.
-pub fn cli_parse_duration(value: &str) -> Result<Duration, String> {
-    let text = value.trim();
-    if text.is_empty() {
-        return Err("the duration is empty".to_owned());
-    }
-    let parsed = if text.bytes().all(|b| b.is_ascii_digit()) {
-        text.parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| "the number is too large".to_owned())
-    } else {
-        humantime::parse_duration(text).map_err(|e| e.to_string())
-    }?;
-    if parsed > CLI_MAX_DURATION {
-        return Err("the duration is longer than a year".to_owned());
-    }
-    Ok(parsed)
-}
+use cli_values::{
+    parse_duration as cli_parse_duration, parse_interval, MAX_DURATION as CLI_MAX_DURATION,
+};
 
 /// The command line's `--timeout`/`--interval` durations and `--endpoint`;
 /// checks accepted durations are bounded and round-trip through humantime's
@@ -343,9 +325,18 @@ pub fn cli_args(data: &[u8]) {
 }
 
 fn cli_duration(text: &str) {
+    let interval = parse_interval(text);
     let Ok(duration) = cli_parse_duration(text) else {
+        assert!(
+            interval.is_err(),
+            "{text:?}: an interval but not a duration"
+        );
         return;
     };
+    match interval {
+        Ok(i) => assert!(i == duration && i >= Duration::from_millis(100)),
+        Err(_) => assert!(duration < Duration::from_millis(100), "{text:?}"),
+    }
     assert!(duration <= CLI_MAX_DURATION);
     // Deadline arithmetic stays far from overflow.
     assert!(std::time::Instant::now().checked_add(duration).is_some());
