@@ -78,3 +78,166 @@ async fn waits_for_an_emulated_operation_over_https() {
     assert!(done.operation.error().is_some());
     emulator.shutdown().await;
 }
+
+/// The whole story, as a user runs it: a client-credentials token from the
+/// emulator's token endpoint, an import that answers 202 with a relative
+/// `Operation-Location`, and a conditional wait on that location.
+#[tokio::test]
+async fn token_import_and_wait_on_the_operation_location() {
+    use adu_auth::{Authority, ClientSecretCredential, TokenCredential};
+    use adu_transport::HttpTransport;
+
+    let emulator = adu_emulator::start(Config::default()).await.unwrap();
+    let transport = HyperTransport::builder()
+        .native_roots(false)
+        .add_root_certificates_pem(support::self_signed().0.as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    let creds = emulator.credentials().clone();
+    let authority = Authority::new(creds.tenant.clone())
+        .unwrap()
+        .with_host(&emulator.authority_url())
+        .unwrap();
+    let credential = Arc::new(ClientSecretCredential::new(
+        authority,
+        creds.client_id.clone(),
+        creds.client_secret.clone(),
+        Arc::new(transport.clone()),
+    ));
+    let token = credential
+        .get_token(&[adu_auth::scopes::CURRENT])
+        .await
+        .unwrap();
+
+    let import = http::Request::post(format!(
+        "{}/deviceUpdate/blue/updates:import?api-version=2022-10-01",
+        emulator.base_url()
+    ))
+    .header("authorization", format!("Bearer {}", token.secret()))
+    .header("content-type", "application/json")
+    .body(
+        br#"[{"importManifest":{"url":"https://storage.example/contoso.toaster.2.0.0.importmanifest.json","sizeInBytes":1,"hashes":{"sha256":"AAAA"}},"files":[]}]"#
+            .to_vec(),
+    )
+    .unwrap();
+    let accepted = transport.call(import).await.unwrap();
+    assert_eq!(accepted.status(), 202);
+    let location = accepted.headers()["operation-location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(location.starts_with("/deviceUpdate/blue/updates/operations/"));
+    assert!(location.ends_with("?api-version=2022-10-01"));
+
+    let client = DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
+        .hyper_transport(
+            HyperTransport::builder()
+                .native_roots(false)
+                .add_root_certificates_pem(support::self_signed().0.as_bytes())
+                .unwrap(),
+        )
+        .poll_policy(fast_polls())
+        .build()
+        .unwrap();
+    let mut seen = Vec::new();
+    let statuses = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = statuses.clone();
+    let done = client
+        .wait_for_operation_location(
+            &location,
+            WaitOptions::default()
+                .with_timeout(Duration::from_secs(30))
+                .on_status_change(move |op| sink.lock().unwrap().push(op.status().clone())),
+        )
+        .await
+        .unwrap();
+    seen.extend(statuses.lock().unwrap().iter().cloned());
+    assert_eq!(done.operation.status(), &OperationStatus::Succeeded);
+    assert_eq!(seen.last(), Some(&OperationStatus::Succeeded));
+    let update = done.operation.update_id().expect("the imported update");
+    assert_eq!(
+        (
+            update.provider.as_str(),
+            update.name.as_str(),
+            update.version.as_str()
+        ),
+        ("contoso", "toaster", "2.0.0")
+    );
+    // One token for the whole flow; unchanged polls were answered 304.
+    let stats = emulator.stats();
+    assert_eq!(stats.tokens_issued, 1);
+    assert!(stats.not_modified >= 1, "{stats:?}");
+    emulator.shutdown().await;
+}
+
+/// The legacy API end to end: its path, its model (`updateId`), 304 on an
+/// unchanged ETag, and its problem+json 404.
+#[tokio::test]
+async fn the_legacy_api_end_to_end() {
+    use adu_transport::{ApiVersion, GetOperationOutcome, GetOptions, ServiceErrorKind};
+
+    let emulator = adu_emulator::start(Config::default()).await.unwrap();
+    let timings = Timings::new(Duration::from_millis(50), Duration::from_millis(300))
+        .with_retry_after(Duration::ZERO);
+    let id = emulator.add_operation(OperationSpec::failing().with_timings(timings));
+    let credential = Arc::new(StaticTokenCredential::from_secret(emulator.issue_token()));
+    let client = DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
+        .api_version(ApiVersion::V2)
+        .hyper_transport(
+            HyperTransport::builder()
+                .native_roots(false)
+                .add_root_certificates_pem(support::self_signed().0.as_bytes())
+                .unwrap(),
+        )
+        .poll_policy(fast_polls())
+        .build()
+        .unwrap();
+
+    let first = match client
+        .get_operation_status(&id, &GetOptions::default())
+        .await
+        .unwrap()
+    {
+        GetOperationOutcome::Operation(response) => response,
+        other => panic!("expected the operation, got {other:?}"),
+    };
+    assert!(matches!(
+        first.operation,
+        adu_transport::AnyOperation::Legacy(_)
+    ));
+    let etag = first.etag_for_next_poll().expect("an etag").to_owned();
+    let again = client
+        .get_operation_status(&id, &GetOptions::default().with_if_none_match(etag))
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, GetOperationOutcome::NotModified { .. }),
+        "{again:?}"
+    );
+
+    let done = client
+        .wait_for_operation(
+            &id,
+            WaitOptions::default().with_timeout(Duration::from_secs(20)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.operation.status(), &OperationStatus::Failed);
+    let innermost = done
+        .operation
+        .inner_errors()
+        .last()
+        .expect("an inner error chain");
+    assert!(innermost.error_detail.is_some());
+    assert!(done.operation.trace_id().is_some());
+
+    let missing = client
+        .get_operation_status("no-such-operation", &GetOptions::default())
+        .await
+        .unwrap_err();
+    let service = missing.service().expect("a service error");
+    assert_eq!(service.kind(), ServiceErrorKind::NotFound);
+    assert!(service.trace_id().is_some(), "{service:?}");
+    emulator.shutdown().await;
+}
