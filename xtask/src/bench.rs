@@ -602,6 +602,11 @@ fn render(
         "| peak open file descriptors of the client process | {} | |",
         scale["peak_fds"]
     );
+    let _ = writeln!(
+        w,
+        "| size of one `wait_for_operation` future before its first poll | {} bytes | |",
+        scale["wait_future_bytes"]
+    );
     machine_lines.push(format!("scale wall/bound: {}", f(wall / bound, 2)));
     machine_lines.push(format!(
         "scale wall/practical bound: {}",
@@ -651,16 +656,45 @@ const FINDINGS: &str = r#"
   HTTP/1.1 that caps connections, and the waits queue for a slot inside their per-try timeout.
 - Request ids (measured, fixed): `x-ms-client-request-id` was built with one `String` per
   byte (17 allocations per request); it is now written into a stack buffer.
-- Throughput A/B at concurrency 64 swings with the machine's load: 0.78 and 0.77 in two runs
-  while other builds ran, 0.93 in a quieter one (not yet profiled with callgrind). Per
-  request the client does work B does not: two timer registrations (the
-  client's per-try timeout around the transport's own), a token-cache lookup that allocates
-  and sorts a scope key and takes two mutexes, then clones the token; a freshly formatted and
-  validated `Authorization` value; a `tracing` span; the request URI formatted and parsed;
-  the semaphore of the in-flight cap; and the full decode (below). At concurrency 1 the
-  ratio is 0.86–0.96. These are the next things to measure and trim.
+- Per-request cost (measured with callgrind, then trimmed). `adu-bench load` answers
+  `count a|b N` (N requests one after another); the load process run under
+  `valgrind --tool=callgrind` with N = 100 and N = 600 against `adu-bench serve` over http,
+  the difference divided by 500 is the cost of one request in the client process. Before:
+  A 73,900 instructions per request, B 46,600 (B/A 0.63; malloc's own instructions 4,500
+  against 2,200). The largest items in A were the full decode (15,500, B's serde 8,000), the
+  request build (7,000: the URI formatted twice and copied when parsed), `check_target`
+  (4,000: it formatted the origin text even when the check passed), the `Authorization`
+  value formatted and validated again (about 1,500), a `Vec` of scopes collected per try,
+  the response's trace id looked up for a span field nobody records, and a status string
+  allocated by the decoder for every response (serde's `Cow<str>` always deserializes
+  owned). Changed: the `Authorization` value is built once per token and reused (kept in
+  the client, marked sensitive, compared against the credential's secret on each try; never
+  logged); `check_target` formats only on failure; one scope is passed without a `Vec`;
+  span fields are filled only when the span is enabled; the URI is built in one buffer and
+  handed to `Uri` without a copy; `Retry-After-ms` header names are static; the generated
+  enums deserialize through a visitor (no allocation for a known status; the generator
+  changed, `cargo xtask codegen` rewrote `src/generated/`). After: A 67,800 instructions per
+  request (-8 %; malloc 3,800), B/A 0.69 in instructions. What is left is mostly the decode
+  of the whole operation (below), the two timers (the client's per-try timeout around the
+  transport's own; kept because a custom `HttpTransport` may have no timeout), the
+  in-flight semaphore, the token cache lookup (about 2,300 with its mutexes) and the span.
+  Wall-clock ratios did not settle: with a fuzzing campaign on two of the machine's
+  cores, two full runs after these changes gave A/B 0.79 and 0.81 at concurrency 1 and
+  0.86 and 0.74 at concurrency 64 (absolute throughput halved between the two runs), and
+  earlier runs of the old code gave 0.86–0.96 and 0.77–0.93. The instruction counts are
+  the repeatable figure; the ≥ 0.9 target is not shown met here.
 - Peak RSS: over http 63 MiB, over https 66–67 MiB (the TLS state of the pooled
-  connections); most of it is the 10,000 wait futures and their decoded operations.
+  connections); most of it is the 10,000 wait futures and their decoded operations. The
+  size of one wait future is now reported in the table above: it was 2,816 bytes, of which
+  about 1,650 were the state of one request (`get_operation_status` alone is 1,656 bytes),
+  kept through every sleep between polls. The request is now boxed inside the wait, so a
+  sleeping wait holds 1,360 bytes and a polling one 1,360 plus a 1,656-byte box. That
+  halves the memory of long waits, but should not lower this benchmark's peak much: at the
+  start all 10,000 waits are inside a request at once, queued for one of the 64 in-flight
+  slots (peak RSS 68.8 MiB before the box and 65.4 MiB after, in two noisy runs). What else
+  makes up the peak (tokio task headers, the decoded operations, allocator arenas of the
+  worker threads, the TLS buffers of the pooled connections) was not measured in the time
+  box; the 64 MiB target is not met over https.
 - Decode: `decode_get_operation_response` decodes the whole operation (update id, friendly
   name, timestamps, trace id, etag, error chain) into owned types, about ten allocations,
   where the baseline reads three strings; the remaining gap is that difference in work.

@@ -278,7 +278,8 @@ fn decode_compare(body: Bytes, millis: u64) -> serde_json::Value {
     json!({ "adu_ns": adu, "bare_ns": bare, "body_bytes": body.len() })
 }
 
-/// Serves `run a|b CONCURRENCY MILLIS` and `decode MILLIS` commands until stdin closes.
+/// Serves `run a|b CONCURRENCY MILLIS`, `count a|b N` and `decode MILLIS` commands until
+/// stdin closes.
 pub fn run(args: &[String]) -> Result<(), String> {
     let endpoint = required(args, "--endpoint")?.to_owned();
     let cert = flag(args, "--cert").map(str::to_owned);
@@ -314,6 +315,27 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 // A tenth of the burst (at least 100 ms) warms the pool up unrecorded.
                 let warmup = (measure / 10).max(Duration::from_millis(100));
                 rt.block_on(burst(&bench, variant, concurrency, warmup, measure))
+            }
+            // For profiling (`valgrind --tool=callgrind`): N requests one after another;
+            // the difference between two counts divided by their difference in N is the
+            // cost of one request.
+            ["count", variant, n] => {
+                let variant = match *variant {
+                    "a" => Variant::A,
+                    "b" => Variant::B,
+                    other => return Err(format!("unknown variant {other:?}")),
+                };
+                let n: u64 = n.parse().map_err(|_| "bad count")?;
+                let errors = rt.block_on(async {
+                    let mut errors = 0u64;
+                    for _ in 0..n {
+                        if bench.one(variant).await.is_err() {
+                            errors += 1;
+                        }
+                    }
+                    errors
+                });
+                json!({ "count": n, "errors": errors })
             }
             ["decode", millis] => {
                 let millis: u64 = millis.parse().map_err(|_| "bad millis")?;

@@ -56,6 +56,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 }
             })
         };
+        // The memory one wait holds before its first poll: its future, as the task keeps it.
+        let wait_future_bytes = {
+            let probe = client.wait_for_operation("size-probe", WaitOptions::default());
+            std::mem::size_of_val(&probe)
+        };
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(count as usize);
         for i in 0..count {
@@ -120,6 +125,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "last_done_secs": last_done.as_secs_f64(),
             "peak_rss_kib": peak_rss_kib(),
             "peak_fds": peak_fds.load(Ordering::Relaxed),
+            "wait_future_bytes": wait_future_bytes,
             "first_answer_after_finish": first_after_finish,
         })
     });

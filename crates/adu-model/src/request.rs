@@ -75,12 +75,13 @@ pub fn build_get_operation_request(
     version: ApiVersion,
     if_none_match: Option<&str>,
 ) -> Result<Request<Vec<u8>>, Error> {
-    let uri = format!(
-        "{}{}",
-        endpoint.base_url(),
-        operation_path(instance, operation, version)
-    );
-    let uri: Uri = uri.parse().map_err(|_| Error::InvalidOperationId {
+    // One buffer, handed to `Uri` without a copy: this runs on every request.
+    let base = endpoint.base_url();
+    let path = operation_path(instance, operation, version);
+    let mut uri = String::with_capacity(base.len() + path.len());
+    uri.push_str(&base);
+    uri.push_str(&path);
+    let uri = Uri::from_maybe_shared(uri.into_bytes()).map_err(|_| Error::InvalidOperationId {
         input: bounded(operation.as_str()),
         reason: "it does not form a valid URI",
     })?;

@@ -28,8 +28,12 @@ use http::HeaderMap;
 /// assert_eq!(parse_retry_after(&h, now), Some(Duration::from_millis(1500)));
 /// ```
 pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
-        for value in headers.get_all(name) {
+    // Static names: a `&str` name would be parsed and validated again on every call.
+    const RETRY_AFTER_MS: http::HeaderName = http::HeaderName::from_static("retry-after-ms");
+    const X_MS_RETRY_AFTER_MS: http::HeaderName =
+        http::HeaderName::from_static("x-ms-retry-after-ms");
+    for name in [RETRY_AFTER_MS, X_MS_RETRY_AFTER_MS] {
+        for value in headers.get_all(&name) {
             if let Some(ms) = value.to_str().ok().and_then(parse_delay_number) {
                 return Some(Duration::from_millis(ms));
             }

@@ -664,8 +664,19 @@ impl Serialize for {name} {{
 
 impl<'de> Deserialize<'de> for {name} {{
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{
-        let value = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        Ok(Self::from_wire(&value))
+        // A visitor rather than `Cow<str>` (which serde always deserializes owned): a known
+        // value costs no allocation, an unknown one is kept as sent.
+        struct Wire;
+        impl serde::de::Visitor<'_> for Wire {{
+            type Value = {name};
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{
+                f.write_str(\"a string\")
+            }}
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Self::Value, E> {{
+                Ok({name}::from_wire(value))
+            }}
+        }}
+        deserializer.deserialize_str(Wire)
     }}
 }}
 "

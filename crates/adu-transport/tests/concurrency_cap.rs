@@ -1,0 +1,135 @@
+//! `HyperTransportBuilder::max_concurrent_requests` against a loopback server that counts
+//! the requests it holds at once.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use adu_transport::{HttpTransport, HyperTransport};
+use support::self_signed;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Barrier;
+
+/// What the server saw.
+#[derive(Default)]
+struct Counters {
+    connections: AtomicUsize,
+    requests: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+/// A keep-alive HTTP/1.1 server on loopback. Each request waits at `barrier` before it is
+/// answered, so responses go out in groups of the barrier's size: a request arriving while a
+/// group is held is counted as in flight at the same time.
+async fn start(barrier_size: usize) -> (String, Arc<Counters>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/x", listener.local_addr().unwrap());
+    let counters = Arc::new(Counters::default());
+    let barrier = Arc::new(Barrier::new(barrier_size));
+    let c = counters.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            c.connections.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(serve(stream, c.clone(), barrier.clone()));
+        }
+    });
+    (url, counters)
+}
+
+async fn serve(mut stream: TcpStream, counters: Arc<Counters>, barrier: Arc<Barrier>) {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        // The client sends GETs without a body: a request ends with an empty line.
+        let end = loop {
+            if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        };
+        buffer.drain(..end);
+        counters.requests.fetch_add(1, Ordering::SeqCst);
+        let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        counters.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        barrier.wait().await;
+        counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let reply =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+        if stream.write_all(reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn transport(cap: Option<usize>) -> HyperTransport {
+    // Plain http needs no roots; one extra root keeps the store non-empty on any machine.
+    let (pem, _, _) = self_signed();
+    HyperTransport::builder()
+        .native_roots(false)
+        .add_root_certificates_pem(pem.as_bytes())
+        .unwrap()
+        .timeout(Duration::from_secs(20))
+        .max_concurrent_requests(cap)
+        .build()
+        .unwrap()
+}
+
+/// Sends `count` GETs at once and checks they all succeed.
+async fn send_all(transport: &HyperTransport, url: &str, count: usize) {
+    let mut tasks = Vec::new();
+    for _ in 0..count {
+        let transport = transport.clone();
+        let request = http::Request::get(url).body(Vec::new()).unwrap();
+        tasks.push(tokio::spawn(async move { transport.call(request).await }));
+    }
+    for task in tasks {
+        let response = task.await.unwrap().unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.body(), b"{}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cap_of_two_keeps_two_requests_and_connections_in_flight() {
+    let (url, counters) = start(2).await;
+    let transport = transport(Some(2));
+    send_all(&transport, &url, 8).await;
+    assert_eq!(counters.requests.load(Ordering::SeqCst), 8);
+    // The barrier only lets a pair through, so two were held at once: never more.
+    assert_eq!(counters.max_in_flight.load(Ordering::SeqCst), 2);
+    // Each request holds its connection while in flight; a pooled connection may come back
+    // a moment after its permit, so a few extra may open, but never one per request.
+    let connections = counters.connections.load(Ordering::SeqCst);
+    assert!(
+        (2..8).contains(&connections),
+        "{connections} connections for 8 requests under a cap of 2"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_cap_all_requests_are_in_flight_together() {
+    // The barrier needs all eight at once: a cap below eight would never let it open (and
+    // the transport's timeout would fail the requests), so this shows the server can see
+    // more than the cap when there is none.
+    let (url, counters) = start(8).await;
+    let transport = transport(None);
+    send_all(&transport, &url, 8).await;
+    assert_eq!(counters.max_in_flight.load(Ordering::SeqCst), 8);
+    assert_eq!(counters.connections.load(Ordering::SeqCst), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cap_of_three_lets_three_through_at_once() {
+    let (url, counters) = start(3).await;
+    let transport = transport(Some(3));
+    send_all(&transport, &url, 9).await;
+    assert_eq!(counters.requests.load(Ordering::SeqCst), 9);
+    assert_eq!(counters.max_in_flight.load(Ordering::SeqCst), 3);
+}
