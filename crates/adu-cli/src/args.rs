@@ -154,7 +154,7 @@ pub struct LoginArgs {
         default_value = "organizations"
     )]
     pub tenant: String,
-    /// The authority host [default: https://login.microsoftonline.com].
+    /// The authority host (default: the public cloud, `https://login.microsoftonline.com`).
     #[arg(long, env = "AZURE_AUTHORITY_HOST", value_name = "URL")]
     pub authority_host: Option<String>,
     /// The scope to ask for [default: the Device Update API's scope for --api-version].
