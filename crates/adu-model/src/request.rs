@@ -225,13 +225,15 @@ fn get(uri: Uri, if_none_match: Option<&str>) -> Result<Request<Vec<u8>>, Error>
         .uri(uri)
         .header(ACCEPT, HeaderValue::from_static("application/json"));
     if let Some(etag) = if_none_match {
-        let value = HeaderValue::from_str(etag).map_err(|_| Error::InvalidETag)?;
+        // Visible ASCII and spaces only: `HeaderValue` alone would also let
+        // obs-text through. Checked first, so only a valid value is built.
         if etag
             .bytes()
             .any(|b| !(0x21..=0x7e).contains(&b) && b != b' ')
         {
             return Err(Error::InvalidETag);
         }
+        let value = HeaderValue::from_str(etag).map_err(|_| Error::InvalidETag)?;
         builder = builder.header(IF_NONE_MATCH, value);
     }
     Ok(builder

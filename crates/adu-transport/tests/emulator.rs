@@ -7,7 +7,19 @@ use std::time::Duration;
 
 use adu_auth::StaticTokenCredential;
 use adu_emulator::{Config, OperationSpec, Timings};
-use adu_transport::{DeviceUpdateClient, HyperTransport, OperationStatus, PollPolicy, WaitOptions};
+use adu_transport::{
+    DeviceUpdateClient, HyperTransport, HyperTransportBuilder, OperationStatus, PollPolicy,
+    WaitOptions,
+};
+
+/// A transport for the plain-http emulator. It needs no root, but a
+/// `HyperTransport` refuses an empty root store, so one unrelated root is added.
+fn plain_http_transport() -> HyperTransportBuilder {
+    HyperTransport::builder()
+        .native_roots(false)
+        .add_root_certificates_pem(support::self_signed().0.as_bytes())
+        .unwrap()
+}
 
 fn fast_polls() -> PollPolicy {
     PollPolicy::default()
@@ -23,14 +35,7 @@ async fn waits_for_an_emulated_operation_over_http() {
     let id = emulator.add_operation(OperationSpec::succeeding().with_timings(timings));
     let credential = Arc::new(StaticTokenCredential::from_secret(emulator.issue_token()));
     let client = DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
-        .hyper_transport({
-            // Plain http needs no root; one is added so the store is never empty.
-            let (pem, _, _) = support::self_signed();
-            HyperTransport::builder()
-                .native_roots(false)
-                .add_root_certificates_pem(pem.as_bytes())
-                .unwrap()
-        })
+        .hyper_transport(plain_http_transport())
         .poll_policy(fast_polls())
         .build()
         .unwrap();
@@ -88,12 +93,7 @@ async fn token_import_and_wait_on_the_operation_location() {
     use adu_transport::HttpTransport;
 
     let emulator = adu_emulator::start(Config::default()).await.unwrap();
-    let transport = HyperTransport::builder()
-        .native_roots(false)
-        .add_root_certificates_pem(support::self_signed().0.as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
+    let transport = plain_http_transport().build().unwrap();
     let creds = emulator.credentials().clone();
     let authority = Authority::new(creds.tenant.clone())
         .unwrap()
@@ -131,16 +131,10 @@ async fn token_import_and_wait_on_the_operation_location() {
     assert!(location.ends_with("?api-version=2022-10-01"));
 
     let client = DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
-        .hyper_transport(
-            HyperTransport::builder()
-                .native_roots(false)
-                .add_root_certificates_pem(support::self_signed().0.as_bytes())
-                .unwrap(),
-        )
+        .hyper_transport(plain_http_transport())
         .poll_policy(fast_polls())
         .build()
         .unwrap();
-    let mut seen = Vec::new();
     let statuses = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = statuses.clone();
     let done = client
@@ -152,9 +146,11 @@ async fn token_import_and_wait_on_the_operation_location() {
         )
         .await
         .unwrap();
-    seen.extend(statuses.lock().unwrap().iter().cloned());
     assert_eq!(done.operation.status(), &OperationStatus::Succeeded);
-    assert_eq!(seen.last(), Some(&OperationStatus::Succeeded));
+    assert_eq!(
+        statuses.lock().unwrap().last(),
+        Some(&OperationStatus::Succeeded)
+    );
     let update = done.operation.update_id().expect("the imported update");
     assert_eq!(
         (
@@ -184,12 +180,7 @@ async fn the_legacy_api_end_to_end() {
     let credential = Arc::new(StaticTokenCredential::from_secret(emulator.issue_token()));
     let client = DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
         .api_version(ApiVersion::V2)
-        .hyper_transport(
-            HyperTransport::builder()
-                .native_roots(false)
-                .add_root_certificates_pem(support::self_signed().0.as_bytes())
-                .unwrap(),
-        )
+        .hyper_transport(plain_http_transport())
         .poll_policy(fast_polls())
         .build()
         .unwrap();
