@@ -127,6 +127,11 @@ mod tests {
             generated.contains("rename = \"base\", alias = \"Base\""),
             "{generated}"
         );
+        // `x-adu-boxed` boxes a property that is not recursive.
+        assert!(
+            generated.contains("pub label: Option<Box<Label>>,"),
+            "{generated}"
+        );
         assert!(generated.contains("pub mixed_at: Option<Timestamp>,"));
         assert!(generated.contains("use crate::Timestamp;"));
         assert!(
@@ -150,6 +155,7 @@ mod tests {
             "pub details: Option<Vec<Error>>,",
             "#[serde(rename = \"innererror\", alias = \"innerError\", default, skip_serializing_if = \"Option::is_none\")]",
             "pub inner_error: Option<Box<InnerError>>,",
+            "pub error: Option<Box<Error>>,",
             "pub last_action_date_time: Timestamp,",
             "#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]\n#[serde(rename_all = \"camelCase\")]\n#[non_exhaustive]\npub struct UpdateId {",
         ] {
@@ -168,7 +174,7 @@ mod tests {
 
     #[test]
     fn conflicting_definitions_are_refused_with_a_clear_message() {
-        let cases: [(&str, Edit); 5] = [
+        let cases: [(&str, Edit); 6] = [
             (
                 "property `brandName` is `i64` in the legacy one and `String` in the current one",
                 |v| {
@@ -191,6 +197,12 @@ mod tests {
             ("different `x-adu-alias` values", |v| {
                 v["definitions"]["Paint"]["properties"]["base"]["x-adu-alias"] = "BASE".into();
             }),
+            (
+                "property `label` is boxed (`x-adu-boxed`) in only one of them",
+                |v| {
+                    v["definitions"]["Paint"]["properties"]["label"]["x-adu-boxed"] = false.into();
+                },
+            ),
         ];
         for (expected, edit) in cases {
             let error = tiny_with(edit).unwrap_err();
@@ -204,7 +216,13 @@ mod tests {
 
     #[test]
     fn unsupported_input_is_refused_not_guessed() {
-        let cases: [(&str, Edit); 3] = [
+        let cases: [(&str, Edit); 5] = [
+            ("`x-adu-boxed` must be true or false", |v| {
+                v["definitions"]["Paint"]["properties"]["label"]["x-adu-boxed"] = "yes".into();
+            }),
+            ("`x-adu-boxed` is for `$ref` properties", |v| {
+                v["definitions"]["Paint"]["properties"]["brandName"]["x-adu-boxed"] = true.into();
+            }),
             ("a date-time needs `x-adu-rust-type`", |v| {
                 let p = &mut v["definitions"]["Paint"]["properties"]["mixedAt"];
                 p.as_object_mut().unwrap().remove("x-adu-rust-type");

@@ -118,7 +118,7 @@ impl OpRecord {
                 self.update_id.provider, self.update_id.name, self.update_id.version
             ));
         }
-        op.error = self.error_at(&p);
+        op.error = self.error_at(&p).map(Box::new);
         op.trace_id = Some(self.trace_id.clone());
         op.etag = Some(self.etag(&p));
         (op, p)
@@ -142,7 +142,7 @@ impl OpRecord {
                 self.update_id.provider, self.update_id.name, self.update_id.version
             ));
         }
-        op.error = self.error_at(&p);
+        op.error = self.error_at(&p).map(Box::new);
         op.trace_id = Some(self.trace_id.clone());
         op.etag = Some(self.etag(&p));
         (op, p)

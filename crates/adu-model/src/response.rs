@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::endpoint::ApiVersion;
 use crate::error::{DecodeError, Error, ServiceError, MAX_KEPT_BODY};
 use crate::models::{self, Operation, OperationStatus, UpdateOperation};
-use crate::retry_after::parse_retry_after;
+use crate::retry_after::{parse_retry_after, scan_headers};
 use crate::Timestamp;
 
 /// An operation of either API version.
@@ -48,7 +48,7 @@ impl AnyOperation {
 
     /// The error of a failed operation.
     pub fn error(&self) -> Option<&models::Error> {
-        both!(self, op => op.error.as_ref())
+        both!(self, op => op.error.as_deref())
     }
 
     /// The trace id to quote to support.
@@ -165,18 +165,29 @@ pub fn decode_get_operation_response(
 ) -> Result<GetOperationOutcome, Error> {
     let status = response.status();
     let headers = response.headers();
-    let retry_after = parse_retry_after(headers, now);
-    let etag = header_string(headers, http::header::ETAG);
+    let mut etag = None;
+    let retry_after = scan_headers(headers, now, |name, value| {
+        if etag.is_none() && name == http::header::ETAG {
+            etag = Some(value);
+        }
+    });
+    let etag = etag.and_then(|v| v.to_str().ok()).map(str::to_owned);
     match status {
         StatusCode::OK => {
             let body = response.body();
-            let decoded = match version {
-                ApiVersion::V2 => {
-                    serde_json::from_slice::<Operation>(body).map(AnyOperation::Legacy)
+            // One UTF-8 check of the whole body, then `from_str`: serde_json's slice
+            // reader would check every string (keys too) on its own, which costs more.
+            let decoded = match std::str::from_utf8(body) {
+                Err(e) => Err(format!("the body is not UTF-8 JSON: {e}")),
+                Ok(text) => match version {
+                    ApiVersion::V2 => {
+                        serde_json::from_str::<Operation>(text).map(AnyOperation::Legacy)
+                    }
+                    ApiVersion::V2022_10_01 => {
+                        serde_json::from_str::<UpdateOperation>(text).map(AnyOperation::Current)
+                    }
                 }
-                ApiVersion::V2022_10_01 => {
-                    serde_json::from_slice::<UpdateOperation>(body).map(AnyOperation::Current)
-                }
+                .map_err(|e| e.to_string()),
             };
             match decoded {
                 Ok(operation) => Ok(GetOperationOutcome::Operation(OperationResponse {
@@ -184,9 +195,9 @@ pub fn decode_get_operation_response(
                     etag,
                     retry_after,
                 })),
-                Err(e) => Err(Error::Decode(Box::new(DecodeError {
+                Err(reason) => Err(Error::Decode(Box::new(DecodeError {
                     status,
-                    reason: e.to_string(),
+                    reason,
                     raw_body: keep(body).0,
                 }))),
             }

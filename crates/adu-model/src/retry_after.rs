@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The delay the response asks for, if any header says so.
 ///
@@ -28,21 +28,37 @@ use http::HeaderMap;
 /// assert_eq!(parse_retry_after(&h, now), Some(Duration::from_millis(1500)));
 /// ```
 pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    scan_headers(headers, now, |_, _| {})
+}
+
+/// [`parse_retry_after`] in one pass over the headers, showing each header to `each` on
+/// the way (the response decoder picks the `ETag` up in the same pass: one walk over the
+/// map costs less than a hash lookup per header name).
+pub(crate) fn scan_headers<'h>(
+    headers: &'h HeaderMap,
+    now: SystemTime,
+    mut each: impl FnMut(&'h HeaderName, &'h HeaderValue),
+) -> Option<Duration> {
     // Static names: a `&str` name would be parsed and validated again on every call.
-    const RETRY_AFTER_MS: http::HeaderName = http::HeaderName::from_static("retry-after-ms");
-    const X_MS_RETRY_AFTER_MS: http::HeaderName =
-        http::HeaderName::from_static("x-ms-retry-after-ms");
-    for name in [RETRY_AFTER_MS, X_MS_RETRY_AFTER_MS] {
-        for value in headers.get_all(&name) {
-            if let Some(ms) = value.to_str().ok().and_then(parse_delay_number) {
-                return Some(Duration::from_millis(ms));
+    const RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
+    const X_MS_RETRY_AFTER_MS: HeaderName = HeaderName::from_static("x-ms-retry-after-ms");
+    // The first valid value of each header; the millisecond ones are more precise and win.
+    let (mut ms, mut x_ms, mut delay) = (None, None, None);
+    for (name, value) in headers {
+        each(name, value);
+        if *name == http::header::RETRY_AFTER {
+            if delay.is_none() {
+                delay = parse_retry_after_value(value.as_bytes(), now);
             }
+        } else if *name == RETRY_AFTER_MS {
+            if ms.is_none() {
+                ms = value.to_str().ok().and_then(parse_delay_number);
+            }
+        } else if *name == X_MS_RETRY_AFTER_MS && x_ms.is_none() {
+            x_ms = value.to_str().ok().and_then(parse_delay_number);
         }
     }
-    headers
-        .get_all(http::header::RETRY_AFTER)
-        .iter()
-        .find_map(|v| parse_retry_after_value(v.as_bytes(), now))
+    ms.or(x_ms).map(Duration::from_millis).or(delay)
 }
 
 /// Parses one `Retry-After` value: delay-seconds or an HTTP-date.
@@ -129,6 +145,15 @@ mod tests {
             (
                 &[("retry-after", "Sunday, 09-Sep-01 01:46:50 GMT")],
                 Some(Duration::from_secs(10)),
+            ),
+            (
+                &[
+                    ("retry-after", "9"),
+                    ("retry-after-ms", "x"),
+                    ("x-ms-retry-after-ms", "40"),
+                    ("retry-after-ms", "30"),
+                ],
+                Some(Duration::from_millis(30)),
             ),
             (&[], None),
         ];

@@ -2,8 +2,10 @@
 //!
 //! The service writes RFC 3339 date-times with up to seven fractional digits
 //! and an offset (`Z`, `+00:00`, `-07:00`). A [`Timestamp`] keeps the exact
-//! text it was given (so nothing is lost when it is written back out) and the
-//! instant it denotes, when the text is a valid RFC 3339 date-time.
+//! text it was given (so nothing is lost when it is written back out) and tells
+//! the instant it denotes, when the text is a valid RFC 3339 date-time. Short
+//! texts (all the service's) are kept in place, and the instant is worked out
+//! when asked for, so decoding a timestamp costs a copy of its text and no more.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,13 +27,25 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// assert_eq!(t.instant(), utc.instant());
 /// assert_eq!(t.offset_minutes(), Some(-7 * 60));
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct Timestamp {
-    raw: String,
-    parsed: Option<Parsed>,
+    raw: Raw,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// The longest text kept in place; the service's timestamps (28 to 33 bytes) fit, so
+/// decoding one costs no allocation.
+const INLINE: usize = 38;
+
+/// The text of a [`Timestamp`]: in place when short, else on the heap. Always the
+/// inline form when the text fits, so two equal texts have the same form.
+#[derive(Clone)]
+enum Raw {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+/// What RFC 3339 text denotes; computed when asked for, not kept.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Parsed {
     /// Seconds since the Unix epoch, UTC.
     unix_seconds: i64,
@@ -42,11 +56,30 @@ struct Parsed {
 }
 
 impl Timestamp {
-    /// Keeps `text` and parses it as an RFC 3339 date-time if it is one.
+    /// Keeps `text`; whether it is an RFC 3339 date-time is asked by
+    /// [`Timestamp::is_valid`] and the accessors.
     pub fn parse(text: impl Into<String>) -> Self {
-        let raw = text.into();
-        let parsed = parse_rfc3339(&raw);
-        Timestamp { raw, parsed }
+        let text = text.into();
+        if text.len() <= INLINE {
+            Self::from_text(&text)
+        } else {
+            Timestamp {
+                raw: Raw::Heap(text.into_boxed_str()),
+            }
+        }
+    }
+
+    /// Keeps a copy of `text`, in place when it is short.
+    fn from_text(text: &str) -> Self {
+        let raw = match u8::try_from(text.len()) {
+            Ok(len) if text.len() <= INLINE => {
+                let mut bytes = [0u8; INLINE];
+                bytes[..text.len()].copy_from_slice(text.as_bytes());
+                Raw::Inline { len, bytes }
+            }
+            _ => Raw::Heap(text.into()),
+        };
+        Timestamp { raw }
     }
 
     /// Formats an instant as RFC 3339 in UTC with seven fractional digits,
@@ -83,12 +116,23 @@ impl Timestamp {
 
     /// The text exactly as the service sent it.
     pub fn as_str(&self) -> &str {
-        &self.raw
+        match &self.raw {
+            // The bytes were copied from a `&str` whole, so they are UTF-8; the check
+            // keeps this crate free of `unsafe`.
+            Raw::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Raw::Heap(text) => text,
+        }
+    }
+
+    fn parsed(&self) -> Option<Parsed> {
+        parse_rfc3339(self.as_str())
     }
 
     /// The instant this timestamp names, or `None` if the text is not RFC 3339.
     pub fn instant(&self) -> Option<SystemTime> {
-        let p = self.parsed?;
+        let p = self.parsed()?;
         if p.unix_seconds >= 0 {
             UNIX_EPOCH.checked_add(Duration::new(p.unix_seconds as u64, p.nanos))
         } else {
@@ -100,29 +144,45 @@ impl Timestamp {
 
     /// Seconds since the Unix epoch (UTC) and nanoseconds, if the text is RFC 3339.
     pub fn unix_time(&self) -> Option<(i64, u32)> {
-        self.parsed.map(|p| (p.unix_seconds, p.nanos))
+        self.parsed().map(|p| (p.unix_seconds, p.nanos))
     }
 
     /// The UTC offset the text was written with, in minutes east of UTC.
     pub fn offset_minutes(&self) -> Option<i16> {
-        self.parsed.map(|p| p.offset_minutes)
+        self.parsed().map(|p| p.offset_minutes)
     }
 
     /// Whether the text is a valid RFC 3339 date-time.
     pub fn is_valid(&self) -> bool {
-        self.parsed.is_some()
+        self.parsed().is_some()
+    }
+}
+
+/// Equal when the texts are equal: the same instant written two ways is two timestamps,
+/// as the service sent them (compare [`Timestamp::instant`]s for the instant).
+impl PartialEq for Timestamp {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Timestamp {}
+
+impl std::hash::Hash for Timestamp {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
 impl fmt::Debug for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Timestamp").field(&self.raw).finish()
+        f.debug_tuple("Timestamp").field(&self.as_str()).finish()
     }
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.raw)
+        f.write_str(self.as_str())
     }
 }
 
@@ -134,14 +194,27 @@ impl From<SystemTime> for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.raw)
+        serializer.serialize_str(self.as_str())
     }
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Ok(Timestamp::parse(text))
+        // A visitor rather than `String`: a borrowed text is copied in place, no allocation.
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a date-time string")
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Timestamp, E> {
+                Ok(Timestamp::from_text(value))
+            }
+            fn visit_string<E: serde::de::Error>(self, value: String) -> Result<Timestamp, E> {
+                Ok(Timestamp::parse(value))
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 
@@ -301,6 +374,33 @@ mod tests {
             assert_eq!(t.as_str(), bad);
             assert_eq!(t.instant(), None);
         }
+    }
+
+    #[test]
+    fn long_and_short_texts_are_kept_alike() {
+        let long = "2022-01-05T18:24:39.123456789012345678901234567890-07:00";
+        assert!(long.len() > INLINE);
+        for text in [
+            long,
+            "2022-01-05T18:24:39Z",
+            "",
+            "x".repeat(INLINE).as_str(),
+        ] {
+            let from_string = Timestamp::parse(text.to_owned());
+            let from_json: Timestamp = serde_json::from_str(&format!("\"{text}\"")).unwrap();
+            let escaped: Timestamp =
+                serde_json::from_str(&format!("\"{}\"", text.replace('-', "\\u002d"))).unwrap();
+            assert_eq!(from_string.as_str(), text);
+            assert_eq!(from_json, from_string, "{text}");
+            assert_eq!(escaped, from_string, "{text}");
+            assert_eq!(format!("{from_json}"), text);
+            assert_eq!(format!("{from_json:?}"), format!("Timestamp({text:?})"));
+        }
+        let t = Timestamp::parse(long);
+        assert!(t.is_valid());
+        assert_eq!(t.offset_minutes(), Some(-420));
+        assert_eq!(t.unix_time(), Some((1_641_432_279, 123_456_789)));
+        assert_ne!(t, Timestamp::parse(&long[..long.len() - 1]));
     }
 
     #[test]

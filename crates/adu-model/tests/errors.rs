@@ -295,8 +295,11 @@ fn traceparent_that_is_not_w3c_gives_no_trace_id() {
 
 #[test]
 fn a_200_that_is_not_an_operation_is_a_decode_error_keeping_the_body() {
-    let cases: [(&str, &[u8]); 4] = [
+    let cases: [(&str, &[u8]); 6] = [
         ("empty", b""),
+        // An operation whose id is Latin-1, not UTF-8: JSON must be UTF-8 (RFC 8259).
+        ("not utf-8", b"{\"operationId\":\"caf\xe9\",\"status\":\"Running\",\"createdDateTime\":\"a\",\"lastActionDateTime\":\"b\"}"),
+        ("invalid utf-8 at the end", b"{}\xff"),
         ("html", b"<html>gateway</html>"),
         ("missing required", br#"{"operationId":"x","status":"Running"}"#),
         ("wrong type", br#"{"operationId":1,"status":"Running","createdDateTime":"a","lastActionDateTime":"b"}"#),
@@ -314,6 +317,9 @@ fn a_200_that_is_not_an_operation_is_a_decode_error_keeping_the_body() {
             assert_eq!(d.status(), StatusCode::OK);
             assert_eq!(d.raw_body(), body, "{name}");
             assert!(!d.reason().is_empty());
+            if name.contains("utf-8") {
+                assert!(d.reason().contains("UTF-8"), "{name}: {}", d.reason());
+            }
             assert!(
                 err.to_string().starts_with("the service answered 200"),
                 "{err}"

@@ -247,7 +247,7 @@ fn update_operation() -> BoxedStrategy<UpdateOperation> {
                 let mut op = UpdateOperation::new(id, status, last, created);
                 op.update = update;
                 op.resource_location = location;
-                op.error = error;
+                op.error = error.map(Box::new);
                 op.trace_id = trace;
                 op.etag = etag;
                 op
@@ -272,7 +272,7 @@ fn legacy_operation() -> BoxedStrategy<Operation> {
                 let mut op = Operation::new(id, status, last, created);
                 op.update_id = update_id;
                 op.resource_location = location;
-                op.error = error;
+                op.error = error.map(Box::new);
                 op.trace_id = trace;
                 op.etag = etag;
                 op

@@ -12,6 +12,8 @@
 // - `x-adu-rust-type` on a property: the Rust type to use, imported from the crate
 //   root (for example `Timestamp` for date-times);
 // - `x-adu-alias` on a property: another spelling accepted when deserializing;
+// - `x-adu-boxed: true` on an object-typed property: store it in a `Box` (for a large
+//   value that is seldom there, so the struct that holds it stays small to move);
 // - `x-adu-derive` on an object definition: traits to derive on top of the usual
 //   `Debug, Clone, PartialEq, Eq, Serialize, Deserialize`.
 
@@ -151,6 +153,13 @@ impl Json {
         }
     }
 
+    fn as_bool(&self) -> Option<bool> {
+        match self {
+            Json::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
     fn members(&self) -> Option<&[(String, Json)]> {
         match self {
             Json::Object(members) => Some(members),
@@ -208,6 +217,7 @@ struct Property {
     ty: Ty,
     required: bool,
     alias: Option<String>,
+    boxed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -323,6 +333,14 @@ fn parse_definition(label: &str, name: &str, schema: &Json) -> Result<Definition
                     ty: parse_type(&pwhat, prop)?,
                     required: required.contains(wire),
                     alias: prop.str_of("x-adu-alias").map(str::to_owned),
+                    boxed: match prop.get("x-adu-boxed") {
+                        None => false,
+                        Some(v) => match (v.as_bool(), prop.get("$ref")) {
+                            (Some(b), Some(_)) => b,
+                            (None, _) => return Err(format!("{pwhat}: `x-adu-boxed` must be true or false")),
+                            (Some(_), None) => return Err(format!("{pwhat}: `x-adu-boxed` is for `$ref` properties")),
+                        },
+                    },
                 });
             }
             Kind::Struct {
@@ -541,6 +559,12 @@ fn merge_definition(
                         q.wire
                     )));
                 }
+                if p.boxed != q.boxed {
+                    return Err(conflict(format!(
+                        "property `{}` is boxed (`x-adu-boxed`) in only one of them",
+                        q.wire
+                    )));
+                }
             }
             if old_derives != new_derives {
                 return Err(conflict("their `x-adu-derive` lists differ".to_owned()));
@@ -707,7 +731,7 @@ fn emit_struct(
     for p in properties {
         let field = field_name(&p.wire);
         let mut ty = rust_type(&p.ty);
-        if matches!(&p.ty, Ty::Ref(target) if reaches(defs, target, name)) {
+        if p.boxed || matches!(&p.ty, Ty::Ref(target) if reaches(defs, target, name)) {
             ty = format!("Box<{ty}>");
         }
         let mut serde_args = Vec::new();

@@ -242,7 +242,7 @@ pub struct UpdateOperation {
     pub resource_location: Option<String>,
     /// Why the operation failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<Error>,
+    pub error: Option<Box<Error>>,
     /// Correlation id to quote to Microsoft support.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
@@ -295,7 +295,7 @@ pub struct Operation {
     pub resource_location: Option<String>,
     /// Why the operation failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<Error>,
+    pub error: Option<Box<Error>>,
     /// Correlation id to quote to Microsoft support.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
