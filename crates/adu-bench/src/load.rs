@@ -241,7 +241,8 @@ async fn burst(
 }
 
 /// Decode of the same 200 answer, the client's `decode_get_operation_response` against plain
-/// `serde_json` into [`Minimal`], interleaved in slices of 1000 for `millis` in all.
+/// `serde_json` into [`Minimal`] (the baseline of the target) and into the same model types
+/// (for context), interleaved in slices of 1000 for `millis` in all.
 fn decode_compare(body: Bytes, millis: u64) -> serde_json::Value {
     let response = http::Response::builder()
         .status(200)
@@ -251,6 +252,7 @@ fn decode_compare(body: Bytes, millis: u64) -> serde_json::Value {
         .unwrap_or_default();
     let now = SystemTime::now();
     let (mut adu_ns, mut bare_ns, mut adu_n, mut bare_n) = (0u128, 0u128, 0u64, 0u64);
+    let (mut model_ns, mut model_n) = (0u128, 0u64);
     let end = Instant::now() + Duration::from_millis(millis);
     while Instant::now() < end {
         let t = Instant::now();
@@ -272,10 +274,20 @@ fn decode_compare(body: Bytes, millis: u64) -> serde_json::Value {
         }
         bare_ns += t.elapsed().as_nanos();
         bare_n += 1000;
+        // For context, not the target: plain serde_json into the same model types.
+        let t = Instant::now();
+        for _ in 0..1000 {
+            let m: Result<adu_model::models::UpdateOperation, _> =
+                serde_json::from_slice(std::hint::black_box(response.body()));
+            std::hint::black_box(m.is_ok());
+        }
+        model_ns += t.elapsed().as_nanos();
+        model_n += 1000;
     }
     let adu = adu_ns as f64 / adu_n as f64;
     let bare = bare_ns as f64 / bare_n as f64;
-    json!({ "adu_ns": adu, "bare_ns": bare, "body_bytes": body.len() })
+    let model = model_ns as f64 / model_n as f64;
+    json!({ "adu_ns": adu, "bare_ns": bare, "model_ns": model, "body_bytes": body.len() })
 }
 
 /// Serves `run a|b CONCURRENCY MILLIS`, `count a|b N` and `decode MILLIS` commands until

@@ -1,8 +1,9 @@
 //! Decoding a 200 answer of each API version with
 //! `decode_get_operation_response`, next to a baseline that reads the same
-//! bytes with bare `serde_json` into a three-field struct; both sit in one
-//! group per version so one run shows their ratio. Also: building the
-//! request for each version.
+//! bytes with bare `serde_json` into a three-field struct (the baseline of
+//! the decode target) and, for context, into the same model types; all sit
+//! in one group per version so one run shows their ratios. Also: building
+//! the request for each version.
 //!
 //! Run: `cargo bench -p adu-model --bench decode`.
 
@@ -74,6 +75,21 @@ fn decode(c: &mut Criterion) {
             b.iter(|| {
                 let minimal: Minimal = serde_json::from_slice(black_box(response.body())).unwrap();
                 black_box(minimal)
+            })
+        });
+        // For context: plain serde_json into the same model types (the same work as ours).
+        group.bench_function("serde_json_full_model", |b| {
+            b.iter(|| match version {
+                ApiVersion::V2 => {
+                    let op: models::Operation =
+                        serde_json::from_slice(black_box(response.body())).unwrap();
+                    black_box(op.status.is_terminal())
+                }
+                _ => {
+                    let op: models::UpdateOperation =
+                        serde_json::from_slice(black_box(response.body())).unwrap();
+                    black_box(op.status.is_terminal())
+                }
             })
         });
         group.finish();
