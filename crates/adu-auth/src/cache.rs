@@ -1,7 +1,6 @@
 //! The token cache: per scope set, refreshed a margin before expiry, with at
 //! most one token request in flight per scope set (single flight).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -117,7 +116,10 @@ struct Slot {
 /// A token cache keyed by scope set (order and duplicates do not matter).
 pub struct TokenCache {
     options: TokenCacheOptions,
-    slots: Mutex<HashMap<Vec<String>, Arc<Slot>>>,
+    /// One slot per scope set, the key sorted and without duplicates. A list, not a
+    /// map: a credential serves one or a few scope sets, and finding one by comparing
+    /// needs no allocation, where a map lookup would build an owned key per request.
+    slots: Mutex<Vec<(Vec<String>, Arc<Slot>)>>,
 }
 
 impl fmt::Debug for TokenCache {
@@ -128,6 +130,12 @@ impl fmt::Debug for TokenCache {
             .field("scope_sets", &entries)
             .finish()
     }
+}
+
+/// Whether `scopes` name the same set as `key` (a [`key`]: sorted, no duplicates).
+fn same_set(key: &[String], scopes: &[&str]) -> bool {
+    scopes.iter().all(|s| key.iter().any(|k| k == s))
+        && key.iter().all(|k| scopes.contains(&k.as_str()))
 }
 
 fn key(scopes: &[&str]) -> Vec<String> {
@@ -149,7 +157,7 @@ impl TokenCache {
     pub fn new(options: TokenCacheOptions) -> Self {
         TokenCache {
             options,
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Vec::new()),
         }
     }
 
@@ -166,7 +174,37 @@ impl TokenCache {
     }
 
     fn slot(&self, scopes: &[&str]) -> Arc<Slot> {
-        lock(&self.slots).entry(key(scopes)).or_default().clone()
+        let mut slots = lock(&self.slots);
+        if let Some((_, slot)) = slots.iter().find(|(k, _)| same_set(k, scopes)) {
+            return slot.clone();
+        }
+        let slot = Arc::new(Slot::default());
+        slots.push((key(scopes), slot.clone()));
+        slot
+    }
+
+    fn existing_slot(&self, scopes: &[&str]) -> Option<Arc<Slot>> {
+        lock(&self.slots)
+            .iter()
+            .find(|(k, _)| same_set(k, scopes))
+            .map(|(_, slot)| slot.clone())
+    }
+
+    /// The cached token for `scopes` if there is one that does not need a refresh yet;
+    /// never fetches. [`TokenCredential::cached_token`](crate::TokenCredential::cached_token)
+    /// of the caching credentials is this.
+    #[must_use]
+    pub fn peek(&self, scopes: &[&str]) -> Option<AccessToken> {
+        let slot = self.existing_slot(scopes)?;
+        let state = lock(&slot.state);
+        let c = state.cached.as_ref()?;
+        (!needs_refresh(
+            &c.token,
+            c.obtained,
+            self.now(),
+            self.options.refresh_margin,
+        ))
+        .then(|| c.token.clone())
     }
 
     /// Stores a token obtained now (e.g. by an interactive sign-in).
@@ -206,7 +244,7 @@ impl TokenCache {
 
     /// Forgets the token for these scopes (the service answered 401).
     pub fn invalidate(&self, scopes: &[&str]) {
-        if let Some(slot) = lock(&self.slots).get(&key(scopes)) {
+        if let Some(slot) = self.existing_slot(scopes) {
             lock(&slot.state).cached = None;
         }
     }
@@ -344,6 +382,43 @@ mod tests {
         assert!(!needs_refresh(&short, t(0), t(29), m));
         assert!(needs_refresh(&short, t(0), t(30), m));
         assert!(needs_refresh(&short, t(0), t(100), m));
+    }
+
+    #[test]
+    fn scope_sets_match_whatever_the_order_and_duplicates() {
+        let k = key(&["b", "a", "a"]);
+        assert_eq!(k, ["a", "b"]);
+        assert!(same_set(&k, &["a", "b"]));
+        assert!(same_set(&k, &["b", "a", "b"]));
+        assert!(!same_set(&k, &["a"]));
+        assert!(!same_set(&k, &["a", "b", "c"]));
+        assert!(!same_set(&k, &[]));
+        assert!(same_set(&key(&[]), &[]));
+    }
+
+    #[test]
+    fn peek_gives_only_a_fresh_cached_token_and_never_fetches() {
+        let clock = Arc::new(FixedClock(Mutex::new(t(1_000))));
+        let cache = TokenCache::new(TokenCacheOptions::default().with_clock(clock.clone()));
+        assert!(cache.peek(&["a"]).is_none());
+        let expires = t(1_000 + 3600);
+        let fetched = run(cache.get_or_fetch(&["a", "b"], || async {
+            Ok(AccessToken::new("tok", expires))
+        }))
+        .unwrap();
+        assert_eq!(cache.peek(&["b", "a"]), Some(fetched));
+        assert!(cache.peek(&["a"]).is_none(), "another scope set");
+        // Due for a refresh (five minutes before expiry): get_or_fetch must run.
+        clock.advance(Duration::from_secs(3300));
+        assert!(cache.peek(&["a", "b"]).is_none());
+        let cache = TokenCache::new(TokenCacheOptions::default());
+        cache.insert(
+            &["x"],
+            AccessToken::new("y", SystemTime::now() + Duration::from_secs(3600)),
+        );
+        assert_eq!(cache.peek(&["x", "x"]).unwrap().secret(), "y");
+        cache.invalidate(&["x"]);
+        assert!(cache.peek(&["x"]).is_none());
     }
 
     #[test]

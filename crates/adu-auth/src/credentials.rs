@@ -107,6 +107,10 @@ impl TokenCredential for ClientSecretCredential {
         })
     }
 
+    fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
+        self.cache.peek(scopes)
+    }
+
     fn invalidate(&self, scopes: &[&str]) {
         self.cache.invalidate(scopes);
     }
@@ -196,6 +200,10 @@ impl TokenCredential for UsernamePasswordCredential {
                 })
                 .await
         })
+    }
+
+    fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
+        self.cache.peek(scopes)
     }
 
     fn invalidate(&self, scopes: &[&str]) {
@@ -482,6 +490,10 @@ impl fmt::Debug for InteractiveCredential {
 impl TokenCredential for InteractiveCredential {
     fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
         Box::pin(async move { self.cache.get_or_fetch(scopes, || self.fetch(scopes)).await })
+    }
+
+    fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
+        self.cache.peek(scopes)
     }
 
     fn invalidate(&self, scopes: &[&str]) {

@@ -147,6 +147,13 @@ impl TokenCredential for EnvironmentCredential {
         }
     }
 
+    fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
+        match &self.inner {
+            Inner::ClientSecret(c) => c.cached_token(scopes),
+            Inner::Password(c) => c.cached_token(scopes),
+        }
+    }
+
     fn invalidate(&self, scopes: &[&str]) {
         match &self.inner {
             Inner::ClientSecret(c) => c.invalidate(scopes),

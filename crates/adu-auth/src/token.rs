@@ -4,9 +4,12 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A bearer token and when it expires. `Debug` shows no secret.
+///
+/// Cloning is cheap (the secret is shared, not copied): a cached token is handed
+/// out on every request.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccessToken {
-    secret: String,
+    secret: std::sync::Arc<str>,
     expires_at: SystemTime,
 }
 
@@ -14,7 +17,7 @@ impl AccessToken {
     /// A token with the given secret and expiry.
     pub fn new(secret: impl Into<String>, expires_at: SystemTime) -> Self {
         AccessToken {
-            secret: secret.into(),
+            secret: secret.into().into(),
             expires_at,
         }
     }
