@@ -1,7 +1,7 @@
 //! Building the "get operation status" request for either API version.
 
 use http::header::{ACCEPT, IF_NONE_MATCH};
-use http::{HeaderValue, Method, Request, Uri};
+use http::{HeaderValue, Request, Uri};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::endpoint::{ApiVersion, Endpoint, InstanceId, OperationId};
@@ -21,25 +21,61 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// assert_eq!(adu_model::encode_path_segment("a/b?c#d"), "a%2Fb%3Fc%23d");
 /// ```
 pub fn encode_path_segment(segment: &str) -> String {
-    utf8_percent_encode(segment, SEGMENT).to_string()
+    let mut out = String::with_capacity(segment.len());
+    push_segment(&mut out, segment);
+    out
+}
+
+/// Appends `segment` percent-encoded (chunk by chunk: no formatting machinery, and a
+/// value with nothing to encode is one copy).
+fn push_segment(out: &mut String, segment: &str) {
+    for chunk in utf8_percent_encode(segment, SEGMENT) {
+        out.push_str(chunk);
+    }
+}
+
+/// Appends the path and query of the get-operation request.
+fn push_operation_path(
+    out: &mut String,
+    instance: &InstanceId,
+    operation: &OperationId,
+    version: ApiVersion,
+) {
+    out.push_str(match version {
+        ApiVersion::V2 => "/deviceupdate/",
+        ApiVersion::V2022_10_01 => "/deviceUpdate/",
+    });
+    push_segment(out, instance.as_str());
+    out.push_str(match version {
+        ApiVersion::V2 => "/v2/updates/operations/",
+        ApiVersion::V2022_10_01 => "/updates/operations/",
+    });
+    push_segment(out, operation.as_str());
+    if version == ApiVersion::V2022_10_01 {
+        out.push_str("?api-version=2022-10-01");
+    }
 }
 
 /// The path and query of the get-operation request.
+///
+/// ```
+/// use adu_model::{operation_path, ApiVersion, InstanceId, OperationId};
+///
+/// let instance = InstanceId::new("blue").unwrap();
+/// let op = OperationId::new("e4491c53").unwrap();
+/// assert_eq!(
+///     operation_path(&instance, &op, ApiVersion::V2),
+///     "/deviceupdate/blue/v2/updates/operations/e4491c53"
+/// );
+/// ```
 pub fn operation_path(
     instance: &InstanceId,
     operation: &OperationId,
     version: ApiVersion,
 ) -> String {
-    let instance = encode_path_segment(instance.as_str());
-    let operation = encode_path_segment(operation.as_str());
-    match version {
-        ApiVersion::V2 => format!("/deviceupdate/{instance}/v2/updates/operations/{operation}"),
-        ApiVersion::V2022_10_01 => {
-            format!(
-                "/deviceUpdate/{instance}/updates/operations/{operation}?api-version=2022-10-01"
-            )
-        }
-    }
+    let mut out = String::with_capacity(96 + instance.as_str().len() + operation.as_str().len());
+    push_operation_path(&mut out, instance, operation, version);
+    out
 }
 
 /// Builds `GET` get-operation-status for one operation.
@@ -75,12 +111,15 @@ pub fn build_get_operation_request(
     version: ApiVersion,
     if_none_match: Option<&str>,
 ) -> Result<Request<Vec<u8>>, Error> {
-    // One buffer, handed to `Uri` without a copy: this runs on every request.
-    let base = endpoint.base_url();
-    let path = operation_path(instance, operation, version);
-    let mut uri = String::with_capacity(base.len() + path.len());
-    uri.push_str(&base);
-    uri.push_str(&path);
+    // One buffer, written in place and handed to `Uri` without a copy: this runs on
+    // every request.
+    let mut uri = String::with_capacity(
+        128 + endpoint.authority().len() + instance.as_str().len() + operation.as_str().len(),
+    );
+    uri.push_str(endpoint.scheme());
+    uri.push_str("://");
+    uri.push_str(endpoint.authority());
+    push_operation_path(&mut uri, instance, operation, version);
     let uri = Uri::from_maybe_shared(uri.into_bytes()).map_err(|_| Error::InvalidOperationId {
         input: bounded(operation.as_str()),
         reason: "it does not form a valid URI",
@@ -220,10 +259,12 @@ pub fn api_version_of_location(location: &str) -> ApiVersion {
 }
 
 fn get(uri: Uri, if_none_match: Option<&str>) -> Result<Request<Vec<u8>>, Error> {
-    let mut builder = Request::builder()
-        .method(Method::GET)
-        .uri(uri)
-        .header(ACCEPT, HeaderValue::from_static("application/json"));
+    // `Request::new` (GET by default) and direct header inserts: the builder's
+    // `Result` plumbing costs more, and every part here is already valid.
+    let mut request = Request::new(Vec::new());
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     if let Some(etag) = if_none_match {
         // Visible ASCII and spaces only: `HeaderValue` alone would also let
         // obs-text through. Checked first, so only a valid value is built.
@@ -234,9 +275,7 @@ fn get(uri: Uri, if_none_match: Option<&str>) -> Result<Request<Vec<u8>>, Error>
             return Err(Error::InvalidETag);
         }
         let value = HeaderValue::from_str(etag).map_err(|_| Error::InvalidETag)?;
-        builder = builder.header(IF_NONE_MATCH, value);
+        headers.insert(IF_NONE_MATCH, value);
     }
-    Ok(builder
-        .body(Vec::new())
-        .expect("method, URI and headers were validated above"))
+    Ok(request)
 }
