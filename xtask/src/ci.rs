@@ -28,6 +28,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
     step("tests (unit, integration, property, fuzz smoke)", || {
         sh(cargo().args(["test", "--workspace", "--all-targets"]))
     })?;
+    step(
+        "HTTP/2 negotiation (adu-transport's `http2` feature)",
+        || {
+            sh(cargo().args([
+                "test",
+                "-p",
+                "adu-transport",
+                "--features",
+                "http2",
+                "--test",
+                "http2",
+            ]))
+        },
+    )?;
     step("doc tests", || {
         sh(cargo().args(["test", "--workspace", "--doc"]))
     })?;

@@ -59,6 +59,8 @@ pub struct Stats {
     pub unauthorized: u64,
     /// Requests hit by fault injection.
     pub faults_injected: u64,
+    /// Requests that came over HTTP/2 (negotiated with ALPN on https).
+    pub http2_requests: u64,
     /// Get-operation answers (200 or 304) per operation id.
     pub polls: BTreeMap<String, u64>,
 }
@@ -255,6 +257,7 @@ impl RunningEmulator {
             rate_limited: get(&c.rate_limited),
             unauthorized: get(&c.unauthorized),
             faults_injected: get(&c.faults_injected),
+            http2_requests: get(&c.http2_requests),
             polls: crate::state::lock(&c.polls).clone(),
         }
     }
@@ -453,6 +456,9 @@ impl ConnCtx {
     async fn handle(&self, req: Request<Incoming>) -> Result<Response<EmuBody>, DropConnection> {
         let state = &self.server.state;
         Counters::bump(&state.counters.requests);
+        if req.version() == http::Version::HTTP_2 {
+            Counters::bump(&state.counters.http2_requests);
+        }
         let decision = state.decide_faults(req.uri().path());
         if decision.latency > Duration::ZERO {
             let mut shutdown = self.shutdown.clone();

@@ -249,6 +249,7 @@ pub(crate) struct Counters {
     pub rate_limited: AtomicU64,
     pub unauthorized: AtomicU64,
     pub faults_injected: AtomicU64,
+    pub http2_requests: AtomicU64,
     pub polls: Mutex<BTreeMap<String, u64>>,
 }
 
