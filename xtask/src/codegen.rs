@@ -123,8 +123,17 @@ mod tests {
             generated.contains("pub layers: Option<Vec<Paint>>,"),
             "{generated}"
         );
+        // A second spelling is read through a wire struct that keeps both apart.
         assert!(
-            generated.contains("rename = \"base\", alias = \"Base\""),
+            generated.contains("#[serde(rename_all = \"camelCase\", from = \"PaintWire\")]"),
+            "{generated}"
+        );
+        assert!(
+            generated.contains("#[serde(rename = \"Base\", default)]"),
+            "{generated}"
+        );
+        assert!(
+            generated.contains("base: wire.base.or(wire.base_alias)"),
             "{generated}"
         );
         // `x-adu-boxed` boxes a property that is not recursive.
@@ -153,7 +162,9 @@ mod tests {
             "pub struct UpdateOperation {",
             "pub update: Option<UpdateInfo>,",
             "pub details: Option<Vec<Error>>,",
-            "#[serde(rename = \"innererror\", alias = \"innerError\", default, skip_serializing_if = \"Option::is_none\")]",
+            "#[serde(rename = \"innererror\", default, skip_serializing_if = \"Option::is_none\")]",
+            "#[serde(rename = \"innerError\", default)]",
+            "innererror: wire.innererror.or(wire.innererror_alias)",
             "pub inner_error: Option<Box<InnerError>>,",
             "pub error: Option<Box<Error>>,",
             "pub last_action_date_time: Timestamp,",
@@ -216,7 +227,11 @@ mod tests {
 
     #[test]
     fn unsupported_input_is_refused_not_guessed() {
-        let cases: [(&str, Edit); 5] = [
+        let cases: [(&str, Edit); 6] = [
+            ("`x-adu-alias` is for optional properties", |v| {
+                v["definitions"]["Paint"]["properties"]["brandName"]["x-adu-alias"] =
+                    "Brand".into();
+            }),
             ("`x-adu-boxed` must be true or false", |v| {
                 v["definitions"]["Paint"]["properties"]["label"]["x-adu-boxed"] = "yes".into();
             }),

@@ -403,3 +403,38 @@ fn documented_429_with_retry_after_details_and_inner_error() {
         "{shown}"
     );
 }
+
+#[test]
+fn an_error_with_both_spellings_of_innererror_still_decodes() {
+    // The spec spells it `innererror`, the service `innerError`; a body with both must
+    // not fail the whole operation as a duplicate field. The spec's spelling wins.
+    let body = br#"{"operationId":"x","status":"Failed","createdDateTime":"2022-01-05T18:24:39Z","lastActionDateTime":"2022-01-05T18:25:01Z",
+        "error":{"code":"ImportFailed","message":"m","innerError":{"code":"Observed"},"innererror":{"code":"Documented","innerError":{"code":"Deeper"}}}}"#;
+    for version in [ApiVersion::V2, ApiVersion::V2022_10_01] {
+        let response = http::Response::builder()
+            .status(200)
+            .body(body.to_vec())
+            .unwrap();
+        let GetOperationOutcome::Operation(r) =
+            decode_get_operation_response(version, &response, now()).unwrap()
+        else {
+            panic!("expected the operation");
+        };
+        let codes: Vec<&str> = r
+            .operation
+            .inner_errors()
+            .map(|e| e.code.as_str())
+            .collect();
+        assert_eq!(codes, ["Documented", "Deeper"], "{version:?}");
+        // Written back out with the spec's spelling only.
+        let json = serde_json::to_value(&r.operation).unwrap();
+        assert_eq!(json["error"]["innererror"]["code"], "Documented");
+        assert!(json["error"].get("innerError").is_none());
+    }
+    // Either spelling alone is read.
+    for key in ["innererror", "innerError"] {
+        let text = format!(r#"{{"code":"c","message":"m","{key}":{{"code":"only"}}}}"#);
+        let e: models::Error = serde_json::from_str(&text).unwrap();
+        assert_eq!(e.innererror.unwrap().code, "only", "{key}");
+    }
+}

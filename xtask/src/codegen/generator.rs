@@ -11,7 +11,8 @@
 //
 // - `x-adu-rust-type` on a property: the Rust type to use, imported from the crate
 //   root (for example `Timestamp` for date-times);
-// - `x-adu-alias` on a property: another spelling accepted when deserializing;
+// - `x-adu-alias` on an optional property: another spelling accepted when deserializing
+//   (read through a wire struct that keeps both apart; the primary spelling wins);
 // - `x-adu-boxed: true` on an object-typed property: store it in a `Box` (for a large
 //   value that is seldom there, so the struct that holds it stays small to move);
 // - `x-adu-derive` on an object definition: traits to derive on top of the usual
@@ -332,7 +333,12 @@ fn parse_definition(label: &str, name: &str, schema: &Json) -> Result<Definition
                     description: prop.str_of("description").unwrap_or_default().to_owned(),
                     ty: parse_type(&pwhat, prop)?,
                     required: required.contains(wire),
-                    alias: prop.str_of("x-adu-alias").map(str::to_owned),
+                    alias: match prop.str_of("x-adu-alias") {
+                        Some(_) if required.contains(wire) => {
+                            return Err(format!("{pwhat}: `x-adu-alias` is for optional properties (a required one could be missing under either spelling)"));
+                        }
+                        alias => alias.map(str::to_owned),
+                    },
                     boxed: match prop.get("x-adu-boxed") {
                         None => false,
                         Some(v) => match (v.as_bool(), prop.get("$ref")) {
@@ -723,11 +729,27 @@ fn emit_struct(
         traits.push("Default");
     }
     traits.extend(["Serialize", "Deserialize"]);
+    // A property with a second spelling is read through a wire struct that keeps both
+    // spellings apart: with serde's `alias`, a body carrying both would be refused as a
+    // duplicate field, and a whole operation would fail to decode over a casing quirk.
+    let aliased = properties.iter().any(|p| p.alias.is_some());
+    let wire = format!("{name}Wire");
     doc(out, "", &def.description, name);
     let _ = writeln!(out, "#[derive({})]", traits.join(", "));
-    out.push_str("#[serde(rename_all = \"camelCase\")]\n#[non_exhaustive]\n");
+    if aliased {
+        let _ = writeln!(
+            out,
+            "#[serde(rename_all = \"camelCase\", from = {})]",
+            rust_str(&wire)
+        );
+    } else {
+        out.push_str("#[serde(rename_all = \"camelCase\")]\n");
+    }
+    out.push_str("#[non_exhaustive]\n");
     let _ = writeln!(out, "pub struct {name} {{");
     let mut fields = Vec::new();
+    let mut wire_fields = String::new();
+    let mut wire_inits = Vec::new();
     for p in properties {
         let field = field_name(&p.wire);
         let mut ty = rust_type(&p.ty);
@@ -738,15 +760,40 @@ fn emit_struct(
         if p.alias.is_some() || serde_camel_case(field.trim_start_matches("r#")) != p.wire {
             serde_args.push(format!("rename = {}", rust_str(&p.wire)));
         }
-        if let Some(alias) = &p.alias {
-            serde_args.push(format!("alias = {}", rust_str(alias)));
-        }
         if !p.required {
             serde_args.push("default".to_owned());
-            serde_args.push("skip_serializing_if = \"Option::is_none\"".to_owned());
             ty = format!("Option<{ty}>");
         }
+        if aliased {
+            if !serde_args.is_empty() {
+                let _ = writeln!(wire_fields, "    #[serde({})]", serde_args.join(", "));
+            }
+            let _ = writeln!(wire_fields, "    {field}: {ty},");
+            match &p.alias {
+                Some(alias) => {
+                    let other = format!("{}_alias", field.trim_start_matches("r#"));
+                    let _ = writeln!(
+                        wire_fields,
+                        "    #[serde(rename = {}, default)]",
+                        rust_str(alias)
+                    );
+                    let _ = writeln!(wire_fields, "    {other}: {ty},");
+                    wire_inits.push(format!("{field}: wire.{field}.or(wire.{other})"));
+                }
+                None => wire_inits.push(format!("{field}: wire.{field}")),
+            }
+        }
+        if !p.required {
+            serde_args.push("skip_serializing_if = \"Option::is_none\"".to_owned());
+        }
         doc(out, "    ", &p.description, &p.wire);
+        if let Some(alias) = &p.alias {
+            let _ = writeln!(
+                out,
+                "    ///\n    /// Also read as `{alias}`; when a body has both spellings, `{}` wins.",
+                p.wire
+            );
+        }
         if !serde_args.is_empty() {
             let _ = writeln!(out, "    #[serde({})]", serde_args.join(", "));
         }
@@ -754,6 +801,15 @@ fn emit_struct(
         fields.push((field, p));
     }
     out.push_str("}\n\n");
+    if aliased {
+        let _ = writeln!(
+            out,
+            "/// [`{name}`] as read from the wire, both spellings of a property kept apart.\n\
+             #[derive(Deserialize)]\n#[serde(rename_all = \"camelCase\")]\nstruct {wire} {{\n{wire_fields}}}\n\n\
+             impl From<{wire}> for {name} {{\n    fn from(wire: {wire}) -> Self {{\n        Self {{ {} }}\n    }}\n}}\n",
+            wire_inits.join(", ")
+        );
+    }
 
     let mut params = Vec::new();
     let mut inits = Vec::new();
@@ -762,7 +818,7 @@ fn emit_struct(
             inits.push(format!("{field}: None"));
             continue;
         }
-        let boxed = matches!(&p.ty, Ty::Ref(target) if reaches(defs, target, name));
+        let boxed = p.boxed || matches!(&p.ty, Ty::Ref(target) if reaches(defs, target, name));
         if p.ty == Ty::String {
             params.push(format!("{field}: impl Into<String>"));
             inits.push(format!("{field}: {field}.into()"));

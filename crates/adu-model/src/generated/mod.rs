@@ -137,7 +137,7 @@ impl UpdateInfo {
 
 /// An error as the service reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "ErrorWire")]
 #[non_exhaustive]
 pub struct Error {
     /// Machine-readable error code chosen by the service.
@@ -152,9 +152,10 @@ pub struct Error {
     pub details: Option<Vec<Error>>,
     /// More specific information than this error gives, possibly nested several levels
     /// deep.
+    ///
+    /// Also read as `innerError`; when a body has both spellings, `innererror` wins.
     #[serde(
         rename = "innererror",
-        alias = "innerError",
         default,
         skip_serializing_if = "Option::is_none"
     )]
@@ -162,6 +163,37 @@ pub struct Error {
     /// When the error happened (UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred_date_time: Option<Timestamp>,
+}
+
+/// [`Error`] as read from the wire, both spellings of a property kept apart.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorWire {
+    code: String,
+    message: String,
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    details: Option<Vec<Error>>,
+    #[serde(rename = "innererror", default)]
+    innererror: Option<InnerError>,
+    #[serde(rename = "innerError", default)]
+    innererror_alias: Option<InnerError>,
+    #[serde(default)]
+    occurred_date_time: Option<Timestamp>,
+}
+
+impl From<ErrorWire> for Error {
+    fn from(wire: ErrorWire) -> Self {
+        Self {
+            code: wire.code,
+            message: wire.message,
+            target: wire.target,
+            details: wire.details,
+            innererror: wire.innererror.or(wire.innererror_alias),
+            occurred_date_time: wire.occurred_date_time,
+        }
+    }
 }
 
 impl Error {
