@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adu_auth::{scopes, Authority, ClientSecretCredential, TokenCredential};
-use adu_transport::{DeviceUpdateClient, HyperTransport, PollPolicy};
+use adu_transport::{DeviceUpdateClient, HyperTransport, HyperTransportBuilder, PollPolicy};
 
 /// The instance every benchmark uses.
 pub const INSTANCE: &str = "blue";
@@ -42,7 +42,14 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 /// The transport shared by the client and its credential: extra root when given.
 pub fn transport(cert: Option<&str>) -> Result<HyperTransport, String> {
-    let mut builder = HyperTransport::builder();
+    transport_with(cert, HyperTransport::builder())
+}
+
+/// Like [`transport`], starting from `builder` (for options under study).
+pub fn transport_with(
+    cert: Option<&str>,
+    mut builder: HyperTransportBuilder,
+) -> Result<HyperTransport, String> {
     if let Some(cert) = cert {
         builder = builder
             .add_root_certificates_pem_file(cert)
@@ -88,14 +95,38 @@ pub fn scope() -> &'static str {
 
 /// Peak resident set size of this process (`VmHWM`), in KiB.
 pub fn peak_rss_kib() -> Option<u64> {
+    proc_status_kib("VmHWM:")
+}
+
+/// Resident set size of this process now (`VmRSS`), in KiB.
+pub fn rss_kib() -> Option<u64> {
+    proc_status_kib("VmRSS:")
+}
+
+fn proc_status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// How many file descriptors this process has open.
 pub fn open_fds() -> Option<u64> {
     Some(std::fs::read_dir("/proc/self/fd").ok()?.count() as u64)
+}
+
+/// CPU time this process has used so far (user + system, all threads), in seconds.
+///
+/// From `/proc/self/stat` (fields 14 and 15, in clock ticks; Linux reports them at 100 per
+/// second to user space).
+pub fn cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3, so field N is at index N - 3.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }

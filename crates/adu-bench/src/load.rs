@@ -18,7 +18,9 @@ use rustls_pki_types::CertificateDer;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::common::{client, credential, flag, required, runtime, scope, transport, INSTANCE};
+use crate::common::{
+    client, cpu_secs, credential, flag, required, runtime, scope, transport, INSTANCE,
+};
 use crate::serve::LOAD_OPERATION;
 
 const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
@@ -176,6 +178,7 @@ async fn burst(
     measure: Duration,
 ) -> serde_json::Value {
     let start = Instant::now();
+    let cpu_start = cpu_secs();
     let measured_from = start + warmup;
     let end = measured_from + measure;
     let mut tasks = Vec::with_capacity(concurrency);
@@ -237,6 +240,8 @@ async fn burst(
         "rps": all.len() as f64 / elapsed.as_secs_f64(),
         "p50_us": pct(0.50),
         "p99_us": pct(0.99),
+        // CPU time of this process over the whole burst, warm-up included.
+        "cpu_secs": cpu_secs().zip(cpu_start).map(|(end, start)| end - start),
     })
 }
 

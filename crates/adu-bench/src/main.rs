@@ -10,9 +10,11 @@
 //!   client with the same headers, decoding with plain `serde_json`), and runs one measured
 //!   burst per stdin command `run a|b CONCURRENCY MILLIS`, answering with a JSON line. The
 //!   harness interleaves the bursts of A, B (and the Python peer C) in rounds.
-//! - `adu-bench scale --endpoint URL [--cert PEM] --count N` waits for N operations at once
-//!   through one client once it reads `go` on stdin, and prints wall time, outcomes, peak
-//!   RSS and peak open file descriptors as JSON.
+//! - `adu-bench scale --endpoint URL [--cert PEM] --count N [--max-in-flight CAP]` waits for
+//!   N operations at once through one client once it reads `go` on stdin, and prints wall
+//!   time, outcomes, when the first answers came (the first wave), resident memory when
+//!   ready, after spawning and at the end, peak RSS and peak open file descriptors as JSON.
+//!   `--max-in-flight` overrides the transport's default cap on requests in flight.
 #![forbid(unsafe_code)]
 
 mod common;

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use adu_model::OperationStatus;
-use adu_transport::WaitOptions;
+use adu_transport::{HyperTransport, WaitOptions};
 use serde_json::json;
 
 use crate::common::{
-    client, credential, number, open_fds, peak_rss_kib, required, runtime, transport,
+    client, cpu_secs, credential, number, open_fds, peak_rss_kib, required, rss_kib, runtime,
+    transport_with,
 };
 use crate::serve::SCALE_PREFIX;
 
@@ -20,12 +21,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let endpoint = required(args, "--endpoint")?.to_owned();
     let cert = crate::common::flag(args, "--cert").map(str::to_owned);
     let count = number(args, "--count", 10_000)?;
+    // For studying the in-flight cap; without the option the transport keeps its default.
+    let mut builder = HyperTransport::builder();
+    if let Some(cap) = crate::common::flag(args, "--max-in-flight") {
+        let cap: usize = cap
+            .parse()
+            .map_err(|_| format!("--max-in-flight needs a number, not {cap:?}"))?;
+        builder = builder.max_concurrent_requests(Some(cap));
+    }
     let rt = runtime()?;
     let client = rt.block_on(async {
-        let transport = transport(cert.as_deref())?;
+        let transport = transport_with(cert.as_deref(), builder)?;
         let credential = credential(&endpoint, &transport)?;
         client(&endpoint, &transport, credential)
     })?;
+    let rss_ready_kib = rss_kib();
     println!("ready");
     let mut line = String::new();
     std::io::stdin()
@@ -45,12 +55,23 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let finished_at = UNIX_EPOCH + Duration::from_millis(created_ms + done_ms);
     let result = rt.block_on(async move {
         let peak_fds = Arc::new(AtomicU64::new(0));
+        // Every 100 ms: seconds since the sampler started, CPU seconds used, resident KiB.
+        let timeline = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sampler = {
             let peak_fds = peak_fds.clone();
+            let timeline = timeline.clone();
             tokio::spawn(async move {
+                let from = Instant::now();
                 loop {
                     if let Some(n) = open_fds() {
                         peak_fds.fetch_max(n, Ordering::Relaxed);
+                    }
+                    if let Ok(mut t) = timeline.lock() {
+                        t.push(json!([
+                            (from.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                            cpu_secs(),
+                            rss_kib()
+                        ]));
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -61,40 +82,62 @@ pub fn run(args: &[String]) -> Result<(), String> {
             let probe = client.wait_for_operation("size-probe", WaitOptions::default());
             std::mem::size_of_val(&probe)
         };
+        // The state of one poll in progress (boxed inside a wait while it polls).
+        let status_future_bytes = {
+            let options = adu_transport::GetOptions::default();
+            let probe = client.get_operation_status("size-probe", &options);
+            std::mem::size_of_val(&probe)
+        };
+        let cpu_before = cpu_secs();
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(count as usize);
         for i in 0..count {
             let client = client.clone();
             tasks.push(tokio::spawn(async move {
                 let id = format!("{SCALE_PREFIX}{i}");
-                // The first status read tells when this wait started polling.
+                // The first status read tells when this wait started polling (wall clock, to
+                // compare with the operations' end, and after `started`).
                 let first = Arc::new(std::sync::OnceLock::new());
                 let seen = first.clone();
                 let options = WaitOptions::default()
                     .with_timeout(Duration::from_secs(120))
                     .on_status_change(move |_| {
-                        let _ = seen.set(SystemTime::now());
+                        let _ = seen.set((SystemTime::now(), started.elapsed()));
                     });
                 let outcome = client.wait_for_operation(&id, options).await;
                 (outcome, started.elapsed(), first.get().copied())
             }));
         }
+        let spawned = started.elapsed();
+        let rss_spawned_kib = rss_kib();
         let (mut succeeded, mut failed, mut errors) = (0u64, 0u64, 0u64);
         let mut first_error = None;
         let mut last_done = Duration::ZERO;
         // Waits whose first answer came after the operations had finished could not need
         // three polls: counted so the report can say how many started late.
         let mut first_after_finish = 0u64;
+        // When each wait's first answer came (the first wave), and how much longer than the
+        // two one-second Retry-After intervals its last two polls took (queueing in the
+        // second and third waves, timer lateness).
+        let mut first_answers = Vec::with_capacity(count as usize);
+        let mut beyond_schedule = Vec::with_capacity(count as usize);
         for task in tasks {
             let joined = task.await;
-            if let Ok((_, _, Some(first))) = &joined {
+            if let Ok((_, _, Some((first, _)))) = &joined {
                 if *first >= finished_at {
                     first_after_finish += 1;
                 }
             }
             match joined {
-                Ok((Ok(done), at, _)) => {
+                Ok((Ok(done), at, first)) => {
                     last_done = last_done.max(at);
+                    if let Some((_, first)) = first {
+                        first_answers.push(first);
+                        beyond_schedule.push(
+                            at.saturating_sub(first)
+                                .saturating_sub(Duration::from_secs(2)),
+                        );
+                    }
                     match done.operation.status() {
                         OperationStatus::Succeeded => succeeded += 1,
                         _ => failed += 1,
@@ -115,6 +158,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
         if let Some(n) = open_fds() {
             peak_fds.fetch_max(n, Ordering::Relaxed);
         }
+        let quantiles = |mut v: Vec<Duration>| {
+            v.sort_unstable();
+            let at = |q: f64| -> f64 {
+                v.get((v.len().saturating_sub(1) as f64 * q) as usize)
+                    .map_or(f64::NAN, Duration::as_secs_f64)
+            };
+            json!({ "min": at(0.0), "p50": at(0.5), "p99": at(0.99), "max": at(1.0) })
+        };
         json!({
             "count": count,
             "succeeded": succeeded,
@@ -126,7 +177,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "peak_rss_kib": peak_rss_kib(),
             "peak_fds": peak_fds.load(Ordering::Relaxed),
             "wait_future_bytes": wait_future_bytes,
+            "status_future_bytes": status_future_bytes,
             "first_answer_after_finish": first_after_finish,
+            "spawn_secs": spawned.as_secs_f64(),
+            "first_answer_secs": quantiles(first_answers),
+            "beyond_schedule_secs": quantiles(beyond_schedule),
+            "rss_ready_kib": rss_ready_kib,
+            "rss_spawned_kib": rss_spawned_kib,
+            "rss_end_kib": rss_kib(),
+            "cpu_secs": cpu_secs().zip(cpu_before).map(|(after, before)| after - before),
+            "timeline": timeline.lock().map(|t| t.clone()).unwrap_or_default(),
         })
     });
     println!("{result}");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use adu_emulator::{Config, OperationSpec, Timings};
 use serde_json::json;
 
-use crate::common::{flag, runtime, INSTANCE};
+use crate::common::{cpu_secs, flag, runtime, INSTANCE};
 
 /// The operation the load test reads: running for a day, so every answer is alike.
 pub const LOAD_OPERATION: &str = "bench-op";
@@ -90,6 +90,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                         "scale_polls_total": scale.iter().sum::<u64>(),
                         "scale_polls_min": scale.iter().min().copied().unwrap_or(0),
                         "scale_polls_max": scale.iter().max().copied().unwrap_or(0),
+                        "cpu_secs": cpu_secs(),
                     })
                 }
                 _ => json!({ "error": format!("unknown command {line:?}") }),

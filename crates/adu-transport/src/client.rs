@@ -15,7 +15,7 @@ use http::header::{HeaderName, HeaderValue, AUTHORIZATION, USER_AGENT};
 use tracing::Instrument;
 
 use crate::error::{Error, TransportError, TransportErrorKind};
-use crate::transport::{HttpTransport, HyperTransport, HyperTransportBuilder};
+use crate::transport::{BoxFuture, HttpTransport, HyperTransport, HyperTransportBuilder};
 
 /// The `User-Agent` product this crate sends: `adu-transport/<version>`.
 pub const USER_AGENT_PRODUCT: &str = concat!("adu-transport/", env!("CARGO_PKG_VERSION"));
@@ -146,6 +146,12 @@ impl DeviceUpdateClientBuilder {
     }
 
     /// The timeout of one try: sending, response head and whole body (default 30 s).
+    ///
+    /// It is handed to the transport's [`HttpTransport::call_with_timeout`], so one timer
+    /// runs per try: a transport without a deadline of its own (a closure, say) gets a timer
+    /// around its call, and [`HyperTransport`] applies the earlier of this and its own timeout.
+    /// A try that runs out of time fails with [`TransportErrorKind::TimedOut`] (and is retried
+    /// per the retry policy).
     pub fn per_try_timeout(mut self, timeout: Duration) -> Self {
         self.per_try_timeout = timeout;
         self
@@ -443,69 +449,76 @@ impl DeviceUpdateClient {
         let mut etag: Option<String> = None;
         let mut unknown_polls = 0u32;
         loop {
-            // Boxed: the request's state (about 1.6 KiB) lives only while a poll is in
-            // progress, not through every sleep between polls of a long wait.
-            let retry_after = match Box::pin(self.execute(target, etag.as_deref())).await? {
-                GetOperationOutcome::Operation(response) => {
-                    etag = response.etag_for_next_poll().map(str::to_owned);
-                    let changed = last
-                        .as_ref()
-                        .is_none_or(|l| l.operation.status() != response.operation.status());
-                    if changed {
-                        tracing::debug!(
-                            operation_id = response.operation.operation_id(),
-                            status = response.operation.status().as_str(),
-                            "operation status changed"
-                        );
-                        if let Some(callback) = on_status_change.as_mut() {
-                            callback(&response.operation);
+            // The operation just read (or, after a 304, the last one) is held by value in
+            // this block and decided on, so a finished wait returns it directly. The block
+            // ends before the one sleep below: a borrowed local or temporary would otherwise
+            // keep its room in this future through every sleep, next to `last`.
+            let delay = 'decide: {
+                // Boxed: the request's state lives only while a poll is in progress, not
+                // through every sleep between polls of a long wait.
+                let (current, retry_after) =
+                    match Box::pin(self.execute(target, etag.as_deref())).await? {
+                        GetOperationOutcome::Operation(response) => {
+                            etag = response.etag_for_next_poll().map(str::to_owned);
+                            let changed = last.as_ref().is_none_or(|l| {
+                                l.operation.status() != response.operation.status()
+                            });
+                            if changed {
+                                tracing::debug!(
+                                    operation_id = response.operation.operation_id(),
+                                    status = response.operation.status().as_str(),
+                                    "operation status changed"
+                                );
+                                if let Some(callback) = on_status_change.as_mut() {
+                                    callback(&response.operation);
+                                }
+                            }
+                            let retry_after = response.retry_after;
+                            (response, retry_after)
                         }
+                        GetOperationOutcome::NotModified {
+                            etag: new_etag,
+                            retry_after,
+                        } => {
+                            if new_etag.is_some() {
+                                etag = new_etag;
+                            }
+                            // Taken out of `last` only until the decision below, with no
+                            // await in between: a deadline cannot fire while it is out.
+                            let Some(previous) = last.take() else {
+                                // A 304 before any operation was read cannot come from a
+                                // conforming service (the first poll has no If-None-Match);
+                                // ask again unconditionally.
+                                etag = None;
+                                break 'decide policy.min_interval;
+                            };
+                            (previous, retry_after)
+                        }
+                    };
+                let status = current.operation.status();
+                unknown_polls = if matches!(
+                    status,
+                    OperationStatus::Unknown(_) | OperationStatus::Undefined
+                ) {
+                    unknown_polls.saturating_add(1)
+                } else {
+                    0
+                };
+                match decide_poll(policy, status, retry_after, unknown_polls) {
+                    PollDecision::Finished => return Ok(current),
+                    PollDecision::PollAfter(delay) => {
+                        *last = Some(current);
+                        delay
                     }
-                    let retry_after = response.retry_after;
-                    *last = Some(response);
-                    retry_after
-                }
-                GetOperationOutcome::NotModified {
-                    etag: new_etag,
-                    retry_after,
-                } => {
-                    if new_etag.is_some() {
-                        etag = new_etag;
+                    PollDecision::GiveUp { status } => {
+                        return Err(Error::UnknownStatus {
+                            status,
+                            last: Box::new(current.operation),
+                        })
                     }
-                    retry_after
                 }
             };
-            let Some(current) = last.as_ref() else {
-                // A 304 before any operation was read cannot come from a conforming service
-                // (the first poll has no If-None-Match); ask again unconditionally.
-                etag = None;
-                tokio::time::sleep(policy.min_interval).await;
-                continue;
-            };
-            let status = current.operation.status();
-            unknown_polls = if matches!(
-                status,
-                OperationStatus::Unknown(_) | OperationStatus::Undefined
-            ) {
-                unknown_polls.saturating_add(1)
-            } else {
-                0
-            };
-            match decide_poll(policy, status, retry_after, unknown_polls) {
-                PollDecision::Finished => {
-                    // `last` was just checked to be `Some`.
-                    return last.take().ok_or_else(|| Error::InvalidConfiguration {
-                        message: "internal: no operation".into(),
-                    });
-                }
-                PollDecision::PollAfter(delay) => tokio::time::sleep(delay).await,
-                PollDecision::GiveUp { status } => {
-                    return Err(Error::UnknownStatus {
-                        status,
-                        last: Box::new(current.operation.clone()),
-                    })
-                }
-            }
+            tokio::time::sleep(delay).await;
         }
     }
 
@@ -524,21 +537,8 @@ impl DeviceUpdateClient {
         let mut attempts = 0u32;
         let mut refreshed = false;
         loop {
-            let request = match target {
-                Target::Operation(id) => build_get_operation_request(
-                    &inner.endpoint,
-                    &inner.instance,
-                    id,
-                    version,
-                    if_none_match,
-                ),
-                Target::Location(location) => {
-                    build_operation_location_request(&inner.endpoint, location, if_none_match)
-                }
-            }
-            .map_err(Error::from_model)?;
             attempts += 1;
-            let request_id = new_request_id();
+            let request_id = RequestId::new();
             let span = tracing::info_span!(
                 "adu_request",
                 operation_id = target.label(),
@@ -547,11 +547,13 @@ impl DeviceUpdateClient {
                 status = tracing::field::Empty,
                 trace_id = tracing::field::Empty,
             );
-            let outcome = self
-                .try_once(request, &request_id, version)
+            // Matched in place: a named `Try` (368 bytes), borrowed by the guard below, would
+            // keep its room in this future through the retry sleep.
+            let (cause, error) = match self
+                .try_once(target, if_none_match, version, &request_id)
                 .instrument(span.clone())
-                .await;
-            let (cause, error) = match outcome {
+                .await
+            {
                 Try::Done(result) => {
                     let _enter = span.enter();
                     return result;
@@ -580,17 +582,64 @@ impl DeviceUpdateClient {
         }
     }
 
+    /// One try: build the request, attach the token, send it, decode the answer.
+    ///
+    /// Each step is a plain function, and the request is built here rather than by the
+    /// caller: a local that is borrowed in an `async fn` keeps its room in the future until
+    /// its scope ends, so this way the future holds the request only while the token is
+    /// fetched, and only the transport's boxed future while the request is in the transport
+    /// (where 10,000 concurrent waits queue for an in-flight slot; measured with
+    /// `adu-bench scale`, see `docs/benchmarks.md`).
     async fn try_once(
         &self,
-        mut request: http::Request<Vec<u8>>,
-        request_id: &str,
+        target: Target<'_>,
+        if_none_match: Option<&str>,
         version: ApiVersion,
+        request_id: &RequestId,
     ) -> Try {
-        let inner = &*self.inner;
-        // Checked right before the token is attached, whatever built the request.
-        if let Err(error) = check_target(&inner.endpoint, request.uri()) {
-            return Try::Done(Err(error));
+        let request = match self.build_request(target, if_none_match, version) {
+            Ok(request) => request,
+            Err(error) => return Try::Done(Err(error)),
+        };
+        let bearer = match self.bearer().await {
+            Ok(bearer) => bearer,
+            Err(error) => return Try::Done(Err(error)),
+        };
+        match self.send(request, bearer, request_id).await {
+            Ok(response) => self.judge(version, &response),
+            Err(error) => transport_failure(error),
         }
+    }
+
+    /// The request for `target`, refused if it would not go to the endpoint's origin.
+    fn build_request(
+        &self,
+        target: Target<'_>,
+        if_none_match: Option<&str>,
+        version: ApiVersion,
+    ) -> Result<http::Request<Vec<u8>>, Error> {
+        let inner = &*self.inner;
+        let request = match target {
+            Target::Operation(id) => build_get_operation_request(
+                &inner.endpoint,
+                &inner.instance,
+                id,
+                version,
+                if_none_match,
+            ),
+            Target::Location(location) => {
+                build_operation_location_request(&inner.endpoint, location, if_none_match)
+            }
+        }
+        .map_err(Error::from_model)?;
+        // Checked right before the token is attached, whatever built the request.
+        check_target(&inner.endpoint, request.uri())?;
+        Ok(request)
+    }
+
+    /// The `Authorization` value for the credential's current token.
+    async fn bearer(&self) -> Result<HeaderValue, Error> {
+        let inner = &*self.inner;
         let token = match inner.scopes.as_slice() {
             // The usual case, one scope, without collecting a `Vec` per request.
             [one] => inner.credential.get_token(&[one.as_str()]).await,
@@ -598,30 +647,38 @@ impl DeviceUpdateClient {
                 let scopes: Vec<&str> = many.iter().map(String::as_str).collect();
                 inner.credential.get_token(&scopes).await
             }
-        };
-        let token = match token {
-            Ok(token) => token,
-            Err(error) => return Try::Done(Err(Error::Auth(error))),
-        };
-        let Some(bearer) = inner.bearer_for(token.secret()) else {
-            return Try::Done(Err(Error::InvalidConfiguration {
+        }
+        .map_err(Error::Auth)?;
+        inner
+            .bearer_for(token.secret())
+            .ok_or_else(|| Error::InvalidConfiguration {
                 message: "the access token contains characters not allowed in a header".into(),
-            }));
-        };
-        drop(token);
+            })
+    }
+
+    /// Adds the headers and hands the request to the transport with the per-try timeout.
+    fn send(
+        &self,
+        mut request: http::Request<Vec<u8>>,
+        bearer: HeaderValue,
+        request_id: &RequestId,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+        let inner = &*self.inner;
         let headers = request.headers_mut();
         headers.insert(AUTHORIZATION, bearer);
         headers.insert(USER_AGENT, inner.user_agent.clone());
-        if let Ok(id) = HeaderValue::from_str(request_id) {
+        if let Some(id) = request_id.header_value() {
             headers.insert(CLIENT_REQUEST_ID, id);
         }
+        // One timer per try: the transport enforces the per-try timeout, folded into its own
+        // deadline if it has one (`HttpTransport::call_with_timeout`).
+        inner
+            .transport
+            .call_with_timeout(request, inner.per_try_timeout)
+    }
 
-        let sent = tokio::time::timeout(inner.per_try_timeout, inner.transport.call(request)).await;
-        let response = match sent {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) => return transport_failure(error),
-            Err(_) => return transport_failure(TransportError::timed_out(inner.per_try_timeout)),
-        };
+    /// Decodes the answer of one try and says what to do about it.
+    fn judge(&self, version: ApiVersion, response: &http::Response<Vec<u8>>) -> Try {
         let span = tracing::Span::current();
         let status = response.status();
         if !span.is_disabled() {
@@ -630,7 +687,7 @@ impl DeviceUpdateClient {
                 span.record("trace_id", trace);
             }
         }
-        match decode_get_operation_response(version, &response, SystemTime::now()) {
+        match decode_get_operation_response(version, response, SystemTime::now()) {
             Ok(outcome) => {
                 if let GetOperationOutcome::Operation(r) = &outcome {
                     if let Some(trace) = r.operation.trace_id() {
@@ -755,29 +812,47 @@ fn header_trace_id(headers: &http::HeaderMap) -> Option<&str> {
     traceparent.split('-').nth(1)
 }
 
-/// A random version-4 UUID in its usual text form.
+/// A random version-4 UUID in its usual text form, kept on the stack as its 36 bytes.
 ///
-/// Written into a stack buffer with one allocation at the end: the previous version made a
-/// `String` per byte (17 allocations per request), which `cargo xtask bench` showed among the
-/// client's per-request costs next to a bare hyper client.
-pub(crate) fn new_request_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut bytes: [u8; 16] = rand::random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let mut text = [0u8; 36];
-    let mut at = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        // 8-4-4-4-12: a dash before bytes 4, 6, 8 and 10.
-        if matches!(i, 4 | 6 | 8 | 10) {
-            text[at] = b'-';
-            at += 1;
+/// The header value is made straight from these bytes and the span formats them only when it
+/// is enabled. An earlier version made a `String` per byte (17 allocations per request), and
+/// the one `String` per try that replaced it still cost about 1,000 instructions per request
+/// with callgrind (`cargo xtask bench`, see `docs/benchmarks.md`), for text nothing kept.
+pub(crate) struct RequestId([u8; 36]);
+
+impl RequestId {
+    pub(crate) fn new() -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut bytes: [u8; 16] = rand::random();
+        bytes[6] = (bytes[6] & 0x0f) | 0x40;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        let mut text = [0u8; 36];
+        let mut at = 0;
+        for (i, b) in bytes.iter().enumerate() {
+            // 8-4-4-4-12: a dash before bytes 4, 6, 8 and 10.
+            if matches!(i, 4 | 6 | 8 | 10) {
+                text[at] = b'-';
+                at += 1;
+            }
+            text[at] = HEX[usize::from(b >> 4)];
+            text[at + 1] = HEX[usize::from(b & 0x0f)];
+            at += 2;
         }
-        text[at] = HEX[usize::from(b >> 4)];
-        text[at + 1] = HEX[usize::from(b & 0x0f)];
-        at += 2;
+        RequestId(text)
     }
-    text.iter().map(|&c| char::from(c)).collect()
+
+    /// The id as an `x-ms-client-request-id` value.
+    fn header_value(&self) -> Option<HeaderValue> {
+        HeaderValue::from_bytes(&self.0).ok()
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        // Only ASCII hex digits and dashes are ever in the buffer.
+        self.0.iter().try_for_each(|&b| f.write_char(char::from(b)))
+    }
 }
 
 #[cfg(test)]
@@ -786,8 +861,13 @@ mod tests {
 
     #[test]
     fn request_ids_are_uuid_v4() {
-        let a = new_request_id();
-        let b = new_request_id();
+        let a = RequestId::new().to_string();
+        let b = RequestId::new().to_string();
+        assert_eq!(
+            RequestId::new().header_value().map(|v| v.len()),
+            Some(36),
+            "a valid header value"
+        );
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         let parts: Vec<&str> = a.split('-').collect();

@@ -18,7 +18,9 @@
 //!   plain http unless the host is loopback. Redirects are never followed.
 //! - [`HttpTransport`]: the one-method HTTP seam (closures implement it);
 //!   [`HyperTransport`] is the default, which also implements `oauth2`'s `AsyncHttpClient` so
-//!   token requests share its TLS, timeouts and body cap (over HTTP/1.1).
+//!   token requests share its TLS, timeouts and body cap (over HTTP/1.1). Each try runs one
+//!   timer: [`HttpTransport::call_with_timeout`] puts one around a transport without a
+//!   deadline of its own, and [`HyperTransport`] folds the per-try timeout into its own.
 //! - [`login::LoopbackRedirectListener`]: receives the browser redirect of an interactive login.
 //!
 //! # Example

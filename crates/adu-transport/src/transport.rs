@@ -29,8 +29,13 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// Implementations must not follow redirects (a 3xx is a response like any other) and should
 /// bound the size of the body they read. The client adds `Authorization`, `User-Agent` and
-/// `x-ms-client-request-id` before calling, applies its own per-try timeout around the call,
-/// and refuses to hand a bearer token to a foreign or insecure target before the call.
+/// `x-ms-client-request-id` before calling, sends each try through
+/// [`call_with_timeout`](Self::call_with_timeout) with its per-try timeout, and refuses to
+/// hand a bearer token to a foreign or insecure target before the call.
+///
+/// Only [`call`](Self::call) must be written. A transport that enforces a deadline of its own
+/// should also override [`call_with_timeout`](Self::call_with_timeout), so that each try runs
+/// one timer instead of two (see there).
 ///
 /// Closures implement it:
 ///
@@ -56,6 +61,49 @@ pub trait HttpTransport: Send + Sync {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>>;
+
+    /// Like [`call`](Self::call), but gives up after `timeout` at the latest, with a
+    /// [`TransportErrorKind::TimedOut`] error. [`DeviceUpdateClient`](crate::DeviceUpdateClient)
+    /// sends every try through this method, with its per-try timeout.
+    ///
+    /// The default says "this transport has no deadline of its own": it puts a timer around
+    /// [`call`](Self::call). That is right for closures and any transport without a timeout.
+    /// A transport that already bounds its calls overrides it to fold `timeout` into its own
+    /// deadline, so that one timer runs per try, set to the earlier of the two, instead of its
+    /// timer inside the caller's. [`HyperTransport`] does; a wrapper around another transport
+    /// should forward this method to the inner one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use adu_transport::{HttpTransport, TransportError, TransportErrorKind};
+    ///
+    /// // A transport that never answers: the default timer ends the call.
+    /// let stalled = |_request: http::Request<Vec<u8>>| async move {
+    ///     std::future::pending::<Result<http::Response<Vec<u8>>, TransportError>>().await
+    /// };
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// # rt.block_on(async {
+    /// let request = http::Request::get("https://example.invalid/").body(Vec::new()).unwrap();
+    /// let error = stalled
+    ///     .call_with_timeout(request, Duration::from_millis(10))
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(error.kind(), TransportErrorKind::TimedOut);
+    /// # });
+    /// ```
+    fn call_with_timeout(
+        &self,
+        request: http::Request<Vec<u8>>,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+        let call = self.call(request);
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, call).await {
+                Ok(result) => result,
+                Err(_) => Err(TransportError::timed_out(timeout)),
+            }
+        })
+    }
 }
 
 impl<F, Fut> HttpTransport for F
@@ -77,6 +125,14 @@ impl<T: HttpTransport + ?Sized> HttpTransport for Arc<T> {
         request: http::Request<Vec<u8>>,
     ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
         (**self).call(request)
+    }
+
+    fn call_with_timeout(
+        &self,
+        request: http::Request<Vec<u8>>,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+        (**self).call_with_timeout(request, timeout)
     }
 }
 
@@ -107,8 +163,10 @@ type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 /// - Roots: the operating system's store (feature `native-roots`, default), the Mozilla store
 ///   (feature `webpki-roots`), plus any certificates added with
 ///   [`HyperTransportBuilder::add_root_certificates_pem`].
-/// - The timeout covers connecting, sending, the response head *and* the body: a server that
-///   stalls mid-body cannot hold the caller.
+/// - The timeout covers waiting for an in-flight slot, connecting, sending, the response head
+///   *and* the body: a server that stalls mid-body cannot hold the caller. Through
+///   [`HttpTransport::call_with_timeout`] (as [`DeviceUpdateClient`](crate::DeviceUpdateClient)
+///   calls it) the earlier of that timeout and the caller's applies, with one timer.
 /// - Bodies larger than the cap are refused with [`TransportErrorKind::BodyTooLarge`].
 /// - Redirects are never followed.
 ///
@@ -167,7 +225,9 @@ impl Default for HyperTransportBuilder {
 }
 
 impl HyperTransportBuilder {
-    /// Per-request timeout covering connect, send, response head and body (default 30 s).
+    /// Per-request timeout covering the wait for an in-flight slot, connect, send, response
+    /// head and body (default 30 s). A shorter timeout passed to
+    /// [`HttpTransport::call_with_timeout`] wins for that call.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -398,47 +458,42 @@ impl HyperTransport {
         self.timeout
     }
 
-    async fn send(
-        &self,
-        client: &HyperClient,
+    /// One exchange through `client`, bounded by `timeout` (one timer, armed when the future
+    /// is first polled, covering the wait for an in-flight slot, connecting, sending, the
+    /// response head and the whole body).
+    ///
+    /// The exchange's own state (the hyper request, then the body reader, about 1 KiB) is
+    /// boxed only once a slot is granted: a request queued behind `in_flight` holds just
+    /// itself, the queue entry and the timer. With 10,000 waits at once nearly all of them
+    /// queue here (see `docs/benchmarks.md`).
+    fn start<'a>(
+        &'a self,
+        client: &'a HyperClient,
         request: http::Request<Vec<u8>>,
-        in_flight: Option<&tokio::sync::Semaphore>,
-    ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let uri = request.uri();
-        match uri.scheme_str() {
-            Some("https") | Some("http") => {}
-            _ => {
-                return Err(TransportError::new(
-                    TransportErrorKind::InvalidRequest,
-                    "the request uri must be absolute, with an http or https scheme",
-                ))
-            }
-        }
-        if uri.authority().is_none() {
-            return Err(TransportError::new(
-                TransportErrorKind::InvalidRequest,
-                "the request uri has no host",
-            ));
+        in_flight: Option<&'a tokio::sync::Semaphore>,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<http::Response<Vec<u8>>, TransportError>> {
+        if let Err(error) = check_request_uri(request.uri()) {
+            return Box::pin(std::future::ready(Err(error)));
         }
         let limit = self.max_body_bytes;
-        let request = request.map(|body| Full::new(Bytes::from(body)));
-        let exchange = async move {
-            // Held until the whole body is read, so the connection is back in the pool.
-            let _permit = match in_flight {
-                // The semaphore is never closed; a closed one would just mean no cap.
-                Some(semaphore) => semaphore.acquire().await.ok(),
-                None => None,
+        Box::pin(async move {
+            let queued = async move {
+                // Held until the whole body is read, so the connection is back in the pool.
+                let permit = match in_flight {
+                    // The semaphore is never closed; a closed one would just mean no cap.
+                    Some(semaphore) => semaphore.acquire().await.ok(),
+                    None => None,
+                };
+                let result = Box::pin(exchange(client, request, limit)).await;
+                drop(permit);
+                result
             };
-            let response = client
-                .request(request)
-                .await
-                .map_err(classify_client_error)?;
-            read_capped(response, limit).await
-        };
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(TransportError::timed_out(self.timeout)),
-        }
+            match tokio::time::timeout(timeout, queued).await {
+                Ok(result) => result,
+                Err(_) => Err(TransportError::timed_out(timeout)),
+            }
+        })
     }
 }
 
@@ -447,7 +502,21 @@ impl HttpTransport for HyperTransport {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
-        Box::pin(self.send(&self.api, request, self.in_flight.as_deref()))
+        self.start(&self.api, request, self.in_flight.as_deref(), self.timeout)
+    }
+
+    /// One timer per try: the earlier of `timeout` and this transport's own timeout.
+    fn call_with_timeout(
+        &self,
+        request: http::Request<Vec<u8>>,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+        self.start(
+            &self.api,
+            request,
+            self.in_flight.as_deref(),
+            timeout.min(self.timeout),
+        )
     }
 }
 
@@ -458,7 +527,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for HyperTransport {
     type Future = BoxFuture<'c, Result<oauth2::HttpResponse, TransportError>>;
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
-        Box::pin(self.send(&self.token, request, None))
+        self.start(&self.token, request, None, self.timeout)
     }
 }
 
@@ -480,6 +549,40 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuth2HttpClient {
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         self.0.call(request)
     }
+}
+
+/// Refuses a relative URI or one with a scheme other than http and https.
+fn check_request_uri(uri: &http::Uri) -> Result<(), TransportError> {
+    match uri.scheme_str() {
+        Some("https") | Some("http") => {}
+        _ => {
+            return Err(TransportError::new(
+                TransportErrorKind::InvalidRequest,
+                "the request uri must be absolute, with an http or https scheme",
+            ))
+        }
+    }
+    if uri.authority().is_none() {
+        return Err(TransportError::new(
+            TransportErrorKind::InvalidRequest,
+            "the request uri has no host",
+        ));
+    }
+    Ok(())
+}
+
+/// Sends `request` and reads the whole response, refusing a body over `limit` bytes.
+async fn exchange(
+    client: &HyperClient,
+    request: http::Request<Vec<u8>>,
+    limit: usize,
+) -> Result<http::Response<Vec<u8>>, TransportError> {
+    let request = request.map(|body| Full::new(Bytes::from(body)));
+    let response = client
+        .request(request)
+        .await
+        .map_err(classify_client_error)?;
+    read_capped(response, limit).await
 }
 
 /// Reads the body of `response`, refusing more than `limit` bytes.

@@ -750,3 +750,122 @@ async fn tls_endpoint_trusted_through_extra_roots() {
     let response = operation(get(&client).await.unwrap());
     assert_eq!(response.operation.status(), &OperationStatus::Succeeded);
 }
+
+// One timer per try: the client hands its per-try timeout to
+// `HttpTransport::call_with_timeout`; `HyperTransport` folds it into its own timeout, other
+// transports get a timer around `call`. Either way the earlier deadline ends the try, with
+// a `TimedOut` transport error that names it.
+
+const SHORT: Duration = Duration::from_millis(200);
+const LONG: Duration = Duration::from_secs(20);
+
+/// A client for a server that reads the request and never answers, with no retries.
+async fn stalled_client(
+    per_try: Duration,
+    transport: Option<Arc<dyn adu_transport::HttpTransport>>,
+    hyper_timeout: Duration,
+) -> (DeviceUpdateClient, Arc<std::sync::atomic::AtomicUsize>) {
+    let (addr, connections) = raw_server(never_answer).await;
+    let mut builder = DeviceUpdateClient::builder(
+        format!("http://{addr}"),
+        "blue",
+        Arc::new(StaticTokenCredential::from_secret("t")),
+    )
+    .per_try_timeout(per_try)
+    .retry_policy(RetryPolicy::no_retries());
+    builder = match transport {
+        Some(transport) => builder.transport(transport),
+        None => builder.hyper_transport(hyper().timeout(hyper_timeout)),
+    };
+    (builder.build().unwrap(), connections)
+}
+
+/// The try ended with the documented timeout error for `SHORT`, after `SHORT` and long before
+/// `LONG`.
+fn assert_short_timeout(result: Result<GetOperationOutcome, Error>, started: Instant) {
+    let elapsed = started.elapsed();
+    let error = result.unwrap_err();
+    let transport = error.transport().expect("a transport error");
+    assert_eq!(transport.kind(), TransportErrorKind::TimedOut, "{error:?}");
+    assert_eq!(
+        transport.to_string(),
+        format!("no complete response within {SHORT:?}")
+    );
+    assert!(elapsed >= SHORT, "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn built_in_transport_per_try_timeout_shorter_than_its_own() {
+    let (client, connections) = stalled_client(SHORT, None, LONG).await;
+    let started = Instant::now();
+    assert_short_timeout(get(&client).await, started);
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn built_in_transport_own_timeout_shorter_than_the_per_try_timeout() {
+    let (client, connections) = stalled_client(LONG, None, SHORT).await;
+    let started = Instant::now();
+    assert_short_timeout(get(&client).await, started);
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
+
+/// A custom transport with no timeout of its own: it sends the request over a raw socket and
+/// waits for an answer that never comes.
+fn raw_socket_transport() -> Arc<dyn adu_transport::HttpTransport> {
+    Arc::new(|request: http::Request<Vec<u8>>| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let authority = request.uri().authority().unwrap().to_string();
+        let mut stream = tokio::net::TcpStream::connect(authority.as_str())
+            .await
+            .map_err(|e| TransportError::with_source(TransportErrorKind::Connect, "connect", e))?;
+        let path = request.uri().path_and_query().unwrap().as_str().to_owned();
+        let head = format!("GET {path} HTTP/1.1\r\nhost: {authority}\r\n\r\n");
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .map_err(|e| TransportError::with_source(TransportErrorKind::Connection, "write", e))?;
+        let mut answer = Vec::new();
+        stream
+            .read_to_end(&mut answer)
+            .await
+            .map_err(|e| TransportError::with_source(TransportErrorKind::Connection, "read", e))?;
+        Err(TransportError::new(
+            TransportErrorKind::Other,
+            "the server closed without answering",
+        ))
+    })
+}
+
+#[tokio::test]
+async fn custom_transport_without_a_timeout_gets_the_per_try_timeout() {
+    let (client, connections) = stalled_client(SHORT, Some(raw_socket_transport()), LONG).await;
+    let started = Instant::now();
+    assert_short_timeout(get(&client).await, started);
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
+
+/// A closure around a `HyperTransport` with `timeout`: the closure only implements `call`, so
+/// the client's timer runs around the transport's own.
+fn wrapped_hyper(timeout: Duration) -> Arc<dyn adu_transport::HttpTransport> {
+    let inner = hyper().timeout(timeout).build().unwrap();
+    Arc::new(move |request: http::Request<Vec<u8>>| {
+        let inner = inner.clone();
+        async move { adu_transport::HttpTransport::call(&inner, request).await }
+    })
+}
+
+#[tokio::test]
+async fn custom_transport_per_try_timeout_shorter_than_its_own() {
+    let (client, _) = stalled_client(SHORT, Some(wrapped_hyper(LONG)), LONG).await;
+    let started = Instant::now();
+    assert_short_timeout(get(&client).await, started);
+}
+
+#[tokio::test]
+async fn custom_transport_own_timeout_shorter_than_the_per_try_timeout() {
+    let (client, _) = stalled_client(LONG, Some(wrapped_hyper(SHORT)), LONG).await;
+    let started = Instant::now();
+    assert_short_timeout(get(&client).await, started);
+}

@@ -281,3 +281,32 @@ async fn closures_are_transports() {
         .unwrap();
     assert_eq!(response.body(), b"/echo");
 }
+
+#[tokio::test]
+async fn call_with_timeout_uses_the_earlier_of_the_two_deadlines() {
+    let (addr, _) = raw_server(never_answer).await;
+    let url = format!("http://{addr}/stall");
+    let short = Duration::from_millis(200);
+    let long = Duration::from_secs(20);
+    let (pem, _, _) = self_signed();
+    let builder = HyperTransport::builder()
+        .native_roots(false)
+        .add_root_certificates_pem(pem.as_bytes())
+        .unwrap();
+    let long_own = builder.clone().timeout(long).build().unwrap();
+    let short_own = builder.timeout(short).build().unwrap();
+    for (transport, timeout) in [(&long_own, short), (&short_own, long)] {
+        let started = std::time::Instant::now();
+        let error = transport
+            .call_with_timeout(get(&url), timeout)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), TransportErrorKind::TimedOut);
+        assert_eq!(
+            error.to_string(),
+            format!("no complete response within {short:?}")
+        );
+        assert!(started.elapsed() >= short);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
