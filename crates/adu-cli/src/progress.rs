@@ -278,16 +278,14 @@ impl ObservedTransport {
     pub fn new(inner: Arc<dyn HttpTransport>, progress: Arc<Progress>) -> Self {
         ObservedTransport { inner, progress }
     }
-}
 
-impl HttpTransport for ObservedTransport {
-    fn call(
-        &self,
-        request: http::Request<Vec<u8>>,
-    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+    fn observe<'a>(
+        &'a self,
+        call: BoxFuture<'a, Result<http::Response<Vec<u8>>, TransportError>>,
+    ) -> BoxFuture<'a, Result<http::Response<Vec<u8>>, TransportError>> {
         Box::pin(async move {
             self.progress.request_started();
-            let result = self.inner.call(request).await;
+            let result = call.await;
             match &result {
                 Ok(response) => {
                     let retry_after =
@@ -299,6 +297,25 @@ impl HttpTransport for ObservedTransport {
             }
             result
         })
+    }
+}
+
+impl HttpTransport for ObservedTransport {
+    fn call(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+        self.observe(self.inner.call(request))
+    }
+
+    /// Forwarded, so the inner transport's single timer bounds the try and a try that
+    /// times out is reported like any other failure.
+    fn call_with_timeout(
+        &self,
+        request: http::Request<Vec<u8>>,
+        timeout: std::time::Duration,
+    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
+        self.observe(self.inner.call_with_timeout(request, timeout))
     }
 }
 
@@ -341,6 +358,35 @@ mod tests {
         assert_eq!(s.next_poll_at(&policy()), Some(t0 + Duration::from_secs(1)));
         s.status = Some(OperationStatus::Succeeded);
         assert_eq!(s.next_poll_at(&policy()), None);
+    }
+
+    #[tokio::test]
+    async fn a_try_that_times_out_in_the_inner_transport_is_reported() {
+        // An inner transport that never answers: the timeout given to the observer must
+        // reach it (one timer, the inner one) and the failure must reach the progress.
+        let never = |_request: http::Request<Vec<u8>>| async move {
+            std::future::pending::<Result<http::Response<Vec<u8>>, TransportError>>().await
+        };
+        let progress = Progress::new(policy(), Mode::Live);
+        let observed = ObservedTransport::new(Arc::new(never), progress.clone());
+        let request = http::Request::get("http://127.0.0.1:9/")
+            .body(Vec::new())
+            .unwrap();
+        let error = observed
+            .call_with_timeout(request, Duration::from_millis(20))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), adu_transport::TransportErrorKind::TimedOut);
+        let s = progress.state();
+        assert_eq!(s.polls, 1);
+        assert!(!s.in_flight);
+        assert!(
+            s.last_problem
+                .as_deref()
+                .is_some_and(|p| p.contains("20ms")),
+            "{:?}",
+            s.last_problem
+        );
     }
 
     #[test]

@@ -640,12 +640,20 @@ impl DeviceUpdateClient {
     /// The `Authorization` value for the credential's current token.
     async fn bearer(&self) -> Result<HeaderValue, Error> {
         let inner = &*self.inner;
+        // A token at hand (the usual case) comes from `cached_token`, without the boxed
+        // future of `get_token`; `get_token` runs when none is, or a refresh is due.
         let token = match inner.scopes.as_slice() {
-            // The usual case, one scope, without collecting a `Vec` per request.
-            [one] => inner.credential.get_token(&[one.as_str()]).await,
+            // One scope, the usual case, without collecting a `Vec` per request.
+            [one] => match inner.credential.cached_token(&[one.as_str()]) {
+                Some(token) => Ok(token),
+                None => inner.credential.get_token(&[one.as_str()]).await,
+            },
             many => {
                 let scopes: Vec<&str> = many.iter().map(String::as_str).collect();
-                inner.credential.get_token(&scopes).await
+                match inner.credential.cached_token(&scopes) {
+                    Some(token) => Ok(token),
+                    None => inner.credential.get_token(&scopes).await,
+                }
             }
         }
         .map_err(Error::Auth)?;

@@ -321,6 +321,81 @@ async fn unauthorized_invalidates_the_token_and_retries_once() {
     assert_eq!(seen[1].header("authorization"), Some("Bearer token-2"));
 }
 
+/// A credential with a cache: `get_token` fetches (counted), `cached_token` hands out the
+/// fetched token until `invalidate`.
+#[derive(Default)]
+struct CachingCredential {
+    fetches: std::sync::atomic::AtomicUsize,
+    cached: Mutex<Option<adu_auth::AccessToken>>,
+}
+
+impl adu_auth::TokenCredential for CachingCredential {
+    fn get_token<'a>(
+        &'a self,
+        _scopes: &'a [&'a str],
+    ) -> adu_auth::BoxFuture<'a, Result<adu_auth::AccessToken, adu_auth::Error>> {
+        let n = self.fetches.fetch_add(1, Ordering::SeqCst) + 1;
+        let token = adu_auth::AccessToken::new(
+            format!("fetched-{n}"),
+            std::time::SystemTime::now() + Duration::from_secs(3600),
+        );
+        *self.cached.lock().unwrap() = Some(token.clone());
+        Box::pin(async move { Ok(token) })
+    }
+
+    fn cached_token(&self, _scopes: &[&str]) -> Option<adu_auth::AccessToken> {
+        self.cached.lock().unwrap().clone()
+    }
+
+    fn invalidate(&self, _scopes: &[&str]) {
+        *self.cached.lock().unwrap() = None;
+    }
+}
+
+#[tokio::test]
+async fn a_cached_token_is_used_without_get_token_until_a_401_invalidates_it() {
+    let server = Server::start(vec![
+        Reply::json(200, &current_body(OP, "Running", "e1")),
+        Reply::json(200, &current_body(OP, "Running", "e1")),
+        Reply::json(
+            401,
+            r#"{"error":{"code":"Unauthorized","message":"Revoked."}}"#,
+        ),
+        Reply::json(200, &current_body(OP, "Succeeded", "e2")),
+    ])
+    .await;
+    let credential = Arc::new(CachingCredential::default());
+    let client = builder_for(&server, credential.clone())
+        .retry_policy(RetryPolicy::no_retries())
+        .build()
+        .unwrap();
+    get(&client).await.unwrap();
+    get(&client).await.unwrap();
+    assert_eq!(
+        credential.fetches.load(Ordering::SeqCst),
+        1,
+        "the second try used the cache"
+    );
+    let response = operation(get(&client).await.unwrap());
+    assert_eq!(response.operation.status(), &OperationStatus::Succeeded);
+    assert_eq!(
+        credential.fetches.load(Ordering::SeqCst),
+        2,
+        "the 401 forced a fetch"
+    );
+    let seen = server.seen();
+    let auth: Vec<_> = seen.iter().map(|r| r.header("authorization")).collect();
+    assert_eq!(
+        auth,
+        [
+            Some("Bearer fetched-1"),
+            Some("Bearer fetched-1"),
+            Some("Bearer fetched-1"),
+            Some("Bearer fetched-2")
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_second_unauthorized_is_returned() {
     let server = Server::start(vec![Reply::json(
