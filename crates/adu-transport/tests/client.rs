@@ -369,8 +369,10 @@ async fn a_cached_token_is_used_without_get_token_until_a_401_invalidates_it() {
         .retry_policy(RetryPolicy::no_retries())
         .build()
         .unwrap();
-    get(&client).await.unwrap();
-    get(&client).await.unwrap();
+    for _ in 0..2 {
+        let response = operation(get(&client).await.unwrap());
+        assert_eq!(response.operation.status(), &OperationStatus::Running);
+    }
     assert_eq!(
         credential.fetches.load(Ordering::SeqCst),
         1,
