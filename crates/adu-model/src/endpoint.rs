@@ -28,6 +28,8 @@ pub struct Endpoint {
     host: String,
     /// `host[:port]` as written in a URI (IPv6 in brackets), port omitted when default.
     authority: String,
+    /// The same, parsed once for the URIs of every request (a clone shares it).
+    uri_authority: http::uri::Authority,
     port: Option<u16>,
     loopback: bool,
 }
@@ -89,10 +91,14 @@ impl Endpoint {
             Some(p) => format!("{host_in_uri}:{p}"),
             None => host_in_uri,
         };
+        let uri_authority =
+            http::uri::Authority::from_maybe_shared(bytes::Bytes::from(authority.clone()))
+                .map_err(|_| fail("the host is not valid in a URI"))?;
         Ok(Endpoint {
             https,
             host,
             authority,
+            uri_authority,
             port,
             loopback,
         })
@@ -122,6 +128,16 @@ impl Endpoint {
         &self.authority
     }
 
+    /// The scheme and authority, parsed, for building a URI on this endpoint.
+    pub(crate) fn uri_parts(&self) -> (http::uri::Scheme, http::uri::Authority) {
+        let scheme = if self.https {
+            http::uri::Scheme::HTTPS
+        } else {
+            http::uri::Scheme::HTTP
+        };
+        (scheme, self.uri_authority.clone())
+    }
+
     /// Whether the host is a loopback address or `localhost`.
     pub fn is_loopback(&self) -> bool {
         self.loopback
@@ -145,6 +161,12 @@ impl Endpoint {
         let Some(scheme) = uri.scheme_str() else {
             return false;
         };
+        // Fast path, for the URIs this crate builds: the authority exactly as the endpoint
+        // writes it (`host[:port]`, lowercase, default port left out) names the same host
+        // and port, so only the scheme is left to compare.
+        if uri.authority().map(http::uri::Authority::as_str) == Some(self.authority.as_str()) {
+            return scheme == self.scheme();
+        }
         let Some(host) = uri.host() else {
             return false;
         };

@@ -111,16 +111,23 @@ pub fn build_get_operation_request(
     version: ApiVersion,
     if_none_match: Option<&str>,
 ) -> Result<Request<Vec<u8>>, Error> {
-    // One buffer, written in place and handed to `Uri` without a copy: this runs on
-    // every request.
-    let mut uri = String::with_capacity(
-        128 + endpoint.authority().len() + instance.as_str().len() + operation.as_str().len(),
+    // This runs on every request: the scheme and authority were parsed once with the
+    // endpoint, and the path is written into one buffer that `PathAndQuery` takes over
+    // without a copy.
+    let mut path = String::with_capacity(96 + instance.as_str().len() + operation.as_str().len());
+    push_operation_path(&mut path, instance, operation, version);
+    let invalid = |_| Error::InvalidOperationId {
+        input: bounded(operation.as_str()),
+        reason: "it does not form a valid URI",
+    };
+    let (scheme, authority) = endpoint.uri_parts();
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(scheme);
+    parts.authority = Some(authority);
+    parts.path_and_query = Some(
+        http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(path)).map_err(invalid)?,
     );
-    uri.push_str(endpoint.scheme());
-    uri.push_str("://");
-    uri.push_str(endpoint.authority());
-    push_operation_path(&mut uri, instance, operation, version);
-    let uri = Uri::from_maybe_shared(uri.into_bytes()).map_err(|_| Error::InvalidOperationId {
+    let uri = Uri::from_parts(parts).map_err(|_| Error::InvalidOperationId {
         input: bounded(operation.as_str()),
         reason: "it does not form a valid URI",
     })?;

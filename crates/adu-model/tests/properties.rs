@@ -591,6 +591,39 @@ proptest! {
     }
 
     #[test]
+    fn same_origin_agrees_with_a_plain_reading_of_the_uri(
+        endpoint in proptest::sample::select(&["contoso.api.adu.microsoft.com", "https://contoso.api.adu.microsoft.com:8443", "http://127.0.0.1:8080", "http://[::1]:9000", "http://localhost", "https://[::1]"][..]),
+        scheme in proptest::sample::select(&["https", "http", "HTTPS", "Http", "ftp"][..]),
+        host in proptest::sample::select(&["contoso.api.adu.microsoft.com", "CONTOSO.api.adu.microsoft.com", "contoso.api.adu.microsoft.com.evil", "127.0.0.1", "[::1]", "[0:0::1]", "localhost", "LOCALHOST", "evil"][..]),
+        port in proptest::sample::select(&["", ":", ":443", ":80", ":8443", ":8080", ":9000", ":99999", ":0443"][..]),
+        userinfo in proptest::sample::select(&["", "user@", "contoso.api.adu.microsoft.com@"][..]),
+    ) {
+        let e = Endpoint::parse(endpoint).unwrap();
+        let text = format!("{scheme}://{userinfo}{host}{port}/deviceUpdate/x");
+        let Ok(uri) = text.parse::<http::Uri>() else { return Ok(()) };
+        // The reference: the scheme, the host and the port the URI names, read plainly.
+        let scheme_ok = scheme.eq_ignore_ascii_case(e.scheme());
+        let uri_host = uri.host().unwrap().trim_start_matches('[').trim_end_matches(']');
+        let host_ok = match (uri_host.parse::<std::net::Ipv6Addr>(), e.host().parse::<std::net::Ipv6Addr>()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => uri_host.eq_ignore_ascii_case(e.host()),
+        };
+        let default = if e.scheme() == "https" { 443 } else { 80 };
+        let port_ok = match port.strip_prefix(':') {
+            None | Some("") => e.port() == default,
+            Some(p) => p.parse::<u16>().is_ok_and(|p| p == e.port()),
+        };
+        let expected = scheme_ok && host_ok && port_ok;
+        // `[0:0::1]` is `::1` written another way: we compare hosts as text and refuse it,
+        // which is the safe side; everything else must agree exactly.
+        if host == "[0:0::1]" && expected {
+            prop_assert!(!e.same_origin(&uri), "{}", text);
+        } else {
+            prop_assert_eq!(e.same_origin(&uri), expected, "{} against {}", text, endpoint);
+        }
+    }
+
+    #[test]
     fn operation_locations_never_leave_the_endpoints_origin(
         endpoint in proptest::sample::select(&["contoso.api.adu.microsoft.com", "https://contoso.api.adu.microsoft.com:8443", "http://127.0.0.1:8080", "http://[::1]:9000", "http://localhost"][..]),
         location in prop_oneof![
