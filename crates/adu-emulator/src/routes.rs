@@ -94,7 +94,13 @@ fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// A W3C `traceparent` with random ids, like the service sends.
 fn traceparent() -> String {
-    format!("00-{}-{}-01", random_hex(16), random_hex(8))
+    let mut out = String::with_capacity(55);
+    out.push_str("00-");
+    out.push_str(&random_hex(16));
+    out.push('-');
+    out.push_str(&random_hex(8));
+    out.push_str("-01");
+    out
 }
 
 fn response(status: StatusCode, content_type: Option<&str>, body: Bytes) -> Response<Bytes> {

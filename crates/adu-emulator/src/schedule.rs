@@ -92,15 +92,10 @@ pub(crate) fn etag(operation_id: &str, created_nanos: u128, stage: u8) -> String
     let parts: [&[u8]; 3] = [operation_id.as_bytes(), &created, &[stage]];
     let hi = fnv1a(1, &parts);
     let lo = fnv1a(2, &parts);
-    let hex = format!("{hi:016x}{lo:016x}");
-    format!(
-        "\"{}-{}-{}-{}-{}\"",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&hi.to_be_bytes());
+    bytes[8..].copy_from_slice(&lo.to_be_bytes());
+    format!("\"{}\"", crate::state::uuid_text(&bytes))
 }
 
 #[cfg(test)]

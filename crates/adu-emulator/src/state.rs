@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use adu_model::models::{Error as ServiceError, Operation, UpdateId, UpdateInfo, UpdateOperation};
@@ -19,9 +19,30 @@ use crate::schedule::{self, Progress};
 /// Random lowercase hex of `bytes` random bytes.
 pub(crate) fn random_hex(bytes: usize) -> String {
     let mut rng = rand::thread_rng();
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.gen::<u8>()))
-        .collect()
+    let mut out = String::with_capacity(bytes * 2);
+    for _ in 0..bytes {
+        push_hex(&mut out, rng.gen::<u8>());
+    }
+    out
+}
+
+/// Appends a byte as two lowercase hex digits.
+pub(crate) fn push_hex(out: &mut String, byte: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(char::from(HEX[usize::from(byte >> 4)]));
+    out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+}
+
+/// 16 bytes as a UUID's text (`8-4-4-4-12` lowercase hex digits).
+pub(crate) fn uuid_text(bytes: &[u8; 16]) -> String {
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        push_hex(&mut out, *b);
+    }
+    out
 }
 
 /// A random version-4 UUID in its usual text form.
@@ -29,15 +50,7 @@ pub(crate) fn random_uuid() -> String {
     let mut b: [u8; 16] = rand::thread_rng().gen();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    uuid_text(&b)
 }
 
 /// One operation the emulator knows.
@@ -260,7 +273,13 @@ impl Counters {
 
     pub fn poll(&self, id: &str) {
         let mut polls = lock(&self.polls);
-        *polls.entry(id.to_owned()).or_insert(0) += 1;
+        // No owned key for an operation already counted (every poll after the first).
+        match polls.get_mut(id) {
+            Some(n) => *n += 1,
+            None => {
+                polls.insert(id.to_owned(), 1);
+            }
+        }
     }
 }
 
@@ -273,7 +292,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Everything the request handlers share.
 pub(crate) struct State {
     pub config: Config,
-    ops: Mutex<HashMap<String, OpRecord>>,
+    /// Shared records: a poll takes a reference, not a copy of the record.
+    ops: Mutex<HashMap<String, Arc<OpRecord>>>,
     tokens: Mutex<HashMap<String, TokenInfo>>,
     refresh: Mutex<HashMap<String, RefreshInfo>>,
     codes: Mutex<HashMap<String, CodeEntry>>,
@@ -294,7 +314,7 @@ impl State {
         let mut ops = HashMap::new();
         for spec in config.operations.clone() {
             let rec = OpRecord::from_spec(spec, config.default_timings, now);
-            ops.insert(rec.id.clone(), rec);
+            ops.insert(rec.id.clone(), Arc::new(rec));
         }
         let matched = vec![0; config.faults.len()];
         State {
@@ -313,11 +333,11 @@ impl State {
     pub fn add_operation(&self, spec: OperationSpec, now: SystemTime) -> String {
         let rec = OpRecord::from_spec(spec, self.config.default_timings, now);
         let id = rec.id.clone();
-        lock(&self.ops).insert(id.clone(), rec);
+        lock(&self.ops).insert(id.clone(), Arc::new(rec));
         id
     }
 
-    pub fn operation(&self, id: &str) -> Option<OpRecord> {
+    pub fn operation(&self, id: &str) -> Option<Arc<OpRecord>> {
         lock(&self.ops).get(id).cloned()
     }
 
@@ -328,7 +348,7 @@ impl State {
         name: &str,
         version: &str,
         now: SystemTime,
-    ) -> Option<OpRecord> {
+    ) -> Option<Arc<OpRecord>> {
         lock(&self.ops)
             .values()
             .find(|r| {

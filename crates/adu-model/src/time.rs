@@ -107,6 +107,24 @@ impl Timestamp {
             }
         };
         let (year, month, day, hour, minute, second) = civil_from_unix(secs);
+        if let Ok(year @ 0..=9999) = u32::try_from(year) {
+            // The usual case, written in place (the emulator does this for every answer).
+            let mut text = *b"0000-00-00T00:00:00.0000000Z";
+            let mut put = |at: usize, width: usize, mut value: u32| {
+                for i in (at..at + width).rev() {
+                    text[i] = b'0' + (value % 10) as u8;
+                    value /= 10;
+                }
+            };
+            put(0, 4, year);
+            put(5, 2, month);
+            put(8, 2, day);
+            put(11, 2, hour);
+            put(14, 2, minute);
+            put(17, 2, second);
+            put(20, 7, nanos / 100);
+            return Timestamp::from_text(std::str::from_utf8(&text).unwrap_or_default());
+        }
         let raw = format!(
             "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:07}Z",
             nanos / 100
@@ -401,6 +419,46 @@ mod tests {
         assert_eq!(t.offset_minutes(), Some(-420));
         assert_eq!(t.unix_time(), Some((1_641_432_279, 123_456_789)));
         assert_ne!(t, Timestamp::parse(&long[..long.len() - 1]));
+    }
+
+    #[test]
+    fn formatting_in_place_matches_the_general_formatter() {
+        // Every year the in-place writer handles, around month and day edges, against
+        // `format!` (the path years outside 0..=9999 take).
+        for secs in [
+            -62_167_219_200i64, // 0000-01-01
+            -1,
+            0,
+            951_782_399,
+            951_782_400,
+            1_641_407_079,
+            4_102_444_799,
+            253_402_300_799, // 9999-12-31T23:59:59
+        ] {
+            for nanos in [0u32, 100, 999_999_900, 123_456_789] {
+                let t = UNIX_EPOCH.checked_add(Duration::new(0, nanos)).unwrap();
+                let t = if secs >= 0 {
+                    t + Duration::from_secs(secs as u64)
+                } else {
+                    t - Duration::from_secs(secs.unsigned_abs())
+                };
+                let (y, mo, d, h, mi, s) = civil_from_unix(secs);
+                let want = format!(
+                    "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:07}Z",
+                    nanos / 100
+                );
+                assert_eq!(
+                    Timestamp::from_system_time(t).as_str(),
+                    want,
+                    "{secs} {nanos}"
+                );
+            }
+        }
+        let far = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert_eq!(
+            Timestamp::from_system_time(far).as_str(),
+            "10000-01-01T00:00:00.0000000Z"
+        );
     }
 
     #[test]
