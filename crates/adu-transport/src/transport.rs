@@ -481,8 +481,17 @@ impl HyperTransport {
             let queued = async move {
                 // Held until the whole body is read, so the connection is back in the pool.
                 let permit = match in_flight {
-                    // The semaphore is never closed; a closed one would just mean no cap.
-                    Some(semaphore) => semaphore.acquire().await.ok(),
+                    // A free slot is taken without making and polling an `Acquire` future.
+                    // Released permits go to queued waiters first, so a slot is free here
+                    // only when nobody is queued: this does not jump the queue.
+                    Some(semaphore) => match semaphore.try_acquire() {
+                        Ok(permit) => Some(permit),
+                        // The semaphore is never closed; a closed one would just mean no cap.
+                        Err(tokio::sync::TryAcquireError::Closed) => None,
+                        Err(tokio::sync::TryAcquireError::NoPermits) => {
+                            semaphore.acquire().await.ok()
+                        }
+                    },
                     None => None,
                 };
                 let result = Box::pin(exchange(client, request, limit)).await;

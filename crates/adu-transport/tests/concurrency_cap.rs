@@ -4,7 +4,7 @@
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adu_transport::{HttpTransport, HyperTransport};
@@ -132,4 +132,80 @@ async fn a_cap_of_three_lets_three_through_at_once() {
     send_all(&transport, &url, 9).await;
     assert_eq!(counters.requests.load(Ordering::SeqCst), 9);
     assert_eq!(counters.max_in_flight.load(Ordering::SeqCst), 3);
+}
+
+/// A keep-alive server that records each request's path in arrival order, and holds the
+/// first request until `release` is notified.
+async fn start_ordered(release: Arc<tokio::sync::Notify>) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let log = log.clone();
+            let release = release.clone();
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 1024];
+                loop {
+                    let end = loop {
+                        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break at + 4;
+                        }
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+                    buffer.drain(..end);
+                    let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+                    let first = {
+                        let mut log = log.lock().unwrap();
+                        log.push(path);
+                        log.len() == 1
+                    };
+                    if first {
+                        release.notified().await;
+                    }
+                    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                    if stream.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (base, seen)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_freed_slot_goes_to_the_queued_request_not_to_a_newcomer() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (base, seen) = start_ordered(release.clone()).await;
+    let transport = transport(Some(1));
+    let send = |path: &str| {
+        let transport = transport.clone();
+        let request = http::Request::get(format!("{base}{path}"))
+            .body(Vec::new())
+            .unwrap();
+        tokio::spawn(async move { transport.call(request).await })
+    };
+    // `a` takes the only slot and is held by the server.
+    let a = send("/a");
+    while seen.lock().unwrap().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    // `b` is polled once on this thread and queues for the slot.
+    let b = send("/b");
+    tokio::task::yield_now().await;
+    // `a` finishes and hands its slot to `b`; `c`, sent before `b` runs again, finds no free
+    // slot and queues behind it.
+    release.notify_one();
+    assert_eq!(a.await.unwrap().unwrap().status(), 200);
+    let c = send("/c");
+    assert_eq!(b.await.unwrap().unwrap().status(), 200);
+    assert_eq!(c.await.unwrap().unwrap().status(), 200);
+    assert_eq!(*seen.lock().unwrap(), ["/a", "/b", "/c"]);
 }

@@ -1,0 +1,111 @@
+//! The `adu_request` span of each try: what is recorded on it, and that nothing is recorded
+//! on a caller's span when it is filtered out.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use adu_auth::StaticTokenCredential;
+use adu_transport::{DeviceUpdateClient, GetOperationOutcome, GetOptions, TransportError};
+use support::current_body;
+
+const OP: &str = "e4491c53-6a7e-4b8c-8f44-2d1b3e8e1a01";
+
+/// Collects what the fmt subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads one operation with `filter` as the subscriber's filter, inside a caller's span that
+/// has a `status` field of its own, and returns the tracing output.
+fn traced_get(filter: &str) -> String {
+    let capture = Captured::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let transport = |_request: http::Request<Vec<u8>>| async move {
+        Ok::<_, TransportError>(
+            http::Response::builder()
+                .status(200)
+                .header("x-ms-request-id", "req-7")
+                .body(current_body(OP, "Running", "e1").into_bytes())
+                .unwrap(),
+        )
+    };
+    let client = DeviceUpdateClient::builder(
+        "contoso.api.adu.microsoft.com",
+        "blue",
+        Arc::new(StaticTokenCredential::from_secret("secret-token")),
+    )
+    .transport(Arc::new(transport))
+    .build()
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let outer = tracing::info_span!(
+            target: "caller",
+            "caller_span",
+            status = tracing::field::Empty
+        );
+        let _enter = outer.enter();
+        let outcome = client
+            .get_operation_status(OP, &GetOptions::default())
+            .await
+            .unwrap();
+        assert!(matches!(outcome, GetOperationOutcome::Operation(_)));
+    });
+    drop(_guard);
+    let text = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    text
+}
+
+#[test]
+fn status_and_trace_id_are_recorded_on_the_request_span() {
+    let text = traced_get("trace");
+    let request = text
+        .lines()
+        .find(|l| l.contains("adu_request{") && l.contains("close"))
+        .unwrap_or_else(|| panic!("no closed adu_request span in:\n{text}"));
+    assert!(request.contains("status=200"), "{request}");
+    // The header's request id is recorded first, then the operation's own trace id.
+    assert!(
+        request.contains("trace_id=\"2b0ea0a3b0a1d2c4b4e9b5f6a7c8d9e0\""),
+        "{request}"
+    );
+    let caller = text
+        .lines()
+        .find(|l| l.contains("caller_span") && !l.contains("adu_request") && l.contains("close"))
+        .unwrap_or_else(|| panic!("no closed caller span in:\n{text}"));
+    assert!(!caller.contains("status="), "{caller}");
+}
+
+#[test]
+fn a_filtered_out_request_span_records_nothing_on_the_callers_span() {
+    let text = traced_get("trace,adu_transport=off");
+    assert!(!text.contains("adu_request"), "{text}");
+    let caller = text
+        .lines()
+        .find(|l| l.contains("caller_span") && !l.contains("adu_request") && l.contains("close"))
+        .unwrap_or_else(|| panic!("no closed caller span in:\n{text}"));
+    // The try's status belongs to its own span; with that span disabled it goes nowhere,
+    // not into whatever span the caller has entered.
+    assert!(!caller.contains("status="), "{caller}");
+}
