@@ -53,6 +53,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     step(
         "library crates package and build from their tarballs",
         || {
+            forget_stale_package_extractions()?;
             sh(cargo().args([
                 "package",
                 "--locked",
@@ -75,6 +76,51 @@ pub fn run(args: &[String]) -> Result<(), String> {
         crate::deps::run(&[])
     })?;
     eprintln!("xtask ci: all steps passed");
+    Ok(())
+}
+
+/// The crates `cargo package` verifies against each other.
+const PACKAGED: [&str; 4] = ["adu-model", "adu-auth", "adu-transport", "adu-emulator"];
+
+/// `cargo package` of several workspace crates verifies each tarball against the others
+/// through a local registry, extracted under `$CARGO_HOME/registry/src/-<hash>/`. Cargo
+/// never extracts a `name-version` there again once it exists, so after a change without a
+/// version bump the verification would build against an older copy of a sibling crate and
+/// fail (or pass) for the wrong reason. Those extractions of our own crates are removed
+/// first; crates from real registries (directories not starting with `-`) are left alone.
+fn forget_stale_package_extractions() -> Result<(), String> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for extracted in crates.flatten() {
+            let name = extracted.file_name().to_string_lossy().into_owned();
+            let ours = PACKAGED.iter().any(|c| {
+                name.strip_prefix(c)
+                    .is_some_and(|v| v.starts_with("-0") || v.starts_with("-1"))
+            });
+            if ours {
+                std::fs::remove_dir_all(extracted.path()).map_err(|e| {
+                    format!(
+                        "cannot remove the stale extraction {}: {e}",
+                        extracted.path().display()
+                    )
+                })?;
+            }
+        }
+    }
     Ok(())
 }
 
