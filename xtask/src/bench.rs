@@ -777,9 +777,9 @@ over http, (I600 - I100) / 500 is the cost of one request in the client process.
   `format!`ed timestamps; now 43,500. This raises both A's and B's absolute throughput and
   makes the A/B ratio stricter, since the client's own cost is a larger share of the
   machine's work: with the old emulator, full runs gave A/B 0.95-0.96 at both
-  concurrencies; with the cheaper one, three full runs gave 1.03, 1.00 and 0.88 at
-  concurrency 1 and 0.78, 0.94 and 0.78 at concurrency 64 (the median of the per-round
-  ratios, 0.79 in the last run, is the steadier figure). At concurrency 64 both processes
+  concurrencies; with the cheaper one, four full runs gave 1.03, 1.00, 0.88 and 0.89 at
+  concurrency 1 and 0.78, 0.94, 0.78 and 0.92 at concurrency 64 (the median of the
+  per-round ratios at concurrency 64 was 0.79 and 0.91 in the last two). At concurrency 64 both processes
   are CPU-bound on the two cores, so the ratio follows the client's instructions per
   request (B/A 0.82 above): the >= 0.9 target at concurrency 64 is not met with this
   emulator, and the remaining client cost listed above is where it has to come from.
