@@ -138,6 +138,13 @@ fn same_set(key: &[String], scopes: &[&str]) -> bool {
         && key.iter().all(|k| scopes.contains(&k.as_str()))
 }
 
+fn find_slot(slots: &[(Vec<String>, Arc<Slot>)], scopes: &[&str]) -> Option<Arc<Slot>> {
+    slots
+        .iter()
+        .find(|(k, _)| same_set(k, scopes))
+        .map(|(_, slot)| slot.clone())
+}
+
 fn key(scopes: &[&str]) -> Vec<String> {
     let mut k: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
     k.sort();
@@ -173,10 +180,11 @@ impl TokenCache {
         self.options.clock.now()
     }
 
+    /// The slot for `scopes`, made if there is none yet.
     fn slot(&self, scopes: &[&str]) -> Arc<Slot> {
         let mut slots = lock(&self.slots);
-        if let Some((_, slot)) = slots.iter().find(|(k, _)| same_set(k, scopes)) {
-            return slot.clone();
+        if let Some(slot) = find_slot(&slots, scopes) {
+            return slot;
         }
         let slot = Arc::new(Slot::default());
         slots.push((key(scopes), slot.clone()));
@@ -184,10 +192,7 @@ impl TokenCache {
     }
 
     fn existing_slot(&self, scopes: &[&str]) -> Option<Arc<Slot>> {
-        lock(&self.slots)
-            .iter()
-            .find(|(k, _)| same_set(k, scopes))
-            .map(|(_, slot)| slot.clone())
+        find_slot(&lock(&self.slots), scopes)
     }
 
     /// The cached token for `scopes` if there is one that does not need a refresh yet;

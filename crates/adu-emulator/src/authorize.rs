@@ -19,13 +19,13 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA};
+use http::header::{HeaderValue, LOCATION};
 use http::{Response, StatusCode};
 use sha2::{Digest, Sha256};
 
 use crate::routes::{new_uuid, parse_pairs};
 use crate::state::{CodeInfo, State};
-use crate::token::aad_timestamp;
+use crate::token::{aad_timestamp, no_store};
 
 /// The parameters whose repetition is refused (RFC 6749 §3.1: "Request and
 /// response parameters MUST NOT be included more than once").
@@ -108,19 +108,11 @@ fn error_page(base_url: &str, code: u32, message: &str, now: SystemTime) -> Resp
          <p><a href=\"{base_url}/error?code={code}\">More details</a></p>\n\
          </body></html>\n"
     );
-    let mut resp = Response::new(Bytes::from(body));
-    *resp.status_mut() = StatusCode::BAD_REQUEST;
-    let h = resp.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        CACHE_CONTROL,
-        HeaderValue::from_static("no-store, no-cache"),
-    );
-    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    resp
+    no_store(
+        StatusCode::BAD_REQUEST,
+        Some("text/html; charset=utf-8"),
+        Bytes::from(body),
+    )
 }
 
 /// Where the answer goes: the redirect URI's query or its fragment.
@@ -153,17 +145,10 @@ impl Redirect<'_> {
             Mode::Query if self.uri.contains('?') => format!("{}&{joined}", self.uri),
             Mode::Query => format!("{}?{joined}", self.uri),
         };
-        let mut resp = Response::new(Bytes::new());
-        *resp.status_mut() = StatusCode::FOUND;
-        let h = resp.headers_mut();
+        let mut resp = no_store(StatusCode::FOUND, None, Bytes::new());
         if let Ok(v) = HeaderValue::from_str(&location) {
-            h.insert(LOCATION, v);
+            resp.headers_mut().insert(LOCATION, v);
         }
-        h.insert(
-            CACHE_CONTROL,
-            HeaderValue::from_static("no-store, no-cache"),
-        );
-        h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
         resp
     }
 

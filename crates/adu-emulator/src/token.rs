@@ -23,13 +23,26 @@ pub(crate) fn aad_timestamp(now: SystemTime) -> String {
 }
 
 fn json_body(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
-    let mut resp = Response::new(Bytes::from(body.to_string()));
+    no_store(
+        status,
+        Some("application/json; charset=utf-8"),
+        Bytes::from(body.to_string()),
+    )
+}
+
+/// An answer of the identity endpoints: never cached (`Cache-Control: no-store`, as the
+/// identity platform sends with tokens and sign-in pages alike).
+pub(crate) fn no_store(
+    status: StatusCode,
+    content_type: Option<&'static str>,
+    body: Bytes,
+) -> Response<Bytes> {
+    let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    if let Some(content_type) = content_type {
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
     h.insert(
         CACHE_CONTROL,
         HeaderValue::from_static("no-store, no-cache"),

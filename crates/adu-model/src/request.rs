@@ -116,7 +116,7 @@ pub fn build_get_operation_request(
     // without a copy.
     let mut path = String::with_capacity(96 + instance.as_str().len() + operation.as_str().len());
     push_operation_path(&mut path, instance, operation, version);
-    let invalid = |_| Error::InvalidOperationId {
+    let invalid = || Error::InvalidOperationId {
         input: bounded(operation.as_str()),
         reason: "it does not form a valid URI",
     };
@@ -125,12 +125,10 @@ pub fn build_get_operation_request(
     parts.scheme = Some(scheme);
     parts.authority = Some(authority);
     parts.path_and_query = Some(
-        http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(path)).map_err(invalid)?,
+        http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(path))
+            .map_err(|_| invalid())?,
     );
-    let uri = Uri::from_parts(parts).map_err(|_| Error::InvalidOperationId {
-        input: bounded(operation.as_str()),
-        reason: "it does not form a valid URI",
-    })?;
+    let uri = Uri::from_parts(parts).map_err(|_| invalid())?;
     get(uri, if_none_match)
 }
 

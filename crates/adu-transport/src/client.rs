@@ -568,8 +568,7 @@ impl DeviceUpdateClient {
                         // RFC 6750 §3.1: the token was rejected. Drop it and try once more with a
                         // fresh one; a second 401 is returned to the caller.
                         refreshed = true;
-                        let scopes: Vec<&str> = inner.scopes.iter().map(String::as_str).collect();
-                        inner.credential.invalidate(&scopes);
+                        inner.with_scopes(|scopes| inner.credential.invalidate(scopes));
                         tracing::debug!(parent: &span, "401: token invalidated, retrying once");
                         drop(error);
                         continue;
@@ -654,14 +653,7 @@ impl DeviceUpdateClient {
     /// (`cached_token`: no I/O, no refresh due), without the boxed future of `get_token`.
     fn cached_bearer(&self) -> Option<Result<HeaderValue, Error>> {
         let inner = &*self.inner;
-        let token = match inner.scopes.as_slice() {
-            // One scope, the usual case, without collecting a `Vec` per request.
-            [one] => inner.credential.cached_token(&[one.as_str()]),
-            many => {
-                let scopes: Vec<&str> = many.iter().map(String::as_str).collect();
-                inner.credential.cached_token(&scopes)
-            }
-        }?;
+        let token = inner.with_scopes(|scopes| inner.credential.cached_token(scopes))?;
         Some(inner.bearer_value(token.secret()))
     }
 
@@ -669,6 +661,7 @@ impl DeviceUpdateClient {
     /// a refresh is due.
     async fn fetched_bearer(&self) -> Result<HeaderValue, Error> {
         let inner = &*self.inner;
+        // Not `with_scopes`: the scopes are borrowed across the await.
         let token = match inner.scopes.as_slice() {
             [one] => inner.credential.get_token(&[one.as_str()]).await,
             many => {
@@ -753,6 +746,15 @@ impl DeviceUpdateClient {
 }
 
 impl Inner {
+    /// Calls `f` with the scopes as the credential takes them; the usual single scope needs
+    /// no `Vec`.
+    fn with_scopes<R>(&self, f: impl FnOnce(&[&str]) -> R) -> R {
+        match self.scopes.as_slice() {
+            [one] => f(&[one.as_str()]),
+            many => f(&many.iter().map(String::as_str).collect::<Vec<_>>()),
+        }
+    }
+
     /// [`Self::bearer_for`], with the error for a secret that is not a valid header value.
     fn bearer_value(&self, secret: &str) -> Result<HeaderValue, Error> {
         self.bearer_for(secret)
