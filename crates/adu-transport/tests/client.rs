@@ -16,20 +16,6 @@ use support::*;
 
 const OP: &str = "e4491c53-6a7e-4b8c-8f44-2d1b3e8e1a01";
 
-fn hyper() -> adu_transport::HyperTransportBuilder {
-    let (pem, _, _) = self_signed();
-    HyperTransport::builder()
-        .native_roots(false)
-        .add_root_certificates_pem(pem.as_bytes())
-        .unwrap()
-}
-
-fn fast_retries() -> RetryPolicy {
-    RetryPolicy::default()
-        .with_initial_backoff(Duration::from_millis(1))
-        .with_max_backoff(Duration::from_millis(5))
-}
-
 fn fast_polls() -> PollPolicy {
     PollPolicy::default()
         .with_default_interval(Duration::from_millis(5))
@@ -41,7 +27,7 @@ fn builder_for(
     credential: Arc<dyn adu_auth::TokenCredential>,
 ) -> DeviceUpdateClientBuilder {
     DeviceUpdateClient::builder(server.url(), "blue", credential)
-        .hyper_transport(hyper())
+        .hyper_transport(plain_http_transport())
         .retry_policy(fast_retries())
         .poll_policy(fast_polls())
 }
@@ -425,7 +411,7 @@ async fn per_try_timeout_then_retries_then_gives_up() {
         "blue",
         Arc::new(StaticTokenCredential::from_secret("t")),
     )
-    .hyper_transport(hyper())
+    .hyper_transport(plain_http_transport())
     .per_try_timeout(Duration::from_millis(200))
     .retry_policy(fast_retries().with_max_attempts(2))
     .build()
@@ -449,7 +435,7 @@ async fn a_server_stalling_mid_body_cannot_hold_the_client() {
         "blue",
         Arc::new(StaticTokenCredential::from_secret("t")),
     )
-    .hyper_transport(hyper())
+    .hyper_transport(plain_http_transport())
     .per_try_timeout(Duration::from_millis(200))
     .retry_policy(RetryPolicy::no_retries())
     .build()
@@ -465,7 +451,7 @@ async fn a_server_stalling_mid_body_cannot_hold_the_client() {
 async fn a_body_over_the_cap_is_an_error_not_retried() {
     let server = Server::start(vec![Reply::json(200, &"x".repeat(4096))]).await;
     let client = builder_for(&server, Arc::new(StaticTokenCredential::from_secret("t")))
-        .hyper_transport(hyper().max_body_bytes(1024))
+        .hyper_transport(plain_http_transport().max_body_bytes(1024))
         .build()
         .unwrap();
     let error = get(&client).await.unwrap_err();
@@ -484,7 +470,7 @@ async fn a_connection_reset_is_retried_then_reported() {
         "blue",
         Arc::new(StaticTokenCredential::from_secret("t")),
     )
-    .hyper_transport(hyper())
+    .hyper_transport(plain_http_transport())
     .retry_policy(fast_retries().with_max_attempts(3))
     .build()
     .unwrap();
@@ -569,7 +555,7 @@ fn a_plain_http_endpoint_that_is_not_loopback_is_refused() {
         "blue",
         Arc::new(StaticTokenCredential::from_secret("t")),
     )
-    .hyper_transport(hyper())
+    .hyper_transport(plain_http_transport())
     .build()
     .unwrap_err();
     assert!(matches!(error, Error::InvalidInput(_)), "{error:?}");
@@ -741,7 +727,7 @@ async fn dropping_the_wait_cancels_the_request_in_flight() {
         "blue",
         Arc::new(StaticTokenCredential::from_secret("t")),
     )
-    .hyper_transport(hyper())
+    .hyper_transport(plain_http_transport())
     .build()
     .unwrap();
     let wait =
@@ -852,7 +838,7 @@ async fn stalled_client(
     .retry_policy(RetryPolicy::no_retries());
     builder = match transport {
         Some(transport) => builder.transport(transport),
-        None => builder.hyper_transport(hyper().timeout(hyper_timeout)),
+        None => builder.hyper_transport(plain_http_transport().timeout(hyper_timeout)),
     };
     (builder.build().unwrap(), connections)
 }
@@ -926,7 +912,7 @@ async fn custom_transport_without_a_timeout_gets_the_per_try_timeout() {
 /// A closure around a `HyperTransport` with `timeout`: the closure only implements `call`, so
 /// the client's timer runs around the transport's own.
 fn wrapped_hyper(timeout: Duration) -> Arc<dyn adu_transport::HttpTransport> {
-    let inner = hyper().timeout(timeout).build().unwrap();
+    let inner = plain_http_transport().timeout(timeout).build().unwrap();
     Arc::new(move |request: http::Request<Vec<u8>>| {
         let inner = inner.clone();
         async move { adu_transport::HttpTransport::call(&inner, request).await }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adu_transport::{HttpTransport, HyperTransport};
-use support::self_signed;
+use support::plain_http_transport;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Barrier;
@@ -69,12 +69,7 @@ async fn serve(mut stream: TcpStream, counters: Arc<Counters>, barrier: Arc<Barr
 }
 
 fn transport(cap: Option<usize>) -> HyperTransport {
-    // Plain http needs no roots; one extra root keeps the store non-empty on any machine.
-    let (pem, _, _) = self_signed();
-    HyperTransport::builder()
-        .native_roots(false)
-        .add_root_certificates_pem(pem.as_bytes())
-        .unwrap()
+    plain_http_transport()
         .timeout(Duration::from_secs(20))
         .max_concurrent_requests(cap)
         .build()

@@ -7,19 +7,8 @@ use std::time::Duration;
 
 use adu_auth::StaticTokenCredential;
 use adu_emulator::{Config, OperationSpec, Timings};
-use adu_transport::{
-    DeviceUpdateClient, HyperTransport, HyperTransportBuilder, OperationStatus, PollPolicy,
-    WaitOptions,
-};
-
-/// A transport for the plain-http emulator. It needs no root, but a
-/// `HyperTransport` refuses an empty root store, so one unrelated root is added.
-fn plain_http_transport() -> HyperTransportBuilder {
-    HyperTransport::builder()
-        .native_roots(false)
-        .add_root_certificates_pem(support::self_signed().0.as_bytes())
-        .unwrap()
-}
+use adu_transport::{DeviceUpdateClient, HyperTransport, OperationStatus, PollPolicy, WaitOptions};
+use support::plain_http_transport;
 
 fn fast_polls() -> PollPolicy {
     PollPolicy::default()

@@ -18,6 +18,7 @@ use adu_transport::{
     BoxFuture, DeviceUpdateClient, Error, HttpTransport, HyperTransport, OperationStatus,
     PollPolicy, RetryPolicy, TransportError, TransportErrorKind, WaitOptions,
 };
+use support::plain_http_transport;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
@@ -30,14 +31,6 @@ const OPERATIONS_PATH: &str = "/updates/operations/";
 const WAIT_TIMEOUT: Duration = Duration::from_secs(45);
 /// The whole test's bound: if any wait were left hanging, this fires.
 const OUTER_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn hyper_builder() -> adu_transport::HyperTransportBuilder {
-    let (pem, _, _) = support::self_signed();
-    HyperTransport::builder()
-        .native_roots(false)
-        .add_root_certificates_pem(pem.as_bytes())
-        .unwrap()
-}
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
@@ -162,7 +155,7 @@ async fn a_thousand_concurrent_waits_survive_injected_faults_without_leaks() {
     let tally = Arc::new(Tally::default());
     // The transport's own timeout (2 s) is below the client's per-try timeout, so every
     // timed-out try is seen (and counted) by the transport; stalls last 5 s.
-    let hyper = hyper_builder()
+    let hyper = plain_http_transport()
         .timeout(Duration::from_secs(2))
         .build()
         .unwrap();
@@ -387,7 +380,7 @@ async fn a_failed_refresh_while_the_token_is_valid_keeps_the_wait_going() {
     ])
     .await;
     let refresh_errors = Arc::new(AtomicUsize::new(0));
-    let hyper = hyper_builder()
+    let hyper = plain_http_transport()
         .timeout(Duration::from_secs(2))
         .build()
         .unwrap();
@@ -477,7 +470,7 @@ async fn an_expired_token_with_a_failing_token_endpoint_ends_in_an_auth_error() 
         })
         .await;
         let refresh_errors = Arc::new(AtomicUsize::new(0));
-        let hyper = hyper_builder()
+        let hyper = plain_http_transport()
             .timeout(Duration::from_millis(500))
             .build()
             .unwrap();

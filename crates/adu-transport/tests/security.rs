@@ -28,26 +28,14 @@ use adu_transport::{
     OperationStatus, PollPolicy, RetryPolicy, TransportError, TransportErrorKind, WaitOptions,
 };
 use proptest::prelude::*;
-use support::{current_body, raw_server, read_head, Reply, Server};
+use support::{
+    current_body, fast_retries, plain_http_transport, raw_server, read_head, Reply, Server,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 const OP: &str = "e4491c53-6a7e-4b8c-8f44-2d1b3e8e1a01";
 const TOKEN: &str = "the-bearer-token-7c1e";
-
-fn hyper() -> adu_transport::HyperTransportBuilder {
-    let (pem, _, _) = support::self_signed();
-    HyperTransport::builder()
-        .native_roots(false)
-        .add_root_certificates_pem(pem.as_bytes())
-        .unwrap()
-}
-
-fn fast_retries() -> RetryPolicy {
-    RetryPolicy::default()
-        .with_initial_backoff(Duration::from_millis(1))
-        .with_max_backoff(Duration::from_millis(5))
-}
 
 fn fast_polls() -> PollPolicy {
     PollPolicy::default()
@@ -62,7 +50,7 @@ fn client_for(url: &str) -> DeviceUpdateClient {
         "blue",
         Arc::new(StaticTokenCredential::from_secret(TOKEN)),
     )
-    .hyper_transport(hyper())
+    .hyper_transport(plain_http_transport())
     .retry_policy(fast_retries())
     .poll_policy(fast_polls())
     .build()
@@ -362,7 +350,7 @@ async fn secrets_flows(capture: Captured) -> (Exposure, String) {
         .await
         .unwrap(),
     );
-    let hyper = hyper().build().unwrap();
+    let hyper = plain_http_transport().build().unwrap();
     let authority = || {
         Authority::new("contoso")
             .unwrap()
@@ -733,7 +721,7 @@ impl PathHarness {
             200,
             &current_body(OP, "Succeeded", "e"),
         )]));
-        let transport = hyper().build().unwrap();
+        let transport = plain_http_transport().build().unwrap();
         PathHarness {
             runtime,
             server,
@@ -886,7 +874,11 @@ fn bounded_client(
         "blue",
         Arc::new(StaticTokenCredential::from_secret(TOKEN)),
     )
-    .hyper_transport(hyper().max_body_bytes(64 * 1024).timeout(per_try))
+    .hyper_transport(
+        plain_http_transport()
+            .max_body_bytes(64 * 1024)
+            .timeout(per_try),
+    )
     .per_try_timeout(per_try)
     .retry_policy(fast_retries().with_max_attempts(attempts))
     .build()

@@ -12,13 +12,7 @@ fn get(url: &str) -> http::Request<Vec<u8>> {
 }
 
 fn plain() -> HyperTransport {
-    // No system roots needed for plain http; an extra root keeps the store non-empty
-    // whatever the machine has.
-    let (pem, _, _) = self_signed();
-    HyperTransport::builder()
-        .native_roots(false)
-        .add_root_certificates_pem(pem.as_bytes())
-        .unwrap()
+    plain_http_transport()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap()
@@ -71,14 +65,7 @@ async fn redirects_are_returned_not_followed() {
 #[tokio::test]
 async fn a_body_over_the_cap_is_refused() {
     let server = Server::start(vec![Reply::json(200, &"x".repeat(2048))]).await;
-    let (pem, _, _) = self_signed();
-    let transport = HyperTransport::builder()
-        .native_roots(false)
-        .add_root_certificates_pem(pem.as_bytes())
-        .unwrap()
-        .max_body_bytes(1024)
-        .build()
-        .unwrap();
+    let transport = plain_http_transport().max_body_bytes(1024).build().unwrap();
     let error = transport
         .call(get(&format!("{}/big", server.url())))
         .await
@@ -106,14 +93,7 @@ async fn a_chunked_body_over_the_cap_is_refused() {
         let _ = stream.write_all(&out).await;
     })
     .await;
-    let (pem, _, _) = self_signed();
-    let transport = HyperTransport::builder()
-        .native_roots(false)
-        .add_root_certificates_pem(pem.as_bytes())
-        .unwrap()
-        .max_body_bytes(1500)
-        .build()
-        .unwrap();
+    let transport = plain_http_transport().max_body_bytes(1500).build().unwrap();
     let error = transport
         .call(get(&format!("http://{addr}/chunked")))
         .await
@@ -124,11 +104,7 @@ async fn a_chunked_body_over_the_cap_is_refused() {
 #[tokio::test]
 async fn a_server_stalling_mid_body_times_out() {
     let (addr, _) = raw_server(stall_mid_body).await;
-    let (pem, _, _) = self_signed();
-    let transport = HyperTransport::builder()
-        .native_roots(false)
-        .add_root_certificates_pem(pem.as_bytes())
-        .unwrap()
+    let transport = plain_http_transport()
         .timeout(Duration::from_millis(300))
         .build()
         .unwrap();
@@ -288,11 +264,7 @@ async fn call_with_timeout_uses_the_earlier_of_the_two_deadlines() {
     let url = format!("http://{addr}/stall");
     let short = Duration::from_millis(200);
     let long = Duration::from_secs(20);
-    let (pem, _, _) = self_signed();
-    let builder = HyperTransport::builder()
-        .native_roots(false)
-        .add_root_certificates_pem(pem.as_bytes())
-        .unwrap();
+    let builder = plain_http_transport();
     let long_own = builder.clone().timeout(long).build().unwrap();
     let short_own = builder.timeout(short).build().unwrap();
     for (transport, timeout) in [(&long_own, short), (&short_own, long)] {

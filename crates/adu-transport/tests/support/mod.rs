@@ -268,6 +268,24 @@ impl TokenCredential for CountingCredential {
     }
 }
 
+/// A `HyperTransport` builder for the plain-http loopback servers of these tests. Plain http
+/// needs no root, but a `HyperTransport` refuses an empty root store, so one unrelated
+/// self-signed root is added (whatever roots the machine has or lacks).
+pub fn plain_http_transport() -> adu_transport::HyperTransportBuilder {
+    let (pem, _, _) = self_signed();
+    adu_transport::HyperTransport::builder()
+        .native_roots(false)
+        .add_root_certificates_pem(pem.as_bytes())
+        .unwrap()
+}
+
+/// The default retry policy with millisecond backoffs.
+pub fn fast_retries() -> adu_transport::RetryPolicy {
+    adu_transport::RetryPolicy::default()
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(5))
+}
+
 /// A self-signed certificate for `localhost` and `127.0.0.1`: (cert PEM, cert DER, key DER).
 pub fn self_signed() -> (String, Vec<u8>, Vec<u8>) {
     let rcgen::CertifiedKey { cert, signing_key } =
