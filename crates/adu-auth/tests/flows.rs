@@ -1,44 +1,23 @@
 //! Every flow and error shape against closure fakes of the HTTP client.
 
+mod common;
+
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adu_auth::{
-    scopes, AccessToken, Authority, AuthorizationCodeFlow, ClientSecretCredential, Clock,
-    EndpointVersion, EnvironmentCredential, Error, HttpClientError, ImplicitFlow, SharedHttpClient,
+    scopes, AccessToken, Authority, AuthorizationCodeFlow, ClientSecretCredential, EndpointVersion,
+    EnvironmentCredential, Error, HttpClientError, ImplicitFlow, SharedHttpClient,
     StaticTokenCredential, TokenCacheOptions, TokenCredential, UsernamePasswordCredential,
 };
+use common::{json_response, Request, Response, TestClock, YieldTimes};
 use futures::executor::block_on;
 
 const SECRET: &str = "s3cr3t-client-secret";
 const PASSWORD: &str = "hunter2-password";
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-
-type Request = http::Request<Vec<u8>>;
-type Response = http::Response<Vec<u8>>;
-
-#[derive(Debug)]
-struct TestClock(Mutex<SystemTime>);
-impl Clock for TestClock {
-    fn now(&self) -> SystemTime {
-        *self.0.lock().unwrap()
-    }
-}
-impl TestClock {
-    fn at(secs: u64) -> Arc<Self> {
-        Arc::new(TestClock(Mutex::new(
-            UNIX_EPOCH + Duration::from_secs(secs),
-        )))
-    }
-    fn advance(&self, secs: u64) {
-        *self.0.lock().unwrap() += Duration::from_secs(secs);
-    }
-}
 
 /// A fake token endpoint: records every request and answers with `answer`.
 #[derive(Clone)]
@@ -85,26 +64,8 @@ impl Fake {
     }
 }
 
-struct YieldTimes(u32);
-impl Future for YieldTimes {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 == 0 {
-            Poll::Ready(())
-        } else {
-            self.0 -= 1;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
 fn json(status: u16, body: &str) -> Result<Response, HttpClientError> {
-    Ok(http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json; charset=utf-8")
-        .body(body.as_bytes().to_vec())
-        .unwrap())
+    Ok(json_response(status, body))
 }
 
 fn token_json(token: &str) -> String {

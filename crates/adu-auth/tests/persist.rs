@@ -1,61 +1,22 @@
 //! Persisting and restoring an interactive sign-in through its refresh token,
 //! against closure fakes of the token endpoint.
 
+mod common;
+
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use adu_auth::{
-    scopes, AccessToken, Authority, AuthorizationCodeFlow, Clock, Error, HttpClientError,
-    ImplicitFlow, InteractiveCredential, RefreshTokenSecret, SharedHttpClient, TokenCacheOptions,
+    scopes, AccessToken, Authority, AuthorizationCodeFlow, Error, HttpClientError, ImplicitFlow,
+    InteractiveCredential, RefreshTokenSecret, SharedHttpClient, TokenCacheOptions,
     TokenCredential,
 };
+use common::{json_response, Request, Response, TestClock, YieldTimes};
 use futures::executor::block_on;
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const LEGACY: &str = scopes::LEGACY_USER_IMPERSONATION;
-
-type Request = http::Request<Vec<u8>>;
-type Response = http::Response<Vec<u8>>;
-
-#[derive(Debug)]
-struct TestClock(Mutex<SystemTime>);
-impl Clock for TestClock {
-    fn now(&self) -> SystemTime {
-        *self.0.lock().unwrap()
-    }
-}
-impl TestClock {
-    fn at(secs: u64) -> Arc<Self> {
-        Arc::new(TestClock(Mutex::new(
-            UNIX_EPOCH + Duration::from_secs(secs),
-        )))
-    }
-    fn advance(&self, secs: u64) {
-        *self.0.lock().unwrap() += Duration::from_secs(secs);
-    }
-    fn plus(&self, secs: u64) -> SystemTime {
-        self.now() + Duration::from_secs(secs)
-    }
-}
-
-/// Pending for a few polls, so that concurrent callers overlap.
-struct YieldTimes(u32);
-impl Future for YieldTimes {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 == 0 {
-            Poll::Ready(())
-        } else {
-            self.0 -= 1;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
 
 /// A fake token endpoint that records the form of every request.
 type Forms = Arc<Mutex<Vec<HashMap<String, String>>>>;
@@ -84,11 +45,7 @@ fn fake(
 }
 
 fn json(status: u16, body: &str) -> Response {
-    http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json; charset=utf-8")
-        .body(body.as_bytes().to_vec())
-        .unwrap()
+    json_response(status, body)
 }
 
 /// Answers every refresh with `at{n}` and, when `rotate`, a new `rt{n}`.
