@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use adu_auth::{
     scopes, Authority, AuthorizationCodeFlow, ClientSecretCredential, Error, HttpClientError,
-    ImplicitFlow, SharedHttpClient, TokenCredential,
+    ImplicitFlow, PendingLogin, SharedHttpClient, TokenCredential,
 };
 use futures::executor::block_on;
 
@@ -28,6 +28,35 @@ fn state_of(url: &url::Url) -> String {
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.into_owned())
         .unwrap()
+}
+
+/// An implicit sign-in started for the current API: the flow, the pending sign-in and its
+/// `state`.
+fn implicit_sign_in() -> (ImplicitFlow, PendingLogin, String) {
+    let flow = ImplicitFlow::new(
+        Authority::new(TENANT).unwrap(),
+        "app",
+        "http://localhost:8400/",
+    )
+    .unwrap();
+    let pending = flow.start(&[scopes::CURRENT]).unwrap();
+    let state = state_of(pending.authorize_url());
+    (flow, pending, state)
+}
+
+/// An authorization-code sign-in started for the current API, whose token endpoint
+/// answers 200 with an empty body.
+fn code_sign_in() -> (AuthorizationCodeFlow, PendingLogin, String) {
+    let flow = AuthorizationCodeFlow::new(
+        Authority::new(TENANT).unwrap(),
+        "app",
+        "http://localhost:8400/cb",
+        answering(200, String::new()),
+    )
+    .unwrap();
+    let pending = flow.start(&[scopes::CURRENT]).unwrap();
+    let state = state_of(pending.authorize_url());
+    (flow, pending, state)
 }
 
 /// token_error: an OAuth2 error echoing the client secret in its
@@ -60,14 +89,7 @@ fn secret_echoed_in_error_diagnostics_is_redacted() {
 /// showed the state in the error.
 #[test]
 fn state_echoed_in_an_error_redirect_is_redacted() {
-    let flow = ImplicitFlow::new(
-        Authority::new(TENANT).unwrap(),
-        "app",
-        "http://localhost:8400/",
-    )
-    .unwrap();
-    let pending = flow.start(&[scopes::CURRENT]).unwrap();
-    let state = state_of(pending.authorize_url());
+    let (flow, pending, state) = implicit_sign_in();
     let error = flow
         .finish(
             pending,
@@ -79,15 +101,7 @@ fn state_echoed_in_an_error_redirect_is_redacted() {
     assert!(!text.contains(&state), "{text}");
     assert!(text.contains("state [redacted]"), "{text}");
 
-    let flow = AuthorizationCodeFlow::new(
-        Authority::new(TENANT).unwrap(),
-        "app",
-        "http://localhost:8400/cb",
-        answering(200, String::new()),
-    )
-    .unwrap();
-    let pending = flow.start(&[scopes::CURRENT]).unwrap();
-    let state = state_of(pending.authorize_url());
+    let (flow, pending, state) = code_sign_in();
     let error = block_on(flow.finish(
         pending,
         &format!(
@@ -105,15 +119,7 @@ fn state_echoed_in_an_error_redirect_is_redacted() {
 /// state, in the error.
 #[test]
 fn a_repeated_parameter_of_arbitrary_name_is_not_quoted() {
-    let flow = AuthorizationCodeFlow::new(
-        Authority::new(TENANT).unwrap(),
-        "app",
-        "http://localhost:8400/cb",
-        answering(200, String::new()),
-    )
-    .unwrap();
-    let pending = flow.start(&[scopes::CURRENT]).unwrap();
-    let state = state_of(pending.authorize_url());
+    let (flow, pending, state) = code_sign_in();
     let error = block_on(flow.finish(pending, &format!("?code=c&{state}&{state}&state={state}")))
         .unwrap_err();
     assert!(matches!(error, Error::InvalidRedirect { .. }), "{error:?}");
@@ -154,14 +160,7 @@ fn an_array_shaped_error_body_is_a_refusal_without_secrets() {
 /// fresh implicit token is always served.
 #[test]
 fn an_implicit_token_of_zero_lifetime_is_expired_at_once() {
-    let flow = ImplicitFlow::new(
-        Authority::new(TENANT).unwrap(),
-        "app",
-        "http://localhost:8400/",
-    )
-    .unwrap();
-    let pending = flow.start(&[scopes::CURRENT]).unwrap();
-    let state = state_of(pending.authorize_url());
+    let (flow, pending, state) = implicit_sign_in();
     let credential = flow
         .finish(
             pending,
@@ -183,14 +182,7 @@ fn an_implicit_token_of_zero_lifetime_is_expired_at_once() {
 /// raw text.
 #[test]
 fn newlines_inside_a_redirect_url_are_dropped_as_browsers_do() {
-    let flow = ImplicitFlow::new(
-        Authority::new(TENANT).unwrap(),
-        "app",
-        "http://localhost:8400/",
-    )
-    .unwrap();
-    let pending = flow.start(&[scopes::CURRENT]).unwrap();
-    let state = state_of(pending.authorize_url());
+    let (flow, pending, state) = implicit_sign_in();
     let credential = flow
         .finish(
             pending,
