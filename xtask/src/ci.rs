@@ -54,18 +54,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "library crates package and build from their tarballs",
         || {
             forget_stale_package_extractions()?;
-            sh(cargo().args([
-                "package",
-                "--locked",
-                "-p",
-                "adu-model",
-                "-p",
-                "adu-auth",
-                "-p",
-                "adu-transport",
-                "-p",
-                "adu-emulator",
-            ]))
+            let mut package = cargo();
+            package.args(["package", "--locked"]);
+            for name in PACKAGED {
+                package.args(["-p", name]);
+            }
+            sh(&mut package)
         },
     )?;
     step(
@@ -107,11 +101,7 @@ fn forget_stale_package_extractions() -> Result<(), String> {
         };
         for extracted in crates.flatten() {
             let name = extracted.file_name().to_string_lossy().into_owned();
-            let ours = PACKAGED.iter().any(|c| {
-                name.strip_prefix(c)
-                    .is_some_and(|v| v.starts_with("-0") || v.starts_with("-1"))
-            });
-            if ours {
+            if is_our_extraction(&name) {
                 std::fs::remove_dir_all(extracted.path()).map_err(|e| {
                     format!(
                         "cannot remove the stale extraction {}: {e}",
@@ -122,6 +112,16 @@ fn forget_stale_package_extractions() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether an extracted directory is `name-version` of one of our packaged crates.
+fn is_our_extraction(dir_name: &str) -> bool {
+    PACKAGED.iter().any(|c| {
+        dir_name
+            .strip_prefix(c)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|version| version.starts_with(|ch: char| ch.is_ascii_digit()))
+    })
 }
 
 fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
@@ -166,5 +166,30 @@ fn model_is_sans_io() -> Result<(), String> {
             "adu-model must stay sans-IO, but its normal dependencies include: {}",
             found.join(", ")
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_our_extraction;
+
+    #[test]
+    fn only_our_crates_name_version_directories_are_stale_extractions() {
+        for ours in [
+            "adu-model-0.1.0",
+            "adu-auth-0.1.0",
+            "adu-emulator-12.0.0-rc.1",
+        ] {
+            assert!(is_our_extraction(ours), "{ours}");
+        }
+        for other in [
+            "adu-model",
+            "adu-model-fuzz-0.0.0",
+            "adu-cli-0.1.0",
+            "serde-1.0.229",
+            "adu-transportx-0.1.0",
+        ] {
+            assert!(!is_our_extraction(other), "{other}");
+        }
     }
 }
