@@ -18,45 +18,12 @@ import sys
 import threading
 import time
 
-import requests
-from azure.core.credentials import AccessToken
-from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.iot.deviceupdate import DeviceUpdateClient
+from emulator_peer import EmulatorCredential, RestoreColon
 
 API_VERSION = "2022-10-01"
 
 
-class EmulatorCredential:
-    """Client credentials at the emulator's token endpoint (its default client)."""
-
-    def __init__(self, endpoint, cert):
-        self.url = f"https://{endpoint}/emulator/oauth2/v2.0/token"
-        self.cert = cert
-
-    def get_token(self, *scopes, **kwargs):
-        response = requests.post(
-            self.url,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": "adu-emulator",
-                "client_secret": "adu-emulator-secret",
-                "scope": " ".join(scopes),
-            },
-            verify=self.cert,
-            timeout=10,
-        )
-        response.raise_for_status()
-        body = response.json()
-        return AccessToken(body["access_token"], int(time.time()) + int(body["expires_in"]))
-
-
-class RestoreColon(SansIOHTTPPolicy):
-    """The client percent-encodes the endpoint (`localhost%3APORT`); put the colon back."""
-
-    def on_request(self, request):
-        request.http_request.url = re.sub(
-            r"^https://([^/]*?)%3[Aa]", r"https://\1:", request.http_request.url
-        )
 
 
 def burst(updates, operation, concurrency, millis):

@@ -15,51 +15,14 @@ import sys
 import time
 import traceback
 
-import requests
 from azure.core import MatchConditions
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import ResourceNotFoundError, ResourceNotModifiedError
-from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.iot.deviceupdate import DeviceUpdateClient
+from emulator_peer import EmulatorCredential, RestoreColon
 
 API_VERSION = "2022-10-01"
 
 
-class EmulatorCredential:
-    """A minimal TokenCredential: client credentials at the emulator's token endpoint."""
-
-    def __init__(self, endpoint, tenant, client_id, client_secret, cert):
-        self.url = f"https://{endpoint}/{tenant}/oauth2/v2.0/token"
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.cert = cert
-        self.calls = 0
-
-    def get_token(self, *scopes, **kwargs):
-        self.calls += 1
-        response = requests.post(
-            self.url,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": self.client_id,
-                "client_secret": self.client_secret,
-                "scope": " ".join(scopes),
-            },
-            verify=self.cert,
-            timeout=10,
-        )
-        response.raise_for_status()
-        body = response.json()
-        return AccessToken(body["access_token"], int(time.time()) + int(body["expires_in"]))
-
-
-class RestoreColon(SansIOHTTPPolicy):
-    """The client percent-encodes the endpoint (`localhost%3APORT`); put the colon back."""
-
-    def on_request(self, request):
-        request.http_request.url = re.sub(
-            r"^https://([^/]*?)%3[Aa]", r"https://\1:", request.http_request.url
-        )
 
 
 class Checks:
@@ -95,7 +58,7 @@ def main():
     args = parser.parse_args()
 
     credential = EmulatorCredential(
-        args.endpoint, args.tenant, args.client_id, args.client_secret, args.cert
+        args.endpoint, args.cert, args.tenant, args.client_id, args.client_secret
     )
     client = DeviceUpdateClient(
         endpoint=args.endpoint,
