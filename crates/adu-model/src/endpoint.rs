@@ -26,10 +26,9 @@ pub struct Endpoint {
     https: bool,
     /// Lowercase host, IPv6 without brackets.
     host: String,
-    /// `host[:port]` as written in a URI (IPv6 in brackets), port omitted when default.
-    authority: String,
-    /// The same, parsed once for the URIs of every request (a clone shares it).
-    uri_authority: http::uri::Authority,
+    /// `host[:port]` as written in a URI (IPv6 in brackets), port omitted when default;
+    /// parsed once for the URIs of every request (a clone shares it).
+    authority: http::uri::Authority,
     port: Option<u16>,
     loopback: bool,
 }
@@ -91,14 +90,12 @@ impl Endpoint {
             Some(p) => format!("{host_in_uri}:{p}"),
             None => host_in_uri,
         };
-        let uri_authority =
-            http::uri::Authority::from_maybe_shared(bytes::Bytes::from(authority.clone()))
-                .map_err(|_| fail("the host is not valid in a URI"))?;
+        let authority = http::uri::Authority::from_maybe_shared(bytes::Bytes::from(authority))
+            .map_err(|_| fail("the host is not valid in a URI"))?;
         Ok(Endpoint {
             https,
             host,
             authority,
-            uri_authority,
             port,
             loopback,
         })
@@ -125,7 +122,7 @@ impl Endpoint {
 
     /// `host[:port]` as it appears in a URI (the port only when not the default).
     pub fn authority(&self) -> &str {
-        &self.authority
+        self.authority.as_str()
     }
 
     /// The scheme and authority, parsed, for building a URI on this endpoint.
@@ -135,7 +132,7 @@ impl Endpoint {
         } else {
             http::uri::Scheme::HTTP
         };
-        (scheme, self.uri_authority.clone())
+        (scheme, self.authority.clone())
     }
 
     /// Whether the host is a loopback address or `localhost`.
@@ -164,7 +161,7 @@ impl Endpoint {
         // Fast path, for the URIs this crate builds: the authority exactly as the endpoint
         // writes it (`host[:port]`, lowercase, default port left out) names the same host
         // and port, so only the scheme is left to compare.
-        if uri.authority().map(http::uri::Authority::as_str) == Some(self.authority.as_str()) {
+        if uri.authority().map(http::uri::Authority::as_str) == Some(self.authority()) {
             return scheme == self.scheme();
         }
         let Some(host) = uri.host() else {
