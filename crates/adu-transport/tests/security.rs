@@ -120,6 +120,17 @@ async fn bearer_token_never_follows_a_redirect_to_another_port() {
     }
 }
 
+/// The token-guard refusal: another origin, or plain http to a host that is not loopback.
+fn assert_refused_origin(error: &Error, location: &str) {
+    assert!(
+        matches!(
+            error,
+            Error::ForeignHost { .. } | Error::InsecureTransport { .. }
+        ),
+        "{location}: {error:?}"
+    );
+}
+
 #[tokio::test]
 async fn an_operation_location_on_another_origin_is_refused_before_sending() {
     let server = Server::start(vec![Reply::json(200, &current_body(OP, "Succeeded", "e"))]).await;
@@ -143,24 +154,12 @@ async fn an_operation_location_on_another_origin_is_refused_before_sending() {
             .get_operation_location(location, &GetOptions::default())
             .await
             .expect_err(location);
-        assert!(
-            matches!(
-                error,
-                Error::ForeignHost { .. } | Error::InsecureTransport { .. }
-            ),
-            "{location}: {error:?}"
-        );
+        assert_refused_origin(&error, location);
         let error = client
             .wait_for_operation_location(location, WaitOptions::default())
             .await
             .expect_err(location);
-        assert!(
-            matches!(
-                error,
-                Error::ForeignHost { .. } | Error::InsecureTransport { .. }
-            ),
-            "{location}: {error:?}"
-        );
+        assert_refused_origin(&error, location);
     }
     assert_eq!(server.requests(), 0);
     assert_eq!(other.requests(), 0);
@@ -209,13 +208,7 @@ async fn plain_http_to_a_host_that_is_not_loopback_is_refused() {
         .get_operation_location(location, &GetOptions::default())
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::ForeignHost { .. } | Error::InsecureTransport { .. }
-        ),
-        "{error:?}"
-    );
+    assert_refused_origin(&error, location);
     assert_eq!(calls.load(Ordering::SeqCst), 0, "nothing was sent");
 }
 
