@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::config::{default_update_id, OperationSpec, Visibility};
 use crate::schedule::retry_after_secs;
-use crate::state::{random_hex, random_uuid, Counters, State, TokenProblem};
+use crate::state::{push_random_hex, random_hex, random_uuid, Counters, State, TokenProblem};
 
 /// The parts of a request the routes look at.
 pub(crate) struct Req<'a> {
@@ -96,9 +96,9 @@ fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 fn traceparent() -> String {
     let mut out = String::with_capacity(55);
     out.push_str("00-");
-    out.push_str(&random_hex(16));
+    push_random_hex(&mut out, 16);
     out.push('-');
-    out.push_str(&random_hex(8));
+    push_random_hex(&mut out, 8);
     out.push_str("-01");
     out
 }

@@ -18,12 +18,17 @@ use crate::schedule::{self, Progress};
 
 /// Random lowercase hex of `bytes` random bytes.
 pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut rng = rand::thread_rng();
     let mut out = String::with_capacity(bytes * 2);
-    for _ in 0..bytes {
-        push_hex(&mut out, rng.gen::<u8>());
-    }
+    push_random_hex(&mut out, bytes);
     out
+}
+
+/// Appends `bytes` random bytes as lowercase hex digits.
+pub(crate) fn push_random_hex(out: &mut String, bytes: usize) {
+    let mut rng = rand::thread_rng();
+    for _ in 0..bytes {
+        push_hex(out, rng.gen::<u8>());
+    }
 }
 
 /// Appends a byte as two lowercase hex digits.
