@@ -401,20 +401,21 @@ fn get_operation(
     let (mut resp, progress, etag) = match current {
         Some((inst, api_version)) => {
             let (op, p) = rec.render_current(now, inst, api_version);
-            let etag = op.etag.clone().unwrap_or_default();
+            let etag = op.etag.clone();
             (json_response(StatusCode::OK, &op), p, etag)
         }
         None => {
             let (op, p) = rec.render_legacy(now);
-            let etag = op.etag.clone().unwrap_or_default();
+            let etag = op.etag.clone();
             (json_response(StatusCode::OK, &op), p, etag)
         }
     };
-    if if_none_match_hits(req.headers, &etag) {
+    let etag = etag.as_deref().unwrap_or_default();
+    if if_none_match_hits(req.headers, etag) {
         Counters::bump(&state.counters.not_modified);
         resp = response(StatusCode::NOT_MODIFIED, None, Bytes::new());
     }
-    set_header(&mut resp, ETAG, &etag);
+    set_header(&mut resp, ETAG, etag);
     if !progress.is_finished() {
         set_header(
             &mut resp,

@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use adu_model::models::OperationStatus;
+use adu_model::ETag;
 
 use crate::config::{Outcome, Timings};
 
@@ -87,7 +88,7 @@ fn fnv1a(seed: u64, parts: &[&[u8]]) -> u64 {
 /// The ETag of an operation at a stage, quoted, in the UUID-like form the
 /// service uses (`"a0f7b6f2-3f6c-4eb6-8a59-2f5411c23888"`). It changes
 /// whenever the stage does.
-pub(crate) fn etag(operation_id: &str, created_nanos: u128, stage: u8) -> String {
+pub(crate) fn etag(operation_id: &str, created_nanos: u128, stage: u8) -> ETag {
     let created = created_nanos.to_le_bytes();
     let parts: [&[u8]; 3] = [operation_id.as_bytes(), &created, &[stage]];
     let hi = fnv1a(1, &parts);
@@ -95,7 +96,7 @@ pub(crate) fn etag(operation_id: &str, created_nanos: u128, stage: u8) -> String
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&hi.to_be_bytes());
     bytes[8..].copy_from_slice(&lo.to_be_bytes());
-    format!("\"{}\"", crate::state::uuid_text(&bytes))
+    ETag::from(format!("\"{}\"", crate::state::uuid_text(&bytes)))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use adu_model::models::{Error as ServiceError, Operation, UpdateId, UpdateInfo, UpdateOperation};
-use adu_model::Timestamp;
+use adu_model::{ETag, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -91,7 +91,7 @@ impl OpRecord {
         schedule::progress(self.created, now, &self.timings, self.outcome)
     }
 
-    pub fn etag(&self, progress: &Progress) -> String {
+    pub fn etag(&self, progress: &Progress) -> ETag {
         let nanos = self
             .created
             .duration_since(UNIX_EPOCH)

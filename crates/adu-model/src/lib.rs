@@ -5,7 +5,8 @@
 //! does not need a socket, a clock or a runtime:
 //!
 //! - the model types of both API versions ([`models`], generated from the
-//!   project's own API description), with [`Timestamp`] for their dates;
+//!   project's own API description), with [`Timestamp`] for their dates and [`ETag`] for
+//!   their entity tags;
 //! - validated inputs ([`Endpoint`], [`InstanceId`], [`OperationId`], [`ApiVersion`]);
 //! - request building ([`build_get_operation_request`],
 //!   [`build_operation_location_request`]) producing `http::Request<Vec<u8>>`;
@@ -41,6 +42,7 @@
 
 pub mod endpoint;
 pub mod error;
+pub mod etag;
 pub mod generated;
 pub mod polling;
 pub mod request;
@@ -48,6 +50,8 @@ pub mod response;
 pub mod retry;
 pub mod retry_after;
 pub mod time;
+
+mod text;
 
 pub use http;
 
@@ -57,6 +61,7 @@ pub use endpoint::{
     is_loopback_host, ApiVersion, Endpoint, InstanceId, OperationId, UnknownApiVersion,
 };
 pub use error::{DecodeError, Error, InnerErrors, ServiceError, ServiceErrorKind, MAX_KEPT_BODY};
+pub use etag::ETag;
 pub use generated::{
     ErrorResponse, InnerError, Operation, OperationStatus, UpdateId, UpdateInfo, UpdateOperation,
 };

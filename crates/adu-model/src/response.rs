@@ -10,7 +10,7 @@ use crate::endpoint::ApiVersion;
 use crate::error::{DecodeError, Error, ServiceError, MAX_KEPT_BODY};
 use crate::models::{self, Operation, OperationStatus, UpdateOperation};
 use crate::retry_after::{parse_retry_after, scan_headers};
-use crate::Timestamp;
+use crate::{ETag, Timestamp};
 
 /// An operation of either API version.
 ///
@@ -102,7 +102,7 @@ pub struct OperationResponse {
     /// The operation.
     pub operation: AnyOperation,
     /// The `ETag` header, to send back as `If-None-Match`.
-    pub etag: Option<String>,
+    pub etag: Option<ETag>,
     /// When to ask again, from `Retry-After` (or the ms headers).
     pub retry_after: Option<Duration>,
 }
@@ -126,7 +126,7 @@ pub enum GetOperationOutcome {
     /// 304: unchanged since the ETag sent in `If-None-Match`.
     NotModified {
         /// The `ETag` header, if the service repeated it.
-        etag: Option<String>,
+        etag: Option<ETag>,
         /// When to ask again.
         retry_after: Option<Duration>,
     },
@@ -171,36 +171,25 @@ pub fn decode_get_operation_response(
             etag = Some(value);
         }
     });
-    let etag = etag.and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let etag = etag.and_then(|v| v.to_str().ok()).map(ETag::new);
     match status {
         StatusCode::OK => {
             let body = response.body();
             // One UTF-8 check of the whole body, then `from_str`: serde_json's slice
             // reader would check every string (keys too) on its own, which costs more.
-            let decoded = match std::str::from_utf8(body) {
-                Err(e) => Err(format!("the body is not UTF-8 JSON: {e}")),
-                Ok(text) => match version {
-                    ApiVersion::V2 => {
-                        serde_json::from_str::<Operation>(text).map(AnyOperation::Legacy)
-                    }
-                    ApiVersion::V2022_10_01 => {
-                        serde_json::from_str::<UpdateOperation>(text).map(AnyOperation::Current)
-                    }
-                }
-                .map_err(|e| e.to_string()),
-            };
-            match decoded {
-                Ok(operation) => Ok(GetOperationOutcome::Operation(OperationResponse {
-                    operation,
-                    etag,
-                    retry_after,
-                })),
-                Err(reason) => Err(Error::Decode(Box::new(DecodeError {
-                    status,
-                    reason,
-                    raw_body: keep(body).0,
-                }))),
+            let text = std::str::from_utf8(body).map_err(|e| {
+                decode_error(status, body, format!("the body is not UTF-8 JSON: {e}"))
+            })?;
+            let operation = match version {
+                ApiVersion::V2 => from_text(text).map(AnyOperation::Legacy),
+                ApiVersion::V2022_10_01 => from_text(text).map(AnyOperation::Current),
             }
+            .map_err(|e| decode_error(status, body, e.to_string()))?;
+            Ok(GetOperationOutcome::Operation(OperationResponse {
+                operation,
+                etag,
+                retry_after,
+            }))
         }
         StatusCode::NOT_MODIFIED => Ok(GetOperationOutcome::NotModified { etag, retry_after }),
         _ => Err(Error::Service(Box::new(decode_service_error(
@@ -293,6 +282,19 @@ pub fn decode_service_error(
             .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()));
     }
     e
+}
+
+fn from_text<'a, T: serde::Deserialize<'a>>(text: &'a str) -> serde_json::Result<T> {
+    serde_json::from_str(text)
+}
+
+#[cold]
+fn decode_error(status: StatusCode, body: &[u8], reason: String) -> Error {
+    Error::Decode(Box::new(DecodeError {
+        status,
+        reason,
+        raw_body: keep(body).0,
+    }))
 }
 
 fn keep(body: &[u8]) -> (Vec<u8>, bool) {

@@ -52,10 +52,10 @@ pub(crate) fn scan_headers<'h>(
             }
         } else if *name == RETRY_AFTER_MS {
             if ms.is_none() {
-                ms = value.to_str().ok().and_then(parse_delay_number);
+                ms = parse_delay_number(value.as_bytes());
             }
         } else if *name == X_MS_RETRY_AFTER_MS && x_ms.is_none() {
-            x_ms = value.to_str().ok().and_then(parse_delay_number);
+            x_ms = parse_delay_number(value.as_bytes());
         }
     }
     ms.or(x_ms).map(Duration::from_millis).or(delay)
@@ -71,25 +71,37 @@ pub(crate) fn scan_headers<'h>(
 /// assert_eq!(parse_retry_after_value(b"soon", SystemTime::now()), None);
 /// ```
 pub fn parse_retry_after_value(value: &[u8], now: SystemTime) -> Option<Duration> {
-    let text = std::str::from_utf8(value)
-        .ok()?
-        .trim_matches(|c| c == ' ' || c == '\t');
-    if let Some(secs) = parse_delay_number(text) {
+    // The number form first, on the bytes: it is what the service sends, and it needs
+    // neither a UTF-8 check nor `str` parsing.
+    if let Some(secs) = parse_delay_number(value) {
         return Some(Duration::from_secs(secs));
     }
+    let text = std::str::from_utf8(trim_ows(value)).ok()?;
     // RFC 9110 §5.6.7: IMF-fixdate, with the obsolete RFC 850 and asctime
     // forms accepted on receipt (httpdate handles all three).
     let date = httpdate::parse_http_date(text).ok()?;
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// `1*DIGIT`, saturating on overflow (a huge delay stays huge).
-fn parse_delay_number(text: &str) -> Option<u64> {
-    let text = text.trim_matches(|c| c == ' ' || c == '\t');
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+/// `1*DIGIT` between optional whitespace, saturating on overflow (a huge delay stays
+/// huge).
+fn parse_delay_number(value: &[u8]) -> Option<u64> {
+    let digits = trim_ows(value);
+    if digits.is_empty() {
         return None;
     }
-    Some(text.parse::<u64>().unwrap_or(u64::MAX))
+    digits.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit()
+            .then(|| n.saturating_mul(10).saturating_add(u64::from(b - b'0')))
+    })
+}
+
+/// Without leading and trailing spaces and tabs (RFC 9110 `OWS`).
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
+    &value[start..end]
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::text::{deserialize_text, InlineText};
+
 /// A date-time from the service: the text as sent plus the instant it names.
 ///
 /// Parsing never fails: text that is not RFC 3339 is kept, and
@@ -29,20 +31,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// ```
 #[derive(Clone)]
 pub struct Timestamp {
-    raw: Raw,
+    raw: InlineText<INLINE>,
 }
 
 /// The longest text kept in place; the service's timestamps (28 to 33 bytes) fit, so
 /// decoding one costs no allocation.
 const INLINE: usize = 38;
-
-/// The text of a [`Timestamp`]: in place when short, else on the heap. Always the
-/// inline form when the text fits, so two equal texts have the same form.
-#[derive(Clone)]
-enum Raw {
-    Inline { len: u8, bytes: [u8; INLINE] },
-    Heap(Box<str>),
-}
 
 /// What RFC 3339 text denotes; computed when asked for, not kept.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -59,27 +53,16 @@ impl Timestamp {
     /// Keeps `text`; whether it is an RFC 3339 date-time is asked by
     /// [`Timestamp::is_valid`] and the accessors.
     pub fn parse(text: impl Into<String>) -> Self {
-        let text = text.into();
-        if text.len() <= INLINE {
-            Self::from_text(&text)
-        } else {
-            Timestamp {
-                raw: Raw::Heap(text.into_boxed_str()),
-            }
+        Timestamp {
+            raw: InlineText::from_string(text.into()),
         }
     }
 
     /// Keeps a copy of `text`, in place when it is short.
     fn from_text(text: &str) -> Self {
-        let raw = match u8::try_from(text.len()) {
-            Ok(len) if text.len() <= INLINE => {
-                let mut bytes = [0u8; INLINE];
-                bytes[..text.len()].copy_from_slice(text.as_bytes());
-                Raw::Inline { len, bytes }
-            }
-            _ => Raw::Heap(text.into()),
-        };
-        Timestamp { raw }
+        Timestamp {
+            raw: InlineText::copy_of(text),
+        }
     }
 
     /// Formats an instant as RFC 3339 in UTC with seven fractional digits,
@@ -134,14 +117,7 @@ impl Timestamp {
 
     /// The text exactly as the service sent it.
     pub fn as_str(&self) -> &str {
-        match &self.raw {
-            // The bytes were copied from a `&str` whole, so they are UTF-8; the check
-            // keeps this crate free of `unsafe`.
-            Raw::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
-            }
-            Raw::Heap(text) => text,
-        }
+        self.raw.as_str()
     }
 
     fn parsed(&self) -> Option<Parsed> {
@@ -218,21 +194,12 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // A visitor rather than `String`: a borrowed text is copied in place, no allocation.
-        struct Text;
-        impl serde::de::Visitor<'_> for Text {
-            type Value = Timestamp;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a date-time string")
-            }
-            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Timestamp, E> {
-                Ok(Timestamp::from_text(value))
-            }
-            fn visit_string<E: serde::de::Error>(self, value: String) -> Result<Timestamp, E> {
-                Ok(Timestamp::parse(value))
-            }
-        }
-        deserializer.deserialize_str(Text)
+        deserialize_text(
+            deserializer,
+            "a date-time string",
+            Timestamp::from_text,
+            Timestamp::parse,
+        )
     }
 }
 

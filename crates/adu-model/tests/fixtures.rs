@@ -207,7 +207,7 @@ fn documented_example_legacy_api() {
     expected.resource_location =
         Some("/v2/updates/providers/microsoft/names/adu/versions/1.0.0.0".to_owned());
     expected.trace_id = Some("2b881ef9deaf5d45b0a716ca5b4145ec".to_owned());
-    expected.etag = Some("\"a0f7b6f2-3f6c-4eb6-8a59-2f5411c23888\"".to_owned());
+    expected.etag = Some(ETag::new("\"a0f7b6f2-3f6c-4eb6-8a59-2f5411c23888\""));
     assert_eq!(op, &expected);
     assert_eq!(r.operation.update_id(), None);
     assert!(r.operation.is_terminal());
@@ -328,7 +328,7 @@ fn not_modified_is_an_outcome_not_an_error() {
     assert_eq!(
         decode(&f).unwrap(),
         GetOperationOutcome::NotModified {
-            etag: Some("\"e0d5b0f1-7a44-4c3e-b1c9-0a6f2d8e5c31\"".to_owned()),
+            etag: Some(ETag::new("\"e0d5b0f1-7a44-4c3e-b1c9-0a6f2d8e5c31\"")),
             retry_after: Some(Duration::from_millis(2500)),
         }
     );

@@ -249,7 +249,7 @@ fn update_operation() -> BoxedStrategy<UpdateOperation> {
                 op.resource_location = location;
                 op.error = error.map(Box::new);
                 op.trace_id = trace;
-                op.etag = etag;
+                op.etag = etag.map(ETag::from);
                 op
             },
         )
@@ -274,7 +274,7 @@ fn legacy_operation() -> BoxedStrategy<Operation> {
                 op.resource_location = location;
                 op.error = error.map(Box::new);
                 op.trace_id = trace;
-                op.etag = etag;
+                op.etag = etag.map(ETag::from);
                 op
             },
         )
@@ -530,6 +530,20 @@ proptest! {
         let _ = parse_retry_after_value(&value, now);
         let _ = parse_retry_after(&headers, now);
         let _ = parse_retry_after(&headers, UNIX_EPOCH);
+    }
+
+    /// The byte-level number reading against a plain `str` one: trim spaces and tabs,
+    /// all digits, saturate on overflow; anything else is no delay (none of these texts
+    /// is a date).
+    #[test]
+    fn retry_after_numbers_agree_with_a_plain_reading(value in "[ \t0-9x.+-]{0,26}") {
+        let text = value.trim_matches(|c| c == ' ' || c == '\t');
+        let want = (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| Duration::from_secs(text.parse::<u64>().unwrap_or(u64::MAX)));
+        prop_assert_eq!(parse_retry_after_value(value.as_bytes(), UNIX_EPOCH), want);
+        let mut h = HeaderMap::new();
+        h.insert("retry-after-ms", HeaderValue::from_str(&value).unwrap());
+        prop_assert_eq!(parse_retry_after(&h, UNIX_EPOCH), want.map(|d| Duration::from_millis(d.as_secs())));
     }
 
     #[test]

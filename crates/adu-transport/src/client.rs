@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 use adu_auth::TokenCredential;
 use adu_model::{
     api_version_of_location, build_get_operation_request, build_operation_location_request,
-    decide_poll, decide_retry, decode_get_operation_response, AnyOperation, ApiVersion, Endpoint,
-    GetOperationOutcome, InstanceId, OperationId, OperationResponse, OperationStatus, PollDecision,
-    PollPolicy, RetryCause, RetryDecision, RetryPolicy,
+    decide_poll, decide_retry, decode_get_operation_response, AnyOperation, ApiVersion, ETag,
+    Endpoint, GetOperationOutcome, InstanceId, OperationId, OperationResponse, OperationStatus,
+    PollDecision, PollPolicy, RetryCause, RetryDecision, RetryPolicy,
 };
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, USER_AGENT};
 use tracing::Instrument;
@@ -446,7 +446,7 @@ impl DeviceUpdateClient {
         last: &mut Option<OperationResponse>,
         on_status_change: &mut Option<StatusCallback>,
     ) -> Result<OperationResponse, Error> {
-        let mut etag: Option<String> = None;
+        let mut etag: Option<ETag> = None;
         let mut unknown_polls = 0u32;
         loop {
             // The operation just read (or, after a 304, the last one) is held by value in
@@ -459,7 +459,7 @@ impl DeviceUpdateClient {
                 let (current, retry_after) =
                     match Box::pin(self.execute(target, etag.as_deref())).await? {
                         GetOperationOutcome::Operation(response) => {
-                            etag = response.etag_for_next_poll().map(str::to_owned);
+                            etag = response.etag_for_next_poll().map(ETag::new);
                             let changed = last.as_ref().is_none_or(|l| {
                                 l.operation.status() != response.operation.status()
                             });

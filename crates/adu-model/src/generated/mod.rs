@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Timestamp;
+use crate::{ETag, Timestamp};
 
 /// Where a long-running operation stands.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -284,7 +284,7 @@ pub struct UpdateOperation {
     pub created_date_time: Timestamp,
     /// Entity tag of this state of the operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
+    pub etag: Option<ETag>,
 }
 
 impl UpdateOperation {
@@ -337,7 +337,7 @@ pub struct Operation {
     pub created_date_time: Timestamp,
     /// Entity tag of this state of the operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
+    pub etag: Option<ETag>,
 }
 
 impl Operation {

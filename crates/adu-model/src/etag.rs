@@ -1,0 +1,183 @@
+//! Entity tags as the service sends them.
+
+use std::fmt;
+use std::ops::Deref;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::text::{deserialize_text, InlineText};
+
+/// The longest tag kept in place. The service's tags are a quoted UUID (38 bytes), 40
+/// when weak (`W/` in front); longer ones are kept on the heap.
+const INLINE: usize = 46;
+
+/// An entity tag exactly as the service sent it, quotes included (`"\"e0d5...\""`), to
+/// send back as `If-None-Match`.
+///
+/// Both the `ETag` header of an answer ([`crate::OperationResponse::etag`]) and the
+/// `etag` field of an operation are read into this type. It is text, nothing more: any
+/// string is kept as sent, so a surprising tag never breaks the decoding of an answer;
+/// building a request refuses a tag that cannot be a header value
+/// ([`crate::Error::InvalidETag`]). A tag of the usual size is kept inside the value, so
+/// decoding one costs no allocation. It dereferences to `str`.
+///
+/// ```
+/// use adu_model::ETag;
+///
+/// let tag = ETag::new("\"e0d5a1b2\"");
+/// assert_eq!(tag.as_str(), "\"e0d5a1b2\"");
+/// assert_eq!(tag, "\"e0d5a1b2\"");
+/// assert!(tag.starts_with('"')); // a `str` method, through `Deref`
+/// assert_eq!(ETag::from(String::from("\"e0d5a1b2\"")), tag);
+/// ```
+#[derive(Clone)]
+pub struct ETag {
+    text: InlineText<INLINE>,
+}
+
+impl ETag {
+    /// Keeps a copy of `text`.
+    pub fn new(text: &str) -> Self {
+        ETag {
+            text: InlineText::copy_of(text),
+        }
+    }
+
+    /// The tag exactly as sent.
+    pub fn as_str(&self) -> &str {
+        self.text.as_str()
+    }
+}
+
+impl Deref for ETag {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for ETag {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for ETag {
+    fn from(text: &str) -> Self {
+        ETag::new(text)
+    }
+}
+
+impl From<String> for ETag {
+    fn from(text: String) -> Self {
+        ETag {
+            text: InlineText::from_string(text),
+        }
+    }
+}
+
+impl From<ETag> for String {
+    fn from(tag: ETag) -> Self {
+        tag.as_str().to_owned()
+    }
+}
+
+/// Equal when the texts are equal (a strong comparison: `W/"a"` and `"a"` differ).
+impl PartialEq for ETag {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for ETag {}
+
+impl PartialEq<str> for ETag {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ETag {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for ETag {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::hash::Hash for ETag {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ETag").field(&self.as_str()).finish()
+    }
+}
+
+impl fmt::Display for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ETag {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ETag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_text(deserializer, "an entity tag string", ETag::new, ETag::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text survives JSON both ways, whatever its length or escapes.
+        #[test]
+        fn json_round_trip_keeps_the_text(text in "\\PC{0,70}") {
+            let tag = ETag::new(&text);
+            let json = serde_json::to_string(&tag).unwrap();
+            prop_assert_eq!(&json, &serde_json::to_string(&text).unwrap());
+            let back: ETag = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(back.as_str(), text.as_str());
+            prop_assert_eq!(&back, &tag);
+        }
+    }
+
+    #[test]
+    fn a_service_tag_is_kept_in_place_and_a_long_one_is_not_lost() {
+        let weak = "W/\"7fa0c5e0-1b2c-4d3e-8f9a-0b1c2d3e4f5a\"";
+        assert!(matches!(ETag::new(weak).text, InlineText::Inline { .. }));
+        let long = format!("\"{}\"", "a".repeat(100));
+        let tag = ETag::from(long.clone());
+        assert!(matches!(tag.text, InlineText::Heap(_)));
+        assert_eq!(tag, long);
+        assert_eq!(String::from(tag), long);
+    }
+
+    #[test]
+    fn debug_and_display_show_the_text() {
+        let tag = ETag::new("\"x\"");
+        assert_eq!(format!("{tag:?}"), r#"ETag("\"x\"")"#);
+        assert_eq!(tag.to_string(), "\"x\"");
+    }
+
+    #[test]
+    fn a_non_string_is_refused_with_what_was_expected() {
+        let e = serde_json::from_str::<ETag>("42").unwrap_err();
+        assert!(e.to_string().contains("an entity tag string"), "{e}");
+    }
+}
