@@ -15,10 +15,10 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -80,6 +80,23 @@ impl Peer {
             return Err(format!("{}: {error}", self.name));
         }
         Ok(value)
+    }
+}
+
+impl Peer {
+    /// Closes stdin and waits for a clean exit (a profiler writes its output then).
+    fn finish(mut self, timeout: Duration) -> Result<(), String> {
+        drop(self.stdin.take());
+        let end = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => return Err(format!("{} exited with {status}", self.name)),
+                Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(50)),
+                Ok(None) => return Err(format!("{} did not exit within {timeout:?}", self.name)),
+                Err(e) => return Err(format!("{}: {e}", self.name)),
+            }
+        }
     }
 }
 
@@ -315,6 +332,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     drop(peer);
     drop(load);
 
+    // Instructions, counted by callgrind in fresh load processes (steady where the clock
+    // is not).
+    let instructions = instruction_counts(&binary, &base_url, (!quick).then_some(&*cert), &work)?;
+    eprintln!("instructions: {instructions}");
+
     // Scale: a fresh client process, operations created just before it starts.
     let before = server.ask("stats", Duration::from_secs(30))?;
     let mut scale_cmd = Command::new(&binary);
@@ -347,7 +369,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let after = server.ask("stats", Duration::from_secs(30))?;
     drop(server);
 
-    let doc = render(&settings, &bursts, &decode, &scaled, &before, &after);
+    let doc = render(
+        &settings,
+        &bursts,
+        &decode,
+        &instructions,
+        &scaled,
+        &before,
+        &after,
+    );
     let path = root.join("docs").join("benchmarks.md");
     std::fs::write(&path, &doc).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     eprintln!("wrote {}", path.display());
@@ -356,6 +386,87 @@ pub fn run(args: &[String]) -> Result<(), String> {
         println!("{}", &doc[i + 8..].trim_end().trim_end_matches("```"));
     }
     Ok(())
+}
+
+/// What the callgrind step measures: a figure's name, the `adu-bench load` command that
+/// repeats its unit `n` times, and the two `n`s.
+const COUNTED: [(&str, &str, u64, u64); 4] = [
+    ("request_a", "count a", 100, 600),
+    ("request_b", "count b", 100, 600),
+    ("decode_adu", "decode-count adu", 1000, 6000),
+    ("decode_bare", "decode-count bare", 1000, 6000),
+];
+
+/// Instructions per request of A and B and per decode of the client's decoder and of bare
+/// serde, counted by callgrind: each figure is (I(n2) - I(n1)) / (n2 - n1) over two fresh
+/// `adu-bench load` processes, so their start (runtime, TLS roots, the token, the first
+/// connection) cancels out. `{"skipped": why}` when valgrind is not installed.
+fn instruction_counts(
+    binary: &Path,
+    base_url: &str,
+    cert: Option<&Path>,
+    work: &Path,
+) -> Result<Value, String> {
+    let valgrind = Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !valgrind.is_ok_and(|s| s.success()) {
+        return Ok(serde_json::json!({ "skipped": "valgrind is not installed" }));
+    }
+    let mut figures = serde_json::Map::new();
+    for (name, command, n1, n2) in COUNTED {
+        let mut total = [0u64; 2];
+        for (slot, n) in total.iter_mut().zip([n1, n2]) {
+            *slot = callgrind_total(binary, base_url, cert, work, &format!("{command} {n}"))?;
+        }
+        let per = (total[1] as f64 - total[0] as f64) / (n2 - n1) as f64;
+        figures.insert(name.to_owned(), per.round().into());
+    }
+    Ok(Value::Object(figures))
+}
+
+/// The instructions callgrind counted in one `adu-bench load` process that ran `command`.
+fn callgrind_total(
+    binary: &Path,
+    base_url: &str,
+    cert: Option<&Path>,
+    work: &Path,
+    command: &str,
+) -> Result<u64, String> {
+    let out = work.join(format!("callgrind.{}.out", command.replace(' ', "-")));
+    let _ = std::fs::remove_file(&out);
+    let mut cmd = Command::new("valgrind");
+    cmd.arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(binary)
+        .args(["load", "--endpoint", base_url])
+        .stderr(Stdio::null());
+    if let Some(cert) = cert {
+        cmd.arg("--cert").arg(cert);
+    }
+    let mut load = Peer::spawn("adu-bench load under callgrind", &mut cmd)?;
+    expect_ready(&load, Duration::from_secs(300))?;
+    let answer = load.ask(command, Duration::from_secs(600))?;
+    if answer["errors"].as_u64().unwrap_or(0) > 0 {
+        return Err(format!("`{command}` under callgrind had errors: {answer}"));
+    }
+    load.finish(Duration::from_secs(120))?;
+    let text =
+        std::fs::read_to_string(&out).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+    callgrind_summary(&text).ok_or_else(|| format!("no instruction total in {}", out.display()))
+}
+
+/// The total of a callgrind output file: its `summary:` line (older files: `totals:`).
+fn callgrind_summary(text: &str) -> Option<u64> {
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    field("summary:").or_else(|| field("totals:"))
 }
 
 fn expect_ready(peer: &Peer, timeout: Duration) -> Result<(), String> {
@@ -424,6 +535,7 @@ fn render(
     s: &Settings,
     bursts: &[Burst],
     decode: &Value,
+    instructions: &Value,
     scale: &Value,
     before: &Value,
     after: &Value,
@@ -571,6 +683,42 @@ fn render(
         "ratio adu/bare decode speed: {}",
         f(decode_ratio, 2)
     ));
+
+    let _ = writeln!(w, "## Instructions (callgrind)\n");
+    if let Some(why) = instructions["skipped"].as_str() {
+        let _ = writeln!(w, "Not measured: {why}.\n");
+    } else {
+        let n = |k: &str| instructions[k].as_f64().unwrap_or(f64::NAN);
+        let _ = writeln!(w, "Counted by `valgrind --tool=callgrind` in fresh load processes, over {} like the bursts: a figure is (I(n2) - I(n1)) / (n2 - n1) for two processes that ran n1 and n2 of the unit one after another, so their start cancels out. Instruction counts repeat to about ±2 % where the clock does not; the decode is the same 200 answer as above.\n", scheme);
+        let _ = writeln!(w, "| unit | adu | baseline | baseline/adu |");
+        let _ = writeln!(w, "| --- | ---: | ---: | ---: |");
+        for (unit, a, b, line) in [
+            (
+                "one request, whole client process (A, B)",
+                "request_a",
+                "request_b",
+                "instructions per request",
+            ),
+            (
+                "one decode of the 200 answer (client decoder, bare serde)",
+                "decode_adu",
+                "decode_bare",
+                "instructions per decode",
+            ),
+        ] {
+            let _ = writeln!(
+                w,
+                "| {unit} | {} | {} | {} |",
+                f(n(a), 0),
+                f(n(b), 0),
+                f(n(b) / n(a), 2)
+            );
+            machine_lines.push(format!("{line} adu: {}", f(n(a), 0)));
+            machine_lines.push(format!("{line} baseline: {}", f(n(b), 0)));
+            machine_lines.push(format!("ratio baseline/adu {line}: {}", f(n(b) / n(a), 2)));
+        }
+        let _ = writeln!(w);
+    }
 
     let count = scale["count"].as_f64().unwrap_or(f64::NAN);
     let wall = scale["wall_secs"].as_f64().unwrap_or(f64::NAN);
@@ -792,3 +940,17 @@ over http, (I600 - I100) / 500 is the cost of one request in the client process.
   `HyperTransportBuilder::http2(true)` the emulator counts every API request as HTTP/2
   (`crates/adu-transport/tests/http2.rs`); the benchmark uses the default, HTTP/1.1.
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callgrind_summary_reads_the_total() {
+        let file = "# callgrind format\nversion: 1\ncreator: callgrind-3.19.0\nevents: Ir\n\nfl=(1) a.rs\nfn=(1) main\n3 42\n\nsummary: 8955576\n\n\ntotals: 8955576\n";
+        assert_eq!(callgrind_summary(file), Some(8_955_576));
+        assert_eq!(callgrind_summary("totals: 77\n"), Some(77));
+        assert_eq!(callgrind_summary("events: Ir\n"), None);
+        assert_eq!(callgrind_summary("summary: lots\n"), None);
+    }
+}

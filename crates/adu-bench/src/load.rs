@@ -295,8 +295,36 @@ fn decode_compare(body: Bytes, millis: u64) -> serde_json::Value {
     json!({ "adu_ns": adu, "bare_ns": bare, "model_ns": model, "body_bytes": body.len() })
 }
 
-/// Serves `run a|b CONCURRENCY MILLIS`, `count a|b N` and `decode MILLIS` commands until
-/// stdin closes.
+/// `n` decodes of `body` as a 200 answer by `which` (`adu` or `bare`); how many succeeded.
+fn decode_count(which: &str, body: Bytes, n: u64) -> Result<u64, String> {
+    let response = http::Response::builder()
+        .status(200)
+        .header("etag", "\"x\"")
+        .header("retry-after", "1")
+        .body(body.to_vec())
+        .map_err(|e| format!("response: {e}"))?;
+    let now = SystemTime::now();
+    let mut ok = 0;
+    for _ in 0..n {
+        let decoded = match which {
+            "adu" => decode_get_operation_response(
+                ApiVersion::V2022_10_01,
+                std::hint::black_box(&response),
+                now,
+            )
+            .is_ok(),
+            "bare" => {
+                serde_json::from_slice::<Minimal>(std::hint::black_box(response.body())).is_ok()
+            }
+            other => return Err(format!("unknown decoder {other:?} (adu or bare)")),
+        };
+        ok += u64::from(decoded);
+    }
+    Ok(ok)
+}
+
+/// Serves `run a|b CONCURRENCY MILLIS`, `count a|b N`, `decode MILLIS` and
+/// `decode-count adu|bare N` commands until stdin closes.
 pub fn run(args: &[String]) -> Result<(), String> {
     let endpoint = required(args, "--endpoint")?.to_owned();
     let cert = flag(args, "--cert").map(str::to_owned);
@@ -353,6 +381,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     errors
                 });
                 json!({ "count": n, "errors": errors })
+            }
+            // For profiling, like `count`: N decodes of the operation's 200 answer, by the
+            // client's decoder (`adu`) or plain `serde_json` into [`Minimal`] (`bare`).
+            ["decode-count", which, n] => {
+                let n: u64 = n.parse().map_err(|_| "bad count")?;
+                let body = rt.block_on(bench.b.get())?;
+                match decode_count(which, body, n) {
+                    Ok(ok) => json!({ "count": n, "ok": ok }),
+                    Err(e) => json!({ "error": e }),
+                }
             }
             ["decode", millis] => {
                 let millis: u64 = millis.parse().map_err(|_| "bad millis")?;
