@@ -547,24 +547,39 @@ impl DeviceUpdateClient {
                 status = tracing::field::Empty,
                 trace_id = tracing::field::Empty,
             );
-            // The `Try` (368 bytes) lives in this block only: a local still in scope at the
-            // retry sleep below would keep its room in this future through the sleep.
+            // The answer lives in this block only: a local still in scope at the retry sleep
+            // below would keep its room in this future through the sleep.
             let (cause, error) = {
-                let attempt = self.try_once(target, if_none_match, version, &request_id, &span);
+                let attempt = self.try_once(target, if_none_match, version, &request_id);
                 // With no subscriber interested the span is disabled: the try is polled
                 // directly rather than through `Instrumented`, which would clone the span and
                 // enter and exit it on every poll for nothing.
-                let outcome = if span.is_disabled() {
+                let sent = if span.is_disabled() {
                     attempt.await
                 } else {
                     attempt.instrument(span.clone()).await
                 };
-                match outcome {
-                    Try::Done(result) => {
+                // The answer is decoded here rather than at the end of the try, and a decoded
+                // operation (416 bytes) is returned straight from the decision: it is not
+                // moved out through the try's future and an enum of outcomes first.
+                let failed = match sent {
+                    Ok(response) => {
+                        // The decode's events belong to the try's span, as they did when the
+                        // decode ran inside the instrumented try.
                         let _enter = span.enter();
-                        return result;
+                        match self.judge(version, &response, &span) {
+                            Ok(outcome) => return Ok(outcome),
+                            Err(error) => failed_answer(response.status(), error, &span),
+                        }
                     }
-                    Try::Unauthorized(error) if !refreshed => {
+                    Err(failed) => failed,
+                };
+                match failed {
+                    Failed::Final(error) => {
+                        let _enter = span.enter();
+                        return Err(error);
+                    }
+                    Failed::Unauthorized(error) if !refreshed => {
                         // RFC 6750 §3.1: the token was rejected. Drop it and try once more with a
                         // fresh one; a second 401 is returned to the caller.
                         refreshed = true;
@@ -573,8 +588,8 @@ impl DeviceUpdateClient {
                         drop(error);
                         continue;
                     }
-                    Try::Unauthorized(error) => return Err(error),
-                    Try::Retryable(cause, error) => (cause, error),
+                    Failed::Unauthorized(error) => return Err(error),
+                    Failed::Retryable(cause, error) => (cause, error),
                 }
             };
             let jitter: f64 = rand::random();
@@ -588,39 +603,44 @@ impl DeviceUpdateClient {
         }
     }
 
-    /// One try: build the request, attach the token, send it, decode the answer.
+    /// One try: build the request, attach the token, send it; the caller decodes the answer.
     ///
     /// Each step is a plain function, and the request is built here rather than by the
     /// caller: a local that is borrowed in an `async fn` keeps its room in the future until
-    /// its scope ends, so this way the future holds the request only while the token is
-    /// fetched, and only the transport's boxed future while the request is in the transport
-    /// (where 10,000 concurrent waits queue for an in-flight slot; measured with
-    /// `adu-bench scale`, see `docs/benchmarks.md`).
+    /// its scope ends, so this way the future holds only the transport's boxed future while
+    /// the request is in the transport (where 10,000 concurrent waits queue for an in-flight
+    /// slot; measured with `adu-bench scale`, see `docs/benchmarks.md`).
     async fn try_once(
         &self,
         target: Target<'_>,
         if_none_match: Option<&str>,
         version: ApiVersion,
         request_id: &RequestId,
-        span: &tracing::Span,
-    ) -> Try {
-        let request = match self.build_request(target, if_none_match, version) {
-            Ok(request) => request,
-            Err(error) => return Try::Done(Err(error)),
-        };
+    ) -> Result<http::Response<Vec<u8>>, Failed> {
+        // Built (and its target checked) before any token is asked for, so a request the
+        // client refuses never causes a token request.
+        let mut request = self
+            .build_request(target, if_none_match, version)
+            .map_err(Failed::Final)?;
         // A token at hand (the usual case) is taken without making and polling a future.
         let bearer = match self.cached_bearer() {
             Some(bearer) => bearer,
-            None => self.fetched_bearer().await,
+            None => {
+                // The request (248 bytes) is not kept across the token fetch, where it would
+                // take room in every try's future: it is built again once the token is there.
+                // This path runs only when no token is at hand or a refresh is due.
+                drop(request);
+                let bearer = self.fetched_bearer().await;
+                request = self
+                    .build_request(target, if_none_match, version)
+                    .map_err(Failed::Final)?;
+                bearer
+            }
         };
-        let bearer = match bearer {
-            Ok(bearer) => bearer,
-            Err(error) => return Try::Done(Err(error)),
-        };
-        match self.send(request, bearer, request_id).await {
-            Ok(response) => self.judge(version, &response, span),
-            Err(error) => transport_failure(error),
-        }
+        let bearer = bearer.map_err(Failed::Final)?;
+        self.send(request, bearer, request_id)
+            .await
+            .map_err(transport_failure)
     }
 
     /// The request for `target`, refused if it would not go to the endpoint's origin.
@@ -694,16 +714,18 @@ impl DeviceUpdateClient {
             .call_with_timeout(request, inner.per_try_timeout)
     }
 
-    /// Decodes the answer of one try and says what to do about it.
+    /// Decodes the answer of one try.
     ///
     /// The status and trace id are recorded on `span`, the try's own span (a no-op when it is
-    /// disabled).
+    /// disabled). The decoder's result is handed back as it is, so a decoded operation (416
+    /// bytes) is not copied into another `Result` on the way; [`failed_answer`] sorts out a
+    /// failure.
     fn judge(
         &self,
         version: ApiVersion,
         response: &http::Response<Vec<u8>>,
         span: &tracing::Span,
-    ) -> Try {
+    ) -> Result<GetOperationOutcome, adu_model::Error> {
         let status = response.status();
         if !span.is_disabled() {
             span.record("status", status.as_u16());
@@ -711,37 +733,48 @@ impl DeviceUpdateClient {
                 span.record("trace_id", trace);
             }
         }
-        match decode_get_operation_response(version, response, SystemTime::now()) {
-            Ok(outcome) => {
-                if let GetOperationOutcome::Operation(r) = &outcome {
-                    if let Some(trace) = r.operation.trace_id() {
-                        span.record("trace_id", trace);
-                    }
-                }
-                tracing::debug!(status = status.as_u16(), "response");
-                Try::Done(Ok(outcome))
-            }
-            Err(adu_model::Error::Service(service)) => {
-                if let Some(trace) = service.trace_id() {
+        let decoded = decode_get_operation_response(version, response, SystemTime::now());
+        if let Ok(outcome) = &decoded {
+            if let GetOperationOutcome::Operation(r) = outcome {
+                if let Some(trace) = r.operation.trace_id() {
                     span.record("trace_id", trace);
                 }
-                tracing::debug!(
-                    status = status.as_u16(),
-                    code = service.code(),
-                    "service error"
-                );
-                let cause = RetryCause::Status {
-                    status,
-                    retry_after: service.retry_after(),
-                };
-                if status == http::StatusCode::UNAUTHORIZED {
-                    Try::Unauthorized(Error::Service(service))
-                } else {
-                    Try::Retryable(cause, Error::Service(service))
-                }
             }
-            Err(other) => Try::Done(Err(Error::from_model(other))),
+            tracing::debug!(status = status.as_u16(), "response");
         }
+        decoded
+    }
+}
+
+/// What to do about an answer with `status` that did not decode into an operation: a service
+/// error is retried (a 401 once, with a fresh token) or not as `decide_retry` says, anything
+/// else is returned. The service's trace id is recorded on `span`.
+fn failed_answer(
+    status: http::StatusCode,
+    error: adu_model::Error,
+    span: &tracing::Span,
+) -> Failed {
+    match error {
+        adu_model::Error::Service(service) => {
+            if let Some(trace) = service.trace_id() {
+                span.record("trace_id", trace);
+            }
+            tracing::debug!(
+                status = status.as_u16(),
+                code = service.code(),
+                "service error"
+            );
+            let cause = RetryCause::Status {
+                status,
+                retry_after: service.retry_after(),
+            };
+            if status == http::StatusCode::UNAUTHORIZED {
+                Failed::Unauthorized(Error::Service(service))
+            } else {
+                Failed::Retryable(cause, Error::Service(service))
+            }
+        }
+        other => Failed::Final(Error::from_model(other)),
     }
 }
 
@@ -786,26 +819,28 @@ impl Inner {
     }
 }
 
-// `Done` carries a whole operation; it is made once per try and matched at once, so boxing it
-// would only add an allocation.
-#[allow(clippy::large_enum_variant)]
-enum Try {
-    Done(Result<GetOperationOutcome, Error>),
+/// How a try failed. Small on purpose (no decoded operation in it): it is what a try's future
+/// and the decision on an answer hand back when there is no operation to return.
+enum Failed {
+    /// Returned as is: the request could not be built or authorized, the answer could not be
+    /// decoded, or the transport failed in a way another try would not fix.
+    Final(Error),
+    /// The service answered 401: retried once with a fresh token.
     Unauthorized(Error),
     /// Possibly retryable: `decide_retry` has the last word.
     Retryable(RetryCause, Error),
 }
 
-fn transport_failure(error: TransportError) -> Try {
+fn transport_failure(error: TransportError) -> Failed {
     tracing::debug!(kind = ?error.kind(), error = %error, "transport error");
     let cause = match error.kind() {
         TransportErrorKind::TimedOut => RetryCause::TimedOut,
         TransportErrorKind::Connect | TransportErrorKind::Connection => {
             RetryCause::ConnectionFailed
         }
-        _ => return Try::Done(Err(Error::Transport(error))),
+        _ => return Failed::Final(Error::Transport(error)),
     };
-    Try::Retryable(cause, Error::Transport(error))
+    Failed::Retryable(cause, Error::Transport(error))
 }
 
 /// Refuses to attach a token for a request that is not on the endpoint's origin, or that would
@@ -865,7 +900,10 @@ pub(crate) struct RequestId([u8; 36]);
 impl RequestId {
     pub(crate) fn new() -> Self {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut bytes: [u8; 16] = rand::random();
+        // One `u128` takes two 64-bit words from the thread's generator; a `[u8; 16]` is
+        // sampled byte by byte, one 32-bit word per byte: four times as much generator output
+        // (about 200 instructions more per request, measured with callgrind).
+        let mut bytes = rand::random::<u128>().to_be_bytes();
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
         let mut text = [0u8; 36];
