@@ -92,6 +92,7 @@
 #![deny(missing_docs)]
 
 mod client;
+mod connector;
 pub mod error;
 pub mod login;
 mod transport;

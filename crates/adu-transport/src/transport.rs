@@ -20,6 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
+use crate::connector::TcpConnector;
 use crate::error::{TransportError, TransportErrorKind};
 
 /// A boxed, sendable future, as returned by [`HttpTransport::call`].
@@ -152,7 +153,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// timeout) for a free one.
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 64;
 
-type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HyperClient = Client<HttpsConnector<TcpConnector>, Full<Bytes>>;
 
 /// The default [`HttpTransport`]: hyper 1 (hyper-util's pooled client) over rustls (ring).
 ///
@@ -169,6 +170,8 @@ type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 ///   calls it) the earlier of that timeout and the caller's applies, with one timer.
 /// - Bodies larger than the cap are refused with [`TransportErrorKind::BodyTooLarge`].
 /// - Redirects are never followed.
+/// - Responses carry no extensions: hyper-util's `HttpInfo` (the connection's addresses) is
+///   left out, since building and dropping it cost every response an extension map.
 ///
 /// Cloning is cheap and shares the connection pool.
 #[derive(Clone)]
@@ -412,6 +415,7 @@ impl HyperTransportBuilder {
         http.enforce_http(false);
         http.set_connect_timeout(Some(self.connect_timeout));
         http.set_nodelay(true);
+        let http = TcpConnector::new(http);
 
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
