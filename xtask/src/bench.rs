@@ -438,7 +438,10 @@ fn callgrind_total(
     let out = work.join(format!("callgrind.{}.out", command.replace(' ', "-")));
     let _ = std::fs::remove_file(&out);
     let mut cmd = Command::new("valgrind");
+    // `--fair-sched=yes`: valgrind runs one thread at a time either way; handing over in
+    // turn makes repeats of one binary agree to a few hundred instructions per request.
     cmd.arg("--tool=callgrind")
+        .arg("--fair-sched=yes")
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(binary)
         .args(["load", "--endpoint", base_url])
@@ -852,7 +855,11 @@ How to read these: wall-clock figures move with whatever else the machine does, 
 change below was judged by callgrind instruction counts, which repeat to about ±2 %.
 `adu-bench load` answers `count a|b N` (N requests one after another); the load process
 run under `valgrind --tool=callgrind` with N = 100 and N = 600 against `adu-bench serve`
-over http, (I600 - I100) / 500 is the cost of one request in the client process.
+over http, (I600 - I100) / 500 is the cost of one request in the client process. Since the
+third session the command does this itself (the Instructions section, over the same scheme
+as the bursts, with `--fair-sched=yes`, which brings repeats of one binary from about
+±1,200 to a few hundred per request), and `decode-count adu|bare N` does the same for the
+decode alone.
 
 - Connections (first session, fixed): hyper-util's pool opens a new connection whenever
   no idle one is free and never caps them: 10,000 waits at once opened about 8,500 sockets,
@@ -888,19 +895,55 @@ over http, (I600 - I100) / 500 is the cost of one request in the client process.
   in-flight cap, two boxed futures per request (the trait's return type, and the exchange
   boxed only once a slot is granted, which is what keeps queued waits small), and futures
   moved between nested async functions.
+- Client cost per request, third session (http, `--fair-sched=yes`, medians of five
+  interleaved repeats): A 53,900 to 53,300 with B at 45,500 and 45,200 in the same runs.
+  The try now hands back the raw answer and the caller decodes it, so the decoded operation
+  is returned straight from the decision instead of being copied through the try's future
+  and an outcome enum (memcpy -322); request ids come from one `u128` instead of sixteen
+  sampled bytes (-190); the request is no longer held across a token fetch (built again
+  after it, only when no token is at hand), so `get_operation_status`'s future went from
+  808 to 520 bytes. hyper-util's `HttpConnector` streams report their addresses and its
+  client copies them into every response as an `HttpInfo` extension (an extension map and a
+  boxed value per response, about 700 instructions, read by nothing here):
+  `HyperTransport`'s connector now wraps it so its streams report a plain connection
+  (`Extensions::insert` per request 1.00 to 0.00; B, a bare hyper-util client, still
+  pays it). Tried and reverted: one box instead of two when an in-flight slot is free (the
+  single box is over 1 KiB, outside glibc's per-thread cache: allocation went from 2,186 to
+  2,688 per request).
+  About 1,500 of what remains is the state of hyper-util's pool, not the client's code:
+  when the connection is back in the idle list before the next request (A, mostly), the
+  checkout empties the list and removes its key and the return inserts it again with a new
+  `Vec`, each time hashing the pool key (scheme and `127.0.0.1:port`, byte by byte, with
+  SipHash); when the next request comes first (B, mostly) the connection is handed to it
+  directly. The two A runs that happened to be in B's state measured 51,700 and 52,100.
+  The rest: the decode (about 1,500 more than B's), building the request (about 1,900: the
+  path and query written and checked by `http` per request where B clones a prebuilt
+  `Uri`), the per-try timer (about 560 plus a clock read), reading the cached token (356:
+  two locks and an `Arc` clone), the operation id's allocation (281), two boxed futures
+  (about 300) and the in-flight cap.
 - Decode: `decode_get_operation_response` now checks UTF-8 once and parses with
   `serde_json::from_str` (the slice reader validated every string, keys included, on its
   own: 2,300 instructions of 13,000), keeps timestamps in place (their 28 to 33 bytes fit
   a 38-byte inline buffer) and works out their instant only when asked, reads
   `Retry-After` and `ETag` in one pass over the headers, and the rare, large `error` of an
   operation is boxed (`x-adu-boxed`), so a decoded operation is 328 bytes to move, not 536.
-  9,000 instructions where B's three-field struct takes 6,700. The rest of the gap is
-  the work itself: seven owned strings (three allocations in B) and a full parse of every
-  value where B skips most of them. Plain `serde_json` into the same model types is slower
-  than `decode_get_operation_response` (see the Decode section). Reaching 0.8 of the
-  three-field baseline would need fewer allocations than one per string, i.e. model
-  strings that share one buffer with the body: a change of every public string field,
-  not done here; the target is not met.
+  9,000 instructions where B's three-field struct takes 6,700. Third session: the `ETag`
+  header and the body's `etag` are read into `ETag`, which keeps up to 46 bytes in place
+  (the service's tags are a quoted UUID, 38 bytes) and dereferences to `str`, instead of
+  a `String` each, and `Retry-After` digits are read on the bytes: 8,830 to 8,530 on a
+  327-byte answer, and 8,584 against B's 7,087 on the emulator's answer in the Instructions
+  section (0.83: the target is met by instructions). By the clock it is not: the
+  interleaved timing above gives 0.72 to 0.77 over several runs. perf sampling shows where
+  the clock differs from the count: `memmove` is 11 % of the decoder's time (1 % of the
+  baseline's), the 352-byte operation being moved through serde's and serde_json's layers
+  about six times; a hand-written visitor filling the operation in place avoided those
+  moves and gained only 5 to 10 % in a trial, and boxing `update` (352 to 240 bytes)
+  changed nothing measurable, so neither was kept. The rest is the work itself: five owned
+  strings (three allocations in B) and nine fields parsed where B reads three and skips
+  the rest. Plain `serde_json` into the same model types is slower than
+  `decode_get_operation_response` (see the Decode section). Reaching 0.8 by the clock
+  would need fewer allocations than one per string, i.e. model strings that share one
+  buffer with the body: a change of every public string field, not done.
 - Memory of 10,000 waits (fixed): a request queued for an in-flight slot used to hold its
   whole exchange (the hyper future and the body reader); the exchange is now boxed only
   once it has a slot, the client builds each try's request inside the try, and the retry
@@ -916,8 +959,10 @@ over http, (I600 - I100) / 500 is the cost of one request in the client process.
   emulator share two cores and the first wave is CPU-bound on both. The practical bound in
   the table (2 s plus 10,000 requests at B's concurrency-64 throughput) is itself at or
   above 1.1 times the schedule's 2 s on this machine over https (2.20 to 2.23 s in the
-  runs of this session), so the <= 1.1 target cannot be met here whatever the client does;
-  the client's wall is compared with that bound (1.09 to 1.16 times it).
+  runs of the second session, 2.14 s in the third), so the <= 1.1 target leaves the client
+  nothing, or at best 3 %, over what a bare client would need; the client's wall is
+  compared with that bound (1.09 to 1.16 times it). Nor does that bound count the 64 TLS
+  handshakes of the first wave, which B's warm-pool throughput leaves out.
   The in-flight cap does not change it (32, 64, 128 and 256 gave the same wall within
   noise).
 - The emulator's cost per answer (it shares the machine's two cores): 73,500 instructions
@@ -930,8 +975,10 @@ over http, (I600 - I100) / 500 is the cost of one request in the client process.
   concurrency 1 and 0.78, 0.94, 0.78 and 0.92 at concurrency 64 (the median of the
   per-round ratios at concurrency 64 was 0.79 and 0.91 in the last two). At concurrency 64 both processes
   are CPU-bound on the two cores, so the ratio follows the client's instructions per
-  request (B/A 0.82 above): the >= 0.9 target at concurrency 64 is not met with this
-  emulator, and the remaining client cost listed above is where it has to come from.
+  request (0.82 in the second session; 0.88 over https in the third, whose full runs gave
+  0.97 at concurrency 1 and 0.86 at 64): the >= 0.9 target at concurrency 64 is not met
+  with this emulator, and the remaining client cost listed above is where it has to come
+  from.
 - Noise: the machine's speed drifts a lot within one run (one variant's throughput at
   concurrency 64 ranged from 15,000 to 59,000 requests per second across the rounds of a
   single run, with nothing else running), which is why the rounds interleave A and B and
