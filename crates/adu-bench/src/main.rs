@@ -9,7 +9,10 @@
 //!   load test, A (`DeviceUpdateClient::get_operation_status`) and B (a bare hyper-util
 //!   client with the same headers, decoding with plain `serde_json`), and runs one measured
 //!   burst per stdin command `run a|b CONCURRENCY MILLIS`, answering with a JSON line. The
-//!   harness interleaves the bursts of A, B (and the Python peer C) in rounds.
+//!   harness interleaves the bursts of A, B (and the Python peer C) in rounds. For
+//!   profiling it also answers `count a|b N` (N requests one after another) and
+//!   `decode-count adu|bare N` (N decodes of the operation's answer); the harness runs those
+//!   in fresh processes under callgrind, when valgrind is installed.
 //! - `adu-bench scale --endpoint URL [--cert PEM] --count N [--max-in-flight CAP]` waits for
 //!   N operations at once through one client once it reads `go` on stdin, and prints wall
 //!   time, outcomes, when the first answers came (the first wave), resident memory when
