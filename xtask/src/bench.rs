@@ -334,7 +334,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     // Instructions, counted by callgrind in fresh load processes (steady where the clock
     // is not).
-    let instructions = instruction_counts(&binary, &base_url, (!quick).then_some(&*cert), &work)?;
+    // A failure here (a broken valgrind, a full disk, a timeout) costs these figures only,
+    // not the rest of the run.
+    let instructions = instruction_counts(&binary, &base_url, (!quick).then_some(&*cert), &work)
+        .unwrap_or_else(|e| serde_json::json!({ "skipped": format!("callgrind failed: {e}") }));
     eprintln!("instructions: {instructions}");
 
     // Scale: a fresh client process, operations created just before it starts.
@@ -437,6 +440,10 @@ fn callgrind_total(
 ) -> Result<u64, String> {
     let out = work.join(format!("callgrind.{}.out", command.replace(' ', "-")));
     let _ = std::fs::remove_file(&out);
+    // valgrind's own messages, for when a run fails.
+    let log_path = work.join(format!("callgrind.{}.log", command.replace(' ', "-")));
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
     let mut cmd = Command::new("valgrind");
     // `--fair-sched=yes`: valgrind runs one thread at a time either way; handing over in
     // turn makes repeats of one binary agree to a few hundred instructions per request.
@@ -445,17 +452,30 @@ fn callgrind_total(
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(binary)
         .args(["load", "--endpoint", base_url])
-        .stderr(Stdio::null());
+        .stderr(log);
     if let Some(cert) = cert {
         cmd.arg("--cert").arg(cert);
     }
     let mut load = Peer::spawn("adu-bench load under callgrind", &mut cmd)?;
-    expect_ready(&load, Duration::from_secs(300))?;
-    let answer = load.ask(command, Duration::from_secs(600))?;
-    if answer["errors"].as_u64().unwrap_or(0) > 0 {
-        return Err(format!("`{command}` under callgrind had errors: {answer}"));
-    }
-    load.finish(Duration::from_secs(120))?;
+    let run = |load: &mut Peer| -> Result<(), String> {
+        expect_ready(load, Duration::from_secs(300))?;
+        let answer = load.ask(command, Duration::from_secs(600))?;
+        // `count` answers with its errors, `decode-count` with how many decodes succeeded:
+        // a figure is only worth anything if every repetition did the real work.
+        let failed = answer["errors"].as_u64().unwrap_or(0) > 0
+            || answer
+                .get("ok")
+                .is_some_and(|ok| ok.as_u64() != answer["count"].as_u64());
+        if failed {
+            return Err(format!(
+                "`{command}` under callgrind did not all succeed: {answer}"
+            ));
+        }
+        Ok(())
+    };
+    let with_log = |e: String| format!("{e} (valgrind's log: {})", log_path.display());
+    run(&mut load).map_err(with_log)?;
+    load.finish(Duration::from_secs(120)).map_err(with_log)?;
     let text =
         std::fs::read_to_string(&out).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
     callgrind_summary(&text).ok_or_else(|| format!("no instruction total in {}", out.display()))

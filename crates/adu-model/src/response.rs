@@ -108,9 +108,14 @@ pub struct OperationResponse {
 }
 
 impl OperationResponse {
-    /// The ETag to send as `If-None-Match` next time: the header's, else the body's.
+    /// The ETag to send as `If-None-Match` next time: the header's, else the body's, the
+    /// first of them that can be sent ([`ETag::is_sendable`]). `None` when neither can: the
+    /// next poll then asks without a condition rather than failing to build.
     pub fn etag_for_next_poll(&self) -> Option<&str> {
-        self.etag.as_deref().or(self.operation.etag())
+        [self.etag.as_deref(), self.operation.etag()]
+            .into_iter()
+            .flatten()
+            .find(|tag| crate::etag::is_sendable(tag))
     }
 }
 

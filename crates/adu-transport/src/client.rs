@@ -480,8 +480,9 @@ impl DeviceUpdateClient {
                             etag: new_etag,
                             retry_after,
                         } => {
-                            if new_etag.is_some() {
-                                etag = new_etag;
+                            // A tag that could not be sent back keeps the one that matched.
+                            if let Some(new_etag) = new_etag.filter(ETag::is_sendable) {
+                                etag = Some(new_etag);
                             }
                             // Taken out of `last` only until the decision below, with no
                             // await in between: a deadline cannot fire while it is out.
@@ -630,11 +631,11 @@ impl DeviceUpdateClient {
                 // take room in every try's future: it is built again once the token is there.
                 // This path runs only when no token is at hand or a refresh is due.
                 drop(request);
-                let bearer = self.fetched_bearer().await;
+                let bearer = self.fetched_bearer().await.map_err(Failed::Final)?;
                 request = self
                     .build_request(target, if_none_match, version)
                     .map_err(Failed::Final)?;
-                bearer
+                Ok(bearer)
             }
         };
         let bearer = bearer.map_err(Failed::Final)?;

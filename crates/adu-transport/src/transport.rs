@@ -170,8 +170,8 @@ type HyperClient = Client<HttpsConnector<TcpConnector>, Full<Bytes>>;
 ///   calls it) the earlier of that timeout and the caller's applies, with one timer.
 /// - Bodies larger than the cap are refused with [`TransportErrorKind::BodyTooLarge`].
 /// - Redirects are never followed.
-/// - Responses carry no extensions: hyper-util's `HttpInfo` (the connection's addresses) is
-///   left out, since building and dropping it cost every response an extension map.
+/// - Responses carry no `HttpInfo` extension (hyper-util's record of the connection's
+///   addresses): building and dropping it cost every response an extension map.
 ///
 /// Cloning is cheap and shares the connection pool.
 #[derive(Clone)]

@@ -283,14 +283,15 @@ async fn a_retry_after_over_the_policy_limit_is_not_waited_for() {
     assert_eq!(server.requests(), 1);
 }
 
-#[tokio::test]
-async fn unauthorized_invalidates_the_token_and_retries_once() {
+/// A server answering 401 and then `then`, and a client without retries whose credential
+/// counts its fetches (it has no token at hand, so every try fetches one).
+async fn after_a_401(then: Reply) -> (Server, Arc<CountingCredential>, DeviceUpdateClient) {
     let server = Server::start(vec![
         Reply::json(
             401,
             r#"{"error":{"code":"Unauthorized","message":"Expired."}}"#,
         ),
-        Reply::json(200, &current_body(OP, "Succeeded", "e1")),
+        then,
     ])
     .await;
     let credential = Arc::new(CountingCredential::default());
@@ -298,6 +299,13 @@ async fn unauthorized_invalidates_the_token_and_retries_once() {
         .retry_policy(RetryPolicy::no_retries())
         .build()
         .unwrap();
+    (server, credential, client)
+}
+
+#[tokio::test]
+async fn unauthorized_invalidates_the_token_and_retries_once() {
+    let (server, credential, client) =
+        after_a_401(Reply::json(200, &current_body(OP, "Succeeded", "e1"))).await;
     let response = operation(get(&client).await.unwrap());
     assert_eq!(response.operation.status(), &OperationStatus::Succeeded);
     assert_eq!(credential.calls(), 2);
@@ -305,6 +313,51 @@ async fn unauthorized_invalidates_the_token_and_retries_once() {
     let seen = server.seen();
     assert_eq!(seen[0].header("authorization"), Some("Bearer token-1"));
     assert_eq!(seen[1].header("authorization"), Some("Bearer token-2"));
+}
+
+/// With no token at hand the request is built again after the fetch: the condition must
+/// survive that, and the retry after a 401 too.
+#[tokio::test]
+async fn if_none_match_survives_the_token_fetch_and_the_401_retry() {
+    let (server, credential, client) = after_a_401(Reply::new(304).header("etag", "\"e1\"")).await;
+    let outcome = client
+        .get_operation_status(OP, &GetOptions::default().with_if_none_match("\"e1\""))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, GetOperationOutcome::NotModified { .. }));
+    assert_eq!(credential.calls(), 2, "both tries fetched a token");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    for request in &seen {
+        assert_eq!(request.header("if-none-match"), Some("\"e1\""));
+    }
+}
+
+/// A body tag that cannot go back as `If-None-Match` (and no `ETag` header) does not end the
+/// wait: the next poll asks without a condition.
+#[tokio::test]
+async fn a_body_etag_that_cannot_be_sent_back_is_not_sent() {
+    let odd = current_body(OP, "Running", "e1").replace("\\\"e1\\\"", "\\\"café\\\"");
+    assert!(odd.contains("café"), "{odd}");
+    let server = Server::start(vec![
+        Reply::json(200, &odd).header("retry-after", "0"),
+        Reply::json(200, &current_body(OP, "Succeeded", "e2")),
+    ])
+    .await;
+    let client = client_for(&server);
+    let done = client
+        .wait_for_operation(
+            OP,
+            WaitOptions::default()
+                .with_timeout(Duration::from_secs(20))
+                .with_poll_policy(fast_polls()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.operation.status(), &OperationStatus::Succeeded);
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].header("if-none-match"), None);
 }
 
 /// A credential with a cache: `get_token` fetches (counted), `cached_token` hands out the

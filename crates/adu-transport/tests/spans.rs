@@ -29,6 +29,20 @@ impl Write for Captured {
 /// Reads one operation with `filter` as the subscriber's filter, inside a caller's span that
 /// has a `status` field of its own, and returns the tracing output.
 fn traced_get(filter: &str) -> String {
+    traced_get_with(filter, |_| {
+        http::Response::builder()
+            .status(200)
+            .header("x-ms-request-id", "req-7")
+            .body(current_body(OP, "Running", "e1").into_bytes())
+            .unwrap()
+    })
+}
+
+/// Like [`traced_get`], with the `n`th try (from 0) answered by `answer(n)`.
+fn traced_get_with(
+    filter: &str,
+    answer: impl Fn(usize) -> http::Response<Vec<u8>> + Send + Sync + 'static,
+) -> String {
     let capture = Captured::default();
     let writer = capture.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -38,14 +52,12 @@ fn traced_get(filter: &str) -> String {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let transport = |_request: http::Request<Vec<u8>>| async move {
-        Ok::<_, TransportError>(
-            http::Response::builder()
-                .status(200)
-                .header("x-ms-request-id", "req-7")
-                .body(current_body(OP, "Running", "e1").into_bytes())
-                .unwrap(),
-        )
+    let tries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let answer = Arc::new(answer);
+    let transport = move |_request: http::Request<Vec<u8>>| {
+        let n = tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let response = answer(n);
+        async move { Ok::<_, TransportError>(response) }
     };
     let client = DeviceUpdateClient::builder(
         "contoso.api.adu.microsoft.com",
@@ -53,6 +65,7 @@ fn traced_get(filter: &str) -> String {
         Arc::new(StaticTokenCredential::from_secret("secret-token")),
     )
     .transport(Arc::new(transport))
+    .retry_policy(support::fast_retries())
     .build()
     .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -108,4 +121,47 @@ fn a_filtered_out_request_span_records_nothing_on_the_callers_span() {
     // The try's status belongs to its own span; with that span disabled it goes nowhere,
     // not into whatever span the caller has entered.
     assert!(!caller.contains("status="), "{caller}");
+}
+
+/// A service error on the first try: its trace id and the "service error" event belong to
+/// that try's span; the second try's span has its own.
+#[test]
+fn a_service_error_is_recorded_on_its_own_tries_span() {
+    let text = traced_get_with("trace", |n| {
+        if n == 0 {
+            http::Response::builder()
+                .status(503)
+                .body(
+                    br#"{"error":{"code":"ServiceUnavailable","message":"Try later."},"traceId":"0123456789abcdef0123456789abcdef"}"#
+                        .to_vec(),
+                )
+                .unwrap()
+        } else {
+            http::Response::builder()
+                .status(200)
+                .body(current_body(OP, "Running", "e1").into_bytes())
+                .unwrap()
+        }
+    });
+    let closed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("adu_request{") && l.contains("close"))
+        .collect();
+    assert_eq!(closed.len(), 2, "two tries in:\n{text}");
+    assert!(closed[0].contains("status=503"), "{}", closed[0]);
+    assert!(
+        closed[0].contains("trace_id=\"0123456789abcdef0123456789abcdef\""),
+        "{}",
+        closed[0]
+    );
+    assert!(closed[1].contains("status=200"), "{}", closed[1]);
+    let event = text
+        .lines()
+        .find(|l| l.contains("service error"))
+        .unwrap_or_else(|| panic!("no service error event in:\n{text}"));
+    assert!(
+        event.contains("adu_request{"),
+        "inside the try's span: {event}"
+    );
+    assert!(event.contains("code=\"ServiceUnavailable\""), "{event}");
 }
