@@ -799,6 +799,11 @@ fn render(
     );
     let _ = writeln!(
         w,
+        "| connections the client opened (emulator's counter; the in-flight cap is 64) | {} | |",
+        f(delta("connections"), 0)
+    );
+    let _ = writeln!(
+        w,
         "| peak open file descriptors of the client process | {} | |",
         scale["peak_fds"]
     );
@@ -845,6 +850,7 @@ fn render(
         after["scale_polls_max"]
     ));
     machine_lines.push(format!("scale peak rss MiB: {}", f(rss_mib, 1)));
+    machine_lines.push(format!("scale connections: {}", f(delta("connections"), 0)));
     for (key, c) in [
         ("a", 1),
         ("a", 64),

@@ -200,16 +200,16 @@ impl TokenCache {
     /// of the caching credentials is this.
     #[must_use]
     pub fn peek(&self, scopes: &[&str]) -> Option<AccessToken> {
-        let slot = self.existing_slot(scopes)?;
+        // This runs on every request: the clock is read outside the locks, and the slot is
+        // read in place under the list's lock (the order every path here takes: the list,
+        // then a slot) instead of through a cloned `Arc`.
+        let now = self.now();
+        let slots = lock(&self.slots);
+        let (_, slot) = slots.iter().find(|(k, _)| same_set(k, scopes))?;
         let state = lock(&slot.state);
         let c = state.cached.as_ref()?;
-        (!needs_refresh(
-            &c.token,
-            c.obtained,
-            self.now(),
-            self.options.refresh_margin,
-        ))
-        .then(|| c.token.clone())
+        (!needs_refresh(&c.token, c.obtained, now, self.options.refresh_margin))
+            .then(|| c.token.clone())
     }
 
     /// Stores a token obtained now (e.g. by an interactive sign-in).

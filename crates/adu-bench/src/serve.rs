@@ -83,6 +83,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                         "requests": s.requests,
                         "status_requests": s.status_requests,
                         "token_requests": s.token_requests,
+                        "connections": s.connections,
                         "tokens_issued": s.tokens_issued,
                         "unauthorized": s.unauthorized,
                         "rate_limited": s.rate_limited,

@@ -61,6 +61,8 @@ pub struct Stats {
     pub faults_injected: u64,
     /// Requests that came over HTTP/2 (negotiated with ALPN on https).
     pub http2_requests: u64,
+    /// TCP connections accepted (each TLS handshake, on https, is one of them).
+    pub connections: u64,
     /// Get-operation answers (200 or 304) per operation id.
     pub polls: BTreeMap<String, u64>,
 }
@@ -258,6 +260,7 @@ impl RunningEmulator {
             unauthorized: get(&c.unauthorized),
             faults_injected: get(&c.faults_injected),
             http2_requests: get(&c.http2_requests),
+            connections: get(&c.connections),
             polls: crate::state::lock(&c.polls).clone(),
         }
     }
@@ -300,6 +303,7 @@ impl Server {
                 _ = stopped(&mut shutdown) => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        Counters::bump(&this.state.counters.connections);
                         let _ = stream.set_nodelay(true);
                         conns.spawn(this.clone().connection(stream, peer, shutdown.clone()));
                     }

@@ -268,6 +268,7 @@ pub(crate) struct Counters {
     pub unauthorized: AtomicU64,
     pub faults_injected: AtomicU64,
     pub http2_requests: AtomicU64,
+    pub connections: AtomicU64,
     pub polls: Mutex<BTreeMap<String, u64>>,
 }
 

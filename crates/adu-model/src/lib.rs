@@ -67,8 +67,9 @@ pub use generated::{
 };
 pub use polling::{decide_poll, PollDecision, PollPolicy};
 pub use request::{
-    api_version_of_location, build_get_operation_request, build_operation_location_request,
-    encode_path_segment, operation_path, resolve_operation_location,
+    api_version_of_location, build_get_operation_request, build_get_request,
+    build_operation_location_request, encode_path_segment, operation_path, operation_uri,
+    resolve_operation_location,
 };
 pub use response::{
     decode_get_operation_response, decode_service_error, AnyOperation, GetOperationOutcome,

@@ -111,9 +111,42 @@ pub fn build_get_operation_request(
     version: ApiVersion,
     if_none_match: Option<&str>,
 ) -> Result<Request<Vec<u8>>, Error> {
-    // This runs on every request: the scheme and authority were parsed once with the
-    // endpoint, and the path is written into one buffer that `PathAndQuery` takes over
-    // without a copy.
+    build_get_request(
+        operation_uri(endpoint, instance, operation, version)?,
+        if_none_match,
+    )
+}
+
+/// The absolute URI of one operation's status, as [`build_get_operation_request`] sends it.
+///
+/// For a caller that sends the same request many times (a wait polls one operation):
+/// build the URI once and hand a clone to [`build_get_request`] for each request. A
+/// clone shares the URI's buffers, so it skips writing and validating the path again.
+///
+/// ```
+/// use adu_model::{build_get_request, operation_uri, ApiVersion, Endpoint, InstanceId, OperationId};
+///
+/// let endpoint = Endpoint::parse("contoso.api.adu.microsoft.com").unwrap();
+/// let instance = InstanceId::new("blue").unwrap();
+/// let op = OperationId::new("e4491c53").unwrap();
+/// let uri = operation_uri(&endpoint, &instance, &op, ApiVersion::V2022_10_01).unwrap();
+/// assert_eq!(
+///     uri,
+///     "https://contoso.api.adu.microsoft.com/deviceUpdate/blue/updates/operations/e4491c53?api-version=2022-10-01"
+/// );
+/// let first = build_get_request(uri.clone(), None).unwrap();
+/// let next = build_get_request(uri, Some("\"tag\"")).unwrap();
+/// assert_eq!(first.uri(), next.uri());
+/// assert_eq!(next.headers()["if-none-match"], "\"tag\"");
+/// ```
+pub fn operation_uri(
+    endpoint: &Endpoint,
+    instance: &InstanceId,
+    operation: &OperationId,
+    version: ApiVersion,
+) -> Result<Uri, Error> {
+    // The scheme and authority were parsed once with the endpoint, and the path is written
+    // into one buffer that `PathAndQuery` takes over without a copy.
     let mut path = String::with_capacity(96 + instance.as_str().len() + operation.as_str().len());
     push_operation_path(&mut path, instance, operation, version);
     let invalid = || Error::InvalidOperationId {
@@ -128,8 +161,7 @@ pub fn build_get_operation_request(
         http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(path))
             .map_err(|_| invalid())?,
     );
-    let uri = Uri::from_parts(parts).map_err(|_| invalid())?;
-    get(uri, if_none_match)
+    Uri::from_parts(parts).map_err(|_| invalid())
 }
 
 /// Builds the status request for an `Operation-Location` header value.
@@ -160,7 +192,7 @@ pub fn build_operation_location_request(
     if_none_match: Option<&str>,
 ) -> Result<Request<Vec<u8>>, Error> {
     let uri = resolve_operation_location(endpoint, location)?;
-    get(uri, if_none_match)
+    build_get_request(uri, if_none_match)
 }
 
 /// Resolves an `Operation-Location` value against the endpoint (RFC 3986 §5.2
@@ -263,7 +295,26 @@ pub fn api_version_of_location(location: &str) -> ApiVersion {
     }
 }
 
-fn get(uri: Uri, if_none_match: Option<&str>) -> Result<Request<Vec<u8>>, Error> {
+/// A `GET` of `uri` with `Accept: application/json` and, when given, `If-None-Match`.
+///
+/// The request carries no credential, and `uri` is taken as it is: the other builders
+/// make the URI (and refuse an `Operation-Location` on another origin); with this one,
+/// sending the request only to the endpoint's origin is the caller's to check. Fails with
+/// [`Error::InvalidETag`] if `if_none_match` holds anything but visible ASCII and spaces.
+///
+/// ```
+/// use adu_model::{build_get_request, http::Uri, Error};
+///
+/// let uri: Uri = "https://contoso.api.adu.microsoft.com/deviceUpdate/blue/updates/operations/x?api-version=2022-10-01".parse().unwrap();
+/// let request = build_get_request(uri, None).unwrap();
+/// assert_eq!(request.method(), "GET");
+/// assert_eq!(request.headers()["accept"], "application/json");
+/// assert!(request.headers().get("if-none-match").is_none());
+///
+/// let bad = build_get_request(request.uri().clone(), Some("\"t\"\n"));
+/// assert!(matches!(bad, Err(Error::InvalidETag)));
+/// ```
+pub fn build_get_request(uri: Uri, if_none_match: Option<&str>) -> Result<Request<Vec<u8>>, Error> {
     // `Request::new` (GET by default) and direct header inserts: the builder's
     // `Result` plumbing costs more, and every part here is already valid.
     let mut request = Request::new(Vec::new());

@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use adu_auth::TokenCredential;
 use adu_model::{
-    api_version_of_location, build_get_operation_request, build_operation_location_request,
-    decide_poll, decide_retry, decode_get_operation_response, AnyOperation, ApiVersion, ETag,
-    Endpoint, GetOperationOutcome, InstanceId, OperationId, OperationResponse, OperationStatus,
-    PollDecision, PollPolicy, RetryCause, RetryDecision, RetryPolicy,
+    api_version_of_location, build_get_request, decide_poll, decide_retry,
+    decode_get_operation_response, operation_uri, resolve_operation_location, AnyOperation,
+    ApiVersion, ETag, Endpoint, GetOperationOutcome, InstanceId, OperationId, OperationResponse,
+    OperationStatus, PollDecision, PollPolicy, RetryCause, RetryDecision, RetryPolicy,
 };
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, USER_AGENT};
 use tracing::Instrument;
@@ -305,13 +305,14 @@ enum Target<'a> {
     Location(&'a str),
 }
 
-impl Target<'_> {
-    fn label(&self) -> &str {
-        match self {
-            Target::Operation(id) => id.as_str(),
-            Target::Location(location) => location,
-        }
-    }
+/// A [`Target`] resolved once per call or wait: the URI every try sends to (its origin
+/// checked when it was resolved), the label of the tries' spans, and the API version the
+/// answers are decoded as. Each try sends a clone of the URI, which shares its buffers: the
+/// path is not written and validated again for every poll of a wait.
+struct Resolved<'a> {
+    uri: http::Uri,
+    label: &'a str,
+    version: ApiVersion,
 }
 
 impl DeviceUpdateClient {
@@ -360,7 +361,8 @@ impl DeviceUpdateClient {
         options: &GetOptions,
     ) -> Result<GetOperationOutcome, Error> {
         let id = OperationId::new(operation_id).map_err(Error::from_model)?;
-        self.execute(Target::Operation(&id), options.if_none_match.as_deref())
+        let target = self.resolve(Target::Operation(&id))?;
+        self.execute(&target, options.if_none_match.as_deref())
             .await
     }
 
@@ -373,7 +375,8 @@ impl DeviceUpdateClient {
         location: &str,
         options: &GetOptions,
     ) -> Result<GetOperationOutcome, Error> {
-        self.execute(Target::Location(location), options.if_none_match.as_deref())
+        let target = self.resolve(Target::Location(location))?;
+        self.execute(&target, options.if_none_match.as_deref())
             .await
     }
 
@@ -417,6 +420,8 @@ impl DeviceUpdateClient {
             poll_policy,
             mut on_status_change,
         } = options;
+        // Refused (a foreign location, say) before the first poll, and resolved only once.
+        let target = self.resolve(target)?;
         let policy = poll_policy.unwrap_or_else(|| self.inner.poll.clone());
         let now = tokio::time::Instant::now();
         let deadline = [
@@ -427,7 +432,7 @@ impl DeviceUpdateClient {
         .flatten()
         .min();
         let mut last: Option<OperationResponse> = None;
-        let polling = self.poll_until_done(target, &policy, &mut last, &mut on_status_change);
+        let polling = self.poll_until_done(&target, &policy, &mut last, &mut on_status_change);
         match deadline {
             None => polling.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, polling).await {
@@ -441,7 +446,7 @@ impl DeviceUpdateClient {
 
     async fn poll_until_done(
         &self,
-        target: Target<'_>,
+        target: &Resolved<'_>,
         policy: &PollPolicy,
         last: &mut Option<OperationResponse>,
         on_status_change: &mut Option<StatusCallback>,
@@ -526,14 +531,11 @@ impl DeviceUpdateClient {
     /// One logical request: tries, retries, 401 refresh.
     async fn execute(
         &self,
-        target: Target<'_>,
+        target: &Resolved<'_>,
         if_none_match: Option<&str>,
     ) -> Result<GetOperationOutcome, Error> {
         let inner = &*self.inner;
-        let version = match target {
-            Target::Operation(_) => inner.api_version,
-            Target::Location(location) => api_version_of_location(location),
-        };
+        let version = target.version;
         let started = tokio::time::Instant::now();
         let mut attempts = 0u32;
         let mut refreshed = false;
@@ -542,7 +544,7 @@ impl DeviceUpdateClient {
             let request_id = RequestId::new();
             let span = tracing::info_span!(
                 "adu_request",
-                operation_id = target.label(),
+                operation_id = target.label,
                 attempt = attempts,
                 request_id = %request_id,
                 status = tracing::field::Empty,
@@ -551,7 +553,7 @@ impl DeviceUpdateClient {
             // The answer lives in this block only: a local still in scope at the retry sleep
             // below would keep its room in this future through the sleep.
             let (cause, error) = {
-                let attempt = self.try_once(target, if_none_match, version, &request_id);
+                let attempt = self.try_once(target, if_none_match, &request_id);
                 // With no subscriber interested the span is disabled: the try is polled
                 // directly rather than through `Instrumented`, which would clone the span and
                 // enter and exit it on every poll for nothing.
@@ -613,16 +615,13 @@ impl DeviceUpdateClient {
     /// slot; measured with `adu-bench scale`, see `docs/benchmarks.md`).
     async fn try_once(
         &self,
-        target: Target<'_>,
+        target: &Resolved<'_>,
         if_none_match: Option<&str>,
-        version: ApiVersion,
         request_id: &RequestId,
     ) -> Result<http::Response<Vec<u8>>, Failed> {
-        // Built (and its target checked) before any token is asked for, so a request the
-        // client refuses never causes a token request.
-        let mut request = self
-            .build_request(target, if_none_match, version)
-            .map_err(Failed::Final)?;
+        // Built before any token is asked for (and its target was checked before the first
+        // try), so a request the client refuses never causes a token request.
+        let mut request = build_request(target, if_none_match).map_err(Failed::Final)?;
         // A token at hand (the usual case) is taken without making and polling a future.
         let bearer = match self.cached_bearer() {
             Some(bearer) => bearer,
@@ -632,9 +631,7 @@ impl DeviceUpdateClient {
                 // This path runs only when no token is at hand or a refresh is due.
                 drop(request);
                 let bearer = self.fetched_bearer().await.map_err(Failed::Final)?;
-                request = self
-                    .build_request(target, if_none_match, version)
-                    .map_err(Failed::Final)?;
+                request = build_request(target, if_none_match).map_err(Failed::Final)?;
                 Ok(bearer)
             }
         };
@@ -644,30 +641,30 @@ impl DeviceUpdateClient {
             .map_err(transport_failure)
     }
 
-    /// The request for `target`, refused if it would not go to the endpoint's origin.
-    fn build_request(
-        &self,
-        target: Target<'_>,
-        if_none_match: Option<&str>,
-        version: ApiVersion,
-    ) -> Result<http::Request<Vec<u8>>, Error> {
+    /// Resolves `target` into the URI its tries are sent to, refused if it would not go to
+    /// the endpoint's origin (or would go over plain http to a host that is not loopback).
+    fn resolve<'a>(&self, target: Target<'a>) -> Result<Resolved<'a>, Error> {
         let inner = &*self.inner;
-        let request = match target {
-            Target::Operation(id) => build_get_operation_request(
-                &inner.endpoint,
-                &inner.instance,
-                id,
-                version,
-                if_none_match,
+        let (uri, label, version) = match target {
+            Target::Operation(id) => (
+                operation_uri(&inner.endpoint, &inner.instance, id, inner.api_version),
+                id.as_str(),
+                inner.api_version,
             ),
-            Target::Location(location) => {
-                build_operation_location_request(&inner.endpoint, location, if_none_match)
-            }
-        }
-        .map_err(Error::from_model)?;
-        // Checked right before the token is attached, whatever built the request.
-        check_target(&inner.endpoint, request.uri())?;
-        Ok(request)
+            Target::Location(location) => (
+                resolve_operation_location(&inner.endpoint, location),
+                location,
+                api_version_of_location(location),
+            ),
+        };
+        let uri = uri.map_err(Error::from_model)?;
+        // Checked once, before any token is attached: every try sends this same URI.
+        check_target(&inner.endpoint, &uri)?;
+        Ok(Resolved {
+            uri,
+            label,
+            version,
+        })
     }
 
     /// The `Authorization` value for the token the credential has at hand, if it has one
@@ -842,6 +839,14 @@ fn transport_failure(error: TransportError) -> Failed {
         _ => return Failed::Final(Error::Transport(error)),
     };
     Failed::Retryable(cause, Error::Transport(error))
+}
+
+/// One try's request for `target` (a clone of its resolved URI).
+fn build_request(
+    target: &Resolved<'_>,
+    if_none_match: Option<&str>,
+) -> Result<http::Request<Vec<u8>>, Error> {
+    build_get_request(target.uri.clone(), if_none_match).map_err(Error::from_model)
 }
 
 /// Refuses to attach a token for a request that is not on the endpoint's origin, or that would

@@ -149,8 +149,11 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// them, so 10,000 concurrent waits used to open thousands of sockets (8,500 file
 /// descriptors and 210 MiB of RSS measured by `cargo xtask bench`), overflowing accept
 /// backlogs and file-descriptor limits. With HTTP/1.1 one request holds one connection, so
-/// capping requests in flight caps connections; excess requests queue (inside the per-try
-/// timeout) for a free one.
+/// capping requests in flight keeps the connections near the cap; excess requests queue
+/// (inside the per-try timeout) for a free slot. Near, not at: hyper-util puts a connection
+/// back in its pool from a task of its own, a moment after the response is read, and a
+/// request that starts in that moment finds no idle connection and opens one (10,000 waits
+/// through a cap of 64 opened about 100 connections over https, see `docs/benchmarks.md`).
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 64;
 
 type HyperClient = Client<HttpsConnector<TcpConnector>, Full<Bytes>>;
@@ -277,8 +280,9 @@ impl HyperTransportBuilder {
 
     /// The most API requests in flight at once (default
     /// [`DEFAULT_MAX_CONCURRENT_REQUESTS`]); `None` removes the cap. Over HTTP/1.1 this also
-    /// caps the pooled connections. Requests over the cap wait for a free slot, and that wait
-    /// counts toward the timeout. Token requests are not counted.
+    /// keeps the pooled connections near the cap (a few more may open, see
+    /// [`DEFAULT_MAX_CONCURRENT_REQUESTS`]). Requests over the cap wait for a free slot, and
+    /// that wait counts toward the timeout. Token requests are not counted.
     pub fn max_concurrent_requests(mut self, limit: Option<usize>) -> Self {
         self.max_concurrent_requests = limit.map(|n| n.max(1));
         self
@@ -483,7 +487,9 @@ impl HyperTransport {
         let limit = self.max_body_bytes;
         Box::pin(async move {
             let queued = async move {
-                // Held until the whole body is read, so the connection is back in the pool.
+                // Held until the whole body is read. hyper-util returns the connection to its
+                // pool from its own task a moment later, so the next request may not find it
+                // idle yet (a few connections over the cap; see DEFAULT_MAX_CONCURRENT_REQUESTS).
                 let permit = match in_flight {
                     // A free slot is taken without making and polling an `Acquire` future.
                     // Released permits go to queued waiters first, so a slot is free here

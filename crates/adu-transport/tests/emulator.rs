@@ -73,6 +73,43 @@ async fn waits_for_an_emulated_operation_over_https() {
     emulator.shutdown().await;
 }
 
+/// Requests one after another go over one kept-alive connection: one TLS handshake, not
+/// one per request (the emulator counts the connections it accepts).
+#[tokio::test]
+async fn requests_one_after_another_reuse_one_connection() {
+    use adu_transport::{GetOperationOutcome, GetOptions};
+
+    let emulator = adu_emulator::start(Config::default().with_tls(true))
+        .await
+        .unwrap();
+    let id = emulator.add_operation(
+        OperationSpec::succeeding()
+            .with_timings(Timings::new(Duration::ZERO, Duration::from_secs(3600))),
+    );
+    let pem = emulator.certificate_pem().unwrap().to_owned();
+    let credential = Arc::new(StaticTokenCredential::from_secret(emulator.issue_token()));
+    let client = DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
+        .hyper_transport(
+            HyperTransport::builder()
+                .native_roots(false)
+                .add_root_certificates_pem(pem.as_bytes())
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        let outcome = client
+            .get_operation_status(&id, &GetOptions::default())
+            .await
+            .unwrap();
+        assert!(matches!(outcome, GetOperationOutcome::Operation(_)));
+    }
+    let stats = emulator.stats();
+    assert_eq!(stats.polls_of(&id), 20);
+    assert_eq!(stats.connections, 1);
+    emulator.shutdown().await;
+}
+
 /// The whole story, as a user runs it: a client-credentials token from the
 /// emulator's token endpoint, an import that answers 202 with a relative
 /// `Operation-Location`, and a conditional wait on that location.

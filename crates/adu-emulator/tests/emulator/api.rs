@@ -376,3 +376,21 @@ async fn shutdown_stops_listening() {
     emu.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn connections_are_counted_as_they_are_accepted() {
+    let emu = emulator().await;
+    let id = emu.add_operation(OperationSpec::succeeding().with_timings(long_running()));
+    let token = emu.issue_token();
+    assert_eq!(emu.stats().connections, 0);
+    // `get` opens a new connection for each request.
+    for n in 1..=3 {
+        assert_eq!(
+            get(emu.addr(), &current_path(&id), &token).await.status,
+            200
+        );
+        assert_eq!(emu.stats().connections, n);
+    }
+    assert_eq!(emu.stats().requests, 3);
+    emu.shutdown().await;
+}
