@@ -890,8 +890,21 @@ decode alone.
 - Connections (first session, fixed): hyper-util's pool opens a new connection whenever
   no idle one is free and never caps them: 10,000 waits at once opened about 8,500 sockets,
   used 210 MiB and took 5.4 s. `HyperTransport` caps API requests in flight
-  (`HyperTransportBuilder::max_concurrent_requests`, default 64); with HTTP/1.1 that caps
-  connections, and waits queue for a slot inside their per-try timeout.
+  (`HyperTransportBuilder::max_concurrent_requests`, default 64); with HTTP/1.1 that keeps
+  the connections near the cap, and waits queue for a slot inside their per-try timeout.
+  That cap turned out not to hold connections to 64 (fourth session, once the emulator
+  counted them): 10,000 waits opened 90 to 142 connections over eight runs. hyper-util puts
+  a connection back in its pool from a task of its own a moment after the response is read,
+  so a request that got the freed slot first found no idle connection and started a connect
+  (when the pooled one turned up first, the connect still finished in the background and
+  joined the pool), each one a TLS handshake on both sides. Nothing in hyper-util's pool
+  prevents it (a connect that fails, as a cap in the connector would make it, fails the
+  request), and yielding once before releasing the slot only brought it to 77 to 98 in a
+  trial. `HyperTransport` now sends API requests over HTTP/1.1 through a pool of its own
+  (`crates/adu-transport/src/pool.rs`, on `hyper::client::conn::http1`): a request hands its
+  connection back once it has read the whole body and before it releases its slot, so the
+  next request finds it idle. 10,000 waits now open 64 API connections (65 with the token
+  request's); see the next items for what it did to the cost per request.
 - Client cost per request, first session: A 73,900 instructions, B 46,600 (B/A 0.63).
   Trimmed then: request ids on a stack buffer (there had been a `String` per byte), the
   `Authorization` value built once per token, `check_target` formatting only on failure,
@@ -1008,6 +1021,30 @@ decode alone.
   concurrency 64 was 1.11 and 1.02). With an instruction ratio just under 0.9 the
   throughput target at concurrency 64 is met in some runs and missed in others, and the
   remaining client cost listed above is where a steady margin has to come from.
+- Client cost per request, fourth session (https, callgrind as in the Instructions section):
+  A 61,500 to about 53,900, with B at about 54,400 in the same runs: the client now costs
+  what the bare hyper-util client costs, or slightly less. The pool above is most of it:
+  hyper-util's checkout (SipHash of the pool key, the idle list emptied and refilled, a
+  checkout future raced against a lazy connect future), the task it spawns per request to
+  return the connection, and its boxed response future are gone; a checkout here is a
+  lock, a scan of a short list from its end and a clock read. B pays all of those, which is
+  why A can now be cheaper than B although it still decodes the whole operation. Also: a
+  wait resolves its request's URI once (`adu_model::operation_uri`) and each poll sends a
+  clone of it through `adu_model::build_get_request`, which shares the URI's buffers,
+  instead of writing and validating the path again (criterion, `build_request`: 370 ns to
+  227 ns per request for 2022-10-01; `get_operation_status` still resolves once per call);
+  and the token cache's per-request peek reads the slot in place instead of through a
+  cloned `Arc`, with the clock read outside the locks.
+- Where the 10,000 waits' time goes (fourth session, `perf` and `strace -c` on the client):
+  per request one `writev`, one `recvfrom` and about half a `futex`, the minimum for this
+  design; the client spends 0.85 to 1.2 CPU seconds on the 30,000 requests (28 to 40 us
+  each, against about 20 us per request in the concurrency-64 bursts). The extra is glibc's
+  allocator working outside its per-thread cache with 10,000 waits alive (`_int_malloc`,
+  `_int_free`, `malloc_consolidate`: about 10 % of the client's samples), the tasks' state
+  touched cold, and the handshakes; the emulator shares the two cores. The first wave alone
+  (10,000 requests and 64 handshakes on two cores shared with the emulator) took 0.24 to
+  0.42 s in these runs, so 2 s plus the first wave stays above 1.1 times the 2 s bound on
+  this machine.
 - Noise: the machine's speed drifts a lot within one run (one variant's throughput at
   concurrency 64 ranged from 15,000 to 59,000 requests per second across the rounds of a
   single run, with nothing else running), which is why the rounds interleave A and B and

@@ -3,7 +3,8 @@
 //! bytes with bare `serde_json` into a three-field struct (the baseline of
 //! the decode target) and, for context, into the same model types; all sit
 //! in one group per version so one run shows their ratios. Also: building
-//! the request for each version.
+//! the request for each version, whole and from a URI resolved once (as a
+//! wait's later polls do).
 //!
 //! Run: `cargo bench -p adu-model --bench decode`.
 
@@ -110,6 +111,19 @@ fn build(c: &mut Criterion) {
                         black_box(&instance),
                         black_box(&operation),
                         version,
+                        Some("\"a0f7b6f2-3f6c-4eb6-8a59-2f5411c23888\""),
+                    )
+                    .unwrap(),
+                )
+            })
+        });
+        // A wait's later polls: the URI resolved once, a clone per request.
+        let uri = operation_uri(&endpoint, &instance, &operation, version).unwrap();
+        group.bench_function(format!("{} from a resolved uri", version.as_str()), |b| {
+            b.iter(|| {
+                black_box(
+                    build_get_request(
+                        black_box(&uri).clone(),
                         Some("\"a0f7b6f2-3f6c-4eb6-8a59-2f5411c23888\""),
                     )
                     .unwrap(),

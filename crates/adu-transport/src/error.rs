@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use adu_model::{AnyOperation, ServiceError};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything [`DeviceUpdateClient`](crate::DeviceUpdateClient) can fail with.
 ///

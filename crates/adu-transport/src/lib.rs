@@ -95,6 +95,7 @@ mod client;
 mod connector;
 pub mod error;
 pub mod login;
+mod pool;
 mod transport;
 
 pub use adu_model;

@@ -22,6 +22,7 @@ use rustls_pki_types::CertificateDer;
 
 use crate::connector::TcpConnector;
 use crate::error::{TransportError, TransportErrorKind};
+use crate::pool::Http1Pool;
 
 /// A boxed, sendable future, as returned by [`HttpTransport::call`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -145,25 +146,49 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default cap on API requests in flight at once through one transport: 64.
 ///
-/// hyper-util's pool opens a new connection whenever no idle one is free and never caps
-/// them, so 10,000 concurrent waits used to open thousands of sockets (8,500 file
-/// descriptors and 210 MiB of RSS measured by `cargo xtask bench`), overflowing accept
-/// backlogs and file-descriptor limits. With HTTP/1.1 one request holds one connection, so
-/// capping requests in flight keeps the connections near the cap; excess requests queue
-/// (inside the per-try timeout) for a free slot. Near, not at: hyper-util puts a connection
-/// back in its pool from a task of its own, a moment after the response is read, and a
-/// request that starts in that moment finds no idle connection and opens one (10,000 waits
-/// through a cap of 64 opened about 100 connections over https, see `docs/benchmarks.md`).
+/// Without a cap, every request that finds no idle connection opens one: 10,000 concurrent
+/// waits used to open thousands of sockets (8,500 file descriptors and 210 MiB of RSS
+/// measured by `cargo xtask bench`), overflowing accept backlogs and file-descriptor
+/// limits. Over HTTP/1.1 one request holds one connection, and a request hands its
+/// connection back to the pool before its slot goes to the next request, so the cap is
+/// also the most API connections the transport opens (per transport, all origins
+/// together); excess requests queue (inside the per-try timeout) for a free slot. With
+/// HTTP/2 offered (the `http2` feature), requests go through hyper-util's pooled client,
+/// which puts a connection back from a task of its own a moment later: there a few more
+/// connections than the cap may open (10,000 waits through a cap of 64 opened 90 to 142
+/// over HTTP/1.1 when it carried every request, see `docs/benchmarks.md`).
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 64;
 
 type HyperClient = Client<HttpsConnector<TcpConnector>, Full<Bytes>>;
 
-/// The default [`HttpTransport`]: hyper 1 (hyper-util's pooled client) over rustls (ring).
+/// How API requests are sent.
+#[derive(Clone)]
+enum Api {
+    /// HTTP/1.1 through the transport's own pool (the default): connections are handed back
+    /// before the in-flight slot is released, so they never outnumber the slots.
+    Pool(Arc<Http1Pool>),
+    /// hyper-util's client, which negotiates HTTP/2 or HTTP/1.1 through ALPN (the `http2`
+    /// feature with [`HyperTransportBuilder::http2`]). Boxed: far larger than a pointer.
+    Client(Box<HyperClient>),
+}
+
+/// What one exchange goes through.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    Pool(&'a Http1Pool),
+    Client(&'a HyperClient),
+}
+
+/// The default [`HttpTransport`]: hyper 1 over rustls (ring).
 ///
-/// - HTTP/1.1; HTTP/2 is offered through ALPN when the `http2` feature is on and
-///   [`HyperTransportBuilder::http2`] is set. Token requests made through the
-///   [`oauth2::AsyncHttpClient`] implementation always use HTTP/1.1.
-/// - Idle connections are pooled and reused.
+/// - HTTP/1.1 through the transport's own pool of kept-alive connections; HTTP/2 is
+///   offered through ALPN (with hyper-util's pooled client) when the `http2` feature is on
+///   and [`HyperTransportBuilder::http2`] is set. Token requests made through the
+///   [`oauth2::AsyncHttpClient`] implementation always use HTTP/1.1 (hyper-util's client).
+/// - Idle connections are reused, newest first, for requests to their own origin, and
+///   not reused after [`HyperTransportBuilder::pool_idle_timeout`]. A connection is reused only
+///   once its last response was read to the end; one the server closed is replaced, and a
+///   request a reused connection could not start is sent on another.
 /// - Roots: the operating system's store (feature `native-roots`, default), the Mozilla store
 ///   (feature `webpki-roots`), plus any certificates added with
 ///   [`HyperTransportBuilder::add_root_certificates_pem`].
@@ -179,7 +204,7 @@ type HyperClient = Client<HttpsConnector<TcpConnector>, Full<Bytes>>;
 /// Cloning is cheap and shares the connection pool.
 #[derive(Clone)]
 pub struct HyperTransport {
-    api: HyperClient,
+    api: Api,
     token: HyperClient,
     timeout: Duration,
     max_body_bytes: usize,
@@ -251,7 +276,9 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// How long an idle pooled connection is kept (default 90 s).
+    /// How long an idle pooled connection may be reused (default 90 s). Over HTTP/1.1 an
+    /// expired connection is closed the next time the pool is used (there is no timer);
+    /// hyper-util's client, used for HTTP/2 and token requests, closes them on a timer.
     pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
         self.pool_idle_timeout = timeout;
         self
@@ -279,8 +306,8 @@ impl HyperTransportBuilder {
     }
 
     /// The most API requests in flight at once (default
-    /// [`DEFAULT_MAX_CONCURRENT_REQUESTS`]); `None` removes the cap. Over HTTP/1.1 this also
-    /// keeps the pooled connections near the cap (a few more may open, see
+    /// [`DEFAULT_MAX_CONCURRENT_REQUESTS`]); `None` removes the cap. Over HTTP/1.1 this is
+    /// also the most API connections open at once (see
     /// [`DEFAULT_MAX_CONCURRENT_REQUESTS`]). Requests over the cap wait for a free slot, and
     /// that wait counts toward the timeout. Token requests are not counted.
     pub fn max_concurrent_requests(mut self, limit: Option<usize>) -> Self {
@@ -342,11 +369,15 @@ impl HyperTransportBuilder {
     /// (for example native roots only, on a machine without any), or when a root is malformed.
     pub fn build(self) -> Result<HyperTransport, TransportError> {
         let roots = self.root_store()?;
-        let api = self.client(roots.clone(), self.http2)?;
-        let token = if self.http2 && cfg!(feature = "http2") {
-            self.client(roots, false)?
+        let token = self.client(roots.clone(), false)?;
+        let api = if self.http2 && cfg!(feature = "http2") {
+            Api::Client(Box::new(self.client(roots, true)?))
         } else {
-            api.clone()
+            Api::Pool(Arc::new(Http1Pool::new(
+                self.connector(roots, false)?,
+                self.pool_idle_timeout,
+                self.max_concurrent_requests.is_some(),
+            )))
         };
         Ok(HyperTransport {
             api,
@@ -401,6 +432,18 @@ impl HyperTransportBuilder {
         roots: Arc<rustls::RootCertStore>,
         http2: bool,
     ) -> Result<HyperClient, TransportError> {
+        Ok(Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(self.connector(roots, http2)?))
+    }
+
+    fn connector(
+        &self,
+        roots: Arc<rustls::RootCertStore>,
+        http2: bool,
+    ) -> Result<HttpsConnector<TcpConnector>, TransportError> {
         // The crypto provider is chosen here, explicitly, rather than from a process default.
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
@@ -436,12 +479,7 @@ impl HyperTransportBuilder {
             let _ = http2;
             builder.wrap_connector(http)
         };
-
-        Ok(Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(self.pool_idle_timeout)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector))
+        Ok(connector)
     }
 }
 
@@ -466,6 +504,13 @@ impl HyperTransport {
         self.timeout
     }
 
+    fn api(&self) -> Via<'_> {
+        match &self.api {
+            Api::Pool(pool) => Via::Pool(pool),
+            Api::Client(client) => Via::Client(client),
+        }
+    }
+
     /// One exchange through `client`, bounded by `timeout` (one timer, armed when the future
     /// is first polled, covering the wait for an in-flight slot, connecting, sending, the
     /// response head and the whole body).
@@ -476,7 +521,7 @@ impl HyperTransport {
     /// queue here (see `docs/benchmarks.md`).
     fn start<'a>(
         &'a self,
-        client: &'a HyperClient,
+        via: Via<'a>,
         request: http::Request<Vec<u8>>,
         in_flight: Option<&'a tokio::sync::Semaphore>,
         timeout: Duration,
@@ -487,9 +532,8 @@ impl HyperTransport {
         let limit = self.max_body_bytes;
         Box::pin(async move {
             let queued = async move {
-                // Held until the whole body is read. hyper-util returns the connection to its
-                // pool from its own task a moment later, so the next request may not find it
-                // idle yet (a few connections over the cap; see DEFAULT_MAX_CONCURRENT_REQUESTS).
+                // Held until the whole body is read and (over HTTP/1.1) the connection is back
+                // in the pool, so the request that gets the slot next finds it idle.
                 let permit = match in_flight {
                     // A free slot is taken without making and polling an `Acquire` future.
                     // Released permits go to queued waiters first, so a slot is free here
@@ -504,7 +548,7 @@ impl HyperTransport {
                     },
                     None => None,
                 };
-                let result = Box::pin(exchange(client, request, limit)).await;
+                let result = Box::pin(exchange(via, request, limit)).await;
                 drop(permit);
                 result
             };
@@ -521,7 +565,7 @@ impl HttpTransport for HyperTransport {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
-        self.start(&self.api, request, self.in_flight.as_deref(), self.timeout)
+        self.start(self.api(), request, self.in_flight.as_deref(), self.timeout)
     }
 
     /// One timer per try: the earlier of `timeout` and this transport's own timeout.
@@ -531,7 +575,7 @@ impl HttpTransport for HyperTransport {
         timeout: Duration,
     ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
         self.start(
-            &self.api,
+            self.api(),
             request,
             self.in_flight.as_deref(),
             timeout.min(self.timeout),
@@ -546,7 +590,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for HyperTransport {
     type Future = BoxFuture<'c, Result<oauth2::HttpResponse, TransportError>>;
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
-        self.start(&self.token, request, None, self.timeout)
+        self.start(Via::Client(&self.token), request, None, self.timeout)
     }
 }
 
@@ -592,10 +636,14 @@ fn check_request_uri(uri: &http::Uri) -> Result<(), TransportError> {
 
 /// Sends `request` and reads the whole response, refusing a body over `limit` bytes.
 async fn exchange(
-    client: &HyperClient,
+    via: Via<'_>,
     request: http::Request<Vec<u8>>,
     limit: usize,
 ) -> Result<http::Response<Vec<u8>>, TransportError> {
+    let client = match via {
+        Via::Pool(pool) => return pool.exchange(request, limit).await,
+        Via::Client(client) => client,
+    };
     let request = request.map(|body| Full::new(Bytes::from(body)));
     let response = client
         .request(request)
@@ -605,7 +653,7 @@ async fn exchange(
 }
 
 /// Reads the body of `response`, refusing more than `limit` bytes.
-async fn read_capped(
+pub(crate) async fn read_capped(
     response: http::Response<hyper::body::Incoming>,
     limit: usize,
 ) -> Result<http::Response<Vec<u8>>, TransportError> {
@@ -641,26 +689,32 @@ async fn read_capped(
 }
 
 fn classify_client_error(error: hyper_util::client::legacy::Error) -> TransportError {
-    let tls = chain_has_tls_error(&error);
-    if tls {
-        TransportError::with_source(
+    let connecting = error.is_connect();
+    classify_failure(error, connecting)
+}
+
+/// A failed exchange as a [`TransportError`]: [`TransportErrorKind::Tls`] when a rustls error
+/// is anywhere in its chain, else [`TransportErrorKind::Connect`] if it happened while
+/// `connecting`, else [`TransportErrorKind::Connection`].
+pub(crate) fn classify_failure(
+    error: impl Into<crate::error::BoxError>,
+    connecting: bool,
+) -> TransportError {
+    let error = error.into();
+    let (kind, message) = if chain_has_tls_error(&*error) {
+        (
             TransportErrorKind::Tls,
             "the tls handshake with the server failed",
-            error,
         )
-    } else if error.is_connect() {
-        TransportError::with_source(
-            TransportErrorKind::Connect,
-            "cannot connect to the server",
-            error,
-        )
+    } else if connecting {
+        (TransportErrorKind::Connect, "cannot connect to the server")
     } else {
-        TransportError::with_source(
+        (
             TransportErrorKind::Connection,
             "the connection failed before a complete response arrived",
-            error,
         )
-    }
+    };
+    TransportError::with_source(kind, message, error)
 }
 
 fn chain_has_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {

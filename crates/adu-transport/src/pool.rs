@@ -1,0 +1,274 @@
+//! HTTP/1.1 connections for API requests, kept alive and reused, never more than the
+//! in-flight cap.
+//!
+//! hyper-util's pooled client puts a connection back in its pool from a task of its own a
+//! moment after the response is read, so a request that takes the freed in-flight slot in
+//! that moment finds no idle connection and opens one: 10,000 waits through a cap of 64
+//! opened 90 to 142 connections, each a TLS handshake on both sides. Here a request hands
+//! its connection back itself, once it has read the whole body and before its slot is
+//! released, so whoever takes the slot next finds the connection idle: a request opens a
+//! connection only when no idle one is left, and connections never outnumber the slots.
+//!
+//! The rest is what a pool must do: idle connections are taken newest first (the least
+//! likely to have been closed by the server), one that turns out closed is dropped and the
+//! next tried, a request that a reused connection could not even start is sent again on
+//! another one (hyper hands it back unsent), and connections idle longer than the idle
+//! timeout are closed. A connection whose response was not read to the end (an error, a
+//! body over the cap, a timeout) is never reused.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{HeaderValue, HOST};
+use http::uri::{Authority, Scheme};
+use http_body_util::Full;
+use hyper::client::conn::http1;
+use hyper_rustls::HttpsConnector;
+
+use crate::connector::TcpConnector;
+use crate::error::{TransportError, TransportErrorKind};
+use crate::transport::{classify_failure, read_capped};
+
+type Sender = http1::SendRequest<Full<Bytes>>;
+
+/// One idle connection and where it goes.
+struct Idle {
+    scheme: Scheme,
+    authority: Authority,
+    sender: Sender,
+    since: Instant,
+}
+
+/// The HTTP/1.1 connections of one transport's API requests.
+pub(crate) struct Http1Pool {
+    connector: HttpsConnector<TcpConnector>,
+    /// Oldest first; taken from the end.
+    idle: Mutex<Vec<Idle>>,
+    idle_timeout: Duration,
+    /// Whether the transport caps requests in flight: then a new connection to one origin
+    /// closes an idle one to another, so connections never outnumber the slots.
+    capped: bool,
+}
+
+impl Http1Pool {
+    pub(crate) fn new(
+        connector: HttpsConnector<TcpConnector>,
+        idle_timeout: Duration,
+        capped: bool,
+    ) -> Self {
+        Http1Pool {
+            connector,
+            idle: Mutex::new(Vec::new()),
+            idle_timeout,
+            capped,
+        }
+    }
+
+    /// Sends `request` (absolute URI, checked by the caller) and reads the whole response,
+    /// refusing a body over `limit` bytes. Called with an in-flight slot held, if the
+    /// transport has a cap: the connection is back in the pool before this returns.
+    pub(crate) async fn exchange(
+        &self,
+        request: http::Request<Vec<u8>>,
+        limit: usize,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let (mut parts, body) = request.into_parts();
+        let (Some(scheme), Some(authority)) =
+            (parts.uri.scheme().cloned(), parts.uri.authority().cloned())
+        else {
+            return Err(TransportError::new(
+                TransportErrorKind::InvalidRequest,
+                "the request uri must be absolute, with an http or https scheme",
+            ));
+        };
+        // Connections are made for the absolute URI; the request line carries only the
+        // path and query (origin form, RFC 9112 §3.2.1), and the host goes in `Host`.
+        let target = std::mem::take(&mut parts.uri);
+        if !parts.headers.contains_key(HOST) {
+            parts.headers.insert(HOST, host_header(&target, &scheme)?);
+        }
+        parts.uri = origin_form(&target);
+        let mut request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
+        loop {
+            let (mut sender, reused) = match self.take_idle(&scheme, &authority) {
+                Some(sender) => (sender, true),
+                // Boxed: connecting is rare, and its state would otherwise make every
+                // exchange's future larger.
+                None => (Box::pin(self.connect(&target)).await?, false),
+            };
+            // Waits for a connection just handed back to finish with its last response.
+            if let Err(error) = sender.ready().await {
+                if reused {
+                    // Closed while idle (by the server, most likely): try the next one.
+                    tracing::trace!(%error, "idle connection closed, trying another");
+                    continue;
+                }
+                return Err(connection_error(error));
+            }
+            match sender.try_send_request(request).await {
+                Ok(response) => {
+                    // Not handed back unless the whole body was read: on an error (or a
+                    // body over the cap) `sender` is dropped here, closing the connection.
+                    let response = read_capped(response, limit).await?;
+                    self.put_idle(scheme, authority, sender);
+                    return Ok(response);
+                }
+                Err(mut error) => match error.take_message() {
+                    // hyper did not start sending it: safe to send again, on another
+                    // connection if this one was reused (a fresh one failing is final).
+                    Some(unsent) if reused => {
+                        tracing::trace!(error = %error.error(), "request unsent on a reused connection, trying another");
+                        request = unsent;
+                    }
+                    _ => return Err(connection_error(error.into_error())),
+                },
+            }
+        }
+    }
+
+    /// The newest idle connection to this origin that is not known to be closed; drops
+    /// expired and closed ones on the way.
+    fn take_idle(&self, scheme: &Scheme, authority: &Authority) -> Option<Sender> {
+        let now = Instant::now();
+        let mut idle = lock(&self.idle);
+        self.expire(&mut idle, now);
+        let at = idle.iter().rposition(|i| {
+            !i.sender.is_closed() && i.scheme == *scheme && i.authority == *authority
+        });
+        match at {
+            // Nearly always the last entry, where `remove` moves nothing.
+            Some(at) => Some(idle.remove(at).sender),
+            None => {
+                if self.capped {
+                    // A new connection is coming: close an idle one to another origin (the
+                    // oldest), so the connections stay within the slots.
+                    if let Some(at) = idle
+                        .iter()
+                        .position(|i| i.scheme != *scheme || i.authority != *authority)
+                    {
+                        idle.remove(at);
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    fn put_idle(&self, scheme: Scheme, authority: Authority, sender: Sender) {
+        let now = Instant::now();
+        let mut idle = lock(&self.idle);
+        self.expire(&mut idle, now);
+        idle.push(Idle {
+            scheme,
+            authority,
+            sender,
+            since: now,
+        });
+    }
+
+    /// Drops the connections idle for longer than the idle timeout (the oldest come first).
+    fn expire(&self, idle: &mut Vec<Idle>, now: Instant) {
+        let stale = idle
+            .iter()
+            .take_while(|i| now.saturating_duration_since(i.since) > self.idle_timeout)
+            .count();
+        if stale > 0 {
+            idle.drain(..stale);
+        }
+    }
+
+    /// A new connection to `target`'s origin (TCP, then TLS for https), with its hyper
+    /// connection task spawned.
+    async fn connect(&self, target: &http::Uri) -> Result<Sender, TransportError> {
+        let mut connector = self.connector.clone();
+        let connecting = async {
+            std::future::poll_fn(|cx| tower_service::Service::poll_ready(&mut connector, cx))
+                .await?;
+            tower_service::Service::call(&mut connector, target.clone()).await
+        };
+        let io = connecting
+            .await
+            .map_err(|error| classify_failure(error, true))?;
+        let (sender, connection) = http1::handshake(io).await.map_err(connection_error)?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every update under this lock is a single push or removal: a panic cannot leave the
+    // list inconsistent, so poisoning is ignored.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `Host`: the URI's host, with its port unless it is the scheme's default.
+fn host_header(uri: &http::Uri, scheme: &Scheme) -> Result<HeaderValue, TransportError> {
+    let invalid = || {
+        TransportError::new(
+            TransportErrorKind::InvalidRequest,
+            "the request uri's host is not a valid Host header",
+        )
+    };
+    let host = uri.host().ok_or_else(invalid)?;
+    let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+    match uri.port_u16() {
+        Some(port) if port != default_port => {
+            HeaderValue::from_maybe_shared(Bytes::from(format!("{host}:{port}")))
+                .map_err(|_| invalid())
+        }
+        _ => HeaderValue::from_str(host).map_err(|_| invalid()),
+    }
+}
+
+/// The path and query of `uri` alone (`/` if it has none).
+fn origin_form(uri: &http::Uri) -> http::Uri {
+    match uri.path_and_query() {
+        Some(path) => {
+            let mut parts = http::uri::Parts::default();
+            parts.path_and_query = Some(path.clone());
+            http::Uri::from_parts(parts).unwrap_or_else(|_| http::Uri::from_static("/"))
+        }
+        None => http::Uri::from_static("/"),
+    }
+}
+
+fn connection_error(error: hyper::Error) -> TransportError {
+    classify_failure(error, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_header_keeps_only_a_non_default_port() {
+        let h = |uri: &str| {
+            let uri: http::Uri = uri.parse().unwrap();
+            let scheme = uri.scheme().unwrap().clone();
+            host_header(&uri, &scheme).unwrap()
+        };
+        assert_eq!(h("https://contoso.example/x"), "contoso.example");
+        assert_eq!(h("https://contoso.example:443/x"), "contoso.example");
+        assert_eq!(h("https://contoso.example:8443/x"), "contoso.example:8443");
+        assert_eq!(h("http://127.0.0.1:80/x"), "127.0.0.1");
+        assert_eq!(h("http://127.0.0.1:8080/x"), "127.0.0.1:8080");
+        assert_eq!(h("http://[::1]:8080/x"), "[::1]:8080");
+        // Userinfo never reaches the Host header.
+        assert_eq!(h("https://user:pw@contoso.example/x"), "contoso.example");
+    }
+
+    #[test]
+    fn origin_form_keeps_path_and_query_only() {
+        let o = |uri: &str| origin_form(&uri.parse().unwrap()).to_string();
+        assert_eq!(
+            o("https://h.example/deviceUpdate/blue/updates/operations/x?api-version=2022-10-01"),
+            "/deviceUpdate/blue/updates/operations/x?api-version=2022-10-01"
+        );
+        assert_eq!(o("https://h.example"), "/");
+    }
+}
