@@ -51,6 +51,44 @@ pub(crate) struct Http1Pool {
     capped: bool,
 }
 
+/// A request made ready for a pooled connection (by [`prepare`]).
+pub(crate) struct Outgoing {
+    /// In origin form, with `Host`.
+    request: http::Request<Full<Bytes>>,
+    /// The absolute URI, for connecting.
+    target: http::Uri,
+    scheme: Scheme,
+    authority: Authority,
+}
+
+/// Readies `request` (absolute URI, checked by the caller) for a connection: connections are
+/// made for the absolute URI, while the request line carries only the path and query (origin
+/// form, RFC 9112 §3.2.1) and the host goes in `Host`.
+///
+/// Done before the exchange's future is made, so that future holds only the result.
+pub(crate) fn prepare(request: http::Request<Vec<u8>>) -> Result<Outgoing, TransportError> {
+    let (mut parts, body) = request.into_parts();
+    let (Some(scheme), Some(authority)) =
+        (parts.uri.scheme().cloned(), parts.uri.authority().cloned())
+    else {
+        return Err(TransportError::new(
+            TransportErrorKind::InvalidRequest,
+            "the request uri must be absolute, with an http or https scheme",
+        ));
+    };
+    let target = std::mem::take(&mut parts.uri);
+    if !parts.headers.contains_key(HOST) {
+        parts.headers.insert(HOST, host_header(&target, &scheme)?);
+    }
+    parts.uri = origin_form(&target);
+    Ok(Outgoing {
+        request: http::Request::from_parts(parts, Full::new(Bytes::from(body))),
+        target,
+        scheme,
+        authority,
+    })
+}
+
 impl Http1Pool {
     pub(crate) fn new(
         connector: HttpsConnector<TcpConnector>,
@@ -65,37 +103,22 @@ impl Http1Pool {
         }
     }
 
-    /// Sends `request` (absolute URI, checked by the caller) and reads the whole response,
-    /// refusing a body over `limit` bytes. Called with an in-flight slot held, if the
-    /// transport has a cap: the connection is back in the pool before this returns.
-    pub(crate) async fn exchange(
+    /// Sends a prepared request and reads the whole response, refusing a body over `limit`
+    /// bytes. Called with an in-flight slot held, if the transport has a cap: the connection
+    /// is back in the pool before this returns.
+    pub(crate) async fn send(
         &self,
-        request: http::Request<Vec<u8>>,
+        mut outgoing: Outgoing,
         limit: usize,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let (mut parts, body) = request.into_parts();
-        let (Some(scheme), Some(authority)) =
-            (parts.uri.scheme().cloned(), parts.uri.authority().cloned())
-        else {
-            return Err(TransportError::new(
-                TransportErrorKind::InvalidRequest,
-                "the request uri must be absolute, with an http or https scheme",
-            ));
-        };
-        // Connections are made for the absolute URI; the request line carries only the
-        // path and query (origin form, RFC 9112 §3.2.1), and the host goes in `Host`.
-        let target = std::mem::take(&mut parts.uri);
-        if !parts.headers.contains_key(HOST) {
-            parts.headers.insert(HOST, host_header(&target, &scheme)?);
-        }
-        parts.uri = origin_form(&target);
-        let mut request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
+        // Its fields are used in place: moved into locals, they would take room in this
+        // future next to the argument's own.
         loop {
-            let (mut sender, reused) = match self.take_idle(&scheme, &authority) {
+            let (mut sender, reused) = match self.take_idle(&outgoing.scheme, &outgoing.authority) {
                 Some(sender) => (sender, true),
                 // Boxed: connecting is rare, and its state would otherwise make every
                 // exchange's future larger.
-                None => (Box::pin(self.connect(&target)).await?, false),
+                None => (Box::pin(self.connect(&outgoing.target)).await?, false),
             };
             // Waits for a connection just handed back to finish with its last response.
             if let Err(error) = sender.ready().await {
@@ -106,12 +129,12 @@ impl Http1Pool {
                 }
                 return Err(connection_error(error));
             }
-            match sender.try_send_request(request).await {
+            match sender.try_send_request(outgoing.request).await {
                 Ok(response) => {
                     // Not handed back unless the whole body was read: on an error (or a
                     // body over the cap) `sender` is dropped here, closing the connection.
                     let response = read_capped(response, limit).await?;
-                    self.put_idle(scheme, authority, sender);
+                    self.put_idle(outgoing.scheme, outgoing.authority, sender);
                     return Ok(response);
                 }
                 Err(mut error) => match error.take_message() {
@@ -119,7 +142,7 @@ impl Http1Pool {
                     // connection if this one was reused (a fresh one failing is final).
                     Some(unsent) if reused => {
                         tracing::trace!(error = %error.error(), "request unsent on a reused connection, trying another");
-                        request = unsent;
+                        outgoing.request = unsent;
                     }
                     _ => return Err(connection_error(error.into_error())),
                 },

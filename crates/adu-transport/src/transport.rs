@@ -548,7 +548,15 @@ impl HyperTransport {
                     },
                     None => None,
                 };
-                let result = Box::pin(exchange(via, request, limit)).await;
+                // Each path's exchange is boxed on its own, so the box is the size of the
+                // one it runs.
+                let result = match via {
+                    Via::Pool(pool) => match crate::pool::prepare(request) {
+                        Ok(outgoing) => Box::pin(pool.send(outgoing, limit)).await,
+                        Err(error) => Err(error),
+                    },
+                    Via::Client(client) => Box::pin(exchange(client, request, limit)).await,
+                };
                 drop(permit);
                 result
             };
@@ -634,16 +642,13 @@ fn check_request_uri(uri: &http::Uri) -> Result<(), TransportError> {
     Ok(())
 }
 
-/// Sends `request` and reads the whole response, refusing a body over `limit` bytes.
+/// Sends `request` through hyper-util's client and reads the whole response, refusing a body
+/// over `limit` bytes.
 async fn exchange(
-    via: Via<'_>,
+    client: &HyperClient,
     request: http::Request<Vec<u8>>,
     limit: usize,
 ) -> Result<http::Response<Vec<u8>>, TransportError> {
-    let client = match via {
-        Via::Pool(pool) => return pool.exchange(request, limit).await,
-        Via::Client(client) => client,
-    };
     let request = request.map(|body| Full::new(Bytes::from(body)));
     let response = client
         .request(request)
