@@ -7,20 +7,26 @@
 //! opened 90 to 142 connections, each a TLS handshake on both sides. Here a request hands
 //! its connection back itself, once it has read the whole body and before its slot is
 //! released, so whoever takes the slot next finds the connection idle: a request opens a
-//! connection only when no idle one is left, and connections never outnumber the slots.
+//! connection only when no idle one is left, and connections stay within the slots (a new
+//! one that would make one more, beside idle connections to another origin, closes the
+//! oldest of them).
 //!
 //! The rest is what a pool must do: idle connections are taken newest first (the least
 //! likely to have been closed by the server), one that turns out closed is dropped and the
 //! next tried, a request that a reused connection could not even start is sent again on
 //! another one (hyper hands it back unsent), and connections idle longer than the idle
-//! timeout are closed. A connection whose response was not read to the end (an error, a
-//! body over the cap, a timeout) is never reused.
+//! timeout are closed. A connection goes back to the pool only when its response was read to
+//! the end, did not ask to close it, and the connection is ready for another request (not,
+//! say, still sending a request body the server answered early); any other is closed at
+//! once (its task is aborted), so it does not linger outside the count.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, HOST};
+use http::header::{HeaderMap, HeaderValue, CONNECTION, HOST};
 use http::uri::{Authority, Scheme};
 use http_body_util::Full;
 use hyper::client::conn::http1;
@@ -30,13 +36,32 @@ use crate::connector::TcpConnector;
 use crate::error::{TransportError, TransportErrorKind};
 use crate::transport::{classify_failure, read_capped};
 
-type Sender = http1::SendRequest<Full<Bytes>>;
+/// How long a connection whose response has been read may take to be ready for the next
+/// request before it is closed instead of pooled. Normally it is ready at once, or after one
+/// turn of its connection task.
+const READY_WAIT: Duration = Duration::from_millis(100);
+
+/// One open connection: hyper's handle for sending on it, and its connection task, aborted
+/// (closing the socket) when the handle is dropped.
+struct Conn {
+    sender: http1::SendRequest<Full<Bytes>>,
+    task: tokio::task::AbortHandle,
+    /// The pool's count of open connections, decremented on drop.
+    open: Arc<AtomicUsize>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// One idle connection and where it goes.
 struct Idle {
     scheme: Scheme,
     authority: Authority,
-    sender: Sender,
+    conn: Conn,
     since: Instant,
 }
 
@@ -46,9 +71,12 @@ pub(crate) struct Http1Pool {
     /// Oldest first; taken from the end.
     idle: Mutex<Vec<Idle>>,
     idle_timeout: Duration,
-    /// Whether the transport caps requests in flight: then a new connection to one origin
-    /// closes an idle one to another, so connections never outnumber the slots.
-    capped: bool,
+    /// The transport's cap on requests in flight, if it has one: a new connection that
+    /// makes more than this many open closes the oldest idle one (to another origin: one to
+    /// the same origin would have been taken instead).
+    cap: Option<usize>,
+    /// Connections open now (idle or in use).
+    open: Arc<AtomicUsize>,
 }
 
 /// A request made ready for a pooled connection (by [`prepare`]).
@@ -76,6 +104,15 @@ pub(crate) fn prepare(request: http::Request<Vec<u8>>) -> Result<Outgoing, Trans
             "the request uri must be absolute, with an http or https scheme",
         ));
     };
+    if !matches!(
+        parts.version,
+        http::Version::HTTP_10 | http::Version::HTTP_11
+    ) {
+        return Err(TransportError::new(
+            TransportErrorKind::InvalidRequest,
+            "only HTTP/1.0 and HTTP/1.1 requests can go over an HTTP/1.1 connection",
+        ));
+    }
     let target = std::mem::take(&mut parts.uri);
     if !parts.headers.contains_key(HOST) {
         parts.headers.insert(HOST, host_header(&target, &scheme)?);
@@ -93,13 +130,14 @@ impl Http1Pool {
     pub(crate) fn new(
         connector: HttpsConnector<TcpConnector>,
         idle_timeout: Duration,
-        capped: bool,
+        cap: Option<usize>,
     ) -> Self {
         Http1Pool {
             connector,
             idle: Mutex::new(Vec::new()),
             idle_timeout,
-            capped,
+            cap,
+            open: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -114,27 +152,30 @@ impl Http1Pool {
         // Its fields are used in place: moved into locals, they would take room in this
         // future next to the argument's own.
         loop {
-            let (mut sender, reused) = match self.take_idle(&outgoing.scheme, &outgoing.authority) {
-                Some(sender) => (sender, true),
+            let (mut conn, reused) = match self.take_idle(&outgoing.scheme, &outgoing.authority) {
+                Some(conn) => (conn, true),
                 // Boxed: connecting is rare, and its state would otherwise make every
                 // exchange's future larger.
                 None => (Box::pin(self.connect(&outgoing.target)).await?, false),
             };
-            // Waits for a connection just handed back to finish with its last response.
-            if let Err(error) = sender.ready().await {
+            // A pooled connection was ready when it was put back; this notices one closed
+            // since (by the server, most likely).
+            if let Err(error) = conn.sender.ready().await {
                 if reused {
-                    // Closed while idle (by the server, most likely): try the next one.
                     tracing::trace!(%error, "idle connection closed, trying another");
                     continue;
                 }
                 return Err(connection_error(error));
             }
-            match sender.try_send_request(outgoing.request).await {
+            match conn.sender.try_send_request(outgoing.request).await {
                 Ok(response) => {
-                    // Not handed back unless the whole body was read: on an error (or a
-                    // body over the cap) `sender` is dropped here, closing the connection.
+                    let keep_alive = keeps_alive(response.version(), response.headers());
+                    // On an error (or a body over the cap) `conn` is dropped here, closing the
+                    // connection: its response was not read to the end.
                     let response = read_capped(response, limit).await?;
-                    self.put_idle(outgoing.scheme, outgoing.authority, sender);
+                    if keep_alive && ready_for_next(&mut conn).await {
+                        self.put_idle(outgoing.scheme, outgoing.authority, conn);
+                    }
                     return Ok(response);
                 }
                 Err(mut error) => match error.take_message() {
@@ -152,46 +193,45 @@ impl Http1Pool {
 
     /// The newest idle connection to this origin that is not known to be closed; drops
     /// expired and closed ones on the way.
-    fn take_idle(&self, scheme: &Scheme, authority: &Authority) -> Option<Sender> {
-        let now = Instant::now();
+    fn take_idle(&self, scheme: &Scheme, authority: &Authority) -> Option<Conn> {
         let mut idle = lock(&self.idle);
-        self.expire(&mut idle, now);
-        let at = idle.iter().rposition(|i| {
-            !i.sender.is_closed() && i.scheme == *scheme && i.authority == *authority
-        });
-        match at {
-            // Nearly always the last entry, where `remove` moves nothing.
-            Some(at) => Some(idle.remove(at).sender),
-            None => {
-                if self.capped {
-                    // A new connection is coming: close an idle one to another origin (the
-                    // oldest), so the connections stay within the slots.
-                    if let Some(at) = idle
-                        .iter()
-                        .position(|i| i.scheme != *scheme || i.authority != *authority)
-                    {
-                        idle.remove(at);
-                    }
-                }
-                None
+        self.expire(&mut idle);
+        let mut at = idle.len();
+        while at > 0 {
+            at -= 1;
+            let entry = &idle[at];
+            if entry.conn.sender.is_closed() {
+                idle.remove(at);
+            } else if entry.scheme == *scheme && entry.authority == *authority {
+                // Nearly always the last entry, where `remove` moves nothing.
+                return Some(idle.remove(at).conn);
             }
         }
+        None
     }
 
-    fn put_idle(&self, scheme: Scheme, authority: Authority, sender: Sender) {
-        let now = Instant::now();
+    fn put_idle(&self, scheme: Scheme, authority: Authority, conn: Conn) {
         let mut idle = lock(&self.idle);
-        self.expire(&mut idle, now);
+        // Read under the lock, so the list stays in time order.
+        let now = Instant::now();
+        self.expire_at(&mut idle, now);
         idle.push(Idle {
             scheme,
             authority,
-            sender,
+            conn,
             since: now,
         });
     }
 
+    fn expire(&self, idle: &mut Vec<Idle>) {
+        // Nothing to expire in an empty list: no clock read.
+        if !idle.is_empty() {
+            self.expire_at(idle, Instant::now());
+        }
+    }
+
     /// Drops the connections idle for longer than the idle timeout (the oldest come first).
-    fn expire(&self, idle: &mut Vec<Idle>, now: Instant) {
+    fn expire_at(&self, idle: &mut Vec<Idle>, now: Instant) {
         let stale = idle
             .iter()
             .take_while(|i| now.saturating_duration_since(i.since) > self.idle_timeout)
@@ -203,7 +243,7 @@ impl Http1Pool {
 
     /// A new connection to `target`'s origin (TCP, then TLS for https), with its hyper
     /// connection task spawned.
-    async fn connect(&self, target: &http::Uri) -> Result<Sender, TransportError> {
+    async fn connect(&self, target: &http::Uri) -> Result<Conn, TransportError> {
         let mut connector = self.connector.clone();
         let connecting = async {
             std::future::poll_fn(|cx| tower_service::Service::poll_ready(&mut connector, cx))
@@ -214,12 +254,63 @@ impl Http1Pool {
             .await
             .map_err(|error| classify_failure(error, true))?;
         let (sender, connection) = http1::handshake(io).await.map_err(connection_error)?;
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
             }
-        });
-        Ok(sender)
+        })
+        .abort_handle();
+        let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+        let conn = Conn {
+            sender,
+            task,
+            open: self.open.clone(),
+        };
+        if self.cap.is_some_and(|cap| open > cap) {
+            // Over the cap only when idle connections to another origin (or one to this
+            // origin returned since this request looked) fill the other slots: close the
+            // oldest. Done once the new connection works, so a failed connect closes nothing.
+            let mut idle = lock(&self.idle);
+            if !idle.is_empty() {
+                idle.remove(0);
+            }
+        }
+        Ok(conn)
+    }
+}
+
+/// Whether the server lets the connection carry another request (RFC 9112 §9.3): HTTP/1.1
+/// unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
+fn keeps_alive(version: http::Version, headers: &HeaderMap) -> bool {
+    let has = |token: &str| {
+        headers.get_all(CONNECTION).iter().any(|value| {
+            value
+                .to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    match version {
+        http::Version::HTTP_11 => !has("close"),
+        http::Version::HTTP_10 => has("keep-alive") && !has("close"),
+        _ => false,
+    }
+}
+
+/// Whether the connection can take another request: at once (the usual case, with no timer),
+/// or within [`READY_WAIT`]. Not when it is closed, or still busy (sending the body of a
+/// request the server answered early, say).
+async fn ready_for_next(conn: &mut Conn) -> bool {
+    let now = std::future::poll_fn(|cx| match conn.sender.poll_ready(cx) {
+        Poll::Ready(result) => Poll::Ready(Some(result.is_ok())),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    match now {
+        Some(ready) => ready,
+        None => matches!(
+            tokio::time::timeout(READY_WAIT, conn.sender.ready()).await,
+            Ok(Ok(()))
+        ),
     }
 }
 

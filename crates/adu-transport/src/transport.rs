@@ -151,9 +151,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// measured by `cargo xtask bench`), overflowing accept backlogs and file-descriptor
 /// limits. Over HTTP/1.1 one request holds one connection, and a request hands its
 /// connection back to the pool before its slot goes to the next request, so the cap is
-/// also the most API connections the transport opens (per transport, all origins
-/// together); excess requests queue (inside the per-try timeout) for a free slot. With
-/// HTTP/2 offered (the `http2` feature), requests go through hyper-util's pooled client,
+/// also the most API connections the transport keeps open (per transport, all origins
+/// together: a new connection that would make one more closes the oldest idle one, and a
+/// connection that is not reused is closed at once); excess requests queue (inside the
+/// per-try timeout) for a free slot. With HTTP/2 offered (the `http2` feature), requests go through hyper-util's pooled client,
 /// which puts a connection back from a task of its own a moment later: there a few more
 /// connections than the cap may open (10,000 waits through a cap of 64 opened 90 to 142
 /// over HTTP/1.1 when it carried every request, see `docs/benchmarks.md`).
@@ -165,7 +166,7 @@ type HyperClient = Client<HttpsConnector<TcpConnector>, Full<Bytes>>;
 #[derive(Clone)]
 enum Api {
     /// HTTP/1.1 through the transport's own pool (the default): connections are handed back
-    /// before the in-flight slot is released, so they never outnumber the slots.
+    /// before the in-flight slot is released, so they stay within the slots.
     Pool(Arc<Http1Pool>),
     /// hyper-util's client, which negotiates HTTP/2 or HTTP/1.1 through ALPN (the `http2`
     /// feature with [`HyperTransportBuilder::http2`]). Boxed: far larger than a pointer.
@@ -376,7 +377,7 @@ impl HyperTransportBuilder {
             Api::Pool(Arc::new(Http1Pool::new(
                 self.connector(roots, false)?,
                 self.pool_idle_timeout,
-                self.max_concurrent_requests.is_some(),
+                self.max_concurrent_requests,
             )))
         };
         Ok(HyperTransport {
@@ -663,13 +664,18 @@ pub(crate) async fn read_capped(
     limit: usize,
 ) -> Result<http::Response<Vec<u8>>, TransportError> {
     let (parts, mut body) = response.into_parts();
-    // Refuse early when the server announces a body over the cap.
-    if let Some(length) = parts
+    // Refuse early when the server announces a body over the cap. A 1xx, 204 or 304 answer
+    // has no body whatever its Content-Length says (RFC 9110 §8.6).
+    let bodiless = parts.status.is_informational()
+        || parts.status == http::StatusCode::NO_CONTENT
+        || parts.status == http::StatusCode::NOT_MODIFIED;
+    let announced = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
-    {
+        .filter(|_| !bodiless);
+    if let Some(length) = announced {
         if length > limit as u64 {
             return Err(TransportError::body_too_large(limit));
         }

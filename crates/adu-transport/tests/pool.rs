@@ -3,11 +3,13 @@
 
 mod support;
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use adu_transport::{HttpTransport, HyperTransport, TransportErrorKind};
 use support::{plain_http_transport, raw_server, read_head, Reply, Server};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn get(url: &str) -> http::Request<Vec<u8>> {
     http::Request::get(url).body(Vec::new()).unwrap()
@@ -132,4 +134,145 @@ async fn connections_idle_longer_than_the_idle_timeout_are_not_reused() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     transport.call(get(&url)).await.unwrap();
     assert_eq!(server.connections(), 2);
+}
+
+/// Far below the cap, requests to two origins keep one connection each: a connection to
+/// another origin is closed only when a new one would exceed the cap.
+#[tokio::test]
+async fn below_the_cap_two_origins_keep_their_connections() {
+    let a = Server::start(vec![Reply::new(200)]).await;
+    let b = Server::start(vec![Reply::new(200)]).await;
+    let transport = transport(); // the default cap, 64
+    for _ in 0..5 {
+        for url in [&a.url(), &b.url()] {
+            transport.call(get(&format!("{url}/x"))).await.unwrap();
+        }
+    }
+    assert_eq!((a.connections(), b.connections()), (1, 1));
+}
+
+/// A server that answers a large POST early (413) without reading its body and keeps the
+/// connection open: hyper is still sending the body, so the connection cannot take another
+/// request and must not go back to the pool, where the next request would wait on it.
+#[tokio::test]
+async fn a_connection_still_sending_a_request_body_is_not_pooled() {
+    let (addr, connections) = raw_server(|mut stream| async move {
+        let head = read_head(&mut stream).await;
+        if head.starts_with(b"POST") {
+            let _ = stream
+                .write_all(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 2\r\n\r\n{}")
+                .await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        } else {
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                .await;
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    let transport = transport();
+    let url = format!("http://{addr}/x");
+    let post = http::Request::post(&url)
+        .body(vec![b'x'; 16 << 20])
+        .unwrap();
+    assert_eq!(transport.call(post).await.unwrap().status(), 413);
+    let started = Instant::now();
+    let response = transport
+        .call_with_timeout(get(&url), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+}
+
+/// hyper's HTTP/1 encoder cannot write other versions: refused before anything is sent.
+#[tokio::test]
+async fn a_request_of_another_http_version_is_refused() {
+    let server = Server::start(vec![Reply::new(200)]).await;
+    for version in [
+        http::Version::HTTP_09,
+        http::Version::HTTP_2,
+        http::Version::HTTP_3,
+    ] {
+        let mut request = get(&format!("{}/x", server.url()));
+        *request.version_mut() = version;
+        let error = transport().call(request).await.unwrap_err();
+        assert_eq!(
+            error.kind(),
+            TransportErrorKind::InvalidRequest,
+            "{version:?}"
+        );
+    }
+    assert_eq!(server.connections(), 0);
+    let mut request = get(&format!("{}/x", server.url()));
+    *request.version_mut() = http::Version::HTTP_10;
+    assert_eq!(transport().call(request).await.unwrap().status(), 200);
+}
+
+/// Answers that end their connection (`Connection: close`, HTTP/1.0 without keep-alive) are
+/// not pooled; the others are. Every request succeeds either way.
+#[tokio::test]
+async fn answers_that_close_the_connection_are_not_pooled() {
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = served.clone();
+    let (addr, connections) = raw_server(move |mut stream| {
+        let served = counter.clone();
+        async move {
+            loop {
+                if read_head(&mut stream).await.is_empty() {
+                    return;
+                }
+                let reply: &[u8] = match served.fetch_add(1, Ordering::SeqCst) % 4 {
+                    0 => b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}",
+                    1 => b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\n{}",
+                    2 => b"HTTP/1.1 204 No Content\r\n\r\n",
+                    _ => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}",
+                };
+                let _ = stream.write_all(reply).await;
+            }
+        }
+    })
+    .await;
+    let transport = transport();
+    let url = format!("http://{addr}/x");
+    for _ in 0..8 {
+        transport
+            .call_with_timeout(get(&url), Duration::from_secs(2))
+            .await
+            .unwrap();
+    }
+    // Per four answers: the close and the HTTP/1.0 one end their connections; the 204 and
+    // the plain 200 share the next one. 8 requests, 5 connections.
+    assert_eq!(connections.load(Ordering::SeqCst), 5);
+}
+
+/// A 304 has no body whatever its Content-Length says: not refused as too large.
+#[tokio::test]
+async fn a_304_announcing_a_large_length_is_not_too_large() {
+    let (addr, _) = raw_server(|mut stream| async move {
+        read_head(&mut stream).await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 304 Not Modified\r\ncontent-length: 999999999\r\n\r\n")
+            .await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    })
+    .await;
+    let transport = plain_http_transport().max_body_bytes(1024).build().unwrap();
+    let response = transport
+        .call(get(&format!("http://{addr}/x")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 304);
+    assert!(response.body().is_empty());
 }
