@@ -377,6 +377,32 @@ mod tests {
     }
 
     #[test]
+    fn keep_alive_follows_the_version_and_connection_tokens() {
+        let headers = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(CONNECTION, HeaderValue::from_str(v).unwrap());
+            }
+            h
+        };
+        let v11 = http::Version::HTTP_11;
+        let v10 = http::Version::HTTP_10;
+        assert!(keeps_alive(v11, &headers(&[])));
+        assert!(keeps_alive(v11, &headers(&["keep-alive"])));
+        assert!(!keeps_alive(v11, &headers(&["close"])));
+        assert!(!keeps_alive(v11, &headers(&["Upgrade, CLOSE"])));
+        assert!(!keeps_alive(v11, &headers(&["upgrade", " Close "])));
+        assert!(
+            keeps_alive(v11, &headers(&["closed"])),
+            "a token, not a prefix"
+        );
+        assert!(!keeps_alive(v10, &headers(&[])));
+        assert!(keeps_alive(v10, &headers(&["Keep-Alive"])));
+        assert!(!keeps_alive(v10, &headers(&["keep-alive, close"])));
+        assert!(!keeps_alive(http::Version::HTTP_2, &headers(&[])));
+    }
+
+    #[test]
     fn origin_form_keeps_path_and_query_only() {
         let o = |uri: &str| origin_form(&uri.parse().unwrap()).to_string();
         assert_eq!(
