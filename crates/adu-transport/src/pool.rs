@@ -167,12 +167,13 @@ impl Http1Pool {
                 }
                 return Err(connection_error(error));
             }
+            let head = outgoing.request.method() == http::Method::HEAD;
             match conn.sender.try_send_request(outgoing.request).await {
                 Ok(response) => {
                     let keep_alive = keeps_alive(response.version(), response.headers());
                     // On an error (or a body over the cap) `conn` is dropped here, closing the
                     // connection: its response was not read to the end.
-                    let response = read_capped(response, limit).await?;
+                    let response = read_capped(response, limit, head).await?;
                     if keep_alive && ready_for_next(&mut conn).await {
                         self.put_idle(outgoing.scheme, outgoing.authority, conn);
                     }

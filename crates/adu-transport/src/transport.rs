@@ -650,23 +650,27 @@ async fn exchange(
     request: http::Request<Vec<u8>>,
     limit: usize,
 ) -> Result<http::Response<Vec<u8>>, TransportError> {
+    let head = request.method() == http::Method::HEAD;
     let request = request.map(|body| Full::new(Bytes::from(body)));
     let response = client
         .request(request)
         .await
         .map_err(classify_client_error)?;
-    read_capped(response, limit).await
+    read_capped(response, limit, head).await
 }
 
-/// Reads the body of `response`, refusing more than `limit` bytes.
+/// Reads the body of `response` (the answer to a HEAD request if `head`), refusing more than
+/// `limit` bytes.
 pub(crate) async fn read_capped(
     response: http::Response<hyper::body::Incoming>,
     limit: usize,
+    head: bool,
 ) -> Result<http::Response<Vec<u8>>, TransportError> {
     let (parts, mut body) = response.into_parts();
-    // Refuse early when the server announces a body over the cap. A 1xx, 204 or 304 answer
-    // has no body whatever its Content-Length says (RFC 9110 §8.6).
-    let bodiless = parts.status.is_informational()
+    // Refuse early when the server announces a body over the cap. An answer to HEAD, and a
+    // 1xx, 204 or 304, has no body whatever its Content-Length says (RFC 9110 §8.6).
+    let bodiless = head
+        || parts.status.is_informational()
         || parts.status == http::StatusCode::NO_CONTENT
         || parts.status == http::StatusCode::NOT_MODIFIED;
     let announced = parts

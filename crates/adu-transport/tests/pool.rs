@@ -276,3 +276,36 @@ async fn a_304_announcing_a_large_length_is_not_too_large() {
     assert_eq!(response.status(), 304);
     assert!(response.body().is_empty());
 }
+
+/// An answer to HEAD has no body whatever its Content-Length says: not refused as too large,
+/// and its connection is reused.
+#[tokio::test]
+async fn a_head_answer_announcing_a_large_length_is_not_too_large() {
+    let (addr, connections) = raw_server(|mut stream| async move {
+        loop {
+            if read_head(&mut stream).await.is_empty() {
+                return;
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 999999999\r\n\r\n")
+                .await;
+        }
+    })
+    .await;
+    let transport = plain_http_transport().max_body_bytes(1024).build().unwrap();
+    for _ in 0..2 {
+        let request = http::Request::head(format!("http://{addr}/x"))
+            .body(Vec::new())
+            .unwrap();
+        let response = transport.call(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.body().is_empty());
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    // A GET announcing the same length is refused before its body is read.
+    let error = transport
+        .call(get(&format!("http://{addr}/x")))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::BodyTooLarge);
+}
