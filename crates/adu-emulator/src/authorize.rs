@@ -188,12 +188,7 @@ pub(crate) fn authorize_endpoint(
 ) -> Response<Bytes> {
     let creds = &state.config.credentials;
     let params = parse_pairs(query);
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| &**v);
 
     // Before the redirect URI is trusted: answer with a page.
     if !tenant.eq_ignore_ascii_case(&creds.tenant) {

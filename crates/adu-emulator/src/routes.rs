@@ -1,6 +1,7 @@
 //! Request routing and the answers of each route, computed from the request,
 //! the shared state and the time (no I/O here).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
@@ -39,8 +40,12 @@ const JSON: &str = "application/json; charset=utf-8";
 const PROBLEM_JSON: &str = "application/problem+json; charset=utf-8";
 
 /// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`); invalid
-/// escapes are kept as they are and invalid UTF-8 is replaced.
-pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
+/// escapes are kept as they are and invalid UTF-8 is replaced. Text with nothing to
+/// decode (every segment of a usual request path) is borrowed, not copied.
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'%' || (plus_is_space && b == b'+')) {
+        return Cow::Borrowed(s);
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -71,11 +76,11 @@ pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Parses `a=b&c=d` (query strings and form bodies); the first value of a name wins.
-pub(crate) fn parse_pairs(s: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_pairs(s: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
     s.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
@@ -85,11 +90,8 @@ pub(crate) fn parse_pairs(s: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+fn get<'a>(pairs: &'a [(Cow<'_, str>, Cow<'_, str>)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| &**v)
 }
 
 /// A W3C `traceparent` with random ids, like the service sends.
@@ -144,9 +146,13 @@ fn set_header(resp: &mut Response<Bytes>, name: HeaderName, value: &str) {
 
 /// Routes a request and computes the answer.
 pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> Response<Bytes> {
-    let raw: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
-    let segs: Vec<String> = raw.iter().map(|s| percent_decode(s, false)).collect();
-    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let segs: Vec<Cow<'_, str>> = req
+        .path
+        .trim_start_matches('/')
+        .split('/')
+        .map(|s| percent_decode(s, false))
+        .collect();
+    let s: Vec<&str> = segs.iter().map(|seg| &**seg).collect();
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
 
     // The identity platform's endpoints: /{tenant}/oauth2/v2.0/{token,authorize}.
@@ -562,6 +568,13 @@ mod tests {
         assert_eq!(percent_decode("100%", false), "100%");
         assert_eq!(percent_decode("%zz%4", false), "%zz%4");
         assert_eq!(percent_decode("updates%3Aimport", false), "updates:import");
+        // Nothing to decode: borrowed, not copied.
+        assert!(matches!(
+            percent_decode("operations", false),
+            Cow::Borrowed("operations")
+        ));
+        assert!(matches!(percent_decode("a+b", false), Cow::Borrowed("a+b")));
+        assert!(matches!(percent_decode("a+b", true), Cow::Owned(_)));
     }
 
     #[test]

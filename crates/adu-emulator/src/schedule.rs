@@ -96,7 +96,12 @@ pub(crate) fn etag(operation_id: &str, created_nanos: u128, stage: u8) -> ETag {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&hi.to_be_bytes());
     bytes[8..].copy_from_slice(&lo.to_be_bytes());
-    ETag::from(format!("\"{}\"", crate::state::uuid_text(&bytes)))
+    // Written into one buffer (no `format!`): this runs on every answer.
+    let mut text = String::with_capacity(38);
+    text.push('"');
+    crate::state::push_uuid(&mut text, &bytes);
+    text.push('"');
+    ETag::new(&text)
 }
 
 #[cfg(test)]

@@ -41,13 +41,18 @@ pub(crate) fn push_hex(out: &mut String, byte: u8) {
 /// 16 bytes as a UUID's text (`8-4-4-4-12` lowercase hex digits).
 pub(crate) fn uuid_text(bytes: &[u8; 16]) -> String {
     let mut out = String::with_capacity(36);
+    push_uuid(&mut out, bytes);
+    out
+}
+
+/// Appends 16 bytes as a UUID's text.
+pub(crate) fn push_uuid(out: &mut String, bytes: &[u8; 16]) {
     for (i, b) in bytes.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
             out.push('-');
         }
-        push_hex(&mut out, *b);
+        push_hex(out, *b);
     }
-    out
 }
 
 /// A random version-4 UUID in its usual text form.

@@ -103,12 +103,9 @@ pub(crate) fn token_endpoint(
     now: SystemTime,
 ) -> Response<Bytes> {
     let creds = &state.config.credentials;
-    let form = parse_pairs(&String::from_utf8_lossy(body));
-    let get = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let body = String::from_utf8_lossy(body);
+    let form = parse_pairs(&body);
+    let get = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| &**v);
 
     if !tenant.eq_ignore_ascii_case(&creds.tenant) {
         return aad_error(
