@@ -986,11 +986,11 @@ decode alone.
   strings (three allocations in B) and nine fields parsed where B reads three and skips
   the rest. Plain `serde_json` into the same model types is slower than
   `decode_get_operation_response` (see the Decode section), and so is plain `serde_json`
-  reading every field into plain `String`s (fourth session: 958 ns against 850 ns): the
+  reading every field into plain `String`s (fourth session: 852 ns against 725 ns): the
   0.8 target against the three-field struct asks a decode of the whole operation to cost no
   more than 1.25 times one that skips most of the answer. By instructions it does (0.82);
-  by the clock it does not (0.66 on this session's machine, 0.72 to 0.77 on the earlier
-  one). Reaching 0.8 by the clock
+  by the clock it does not (0.66 and 0.67 on this session's machine, 0.72 to 0.77 on the
+  earlier one). Reaching 0.8 by the clock
   would need fewer allocations than one per string, i.e. model strings that share one
   buffer with the body: a change of every public string field, not done.
 - Memory of 10,000 waits (fixed): a request queued for an in-flight slot used to hold its
@@ -1033,9 +1033,9 @@ decode alone.
   remaining client cost listed above is where a steady margin has to come from.
 - Client cost per request, fourth session (https, callgrind as in the Instructions section):
   A 61,500 to 53,800-55,200 over four measurements, with B at 54,000-56,500 in the same
-  runs (the full run above: 54,735 against 53,959): the client now costs what the bare
-  hyper-util client costs. The throughput ratios followed: 0.94 and 0.96 in the full run
-  above, on a different machine from the third session's (AMD EPYC, where both variants
+  runs (two full runs: 54,735 against 53,959, and 54,431 against 56,719 above): the client
+  now costs what the bare hyper-util client costs. The throughput ratios followed: 0.94 and
+  0.96 in the first full run, 0.95 and 0.95 above, on a different machine from the third session's (AMD EPYC, where both variants
   ran at about half the third session's rate at concurrency 1). The pool above is most of it:
   hyper-util's checkout (SipHash of the pool key, the idle list emptied and refilled, a
   checkout future raced against a lazy connect future), the task it spawns per request to
@@ -1067,11 +1067,11 @@ decode alone.
   `_int_free`, `malloc_consolidate`: about 10 % of the client's samples), the tasks' state
   touched cold, and the handshakes; the emulator shares the two cores. The first wave
   (10,000 requests and the handshakes, on two cores shared with the emulator) took 0.24 to
-  0.42 s before the pool and 0.22 s in the full run above, and each later wave queues again
-  (up to 0.14 s beyond its second): with both processes costing about 17 us of the
-  machine's time per request, a wave of 10,000 takes about 0.17 s at best, so 2 s plus the
-  waves stays above 1.1 times the 2 s bound on this machine (1.18 above, 1.08 of the
-  practical bound).
+  0.42 s before the pool and 0.22 and 0.32 s in the two full runs since, and each later
+  wave queues again (up to 0.14 and 0.01 s beyond its second): with both processes costing
+  about 17 us of the machine's time per request, a wave of 10,000 takes about 0.17 s at
+  best, so 2 s plus the waves stays above 1.1 times the 2 s bound on this machine (1.18
+  and 1.16, and 1.08 of the practical bound both times).
 - Noise: the machine's speed drifts a lot within one run (one variant's throughput at
   concurrency 64 ranged from 15,000 to 59,000 requests per second across the rounds of a
   single run, with nothing else running), which is why the rounds interleave A and B and
