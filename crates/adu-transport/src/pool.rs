@@ -15,12 +15,12 @@
 //! likely to have been closed by the server), one that turns out closed is dropped and the
 //! next tried, a request that a reused connection could not even start is sent again on
 //! another one (hyper hands it back unsent), and connections idle longer than the idle
-//! timeout are closed. A connection goes back to the pool only when its response was read to
+//! timeout are closed (by a task that runs while any connection is idle). A connection goes back to the pool only when its response was read to
 //! the end, did not ask to close it, and the connection is ready for another request (not,
 //! say, still sending a request body the server answered early); any other is closed at
 //! once (its task is aborted), so it does not linger outside the count.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -65,11 +65,19 @@ struct Idle {
     since: Instant,
 }
 
+/// The idle connections, shared with the task that closes expired ones.
+#[derive(Default)]
+struct IdleList {
+    /// Oldest first; taken from the end.
+    list: Mutex<Vec<Idle>>,
+    /// Whether a task is closing expired connections (changed only under `list`'s lock).
+    reaping: AtomicBool,
+}
+
 /// The HTTP/1.1 connections of one transport's API requests.
 pub(crate) struct Http1Pool {
     connector: HttpsConnector<TcpConnector>,
-    /// Oldest first; taken from the end.
-    idle: Mutex<Vec<Idle>>,
+    idle: Arc<IdleList>,
     idle_timeout: Duration,
     /// The transport's cap on requests in flight, if it has one: a new connection that
     /// makes more than this many open closes the oldest idle one (to another origin: one to
@@ -134,7 +142,7 @@ impl Http1Pool {
     ) -> Self {
         Http1Pool {
             connector,
-            idle: Mutex::new(Vec::new()),
+            idle: Arc::new(IdleList::default()),
             idle_timeout,
             cap,
             open: Arc::new(AtomicUsize::new(0)),
@@ -195,8 +203,11 @@ impl Http1Pool {
     /// The newest idle connection to this origin that is not known to be closed; drops
     /// expired and closed ones on the way.
     fn take_idle(&self, scheme: &Scheme, authority: &Authority) -> Option<Conn> {
-        let mut idle = lock(&self.idle);
-        self.expire(&mut idle);
+        let mut idle = lock(&self.idle.list);
+        // Nothing to expire in an empty list: no clock read.
+        if !idle.is_empty() {
+            expire(&mut idle, Instant::now(), self.idle_timeout);
+        }
         let mut at = idle.len();
         while at > 0 {
             at -= 1;
@@ -212,33 +223,21 @@ impl Http1Pool {
     }
 
     fn put_idle(&self, scheme: Scheme, authority: Authority, conn: Conn) {
-        let mut idle = lock(&self.idle);
+        let mut idle = lock(&self.idle.list);
         // Read under the lock, so the list stays in time order.
         let now = Instant::now();
-        self.expire_at(&mut idle, now);
+        expire(&mut idle, now, self.idle_timeout);
         idle.push(Idle {
             scheme,
             authority,
             conn,
             since: now,
         });
-    }
-
-    fn expire(&self, idle: &mut Vec<Idle>) {
-        // Nothing to expire in an empty list: no clock read.
-        if !idle.is_empty() {
-            self.expire_at(idle, Instant::now());
-        }
-    }
-
-    /// Drops the connections idle for longer than the idle timeout (the oldest come first).
-    fn expire_at(&self, idle: &mut Vec<Idle>, now: Instant) {
-        let stale = idle
-            .iter()
-            .take_while(|i| now.saturating_duration_since(i.since) > self.idle_timeout)
-            .count();
-        if stale > 0 {
-            idle.drain(..stale);
+        // Under the lock, as the reaper's decision to stop is: one is running whenever the
+        // list is not empty.
+        if !self.idle.reaping.load(Ordering::Relaxed) {
+            self.idle.reaping.store(true, Ordering::Relaxed);
+            tokio::spawn(reap(Arc::downgrade(&self.idle), self.idle_timeout));
         }
     }
 
@@ -271,12 +270,47 @@ impl Http1Pool {
             // Over the cap only when idle connections to another origin (or one to this
             // origin returned since this request looked) fill the other slots: close the
             // oldest. Done once the new connection works, so a failed connect closes nothing.
-            let mut idle = lock(&self.idle);
+            let mut idle = lock(&self.idle.list);
             if !idle.is_empty() {
                 idle.remove(0);
             }
         }
         Ok(conn)
+    }
+}
+
+/// Drops the connections idle for longer than `timeout` (the oldest come first).
+fn expire(idle: &mut Vec<Idle>, now: Instant, timeout: Duration) {
+    let stale = idle
+        .iter()
+        .take_while(|i| now.saturating_duration_since(i.since) > timeout)
+        .count();
+    if stale > 0 {
+        idle.drain(..stale);
+    }
+}
+
+/// Closes idle connections as they expire, so a transport left alone does not keep its
+/// sockets open. Sleeps until the oldest idle connection expires; ends when the list is
+/// empty (the next connection put back starts another) or the pool is gone.
+async fn reap(idle: std::sync::Weak<IdleList>, timeout: Duration) {
+    loop {
+        let next = {
+            let Some(shared) = idle.upgrade() else {
+                return;
+            };
+            let mut list = lock(&shared.list);
+            expire(&mut list, Instant::now(), timeout);
+            match list.first() {
+                Some(oldest) => oldest.since + timeout,
+                None => {
+                    shared.reaping.store(false, Ordering::Relaxed);
+                    return;
+                }
+            }
+        };
+        // A moment past the expiry, so the oldest is expired when the list is next looked at.
+        tokio::time::sleep_until((next + Duration::from_millis(1)).into()).await;
     }
 }
 

@@ -187,7 +187,7 @@ enum Via<'a> {
 ///   and [`HyperTransportBuilder::http2`] is set. Token requests made through the
 ///   [`oauth2::AsyncHttpClient`] implementation always use HTTP/1.1 (hyper-util's client).
 /// - Idle connections are reused, newest first, for requests to their own origin, and
-///   not reused after [`HyperTransportBuilder::pool_idle_timeout`]. A connection is reused only
+///   closed after [`HyperTransportBuilder::pool_idle_timeout`]. A connection is reused only
 ///   once its last response was read to the end; one the server closed is replaced, and a
 ///   request a reused connection could not start is sent on another.
 /// - Roots: the operating system's store (feature `native-roots`, default), the Mozilla store
@@ -277,9 +277,8 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// How long an idle pooled connection may be reused (default 90 s). Over HTTP/1.1 an
-    /// expired connection is closed the next time the pool is used (there is no timer);
-    /// hyper-util's client, used for HTTP/2 and token requests, closes them on a timer.
+    /// How long an idle pooled connection is kept for reuse (default 90 s); then it is
+    /// closed.
     pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
         self.pool_idle_timeout = timeout;
         self

@@ -309,3 +309,49 @@ async fn a_head_answer_announcing_a_large_length_is_not_too_large() {
         .unwrap_err();
     assert_eq!(error.kind(), TransportErrorKind::BodyTooLarge);
 }
+
+/// A transport left alone closes its idle connections once they expire: the server sees the
+/// connection end without another request being made.
+#[tokio::test]
+async fn idle_connections_are_closed_when_they_expire_without_further_use() {
+    let closed = Arc::new(AtomicUsize::new(0));
+    let seen_closed = closed.clone();
+    let (addr, connections) = raw_server(move |mut stream| {
+        let closed = seen_closed.clone();
+        async move {
+            loop {
+                if read_head(&mut stream).await.is_empty() {
+                    // The client closed the connection.
+                    closed.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                    .await;
+            }
+        }
+    })
+    .await;
+    let transport = plain_http_transport()
+        .pool_idle_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let url = format!("http://{addr}/x");
+    transport.call(get(&url)).await.unwrap();
+    transport.call(get(&url)).await.unwrap();
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    assert_eq!(closed.load(Ordering::SeqCst), 0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        closed.load(Ordering::SeqCst),
+        1,
+        "the idle connection was not closed"
+    );
+    // And the pool still works: a new connection.
+    transport.call(get(&url)).await.unwrap();
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    // A transport that is dropped closes its idle connections at once.
+    drop(transport);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(closed.load(Ordering::SeqCst), 2);
+}
