@@ -138,11 +138,11 @@ fn same_set(key: &[String], scopes: &[&str]) -> bool {
         && key.iter().all(|k| scopes.contains(&k.as_str()))
 }
 
-fn find_slot(slots: &[(Vec<String>, Arc<Slot>)], scopes: &[&str]) -> Option<Arc<Slot>> {
+fn find_slot<'s>(slots: &'s [(Vec<String>, Arc<Slot>)], scopes: &[&str]) -> Option<&'s Arc<Slot>> {
     slots
         .iter()
         .find(|(k, _)| same_set(k, scopes))
-        .map(|(_, slot)| slot.clone())
+        .map(|(_, slot)| slot)
 }
 
 fn key(scopes: &[&str]) -> Vec<String> {
@@ -184,7 +184,7 @@ impl TokenCache {
     fn slot(&self, scopes: &[&str]) -> Arc<Slot> {
         let mut slots = lock(&self.slots);
         if let Some(slot) = find_slot(&slots, scopes) {
-            return slot;
+            return slot.clone();
         }
         let slot = Arc::new(Slot::default());
         slots.push((key(scopes), slot.clone()));
@@ -192,7 +192,7 @@ impl TokenCache {
     }
 
     fn existing_slot(&self, scopes: &[&str]) -> Option<Arc<Slot>> {
-        find_slot(&lock(&self.slots), scopes)
+        find_slot(&lock(&self.slots), scopes).cloned()
     }
 
     /// The cached token for `scopes` if there is one that does not need a refresh yet;
@@ -205,7 +205,7 @@ impl TokenCache {
         // then a slot) instead of through a cloned `Arc`.
         let now = self.now();
         let slots = lock(&self.slots);
-        let (_, slot) = slots.iter().find(|(k, _)| same_set(k, scopes))?;
+        let slot = find_slot(&slots, scopes)?;
         let state = lock(&slot.state);
         let c = state.cached.as_ref()?;
         (!needs_refresh(&c.token, c.obtained, now, self.options.refresh_margin))
