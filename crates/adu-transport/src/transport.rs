@@ -154,30 +154,25 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// also the most API connections the transport keeps open (per transport, all origins
 /// together: a new connection that would make one more closes the oldest idle one, and a
 /// connection that is not reused is closed at once); excess requests queue (inside the
-/// per-try timeout) for a free slot. With HTTP/2 offered (the `http2` feature), requests go through hyper-util's pooled client,
-/// which puts a connection back from a task of its own a moment later: there a few more
-/// connections than the cap may open (10,000 waits through a cap of 64 opened 90 to 142
-/// over HTTP/1.1 when it carried every request, see `docs/benchmarks.md`).
+/// per-try timeout) for a free slot. With HTTP/2 offered (the `http2` feature), requests
+/// go through hyper-util's pooled client, which puts a connection back from a task of its
+/// own a moment later, so a few more connections than the cap may open (when it carried
+/// every request, 10,000 waits through a cap of 64 opened 90 to 142 connections over
+/// HTTP/1.1; see `docs/benchmarks.md`).
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 64;
 
 type HyperClient = Client<HttpsConnector<TcpConnector>, Full<Bytes>>;
 
-/// How API requests are sent.
+/// What requests go through.
 #[derive(Clone)]
-enum Api {
-    /// HTTP/1.1 through the transport's own pool (the default): connections are handed back
-    /// before the in-flight slot is released, so they stay within the slots.
+enum Stack {
+    /// HTTP/1.1 through the transport's own pool (API requests, by default): connections
+    /// are handed back before the in-flight slot is released, so they stay within the slots.
     Pool(Arc<Http1Pool>),
-    /// hyper-util's client, which negotiates HTTP/2 or HTTP/1.1 through ALPN (the `http2`
-    /// feature with [`HyperTransportBuilder::http2`]). Boxed: far larger than a pointer.
+    /// hyper-util's client: token requests, and API requests when HTTP/2 is offered through
+    /// ALPN (the `http2` feature with [`HyperTransportBuilder::http2`]). Boxed: far larger
+    /// than a pointer.
     Client(Box<HyperClient>),
-}
-
-/// What one exchange goes through.
-#[derive(Clone, Copy)]
-enum Via<'a> {
-    Pool(&'a Http1Pool),
-    Client(&'a HyperClient),
 }
 
 /// The default [`HttpTransport`]: hyper 1 over rustls (ring).
@@ -205,8 +200,9 @@ enum Via<'a> {
 /// Cloning is cheap and shares the connection pool.
 #[derive(Clone)]
 pub struct HyperTransport {
-    api: Api,
-    token: HyperClient,
+    api: Stack,
+    /// Always [`Stack::Client`].
+    token: Stack,
     timeout: Duration,
     max_body_bytes: usize,
     /// Permits for API requests in flight (see [`DEFAULT_MAX_CONCURRENT_REQUESTS`]).
@@ -369,11 +365,11 @@ impl HyperTransportBuilder {
     /// (for example native roots only, on a machine without any), or when a root is malformed.
     pub fn build(self) -> Result<HyperTransport, TransportError> {
         let roots = self.root_store()?;
-        let token = self.client(roots.clone(), false)?;
+        let token = Stack::Client(Box::new(self.client(roots.clone(), false)?));
         let api = if self.http2 && cfg!(feature = "http2") {
-            Api::Client(Box::new(self.client(roots, true)?))
+            Stack::Client(Box::new(self.client(roots, true)?))
         } else {
-            Api::Pool(Arc::new(Http1Pool::new(
+            Stack::Pool(Arc::new(Http1Pool::new(
                 self.connector(roots, false)?,
                 self.pool_idle_timeout,
                 self.max_concurrent_requests,
@@ -504,14 +500,7 @@ impl HyperTransport {
         self.timeout
     }
 
-    fn api(&self) -> Via<'_> {
-        match &self.api {
-            Api::Pool(pool) => Via::Pool(pool),
-            Api::Client(client) => Via::Client(client),
-        }
-    }
-
-    /// One exchange through `client`, bounded by `timeout` (one timer, armed when the future
+    /// One exchange through `stack`, bounded by `timeout` (one timer, armed when the future
     /// is first polled, covering the wait for an in-flight slot, connecting, sending, the
     /// response head and the whole body).
     ///
@@ -521,7 +510,7 @@ impl HyperTransport {
     /// queue here (see `docs/benchmarks.md`).
     fn start<'a>(
         &'a self,
-        via: Via<'a>,
+        stack: &'a Stack,
         request: http::Request<Vec<u8>>,
         in_flight: Option<&'a tokio::sync::Semaphore>,
         timeout: Duration,
@@ -550,12 +539,12 @@ impl HyperTransport {
                 };
                 // Each path's exchange is boxed on its own, so the box is the size of the
                 // one it runs.
-                let result = match via {
-                    Via::Pool(pool) => match crate::pool::prepare(request) {
+                let result = match stack {
+                    Stack::Pool(pool) => match crate::pool::prepare(request) {
                         Ok(outgoing) => Box::pin(pool.send(outgoing, limit)).await,
                         Err(error) => Err(error),
                     },
-                    Via::Client(client) => Box::pin(exchange(client, request, limit)).await,
+                    Stack::Client(client) => Box::pin(exchange(client, request, limit)).await,
                 };
                 drop(permit);
                 result
@@ -573,7 +562,7 @@ impl HttpTransport for HyperTransport {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
-        self.start(self.api(), request, self.in_flight.as_deref(), self.timeout)
+        self.start(&self.api, request, self.in_flight.as_deref(), self.timeout)
     }
 
     /// One timer per try: the earlier of `timeout` and this transport's own timeout.
@@ -583,7 +572,7 @@ impl HttpTransport for HyperTransport {
         timeout: Duration,
     ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
         self.start(
-            self.api(),
+            &self.api,
             request,
             self.in_flight.as_deref(),
             timeout.min(self.timeout),
@@ -598,7 +587,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for HyperTransport {
     type Future = BoxFuture<'c, Result<oauth2::HttpResponse, TransportError>>;
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
-        self.start(Via::Client(&self.token), request, None, self.timeout)
+        self.start(&self.token, request, None, self.timeout)
     }
 }
 
