@@ -1,4 +1,4 @@
-//! HTTP/1.1 connections for API requests, kept alive and reused, never more than the
+//! HTTP/1.1 connections for API requests, kept alive and reused, at most as many as the
 //! in-flight cap.
 //!
 //! hyper-util's pooled client puts a connection back in its pool from a task of its own a
@@ -15,10 +15,11 @@
 //! likely to have been closed by the server), one that turns out closed is dropped and the
 //! next tried, a request that a reused connection could not even start is sent again on
 //! another one (hyper hands it back unsent), and connections idle longer than the idle
-//! timeout are closed (by a task that runs while any connection is idle). A connection goes back to the pool only when its response was read to
-//! the end, did not ask to close it, and the connection is ready for another request (not,
-//! say, still sending a request body the server answered early); any other is closed at
-//! once (its task is aborted), so it does not linger outside the count.
+//! timeout are closed (by a task that runs while any connection is idle). A connection goes
+//! back to the pool only when its response was read to the end, did not ask to close it,
+//! and the connection is ready for another request (not, say, still sending a request body
+//! the server answered early); any other is closed at once (its task is aborted), so it does
+//! not linger outside the count.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -57,10 +58,16 @@ impl Drop for Conn {
     }
 }
 
-/// One idle connection and where it goes.
-struct Idle {
+/// Where a connection goes: the scheme and authority of its requests' URIs.
+#[derive(PartialEq)]
+struct Origin {
     scheme: Scheme,
     authority: Authority,
+}
+
+/// One idle connection and where it goes.
+struct Idle {
+    origin: Origin,
     conn: Conn,
     since: Instant,
 }
@@ -93,8 +100,7 @@ pub(crate) struct Outgoing {
     request: http::Request<Full<Bytes>>,
     /// The absolute URI, for connecting.
     target: http::Uri,
-    scheme: Scheme,
-    authority: Authority,
+    origin: Origin,
 }
 
 /// Readies `request` (absolute URI, checked by the caller) for a connection: connections are
@@ -129,8 +135,7 @@ pub(crate) fn prepare(request: http::Request<Vec<u8>>) -> Result<Outgoing, Trans
     Ok(Outgoing {
         request: http::Request::from_parts(parts, Full::new(Bytes::from(body))),
         target,
-        scheme,
-        authority,
+        origin: Origin { scheme, authority },
     })
 }
 
@@ -160,7 +165,7 @@ impl Http1Pool {
         // Its fields are used in place: moved into locals, they would take room in this
         // future next to the argument's own.
         loop {
-            let (mut conn, reused) = match self.take_idle(&outgoing.scheme, &outgoing.authority) {
+            let (mut conn, reused) = match self.take_idle(&outgoing.origin) {
                 Some(conn) => (conn, true),
                 // Boxed: connecting is rare, and its state would otherwise make every
                 // exchange's future larger.
@@ -183,7 +188,7 @@ impl Http1Pool {
                     // connection: its response was not read to the end.
                     let response = read_capped(response, limit, head).await?;
                     if keep_alive && ready_for_next(&mut conn).await {
-                        self.put_idle(outgoing.scheme, outgoing.authority, conn);
+                        self.put_idle(outgoing.origin, conn);
                     }
                     return Ok(response);
                 }
@@ -202,7 +207,7 @@ impl Http1Pool {
 
     /// The newest idle connection to this origin that is not known to be closed; drops
     /// expired and closed ones on the way.
-    fn take_idle(&self, scheme: &Scheme, authority: &Authority) -> Option<Conn> {
+    fn take_idle(&self, origin: &Origin) -> Option<Conn> {
         let mut idle = lock(&self.idle.list);
         // Nothing to expire in an empty list: no clock read.
         if !idle.is_empty() {
@@ -214,7 +219,7 @@ impl Http1Pool {
             let entry = &idle[at];
             if entry.conn.sender.is_closed() {
                 idle.remove(at);
-            } else if entry.scheme == *scheme && entry.authority == *authority {
+            } else if entry.origin == *origin {
                 // Nearly always the last entry, where `remove` moves nothing.
                 return Some(idle.remove(at).conn);
             }
@@ -222,14 +227,13 @@ impl Http1Pool {
         None
     }
 
-    fn put_idle(&self, scheme: Scheme, authority: Authority, conn: Conn) {
+    fn put_idle(&self, origin: Origin, conn: Conn) {
         let mut idle = lock(&self.idle.list);
         // Read under the lock, so the list stays in time order.
         let now = Instant::now();
         expire(&mut idle, now, self.idle_timeout);
         idle.push(Idle {
-            scheme,
-            authority,
+            origin,
             conn,
             since: now,
         });
