@@ -23,7 +23,7 @@ use http::header::{HeaderValue, LOCATION};
 use http::{Response, StatusCode};
 use sha2::{Digest, Sha256};
 
-use crate::routes::{new_uuid, parse_pairs};
+use crate::routes::{first_value, new_uuid, parse_pairs};
 use crate::state::{CodeInfo, State};
 use crate::token::{aad_timestamp, no_store};
 
@@ -188,7 +188,7 @@ pub(crate) fn authorize_endpoint(
 ) -> Response<Bytes> {
     let creds = &state.config.credentials;
     let params = parse_pairs(query);
-    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| &**v);
+    let get = |name: &str| first_value(&params, name);
 
     // Before the redirect URI is trusted: answer with a page.
     if !tenant.eq_ignore_ascii_case(&creds.tenant) {

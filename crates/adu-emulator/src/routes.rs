@@ -90,7 +90,11 @@ pub(crate) fn parse_pairs(s: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
         .collect()
 }
 
-fn get<'a>(pairs: &'a [(Cow<'_, str>, Cow<'_, str>)], name: &str) -> Option<&'a str> {
+/// The first value of `name` in pairs from [`parse_pairs`].
+pub(crate) fn first_value<'a>(
+    pairs: &'a [(Cow<'_, str>, Cow<'_, str>)],
+    name: &str,
+) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| &**v)
 }
 
@@ -263,7 +267,7 @@ pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> R
         String::new()
     } else {
         let query = parse_pairs(req.query.unwrap_or(""));
-        match get(&query, "api-version") {
+        match first_value(&query, "api-version") {
             None => {
                 return error_response(
                     StatusCode::BAD_REQUEST,
@@ -580,10 +584,10 @@ mod tests {
     #[test]
     fn pairs() {
         let p = parse_pairs("a=1&b=x%2By&c&a=2");
-        assert_eq!(get(&p, "a"), Some("1"));
-        assert_eq!(get(&p, "b"), Some("x+y"));
-        assert_eq!(get(&p, "c"), Some(""));
-        assert_eq!(get(&p, "d"), None);
+        assert_eq!(first_value(&p, "a"), Some("1"));
+        assert_eq!(first_value(&p, "b"), Some("x+y"));
+        assert_eq!(first_value(&p, "c"), Some(""));
+        assert_eq!(first_value(&p, "d"), None);
     }
 
     #[test]

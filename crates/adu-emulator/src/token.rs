@@ -12,7 +12,7 @@ use http::{Response, StatusCode};
 use serde_json::json;
 
 use crate::authorize::s256_challenge;
-use crate::routes::{new_uuid, parse_pairs};
+use crate::routes::{first_value, new_uuid, parse_pairs};
 use crate::state::{CodeProblem, State};
 
 /// Identity-platform style timestamp: `2024-01-31 12:34:56Z`.
@@ -105,7 +105,7 @@ pub(crate) fn token_endpoint(
     let creds = &state.config.credentials;
     let body = String::from_utf8_lossy(body);
     let form = parse_pairs(&body);
-    let get = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| &**v);
+    let get = |name: &str| first_value(&form, name);
 
     if !tenant.eq_ignore_ascii_case(&creds.tenant) {
         return aad_error(
