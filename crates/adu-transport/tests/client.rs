@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use adu_auth::StaticTokenCredential;
 use adu_transport::{
     ApiVersion, DeviceUpdateClient, DeviceUpdateClientBuilder, Error, GetOperationOutcome,
-    GetOptions, HyperTransport, OperationStatus, PollPolicy, RetryPolicy, ServiceErrorKind,
-    TransportError, TransportErrorKind, WaitOptions,
+    GetOptions, OperationStatus, PollPolicy, RetryPolicy, ServiceErrorKind, TransportError,
+    TransportErrorKind, WaitOptions,
 };
 use support::*;
 
@@ -855,12 +855,7 @@ async fn tls_endpoint_trusted_through_extra_roots() {
         "blue",
         Arc::new(StaticTokenCredential::from_secret("t")),
     )
-    .hyper_transport(
-        HyperTransport::builder()
-            .native_roots(false)
-            .add_root_certificates_pem(pem.as_bytes())
-            .unwrap(),
-    )
+    .hyper_transport(trusting(&pem))
     .build()
     .unwrap();
     let response = operation(get(&client).await.unwrap());

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use adu_auth::StaticTokenCredential;
 use adu_emulator::{Config, OperationSpec, Timings};
-use adu_transport::{DeviceUpdateClient, HyperTransport, OperationStatus, PollPolicy, WaitOptions};
-use support::plain_http_transport;
+use adu_transport::{DeviceUpdateClient, OperationStatus, PollPolicy, WaitOptions};
+use support::{plain_http_transport, trusting};
 
 fn fast_polls() -> PollPolicy {
     PollPolicy::default()
@@ -52,12 +52,7 @@ async fn waits_for_an_emulated_operation_over_https() {
         .to_owned();
     let credential = Arc::new(StaticTokenCredential::from_secret(emulator.issue_token()));
     let client = DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
-        .hyper_transport(
-            HyperTransport::builder()
-                .native_roots(false)
-                .add_root_certificates_pem(pem.as_bytes())
-                .unwrap(),
-        )
+        .hyper_transport(trusting(&pem))
         .poll_policy(fast_polls())
         .build()
         .unwrap();
@@ -89,12 +84,7 @@ async fn requests_one_after_another_reuse_one_connection() {
     let pem = emulator.certificate_pem().unwrap().to_owned();
     let credential = Arc::new(StaticTokenCredential::from_secret(emulator.issue_token()));
     let client = DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
-        .hyper_transport(
-            HyperTransport::builder()
-                .native_roots(false)
-                .add_root_certificates_pem(pem.as_bytes())
-                .unwrap(),
-        )
+        .hyper_transport(trusting(&pem))
         .build()
         .unwrap();
     for _ in 0..20 {

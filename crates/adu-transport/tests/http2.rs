@@ -6,12 +6,15 @@
 //! feature off: asking for HTTP/2 must change nothing) and with
 //! `--features http2` (offered and negotiated only when asked for).
 
+mod support;
+
 use std::sync::Arc;
 
 use adu_auth::StaticTokenCredential;
 use adu_emulator::{Config, OperationSpec, RunningEmulator, Timings};
 use adu_transport::adu_model::GetOperationOutcome;
-use adu_transport::{DeviceUpdateClient, GetOptions, HyperTransport, OperationStatus};
+use adu_transport::{DeviceUpdateClient, GetOptions, OperationStatus};
+use support::trusting;
 
 async fn https_emulator() -> (RunningEmulator, String) {
     let emulator = adu_emulator::start(Config::default().with_tls(true))
@@ -28,13 +31,7 @@ async fn three_calls(offer_http2: bool) -> (u64, u64) {
     let pem = emulator.certificate_pem().unwrap().to_owned();
     let credential = Arc::new(StaticTokenCredential::from_secret(emulator.issue_token()));
     let client = DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
-        .hyper_transport(
-            HyperTransport::builder()
-                .native_roots(false)
-                .add_root_certificates_pem(pem.as_bytes())
-                .unwrap()
-                .http2(offer_http2),
-        )
+        .hyper_transport(trusting(&pem).http2(offer_http2))
         .build()
         .unwrap();
     for _ in 0..3 {

@@ -6,13 +6,7 @@ use adu_transport::login::{LoopbackRedirectListener, RedirectMode};
 use adu_transport::{HttpTransport, HyperTransport};
 
 fn browser() -> HyperTransport {
-    let (pem, _, _) = support::self_signed();
-    HyperTransport::builder()
-        .native_roots(false)
-        .add_root_certificates_pem(pem.as_bytes())
-        .unwrap()
-        .build()
-        .unwrap()
+    support::plain_http_transport().build().unwrap()
 }
 
 #[tokio::test]

@@ -8,10 +8,6 @@ use adu_transport::{HttpTransport, HyperTransport, TransportErrorKind};
 use hyper_util::client::legacy::connect::HttpInfo;
 use support::*;
 
-fn get(url: &str) -> http::Request<Vec<u8>> {
-    http::Request::get(url).body(Vec::new()).unwrap()
-}
-
 fn plain() -> HyperTransport {
     plain_http_transport()
         .timeout(Duration::from_secs(5))
@@ -154,12 +150,7 @@ async fn relative_uris_are_refused() {
 async fn tls_with_a_self_signed_root_added_from_pem() {
     let (pem, der, key) = self_signed();
     let addr = tls_server(der, key, Reply::json(200, r#"{"tls":true}"#)).await;
-    let transport = HyperTransport::builder()
-        .native_roots(false)
-        .add_root_certificates_pem(pem.as_bytes())
-        .unwrap()
-        .build()
-        .unwrap();
+    let transport = trusting(&pem).build().unwrap();
     let response = transport
         .call(get(&format!("https://localhost:{}/secure", addr.port())))
         .await

@@ -272,11 +272,20 @@ impl TokenCredential for CountingCredential {
 /// needs no root, but a `HyperTransport` refuses an empty root store, so one unrelated
 /// self-signed root is added (whatever roots the machine has or lacks).
 pub fn plain_http_transport() -> adu_transport::HyperTransportBuilder {
-    let (pem, _, _) = self_signed();
+    trusting(&self_signed().0)
+}
+
+/// A `HyperTransport` builder that trusts the certificates in `pem` and nothing else.
+pub fn trusting(pem: &str) -> adu_transport::HyperTransportBuilder {
     adu_transport::HyperTransport::builder()
         .native_roots(false)
         .add_root_certificates_pem(pem.as_bytes())
         .unwrap()
+}
+
+/// A GET of `url` with an empty body, for calling a transport directly.
+pub fn get(url: &str) -> http::Request<Vec<u8>> {
+    http::Request::get(url).body(Vec::new()).unwrap()
 }
 
 /// The default retry policy with millisecond backoffs.
