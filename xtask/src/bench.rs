@@ -802,10 +802,11 @@ fn render(
         "| peak RSS of the client process (VmHWM) | {} MiB | ≤ 64 MiB |",
         f(rss_mib, 1)
     );
+    let connections = delta("connections");
     let _ = writeln!(
         w,
         "| connections the client opened (emulator's counter; the in-flight cap is 64) | {} | |",
-        f(delta("connections"), 0)
+        f(connections, 0)
     );
     let _ = writeln!(
         w,
@@ -855,7 +856,7 @@ fn render(
         after["scale_polls_max"]
     ));
     machine_lines.push(format!("scale peak rss MiB: {}", f(rss_mib, 1)));
-    machine_lines.push(format!("scale connections: {}", f(delta("connections"), 0)));
+    machine_lines.push(format!("scale connections: {}", f(connections, 0)));
     for (key, c) in [
         ("a", 1),
         ("a", 64),
@@ -895,8 +896,8 @@ decode alone.
 - Connections (first session, fixed): hyper-util's pool opens a new connection whenever
   no idle one is free and never caps them: 10,000 waits at once opened about 8,500 sockets,
   used 210 MiB and took 5.4 s. `HyperTransport` caps API requests in flight
-  (`HyperTransportBuilder::max_concurrent_requests`, default 64); with HTTP/1.1 that keeps
-  the connections near the cap, and waits queue for a slot inside their per-try timeout.
+  (`HyperTransportBuilder::max_concurrent_requests`, default 64); with HTTP/1.1 that was
+  meant to cap connections too, and waits queue for a slot inside their per-try timeout.
   That cap turned out not to hold connections to 64 (fourth session, once the emulator
   counted them): 10,000 waits opened 90 to 142 connections over eight runs. hyper-util puts
   a connection back in its pool from a task of its own a moment after the response is read,
@@ -1032,11 +1033,12 @@ decode alone.
   throughput target at concurrency 64 is met in some runs and missed in others, and the
   remaining client cost listed above is where a steady margin has to come from.
 - Client cost per request, fourth session (https, callgrind as in the Instructions section):
-  A 61,500 to 53,800-55,200 over four measurements, with B at 54,000-56,500 in the same
-  runs (two full runs: 54,735 against 53,959, and 54,431 against 56,719 above): the client
-  now costs what the bare hyper-util client costs. The throughput ratios followed: 0.94 and
-  0.96 in the first full run, 0.95 and 0.95 above, on a different machine from the third session's (AMD EPYC, where both variants
-  ran at about half the third session's rate at concurrency 1). The pool above is most of it:
+  A 61,500 to 53,800-55,200 over five separate measurements, with B at 54,000-56,500 in
+  the same runs (two full runs: 54,735 against 53,959, and 54,431 against 56,719 above):
+  the client now costs what the bare hyper-util client costs. The throughput ratios
+  followed: 0.94 and 0.96 in the first full run, 0.95 and 0.95 above, on a different
+  machine from the third session's (AMD EPYC, where both variants ran at about half the
+  third session's rate at concurrency 1). The pool above is most of it:
   hyper-util's checkout (SipHash of the pool key, the idle list emptied and refilled, a
   checkout future raced against a lazy connect future), the task it spawns per request to
   return the connection, and its boxed response future are gone; a checkout here is a
