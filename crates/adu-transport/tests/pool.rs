@@ -296,14 +296,9 @@ async fn answers_that_close_the_connection_leave_the_next_request_a_new_one() {
 /// A 304 has no body whatever its Content-Length says: not refused as too large.
 #[tokio::test]
 async fn a_304_announcing_a_large_length_is_not_too_large() {
-    let (addr, _) = raw_server(|mut stream| async move {
-        read_head(&mut stream).await;
-        let _ = stream
-            .write_all(b"HTTP/1.1 304 Not Modified\r\ncontent-length: 999999999\r\n\r\n")
+    let (addr, _) =
+        keep_alive_server(|_| b"HTTP/1.1 304 Not Modified\r\ncontent-length: 999999999\r\n\r\n")
             .await;
-        tokio::time::sleep(Duration::from_secs(5)).await;
-    })
-    .await;
     let transport = plain_http_transport().max_body_bytes(1024).build().unwrap();
     let response = transport
         .call(get(&format!("http://{addr}/x")))
