@@ -72,15 +72,16 @@ struct FlatUpdateId {
 
 /// B: hyper-util's pooled client with the same connector settings as `HyperTransport`
 /// (rustls with ring, TCP_NODELAY), the same headers as A, and plain `serde_json`.
-struct Bare {
+pub(crate) struct Bare {
     client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    endpoint: String,
     uri: http::Uri,
     authorization: HeaderValue,
     user_agent: HeaderValue,
 }
 
 impl Bare {
-    fn new(endpoint: &str, cert: Option<&str>, token: &str) -> Result<Self, String> {
+    pub(crate) fn new(endpoint: &str, cert: Option<&str>, token: &str) -> Result<Self, String> {
         let mut roots = rustls::RootCertStore::empty();
         if let Some(cert) = cert {
             for c in CertificateDer::pem_file_iter(cert).map_err(|e| format!("pem: {e}"))? {
@@ -106,26 +107,60 @@ impl Bare {
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .build(connector);
-        let uri = format!(
-            "{endpoint}/deviceUpdate/{INSTANCE}/updates/operations/{LOAD_OPERATION}?api-version=2022-10-01"
-        )
-        .parse()
-        .map_err(|e| format!("uri: {e}"))?;
+        let uri = operation_uri(endpoint, LOAD_OPERATION)?;
         let mut authorization = HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| "the token is not a header value")?;
         authorization.set_sensitive(true);
         Ok(Bare {
             client,
+            endpoint: endpoint.to_owned(),
             uri,
             authorization,
             user_agent: HeaderValue::from_static(USER_AGENT_PRODUCT),
         })
     }
 
+    /// The 2022-10-01 status URI of operation `id` at this client's endpoint.
+    pub(crate) fn operation_uri(&self, id: &str) -> Result<http::Uri, String> {
+        operation_uri(&self.endpoint, id)
+    }
+
     /// One GET with the same headers as A; the body decoded into [`Minimal`].
     async fn get(&self) -> Result<Bytes, String> {
+        let response = self.send(self.uri.clone()).await?;
+        let body = collect(response).await?;
+        let minimal: Minimal =
+            serde_json::from_slice(&body).map_err(|e| format!("bare decode: {e}"))?;
+        std::hint::black_box(&minimal.status);
+        Ok(body)
+    }
+
+    /// One poll of `uri` as a minimal waiting loop makes it: the GET of [`Bare::get`], then
+    /// whether the operation has finished (from [`Minimal`]) and the `Retry-After` seconds.
+    pub(crate) async fn poll(&self, uri: http::Uri) -> Result<BareAnswer, String> {
+        let response = self.send(uri).await?;
+        let retry_after_secs = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let body = collect(response).await?;
+        let minimal: Minimal =
+            serde_json::from_slice(&body).map_err(|e| format!("bare decode: {e}"))?;
+        Ok(BareAnswer {
+            ended: match minimal.status.as_str() {
+                "Succeeded" => Some(true),
+                "Failed" => Some(false),
+                _ => None,
+            },
+            retry_after_secs,
+        })
+    }
+
+    /// Sends a GET of `uri` with the same headers as A; an answer other than 200 is an error.
+    async fn send(&self, uri: http::Uri) -> Result<http::Response<hyper::body::Incoming>, String> {
         let mut request = http::Request::new(Empty::<Bytes>::new());
-        *request.uri_mut() = self.uri.clone();
+        *request.uri_mut() = uri;
         let headers = request.headers_mut();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert(AUTHORIZATION, self.authorization.clone());
@@ -139,17 +174,34 @@ impl Bare {
         if response.status() != http::StatusCode::OK {
             return Err(format!("bare: status {}", response.status()));
         }
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("bare body: {e}"))?
-            .to_bytes();
-        let minimal: Minimal =
-            serde_json::from_slice(&body).map_err(|e| format!("bare decode: {e}"))?;
-        std::hint::black_box(&minimal.status);
-        Ok(body)
+        Ok(response)
     }
+}
+
+/// The whole body of `response`.
+async fn collect(response: http::Response<hyper::body::Incoming>) -> Result<Bytes, String> {
+    Ok(response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("bare body: {e}"))?
+        .to_bytes())
+}
+
+/// What B reads from an answer to decide its next poll.
+pub(crate) struct BareAnswer {
+    /// `Some(true)` when the operation succeeded, `Some(false)` when it failed, `None`
+    /// while it runs.
+    pub(crate) ended: Option<bool>,
+    /// The `Retry-After` header in seconds, when it holds a number.
+    pub(crate) retry_after_secs: Option<u64>,
+}
+
+/// The 2022-10-01 status URI of operation `id` at `endpoint`, written with `format!`.
+fn operation_uri(endpoint: &str, id: &str) -> Result<http::Uri, String> {
+    format!("{endpoint}/deviceUpdate/{INSTANCE}/updates/operations/{id}?api-version=2022-10-01")
+        .parse()
+        .map_err(|e| format!("uri: {e}"))
 }
 
 /// A random version-4 UUID as a header value, written into a stack buffer.

@@ -13,11 +13,42 @@ use crate::common::{
     client, cpu_secs, credential, number, open_fds, peak_rss_kib, required, rss_kib, runtime,
     transport_with,
 };
-use crate::serve::SCALE_PREFIX;
+use crate::load::Bare;
+use crate::serve::{BARE_SCALE_PREFIX, SCALE_PREFIX};
+
+/// B's cap on requests in flight in the scale test: `HyperTransport`'s default.
+const BARE_IN_FLIGHT: usize = 64;
+
+/// Which client waits.
+enum Waiter {
+    /// `DeviceUpdateClient::wait_for_operation`.
+    Adu(adu_transport::DeviceUpdateClient),
+    /// B's bare hyper-util client in a minimal loop: GET, and while the operation runs,
+    /// sleep for its `Retry-After` (at least a second, like A's poll floor) and GET again;
+    /// a semaphore keeps at most [`BARE_IN_FLIGHT`] requests in flight.
+    Bare(Arc<Bare>, Arc<tokio::sync::Semaphore>),
+}
+
+/// How one wait ended: succeeded (else failed), or an error's text.
+type Ended = Result<bool, String>;
 
 /// Builds the client, prints `ready`, waits for `go` on stdin, then waits for
-/// `scale-0` .. `scale-{N-1}` at once and prints the figures as one JSON line.
+/// `scale-0` .. `scale-{N-1}` (`bare-scale-0` .. with `--variant bare`, `PREFIX0` .. with
+/// `--prefix PREFIX`) at once and prints the figures as one JSON line.
 pub fn run(args: &[String]) -> Result<(), String> {
+    let bare = match crate::common::flag(args, "--variant") {
+        None | Some("adu") => false,
+        Some("bare") => true,
+        Some(other) => return Err(format!("--variant is adu or bare, not {other:?}")),
+    };
+    let default_prefix = if bare {
+        BARE_SCALE_PREFIX
+    } else {
+        SCALE_PREFIX
+    };
+    let prefix: Arc<str> = crate::common::flag(args, "--prefix")
+        .unwrap_or(default_prefix)
+        .into();
     let endpoint = required(args, "--endpoint")?.to_owned();
     let cert = crate::common::flag(args, "--cert").map(str::to_owned);
     let count = number(args, "--count", 10_000)?;
@@ -30,11 +61,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
         builder = builder.max_concurrent_requests(Some(cap));
     }
     let rt = runtime()?;
-    let client = rt.block_on(async {
+    let (waiter, client) = rt.block_on(async {
         let transport = transport_with(cert.as_deref(), builder)?;
         let credential = credential(&endpoint, &transport)?;
-        client(&endpoint, &transport, credential)
+        let client = client(&endpoint, &transport, credential.clone())?;
+        if !bare {
+            return Ok::<_, String>((Waiter::Adu(client.clone()), client));
+        }
+        // B asks for its token once, before the start, as a bare client would.
+        let token = adu_auth::TokenCredential::get_token(&*credential, &[crate::common::scope()])
+            .await
+            .map_err(|e| format!("token: {e}"))?;
+        let b = Bare::new(&endpoint, cert.as_deref(), token.secret())?;
+        let slots = tokio::sync::Semaphore::new(BARE_IN_FLIGHT);
+        Ok((Waiter::Bare(Arc::new(b), Arc::new(slots)), client))
     })?;
+    let waiter = Arc::new(waiter);
     let rss_ready_kib = rss_kib();
     println!("ready");
     let mut line = String::new();
@@ -92,20 +134,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(count as usize);
         for i in 0..count {
-            let client = client.clone();
+            let waiter = waiter.clone();
+            let prefix = prefix.clone();
             tasks.push(tokio::spawn(async move {
-                let id = format!("{SCALE_PREFIX}{i}");
-                // The first status read tells when this wait started polling (wall clock, to
-                // compare with the operations' end, and after `started`).
-                let first = Arc::new(std::sync::OnceLock::new());
-                let seen = first.clone();
-                let options = WaitOptions::default()
-                    .with_timeout(Duration::from_secs(120))
-                    .on_status_change(move |_| {
-                        let _ = seen.set((SystemTime::now(), started.elapsed()));
-                    });
-                let outcome = client.wait_for_operation(&id, options).await;
-                (outcome, started.elapsed(), first.get().copied())
+                let id = format!("{prefix}{i}");
+                let (outcome, first) = match &*waiter {
+                    Waiter::Adu(client) => wait_adu(client, &id, started).await,
+                    Waiter::Bare(b, slots) => wait_bare(b, slots, &id, started).await,
+                };
+                (outcome, started.elapsed(), first)
             }));
         }
         let spawned = started.elapsed();
@@ -129,7 +166,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 }
             }
             match joined {
-                Ok((Ok(done), at, first)) => {
+                Ok((Ok(succeeded_now), at, first)) => {
                     last_done = last_done.max(at);
                     if let Some((_, first)) = first {
                         first_answers.push(first);
@@ -138,14 +175,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
                                 .saturating_sub(Duration::from_secs(2)),
                         );
                     }
-                    match done.operation.status() {
-                        OperationStatus::Succeeded => succeeded += 1,
-                        _ => failed += 1,
+                    if succeeded_now {
+                        succeeded += 1;
+                    } else {
+                        failed += 1;
                     }
                 }
                 Ok((Err(e), _, _)) => {
                     errors += 1;
-                    first_error.get_or_insert_with(|| e.to_string());
+                    first_error.get_or_insert(e);
                 }
                 Err(e) => {
                     errors += 1;
@@ -167,6 +205,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             json!({ "min": at(0.0), "p50": at(0.5), "p99": at(0.99), "max": at(1.0) })
         };
         json!({
+            "variant": if bare { "bare" } else { "adu" },
             "count": count,
             "succeeded": succeeded,
             "failed": failed,
@@ -191,4 +230,66 @@ pub fn run(args: &[String]) -> Result<(), String> {
     });
     println!("{result}");
     Ok(())
+}
+
+/// When a wait's first answer came: wall clock, and time since the start.
+type First = Option<(SystemTime, Duration)>;
+
+/// Waits for operation `id` with `wait_for_operation`.
+async fn wait_adu(
+    client: &adu_transport::DeviceUpdateClient,
+    id: &str,
+    started: Instant,
+) -> (Ended, First) {
+    // The first status read tells when this wait started polling (wall clock, to compare
+    // with the operations' end, and after `started`).
+    let first = Arc::new(std::sync::OnceLock::new());
+    let seen = first.clone();
+    let options = WaitOptions::default()
+        .with_timeout(Duration::from_secs(120))
+        .on_status_change(move |_| {
+            let _ = seen.set((SystemTime::now(), started.elapsed()));
+        });
+    let outcome = client
+        .wait_for_operation(id, options)
+        .await
+        .map(|done| matches!(done.operation.status(), OperationStatus::Succeeded))
+        .map_err(|e| e.to_string());
+    (outcome, first.get().copied())
+}
+
+/// Waits for operation `id` with B's client: GET, sleep `Retry-After`, GET again.
+async fn wait_bare(
+    b: &Bare,
+    slots: &tokio::sync::Semaphore,
+    id: &str,
+    started: Instant,
+) -> (Ended, First) {
+    let uri = match b.operation_uri(id) {
+        Ok(uri) => uri,
+        Err(e) => return (Err(e), None),
+    };
+    let mut first = None;
+    let deadline = started + Duration::from_secs(120);
+    loop {
+        let answer = {
+            let Ok(_slot) = slots.acquire().await else {
+                return (Err("the semaphore closed".to_owned()), first);
+            };
+            b.poll(uri.clone()).await
+        };
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => return (Err(e), first),
+        };
+        first.get_or_insert_with(|| (SystemTime::now(), started.elapsed()));
+        if let Some(succeeded) = answer.ended {
+            return (Ok(succeeded), first);
+        }
+        let pause = Duration::from_secs(answer.retry_after_secs.unwrap_or(1).max(1));
+        if Instant::now() + pause > deadline {
+            return (Err("timed out".to_owned()), first);
+        }
+        tokio::time::sleep(pause).await;
+    }
 }

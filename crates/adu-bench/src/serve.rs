@@ -14,6 +14,9 @@ pub const LOAD_OPERATION: &str = "bench-op";
 /// Prefix of the scale test's operations: `scale-0`, `scale-1`, ...
 pub const SCALE_PREFIX: &str = "scale-";
 
+/// Prefix of the operations of the scale test's bare variant: `bare-scale-0`, ...
+pub const BARE_SCALE_PREFIX: &str = "bare-scale-";
+
 /// Runs until stdin closes.
 pub fn run(args: &[String]) -> Result<(), String> {
     let tls_cert = flag(args, "--tls-cert").map(str::to_owned);
@@ -54,7 +57,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         while let Some(line) = rx.recv().await {
             let words: Vec<&str> = line.split_whitespace().collect();
             let answer = match words.as_slice() {
-                ["add-scale", count, running_ms] => {
+                ["add-scale", count, running_ms, rest @ ..] if rest.len() <= 1 => {
+                    let prefix = rest.first().copied().unwrap_or(SCALE_PREFIX);
                     let count: u64 = count.parse().map_err(|_| "add-scale: bad count")?;
                     let running: u64 = running_ms.parse().map_err(|_| "add-scale: bad ms")?;
                     let timings = Timings::new(Duration::ZERO, Duration::from_millis(running))
@@ -65,18 +69,19 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     for i in 0..count {
                         emulator.add_operation(
                             OperationSpec::succeeding()
-                                .with_id(format!("{SCALE_PREFIX}{i}"))
+                                .with_id(format!("{prefix}{i}"))
                                 .with_timings(timings),
                         );
                     }
                     json!({ "ok": true, "created_unix_ms": created.as_millis() as u64 })
                 }
-                ["stats"] => {
+                ["stats", rest @ ..] if rest.len() <= 1 => {
+                    let prefix = rest.first().copied().unwrap_or(SCALE_PREFIX);
                     let s = emulator.stats();
                     let scale: Vec<u64> = s
                         .polls
                         .iter()
-                        .filter(|(id, _)| id.starts_with(SCALE_PREFIX))
+                        .filter(|(id, _)| id.starts_with(prefix))
                         .map(|(_, n)| *n)
                         .collect();
                     json!({
