@@ -21,6 +21,7 @@
 //! the server answered early); any other is closed at once (its task is aborted), so it does
 //! not linger outside the count.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -157,50 +158,59 @@ impl Http1Pool {
     /// Sends a prepared request and reads the whole response, refusing a body over `limit`
     /// bytes. Called with an in-flight slot held, if the transport has a cap: the connection
     /// is back in the pool before this returns.
-    pub(crate) async fn send(
+    ///
+    /// Not an `async fn`: one moves its arguments into locals, so its future would hold
+    /// `outgoing` twice; the `async` block here uses the captured value in place.
+    #[allow(clippy::manual_async_fn)]
+    pub(crate) fn send(
         &self,
         mut outgoing: Outgoing,
         limit: usize,
-    ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        // Its fields are used in place: moved into locals, they would take room in this
-        // future next to the argument's own.
-        loop {
-            let (mut conn, reused) = match self.take_idle(&outgoing.origin) {
-                Some(conn) => (conn, true),
-                // Boxed: connecting is rare, and its state would otherwise make every
-                // exchange's future larger.
-                None => (Box::pin(self.connect(&outgoing.target)).await?, false),
-            };
-            // A pooled connection was ready when it was put back; this notices one closed
-            // since (by the server, most likely).
-            if let Err(error) = conn.sender.ready().await {
-                if reused {
-                    tracing::trace!(%error, "idle connection closed, trying another");
-                    continue;
-                }
-                return Err(connection_error(error));
-            }
-            let head = outgoing.request.method() == http::Method::HEAD;
-            match conn.sender.try_send_request(outgoing.request).await {
-                Ok(response) => {
-                    let keep_alive = keeps_alive(response.version(), response.headers());
-                    // On an error (or a body over the cap) `conn` is dropped here, closing the
-                    // connection: its response was not read to the end.
-                    let response = read_capped(response, limit, head).await?;
-                    if keep_alive && ready_for_next(&mut conn).await {
-                        self.put_idle(outgoing.origin, conn);
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send + '_ {
+        async move {
+            loop {
+                let (mut conn, reused) = match self.take_idle(&outgoing.origin) {
+                    Some(conn) => (conn, true),
+                    // Boxed: connecting is rare, and its state would otherwise make every
+                    // exchange's future larger.
+                    None => (Box::pin(self.connect(&outgoing.target)).await?, false),
+                };
+                // A pooled connection was ready when it was put back; this notices one closed
+                // since (by the server, most likely).
+                if let Err(error) = conn.sender.ready().await {
+                    if reused {
+                        tracing::trace!(%error, "idle connection closed, trying another");
+                        continue;
                     }
-                    return Ok(response);
+                    return Err(connection_error(error));
                 }
-                Err(mut error) => match error.take_message() {
-                    // hyper did not start sending it: safe to send again, on another
-                    // connection if this one was reused (a fresh one failing is final).
-                    Some(unsent) if reused => {
-                        tracing::trace!(error = %error.error(), "request unsent on a reused connection, trying another");
-                        outgoing.request = unsent;
-                    }
-                    _ => return Err(connection_error(error.into_error())),
-                },
+                let head = outgoing.request.method() == http::Method::HEAD;
+                // The answer is taken out of the `match` before its body is read: a value
+                // matched in place would keep its room (the size of the request an error hands
+                // back) in this future while the body is read.
+                let sending = conn.sender.try_send_request(outgoing.request);
+                let response = match sending.await {
+                    Ok(response) => response,
+                    Err(mut error) => match error.take_message() {
+                        // hyper did not start sending it: safe to send again, on another
+                        // connection if this one was reused (a fresh one failing is final).
+                        Some(unsent) if reused => {
+                            tracing::trace!(error = %error.error(), "request unsent on a reused connection, trying another");
+                            outgoing.request = unsent;
+                            continue;
+                        }
+                        _ => return Err(connection_error(error.into_error())),
+                    },
+                };
+                let keep_alive = keeps_alive(response.version(), response.headers());
+                let (parts, body) = response.into_parts();
+                // On an error (or a body over the cap) `conn` is dropped here, closing the
+                // connection: its response was not read to the end.
+                let response = read_capped(parts, body, limit, head).await?;
+                if keep_alive && ready_for_next(&mut conn).await {
+                    self.put_idle(outgoing.origin, conn);
+                }
+                return Ok(response);
             }
         }
     }

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -500,14 +501,18 @@ impl HyperTransport {
         self.timeout
     }
 
-    /// One exchange through `stack`, bounded by `timeout` (one timer, armed when the future
-    /// is first polled, covering the wait for an in-flight slot, connecting, sending, the
-    /// response head and the whole body).
+    /// One exchange through `stack`, bounded by `timeout` (one timer, covering the wait for
+    /// an in-flight slot, connecting, sending, the response head and the whole body).
     ///
-    /// The exchange's own state (the hyper request, then the body reader, about 1 KiB) is
+    /// The exchange's own state (the hyper request, then the body reader, about 900 bytes) is
     /// boxed only once a slot is granted: a request queued behind `in_flight` holds just
     /// itself, the queue entry and the timer. With 10,000 waits at once nearly all of them
     /// queue here (see `docs/benchmarks.md`).
+    ///
+    /// The returned box holds the timer and [`queued`]'s future side by side, with no
+    /// `async` block around them: one would keep its own copy of the request next to the
+    /// copy inside `queued`, and the box would pass 1 KiB, past the size glibc's malloc
+    /// serves from its per-thread cache.
     fn start<'a>(
         &'a self,
         stack: &'a Stack,
@@ -519,41 +524,83 @@ impl HyperTransport {
             return Box::pin(std::future::ready(Err(error)));
         }
         let limit = self.max_body_bytes;
-        Box::pin(async move {
-            let queued = async move {
-                // Held until the whole body is read and (over HTTP/1.1) the connection is back
-                // in the pool, so the request that gets the slot next finds it idle.
-                let permit = match in_flight {
-                    // A free slot is taken without making and polling an `Acquire` future.
-                    // Released permits go to queued waiters first, so a slot is free here
-                    // only when nobody is queued: this does not jump the queue.
-                    Some(semaphore) => match semaphore.try_acquire() {
-                        Ok(permit) => Some(permit),
-                        // The semaphore is never closed; a closed one would just mean no cap.
-                        Err(tokio::sync::TryAcquireError::Closed) => None,
-                        Err(tokio::sync::TryAcquireError::NoPermits) => {
-                            semaphore.acquire().await.ok()
-                        }
-                    },
-                    None => None,
-                };
-                // Each path's exchange is boxed on its own, so the box is the size of the
-                // one it runs.
-                let result = match stack {
-                    Stack::Pool(pool) => match crate::pool::prepare(request) {
-                        Ok(outgoing) => Box::pin(pool.send(outgoing, limit)).await,
-                        Err(error) => Err(error),
-                    },
-                    Stack::Client(client) => Box::pin(exchange(client, request, limit)).await,
-                };
-                drop(permit);
-                result
-            };
-            match tokio::time::timeout(timeout, queued).await {
-                Ok(result) => result,
-                Err(_) => Err(TransportError::timed_out(timeout)),
-            }
+        Box::pin(Timed {
+            inner: tokio::time::timeout(timeout, queued(stack, request, in_flight, limit)),
+            timeout,
         })
+    }
+}
+
+/// Waits for an in-flight slot (when there is a cap), then runs the exchange through `stack`.
+///
+/// Not an `async fn`, which would move its arguments into locals and so hold the request
+/// twice: the `async` block uses the captured values in place.
+#[allow(clippy::manual_async_fn)]
+fn queued<'a>(
+    stack: &'a Stack,
+    request: http::Request<Vec<u8>>,
+    in_flight: Option<&'a tokio::sync::Semaphore>,
+    limit: usize,
+) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send + 'a {
+    async move {
+        // Held until the whole body is read and (over HTTP/1.1) the connection is back in the
+        // pool, so the request that gets the slot next finds it idle.
+        let permit = match in_flight {
+            // A free slot is taken without making and polling an `Acquire` future. Released
+            // permits go to queued waiters first, so a slot is free here only when nobody is
+            // queued: this does not jump the queue.
+            Some(semaphore) => match semaphore.try_acquire() {
+                Ok(permit) => Some(permit),
+                // The semaphore is never closed; a closed one would just mean no cap.
+                Err(tokio::sync::TryAcquireError::Closed) => None,
+                Err(tokio::sync::TryAcquireError::NoPermits) => semaphore.acquire().await.ok(),
+            },
+            None => None,
+        };
+        // Each path's exchange is boxed on its own, so the box is the size of the one it runs.
+        let result = match stack {
+            Stack::Pool(pool) => {
+                // Out of the `match` before the await: a matched value would keep its room.
+                let prepared = crate::pool::prepare(request);
+                match prepared {
+                    Ok(outgoing) => {
+                        let sending = Box::pin(pool.send(outgoing, limit));
+                        sending.await
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            Stack::Client(client) => Box::pin(exchange(client, request, limit)).await,
+        };
+        drop(permit);
+        result
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future bounded by a timeout, its expiry turned into [`TransportError::timed_out`].
+    struct Timed<F> {
+        #[pin]
+        inner: tokio::time::Timeout<F>,
+        timeout: Duration,
+    }
+}
+
+impl<F, T> Future for Timed<F>
+where
+    F: Future<Output = Result<T, TransportError>>,
+{
+    type Output = Result<T, TransportError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match this.inner.poll(cx) {
+            Poll::Ready(Ok(result)) => Poll::Ready(result),
+            Poll::Ready(Err(_elapsed)) => {
+                Poll::Ready(Err(TransportError::timed_out(*this.timeout)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -644,51 +691,60 @@ async fn exchange(
         .request(request)
         .await
         .map_err(classify_client_error)?;
-    read_capped(response, limit, head).await
+    let (parts, body) = response.into_parts();
+    read_capped(parts, body, limit, head).await
 }
 
-/// Reads the body of `response` (the answer to a HEAD request if `head`), refusing more than
-/// `limit` bytes.
-pub(crate) async fn read_capped(
-    response: http::Response<hyper::body::Incoming>,
+/// Reads the body of a response with head `parts` (the answer to a HEAD request if `head`),
+/// refusing more than `limit` bytes.
+///
+/// Takes the head and the body apart: given the whole response, this future would hold it
+/// and, beside it, the two parts taken out of it.
+///
+/// Not an `async fn`, which would hold its arguments twice (see [`queued`]).
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn read_capped(
+    parts: http::response::Parts,
+    mut body: hyper::body::Incoming,
     limit: usize,
     head: bool,
-) -> Result<http::Response<Vec<u8>>, TransportError> {
-    let (parts, mut body) = response.into_parts();
-    // Refuse early when the server announces a body over the cap. An answer to HEAD, and a
-    // 1xx, 204 or 304, has no body whatever its Content-Length says (RFC 9110 §8.6).
-    let bodiless = head
-        || parts.status.is_informational()
-        || parts.status == http::StatusCode::NO_CONTENT
-        || parts.status == http::StatusCode::NOT_MODIFIED;
-    let announced = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|_| !bodiless);
-    if let Some(length) = announced {
-        if length > limit as u64 {
-            return Err(TransportError::body_too_large(limit));
-        }
-    }
-    let mut bytes = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            TransportError::with_source(
-                TransportErrorKind::Connection,
-                "the connection failed while reading the response body",
-                e,
-            )
-        })?;
-        if let Ok(data) = frame.into_data() {
-            if bytes.len().saturating_add(data.len()) > limit {
+) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
+    async move {
+        // Refuse early when the server announces a body over the cap. An answer to HEAD, and a
+        // 1xx, 204 or 304, has no body whatever its Content-Length says (RFC 9110 §8.6).
+        let bodiless = head
+            || parts.status.is_informational()
+            || parts.status == http::StatusCode::NO_CONTENT
+            || parts.status == http::StatusCode::NOT_MODIFIED;
+        let announced = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|_| !bodiless);
+        if let Some(length) = announced {
+            if length > limit as u64 {
                 return Err(TransportError::body_too_large(limit));
             }
-            bytes.extend_from_slice(&data);
         }
+        let mut bytes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                TransportError::with_source(
+                    TransportErrorKind::Connection,
+                    "the connection failed while reading the response body",
+                    e,
+                )
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if bytes.len().saturating_add(data.len()) > limit {
+                    return Err(TransportError::body_too_large(limit));
+                }
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok(http::Response::from_parts(parts, bytes))
     }
-    Ok(http::Response::from_parts(parts, bytes))
 }
 
 fn classify_client_error(error: hyper_util::client::legacy::Error) -> TransportError {
