@@ -914,6 +914,11 @@ fn render(
         "| size of one `get_operation_status` future | {} bytes | |",
         scale["status_future_bytes"]
     );
+    let _ = writeln!(
+        w,
+        "| size of the future `HyperTransport` boxes per request | {} bytes | |",
+        scale["transport_future_bytes"]
+    );
     let secs = |v: &Value| v.as_f64().map_or_else(|| "?".to_owned(), |x| f(x, 3));
     let _ = writeln!(
         w,

@@ -61,12 +61,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
         builder = builder.max_concurrent_requests(Some(cap));
     }
     let rt = runtime()?;
-    let (waiter, client) = rt.block_on(async {
+    let (waiter, client, transport) = rt.block_on(async {
         let transport = transport_with(cert.as_deref(), builder)?;
         let credential = credential(&endpoint, &transport)?;
         let client = client(&endpoint, &transport, credential.clone())?;
         if !bare {
-            return Ok::<_, String>((Waiter::Adu(client.clone()), client));
+            return Ok::<_, String>((Waiter::Adu(client.clone()), client, transport));
         }
         // B asks for its token once, before the start, as a bare client would.
         let token = adu_auth::TokenCredential::get_token(&*credential, &[crate::common::scope()])
@@ -74,7 +74,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .map_err(|e| format!("token: {e}"))?;
         let b = Bare::new(&endpoint, cert.as_deref(), token.secret())?;
         let slots = tokio::sync::Semaphore::new(BARE_IN_FLIGHT);
-        Ok((Waiter::Bare(Arc::new(b), Arc::new(slots)), client))
+        Ok((
+            Waiter::Bare(Arc::new(b), Arc::new(slots)),
+            client,
+            transport,
+        ))
     })?;
     let waiter = Arc::new(waiter);
     let rss_ready_kib = rss_kib();
@@ -129,6 +133,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
             let options = adu_transport::GetOptions::default();
             let probe = client.get_operation_status("size-probe", &options);
             std::mem::size_of_val(&probe)
+        };
+        // The box `HyperTransport` hands back for each request (timer, in-flight queue entry,
+        // request), which a request queued for a slot holds; glibc's malloc serves up to
+        // 1,032 bytes from its per-thread cache.
+        let transport_future_bytes = {
+            let probe = http::Request::get(endpoint.as_str())
+                .body(Vec::new())
+                .map_err(|e| format!("probe request: {e}"));
+            probe.map(|request| {
+                let call = adu_transport::HttpTransport::call(&transport, request);
+                std::mem::size_of_val(&*call)
+            })
         };
         let cpu_before = cpu_secs();
         let started = Instant::now();
@@ -217,6 +233,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "peak_fds": peak_fds.load(Ordering::Relaxed),
             "wait_future_bytes": wait_future_bytes,
             "status_future_bytes": status_future_bytes,
+            "transport_future_bytes": transport_future_bytes.ok(),
             "first_answer_after_finish": first_after_finish,
             "spawn_secs": spawned.as_secs_f64(),
             "first_answer_secs": quantiles(first_answers),

@@ -509,10 +509,10 @@ impl HyperTransport {
     /// itself, the queue entry and the timer. With 10,000 waits at once nearly all of them
     /// queue here (see `docs/benchmarks.md`).
     ///
-    /// The returned box holds the timer and [`queued`]'s future side by side, with no
-    /// `async` block around them: one would keep its own copy of the request next to the
-    /// copy inside `queued`, and the box would pass 1 KiB, past the size glibc's malloc
-    /// serves from its per-thread cache.
+    /// The returned box holds the timer and [`queued`]'s future side by side ([`Timed`]),
+    /// with no `async` block around them: one would keep its own copy of the request next
+    /// to the copy inside `queued`, and the box would pass 1 KiB, past the size glibc's
+    /// malloc serves from its per-thread cache.
     fn start<'a>(
         &'a self,
         stack: &'a Stack,
@@ -524,10 +524,10 @@ impl HyperTransport {
             return Box::pin(std::future::ready(Err(error)));
         }
         let limit = self.max_body_bytes;
-        Box::pin(Timed {
-            inner: tokio::time::timeout(timeout, queued(stack, request, in_flight, limit)),
+        Box::pin(Timed::new(
+            queued(stack, request, in_flight, limit),
             timeout,
-        })
+        ))
     }
 }
 
@@ -578,11 +578,27 @@ fn queued<'a>(
 }
 
 pin_project_lite::pin_project! {
-    /// A future bounded by a timeout, its expiry turned into [`TransportError::timed_out`].
+    /// `inner` bounded by `timeout`, its expiry turned into [`TransportError::timed_out`].
+    ///
+    /// The timer is made when the future is first polled, as an `async` block would make
+    /// it: a future made outside a runtime (where a timer cannot be made) can run inside
+    /// one later.
     struct Timed<F> {
         #[pin]
-        inner: tokio::time::Timeout<F>,
+        inner: F,
+        #[pin]
+        timer: Option<tokio::time::Sleep>,
         timeout: Duration,
+    }
+}
+
+impl<F> Timed<F> {
+    fn new(inner: F, timeout: Duration) -> Self {
+        Timed {
+            inner,
+            timer: None,
+            timeout,
+        }
     }
 }
 
@@ -593,13 +609,19 @@ where
     type Output = Result<T, TransportError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        match this.inner.poll(cx) {
-            Poll::Ready(Ok(result)) => Poll::Ready(result),
-            Poll::Ready(Err(_elapsed)) => {
-                Poll::Ready(Err(TransportError::timed_out(*this.timeout)))
-            }
-            Poll::Pending => Poll::Pending,
+        let mut this = self.project();
+        if this.timer.is_none() {
+            // The deadline counts from the first poll, before any of the work.
+            this.timer.set(Some(tokio::time::sleep(*this.timeout)));
+        }
+        // The exchange first, as `tokio::time::timeout` does: an answer that is ready is
+        // not lost to a timer that expired meanwhile.
+        if let Poll::Ready(result) = this.inner.poll(cx) {
+            return Poll::Ready(result);
+        }
+        match this.timer.as_pin_mut().map(|timer| timer.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Err(TransportError::timed_out(*this.timeout))),
+            _ => Poll::Pending,
         }
     }
 }

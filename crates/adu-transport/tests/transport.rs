@@ -281,3 +281,16 @@ async fn call_with_timeout_uses_the_earlier_of_the_two_deadlines() {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 }
+
+/// A call's future can be made outside any runtime and run inside one later: the transport
+/// reads the clock and arms its timer when the future is first polled, not when it is made.
+#[test]
+fn a_call_made_outside_a_runtime_runs_inside_one() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(Server::start(vec![Reply::json(200, "{}")]));
+    let transport = plain();
+    let call = transport.call(get(&format!("{}/x", server.url())));
+    let response = rt.block_on(call).unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.seen().len(), 1);
+}
