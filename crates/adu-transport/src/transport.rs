@@ -20,6 +20,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
+use tokio::task::coop::Unconstrained;
 
 use crate::connector::TcpConnector;
 use crate::error::{TransportError, TransportErrorKind};
@@ -582,12 +583,14 @@ pin_project_lite::pin_project! {
     ///
     /// The timer is made when the future is first polled, as an `async` block would make
     /// it: a future made outside a runtime (where a timer cannot be made) can run inside
-    /// one later.
+    /// one later. It is polled outside tokio's cooperative budget, as `tokio::time::timeout`
+    /// polls its own once the future it bounds has used the budget up: an exchange that
+    /// keeps using it up still times out.
     struct Timed<F> {
         #[pin]
         inner: F,
         #[pin]
-        timer: Option<tokio::time::Sleep>,
+        timer: Option<Unconstrained<tokio::time::Sleep>>,
         timeout: Duration,
     }
 }
@@ -612,7 +615,10 @@ where
         let mut this = self.project();
         if this.timer.is_none() {
             // The deadline counts from the first poll, before any of the work.
-            this.timer.set(Some(tokio::time::sleep(*this.timeout)));
+            this.timer
+                .set(Some(tokio::task::coop::unconstrained(tokio::time::sleep(
+                    *this.timeout,
+                ))));
         }
         // The exchange first, as `tokio::time::timeout` does: an answer that is ready is
         // not lost to a timer that expired meanwhile.
@@ -816,4 +822,43 @@ fn chain_has_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
         current = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An exchange that uses up tokio's cooperative budget on every poll must not keep its
+    /// own timer from firing.
+    #[tokio::test]
+    async fn the_timer_fires_even_when_the_exchange_uses_up_the_budget() {
+        let busy = async {
+            loop {
+                tokio::task::coop::consume_budget().await;
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), TransportError>(())
+        };
+        let timed = Timed::new(busy, Duration::from_millis(50));
+        // tokio's own timeout is immune to that starvation, so it can stand guard.
+        let outcome = tokio::time::timeout(Duration::from_secs(10), timed)
+            .await
+            .expect("the transport's timer fired first");
+        assert_eq!(
+            outcome.map_err(|e| e.kind()),
+            Err(TransportErrorKind::TimedOut)
+        );
+    }
+
+    /// A ready answer is taken even if the timer has expired meanwhile.
+    #[tokio::test(start_paused = true)]
+    async fn a_ready_answer_wins_over_an_expired_timer() {
+        let slow_then_ready = async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Ok::<u8, TransportError>(7)
+        };
+        // The inner sleep and the timer expire at the same instant; the answer comes first.
+        let timed = Timed::new(slow_then_ready, Duration::from_secs(2));
+        assert_eq!(timed.await.map_err(|e| e.kind()), Ok(7));
+    }
 }
