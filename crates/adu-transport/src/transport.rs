@@ -585,10 +585,12 @@ pin_project_lite::pin_project! {
     /// it: a future made outside a runtime (where a timer cannot be made) can run inside
     /// one later. It is polled outside tokio's cooperative budget, as `tokio::time::timeout`
     /// polls its own once the future it bounds has used the budget up: an exchange that
-    /// keeps using it up still times out.
+    /// keeps using it up still times out. `inner` is dropped as soon as this future is
+    /// ready, timed out or not, so a caller that keeps the finished future does not keep
+    /// its in-flight slot and its connection.
     struct Timed<F> {
         #[pin]
-        inner: F,
+        inner: Option<F>,
         #[pin]
         timer: Option<Unconstrained<tokio::time::Sleep>>,
         timeout: Duration,
@@ -598,7 +600,7 @@ pin_project_lite::pin_project! {
 impl<F> Timed<F> {
     fn new(inner: F, timeout: Duration) -> Self {
         Timed {
-            inner,
+            inner: Some(inner),
             timer: None,
             timeout,
         }
@@ -613,6 +615,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
+            return Poll::Ready(Err(TransportError::new(
+                TransportErrorKind::Other,
+                "the request's future was polled again after it had finished",
+            )));
+        };
         if this.timer.is_none() {
             // The deadline counts from the first poll, before any of the work.
             this.timer
@@ -622,11 +630,17 @@ where
         }
         // The exchange first, as `tokio::time::timeout` does: an answer that is ready is
         // not lost to a timer that expired meanwhile.
-        if let Poll::Ready(result) = this.inner.poll(cx) {
+        if let Poll::Ready(result) = inner.poll(cx) {
+            this.inner.set(None);
             return Poll::Ready(result);
         }
         match this.timer.as_pin_mut().map(|timer| timer.poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(Err(TransportError::timed_out(*this.timeout))),
+            Some(Poll::Ready(())) => {
+                // Dropped now, not with this future: it holds the in-flight slot and the
+                // half-read connection.
+                this.inner.set(None);
+                Poll::Ready(Err(TransportError::timed_out(*this.timeout)))
+            }
             _ => Poll::Pending,
         }
     }

@@ -294,3 +294,29 @@ fn a_call_made_outside_a_runtime_runs_inside_one() {
     assert_eq!(response.status(), 200);
     assert_eq!(server.seen().len(), 1);
 }
+
+/// A call that timed out gives back its in-flight slot (and closes its half-read connection)
+/// when it ends, not when its caller drops the finished future: with one slot, the next call
+/// goes through while the first future is still kept.
+#[tokio::test]
+async fn a_timed_out_call_frees_its_slot_though_its_future_is_kept() {
+    let (stalling, _) = raw_server(stall_mid_body).await;
+    let answering = Server::start(vec![Reply::json(200, "{}")]).await;
+    let transport = plain_http_transport()
+        .max_concurrent_requests(Some(1))
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let mut first = transport.call(get(&format!("http://{stalling}/stall")));
+    let error = (&mut first).await.unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::TimedOut);
+    // `first` is still alive here.
+    let second = transport
+        .call(get(&format!("{}/ok", answering.url())))
+        .await
+        .expect("the slot was given back when the first call timed out");
+    assert_eq!(second.status(), 200);
+    // Polling the finished future again is an error, not a panic and not a resumed exchange.
+    let again = std::future::poll_fn(|cx| first.as_mut().poll(cx)).await;
+    assert_eq!(again.unwrap_err().kind(), TransportErrorKind::Other);
+}
