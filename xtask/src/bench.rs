@@ -1185,7 +1185,7 @@ decode alone.
   the table). In three pairs of runs over https before the final run, B took 2.33, 2.34 and
   2.28 s (1.14 to 1.17 times the schedule's 2 s) and A 2.36, 2.35 and 2.37 s; after the
   change in the next item, B 2.24, 2.21 and 2.30 s and A 2.32, 2.29 and 2.30 s; in the
-  full run above, B 2.25, 2.25 and 2.29 s and A 2.27, 2.32 and 2.35 s. No client
+  session's first full run, B 2.25, 2.25 and 2.29 s and A 2.27, 2.32 and 2.35 s. No client
   meets the <= 1.1 target on this machine: the first wave alone (10,000 requests and 64
   handshakes, with both processes sharing the two cores) takes 0.2 to 0.35 s for either,
   and the client stays within 1 to 4 % of B's wall. B's peak RSS is 28 to 32 MiB against
@@ -1200,20 +1200,27 @@ decode alone.
   exchange's box (1,640 bytes) and the box `HyperTransport` returns per request (1,104
   bytes). An `async fn` moves its arguments into locals, and its future keeps room for
   both; so did an `async` block wrapped around another holding the same request, and a
-  value matched in place across an `.await`. The exchange and the body reader are now plain
-  functions returning an `async` block (which uses what it captures in place), the timeout
-  is mapped by a small `Timed` future instead of an outer `async` block, and results are
-  taken out of `match`es before the next await: the exchange went to 912 bytes and the box
-  to 824, both inside the cache. On the 10,000 waits the client's CPU time went from 0.79
-  to 0.93 s to 0.72 to 0.77 s in the runs above (`GLIBC_TUNABLES=glibc.malloc.tcache_max=4096`
-  on the old code gave about the same saving, 0.81 to 0.70 and 0.84 to 0.76 s, which is what
-  pointed here); callgrind gave A 53,187 instructions per request against B's 54,489 just
-  after (53,084 against 54,355 in the full run above). Throughput at concurrency 1 did not
-  move: the binaries before and after, interleaved against one emulator, gave A 7,385 and
-  7,425 requests per second (the A/B ratio at concurrency 1 swings between rounds, 0.82 to
-  1.03 in the full run above). hyper's `read_buf_exact_size` could bring its read buffer
-  into the cache too, at the price of more reads for a large body over plain http; not
-  done.
+  value matched in place across an `.await`. The exchange and the body reader are now
+  plain functions returning an `async` block (which uses what it captures in place), the
+  timeout is mapped by a small `Timed` future instead of an outer `async` block, and
+  results are taken out of `match`es before the next await: the exchange went to 912 bytes
+  and the box to 824 (832 since the fix below), both inside the cache. On the 10,000 waits
+  the client's CPU time went from 0.79 to 0.93 s to 0.72 to 0.77 s in the runs above
+  (`GLIBC_TUNABLES=glibc.malloc.tcache_max=4096` on the old code gave about the same
+  saving, 0.81 to 0.70 and 0.84 to 0.76 s, which is what pointed here); callgrind gave A
+  53,187 instructions per request against B's 54,489 just after (53,084 against 54,355 in
+  an earlier full run of this session). Two faults of the first version were found and
+  fixed, each with a test that fails without the fix: the timer was made when the future
+  was made, so a call's future made outside a runtime panicked (it is made at the first
+  poll again), and a timed-out exchange stayed alive inside the finished future, holding
+  its in-flight slot and connection until the caller dropped it (found in review; it is
+  dropped as soon as the future is ready). The timer is also polled outside tokio's
+  cooperative budget, as `tokio::time::timeout` polls its own. Throughput at concurrency 1
+  did not move: the binaries before and after, interleaved against one emulator, gave A
+  7,385 and 7,425 requests per second (the A/B ratio at concurrency 1 swings between
+  rounds, 0.82 to 1.03 in that full run; five interleaved pairs afterwards gave 1.00).
+  hyper's `read_buf_exact_size` could bring its read buffer into the cache too, at the
+  price of more reads for a large body over plain http; not done.
 - What the decode target asks (fifth session, a trial program outside the workspace that
   decodes the emulator's 321-byte answer in interleaved slices of 1,000, like the Decode
   section; figures are speed relative to plain `serde_json` into the three-field struct,
