@@ -1219,8 +1219,10 @@ decode alone.
   did not move: the binaries before and after, interleaved against one emulator, gave A
   7,385 and 7,425 requests per second (the A/B ratio at concurrency 1 swings between
   rounds, 0.82 to 1.03 in that full run; five interleaved pairs afterwards gave 1.00).
-  hyper's `read_buf_exact_size` could bring its read buffer into the cache too, at the
-  price of more reads for a large body over plain http; not done.
+  hyper's `read_buf_exact_size` would bring its read buffer into the cache too, but the
+  exact size is then also the largest response head hyper accepts (hyper 1.12's
+  `ReadStrategy::Exact` gives it as the maximum), and the service's heads can pass 1 KiB;
+  not done.
 - What the decode target asks (fifth session, a trial program outside the workspace that
   decodes the emulator's 321-byte answer in interleaved slices of 1,000, like the Decode
   section; figures are speed relative to plain `serde_json` into the three-field struct,
