@@ -1221,8 +1221,8 @@ decode alone.
   rounds, 0.82 to 1.03 in that full run; five interleaved pairs afterwards gave 1.00).
   hyper's `read_buf_exact_size` would bring its read buffer into the cache too, but the
   exact size is then also the largest response head hyper accepts (hyper 1.12's
-  `ReadStrategy::Exact` gives it as the maximum), and the service's heads can pass 1 KiB;
-  not done.
+  `ReadStrategy::Exact` gives it as the maximum): an answer with a longer head would be
+  refused; not done.
 - What the decode target asks (fifth session, a trial program outside the workspace that
   decodes the emulator's 321-byte answer in interleaved slices of 1,000, like the Decode
   section; figures are speed relative to plain `serde_json` into the three-field struct,
