@@ -148,10 +148,53 @@ pub fn resolve_from(
 /// it re-reads the credential's refresh token (refresh tokens rotate) and rewrites the cache
 /// file (owner-only, temporary file + rename) when the refresh token or the access token for
 /// the cached scope changed.
+///
+/// Two `adu` commands started together may both refresh with the same refresh token; where
+/// refresh tokens are single-use, the slower one is refused with `invalid_grant`. It then
+/// reads the cache file again and, if the other command saved a newer sign-in there, carries
+/// on with that one instead of failing.
 struct PersistedLogin {
-    inner: InteractiveCredential,
+    /// Replaced when a newer sign-in saved by another command is taken up.
+    inner: Mutex<Arc<InteractiveCredential>>,
     path: PathBuf,
+    http: SharedHttpClient,
     saved: Mutex<token_cache::CachedToken>,
+}
+
+/// A credential for a cached sign-in: its refresh token, at its authority, and its access
+/// token while that is still good at `now`.
+fn credential_for(
+    cached: &token_cache::CachedToken,
+    http: SharedHttpClient,
+    now: SystemTime,
+) -> Result<InteractiveCredential, adu_auth::Error> {
+    let Some((refresh, tenant, client_id)) = cached.refreshable() else {
+        return Err(adu_auth::Error::InvalidConfig {
+            message: "the cached sign-in has no refresh token".to_owned(),
+        });
+    };
+    let mut authority = Authority::new(tenant)?;
+    if let Some(host) = cached.authority_host.as_deref() {
+        authority = authority.with_host(host)?;
+    }
+    let mut credential = InteractiveCredential::from_refresh_token(
+        authority,
+        client_id,
+        RefreshTokenSecret::new(refresh),
+        &[cached.scope.as_str()],
+        http,
+    )?;
+    if cached.is_usable_at(now) {
+        credential = credential.with_access_token(AccessToken::new(
+            cached.access_token.clone(),
+            cached.expires_at_time(),
+        ));
+    }
+    Ok(credential)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl PersistedLogin {
@@ -161,7 +204,7 @@ impl PersistedLogin {
         http: SharedHttpClient,
         now: SystemTime,
     ) -> Result<Self, Failure> {
-        let invalid = |error: adu_auth::Error| {
+        let credential = credential_for(&cached, http.clone(), now).map_err(|error| {
             let mut failure = Failure::from_auth(&error);
             failure.message = format!(
                 "the sign-in cached in {} cannot be used: {error}",
@@ -169,40 +212,40 @@ impl PersistedLogin {
             );
             failure.hint = Some("run `adu login` again".to_owned());
             failure
-        };
-        let (refresh, tenant, client_id) = cached
-            .refreshable()
-            .expect("restore is only called for a refreshable cache");
-        let mut authority = Authority::new(tenant).map_err(invalid)?;
-        if let Some(host) = cached.authority_host.as_deref() {
-            authority = authority.with_host(host).map_err(invalid)?;
-        }
-        let mut credential = InteractiveCredential::from_refresh_token(
-            authority,
-            client_id,
-            RefreshTokenSecret::new(refresh),
-            &[cached.scope.as_str()],
-            http,
-        )
-        .map_err(invalid)?;
-        if cached.is_usable_at(now) {
-            credential = credential.with_access_token(AccessToken::new(
-                cached.access_token.clone(),
-                cached.expires_at_time(),
-            ));
-        }
+        })?;
         Ok(PersistedLogin {
-            inner: credential,
+            inner: Mutex::new(Arc::new(credential)),
             path: path.to_owned(),
+            http,
             saved: Mutex::new(cached),
         })
     }
 
-    /// Writes the cache again if `token` (obtained for `scopes`) or the refresh token changed.
-    fn persist(&self, scopes: &[&str], token: &AccessToken) {
-        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+    fn current(&self) -> Arc<InteractiveCredential> {
+        lock(&self.inner).clone()
+    }
+
+    /// The sign-in in the cache file, if another command saved a newer one (another refresh
+    /// token) since this one was read or last saved; it replaces this one.
+    fn take_up_newer(&self, now: SystemTime) -> Option<Arc<InteractiveCredential>> {
+        let latest = token_cache::read(&self.path).ok().flatten()?;
+        let mut saved = lock(&self.saved);
+        if latest.refreshable().is_none() || latest.refresh_token == saved.refresh_token {
+            return None;
+        }
+        let credential = Arc::new(credential_for(&latest, self.http.clone(), now).ok()?);
+        tracing::info!(path = %self.path.display(), "took up the sign-in another command saved");
+        *lock(&self.inner) = credential.clone();
+        *saved = latest;
+        Some(credential)
+    }
+
+    /// Writes the cache again if `token` (obtained for `scopes` from `credential`) or the
+    /// refresh token changed.
+    fn persist(&self, credential: &InteractiveCredential, scopes: &[&str], token: &AccessToken) {
+        let mut saved = lock(&self.saved);
         let mut next = saved.clone();
-        if let Some(refresh) = self.inner.refresh_token() {
+        if let Some(refresh) = credential.refresh_token() {
             next.refresh_token = Some(refresh.secret().to_owned());
         }
         // Only a token for the cached scope replaces the cached one.
@@ -236,14 +279,27 @@ impl TokenCredential for PersistedLogin {
         scopes: &'a [&'a str],
     ) -> BoxFuture<'a, Result<AccessToken, adu_auth::Error>> {
         Box::pin(async move {
-            let token = self.inner.get_token(scopes).await?;
-            self.persist(scopes, &token);
+            let credential = self.current();
+            let token = match credential.get_token(scopes).await {
+                Ok(token) => token,
+                // Refused refresh token: another command may have spent it first.
+                Err(error) if error.error_code() == Some("invalid_grant") => {
+                    let Some(newer) = self.take_up_newer(SystemTime::now()) else {
+                        return Err(error);
+                    };
+                    let token = newer.get_token(scopes).await?;
+                    self.persist(&newer, scopes, &token);
+                    return Ok(token);
+                }
+                Err(error) => return Err(error),
+            };
+            self.persist(&credential, scopes, &token);
             Ok(token)
         })
     }
 
     fn invalidate(&self, scopes: &[&str]) {
-        self.inner.invalidate(scopes);
+        self.current().invalidate(scopes);
     }
 }
 
@@ -459,6 +515,87 @@ mod tests {
             failure.message
         );
         assert_eq!(failure.hint.as_deref(), Some("run `adu login` again"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A token endpoint that takes each refresh token once, as an identity platform that
+    /// rotates single-use refresh tokens does: `rt-1` gets `at-new` and `rt-2`, and any later
+    /// use of a spent token is refused with `invalid_grant`.
+    fn single_use_endpoint() -> (Seen, SharedHttpClient) {
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        let http: SharedHttpClient = Arc::new(move |r: adu_transport::http::Request<Vec<u8>>| {
+            let body = String::from_utf8_lossy(r.body()).into_owned();
+            let mut seen = record.lock().unwrap();
+            let first_use = !seen.iter().any(|(_, earlier)| *earlier == body);
+            seen.push((r.uri().to_string(), body.clone()));
+            let (status, answer): (u16, &[u8]) = if first_use && body.contains("refresh_token=rt-1")
+            {
+                (
+                    200,
+                    br#"{"access_token":"at-new","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#,
+                )
+            } else {
+                (
+                    400,
+                    br#"{"error":"invalid_grant","error_description":"AADSTS70008: The refresh token has expired or was already used."}"#,
+                )
+            };
+            async move {
+                Ok::<_, adu_auth::HttpClientError>(
+                    adu_transport::http::Response::builder()
+                        .status(status)
+                        .header("content-type", "application/json")
+                        .body(answer.to_vec())
+                        .unwrap(),
+                )
+            }
+        });
+        (seen, http)
+    }
+
+    #[test]
+    fn a_command_refused_a_spent_refresh_token_takes_up_the_sign_in_another_one_saved() {
+        let dir = std::env::temp_dir().join(format!("adu-cli-race-{}", std::process::id()));
+        let path = dir.join("token.json");
+        let now = SystemTime::now();
+        let scope = ["https://api.adu.microsoft.com/.default"];
+        token_cache::write(&path, &signed_in(now - Duration::from_secs(10))).unwrap();
+
+        // Two commands start together and both read `rt-1`.
+        let (seen, http) = single_use_endpoint();
+        let first = resolve_from(None, |_| None, http.clone(), Ok(path.clone()), now).unwrap();
+        let second = resolve_from(None, |_| None, http, Ok(path.clone()), now).unwrap();
+
+        // The first refreshes and saves `at-new` and `rt-2`.
+        let token = futures_lite_block_on(first.credential.get_token(&scope)).unwrap();
+        assert_eq!(token.secret(), "at-new");
+        // The second is refused `rt-1`, finds the saved sign-in and uses its access token.
+        let token = futures_lite_block_on(second.credential.get_token(&scope)).unwrap();
+        assert_eq!(token.secret(), "at-new");
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.len(), 2, "one refresh each, no more");
+            assert!(seen
+                .iter()
+                .all(|(_, form)| form.contains("refresh_token=rt-1")));
+        }
+        let saved = token_cache::read(&path).unwrap().unwrap();
+        assert_eq!(saved.refresh_token.as_deref(), Some("rt-2"));
+
+        // When nothing newer was saved, the refusal stands: the command must sign in again.
+        token_cache::write(&path, &signed_in(now - Duration::from_secs(10))).unwrap();
+        let (seen, http) = single_use_endpoint();
+        // `rt-1` was spent before, by a command whose save was lost.
+        let spent = resolve_from(None, |_| None, http.clone(), Ok(path.clone()), now).unwrap();
+        let lone = resolve_from(None, |_| None, http, Ok(path.clone()), now).unwrap();
+        futures_lite_block_on(spent.credential.get_token(&scope)).unwrap();
+        token_cache::write(&path, &signed_in(now - Duration::from_secs(10))).unwrap();
+        let error = futures_lite_block_on(lone.credential.get_token(&scope)).unwrap_err();
+        assert_eq!(error.error_code(), Some("invalid_grant"));
+        assert_eq!(seen.lock().unwrap().len(), 2);
+        let saved = token_cache::read(&path).unwrap().unwrap();
+        assert_eq!(saved.refresh_token.as_deref(), Some("rt-1"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
