@@ -230,13 +230,22 @@ impl DeviceUpdateClientBuilder {
 #[non_exhaustive]
 pub struct GetOptions {
     /// Sent as `If-None-Match`: the service answers 304 (not modified) if the operation still
-    /// has this ETag.
-    pub if_none_match: Option<String>,
+    /// has this ETag. The same type as the ETags the client hands back
+    /// ([`OperationResponse::etag`](adu_model::OperationResponse::etag)), so one can be sent
+    /// back as it came.
+    pub if_none_match: Option<ETag>,
 }
 
 impl GetOptions {
-    /// Asks for the operation only if its ETag is no longer `etag`.
-    pub fn with_if_none_match(mut self, etag: impl Into<String>) -> Self {
+    /// Asks for the operation only if its ETag is no longer `etag` (an [`ETag`], or text).
+    ///
+    /// ```
+    /// use adu_transport::GetOptions;
+    ///
+    /// let options = GetOptions::default().with_if_none_match("\"e0d5a1b2\"");
+    /// assert_eq!(options.if_none_match.as_deref(), Some("\"e0d5a1b2\""));
+    /// ```
+    pub fn with_if_none_match(mut self, etag: impl Into<ETag>) -> Self {
         self.if_none_match = Some(etag.into());
         self
     }
