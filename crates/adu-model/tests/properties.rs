@@ -19,7 +19,7 @@ use serde::Serialize;
 const KNOWN_STATUSES: [&str; 5] = ["Undefined", "NotStarted", "Running", "Succeeded", "Failed"];
 
 fn is_leap(y: u32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 fn month_days(y: u32, m: u32) -> u32 {

@@ -116,7 +116,7 @@ fn faulty_emulator_config() -> Config {
 }
 
 fn expected_status(i: usize) -> OperationStatus {
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         OperationStatus::Failed
     } else {
         OperationStatus::Succeeded
