@@ -566,10 +566,10 @@ fn implicit_flow_rejects_bad_fragments() {
     };
     let (p, s) = start();
     let err = flow
-        .finish(p, &format!("#error=unsupported_response_type&error_description=AADSTS700054%3A+response_type+%27token%27+is+not+enabled&state={s}"))
+        .finish(p, &format!("#error=unsupported_response_type&error_description=AADSTS700051%3A+response_type+%27token%27+is+not+enabled&state={s}"))
         .unwrap_err();
     assert_eq!(err.error_code(), Some("unsupported_response_type"));
-    assert!(err.to_string().contains("AADSTS700054"), "{err}");
+    assert!(err.to_string().contains("AADSTS700051"), "{err}");
     let (p, _) = start();
     assert!(matches!(
         flow.finish(p, "#access_token=t&token_type=Bearer&state=forged"),

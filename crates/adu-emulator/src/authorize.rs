@@ -281,21 +281,29 @@ pub(crate) fn authorize_endpoint(
         );
     };
     if response_type != "code" && response_type != "token" {
-        return redirect.error(
-            base_url,
-            "unsupported_response_type",
-            700054,
-            &format!("response_type '{response_type}' is not enabled for the application."),
-            now,
-        );
+        // Microsoft's list of error codes: 700054 is for `id_token` alone; any other
+        // response type is UnsupportedResponseType (70005).
+        let (code, message) = if response_type == "id_token" {
+            (
+                700054,
+                "Response_type 'id_token' isn't enabled for the application.".to_owned(),
+            )
+        } else {
+            (
+                70005,
+                format!("The response_type '{response_type}' is not supported."),
+            )
+        };
+        return redirect.error(base_url, "unsupported_response_type", code, &message, now);
     }
     match asked_mode {
         None | Some("query" | "fragment") => {}
         Some(other) => {
+            // Microsoft's list of error codes: UnsupportedResponseMode.
             return invalid(
-                9002313,
-                &format!("Invalid request. Request is malformed or invalid: response_mode '{other}' is not supported by adu-emulator (use 'query' or 'fragment')."),
-            )
+                70007,
+                &format!("The response_mode '{other}' is not supported by adu-emulator (use 'query' or 'fragment')."),
+            );
         }
     }
     if response_type == "token" && asked_mode == Some("query") {
@@ -323,7 +331,10 @@ pub(crate) fn authorize_endpoint(
         ]);
     }
 
-    // The authorization code flow, with PKCE S256 required.
+    // The authorization code flow, with PKCE S256 required. Requiring it here is the
+    // emulator's own policy, stricter than the identity platform, which asks for PKCE only when
+    // a single-page app's code is redeemed; 9002325 is its code for that case, the closest
+    // real one.
     let Some(challenge) = get("code_challenge") else {
         return invalid(
             9002325,
@@ -331,9 +342,10 @@ pub(crate) fn authorize_endpoint(
         );
     };
     if get("code_challenge_method") != Some("S256") {
+        // Microsoft's list of error codes: InvalidCodeChallengeMethod (50149).
         return invalid(
-            9002313,
-            "Invalid request. Request is malformed or invalid: code_challenge_method must be 'S256'.",
+            50149,
+            "Invalid Code_Challenge_method parameter: adu-emulator requires 'S256'.",
         );
     }
     // An S256 challenge is the unpadded base64url of 32 bytes: 43 characters.

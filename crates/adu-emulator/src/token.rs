@@ -284,15 +284,18 @@ pub(crate) fn token_endpoint(
             }
             // RFC 7636 §4.6: the verifier must hash to the challenge (S256).
             let Some(verifier) = get("code_verifier") else {
+                // 50148 is what the service was seen answering when no verifier was sent
+                // (it is not in Microsoft's list of error codes).
                 return invalid_grant(
                     50148,
                     "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE: no code_verifier was sent.",
                 );
             };
             if !same_secret(&s256_challenge(verifier), &info.code_challenge) {
+                // Microsoft's list of error codes: InvalidCodeVerifier.
                 return invalid_grant(
-                    50148,
-                    "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.",
+                    501481,
+                    "The Code_Verifier doesn't match the code_challenge supplied in the authorization request.",
                 );
             }
             if granted_scope.is_none() {

@@ -250,7 +250,7 @@ async fn the_code_exchange_checks_verifier_redirect_uri_and_expiry() {
     let wrong = "0000000000000000000000000000000000000000000";
     assert_invalid_grant(
         &post_form(addr, TOKEN_PATH, &code_exchange(&code, wrong, REDIRECT)).await,
-        50148,
+        501481,
     );
     assert_invalid_grant(
         &post_form(addr, TOKEN_PATH, &code_exchange(&code, VERIFIER, REDIRECT)).await,
@@ -370,19 +370,19 @@ async fn the_implicit_flow_puts_the_token_in_the_fragment() {
 #[tokio::test]
 async fn errors_go_back_to_a_valid_redirect_uri() {
     let emu = adu_emulator::start(Config::default()).await.unwrap();
-    let cases: [(Changes, char, &str, u64); 9] = [
+    let cases: [(Changes, char, &str, u64); 10] = [
         (&[("code_challenge", None)], '?', "invalid_request", 9002325),
         (
             &[("code_challenge_method", None)],
             '?',
             "invalid_request",
-            9002313,
+            50149,
         ),
         (
             &[("code_challenge_method", Some("plain"))],
             '?',
             "invalid_request",
-            9002313,
+            50149,
         ),
         (
             &[("code_challenge", Some("short"))],
@@ -399,10 +399,16 @@ async fn errors_go_back_to_a_valid_redirect_uri() {
             700054,
         ),
         (
+            &[("response_type", Some("code id_token"))],
+            '?',
+            "unsupported_response_type",
+            70005,
+        ),
+        (
             &[("response_mode", Some("form_post"))],
             '?',
             "invalid_request",
-            9002313,
+            70007,
         ),
         (
             &[("resource", Some("https://api.adu.microsoft.com"))],
