@@ -1,8 +1,6 @@
 //! `cargo xtask ci`: every check, in order, failing on the first failure.
 
-use std::process::Command;
-
-use crate::util::{cargo, project_root, run as sh};
+use crate::util::{cargo, run as sh, stdout_of};
 
 pub fn run(args: &[String]) -> Result<(), String> {
     if let Some(extra) = args.first() {
@@ -132,26 +130,15 @@ fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String
 /// Architecture invariant: `adu-model`'s normal dependencies contain no
 /// runtime, no HTTP stack and no OAuth2 client.
 fn model_is_sans_io() -> Result<(), String> {
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .args([
-            "tree",
-            "-p",
-            "adu-model",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-        ])
-        .current_dir(project_root())
-        .output()
-        .map_err(|e| format!("could not run cargo tree: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cargo tree failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let tree = String::from_utf8_lossy(&output.stdout);
+    let tree = stdout_of(cargo().args([
+        "tree",
+        "-p",
+        "adu-model",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+    ]))?;
     let forbidden = ["tokio", "hyper", "oauth2", "reqwest", "mio", "rustls"];
     let found: Vec<&str> = tree
         .lines()

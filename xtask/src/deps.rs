@@ -9,7 +9,7 @@
 
 use std::process::Command;
 
-use crate::util::{cargo, run as sh};
+use crate::util::{cargo, run as sh, stdout_of};
 
 /// The cargo-deny release this policy is written for.
 const CARGO_DENY_VERSION: &str = "0.20.2";
@@ -36,17 +36,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
 /// standard library newer than the workspace's `rust-version` are clippy's
 /// `incompatible_msrv`, which `cargo xtask ci` runs with warnings denied.)
 fn check_rust_version() -> Result<(), String> {
-    let output = cargo()
-        .args(["metadata", "--format-version", "1", "--locked"])
-        .output()
-        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+    let output = stdout_of(cargo().args(["metadata", "--format-version", "1", "--locked"]))?;
+    let metadata: serde_json::Value = serde_json::from_str(&output)
         .map_err(|e| format!("cannot read cargo metadata's output: {e}"))?;
     let members: Vec<&str> = metadata["workspace_members"]
         .as_array()

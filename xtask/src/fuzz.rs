@@ -32,7 +32,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::util::{cargo, project_root, run as sh};
+use crate::util::{cargo, project_root, run as sh, stdout_of};
 
 /// Restores the constants of short comparisons that LLVM would otherwise
 /// inline out of libFuzzer's sight (see the toolchain notes).
@@ -289,19 +289,9 @@ fn host_triple() -> Result<String, String> {
 }
 
 fn list_targets(fuzz_dir: &Path) -> Result<Vec<String>, String> {
-    let output = cargo()
-        .args(["fuzz", "list"])
-        .current_dir(fuzz_dir)
-        .output()
-        .map_err(|e| format!("could not run `cargo fuzz list`: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "`cargo fuzz list` failed in {}: {}",
-            fuzz_dir.display(),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let targets: Vec<String> = String::from_utf8_lossy(&output.stdout)
+    let output = stdout_of(cargo().args(["fuzz", "list"]).current_dir(fuzz_dir))
+        .map_err(|e| format!("in {}: {e}", fuzz_dir.display()))?;
+    let targets: Vec<String> = output
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())

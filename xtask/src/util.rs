@@ -27,6 +27,26 @@ pub fn run(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
+/// Runs a command from the workspace root (unless it has a directory of its own) and returns
+/// what it printed on stdout; fails with its stderr if it fails.
+pub fn stdout_of(cmd: &mut Command) -> Result<String, String> {
+    if cmd.get_current_dir().is_none() {
+        cmd.current_dir(project_root());
+    }
+    let output = cmd
+        .output()
+        .map_err(|e| format!("could not start `{}`: {e}", display(cmd)))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`{}` failed with {}: {}",
+            display(cmd),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 /// A `cargo` command using the same cargo that runs xtask.
 pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
