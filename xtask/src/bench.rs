@@ -221,8 +221,19 @@ struct ScaleRun {
 }
 
 impl ScaleRun {
+    /// A figure the scale process reported (NaN when it is missing).
+    fn figure(&self, key: &str) -> f64 {
+        self.result[key].as_f64().unwrap_or(f64::NAN)
+    }
+
     fn wall(&self) -> f64 {
-        self.result["wall_secs"].as_f64().unwrap_or(f64::NAN)
+        self.figure("wall_secs")
+    }
+
+    /// How much one of the emulator's counters grew during the run.
+    fn delta(&self, key: &str) -> f64 {
+        let count = |stats: &Value| stats[key].as_f64().unwrap_or(f64::NAN);
+        count(&self.after) - count(&self.before)
     }
 }
 
@@ -784,183 +795,8 @@ fn render(
         let _ = writeln!(w);
     }
 
-    // A's figures are those of its run with the median wall time; B's wall is the median
-    // of its runs.
-    let runs = |variant: &str| -> Vec<&ScaleRun> {
-        let mut v: Vec<&ScaleRun> = scales.iter().filter(|r| r.variant == variant).collect();
-        v.sort_by(|x, y| x.wall().total_cmp(&y.wall()));
-        v
-    };
-    let (a_runs, b_runs) = (runs("adu"), runs("bare"));
-    let null = Value::Null;
-    let (scale, before, after) = a_runs
-        .get(a_runs.len() / 2)
-        .map_or((&null, &null, &null), |r| (&r.result, &r.before, &r.after));
-    let b_walls: Vec<f64> = b_runs.iter().map(|r| r.wall()).collect();
-    let b_wall = median(b_walls.clone());
-    let list = |v: &[&ScaleRun]| -> String {
-        v.iter()
-            .map(|r| f(r.wall(), 2))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let count = scale["count"].as_f64().unwrap_or(f64::NAN);
-    let wall = scale["wall_secs"].as_f64().unwrap_or(f64::NAN);
-    let bound = (s.scale_done_ms as f64 / 1000.0).max(2.0);
-    let delta =
-        |k: &str| after[k].as_f64().unwrap_or(f64::NAN) - before[k].as_f64().unwrap_or(f64::NAN);
-    let tokens = delta("token_requests");
-    let status = after["scale_polls_total"].as_f64().unwrap_or(f64::NAN);
-    let rss_mib = scale["peak_rss_kib"].as_f64().unwrap_or(f64::NAN) / 1024.0;
-    let b_run = b_runs.get(b_runs.len() / 2);
-    let b_result: &Value = match b_run {
-        Some(r) => &r.result,
-        None => &null,
-    };
-    let b_rss_mib = b_run
-        .and_then(|r| r.result["peak_rss_kib"].as_f64())
-        .unwrap_or(f64::NAN)
-        / 1024.0;
-    let b_connections = b_run.map_or(f64::NAN, |r| {
-        r.after["connections"].as_f64().unwrap_or(f64::NAN)
-            - r.before["connections"].as_f64().unwrap_or(f64::NAN)
-    });
     let b64 = get("b", 64).map(|s| s.rps).unwrap_or(f64::NAN);
-    let estimate = bound + count / b64;
-    let _ = writeln!(w, "## 10,000 waits at once\n");
-    let _ = writeln!(w, "`wait_for_operation` on {count} operations at once through one client (a fresh process; default `HyperTransport`, poll floor 1 s). The operations are created just before the waits start and finish {} ms later, answering `Retry-After: 1` until then, so a wait that starts at once needs three polls and at least {} s. A wait whose polls are delayed (the first wave of {count} requests takes longer than a second here) sees the operation finished sooner and needs fewer polls: a mean below 3 is that, not a skipped poll; more than 3 for any operation would be a wasted poll.\n", s.scale_done_ms, f(bound, 1));
-    let _ = writeln!(w, "B, the practical limit, runs the same schedule on operations of its own: the bare hyper-util client of the bursts in a minimal loop per operation (GET; the status read by plain `serde_json` into the three-field struct; while it runs, sleep for `Retry-After` and GET again), at most 64 requests in flight through a `tokio::sync::Semaphore`, its token fetched once before the start. Each run is a fresh process; A and B take turns, {} run(s) each. A's figures below are from its run with the median wall time.\n", s.scale_rounds);
-    let _ = writeln!(w, "| figure | value | target |");
-    let _ = writeln!(w, "| --- | ---: | --- |");
-    let _ = writeln!(
-        w,
-        "| waits succeeded / errors | {} / {} | all / 0 |",
-        scale["succeeded"], scale["errors"]
-    );
-    let _ = writeln!(w, "| wall time | {} s | |", f(wall, 2));
-    let _ = writeln!(w, "| schedule's lower bound | {} s | |", f(bound, 2));
-    let _ = writeln!(w, "| wall / bound | {} | ≤ 1.1 |", f(wall / bound, 2));
-    let _ = writeln!(w, "| A's wall times, all runs | {} s | |", list(&a_runs));
-    let _ = writeln!(
-        w,
-        "| B's wall times, all runs (B: the bare minimal loop) | {} s | |",
-        list(&b_runs)
-    );
-    let _ = writeln!(
-        w,
-        "| B's wall (median) / bound: the practical limit on this machine | {} | |",
-        f(b_wall / bound, 2)
-    );
-    let _ = writeln!(
-        w,
-        "| A's wall / B's wall (medians) | {} | |",
-        f(wall / b_wall, 2)
-    );
-    let _ = writeln!(
-        w,
-        "| for comparison: bound + {count} requests at B's c=64 burst throughput | {} s | |",
-        f(estimate, 2)
-    );
-    let _ = writeln!(
-        w,
-        "| token requests (emulator's counter) | {} | exactly 1 |",
-        f(tokens, 0)
-    );
-    let _ = writeln!(
-        w,
-        "| status requests per operation (emulator's counter): mean (min, max) | {} ({}, {}) | = minimum |",
-        f(status / count, 3),
-        after["scale_polls_min"],
-        after["scale_polls_max"]
-    );
-    let _ = writeln!(
-        w,
-        "| minimum per operation for a wait that starts at once | 3 | |"
-    );
-    let _ = writeln!(
-        w,
-        "| waits whose first answer came after the operations had finished (they need fewer polls) | {} | |",
-        scale["first_answer_after_finish"]
-    );
-    let _ = writeln!(
-        w,
-        "| peak RSS of the client process (VmHWM) | {} MiB | ≤ 64 MiB |",
-        f(rss_mib, 1)
-    );
-    let _ = writeln!(w, "| peak RSS of B's process | {} MiB | |", f(b_rss_mib, 1));
-    let connections = delta("connections");
-    let _ = writeln!(
-        w,
-        "| connections the client opened (emulator's counter; the in-flight cap is 64) | {} | |",
-        f(connections, 0)
-    );
-    let _ = writeln!(
-        w,
-        "| connections B opened (hyper-util's pool; 64 in flight) | {} | |",
-        f(b_connections, 0)
-    );
-    let _ = writeln!(
-        w,
-        "| peak open file descriptors of the client process | {} | |",
-        scale["peak_fds"]
-    );
-    let _ = writeln!(
-        w,
-        "| size of one `wait_for_operation` future before its first poll | {} bytes | |",
-        scale["wait_future_bytes"]
-    );
-    let _ = writeln!(
-        w,
-        "| size of one `get_operation_status` future | {} bytes | |",
-        scale["status_future_bytes"]
-    );
-    let _ = writeln!(
-        w,
-        "| size of the future `HyperTransport` boxes per request | {} bytes | |",
-        scale["transport_future_bytes"]
-    );
-    let secs = |v: &Value| v.as_f64().map_or_else(|| "?".to_owned(), |x| f(x, 3));
-    let _ = writeln!(
-        w,
-        "| first answers after the start: p50 / max (the first wave) | {} / {} s | |",
-        secs(&scale["first_answer_secs"]["p50"]),
-        secs(&scale["first_answer_secs"]["max"])
-    );
-    let _ = writeln!(
-        w,
-        "| the same for B | {} / {} s | |",
-        secs(&b_result["first_answer_secs"]["p50"]),
-        secs(&b_result["first_answer_secs"]["max"])
-    );
-    let _ = writeln!(
-        w,
-        "| a wait's end beyond 2 s after its first answer: p50 / max (queueing in later waves) | {} / {} s | |",
-        secs(&scale["beyond_schedule_secs"]["p50"]),
-        secs(&scale["beyond_schedule_secs"]["max"])
-    );
-    let _ = writeln!(
-        w,
-        "| client CPU time for the whole run (A / B) | {} / {} s | |",
-        secs(&scale["cpu_secs"]),
-        secs(&b_result["cpu_secs"])
-    );
-    machine_lines.push(format!("scale wall/bound: {}", f(wall / bound, 2)));
-    machine_lines.push(format!("scale bare wall/bound: {}", f(b_wall / bound, 2)));
-    machine_lines.push(format!(
-        "ratio adu/bare scale wall: {}",
-        f(wall / b_wall, 2)
-    ));
-    machine_lines.push(format!("scale token requests: {}", f(tokens, 0)));
-    machine_lines.push(format!(
-        "scale status requests per op: {}",
-        f(status / count, 3)
-    ));
-    machine_lines.push(format!(
-        "scale max status requests per op: {}",
-        after["scale_polls_max"]
-    ));
-    machine_lines.push(format!("scale peak rss MiB: {}", f(rss_mib, 1)));
-    machine_lines.push(format!("scale connections: {}", f(connections, 0)));
+    render_scale(w, s, scales, b64, &mut machine_lines);
     for (key, c) in [
         ("a", 1),
         ("a", 64),
@@ -983,6 +819,216 @@ fn render(
     }
     let _ = writeln!(w, "```");
     md
+}
+
+/// One row of a `| figure | value | target |` table.
+fn row(w: &mut String, figure: &str, value: impl std::fmt::Display, target: &str) {
+    let _ = writeln!(w, "| {figure} | {value} | {target} |");
+}
+
+/// The section on the 10,000 waits: A's and B's runs, each variant's figures from its run
+/// with the median wall time. `b64` is B's throughput at concurrency 64 in the bursts.
+fn render_scale(
+    w: &mut String,
+    s: &Settings,
+    scales: &[ScaleRun],
+    b64: f64,
+    machine_lines: &mut Vec<String>,
+) {
+    let _ = writeln!(w, "## 10,000 waits at once\n");
+    // Each variant's runs, fastest first.
+    let runs = |variant: &str| -> Vec<&ScaleRun> {
+        let mut v: Vec<&ScaleRun> = scales.iter().filter(|r| r.variant == variant).collect();
+        v.sort_by(|x, y| x.wall().total_cmp(&y.wall()));
+        v
+    };
+    let (a_runs, b_runs) = (runs("adu"), runs("bare"));
+    let (Some(a), Some(b)) = (a_runs.get(a_runs.len() / 2), b_runs.get(b_runs.len() / 2)) else {
+        let _ = writeln!(w, "No run of both variants finished.\n");
+        return;
+    };
+    let walls = |v: &[&ScaleRun]| -> String {
+        v.iter()
+            .map(|r| f(r.wall(), 2))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (scale, after) = (&a.result, &a.after);
+    let count = a.figure("count");
+    let (wall, b_wall) = (a.wall(), b.wall());
+    let bound = (s.scale_done_ms as f64 / 1000.0).max(2.0);
+    let tokens = a.delta("token_requests");
+    let status = after["scale_polls_total"].as_f64().unwrap_or(f64::NAN);
+    let rss_mib = a.figure("peak_rss_kib") / 1024.0;
+    let connections = a.delta("connections");
+    let secs = |v: &Value| v.as_f64().map_or_else(|| "?".to_owned(), |x| f(x, 3));
+    let p50_max = |run: &ScaleRun, key: &str| {
+        format!(
+            "{} / {} s",
+            secs(&run.result[key]["p50"]),
+            secs(&run.result[key]["max"])
+        )
+    };
+    let _ = writeln!(w, "`wait_for_operation` on {count} operations at once through one client (a fresh process; default `HyperTransport`, poll floor 1 s). The operations are created just before the waits start and finish {} ms later, answering `Retry-After: 1` until then, so a wait that starts at once needs three polls and at least {} s. A wait whose polls are delayed (the first wave of {count} requests takes longer than a second here) sees the operation finished sooner and needs fewer polls: a mean below 3 is that, not a skipped poll; more than 3 for any operation would be a wasted poll.\n", s.scale_done_ms, f(bound, 1));
+    let _ = writeln!(w, "B, the practical limit, runs the same schedule on operations of its own: the bare hyper-util client of the bursts in a minimal loop per operation (GET; the status read by plain `serde_json` into the three-field struct; while it runs, sleep for `Retry-After` and GET again), at most 64 requests in flight through a `tokio::sync::Semaphore`, its token fetched once before the start. Each run is a fresh process; A and B take turns, {} run(s) each. Each variant's figures below are from its run with the median wall time.\n", s.scale_rounds);
+    let _ = writeln!(w, "| figure | value | target |");
+    let _ = writeln!(w, "| --- | ---: | --- |");
+    row(
+        w,
+        "waits succeeded / errors",
+        format!("{} / {}", scale["succeeded"], scale["errors"]),
+        "all / 0",
+    );
+    row(w, "wall time", format!("{} s", f(wall, 2)), "");
+    row(
+        w,
+        "schedule's lower bound",
+        format!("{} s", f(bound, 2)),
+        "",
+    );
+    row(w, "wall / bound", f(wall / bound, 2), "≤ 1.1");
+    row(
+        w,
+        "A's wall times, all runs",
+        format!("{} s", walls(&a_runs)),
+        "",
+    );
+    row(
+        w,
+        "B's wall times, all runs (B: the bare minimal loop)",
+        format!("{} s", walls(&b_runs)),
+        "",
+    );
+    row(
+        w,
+        "B's wall (median) / bound: the practical limit on this machine",
+        f(b_wall / bound, 2),
+        "",
+    );
+    row(w, "A's wall / B's wall (medians)", f(wall / b_wall, 2), "");
+    row(
+        w,
+        &format!("for comparison: bound + {count} requests at B's c=64 burst throughput"),
+        format!("{} s", f(bound + count / b64, 2)),
+        "",
+    );
+    row(
+        w,
+        "token requests (emulator's counter)",
+        f(tokens, 0),
+        "exactly 1",
+    );
+    row(
+        w,
+        "status requests per operation (emulator's counter): mean (min, max)",
+        format!(
+            "{} ({}, {})",
+            f(status / count, 3),
+            after["scale_polls_min"],
+            after["scale_polls_max"]
+        ),
+        "= minimum",
+    );
+    row(
+        w,
+        "minimum per operation for a wait that starts at once",
+        3,
+        "",
+    );
+    row(
+        w,
+        "waits whose first answer came after the operations had finished (they need fewer polls)",
+        &scale["first_answer_after_finish"],
+        "",
+    );
+    row(
+        w,
+        "peak RSS of the client process (VmHWM)",
+        format!("{} MiB", f(rss_mib, 1)),
+        "≤ 64 MiB",
+    );
+    row(
+        w,
+        "peak RSS of B's process",
+        format!("{} MiB", f(b.figure("peak_rss_kib") / 1024.0, 1)),
+        "",
+    );
+    row(
+        w,
+        "connections the client opened (emulator's counter; the in-flight cap is 64)",
+        f(connections, 0),
+        "",
+    );
+    row(
+        w,
+        "connections B opened (hyper-util's pool; 64 in flight)",
+        f(b.delta("connections"), 0),
+        "",
+    );
+    row(
+        w,
+        "peak open file descriptors of the client process",
+        &scale["peak_fds"],
+        "",
+    );
+    row(
+        w,
+        "size of one `wait_for_operation` future before its first poll",
+        format!("{} bytes", scale["wait_future_bytes"]),
+        "",
+    );
+    row(
+        w,
+        "size of one `get_operation_status` future",
+        format!("{} bytes", scale["status_future_bytes"]),
+        "",
+    );
+    row(
+        w,
+        "size of the future `HyperTransport` boxes per request",
+        format!("{} bytes", scale["transport_future_bytes"]),
+        "",
+    );
+    row(
+        w,
+        "first answers after the start: p50 / max (the first wave)",
+        p50_max(a, "first_answer_secs"),
+        "",
+    );
+    row(w, "the same for B", p50_max(b, "first_answer_secs"), "");
+    row(
+        w,
+        "a wait's end beyond 2 s after its first answer: p50 / max (queueing in later waves)",
+        p50_max(a, "beyond_schedule_secs"),
+        "",
+    );
+    row(
+        w,
+        "client CPU time for the whole run (A / B)",
+        format!(
+            "{} / {} s",
+            secs(&scale["cpu_secs"]),
+            secs(&b.result["cpu_secs"])
+        ),
+        "",
+    );
+    machine_lines.push(format!("scale wall/bound: {}", f(wall / bound, 2)));
+    machine_lines.push(format!("scale bare wall/bound: {}", f(b_wall / bound, 2)));
+    machine_lines.push(format!(
+        "ratio adu/bare scale wall: {}",
+        f(wall / b_wall, 2)
+    ));
+    machine_lines.push(format!("scale token requests: {}", f(tokens, 0)));
+    machine_lines.push(format!(
+        "scale status requests per op: {}",
+        f(status / count, 3)
+    ));
+    machine_lines.push(format!(
+        "scale max status requests per op: {}",
+        after["scale_polls_max"]
+    ));
+    machine_lines.push(format!("scale peak rss MiB: {}", f(rss_mib, 1)));
+    machine_lines.push(format!("scale connections: {}", f(connections, 0)));
 }
 
 /// What profiling found, kept with the harness so every run writes it.
