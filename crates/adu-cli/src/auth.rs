@@ -401,31 +401,41 @@ mod tests {
         );
     }
 
-    /// A token endpoint that records each form and answers every refresh with `at-new` and
-    /// the rotated `rt-2`.
     /// The (URI, form body) of each request a fake token endpoint received.
     type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
-    fn rotating_endpoint() -> (Seen, SharedHttpClient) {
+    /// A refresh that succeeds: `at-new` and the rotated `rt-2`.
+    const REFRESHED: &[u8] =
+        br#"{"access_token":"at-new","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#;
+
+    /// A fake token endpoint that records each form and answers with `answer(earlier forms,
+    /// this form)`: a status and a JSON body.
+    fn token_endpoint(
+        answer: impl Fn(&[(String, String)], &str) -> (u16, &'static [u8]) + Send + Sync + 'static,
+    ) -> (Seen, SharedHttpClient) {
         let seen: Seen = Arc::default();
         let record = seen.clone();
         let http: SharedHttpClient = Arc::new(move |r: adu_transport::http::Request<Vec<u8>>| {
             let body = String::from_utf8_lossy(r.body()).into_owned();
-            record.lock().unwrap().push((r.uri().to_string(), body));
-            async {
+            let mut seen = record.lock().unwrap();
+            let (status, json) = answer(&seen, &body);
+            seen.push((r.uri().to_string(), body));
+            async move {
                 Ok::<_, adu_auth::HttpClientError>(
-                        adu_transport::http::Response::builder()
-                            .status(200)
-                            .header("content-type", "application/json")
-                            .body(
-                                br#"{"access_token":"at-new","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#
-                                    .to_vec(),
-                            )
-                            .unwrap(),
-                    )
+                    adu_transport::http::Response::builder()
+                        .status(status)
+                        .header("content-type", "application/json")
+                        .body(json.to_vec())
+                        .unwrap(),
+                )
             }
         });
         (seen, http)
+    }
+
+    /// Answers every refresh with `at-new` and the rotated `rt-2`.
+    fn rotating_endpoint() -> (Seen, SharedHttpClient) {
+        token_endpoint(|_, _| (200, REFRESHED))
     }
 
     fn signed_in(expires_at: SystemTime) -> token_cache::CachedToken {
@@ -518,40 +528,21 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// A token endpoint that takes each refresh token once, as an identity platform that
-    /// rotates single-use refresh tokens does: `rt-1` gets `at-new` and `rt-2`, and any later
-    /// use of a spent token is refused with `invalid_grant`.
+    /// Takes each refresh token once, as an identity platform that rotates single-use
+    /// refresh tokens does: `rt-1` gets `at-new` and `rt-2`, and any later use of a spent
+    /// token is refused with `invalid_grant`.
     fn single_use_endpoint() -> (Seen, SharedHttpClient) {
-        let seen: Seen = Arc::default();
-        let record = seen.clone();
-        let http: SharedHttpClient = Arc::new(move |r: adu_transport::http::Request<Vec<u8>>| {
-            let body = String::from_utf8_lossy(r.body()).into_owned();
-            let mut seen = record.lock().unwrap();
-            let first_use = !seen.iter().any(|(_, earlier)| *earlier == body);
-            seen.push((r.uri().to_string(), body.clone()));
-            let (status, answer): (u16, &[u8]) = if first_use && body.contains("refresh_token=rt-1")
-            {
-                (
-                    200,
-                    br#"{"access_token":"at-new","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}"#,
-                )
+        token_endpoint(|earlier, form| {
+            let first_use = !earlier.iter().any(|(_, seen)| seen == form);
+            if first_use && form.contains("refresh_token=rt-1") {
+                (200, REFRESHED)
             } else {
                 (
                     400,
                     br#"{"error":"invalid_grant","error_description":"AADSTS70008: The refresh token has expired or was already used."}"#,
                 )
-            };
-            async move {
-                Ok::<_, adu_auth::HttpClientError>(
-                    adu_transport::http::Response::builder()
-                        .status(status)
-                        .header("content-type", "application/json")
-                        .body(answer.to_vec())
-                        .unwrap(),
-                )
             }
-        });
-        (seen, http)
+        })
     }
 
     #[test]
