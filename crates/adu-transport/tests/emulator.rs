@@ -5,10 +5,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adu_auth::StaticTokenCredential;
 use adu_emulator::{Config, OperationSpec, Timings};
 use adu_transport::{DeviceUpdateClient, OperationStatus, PollPolicy, WaitOptions};
-use support::{plain_http_transport, trusting};
+use support::{emulator_client, plain_http_transport, trusting_emulator};
 
 fn fast_polls() -> PollPolicy {
     PollPolicy::default()
@@ -22,8 +21,7 @@ async fn waits_for_an_emulated_operation_over_http() {
     let timings = Timings::new(Duration::from_millis(50), Duration::from_millis(100))
         .with_retry_after(Duration::ZERO);
     let id = emulator.add_operation(OperationSpec::succeeding().with_timings(timings));
-    let credential = Arc::new(StaticTokenCredential::from_secret(emulator.issue_token()));
-    let client = DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
+    let client = emulator_client(&emulator)
         .hyper_transport(plain_http_transport())
         .poll_policy(fast_polls())
         .build()
@@ -46,13 +44,8 @@ async fn waits_for_an_emulated_operation_over_https() {
         .await
         .unwrap();
     let id = emulator.add_operation(OperationSpec::failing().with_timings(Timings::immediate()));
-    let pem = emulator
-        .certificate_pem()
-        .expect("a certificate in tls mode")
-        .to_owned();
-    let credential = Arc::new(StaticTokenCredential::from_secret(emulator.issue_token()));
-    let client = DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
-        .hyper_transport(trusting(&pem))
+    let client = emulator_client(&emulator)
+        .hyper_transport(trusting_emulator(&emulator))
         .poll_policy(fast_polls())
         .build()
         .unwrap();
@@ -81,10 +74,8 @@ async fn requests_one_after_another_reuse_one_connection() {
         OperationSpec::succeeding()
             .with_timings(Timings::new(Duration::ZERO, Duration::from_secs(3600))),
     );
-    let pem = emulator.certificate_pem().unwrap().to_owned();
-    let credential = Arc::new(StaticTokenCredential::from_secret(emulator.issue_token()));
-    let client = DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
-        .hyper_transport(trusting(&pem))
+    let client = emulator_client(&emulator)
+        .hyper_transport(trusting_emulator(&emulator))
         .build()
         .unwrap();
     for _ in 0..20 {
@@ -193,8 +184,7 @@ async fn the_legacy_api_end_to_end() {
     let timings = Timings::new(Duration::from_millis(50), Duration::from_millis(300))
         .with_retry_after(Duration::ZERO);
     let id = emulator.add_operation(OperationSpec::failing().with_timings(timings));
-    let credential = Arc::new(StaticTokenCredential::from_secret(emulator.issue_token()));
-    let client = DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
+    let client = emulator_client(&emulator)
         .api_version(ApiVersion::V2)
         .hyper_transport(plain_http_transport())
         .poll_policy(fast_polls())

@@ -8,13 +8,10 @@
 
 mod support;
 
-use std::sync::Arc;
-
-use adu_auth::StaticTokenCredential;
 use adu_emulator::{Config, OperationSpec, RunningEmulator, Timings};
 use adu_transport::adu_model::GetOperationOutcome;
-use adu_transport::{DeviceUpdateClient, GetOptions, OperationStatus};
-use support::trusting;
+use adu_transport::{GetOptions, OperationStatus};
+use support::{emulator_client, trusting_emulator};
 
 async fn https_emulator() -> (RunningEmulator, String) {
     let emulator = adu_emulator::start(Config::default().with_tls(true))
@@ -28,10 +25,8 @@ async fn https_emulator() -> (RunningEmulator, String) {
 /// how many of the emulator's requests came over HTTP/2.
 async fn three_calls(offer_http2: bool) -> (u64, u64) {
     let (emulator, id) = https_emulator().await;
-    let pem = emulator.certificate_pem().unwrap().to_owned();
-    let credential = Arc::new(StaticTokenCredential::from_secret(emulator.issue_token()));
-    let client = DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
-        .hyper_transport(trusting(&pem).http2(offer_http2))
+    let client = emulator_client(&emulator)
+        .hyper_transport(trusting_emulator(&emulator).http2(offer_http2))
         .build()
         .unwrap();
     for _ in 0..3 {

@@ -372,3 +372,24 @@ pub fn failed_body(id: &str) -> String {
         r#"{{"operationId":"{id}","status":"Failed","update":{{"updateId":{{"provider":"contoso","name":"toaster","version":"1.0.0"}}}},"error":{{"code":"ImportFailed","message":"The import failed.","occurredDateTime":"2022-01-05T18:25:01Z","innerError":{{"code":"DownloadFailed","message":"Could not download.","errorDetail":"Storage returned 403 for the blob.","innerError":{{"code":"Forbidden","errorDetail":"AuthorizationPermissionMismatch"}}}}}},"traceId":"feedfacefeedfacefeedfacefeedface","lastActionDateTime":"2022-01-05T18:25:01Z","createdDateTime":"2022-01-05T18:24:39Z","etag":"\"f\""}}"#
     )
 }
+
+/// A client builder for instance `blue` of `emulator`, with one of the emulator's tokens.
+pub fn emulator_client(
+    emulator: &adu_emulator::RunningEmulator,
+) -> adu_transport::DeviceUpdateClientBuilder {
+    let credential = Arc::new(adu_auth::StaticTokenCredential::from_secret(
+        emulator.issue_token(),
+    ));
+    adu_transport::DeviceUpdateClient::builder(emulator.base_url(), "blue", credential)
+}
+
+/// A `HyperTransport` builder that trusts the certificate of `emulator` (serving https).
+pub fn trusting_emulator(
+    emulator: &adu_emulator::RunningEmulator,
+) -> adu_transport::HyperTransportBuilder {
+    trusting(
+        emulator
+            .certificate_pem()
+            .expect("a certificate: the emulator serves https"),
+    )
+}
