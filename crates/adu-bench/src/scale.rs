@@ -26,7 +26,7 @@ enum Waiter {
     /// B's bare hyper-util client in a minimal loop: GET, and while the operation runs,
     /// sleep for its `Retry-After` (at least a second, like A's poll floor) and GET again;
     /// a semaphore keeps at most [`BARE_IN_FLIGHT`] requests in flight.
-    Bare(Arc<Bare>, Arc<tokio::sync::Semaphore>),
+    Bare(Box<Bare>, tokio::sync::Semaphore),
 }
 
 /// How one wait ended: succeeded (else failed), or an error's text.
@@ -74,11 +74,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .map_err(|e| format!("token: {e}"))?;
         let b = Bare::new(&endpoint, cert.as_deref(), token.secret())?;
         let slots = tokio::sync::Semaphore::new(BARE_IN_FLIGHT);
-        Ok((
-            Waiter::Bare(Arc::new(b), Arc::new(slots)),
-            client,
-            transport,
-        ))
+        Ok((Waiter::Bare(Box::new(b), slots), client, transport))
     })?;
     let waiter = Arc::new(waiter);
     let rss_ready_kib = rss_kib();
@@ -137,15 +133,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
         // The box `HyperTransport` hands back for each request (timer, in-flight queue entry,
         // request), which a request queued for a slot holds; glibc's malloc serves up to
         // 1,032 bytes from its per-thread cache.
-        let transport_future_bytes = {
-            let probe = http::Request::get(endpoint.as_str())
-                .body(Vec::new())
-                .map_err(|e| format!("probe request: {e}"));
-            probe.map(|request| {
+        let transport_future_bytes = http::Request::get(endpoint.as_str())
+            .body(Vec::new())
+            .ok()
+            .map(|request| {
                 let call = adu_transport::HttpTransport::call(&transport, request);
                 std::mem::size_of_val(&*call)
-            })
-        };
+            });
         let cpu_before = cpu_secs();
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(count as usize);
@@ -233,7 +227,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "peak_fds": peak_fds.load(Ordering::Relaxed),
             "wait_future_bytes": wait_future_bytes,
             "status_future_bytes": status_future_bytes,
-            "transport_future_bytes": transport_future_bytes.ok(),
+            "transport_future_bytes": transport_future_bytes,
             "first_answer_after_finish": first_after_finish,
             "spawn_secs": spawned.as_secs_f64(),
             "first_answer_secs": quantiles(first_answers),
