@@ -1250,8 +1250,11 @@ decode alone.
   plain functions returning an `async` block (which uses what it captures in place), the
   timeout is mapped by a small `Timed` future instead of an outer `async` block, and
   results are taken out of `match`es before the next await: the exchange went to 912 bytes
-  and the box to 824 (832 since the fix below), both inside the cache. On the 10,000 waits
-  the client's CPU time went from 0.79 to 0.93 s to 0.72 to 0.77 s in the runs above
+  and the box to 824 (832 since the fix below), both inside the cache; a review then found
+  the prepared request (392 bytes) still kept in the box for the whole exchange, since it
+  passed through a local of the `async` block, and handing it to the boxed exchange inside
+  a plain closure brought the box to 536 bytes. On the 10,000 waits the client's CPU time
+  went from 0.79 to 0.93 s to 0.72 to 0.77 s in the runs above
   (`GLIBC_TUNABLES=glibc.malloc.tcache_max=4096` on the old code gave about the same
   saving, 0.81 to 0.70 and 0.84 to 0.76 s, which is what pointed here); callgrind gave A
   53,187 instructions per request against B's 54,489 just after (53,084 against 54,355 in
