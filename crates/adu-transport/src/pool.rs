@@ -188,8 +188,7 @@ impl Http1Pool {
                 // The answer is taken out of the `match` before its body is read: a value
                 // matched in place would keep its room (the size of the request an error hands
                 // back) in this future while the body is read.
-                let sending = conn.sender.try_send_request(outgoing.request);
-                let response = match sending.await {
+                let response = match conn.sender.try_send_request(outgoing.request).await {
                     Ok(response) => response,
                     Err(mut error) => match error.take_message() {
                         // hyper did not start sending it: safe to send again, on another
