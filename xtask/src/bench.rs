@@ -1276,16 +1276,16 @@ decode alone.
   decodes the emulator's 321-byte answer in interleaved slices of 1,000, like the Decode
   section; figures are speed relative to plain `serde_json` into the three-field struct,
   two runs each): `decode_get_operation_response` 0.64 and 0.65; plain `serde_json` into
-  the same model types 0.63 to 0.67; a hand-written visitor filling an `UpdateOperation` in
-  place (no moves of the decoded value through serde's layers) 0.70 to 0.74; the same with
-  no allocation for any string field 0.75 and 0.77; the same with the timestamps, the etag
-  and the status read as plain text too 0.83 and 0.84; and a struct whose every field
+  the same model types 0.63 to 0.67; a hand-written visitor filling an `UpdateOperation`
+  in place (no moves of the decoded value through serde's layers) 0.70 to 0.74; the same
+  with no allocation for any string field 0.75 and 0.77; the same with the timestamps, the
+  etag and the status read as plain text too 0.83 and 0.84; and a struct whose every field
   borrows from the body 0.95 and 0.96. Reading all nine fields is not what costs: owning
   them is, and no decode that hands back owned model values came near 0.8. Reaching it
   would take model values that borrow from, or share one buffer with, the body: a change
   of the public model types (accessors instead of `String` fields), not made. The in-place
-  visitor was not kept either: 7 to 10 % for a hand-written twin of every generated
-  decoder, with the target still out of reach.
+  visitor was not kept either: 9 to 15 % faster than the decoder in those runs, for a
+  hand-written twin of every generated decoder, with the target still out of reach.
 - Noise: the machine's speed drifts a lot within one run (one variant's throughput at
   concurrency 64 ranged from 15,000 to 59,000 requests per second across the rounds of a
   single run, with nothing else running), which is why the rounds interleave A and B and
