@@ -603,6 +603,82 @@ fn f(v: f64, digits: usize) -> String {
     }
 }
 
+/// The issue's targets as one run measured them: the table at the top of the report.
+#[derive(Default)]
+struct Targets(Vec<Target>);
+
+struct Target {
+    target: String,
+    measured: String,
+    /// `None` when the run has no figure for it (a variant that did not run).
+    met: Option<bool>,
+}
+
+impl Targets {
+    /// A target on a ratio: met when `value` is finite and `within` says so.
+    fn ratio(&mut self, target: &str, value: f64, within: impl Fn(f64) -> bool, context: &str) {
+        let measured = if context.is_empty() {
+            f(value, 2)
+        } else {
+            format!("{} ({context})", f(value, 2))
+        };
+        self.0.push(Target {
+            target: target.to_owned(),
+            measured,
+            met: value.is_finite().then(|| within(value)),
+        });
+    }
+
+    fn push(&mut self, target: &str, measured: String, met: Option<bool>) {
+        self.0.push(Target {
+            target: target.to_owned(),
+            measured,
+            met,
+        });
+    }
+
+    fn met(&self) -> usize {
+        self.0.iter().filter(|t| t.met == Some(true)).count()
+    }
+
+    fn measured(&self) -> usize {
+        self.0.iter().filter(|t| t.met.is_some()).count()
+    }
+
+    fn render(&self) -> String {
+        let mut w = String::new();
+        let _ = writeln!(
+            w,
+            "## Targets
+"
+        );
+        let _ = writeln!(w, "| target | this run | met? |");
+        let _ = writeln!(w, "| --- | --- | --- |");
+        for t in &self.0 {
+            let met = match t.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "not measured",
+            };
+            let _ = writeln!(w, "| {} | {} | {met} |", t.target, t.measured);
+        }
+        let unmeasured = self.0.len() - self.measured();
+        let _ = writeln!(
+            w,
+            "\n{} of the {} targets measured in this run met{}; the sections below give every figure, and the Findings say why a missed one is missed.\n",
+            self.met(),
+            self.measured(),
+            if unmeasured > 0 {
+                let verb = if unmeasured == 1 { "needs" } else { "need" };
+                format!(" ({unmeasured} {verb} the full mode)")
+            } else {
+                String::new()
+            }
+        );
+        w
+    }
+}
+
 fn render(
     s: &Settings,
     bursts: &[Burst],
@@ -634,6 +710,9 @@ fn render(
     let _ = writeln!(w, "- A: `DeviceUpdateClient::get_operation_status` (default retry policy, `HyperTransport` defaults, token from a `ClientSecretCredential` at the emulator's token endpoint, cached); B: a bare hyper-util client with the same connector settings and the same headers (`Accept`, `Authorization` with the same token, `User-Agent`, a fresh `x-ms-client-request-id`), decoding with `serde_json` into a three-field struct; C: `azure-iot-deviceupdate` 1.1.0 `get_operation_status`, one client shared by the threads");
     let _ = writeln!(w, "- all three read the same running operation; every burst warms up for a tenth of its length (at least 100 ms) unrecorded; throughput is summed over rounds, p50 and p99 are the median of the rounds' values\n");
 
+    // The targets table goes here once every figure is known.
+    let targets_at = w.len();
+    let mut targets = Targets::default();
     let _ = writeln!(w, "## Side by side\n");
     let _ = writeln!(
         w,
@@ -684,14 +763,15 @@ fn render(
     let get = |k: &'static str, c: u64| summaries.get(&(k, c));
     let tp = |s: &Summary| s.rps;
     let p99 = |s: &Summary| s.p99_us;
+    let throughput_ab = [
+        ratio(get("a", 1), get("b", 1), tp),
+        ratio(get("a", 64), get("b", 64), tp),
+    ];
     row(
         "throughput A/B",
         "ratio adu/bare throughput",
         "≥ 0.9",
-        [
-            ratio(get("a", 1), get("b", 1), tp),
-            ratio(get("a", 64), get("b", 64), tp),
-        ],
+        throughput_ab,
     );
     row(
         "throughput A/B, median of the rounds' ratios",
@@ -702,15 +782,12 @@ fn render(
             median_round_ratio(bursts, 64),
         ],
     );
-    row(
-        "p99 A/B",
-        "ratio adu/bare p99",
-        "≤ 1.2",
-        [
-            ratio(get("a", 1), get("b", 1), p99),
-            ratio(get("a", 64), get("b", 64), p99),
-        ],
-    );
+    let p99_ab = [
+        ratio(get("a", 1), get("b", 1), p99),
+        ratio(get("a", 64), get("b", 64), p99),
+    ];
+    row("p99 A/B", "ratio adu/bare p99", "≤ 1.2", p99_ab);
+    let mut lead_kept = [f64::NAN; 2];
     if !s.quick {
         row(
             "throughput A/C",
@@ -731,14 +808,40 @@ fn render(
             ],
         );
         // The share of B's lead over C that A keeps: (A/C) / (B/C) = A/B, on C's scale.
+        lead_kept = [
+            ratio(get("a", 1), get("c", 1), tp) / ratio(get("b", 1), get("c", 1), tp),
+            ratio(get("a", 64), get("c", 64), tp) / ratio(get("b", 64), get("c", 64), tp),
+        ];
         row(
             "lead kept (A/C)/(B/C)",
             "ratio lead kept over python",
             "≥ 0.9",
-            [
-                ratio(get("a", 1), get("c", 1), tp) / ratio(get("b", 1), get("c", 1), tp),
-                ratio(get("a", 64), get("c", 64), tp) / ratio(get("b", 64), get("c", 64), tp),
-            ],
+            lead_kept,
+        );
+    }
+    let at_least = |floor: f64| move |v: f64| v >= floor;
+    for (i, c) in [1, 64].into_iter().enumerate() {
+        targets.ratio(
+            &format!("throughput A/B ≥ 0.9, c={c}"),
+            throughput_ab[i],
+            at_least(0.9),
+            "",
+        );
+    }
+    for (i, c) in [1, 64].into_iter().enumerate() {
+        targets.ratio(
+            &format!("p99 A/B ≤ 1.2, c={c}"),
+            p99_ab[i],
+            |v| v <= 1.2,
+            "",
+        );
+    }
+    for (i, c) in [1, 64].into_iter().enumerate() {
+        targets.ratio(
+            &format!("lead kept over the Python SDK ≥ 0.9, c={c}"),
+            lead_kept[i],
+            at_least(0.9),
+            if s.quick { "full mode only" } else { "" },
         );
     }
 
@@ -750,6 +853,15 @@ fn render(
     let _ = writeln!(w, "\n## Decode\n");
     let _ = writeln!(w, "The emulator's 200 answer ({} bytes, 2022-10-01), decoded in the load process in interleaved slices for {} ms: `decode_get_operation_response` {} ns, `serde_json` into the three-field struct {} ns; speed relative to bare serde {} (target ≥ 0.8). For context (not the target's baseline): plain `serde_json::from_slice` into the same model types (`UpdateOperation`, all fields) {} ns, so the full decode runs at {} of plain serde's speed for the same work; and plain `serde_json` reading every field into plain `String`s (no typed status or timestamps) {} ns, so the full decode runs at {} of the speed of the cheapest whole-operation decode with serde. The criterion benchmark `cargo bench -p adu-model --bench decode` measures the same for both API versions.\n",
         decode["body_bytes"], s.decode_ms, f(adu_ns, 0), f(bare_ns, 0), f(decode_ratio, 2), f(model_ns, 0), f(model_ns / adu_ns, 2), f(flat_ns, 0), f(flat_ns / adu_ns, 2));
+    targets.ratio(
+        "decode ≥ 0.8 of bare serde (the three-field struct)",
+        decode_ratio,
+        at_least(0.8),
+        &format!(
+            "{} against plain serde reading every field",
+            f(flat_ns / adu_ns, 2)
+        ),
+    );
     machine_lines.push(format!(
         "ratio adu/bare decode speed: {}",
         f(decode_ratio, 2)
@@ -796,7 +908,7 @@ fn render(
     }
 
     let b64 = get("b", 64).map(|s| s.rps).unwrap_or(f64::NAN);
-    render_scale(w, s, scales, b64, &mut machine_lines);
+    render_scale(w, s, scales, b64, &mut machine_lines, &mut targets);
     for (key, c) in [
         ("a", 1),
         ("a", 64),
@@ -810,6 +922,13 @@ fn render(
         }
     }
 
+    machine_lines.push(format!(
+        "targets met: {} of {} measured",
+        targets.met(),
+        targets.measured()
+    ));
+    md.insert_str(targets_at, &targets.render());
+    let w = &mut md;
     let _ = writeln!(w, "\n## Findings\n");
     let _ = writeln!(w, "{}", FINDINGS.trim());
     let _ = writeln!(w, "\n## Figures, one per line\n");
@@ -834,6 +953,7 @@ fn render_scale(
     scales: &[ScaleRun],
     b64: f64,
     machine_lines: &mut Vec<String>,
+    targets: &mut Targets,
 ) {
     let _ = writeln!(w, "## 10,000 waits at once\n");
     // Each variant's runs, fastest first.
@@ -845,6 +965,11 @@ fn render_scale(
     let (a_runs, b_runs) = (runs("adu"), runs("bare"));
     let (Some(a), Some(b)) = (a_runs.get(a_runs.len() / 2), b_runs.get(b_runs.len() / 2)) else {
         let _ = writeln!(w, "No run of both variants finished.\n");
+        targets.push(
+            "10,000 waits (wall, tokens, polls, RSS)",
+            "no run of both variants finished".into(),
+            Some(false),
+        );
         return;
     };
     let walls = |v: &[&ScaleRun]| -> String {
@@ -1011,6 +1136,54 @@ fn render_scale(
             secs(&b.result["cpu_secs"])
         ),
         "",
+    );
+    let succeeded = scale["succeeded"].as_f64().unwrap_or(f64::NAN);
+    let errors = scale["errors"].as_f64().unwrap_or(f64::NAN);
+    targets.push(
+        "10,000 waits: every wait succeeds",
+        format!(
+            "{} of {}, {} errors",
+            scale["succeeded"],
+            f(count, 0),
+            scale["errors"]
+        ),
+        Some(succeeded == count && errors == 0.0),
+    );
+    targets.ratio(
+        "10,000 waits: wall ≤ 1.1 × the schedule's bound",
+        wall / bound,
+        |v| v <= 1.1,
+        &format!(
+            "B, the bare client, {} on the same machine",
+            f(b_wall / bound, 2)
+        ),
+    );
+    targets.push(
+        "10,000 waits: exactly one token request",
+        f(tokens, 0),
+        Some(tokens == 1.0),
+    );
+    // More than three polls for any operation is a wasted poll; fewer is allowed only for
+    // a wait whose first answer came after its operation had finished.
+    let (polls_min, polls_max) = (
+        after["scale_polls_min"].as_f64().unwrap_or(f64::NAN),
+        after["scale_polls_max"].as_f64().unwrap_or(f64::NAN),
+    );
+    let late = scale["first_answer_after_finish"].as_f64().unwrap_or(0.0);
+    targets.push(
+        "10,000 waits: status requests per operation = the minimum (3)",
+        format!(
+            "mean {}, min {}, max {}",
+            f(status / count, 3),
+            f(polls_min, 0),
+            f(polls_max, 0)
+        ),
+        Some(polls_max <= 3.0 && (polls_min == 3.0 || late > 0.0)),
+    );
+    targets.push(
+        "10,000 waits: peak RSS ≤ 64 MiB",
+        format!("{} MiB", f(rss_mib, 1)),
+        rss_mib.is_finite().then_some(rss_mib <= 64.0),
     );
     machine_lines.push(format!("scale wall/bound: {}", f(wall / bound, 2)));
     machine_lines.push(format!("scale bare wall/bound: {}", f(b_wall / bound, 2)));
@@ -1294,6 +1467,30 @@ decode alone.
 - HTTP/2 (checked, not benchmarked): with the `http2` feature and
   `HyperTransportBuilder::http2(true)` the emulator counts every API request as HTTP/2
   (`crates/adu-transport/tests/http2.rs`); the benchmark uses the default, HTTP/1.1.
+  Sixth session, on the 10,000 waits: with HTTP/2 offered the client spent 0.94 and 1.03
+  CPU seconds and the emulator 0.73 and 0.82, against 0.88 and 0.91 and 0.60 and 0.62 over
+  HTTP/1.1 in runs taken in turn with them, and the wall was 2.39 and 2.47 s against 2.37
+  and 2.39 s. Multiplexing saves no work here, so the default stays HTTP/1.1.
+- Where the two missed targets stand (sixth session). Both are decisions or hardware, not
+  work left undone in the client.
+  - The 10,000 waits' wall time is set by the machine. The client and the emulator share
+    two cores, and a wave of 10,000 requests keeps both busy. In a run sampled through
+    `/proc`, the client spent 0.74 CPU seconds on the 30,000 requests and the emulator
+    0.52: about 25 and 17 us per request, so one wave takes about 0.2 s of both cores.
+    `perf` puts 43 % of the emulator's samples in the kernel: loopback TCP, with one
+    `writev` and one `recvfrom` per request on each side (`strace -c`), the minimum. B,
+    the bare client, misses the target on this machine too (the table gives its wall
+    beside A's). Meeting 1.1 needs a client that does not share two cores with the
+    server, as with the real service; on this machine it cannot be shown.
+  - The decode target is not pursued further, by decision. The trial above shows what
+    meeting 0.8 would take: every model string shared with the body's buffer instead of an
+    owned `String`, timestamps and tags left unchecked until read, and a generated visitor
+    filling each model in place. That is a public API less plain than `String` fields,
+    for about 110 ns per request: 0.08 % of a request's 140 us at concurrency 1. Against
+    a decode of the same answer, which is what `decode_get_operation_response` does, the
+    decoder is faster than plain `serde_json`: 1.21 times plain `serde_json` reading every
+    field into `String`s, and 1.25 times plain `serde_json` into the same model types.
+    The target's baseline reads three fields and skips the rest.
 "#;
 
 #[cfg(test)]
@@ -1307,5 +1504,29 @@ mod tests {
         assert_eq!(callgrind_summary("totals: 77\n"), Some(77));
         assert_eq!(callgrind_summary("events: Ir\n"), None);
         assert_eq!(callgrind_summary("summary: lots\n"), None);
+    }
+
+    #[test]
+    fn targets_count_only_what_was_measured() {
+        let mut t = Targets::default();
+        t.ratio("a ≥ 0.9", 0.95, |v| v >= 0.9, "");
+        t.ratio("b ≥ 0.9", 0.85, |v| v >= 0.9, "context");
+        t.ratio("c ≥ 0.9", f64::NAN, |v| v >= 0.9, "full mode only");
+        t.push("d", "1".into(), Some(true));
+        assert_eq!((t.met(), t.measured()), (2, 3));
+        let table = t.render();
+        assert!(table.contains("| a ≥ 0.9 | 0.95 | yes |"), "{table}");
+        assert!(
+            table.contains("| b ≥ 0.9 | 0.85 (context) | **no** |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| c ≥ 0.9 | n/a (full mode only) | not measured |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("2 of the 3 targets measured in this run met (1 needs the full mode)"),
+            "{table}"
+        );
     }
 }
