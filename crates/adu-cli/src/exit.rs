@@ -217,7 +217,13 @@ impl Failure {
             ServiceErrorKind::Forbidden => {
                 "the identity is not allowed to read operations".to_owned()
             }
-            ServiceErrorKind::NotFound => "the operation was not found".to_owned(),
+            // The service's code tells what was missing; a 404 without one (the legacy
+            // API's problem details) is about the operation, the only thing asked for.
+            ServiceErrorKind::NotFound => match service.code() {
+                Some("InstanceNotFound") => "the instance was not found".to_owned(),
+                Some("OperationNotFound") | None => "the operation was not found".to_owned(),
+                Some(_) => "the service found nothing at this address".to_owned(),
+            },
             ServiceErrorKind::BadRequest => {
                 "the service refused the request as malformed".to_owned()
             }
@@ -322,6 +328,28 @@ mod tests {
             assert_eq!(f.exit(), exit, "{status}");
             assert_eq!(f.status, Some(status));
         }
+    }
+
+    #[test]
+    fn a_404_says_what_was_not_found() {
+        let headline = |body: &str| Failure::from_service(&service(404, body)).message;
+        let coded = |code: &str| format!(r#"{{"error":{{"code":"{code}","message":"m"}}}}"#);
+        assert_eq!(
+            headline(&coded("InstanceNotFound")),
+            "the instance was not found (HTTP 404)"
+        );
+        assert_eq!(
+            headline(&coded("OperationNotFound")),
+            "the operation was not found (HTTP 404)"
+        );
+        assert_eq!(
+            headline(r#"{"title":"Not Found","status":404}"#),
+            "the operation was not found (HTTP 404)"
+        );
+        assert_eq!(
+            headline(&coded("NotFound")),
+            "the service found nothing at this address (HTTP 404)"
+        );
     }
 
     #[test]

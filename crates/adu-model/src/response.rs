@@ -209,7 +209,9 @@ pub fn decode_get_operation_response(
 /// Decodes any error answer into a [`ServiceError`]; never fails.
 ///
 /// Accepts the documented `{"error": {...}}` shape, a bare error object,
-/// RFC 7807 problem details, and anything else (kept as raw text).
+/// RFC 7807 problem details, OAuth's `{"error": "...", "error_description": "..."}`,
+/// a lone `message` or `Message`, a JSON string, and anything else: a body of no
+/// known shape becomes the message as text, bounded to a short excerpt.
 ///
 /// ```
 /// use std::time::SystemTime;
@@ -244,6 +246,8 @@ pub fn decode_service_error(
     } else {
         serde_json::from_slice(body).ok()
     };
+    // Whether the body had a shape whose fields were read; if not, its text is the message.
+    let mut known_shape = true;
     if let Some(Value::Object(map)) = &json {
         let str_of = |m: &serde_json::Map<String, Value>, k: &str| {
             m.get(k).and_then(Value::as_str).map(str::to_owned)
@@ -270,10 +274,23 @@ pub fn decode_service_error(
             e.message = str_of(map, "detail").or_else(|| str_of(map, "title"));
             e.code = str_of(map, "code").or_else(|| str_of(map, "errorCode"));
             e.trace_id = str_of(map, "traceId");
+        } else if let Some(Value::String(error)) = map.get("error") {
+            // OAuth's shape, as a gateway refusing the token may answer.
+            e.code = Some(crate::error::bounded(error));
+            e.message = str_of(map, "error_description");
+        } else {
+            // A lone message, as ASP.NET and others send one.
+            e.message = str_of(map, "message").or_else(|| str_of(map, "Message"));
+            known_shape = map.is_empty();
         }
+    } else if let Some(Value::String(text)) = &json {
+        // A JSON string is the message itself.
+        e.message = Some(crate::error::bounded(text));
+    } else {
+        known_shape = false;
     }
-    if e.message.is_none() && !e.raw_body.is_empty() && json.is_none() {
-        // No known shape: show the text itself (bounded) when it is text.
+    if e.message.is_none() && !known_shape && !e.raw_body.is_empty() {
+        // No known shape: show the text itself (bounded) when it is text, JSON or not.
         if let Ok(text) = std::str::from_utf8(&e.raw_body) {
             let text = text.trim();
             if !text.is_empty() {

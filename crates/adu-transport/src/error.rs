@@ -21,7 +21,10 @@ pub enum Error {
     /// [`ServiceError::kind`], [`ServiceError::code`], [`ServiceError::message`], the inner
     /// errors and the trace id (quote it to support); 401/403 mean the credential or its role
     /// assignment is wrong, 404 an unknown instance or operation, 429/5xx a busy service.
-    #[error("the service answered with status {}", .0.status())]
+    ///
+    /// Displayed as the service's own account: status, code, message, the innermost error's
+    /// detail and the trace id.
+    #[error(transparent)]
     Service(Box<ServiceError>),
 
     /// The service answered 200 but the body is not a valid operation. The model error keeps

@@ -157,6 +157,12 @@ async fn not_found_in_the_documented_shape() {
         assert_eq!(service.message(), Some("Operation was not found."));
         assert_eq!(service.inner_errors().count(), 1);
         assert_eq!(error.trace_id(), Some("0af7651916cd43dd8448eb211c80319c"));
+        // Printed alone, the error tells the whole of the service's account.
+        assert_eq!(
+            error.to_string(),
+            "service answered 404 Not Found: OperationNotFound: Operation was not found. \
+             (innermost: NotFound: no such id) [trace id 0af7651916cd43dd8448eb211c80319c]"
+        );
         assert_eq!(server.requests(), 1, "404 is not retried");
     }
 }
