@@ -265,11 +265,14 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), &'static st
     Ok((host, port))
 }
 
-/// Whether `host` (lowercase, no brackets) is loopback: `localhost`,
-/// `*.localhost` (RFC 6761 §6.3), `127.0.0.0/8` or `::1`.
+/// Whether `host` (no brackets needed) is loopback: `localhost`, `127.0.0.0/8` or `::1`.
+///
+/// Names under `.localhost` are not: RFC 6761 asks resolvers to keep them on the machine,
+/// but a system resolver that does not know the rule sends them to DNS, and whatever
+/// address DNS gives would then receive a token over plain http.
 pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost") {
+    if host.eq_ignore_ascii_case("localhost") {
         return true;
     }
     if let Ok(v4) = host.parse::<Ipv4Addr>() {

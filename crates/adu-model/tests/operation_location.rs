@@ -252,7 +252,6 @@ fn endpoints_table() {
             "https://contoso.api.adu.microsoft.com:8443",
         ),
         ("http://localhost:8080", "http://localhost:8080"),
-        ("http://emulator.localhost", "http://emulator.localhost"),
         ("http://[::1]", "http://[::1]"),
         ("http://127.0.0.2:80", "http://127.0.0.2"),
     ];
@@ -271,6 +270,9 @@ fn endpoints_table() {
         "http://0.0.0.0",
         "http://[::ffff:127.0.0.1]",
         "http://localhost.evil.example",
+        // A name under `.localhost` may be sent to DNS, whatever RFC 6761 asks of resolvers.
+        "http://emulator.localhost",
+        "http://evil.LOCALHOST:8080",
         "http://127.0.0.1.nip.example",
         "https://[fe80::1%25eth0]",
         "https://contoso.api.adu.microsoft.com:99999",

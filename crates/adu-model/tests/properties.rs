@@ -594,6 +594,12 @@ proptest! {
             if e.scheme() == "http" {
                 prop_assert!(e.is_loopback(), "{}", input);
                 prop_assert!(is_loopback_host(e.host()), "{}", input);
+                // Read plainly: the name `localhost`, a dotted 127.x address or `::1`.
+                let host = e.host().trim_start_matches('[').trim_end_matches(']');
+                let plain = host.eq_ignore_ascii_case("localhost")
+                    || host.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.octets()[0] == 127)
+                    || host.parse::<std::net::Ipv6Addr>() == Ok(std::net::Ipv6Addr::LOCALHOST);
+                prop_assert!(plain, "{}", input);
             } else {
                 prop_assert_eq!(e.scheme(), "https");
             }
