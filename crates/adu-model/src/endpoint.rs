@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use crate::error::{bounded, Error};
+use crate::error::{bounded, shown_url, Error};
 
 /// The service's base URL: `https://host[:port]`, or `http://` for a loopback
 /// host only (local testing against an emulator).
@@ -38,7 +38,7 @@ impl Endpoint {
     /// hosts only, `http://host[:port][/]`.
     pub fn parse(input: &str) -> Result<Endpoint, Error> {
         let fail = |reason| Error::InvalidEndpoint {
-            input: bounded(input),
+            input: shown_url(input),
             reason,
         };
         if input.is_empty() {

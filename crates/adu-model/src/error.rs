@@ -352,6 +352,23 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// A URL-like input for an error message: bounded, and with any user information
+/// (`user:password@`) before the host replaced by `***@`, so a password typed into an
+/// endpoint or sent in a location never reaches an error, a log or a terminal.
+pub(crate) fn shown_url(input: &str) -> String {
+    let start = match input.find("://") {
+        Some(i) => i + 3,
+        None if input.starts_with("//") => 2,
+        None => 0,
+    };
+    let rest = &input[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => bounded(&format!("{}***{}", &input[..start], &rest[at..])),
+        None => bounded(input),
+    }
+}
+
 /// Keeps at most `max` characters of user input for an error message.
 pub(crate) fn bounded(input: &str) -> String {
     const MAX: usize = 300;
@@ -363,4 +380,29 @@ pub(crate) fn bounded(input: &str) -> String {
         end -= 1;
     }
     format!("{}…", &input[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_information_is_never_shown() {
+        for (input, shown) in [
+            (
+                "https://user:pa55@host.example/x",
+                "https://***@host.example/x",
+            ),
+            ("user:pa55@host.example", "***@host.example"),
+            ("http://a@b@127.0.0.1:80", "http://***@127.0.0.1:80"),
+            (
+                "https://host.example/path@not-userinfo",
+                "https://host.example/path@not-userinfo",
+            ),
+            ("//user:pa55@host.example?q", "//***@host.example?q"),
+            ("plain.example", "plain.example"),
+        ] {
+            assert_eq!(shown_url(input), shown, "{input}");
+        }
+    }
 }

@@ -5,7 +5,7 @@ use http::{HeaderValue, Request, Uri};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::endpoint::{ApiVersion, Endpoint, InstanceId, OperationId};
-use crate::error::{bounded, Error};
+use crate::error::{bounded, shown_url, Error};
 
 /// RFC 3986 §2.3: everything but the unreserved characters is encoded, so a
 /// segment can never contain `/`, `?`, `#` or `%` that the server would read.
@@ -199,7 +199,7 @@ pub fn build_operation_location_request(
 /// for the forms the service sends), refusing other origins.
 pub fn resolve_operation_location(endpoint: &Endpoint, location: &str) -> Result<Uri, Error> {
     let fail = |reason| Error::InvalidOperationLocation {
-        input: bounded(location),
+        input: shown_url(location),
         reason,
     };
     let location = location.trim_matches(|c| c == ' ' || c == '\t');

@@ -288,3 +288,23 @@ fn endpoints_table() {
         assert!(err.to_string().starts_with("invalid endpoint"), "{err}");
     }
 }
+
+#[test]
+fn a_password_in_an_endpoint_or_location_is_never_echoed() {
+    let err = Endpoint::parse("https://me:hunter2-secret@contoso.example").unwrap_err();
+    let (shown, debug) = (err.to_string(), format!("{err:?}"));
+    assert!(
+        !shown.contains("hunter2") && !debug.contains("hunter2"),
+        "{shown} {debug}"
+    );
+    assert!(shown.contains("***@contoso.example"), "{shown}");
+
+    let endpoint = Endpoint::parse("contoso.example").unwrap();
+    let err = resolve_operation_location(&endpoint, "https://me:hunter2-secret@contoso.example/x")
+        .unwrap_err();
+    let (shown, debug) = (err.to_string(), format!("{err:?}"));
+    assert!(
+        !shown.contains("hunter2") && !debug.contains("hunter2"),
+        "{shown} {debug}"
+    );
+}
