@@ -12,7 +12,8 @@
 //!   [`build_operation_location_request`]) producing `http::Request<Vec<u8>>`;
 //! - response decoding ([`decode_get_operation_response`]) from
 //!   `http::Response<Vec<u8>>` into a typed outcome or an actionable [`ServiceError`];
-//! - pure decisions: [`parse_retry_after`], [`decide_retry`], [`decide_poll`].
+//! - pure decisions: [`parse_retry_after`], [`decide_retry`], [`decide_poll`],
+//!   [`decide_failed_poll`].
 //!
 //! Out of scope: sending requests, sleeping, tokens. `adu-transport` drives
 //! this crate over hyper; any other HTTP stack can do the same.
@@ -65,7 +66,7 @@ pub use etag::ETag;
 pub use generated::{
     ErrorResponse, InnerError, Operation, OperationStatus, UpdateId, UpdateInfo, UpdateOperation,
 };
-pub use polling::{decide_poll, PollDecision, PollPolicy};
+pub use polling::{decide_failed_poll, decide_poll, PollDecision, PollPolicy};
 pub use request::{
     api_version_of_location, build_get_operation_request, build_get_request,
     build_operation_location_request, encode_path_segment, operation_path, operation_uri,

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use adu_auth::TokenCredential;
 use adu_model::{
-    api_version_of_location, build_get_request, decide_poll, decide_retry,
+    api_version_of_location, build_get_request, decide_failed_poll, decide_poll, decide_retry,
     decode_get_operation_response, operation_uri, resolve_operation_location, AnyOperation,
     ApiVersion, ETag, Endpoint, GetOperationOutcome, InstanceId, OperationId, OperationResponse,
     OperationStatus, PollDecision, PollPolicy, RetryCause, RetryDecision, RetryPolicy,
@@ -371,7 +371,7 @@ impl DeviceUpdateClient {
     ) -> Result<GetOperationOutcome, Error> {
         let id = OperationId::new(operation_id).map_err(Error::from_model)?;
         let target = self.resolve(Target::Operation(&id))?;
-        self.execute(&target, options.if_none_match.as_deref())
+        self.execute(&target, options.if_none_match.as_deref(), None)
             .await
     }
 
@@ -385,7 +385,7 @@ impl DeviceUpdateClient {
         options: &GetOptions,
     ) -> Result<GetOperationOutcome, Error> {
         let target = self.resolve(Target::Location(location))?;
-        self.execute(&target, options.if_none_match.as_deref())
+        self.execute(&target, options.if_none_match.as_deref(), None)
             .await
     }
 
@@ -398,6 +398,11 @@ impl DeviceUpdateClient {
     ///   made conditional with `If-None-Match` and the last ETag; a 304 keeps the last operation.
     /// - Unknown statuses keep polling up to the policy's bound, then
     ///   [`Error::UnknownStatus`].
+    /// - A poll that fails for a passing reason after its own retries (429, a retryable 5xx,
+    ///   no connection, a timeout, a token endpoint briefly down) does not end the wait: it
+    ///   sleeps for the failure's `Retry-After` (or the default interval) and polls again, up
+    ///   to [`PollPolicy::max_failed_polls`] failures in a row. The failure itself is returned
+    ///   when the policy allows no more, or when the next poll would come after the deadline.
     /// - [`Error::DeadlineExceeded`] (with the last operation seen) when the timeout or
     ///   deadline passes. Dropping the future cancels the wait.
     pub async fn wait_for_operation(
@@ -441,7 +446,8 @@ impl DeviceUpdateClient {
         .flatten()
         .min();
         let mut last: Option<OperationResponse> = None;
-        let polling = self.poll_until_done(&target, &policy, &mut last, &mut on_status_change);
+        let polling =
+            self.poll_until_done(&target, &policy, deadline, &mut last, &mut on_status_change);
         match deadline {
             None => polling.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, polling).await {
@@ -457,11 +463,13 @@ impl DeviceUpdateClient {
         &self,
         target: &Resolved<'_>,
         policy: &PollPolicy,
+        deadline: Option<tokio::time::Instant>,
         last: &mut Option<OperationResponse>,
         on_status_change: &mut Option<StatusCallback>,
     ) -> Result<OperationResponse, Error> {
         let mut etag: Option<ETag> = None;
         let mut unknown_polls = 0u32;
+        let mut failed_polls = 0u32;
         loop {
             // The operation just read (or, after a 304, the last one) is held by value in
             // this block and decided on, so a finished wait returns it directly. The block
@@ -470,46 +478,73 @@ impl DeviceUpdateClient {
             let delay = 'decide: {
                 // Boxed: the request's state lives only while a poll is in progress, not
                 // through every sleep between polls of a long wait.
-                let (current, retry_after) =
-                    match Box::pin(self.execute(target, etag.as_deref())).await? {
-                        GetOperationOutcome::Operation(response) => {
-                            etag = response.etag_for_next_poll().map(ETag::new);
-                            let changed = last.as_ref().is_none_or(|l| {
-                                l.operation.status() != response.operation.status()
-                            });
-                            if changed {
-                                tracing::debug!(
-                                    operation_id = response.operation.operation_id(),
-                                    status = response.operation.status().as_str(),
-                                    "operation status changed"
+                let polled = self.execute(target, etag.as_deref(), deadline);
+                let outcome = match Box::pin(polled).await {
+                    Ok(outcome) => outcome,
+                    Err(error) => {
+                        let Some(retry_after) = passing_failure(&error) else {
+                            return Err(error);
+                        };
+                        failed_polls = failed_polls.saturating_add(1);
+                        let delay = decide_failed_poll(policy, retry_after, failed_polls)
+                            // A pause past the deadline would end in `DeadlineExceeded`,
+                            // hiding why: the failure is the better answer.
+                            .filter(|delay| before(deadline, *delay));
+                        match delay {
+                            Some(delay) => {
+                                tracing::warn!(
+                                    operation_id = target.label,
+                                    failed_polls,
+                                    ?delay,
+                                    error = %error,
+                                    "poll failed; polling again"
                                 );
-                                if let Some(callback) = on_status_change.as_mut() {
-                                    callback(&response.operation);
-                                }
+                                break 'decide delay;
                             }
-                            let retry_after = response.retry_after;
-                            (response, retry_after)
+                            None => return Err(error),
                         }
-                        GetOperationOutcome::NotModified {
-                            etag: new_etag,
-                            retry_after,
-                        } => {
-                            // A tag that could not be sent back keeps the one that matched.
-                            if let Some(new_etag) = new_etag.filter(ETag::is_sendable) {
-                                etag = Some(new_etag);
+                    }
+                };
+                failed_polls = 0;
+                let (current, retry_after) = match outcome {
+                    GetOperationOutcome::Operation(response) => {
+                        etag = response.etag_for_next_poll().map(ETag::new);
+                        let changed = last
+                            .as_ref()
+                            .is_none_or(|l| l.operation.status() != response.operation.status());
+                        if changed {
+                            tracing::debug!(
+                                operation_id = response.operation.operation_id(),
+                                status = response.operation.status().as_str(),
+                                "operation status changed"
+                            );
+                            if let Some(callback) = on_status_change.as_mut() {
+                                callback(&response.operation);
                             }
-                            // Taken out of `last` only until the decision below, with no
-                            // await in between: a deadline cannot fire while it is out.
-                            let Some(previous) = last.take() else {
-                                // A 304 before any operation was read cannot come from a
-                                // conforming service (the first poll has no If-None-Match);
-                                // ask again unconditionally.
-                                etag = None;
-                                break 'decide policy.min_interval;
-                            };
-                            (previous, retry_after)
                         }
-                    };
+                        let retry_after = response.retry_after;
+                        (response, retry_after)
+                    }
+                    GetOperationOutcome::NotModified {
+                        etag: new_etag,
+                        retry_after,
+                    } => {
+                        // A tag that could not be sent back keeps the one that matched.
+                        if let Some(new_etag) = new_etag.filter(ETag::is_sendable) {
+                            etag = Some(new_etag);
+                        }
+                        // Taken out of `last` only until the decision below, with no
+                        // await in between: a deadline cannot fire while it is out.
+                        let Some(previous) = last.take() else {
+                            // A 304 before any operation was read cannot come from a
+                            // conforming service (the first poll has no If-None-Match);
+                            // ask again unconditionally.
+                            etag = None;
+                            break 'decide policy.min_interval;
+                        };
+                        (previous, retry_after)
+                    }
+                };
                 let status = current.operation.status();
                 unknown_polls = if matches!(
                     status,
@@ -538,10 +573,14 @@ impl DeviceUpdateClient {
     }
 
     /// One logical request: tries, retries, 401 refresh.
+    ///
+    /// A retry that would start after `deadline` (a wait's) is not made: the failure is
+    /// returned instead of ending in the deadline, which would hide it.
     async fn execute(
         &self,
         target: &Resolved<'_>,
         if_none_match: Option<&str>,
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<GetOperationOutcome, Error> {
         let inner = &*self.inner;
         let version = target.version;
@@ -606,6 +645,7 @@ impl DeviceUpdateClient {
             };
             let jitter: f64 = rand::random();
             match decide_retry(&inner.retry, &cause, attempts, started.elapsed(), jitter) {
+                RetryDecision::RetryAfter(delay) if !before(deadline, delay) => return Err(error),
                 RetryDecision::RetryAfter(delay) => {
                     tracing::debug!(parent: &span, ?delay, "retrying");
                     tokio::time::sleep(delay).await;
@@ -827,6 +867,33 @@ impl Inner {
 }
 
 /// How a try failed. Small on purpose (no decoded operation in it): it is what a try's future
+
+/// Whether a pause of `delay` from now ends before `deadline` (always, without one).
+fn before(deadline: Option<tokio::time::Instant>, delay: Duration) -> bool {
+    deadline.is_none_or(|deadline| {
+        tokio::time::Instant::now()
+            .checked_add(delay)
+            .is_some_and(|at| at < deadline)
+    })
+}
+
+/// Whether a failed poll failed for a passing reason a wait outlives, with the failure's
+/// `Retry-After` if it had one: `None` for a failure that polling again cannot mend.
+fn passing_failure(error: &Error) -> Option<Option<Duration>> {
+    match error {
+        Error::Service(service) if service.is_retryable() => Some(service.retry_after()),
+        Error::Transport(transport) => matches!(
+            transport.kind(),
+            TransportErrorKind::Connect
+                | TransportErrorKind::Connection
+                | TransportErrorKind::TimedOut
+        )
+        .then_some(None),
+        Error::Auth(auth) if auth.is_transient() => Some(None),
+        _ => None,
+    }
+}
+
 /// and the decision on an answer hand back when there is no operation to return.
 enum Failed {
     /// Returned as is: the request could not be built or authorized, the answer could not be

@@ -340,18 +340,62 @@ impl HyperTransportBuilder {
     }
 
     /// Also trust every certificate in the PEM file at `path`.
+    ///
+    /// Only a regular file (symlinks are followed) of at most 4 MiB is read; a system's
+    /// whole bundle is about 200 KiB. Anything else (a directory, FIFO or device, or a larger
+    /// file) fails with [`TransportErrorKind::InvalidConfiguration`] without being read.
     pub fn add_root_certificates_pem_file(
         self,
         path: impl AsRef<Path>,
     ) -> Result<Self, TransportError> {
+        use std::io::Read as _;
+        const MAX_PEM_FILE_BYTES: u64 = 4 * 1024 * 1024;
         let path = path.as_ref();
-        let pem = std::fs::read(path).map_err(|e| {
+        let invalid = |what: &str| {
+            TransportError::new(
+                TransportErrorKind::InvalidConfiguration,
+                format!(
+                    "root certificate file {} {what}; pass a PEM file with the certificates to \
+                     trust",
+                    path.display()
+                ),
+            )
+        };
+        let not_a_file = || invalid("is not a regular file");
+        let too_large = || {
+            invalid(&format!(
+                "is larger than {MAX_PEM_FILE_BYTES} bytes (4 MiB)"
+            ))
+        };
+        let cannot_read = |e: std::io::Error| {
             TransportError::with_source(
                 TransportErrorKind::InvalidConfiguration,
                 format!("cannot read root certificate file {}", path.display()),
                 e,
             )
-        })?;
+        };
+        // The path is checked before it is opened because opening a FIFO blocks until a
+        // writer comes; the check of the opened handle is the one that counts, as the file
+        // may be swapped in between.
+        if !std::fs::metadata(path).map_err(cannot_read)?.is_file() {
+            return Err(not_a_file());
+        }
+        let file = std::fs::File::open(path).map_err(cannot_read)?;
+        let meta = file.metadata().map_err(cannot_read)?;
+        if !meta.is_file() {
+            return Err(not_a_file());
+        }
+        if meta.len() > MAX_PEM_FILE_BYTES {
+            return Err(too_large());
+        }
+        // The file may grow after the size check; reading one byte past the limit tells.
+        let mut pem = Vec::new();
+        file.take(MAX_PEM_FILE_BYTES + 1)
+            .read_to_end(&mut pem)
+            .map_err(cannot_read)?;
+        if pem.len() as u64 > MAX_PEM_FILE_BYTES {
+            return Err(too_large());
+        }
         self.add_root_certificates_pem(&pem)
     }
 

@@ -732,6 +732,103 @@ async fn unknown_statuses_keep_polling_up_to_the_bound() {
 }
 
 #[tokio::test]
+async fn a_wait_outlives_throttling_and_a_busy_service() {
+    let server = Server::start(vec![
+        Reply::json(200, &current_body(OP, "Running", "e1")),
+        Reply::json(
+            429,
+            r#"{"error":{"code":"TooManyRequests","message":"Slow down."}}"#,
+        )
+        .header("retry-after-ms", "80"),
+        Reply::json(503, r#"{"error":{"code":"Busy","message":"Busy."}}"#),
+        Reply::json(200, &current_body(OP, "Succeeded", "e2")),
+    ])
+    .await;
+    // No retries inside a poll: every failure reaches the wait itself.
+    let client = builder_for(&server, Arc::new(StaticTokenCredential::from_secret("t")))
+        .retry_policy(RetryPolicy::no_retries())
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let done = client
+        .wait_for_operation(
+            OP,
+            WaitOptions::default().with_timeout(Duration::from_secs(20)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.operation.status(), &OperationStatus::Succeeded);
+    assert_eq!(server.requests(), 4);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(80),
+        "the 429's wish: {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wait_ends_with_the_failure_after_the_policy_s_failed_polls() {
+    let server = Server::start(vec![
+        Reply::json(200, &current_body(OP, "Running", "e1")),
+        Reply::json(503, r#"{"error":{"code":"Busy","message":"Busy."}}"#),
+    ])
+    .await;
+    let client = builder_for(&server, Arc::new(StaticTokenCredential::from_secret("t")))
+        .retry_policy(RetryPolicy::no_retries())
+        .poll_policy(fast_polls().with_max_failed_polls(2))
+        .build()
+        .unwrap();
+    let error = client
+        .wait_for_operation(
+            OP,
+            WaitOptions::default().with_timeout(Duration::from_secs(20)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.service().map(|e| e.status().as_u16()), Some(503));
+    assert_eq!(
+        server.requests(),
+        4,
+        "one success, then three failures in a row"
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_wait_ends_with_the_429_not_the_deadline() {
+    // The service asks for 30 s, inside the retry policy's 60 s but past the wait's 2 s
+    // deadline: neither the request's retry nor the wait sleeps into the deadline.
+    let server = Server::start(vec![
+        Reply::json(200, &current_body(OP, "Running", "e1")),
+        Reply::json(
+            429,
+            r#"{"error":{"code":"TooManyRequests","message":"Later."}}"#,
+        )
+        .header("retry-after", "30")
+        .header("x-ms-request-id", "req-123"),
+    ])
+    .await;
+    let client = client_for(&server);
+    let started = Instant::now();
+    let error = client
+        .wait_for_operation(
+            OP,
+            WaitOptions::default().with_timeout(Duration::from_secs(2)),
+        )
+        .await
+        .unwrap_err();
+    let service = error.service().expect("the 429, not DeadlineExceeded");
+    assert_eq!(service.status(), 429);
+    assert_eq!(service.request_id(), Some("req-123"));
+    assert_eq!(service.retry_after(), Some(Duration::from_secs(30)));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests(), 2);
+}
+
+#[tokio::test]
 async fn the_deadline_ends_the_wait_with_the_last_operation() {
     let server = Server::start(vec![Reply::json(200, &current_body(OP, "Running", "e1"))]).await;
     let client = client_for(&server);

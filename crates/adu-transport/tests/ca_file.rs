@@ -1,0 +1,121 @@
+//! `add_root_certificates_pem_file` reads only a bounded, regular file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use adu_transport::{HyperTransport, TransportError, TransportErrorKind};
+
+const LIMIT: u64 = 4 * 1024 * 1024;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "adu-transport-ca-file-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn pem() -> String {
+    rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .unwrap()
+        .cert
+        .pem()
+}
+
+fn load(path: &Path) -> Result<(), TransportError> {
+    HyperTransport::builder()
+        .native_roots(false)
+        .add_root_certificates_pem_file(path)
+        .map(|_| ())
+}
+
+fn refused(path: &Path, expected: &str) {
+    let error = load(path).unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::InvalidConfiguration);
+    let message = error.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains(expected), "{message}");
+    assert!(message.contains("pass a PEM file"), "{message}");
+}
+
+#[test]
+fn a_bundle_up_to_the_limit_is_read_and_a_larger_file_is_refused_unread() {
+    let dir = temp_dir("size");
+    let path = dir.join("roots.pem");
+    // Text outside the certificate blocks is ignored, so padding keeps the bundle valid.
+    let mut bundle = pem().into_bytes();
+    bundle.resize(LIMIT as usize, b'\n');
+    std::fs::write(&path, &bundle).unwrap();
+    load(&path).unwrap();
+    // One byte more is refused, and so is a 512 MiB sparse file, which is not read: before
+    // the limit it was read whole into memory (535 MB of RSS).
+    for len in [LIMIT + 1, 512 << 20] {
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len)
+            .unwrap();
+        refused(&path, "is larger than 4194304 bytes");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_directory_is_refused() {
+    let dir = temp_dir("dir");
+    refused(&dir, "is not a regular file");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_file_says_why() {
+    let dir = temp_dir("missing");
+    let path = dir.join("absent.pem");
+    let error = load(&path).unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::InvalidConfiguration);
+    assert!(error
+        .to_string()
+        .contains("cannot read root certificate file"));
+    let source = std::error::Error::source(&error)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .expect("the io error is the source");
+    assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_device_is_refused() {
+    // `/dev/zero` would never end; `/dev/null` shows the same check without that risk.
+    refused(Path::new("/dev/null"), "is not a regular file");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_refused_without_blocking() {
+    let dir = temp_dir("fifo");
+    let fifo = dir.join("roots.pem");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    // A read that blocks (as it did before the check) fails the test instead of hanging it:
+    // after the guard time a writer opens the FIFO, which lets the read go on.
+    let (done, result) = std::sync::mpsc::channel();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || done.send(load(&fifo).map_err(|e| e.to_string())).unwrap())
+    };
+    let outcome = result.recv_timeout(Duration::from_secs(20));
+    if outcome.is_err() {
+        drop(std::fs::OpenOptions::new().write(true).open(&fifo));
+    }
+    reader.join().unwrap();
+    let message = outcome.expect("reading a FIFO must not block").unwrap_err();
+    assert!(message.contains("is not a regular file"), "{message}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
