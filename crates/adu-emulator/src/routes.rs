@@ -52,8 +52,13 @@ pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> Cow<'_, str> {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
+                // Two hex digits exactly: `from_str_radix` alone would take a sign (`%+6`).
+                let digits = &bytes[i + 1..i + 3];
+                let hex = digits
+                    .iter()
+                    .all(u8::is_ascii_hexdigit)
+                    .then(|| std::str::from_utf8(digits).ok())
+                    .flatten()
                     .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
@@ -571,6 +576,10 @@ mod tests {
         assert_eq!(percent_decode("a%20b+c", true), "a b c");
         assert_eq!(percent_decode("100%", false), "100%");
         assert_eq!(percent_decode("%zz%4", false), "%zz%4");
+        // A sign is not a hex digit, as `url` and every form decoder agree.
+        assert_eq!(percent_decode("s%+6", false), "s%+6");
+        assert_eq!(percent_decode("s%+6", true), "s% 6");
+        assert_eq!(percent_decode("s%-6x", false), "s%-6x");
         assert_eq!(percent_decode("updates%3Aimport", false), "updates:import");
         // Nothing to decode: borrowed, not copied.
         assert!(matches!(

@@ -186,7 +186,10 @@ mod tests {
             .with_max_failed_polls(3);
         assert_eq!(decide_failed_poll(&policy, Some(S(0)), 1), Some(S(2)));
         assert_eq!(decide_failed_poll(&policy, Some(S(90)), 1), Some(S(90)));
-        assert_eq!(decide_failed_poll(&policy, Some(S(86_400)), 1), Some(S(300)));
+        assert_eq!(
+            decide_failed_poll(&policy, Some(S(86_400)), 1),
+            Some(S(300))
+        );
         assert_eq!(decide_failed_poll(&policy, None, 3), Some(S(5)));
         assert_eq!(decide_failed_poll(&policy, None, 4), None);
         let strict = PollPolicy::default().with_max_failed_polls(0);

@@ -274,14 +274,22 @@ fn has_scheme(s: &str) -> bool {
 /// use adu_model::{api_version_of_location, ApiVersion};
 /// assert_eq!(api_version_of_location("/deviceupdate/blue/v2/updates/operations/x"), ApiVersion::V2);
 /// assert_eq!(api_version_of_location("/deviceUpdate/blue/updates/operations/x?api-version=2022-10-01"), ApiVersion::V2022_10_01);
+/// assert_eq!(api_version_of_location(" https://h/deviceupdate/blue/v2/updates/operations/x"), ApiVersion::V2);
+/// assert_eq!(api_version_of_location("https://h?q=/deviceupdate/blue/v2/x"), ApiVersion::V2022_10_01);
 /// ```
 pub fn api_version_of_location(location: &str) -> ApiVersion {
-    let path = match location.find("://") {
-        Some(i) => {
-            let rest = &location[i + 3..];
-            rest.find('/').map_or("", |j| &rest[j..])
-        }
-        None => location,
+    // Read as `resolve_operation_location` reads it: surrounding blanks dropped, and the
+    // authority ending at the first `/`, `?` or `#`.
+    let location = location.trim_matches(|c| c == ' ' || c == '\t');
+    let after_authority =
+        |rest: &'_ str| -> usize { rest.find(['/', '?', '#']).unwrap_or(rest.len()) };
+    let path = if let Some(i) = location.find("://") {
+        let rest = &location[i + 3..];
+        &rest[after_authority(rest)..]
+    } else if let Some(rest) = location.strip_prefix("//") {
+        &rest[after_authority(rest)..]
+    } else {
+        location
     };
     let path = path.split(['?', '#']).next().unwrap_or("");
     let mut segments = path.trim_start_matches('/').split('/');

@@ -241,11 +241,9 @@ pub fn decode_service_error(
         raw_body,
         body_truncated,
     };
-    let json: Option<Value> = if body_truncated {
-        None
-    } else {
-        serde_json::from_slice(body).ok()
-    };
+    // The whole body is read, not only the kept prefix: a long list of details must not
+    // cost the error its code and message. Its texts are then cut short like any excerpt.
+    let json: Option<Value> = serde_json::from_slice(body).ok();
     // Whether the body had a shape whose fields were read; if not, its text is the message.
     let mut known_shape = true;
     if let Some(Value::Object(map)) = &json {
@@ -288,6 +286,16 @@ pub fn decode_service_error(
         e.message = Some(crate::error::bounded(text));
     } else {
         known_shape = false;
+    }
+    if body_truncated {
+        for text in [&mut e.code, &mut e.message, &mut e.target, &mut e.trace_id]
+            .into_iter()
+            .flatten()
+        {
+            if text.len() > 300 {
+                *text = crate::error::bounded(text);
+            }
+        }
     }
     if e.message.is_none() && !known_shape && !e.raw_body.is_empty() {
         // No known shape: show the text itself (bounded) when it is text, JSON or not.

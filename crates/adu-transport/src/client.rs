@@ -703,10 +703,15 @@ impl DeviceUpdateClient {
             Target::Location(location) => (
                 resolve_operation_location(&inner.endpoint, location),
                 location,
-                api_version_of_location(location),
+                // Read from the resolved URI below: the path the request will really name.
+                inner.api_version,
             ),
         };
         let uri = uri.map_err(Error::from_model)?;
+        let version = match target {
+            Target::Location(_) => api_version_of_location(uri.path()),
+            Target::Operation(_) => version,
+        };
         // Checked once, before any token is attached: every try sends this same URI.
         check_target(&inner.endpoint, &uri)?;
         Ok(Resolved {

@@ -314,16 +314,22 @@ async fn reap(idle: std::sync::Weak<IdleList>, timeout: Duration) {
             };
             let mut list = lock(&shared.list);
             expire(&mut list, Instant::now(), timeout);
-            match list.first() {
-                Some(oldest) => oldest.since + timeout,
-                None => {
+            // A moment past the expiry, so the oldest is expired when the list is next
+            // looked at. An expiry too far to name (`Duration::MAX`) never comes: no reaper.
+            match list.first().map(|oldest| {
+                oldest
+                    .since
+                    .checked_add(timeout)
+                    .and_then(|at| at.checked_add(Duration::from_millis(1)))
+            }) {
+                Some(Some(next)) => next,
+                Some(None) | None => {
                     shared.reaping.store(false, Ordering::Relaxed);
                     return;
                 }
             }
         };
-        // A moment past the expiry, so the oldest is expired when the list is next looked at.
-        tokio::time::sleep_until((next + Duration::from_millis(1)).into()).await;
+        tokio::time::sleep_until(next.into()).await;
     }
 }
 

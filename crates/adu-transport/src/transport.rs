@@ -140,6 +140,9 @@ impl<T: HttpTransport + ?Sized> HttpTransport for Arc<T> {
     }
 }
 
+/// An idle timeout this long or longer is taken as "never" (a century).
+const NEVER_IDLE_OUT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// The default body cap: 4 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// The default per-try timeout (connect, send, headers and the whole body): 30 seconds.
@@ -276,7 +279,8 @@ impl HyperTransportBuilder {
     }
 
     /// How long an idle pooled connection is kept for reuse (default 90 s); then it is
-    /// closed.
+    /// closed. A timeout of a century or more (`Duration::MAX`, say) keeps idle connections
+    /// until the server closes them.
     pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
         self.pool_idle_timeout = timeout;
         self
@@ -475,7 +479,11 @@ impl HyperTransportBuilder {
         http2: bool,
     ) -> Result<HyperClient, TransportError> {
         Ok(Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(self.pool_idle_timeout)
+            // hyper-util adds the timeout to clock readings unchecked and panics in its pool
+            // task on one too long to add; such a timeout means "never", which it spells `None`.
+            .pool_idle_timeout(
+                (self.pool_idle_timeout <= NEVER_IDLE_OUT).then_some(self.pool_idle_timeout),
+            )
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(self.connector(roots, http2)?))

@@ -590,6 +590,34 @@ async fn an_operation_location_on_another_host_is_refused_before_sending() {
 }
 
 #[tokio::test]
+async fn an_operation_location_is_decoded_by_the_version_its_resolved_path_names() {
+    let server = Server::start(vec![Reply::json(200, &legacy_body(OP, "Succeeded", "e"))]).await;
+    let client = client_for(&server);
+    // Blanks around a pasted value are dropped when it is resolved; the version must be
+    // read from the same path, or the legacy answer is read as a current one and its
+    // `updateId` lost.
+    for location in [
+        format!(" /deviceupdate/blue/v2/updates/operations/{OP}\t"),
+        format!(
+            "{}/deviceupdate/blue/v2/updates/operations/{OP}",
+            server.url()
+        ),
+    ] {
+        let response = operation(
+            client
+                .get_operation_location(&location, &GetOptions::default())
+                .await
+                .unwrap(),
+        );
+        assert!(
+            matches!(&response.operation, adu_transport::AnyOperation::Legacy(op) if op.update_id.is_some()),
+            "{location:?}: {:?}",
+            response.operation
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_relative_operation_location_keeps_its_query() {
     let server = Server::start(vec![Reply::json(200, &legacy_body(OP, "Succeeded", "e"))]).await;
     let client = client_for(&server);
