@@ -59,7 +59,7 @@ impl Authority {
     /// (`localhost`, `127.0.0.0/8`, `::1`). A path prefix is kept.
     pub fn with_host(mut self, host: &str) -> Result<Self, Error> {
         let invalid = |why: &str| Error::InvalidConfig {
-            message: format!("authority host `{host}` {why}"),
+            message: format!("authority host `{}` {why}", without_userinfo(host)),
         };
         let mut url = Url::parse(host).map_err(|_| invalid("is not a URL"))?;
         match url.scheme() {
@@ -212,6 +212,32 @@ fn check_tenant(tenant: &str) -> Result<(), Error> {
     }
 }
 
+/// `host` as it may be shown in a message: any user information (RFC 3986
+/// §3.2.1, `user:password@`) replaced with `***@`. This works on the text,
+/// not on a parsed URL, because the input may not parse: everything between
+/// the scheme's `:` (and its slashes) and the last `@` is hidden, which hides
+/// more than the user information when a path holds an `@`, never less.
+fn without_userinfo(host: &str) -> String {
+    let scheme_end = host
+        .find(':')
+        .filter(|&i| {
+            i > 0
+                && host[..i]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        })
+        .map_or(0, |i| i + 1);
+    let start = scheme_end
+        + host[scheme_end..]
+            .bytes()
+            .take_while(|b| matches!(b, b'/' | b'\\'))
+            .count();
+    match host[start..].rfind('@') {
+        Some(at) => format!("{}***@{}", &host[..start], &host[start + at + 1..]),
+        None => host.to_owned(),
+    }
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -280,6 +306,26 @@ mod tests {
             let err = Authority::new("t").unwrap().with_host(bad).unwrap_err();
             assert!(matches!(err, Error::InvalidConfig { .. }), "{bad}");
         }
+    }
+
+    #[test]
+    fn host_errors_never_echo_user_information() {
+        for (host, shown) in [
+            ("https://user:hunter2@h", "https://***@h"),
+            ("http://user:hunter2@example.com", "http://***@example.com"),
+            ("ftp://user:hunter2@x", "ftp://***@x"),
+            ("https://user:hunter2@h/p?q=1", "https://***@h/p?q=1"),
+            ("https://user:hun/ter2@h", "https://***@h"),
+            ("https:\\\\user:hunter2@h/?x", "https:\\\\***@h/?x"),
+            ("user:hunter2@host", "user:***@host"),
+        ] {
+            let err = Authority::new("t").unwrap().with_host(host).unwrap_err();
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains(shown), "{text}");
+        }
+        assert_eq!(without_userinfo("https://h/path"), "https://h/path");
+        assert_eq!(without_userinfo("not a url"), "not a url");
     }
 
     #[test]

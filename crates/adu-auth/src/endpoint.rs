@@ -100,7 +100,7 @@ impl TokenEndpoint {
     ) -> Result<IssuedToken, Error> {
         match result {
             Ok(response) => response.into_issued(now),
-            Err(e) => Err(map_request_error(e, recorder).redact(&self.secrets(secrets))),
+            Err(e) => Err(map_request_error(e, recorder, &self.secrets(secrets))),
         }
     }
 

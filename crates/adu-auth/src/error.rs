@@ -47,7 +47,9 @@ pub enum Error {
         status: u16,
         /// Why it was not understood.
         detail: String,
-        /// The start of the body (at most [`MAX_BODY_BYTES`]), lossily decoded.
+        /// The start of the body (at most [`MAX_BODY_BYTES`]), lossily
+        /// decoded, with secrets redacted. Empty for a success (2xx) answer,
+        /// which would be a token response.
         body: String,
     },
     /// The token endpoint issued a token of a type other than `Bearer`.
@@ -165,15 +167,11 @@ impl Error {
     }
 
     /// Replaces every occurrence of the given secrets in server-provided text
-    /// with `[redacted]`, in case a server echoes a request back.
+    /// with `[redacted]`, in case a server echoes a request back: in any
+    /// encoding the echo may use, and by parameter name (see
+    /// [`crate::redact`]).
     pub(crate) fn redact(mut self, secrets: &[&str]) -> Self {
-        let scrub = |text: &mut String| {
-            for secret in secrets.iter().filter(|s| s.len() >= 4) {
-                if text.contains(secret) {
-                    *text = text.replace(secret, "[redacted]");
-                }
-            }
-        };
+        let scrub = |text: &mut String| crate::redact::scrub(text, secrets);
         match &mut self {
             Error::TokenEndpoint { response, .. } | Error::Authorization { response } => {
                 scrub(&mut response.error);
@@ -194,10 +192,9 @@ impl Error {
                     scrub(text);
                 }
             }
-            Error::UnexpectedResponse { detail, body, .. } => {
-                scrub(detail);
-                scrub(body);
-            }
+            // The body was scrubbed before it was cut (see `bounded_text`);
+            // scrubbing the cut text again could lengthen it past the bound.
+            Error::UnexpectedResponse { detail, .. } => scrub(detail),
             _ => {}
         }
         self
@@ -325,12 +322,41 @@ impl std::error::Error for HttpClientError {
     }
 }
 
-/// Keeps at most [`MAX_BODY_BYTES`] of a body, lossily decoded.
-pub(crate) fn bounded_text(body: &[u8]) -> String {
-    let cut = &body[..body.len().min(MAX_BODY_BYTES)];
-    let mut text = String::from_utf8_lossy(cut).into_owned();
-    if body.len() > MAX_BODY_BYTES {
+/// Keeps at most [`MAX_BODY_BYTES`] of a body, lossily decoded, with the
+/// secrets scrubbed first: a cut made before scrubbing could leave the start
+/// of a secret that straddles it. `truncated` says whether `body` is itself
+/// only the start of what the server sent.
+pub(crate) fn bounded_text(body: &[u8], truncated: bool, secrets: &[&str]) -> String {
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    crate::redact::scrub(&mut text, secrets);
+    if text.len() > MAX_BODY_BYTES || truncated {
+        let mut cut = text.len().min(MAX_BODY_BYTES);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
         text.push_str("...");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A secret that straddles the bound is scrubbed whole before the cut:
+    /// cutting first would leave its start, which no longer matches.
+    #[test]
+    fn bounded_text_scrubs_before_cutting() {
+        let secret = "PLAINSECRETabcdefghijklmnop";
+        for before in MAX_BODY_BYTES - secret.len()..MAX_BODY_BYTES {
+            let body = format!("{} {secret} tail", "x".repeat(before - 1));
+            let text = bounded_text(body.as_bytes(), false, &[secret]);
+            assert!(!text.contains("PLAIN"), "{before}: {text}");
+            assert!(text.len() <= MAX_BODY_BYTES + 3);
+        }
+        // The marker of a body that went on past what was recorded.
+        assert_eq!(bounded_text(b"short", true, &[]), "short...");
+        assert_eq!(bounded_text(b"short", false, &[]), "short");
+    }
 }

@@ -59,6 +59,7 @@ mod environment;
 mod error;
 mod http_client;
 mod interactive;
+mod redact;
 mod response;
 mod token;
 

@@ -18,6 +18,12 @@ use crate::token::AccessToken;
 /// asked for again soon rather than used after it has expired.
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(300);
 
+/// The longest lifetime believed: a day, the most Microsoft's identity platform lets a
+/// tenant configure for an access token. A longer one (or an absolute expiry past it) is
+/// taken as a day: the token is asked for again sooner than needed, and no lifetime can
+/// push an expiry past what a clock or a date format can hold.
+pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A successful token response (RFC 6749 §5.1) with Azure AD's extras.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct AzureTokenResponse {
@@ -94,21 +100,25 @@ pub(crate) fn ensure_bearer(token_type: &BasicTokenType) -> Result<(), Error> {
     }
 }
 
-/// `expires_in` wins; then v1's absolute `expires_on`; then the default.
+/// `expires_in` wins; then v1's absolute `expires_on`; then the default; never more than
+/// [`MAX_EXPIRES_IN`] from `now`.
 pub(crate) fn expiry(
     now: SystemTime,
     expires_in: Option<u64>,
     expires_on: Option<u64>,
 ) -> SystemTime {
-    if let Some(secs) = expires_in {
-        return now
-            .checked_add(Duration::from_secs(secs))
-            .unwrap_or(now + DEFAULT_EXPIRES_IN);
-    }
-    if let Some(on) = expires_on.and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s))) {
-        return on;
-    }
-    now + DEFAULT_EXPIRES_IN
+    let lifetime = if let Some(secs) = expires_in {
+        Duration::from_secs(secs)
+    } else if let Some(on) =
+        expires_on.and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+    {
+        // An expiry already past gives a token that is due at once.
+        on.duration_since(now).unwrap_or_default()
+    } else {
+        DEFAULT_EXPIRES_IN
+    };
+    now.checked_add(lifetime.min(MAX_EXPIRES_IN))
+        .unwrap_or(now)
 }
 
 pub(crate) fn parse_token_type(value: &str) -> BasicTokenType {
@@ -251,6 +261,29 @@ mod tests {
         assert_eq!(
             none.into_issued(now).unwrap().access.expires_at(),
             now + DEFAULT_EXPIRES_IN
+        );
+    }
+
+    #[test]
+    fn no_lifetime_is_believed_past_a_day() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let day = now + MAX_EXPIRES_IN;
+        for body in [
+            // Past year 9999 (what a date format can write) and past what a clock can add.
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":300000000000}"#,
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":18446744073709551615}"#,
+            r#"{"access_token":"a","token_type":"Bearer","expires_on":"99999999999"}"#,
+        ] {
+            assert_eq!(
+                parse(body).into_issued(now).unwrap().access.expires_at(),
+                day,
+                "{body}"
+            );
+        }
+        let hour = parse(r#"{"access_token":"a","token_type":"Bearer","expires_in":3599}"#);
+        assert_eq!(
+            hour.into_issued(now).unwrap().access.expires_at(),
+            now + Duration::from_secs(3599)
         );
     }
 

@@ -1,0 +1,197 @@
+//! Secrets a token endpoint echoes back, in whatever encoding, never reach
+//! an error's `Display` or `Debug`; nor do tokens of a success answer that
+//! could not be read.
+
+use std::sync::Arc;
+
+use adu_auth::{
+    scopes, Authority, ClientSecretCredential, Error, HttpClientError, SharedHttpClient,
+    TokenCredential, UsernamePasswordCredential,
+};
+use futures::executor::block_on;
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+fn authority() -> Authority {
+    Authority::new(TENANT).unwrap()
+}
+
+/// An endpoint answering `status` with `render(request body)`.
+fn echoing(
+    status: u16,
+    content_type: &'static str,
+    render: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> SharedHttpClient {
+    let render = Arc::new(render);
+    Arc::new(move |request: http::Request<Vec<u8>>| {
+        let body = String::from_utf8(request.body().clone()).unwrap();
+        let response = http::Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+            .body(render(&body).into_bytes())
+            .unwrap();
+        async move { Ok::<_, HttpClientError>(response) }
+    })
+}
+
+/// Renders an echo of a request body.
+type Render = fn(&str) -> String;
+
+/// A JSON OAuth2 error whose description quotes `echo`.
+fn oauth_error(echo: &str) -> String {
+    serde_json::json!({"error": "invalid_request", "error_description": format!("bad body: {echo}")})
+        .to_string()
+}
+
+/// `%7E` as `%7e`, the rest unchanged.
+fn lower_hex(text: &str) -> String {
+    let mut out = String::new();
+    let mut after_percent = 0;
+    for c in text.chars() {
+        if after_percent > 0 {
+            out.push(c.to_ascii_lowercase());
+            after_percent -= 1;
+        } else {
+            out.push(c);
+            if c == '%' {
+                after_percent = 2;
+            }
+        }
+    }
+    out
+}
+
+fn shown(err: &Error) -> String {
+    format!("{err}\n{err:?}")
+}
+
+fn client_secret_error(secret: &str, http: SharedHttpClient) -> Error {
+    let credential = ClientSecretCredential::new(authority(), "app", secret, http);
+    block_on(credential.get_token(&[scopes::CURRENT])).unwrap_err()
+}
+
+fn password_error(password: &str, http: SharedHttpClient) -> Error {
+    let credential =
+        UsernamePasswordCredential::new(authority(), "app", "user", password, http).unwrap();
+    block_on(credential.get_token(&[scopes::CURRENT])).unwrap_err()
+}
+
+/// Azure AD client secrets contain `~`, which the form body carries as `%7E`.
+#[test]
+fn form_encoded_client_secret_echo_is_redacted() {
+    let secret = "Abc8Q~xyzSECRETvalue_123";
+    let as_json = echoing(400, "application/json", oauth_error);
+    let as_html = echoing(500, "text/html", |body| {
+        format!("<html>echo: {body}</html>")
+    });
+    for http in [as_json, as_html] {
+        let text = shown(&client_secret_error(secret, http));
+        assert!(!text.contains("SECRETvalue"), "{text}");
+        assert!(text.contains("[redacted]"), "{text}");
+    }
+}
+
+/// Every encoding a server may echo the password in: the form body as sent
+/// (`+` for space, upper-case hex), `%20` and lower-case hex, the raw
+/// password, and the raw password inside a JSON string.
+#[test]
+fn password_with_reserved_characters_is_redacted_in_every_encoding() {
+    let password = "p@ss word+&=\"secretPW\\/";
+    let renders: Vec<(u16, &str, Render)> = vec![
+        (400, "application/json", oauth_error),
+        (400, "application/json", |body| {
+            oauth_error(&lower_hex(&body.replace('+', "%20")))
+        }),
+        (500, "text/plain", |body| {
+            let form: std::collections::HashMap<String, String> =
+                url::form_urlencoded::parse(body.as_bytes())
+                    .into_owned()
+                    .collect();
+            format!("raw password: {}", form["password"])
+        }),
+        (500, "text/plain", |body| {
+            let form: std::collections::HashMap<String, String> =
+                url::form_urlencoded::parse(body.as_bytes())
+                    .into_owned()
+                    .collect();
+            serde_json::json!({"echo": form["password"]}).to_string()
+        }),
+    ];
+    for (status, content_type, render) in renders {
+        let text = shown(&password_error(
+            password,
+            echoing(status, content_type, render),
+        ));
+        assert!(!text.contains("secretPW"), "{text}");
+    }
+}
+
+/// Secrets too short for free-text replacement are still redacted where a
+/// form echo names them.
+#[test]
+fn short_password_is_redacted_by_parameter_name() {
+    let text = shown(&password_error(
+        "Zq9",
+        echoing(400, "application/json", oauth_error),
+    ));
+    assert!(!text.contains("Zq9"), "{text}");
+    assert!(text.contains("password=[redacted]"), "{text}");
+}
+
+/// A secret that the body bound would cut in two is redacted whole: no
+/// prefix of it survives the cut.
+#[test]
+fn secret_straddling_the_body_bound_is_redacted() {
+    let secret = "PLAINSECRETabcdefghijklmnop0123456789";
+    for pad in 1900..adu_auth::MAX_BODY_BYTES {
+        let http = echoing(500, "text/html", move |body| {
+            format!("{}<html>echo: {body}</html>", "x".repeat(pad))
+        });
+        let err = client_secret_error(secret, http);
+        let text = shown(&err);
+        assert!(!text.contains("PLAINSECRET"), "pad {pad}: {text}");
+        match &err {
+            Error::UnexpectedResponse { body, .. } => {
+                assert!(body.len() <= adu_auth::MAX_BODY_BYTES + 3, "pad {pad}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// A success answer is a token response: when it cannot be read, the error
+/// says why without keeping any of it.
+#[test]
+fn unreadable_success_answer_keeps_no_token() {
+    for (content_type, body) in [
+        (
+            "application/json",
+            r#"{"access_token":"AT-SECRET-123","token_type":"Bearer","expires_in":"soon","refresh_token":"RT-SECRET-456"}"#,
+        ),
+        (
+            "text/plain",
+            r#"{"access_token":"AT-SECRET-123","token_type":"Bearer","expires_in":3600,"refresh_token":"RT-SECRET-456"}"#,
+        ),
+    ] {
+        let http = echoing(200, content_type, move |_| body.to_owned());
+        let err = client_secret_error("client-secret-xyz", http);
+        let text = shown(&err);
+        assert!(!text.contains("SECRET-"), "{text}");
+        match &err {
+            Error::UnexpectedResponse {
+                status: 200,
+                body,
+                detail,
+            } => {
+                assert!(body.is_empty(), "{body}");
+                assert!(!detail.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let http = echoing(200, "application/json", |_| {
+        r#"{"access_token":"AT-SECRET-123","token_type":"Bearer","expires_in":"soon"}"#.to_owned()
+    });
+    let err = client_secret_error("client-secret-xyz", http);
+    assert!(err.to_string().contains("expires_in"), "{err}");
+}
