@@ -109,16 +109,14 @@ pub(crate) fn expiry(
 ) -> SystemTime {
     let lifetime = if let Some(secs) = expires_in {
         Duration::from_secs(secs)
-    } else if let Some(on) =
-        expires_on.and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+    } else if let Some(on) = expires_on.and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
     {
         // An expiry already past gives a token that is due at once.
         on.duration_since(now).unwrap_or_default()
     } else {
         DEFAULT_EXPIRES_IN
     };
-    now.checked_add(lifetime.min(MAX_EXPIRES_IN))
-        .unwrap_or(now)
+    now.checked_add(lifetime.min(MAX_EXPIRES_IN)).unwrap_or(now)
 }
 
 pub(crate) fn parse_token_type(value: &str) -> BasicTokenType {
