@@ -135,6 +135,33 @@ fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bytes> 
     response(status, Some(JSON), Bytes::from(bytes))
 }
 
+/// A 200 with the operation. An operation's error is written as the service writes it:
+/// recorded traffic spells the `Error`'s inner error `innerError`, not the specification's
+/// `innererror` (which the model writes).
+fn operation_response<T: Serialize>(op: &T, has_error: bool) -> Response<Bytes> {
+    if !has_error {
+        return json_response(StatusCode::OK, op);
+    }
+    let mut value = serde_json::to_value(op).unwrap_or_default();
+    if let Some(error) = value.get_mut("error") {
+        inner_error_as_sent(error);
+    }
+    json_response(StatusCode::OK, &value)
+}
+
+/// Renames an `Error`'s `innererror` to `innerError`, in its details too.
+fn inner_error_as_sent(error: &mut serde_json::Value) {
+    let Some(map) = error.as_object_mut() else {
+        return;
+    };
+    if let Some(inner) = map.remove("innererror") {
+        map.insert("innerError".to_owned(), inner);
+    }
+    if let Some(details) = map.get_mut("details").and_then(|d| d.as_array_mut()) {
+        details.iter_mut().for_each(inner_error_as_sent);
+    }
+}
+
 /// The service's `ErrorResponse` (`{"error": {...}}`).
 pub(crate) fn error_response(
     status: StatusCode,
@@ -417,12 +444,12 @@ fn get_operation(
         Some((inst, api_version)) => {
             let (op, p) = rec.render_current(now, inst, api_version);
             let etag = op.etag.clone();
-            (json_response(StatusCode::OK, &op), p, etag)
+            (operation_response(&op, op.error.is_some()), p, etag)
         }
         None => {
             let (op, p) = rec.render_legacy(now);
             let etag = op.etag.clone();
-            (json_response(StatusCode::OK, &op), p, etag)
+            (operation_response(&op, op.error.is_some()), p, etag)
         }
     };
     let etag = etag.as_deref().unwrap_or_default();

@@ -104,7 +104,9 @@ async fn succeeded_and_failed_operations() {
     let error = &b["error"];
     assert_eq!(error["code"], "UpdateImportFailed");
     assert!(error["occurredDateTime"].is_string());
-    let innermost = &error["innererror"]["innerError"];
+    // Spelt as recorded traffic spells it, not as the specification does.
+    assert!(error.get("innererror").is_none(), "{error}");
+    let innermost = &error["innerError"]["innerError"];
     assert_eq!(innermost["code"], "FileDownloadFailed");
     assert!(innermost["errorDetail"].as_str().unwrap().contains("403"));
     // The same chain decodes into the model types.
