@@ -100,15 +100,19 @@ impl LoopbackRedirectListener {
     /// [`RedirectMode::Query`], `path#fragment` in [`RedirectMode::Fragment`] (or `path?query`
     /// if the answer came in the query string anyway, as errors may).
     ///
-    /// Requests to other paths get a 404 and are otherwise ignored.
+    /// Requests to other paths get a 404 and are otherwise ignored, and so are requests to
+    /// the redirect path that carry no answer (a `HEAD`, or in [`RedirectMode::Query`] a
+    /// `GET` without a query). An answer that cannot be read (over 16 KiB, or not UTF-8)
+    /// ends the wait with an error of kind [`TransportErrorKind::InvalidRequest`], rather
+    /// than leaving it to time out.
     pub async fn receive(self, mode: RedirectMode) -> Result<String, TransportError> {
-        let (found_tx, mut found_rx) = mpsc::channel::<String>(1);
+        let (found_tx, mut found_rx) = mpsc::channel::<Found>(1);
         let path = self.path.clone();
         loop {
             tokio::select! {
                 found = found_rx.recv() => {
                     // The sender is kept alive below, so `None` cannot happen; treat it as a bug.
-                    return found.ok_or_else(|| TransportError::new(TransportErrorKind::Other, "the listener stopped"));
+                    return found.unwrap_or_else(|| Err(TransportError::new(TransportErrorKind::Other, "the listener stopped")));
                 }
                 accepted = self.listener.accept() => {
                     let (stream, _) = accepted.map_err(|e| TransportError::with_source(
@@ -133,23 +137,53 @@ impl LoopbackRedirectListener {
     }
 }
 
+/// What the browser brought back, or why it could not be read.
+type Found = Result<String, TransportError>;
+
+/// Ends the wait with an answer that could not be read, and tells the browser so.
+fn unreadable(
+    found: &mpsc::Sender<Found>,
+    status: http::StatusCode,
+    why: &str,
+) -> http::Response<Full<Bytes>> {
+    let _ = found.try_send(Err(TransportError::new(
+        TransportErrorKind::InvalidRequest,
+        format!("the browser's sign-in answer could not be read: {why}"),
+    )));
+    page(status, DONE_FAILED)
+}
+
 async fn handle(
     request: http::Request<Incoming>,
     path: &str,
     mode: RedirectMode,
-    found: &mpsc::Sender<String>,
+    found: &mpsc::Sender<Found>,
 ) -> http::Response<Full<Bytes>> {
     let uri = request.uri().clone();
     let request_path = uri.path();
     let fragment_path = format!("{path}{FRAGMENT_SUFFIX}");
     if request_path == path {
+        if request.method() != http::Method::GET {
+            return page(http::StatusCode::METHOD_NOT_ALLOWED, "not an answer");
+        }
         let query = uri.query().unwrap_or("");
-        if mode == RedirectMode::Query || !query.is_empty() {
+        if !query.is_empty() {
             if query.len() > MAX_CALLBACK_BYTES {
-                return page(http::StatusCode::URI_TOO_LONG, DONE_FAILED);
+                return unreadable(
+                    found,
+                    http::StatusCode::URI_TOO_LONG,
+                    "its query is over 16 KiB",
+                );
             }
-            let _ = found.try_send(format!("{path}?{query}"));
+            let _ = found.try_send(Ok(format!("{path}?{query}")));
             return page(http::StatusCode::OK, DONE_PAGE);
+        }
+        if mode == RedirectMode::Query {
+            // The identity platform always answers with a query (a code, or an error).
+            return page(
+                http::StatusCode::BAD_REQUEST,
+                "no sign-in answer in this request",
+            );
         }
         return page(
             http::StatusCode::OK,
@@ -165,13 +199,23 @@ async fn handle(
             .await
         {
             Ok(body) => body.to_bytes(),
-            Err(_) => return page(http::StatusCode::PAYLOAD_TOO_LARGE, DONE_FAILED),
+            Err(_) => {
+                return unreadable(
+                    found,
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "its fragment is over 16 KiB, or the browser stopped sending it",
+                )
+            }
         };
         let Ok(fragment) = std::str::from_utf8(&body) else {
-            return page(http::StatusCode::BAD_REQUEST, DONE_FAILED);
+            return unreadable(
+                found,
+                http::StatusCode::BAD_REQUEST,
+                "its fragment is not UTF-8",
+            );
         };
         let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
-        let _ = found.try_send(format!("{path}#{fragment}"));
+        let _ = found.try_send(Ok(format!("{path}#{fragment}")));
         return page(http::StatusCode::OK, "ok");
     }
     page(http::StatusCode::NOT_FOUND, "not found")

@@ -105,3 +105,78 @@ async fn bad_paths_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn requests_without_an_answer_do_not_end_the_wait() {
+    let listener = LoopbackRedirectListener::bind("/callback").await.unwrap();
+    let uri = listener.redirect_uri();
+    let waiting = tokio::spawn(listener.receive(RedirectMode::Query));
+    let browser = browser();
+    let head = browser
+        .call(http::Request::head(&uri).body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 405);
+    let bare = browser
+        .call(http::Request::get(&uri).body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 400);
+    assert!(
+        !waiting.is_finished(),
+        "a request without an answer ended the wait"
+    );
+    browser
+        .call(
+            http::Request::get(format!("{uri}?code=c&state=s"))
+                .body(Vec::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap(), "/callback?code=c&state=s");
+}
+
+#[tokio::test]
+async fn an_answer_that_cannot_be_read_ends_the_wait_with_an_error() {
+    // A query over the bound.
+    let listener = LoopbackRedirectListener::bind("/callback").await.unwrap();
+    let uri = listener.redirect_uri();
+    let waiting = tokio::spawn(listener.receive(RedirectMode::Query));
+    let long = format!("{uri}?code={}", "c".repeat(17 * 1024));
+    let page = browser()
+        .call(http::Request::get(long).body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 414);
+    let error = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+        .await
+        .expect("the wait ended")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        error.kind(),
+        adu_transport::TransportErrorKind::InvalidRequest
+    );
+    assert!(error.to_string().contains("16 KiB"), "{error}");
+
+    // A fragment that is not UTF-8.
+    let listener = LoopbackRedirectListener::bind("/auth").await.unwrap();
+    let uri = listener.redirect_uri();
+    let waiting = tokio::spawn(listener.receive(RedirectMode::Fragment));
+    let page = browser()
+        .call(
+            http::Request::post(format!("{uri}/__fragment"))
+                .body(vec![0xff, 0xfe])
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    let error = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+        .await
+        .expect("the wait ended")
+        .unwrap()
+        .unwrap_err();
+    assert!(error.to_string().contains("not UTF-8"), "{error}");
+}
