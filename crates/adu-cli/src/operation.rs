@@ -280,9 +280,12 @@ mod tests {
         let p = poll_policy(Some(Duration::from_secs(10)));
         assert_eq!(p.default_interval, Duration::from_secs(10));
         assert_eq!(p.min_interval, Duration::from_secs(10));
-        assert_eq!(p.max_interval, Duration::from_secs(60));
-        let long = poll_policy(Some(Duration::from_secs(600)));
-        assert_eq!(long.max_interval, Duration::from_secs(600));
+        // A longer Retry-After from the service wins, up to the default ceiling (10 min)...
+        assert_eq!(p.max_interval, PollPolicy::default().max_interval);
+        assert_eq!(p.max_interval, Duration::from_secs(600));
+        // ...or up to the interval asked for, if that is longer.
+        let long = poll_policy(Some(Duration::from_secs(1200)));
+        assert_eq!(long.max_interval, Duration::from_secs(1200));
         assert_eq!(poll_policy(None), PollPolicy::default());
     }
 }

@@ -1,6 +1,7 @@
 //! Rendering, all pure: operations as text or JSON (stdout), failures as one paragraph or
 //! one JSON document (stderr).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use adu_model::models::{Error as ModelError, InnerError};
@@ -16,11 +17,33 @@ pub fn operation_json(operation: &AnyOperation) -> String {
     serde_json::to_string_pretty(operation).unwrap_or_else(|_| "{}".to_owned())
 }
 
+/// Server text made safe to print on a terminal: control characters (C0 with line breaks,
+/// DEL, C1) and the bidirectional formatting characters are shown as `\u{..}` escapes, so no
+/// answer can move the cursor, retitle the window, clear the screen, start a line of its own
+/// or reorder what is shown. Text without them is returned as it is.
+pub fn plain(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// A readable summary of the operation, with the whole error chain and the trace id.
 pub fn operation_text(operation: &AnyOperation) -> String {
     let mut out = String::new();
     let mut row = |label: &str, value: &str| {
-        let _ = writeln!(out, "{label:<13}{value}");
+        let _ = writeln!(out, "{label:<13}{}", plain(value));
     };
     row("Operation", operation.operation_id());
     row("Status", operation.status().as_str());
@@ -53,12 +76,17 @@ pub fn operation_text(operation: &AnyOperation) -> String {
 
 fn write_error(out: &mut String, error: &ModelError, depth: usize) {
     let pad = "  ".repeat(depth);
-    let _ = writeln!(out, "{pad}{}: {}", error.code, error.message);
+    let _ = writeln!(
+        out,
+        "{pad}{}: {}",
+        plain(&error.code),
+        plain(&error.message)
+    );
     if let Some(target) = &error.target {
-        let _ = writeln!(out, "{pad}  target: {target}");
+        let _ = writeln!(out, "{pad}  target: {}", plain(target));
     }
     if let Some(when) = &error.occurred_date_time {
-        let _ = writeln!(out, "{pad}  occurred: {when}");
+        let _ = writeln!(out, "{pad}  occurred: {}", plain(when.as_str()));
     }
     let mut inner = error.innererror.as_ref();
     let mut level = depth + 1;
@@ -77,16 +105,17 @@ fn write_error(out: &mut String, error: &ModelError, depth: usize) {
 
 fn write_inner(out: &mut String, inner: &InnerError, level: usize) {
     let pad = "  ".repeat(level);
+    let code = plain(&inner.code);
     match &inner.message {
         Some(message) => {
-            let _ = writeln!(out, "{pad}inner error {}: {message}", inner.code);
+            let _ = writeln!(out, "{pad}inner error {code}: {}", plain(message));
         }
         None => {
-            let _ = writeln!(out, "{pad}inner error {}", inner.code);
+            let _ = writeln!(out, "{pad}inner error {code}");
         }
     }
     if let Some(detail) = &inner.error_detail {
-        let _ = writeln!(out, "{pad}  detail: {detail}");
+        let _ = writeln!(out, "{pad}  detail: {}", plain(detail));
     }
 }
 
@@ -125,7 +154,9 @@ pub fn failure_text(failure: &Failure) -> String {
         let _ = write!(text, " What to do: {}.", trim_period(hint));
     }
     let _ = write!(text, " (exit code {})", failure.code);
-    text
+    // One paragraph: nothing in it is meant to be a control character, and much of it is
+    // the server's text.
+    plain(&text).into_owned()
 }
 
 fn trim_period(text: &str) -> &str {
@@ -222,6 +253,36 @@ mod tests {
         let inner = text.find("inner error FileDownloadFailed").unwrap();
         let indent = |at: usize| at - text[..at].rfind('\n').unwrap() - 1;
         assert!(indent(inner) > indent(outer));
+    }
+
+    #[test]
+    fn server_text_cannot_drive_the_terminal() {
+        let body = r#"{
+            "operationId": "e852", "status": "Fail\u001b[2Jed",
+            "update": {"updateId": {"provider": "p", "name": "n", "version": "1"},
+                       "friendlyName": "\u001b]0;PWNED\u0007\u001b[31mred"},
+            "error": {"code": "C\r", "message": "line1\r\u001b[Kfake: Succeeded\nStatus       Succeeded",
+                "innerError": {"code": "I\u009b", "errorDetail": "abc\u202edcba"}},
+            "lastActionDateTime": "2022-01-05T18:25:01Z", "createdDateTime": "2022-01-05T18:24:39Z"
+        }"#;
+        let operation = AnyOperation::Current(serde_json::from_str(body).unwrap());
+        let text = operation_text(&operation);
+        // Only the rows' own line breaks remain; no escape, carriage return, C1 or bidi
+        // control reaches the terminal.
+        assert!(
+            !text.chars().any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+            "{text:?}"
+        );
+        assert!(text.contains(r"line1\u{d}\u{1b}[Kfake: Succeeded\u{a}Status"), "{text}");
+        assert!(text.contains(r"Update name  \u{1b}]0;PWNED\u{7}"), "{text}");
+        assert_eq!(text.lines().filter(|l| l.starts_with("Status")).count(), 1);
+
+        let mut failure = Failure::new(Exit::Service, "the service failed", "retry");
+        failure.error_message = Some("bad\u{1b}[2J".to_owned());
+        let shown = failure_text(&failure);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.contains(r"bad\u{1b}[2J"), "{shown}");
+        assert_eq!(plain("plain text · ünïcode"), "plain text · ünïcode");
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub fn render_live(state: &ProgressState, policy: &PollPolicy, now: Instant) -> 
                 "next poll in {}",
                 human_duration(at.saturating_duration_since(now))
             ),
+            None if state.status.is_none() => "starting".to_owned(),
             None => "finishing".to_owned(),
         }
     };
@@ -89,10 +90,12 @@ pub fn render_live(state: &ProgressState, policy: &PollPolicy, now: Instant) -> 
         1 => "1 request".to_owned(),
         n => format!("{n} requests"),
     };
-    format!(
+    let line = format!(
         "{frame} {status} · {} elapsed · {next} · {requests}",
         human_duration(elapsed)
-    )
+    );
+    // The status is the service's text.
+    crate::output::plain(&line).into_owned()
 }
 
 /// A plain progress line for a new status: `[  1.2s] Running; next poll in 1.0s`.
@@ -116,7 +119,8 @@ pub fn render_status_line(state: &ProgressState, policy: &PollPolicy, now: Insta
         ),
         _ => String::new(),
     };
-    format!("[{:>7}] {status}{tail}", human_duration(elapsed))
+    let line = format!("[{:>7}] {status}{tail}", human_duration(elapsed));
+    crate::output::plain(&line).into_owned()
 }
 
 /// A plain progress line for a failed request that will be retried.
