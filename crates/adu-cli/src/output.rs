@@ -22,9 +22,8 @@ pub fn operation_json(operation: &AnyOperation) -> String {
 /// answer can move the cursor, retitle the window, clear the screen, start a line of its own
 /// or reorder what is shown. Text without them is returned as it is.
 pub fn plain(text: &str) -> Cow<'_, str> {
-    let unsafe_char = |c: char| {
-        c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-    };
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
     if !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }
@@ -270,10 +269,15 @@ mod tests {
         // Only the rows' own line breaks remain; no escape, carriage return, C1 or bidi
         // control reaches the terminal.
         assert!(
-            !text.chars().any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+            !text
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
             "{text:?}"
         );
-        assert!(text.contains(r"line1\u{d}\u{1b}[Kfake: Succeeded\u{a}Status"), "{text}");
+        assert!(
+            text.contains(r"line1\u{d}\u{1b}[Kfake: Succeeded\u{a}Status"),
+            "{text}"
+        );
         assert!(text.contains(r"Update name  \u{1b}]0;PWNED\u{7}"), "{text}");
         assert_eq!(text.lines().filter(|l| l.starts_with("Status")).count(), 1);
 

@@ -6,9 +6,14 @@
 //! The file is written to a fresh temporary file created with mode 0600 (never a `chmod`
 //! after the secret is written), then renamed over the old one, so the token is never
 //! readable by others, not even for a moment, and a reader never sees half a file.
+//!
+//! Reading is bounded: only a regular file of at most [`MAX_CACHE_BYTES`] is read, and on
+//! Unix only one owned by the current user (or root), so a FIFO, a device or a huge file at
+//! the cache's path cannot hang `adu` or exhaust its memory, and another user cannot plant
+//! a sign-in for it.
 
 use std::fmt;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +24,11 @@ pub const TOKEN_CACHE_ENV: &str = "ADU_TOKEN_CACHE";
 
 /// A cached token is not used when it expires within this margin.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
+/// The largest token cache file that is read, in bytes (64 KiB). The file holds one access
+/// token, one refresh token and a few short fields: a few KiB, and still well under 32 KiB
+/// for access tokens that carry many group claims. A larger file is not one `adu login` wrote.
+pub const MAX_CACHE_BYTES: u64 = 64 * 1024;
 
 /// What the cache file holds.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,8 +77,13 @@ impl fmt::Debug for CachedToken {
 
 impl CachedToken {
     /// The expiry as a time.
+    ///
+    /// An expiry too far off for the clock to hold cannot come from a real sign-in: it is
+    /// taken as long expired (the epoch), so the token is refreshed or asked for again.
     pub fn expires_at_time(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.expires_at)
+        UNIX_EPOCH
+            .checked_add(Duration::from_secs(self.expires_at))
+            .unwrap_or(UNIX_EPOCH)
     }
 
     /// What a refresh needs (refresh token, tenant, client id), when all of it is there.
@@ -117,6 +132,39 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// The path names a directory, FIFO, socket or device rather than a regular file.
+    #[error(
+        "the token cache {} is not a regular file; remove it and run `adu login` again, or \
+         set {TOKEN_CACHE_ENV} to another file path",
+        path.display()
+    )]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file is larger than [`MAX_CACHE_BYTES`], so it is not a token cache.
+    #[error(
+        "the token cache {} is larger than {MAX_CACHE_BYTES} bytes, far more than a token \
+         cache holds; remove it and run `adu login` again",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file belongs to another user, who could have put any sign-in in it.
+    #[cfg(unix)]
+    #[error(
+        "the token cache {} belongs to another user (uid {owner}), so its sign-in is not \
+         trusted; remove it and run `adu login` again",
+        path.display()
+    )]
+    ForeignOwner {
+        /// The file.
+        path: PathBuf,
+        /// The uid that owns it.
+        owner: u32,
+    },
 }
 
 /// The cache file: `$ADU_TOKEN_CACHE` if set and not empty, else `<cache dir>/adu/token.json`.
@@ -141,19 +189,61 @@ pub fn cache_path_from(
 }
 
 /// Reads the cache; `Ok(None)` when there is no file.
+///
+/// Only a regular file of at most [`MAX_CACHE_BYTES`] is read, and on Unix only one owned
+/// by the current user or by root (see [`Error::ForeignOwner`]).
+///
+/// Symlinks are followed. `adu login` never makes one (it renames a new file over the
+/// path), so one at the path was put there on purpose, for example to keep the cache on
+/// another disk; and what matters for trust is the file actually read, which is what the
+/// checks below look at: they use the metadata of the opened handle, not of the path, so
+/// the link cannot be swapped between the check and the read.
 pub fn read(path: &Path) -> Result<Option<CachedToken>, Error> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(Error::Io {
-                action: "read",
-                path: path.to_owned(),
-                source,
-            })
-        }
+    let io = |source| Error::Io {
+        action: "read",
+        path: path.to_owned(),
+        source,
     };
-    warn_if_shared(path);
+    let not_a_file = || Error::NotAFile {
+        path: path.to_owned(),
+    };
+    let too_large = || Error::TooLarge {
+        path: path.to_owned(),
+    };
+    // Opening a FIFO for reading blocks until a writer opens it, so the path is checked
+    // before it is opened. That check alone could race with a swap of the file; the check
+    // of the opened handle below is the one that counts. (A swap to a FIFO in between could
+    // still block the open: only `O_NONBLOCK` closes that window, and the standard library
+    // has no portable way to pass it. Swapping files in the cache's directory takes write
+    // access to it, which `adu login` keeps to the user.)
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => return Err(not_a_file()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(io(source)),
+    }
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(io(source)),
+    };
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_a_file());
+    }
+    check_owner(path, &meta)?;
+    if meta.len() > MAX_CACHE_BYTES {
+        return Err(too_large());
+    }
+    // The file may grow after the size check; reading one byte past the limit tells.
+    let mut bytes = Vec::new();
+    file.take(MAX_CACHE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_CACHE_BYTES {
+        return Err(too_large());
+    }
+    warn_if_shared(path, &meta);
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|_| Error::Invalid {
@@ -161,18 +251,70 @@ pub fn read(path: &Path) -> Result<Option<CachedToken>, Error> {
         })
 }
 
+/// Refuses a cache owned by another user. Refused rather than warned about (unlike a cache
+/// readable by others, see [`warn_if_shared`]): a file readable by others is still the
+/// user's own sign-in, and the warning tells them to fix the mode; a file owned by someone
+/// else is someone else's sign-in, and its `authorityHost` decides where refresh requests
+/// go. `adu login` never writes such a file, so refusing costs a user nothing.
 #[cfg(unix)]
-fn warn_if_shared(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "the token cache is readable by other users");
-        }
+fn check_owner(path: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt as _;
+    let owner = meta.uid();
+    if owner == 0 {
+        return Ok(());
+    }
+    let me = current_uid().map_err(|source| Error::Io {
+        action: "check the owner of",
+        path: path.to_owned(),
+        source,
+    })?;
+    if owner_is_trusted(owner, me) {
+        Ok(())
+    } else {
+        Err(Error::ForeignOwner {
+            path: path.to_owned(),
+            owner,
+        })
     }
 }
 
 #[cfg(not(unix))]
-fn warn_if_shared(_path: &Path) {}
+fn check_owner(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), Error> {
+    // Files under the user's profile are private to the user by default on Windows.
+    Ok(())
+}
+
+/// Whether a file owned by `owner` may hold the sign-in of user `me`: their own, or root's
+/// (as OpenSSH accepts its configuration files: root can replace the user's files anyway,
+/// so trusting root's adds no one).
+#[cfg(unix)]
+fn owner_is_trusted(owner: u32, me: u32) -> bool {
+    owner == me || owner == 0
+}
+
+/// The effective user id of this process, the one files it creates belong to.
+///
+/// The standard library has no `geteuid`, and this crate takes no `libc` for one call.
+/// A new pipe belongs to the (file-system) effective uid of the process that makes it
+/// (Linux's pipefs, macOS and the BSDs all set it so), and `fstat` on it tells which that is.
+#[cfg(unix)]
+fn current_uid() -> std::io::Result<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    let (reader, _writer) = std::io::pipe()?;
+    let file = std::fs::File::from(std::os::fd::OwnedFd::from(reader));
+    Ok(file.metadata()?.uid())
+}
+
+#[cfg(unix)]
+fn warn_if_shared(path: &Path, meta: &std::fs::Metadata) {
+    use std::os::unix::fs::PermissionsExt;
+    if meta.permissions().mode() & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), "the token cache is readable by other users");
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_shared(_path: &Path, _meta: &std::fs::Metadata) {}
 
 /// Writes the cache, owner-only, replacing any previous one.
 pub fn write(path: &Path, token: &CachedToken) -> Result<(), Error> {
@@ -327,6 +469,9 @@ mod tests {
         assert!(token(1_000_000 + 3600).is_usable_at(now));
         assert!(!token(1_000_000 + 30).is_usable_at(now));
         assert!(!token(0).is_usable_at(now));
+        // A hand-edited or corrupt expiry past what the clock holds is expired, not a panic.
+        assert!(!token(u64::MAX).is_usable_at(now));
+        assert_eq!(token(u64::MAX).expires_at_time(), UNIX_EPOCH);
     }
 
     #[test]
@@ -368,6 +513,140 @@ mod tests {
         assert_eq!(leftovers, 1, "no temporary file is left behind");
         std::fs::write(&path, b"not json").unwrap();
         assert!(matches!(read(&path), Err(Error::Invalid { .. })));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    #[test]
+    fn the_size_limit_is_inclusive_and_a_larger_file_is_refused_unread() {
+        let dir = temp_dir("size");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("token.json");
+        // A valid cache padded to exactly the limit is still read.
+        let mut json = serde_json::to_vec(&token(42)).unwrap();
+        json.resize(MAX_CACHE_BYTES as usize, b' ');
+        std::fs::write(&path, &json).unwrap();
+        assert_eq!(read(&path).unwrap(), Some(token(42)));
+        // One byte more is refused, and so is a 1 GiB sparse file, which is not read: before
+        // the limit `adu` read it whole into memory.
+        for len in [MAX_CACHE_BYTES + 1, 1 << 30] {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(len)
+                .unwrap();
+            let error = read(&path).unwrap_err();
+            assert!(matches!(error, Error::TooLarge { .. }), "{error:?}");
+            let message = error.to_string();
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert!(message.contains("65536 bytes"), "{message}");
+            assert!(message.contains("run `adu login` again"), "{message}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_directory_is_refused() {
+        let dir = temp_dir("dir");
+        std::fs::create_dir_all(&dir).unwrap();
+        let error = read(&dir).unwrap_err();
+        assert!(matches!(error, Error::NotAFile { .. }), "{error:?}");
+        assert!(error.to_string().contains("not a regular file"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_refused() {
+        // `/dev/zero` would never end; `/dev/null` shows the same check without that risk.
+        let error = read(Path::new("/dev/null")).unwrap_err();
+        assert!(matches!(error, Error::NotAFile { .. }), "{error:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = temp_dir("fifo");
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("token.json");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        // A read that blocks (as it did before the check) fails the test instead of hanging
+        // it: after the guard time a writer opens the FIFO, which lets the read go on.
+        let (done, result) = std::sync::mpsc::channel();
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || done.send(read(&fifo).map(|_| ())).unwrap())
+        };
+        let outcome = result.recv_timeout(Duration::from_secs(20));
+        if outcome.is_err() {
+            drop(std::fs::OpenOptions::new().write(true).open(&fifo));
+        }
+        reader.join().unwrap();
+        let error = outcome.expect("reading a FIFO must not block").unwrap_err();
+        assert!(matches!(error, Error::NotAFile { .. }), "{error:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_is_followed_and_the_target_is_checked() {
+        let dir = temp_dir("symlink");
+        let target = dir.join("elsewhere.json");
+        write(&target, &token(42)).unwrap();
+        let link = dir.join("token.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(read(&link).unwrap(), Some(token(42)));
+        let fifo_link = dir.join("to-null.json");
+        std::os::unix::fs::symlink("/dev/null", &fifo_link).unwrap();
+        assert!(matches!(read(&fifo_link), Err(Error::NotAFile { .. })));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_the_users_own_or_roots_files_are_trusted() {
+        assert!(owner_is_trusted(1000, 1000));
+        assert!(owner_is_trusted(0, 1000));
+        assert!(owner_is_trusted(0, 0));
+        assert!(!owner_is_trusted(1001, 1000));
+        assert!(!owner_is_trusted(1000, 0));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn current_uid_is_the_owner_of_new_files() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = temp_dir("uid");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("probe");
+        std::fs::write(&path, b"").unwrap();
+        let owner = std::fs::metadata(&path).unwrap().uid();
+        assert_eq!(current_uid().unwrap(), owner);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_cache_owned_by_another_user_is_refused() {
+        let dir = temp_dir("owner");
+        let path = dir.join("token.json");
+        write(&path, &token(42)).unwrap();
+        // Only root can give a file away; as another user, the decision itself is covered by
+        // `only_the_users_own_or_roots_files_are_trusted`.
+        if current_uid().unwrap() != 0 {
+            let _ = std::fs::remove_dir_all(&dir);
+            return;
+        }
+        std::os::unix::fs::chown(&path, Some(4242), None).unwrap();
+        let error = read(&path).unwrap_err();
+        assert!(
+            matches!(error, Error::ForeignOwner { owner: 4242, .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("another user (uid 4242)"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

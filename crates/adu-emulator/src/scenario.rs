@@ -161,6 +161,54 @@ fn invalid(detail: String) -> Error {
     Error::ScenarioValue { detail }
 }
 
+/// The largest scenario file that is read, in bytes (4 MiB): room for tens of thousands of
+/// operations, far more than a test needs.
+const MAX_SCENARIO_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads the text of the regular file at `path`, refusing one over
+/// [`MAX_SCENARIO_FILE_BYTES`] without reading it, and a directory, FIFO or device (a FIFO
+/// would block, `/dev/zero` would never end).
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read as _};
+    let not_a_file = || {
+        Error::new(
+            ErrorKind::InvalidInput,
+            "not a regular file; pass the path of a JSON scenario file",
+        )
+    };
+    let too_large = || {
+        Error::new(
+            ErrorKind::FileTooLarge,
+            format!(
+                "larger than {MAX_SCENARIO_FILE_BYTES} bytes (4 MiB), the most a scenario \
+                 file may hold; pass a smaller scenario"
+            ),
+        )
+    };
+    // The path is checked before it is opened because opening a FIFO blocks until a writer
+    // comes; the check of the opened handle is the one that counts, as the file may be
+    // swapped in between.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_a_file());
+    }
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_a_file());
+    }
+    if meta.len() > MAX_SCENARIO_FILE_BYTES {
+        return Err(too_large());
+    }
+    // The file may grow after the size check; reading one byte past the limit tells.
+    let mut bytes = Vec::new();
+    file.take(MAX_SCENARIO_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SCENARIO_FILE_BYTES {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|e| Error::new(ErrorKind::InvalidData, e))
+}
+
 impl Scenario {
     /// Parses a scenario from JSON text.
     pub fn from_json(text: &str) -> Result<Scenario, Error> {
@@ -172,8 +220,12 @@ impl Scenario {
     }
 
     /// Reads and parses a scenario file.
+    ///
+    /// Only a regular file (symlinks are followed) of at most 4 MiB is read; anything else
+    /// (a directory, FIFO or device, or a larger file) fails with [`Error::File`] without
+    /// being read.
     pub fn from_file(path: &Path) -> Result<Scenario, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::File {
+        let text = read_bounded(path).map_err(|source| Error::File {
             path: path.to_path_buf(),
             source,
         })?;

@@ -871,8 +871,6 @@ impl Inner {
     }
 }
 
-/// How a try failed. Small on purpose (no decoded operation in it): it is what a try's future
-
 /// Whether a pause of `delay` from now ends before `deadline` (always, without one).
 fn before(deadline: Option<tokio::time::Instant>, delay: Duration) -> bool {
     deadline.is_none_or(|deadline| {
@@ -899,6 +897,7 @@ fn passing_failure(error: &Error) -> Option<Option<Duration>> {
     }
 }
 
+/// How a try failed. Small on purpose (no decoded operation in it): it is what a try's future
 /// and the decision on an answer hand back when there is no operation to return.
 enum Failed {
     /// Returned as is: the request could not be built or authorized, the answer could not be

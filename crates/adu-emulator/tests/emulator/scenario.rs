@@ -149,3 +149,97 @@ fn bad_scenarios_say_what_and_where() {
     assert!(value(r#"{ "credentials": { "username": "u" } }"#).contains("go together"));
     assert!(value(r#"{ "credentials": { "tenant": "a/b" } }"#).contains("tenant"));
 }
+
+/// A fresh directory for one test's files.
+fn scenario_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "adu-emulator-scenario-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The error of reading the scenario file at `path`, with its source, as text.
+fn file_error(path: &std::path::Path) -> String {
+    let error = Config::from_scenario_file(path).unwrap_err();
+    assert!(matches!(error, Error::File { .. }), "{error:?}");
+    let source = std::error::Error::source(&error).expect("the cause is chained");
+    format!("{error}: {source}")
+}
+
+#[test]
+fn a_scenario_file_up_to_the_limit_is_read_and_a_larger_one_is_refused_unread() {
+    const LIMIT: u64 = 4 * 1024 * 1024;
+    let dir = scenario_dir("size");
+    let path = dir.join("scenario.json");
+    let mut text = br#"{ "seed": 7 }"#.to_vec();
+    text.resize(LIMIT as usize, b' ');
+    std::fs::write(&path, &text).unwrap();
+    assert_eq!(Config::from_scenario_file(&path).unwrap().seed, Some(7));
+    // One byte more is refused, and so is a 1 GiB sparse file, which is not read: before
+    // the limit it was read whole into memory.
+    for len in [LIMIT + 1, 1 << 30] {
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len)
+            .unwrap();
+        let message = file_error(&path);
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("larger than 4194304 bytes"), "{message}");
+        assert!(message.contains("pass a smaller scenario"), "{message}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_scenario_path_that_is_a_directory_is_refused() {
+    let dir = scenario_dir("dir");
+    let message = file_error(&dir);
+    assert!(message.contains("not a regular file"), "{message}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_scenario_path_that_is_a_device_is_refused() {
+    // `/dev/zero` would never end; `/dev/null` shows the same check without that risk.
+    let message = file_error(std::path::Path::new("/dev/null"));
+    assert!(message.contains("not a regular file"), "{message}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_scenario_path_that_is_a_fifo_is_refused_without_blocking() {
+    let dir = scenario_dir("fifo");
+    let fifo = dir.join("scenario.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    // A read that blocks (as it did before the check) fails the test instead of hanging it:
+    // after the guard time a writer opens the FIFO, which lets the read go on.
+    let (done, result) = std::sync::mpsc::channel();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let outcome = Config::from_scenario_file(&fifo).map(|_| ());
+            done.send(outcome.map_err(|e| e.to_string())).unwrap()
+        })
+    };
+    let outcome = result.recv_timeout(Duration::from_secs(20));
+    if outcome.is_err() {
+        drop(std::fs::OpenOptions::new().write(true).open(&fifo));
+    }
+    reader.join().unwrap();
+    outcome
+        .expect("reading a FIFO must not block")
+        .expect_err("a FIFO is refused");
+    let message = file_error(&fifo);
+    assert!(message.contains("not a regular file"), "{message}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
