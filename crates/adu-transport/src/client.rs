@@ -614,7 +614,10 @@ impl DeviceUpdateClient {
                 // operation (416 bytes) is returned straight from the decision: it is not
                 // moved out through the try's future and an enum of outcomes first.
                 let failed = match sent {
-                    Ok(response) => {
+                    Ok(mut response) => {
+                        if !matches!(response.status().as_u16(), 200 | 304) {
+                            self.scrub_token(response.body_mut());
+                        }
                         // The decode's events belong to the try's span, as they did when the
                         // decode ran inside the instrumented try.
                         let _enter = span.enter();
@@ -764,6 +767,31 @@ impl DeviceUpdateClient {
         inner
             .transport
             .call_with_timeout(request, inner.per_try_timeout)
+    }
+
+    /// Replaces the bearer token at hand wherever an error answer's body repeats it: a
+    /// service or proxy that echoes the request's headers in its error must not put the
+    /// token into an error value, a log or a terminal. (An access token travels as it is:
+    /// its characters need no escaping in JSON, a URL or a form.)
+    fn scrub_token(&self, body: &mut Vec<u8>) {
+        let Some(Ok(bearer)) = self.cached_bearer() else {
+            return;
+        };
+        let Some(secret) = bearer.as_bytes().strip_prefix(b"Bearer ") else {
+            return;
+        };
+        if secret.is_empty() || memchr::memmem::find(body, secret).is_none() {
+            return;
+        }
+        let mut scrubbed = Vec::with_capacity(body.len());
+        let mut rest = body.as_slice();
+        while let Some(at) = memchr::memmem::find(rest, secret) {
+            scrubbed.extend_from_slice(&rest[..at]);
+            scrubbed.extend_from_slice(b"[redacted]");
+            rest = &rest[at + secret.len()..];
+        }
+        scrubbed.extend_from_slice(rest);
+        *body = scrubbed;
     }
 
     /// Decodes the answer of one try.

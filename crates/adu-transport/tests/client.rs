@@ -185,6 +185,34 @@ async fn not_found_as_problem_json() {
 }
 
 #[tokio::test]
+async fn an_error_answer_echoing_the_token_does_not_carry_it_on() {
+    let body = r#"{"error":{"code":"BadHeader","message":"rejected header Authorization: Bearer secret-token-4711"}}"#;
+    let server = Server::start(vec![
+        Reply::json(400, body).header("content-type", "application/json")
+    ])
+    .await;
+    let client = builder_for(
+        &server,
+        Arc::new(StaticTokenCredential::from_secret("secret-token-4711")),
+    )
+    .build()
+    .unwrap();
+    let error = get(&client).await.unwrap_err();
+    let service = error.service().unwrap();
+    assert_eq!(
+        service.message(),
+        Some("rejected header Authorization: Bearer [redacted]")
+    );
+    for shown in [
+        error.to_string(),
+        format!("{error:?}"),
+        String::from_utf8_lossy(service.raw_body()).into_owned(),
+    ] {
+        assert!(!shown.contains("secret-token-4711"), "{shown}");
+    }
+}
+
+#[tokio::test]
 async fn bad_request_and_server_error_with_error_response() {
     let body =
         r#"{"error":{"code":"BadArgument","message":"Bad operation id.","target":"operationId"}}"#;
