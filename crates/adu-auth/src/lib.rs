@@ -81,3 +81,8 @@ pub use http_client::{HttpClient, SharedHttpClient};
 pub use interactive::{AuthorizationCodeFlow, ImplicitFlow, PendingLogin};
 pub use response::DEFAULT_EXPIRES_IN;
 pub use token::{AccessToken, Clock, RefreshTokenSecret, SystemClock};
+
+/// The README's Rust examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -2,14 +2,17 @@
 //! option values (durations, API versions). Parsing never panics: a bad value is a usage
 //! error (exit code 2) reported by clap.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use adu_model::ApiVersion;
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::exit::EXIT_CODES_HELP;
+use crate::exit::{Exit, Failure, EXIT_CODES_HELP};
 pub use crate::values::{parse_duration, parse_interval};
 
 /// `adu`: show and wait on Azure Device Update operations.
@@ -110,20 +113,25 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum OperationCommand {
     /// Read an operation's status once.
+    #[command(after_help = EXIT_CODES_HELP)]
     Show {
         /// The operation id (from the import or delete call's Operation-Location).
         operation_id: String,
     },
     /// Poll an operation until it has Succeeded or Failed.
+    #[command(after_help = EXIT_CODES_HELP)]
     Wait {
         /// The operation id (from the import or delete call's Operation-Location).
         operation_id: String,
-        /// Give up after this long (e.g. `90s`, `10m`, `1h30m`); exit code 5.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        /// Give up after this long (e.g. `90s`, `10m`, `1h30m`); exit code 5. Without it,
+        /// wait until the operation ends.
+        // `allow_hyphen_values` lets `-5s` reach the parser, which says what is wrong with
+        // it, instead of clap taking it for an unknown option.
+        #[arg(long, value_name = "DURATION", value_parser = parse_timeout, allow_hyphen_values = true)]
         timeout: Option<Duration>,
-        /// Poll this often; a longer Retry-After from the service wins [default: 5s, or the
-        /// service's Retry-After].
-        #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+        /// Poll this often; a longer Retry-After from the service wins, up to 10 minutes (or
+        /// up to this interval if longer) [default: 5s, or the service's Retry-After].
+        #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
         interval: Option<Duration>,
     },
 }
@@ -143,7 +151,8 @@ pub struct LoginArgs {
     /// The sign-in flow.
     #[arg(long, value_enum, default_value_t = LoginFlow::AuthCode)]
     pub flow: LoginFlow,
-    /// The application (client) id registered in Azure AD, with a `http://localhost` redirect URI.
+    /// The application (client) id registered in Azure AD (a public client with the redirect
+    /// URI `http://127.0.0.1/callback`; the port, chosen at run time, is ignored for loopback).
     #[arg(long, env = "AZURE_CLIENT_ID", value_name = "ID")]
     pub client_id: String,
     /// The tenant (directory) id or domain; `organizations` for any work account.
@@ -160,8 +169,14 @@ pub struct LoginArgs {
     /// The scope to ask for [default: the Device Update API's scope for --api-version].
     #[arg(long, value_name = "SCOPE")]
     pub scope: Option<String>,
-    /// How long to wait for the browser to come back.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    /// How long to wait for the browser to come back; exit code 5 after that.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5m",
+        value_parser = parse_timeout,
+        allow_hyphen_values = true
+    )]
     pub timeout: Duration,
 }
 
@@ -178,10 +193,12 @@ pub struct DemoArgs {
 pub enum EmulatorCommand {
     /// Serve the emulator until Ctrl-C or SIGTERM (prints its URL first).
     Serve {
-        /// The port to listen on (0 picks a free one).
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        /// A scenario file (JSON): operations, timings, credentials, faults.
+        /// The port to listen on (0 picks a free one) [default: the port of the scenario's
+        /// `bind`, else 0]. The address is the scenario's `bind`, else 127.0.0.1.
+        #[arg(long)]
+        port: Option<u16>,
+        /// A scenario file (JSON): operations, timings, credentials, faults, where to listen.
+        /// One with `"tls": true` needs --tls-cert.
         #[arg(long, value_name = "FILE")]
         scenario: Option<PathBuf>,
         /// Serve https with a self-signed certificate for `localhost`, written (PEM) to PATH
@@ -222,12 +239,120 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Trims the value; a blank one is judged by [`parse`], which knows where it came from.
 fn parse_secret(value: &str) -> Result<Secret, String> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err("the token is empty".to_owned());
+    Ok(Secret::new(value.trim()))
+}
+
+/// Why the command line did not become a [`Cli`].
+#[derive(Debug)]
+pub enum ParseError {
+    /// Help, the version, or a usage error that clap prints itself (`--output text`).
+    Clap(clap::Error),
+    /// A usage error to report like every other failure, in this format: with
+    /// `--output json` it is one JSON document on stderr too.
+    Failure(Failure, OutputFormat),
+}
+
+/// Parses the command line (the program name first).
+///
+/// With `--output json`, usage errors become a [`Failure`] (exit code 2), so that every error
+/// is one JSON document on stderr; help and the version are printed as usual. A blank
+/// `ADU_ACCESS_TOKEN` counts as unset, like every other empty variable, while a blank
+/// `--access-token` is an error.
+pub fn parse<I, T>(args: I) -> Result<Cli, ParseError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let format = output_format_in(&args);
+    let refuse = |error: clap::Error| match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ParseError::Clap(error),
+        _ if format == OutputFormat::Json => ParseError::Failure(usage_failure(&error), format),
+        _ => ParseError::Clap(error),
+    };
+    let matches = Cli::command().try_get_matches_from(&args).map_err(refuse)?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(refuse)?;
+    if cli
+        .global
+        .access_token
+        .as_ref()
+        .is_some_and(|token| token.expose().is_empty())
+    {
+        if matches.value_source("access_token") == Some(ValueSource::EnvVariable) {
+            cli.global.access_token = None;
+        } else {
+            return Err(refuse(Cli::command().error(
+                ErrorKind::InvalidValue,
+                "the value of --access-token is empty: pass the token, or leave the option out \
+                 to use another credential",
+            )));
+        }
     }
-    Ok(Secret::new(value))
+    Ok(cli)
+}
+
+/// The `--output` asked for, read before clap parses (so that its errors can be rendered in
+/// that format): the last `--output json`, `--output=json` (or other value) before `--`.
+fn output_format_in(args: &[OsString]) -> OutputFormat {
+    let mut format = OutputFormat::Text;
+    let mut rest = args.iter().skip(1).map(|arg| arg.to_str());
+    while let Some(arg) = rest.next() {
+        let value = match arg {
+            Some("--") => break,
+            Some("--output") => rest.next().flatten(),
+            Some(arg) => arg.strip_prefix("--output="),
+            None => None,
+        };
+        if let Some(value) = value {
+            format = if value == "json" {
+                OutputFormat::Json
+            } else {
+                OutputFormat::Text
+            };
+        }
+    }
+    format
+}
+
+/// A clap usage error as a [`Failure`]: clap's first paragraph (the error, with what it
+/// lists) as the message, its tip (if any) as the hint.
+fn usage_failure(error: &clap::Error) -> Failure {
+    let mut hint = "see `adu --help` (or `adu COMMAND --help`); nothing was sent".to_owned();
+    let rendered = error.render().to_string();
+    let mut lines = rendered.lines().map(str::trim);
+    let mut message = Vec::new();
+    for line in lines.by_ref() {
+        if line.is_empty() {
+            break;
+        }
+        message.push(line.strip_prefix("error: ").unwrap_or(line));
+    }
+    for line in lines {
+        if let Some(tip) = line.strip_prefix("tip: ") {
+            hint = tip.to_owned();
+        }
+    }
+    let message = match message.join(" ") {
+        m if m.is_empty() => "invalid command line".to_owned(),
+        m => m,
+    };
+    Failure::new(Exit::Usage, message, hint)
+}
+
+/// Like [`parse_duration`], and longer than zero: a zero timeout would give up before the
+/// first request.
+pub fn parse_timeout(value: &str) -> Result<Duration, String> {
+    let timeout = parse_duration(value)?;
+    if timeout.is_zero() {
+        return Err(
+            "the timeout must be longer than zero (leave --timeout out to wait \
+                    until the operation ends)"
+                .to_owned(),
+        );
+    }
+    Ok(timeout)
 }
 
 /// Parses `2022-10-01` or `v2` (also `V2` and `2020-09-01`).
@@ -238,7 +363,6 @@ pub fn parse_api_version(value: &str) -> Result<ApiVersion, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn durations() {
@@ -298,7 +422,96 @@ mod tests {
     fn secrets_are_not_debug_printed() {
         let secret = parse_secret("eyJ0eXAiOiJKV1Qi").unwrap();
         assert!(!format!("{secret:?}").contains("eyJ0"));
-        assert!(parse_secret("  ").is_err());
+    }
+
+    #[test]
+    fn a_blank_access_token_on_the_command_line_is_refused() {
+        for args in [
+            vec!["adu", "operation", "show", "op1", "--access-token", "  "],
+            vec![
+                "adu",
+                "--output",
+                "json",
+                "operation",
+                "show",
+                "op1",
+                "--access-token=",
+            ],
+        ] {
+            match parse(&args) {
+                Err(ParseError::Clap(e)) => {
+                    assert_eq!(e.kind(), ErrorKind::InvalidValue, "{args:?}");
+                    assert!(e.to_string().contains("--access-token is empty"), "{e}");
+                }
+                Err(ParseError::Failure(f, format)) => {
+                    assert_eq!((f.exit(), format), (Exit::Usage, OutputFormat::Json));
+                    assert!(f.message.contains("--access-token is empty"), "{f:?}");
+                }
+                Ok(cli) => panic!("{args:?} parsed: {cli:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn usage_errors_are_failures_with_output_json() {
+        let json = |args: &[&str]| match parse(args) {
+            Err(ParseError::Failure(f, OutputFormat::Json)) => f,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        let f = json(&["adu", "--output", "json", "operation", "show"]);
+        assert_eq!(f.exit(), Exit::Usage);
+        assert!(f.message.contains("<OPERATION_ID>"), "{f:?}");
+        let f = json(&["adu", "operation", "frobnicate", "--output=json"]);
+        assert!(f.message.contains("frobnicate"), "{f:?}");
+        let f = json(&["adu", "--output", "json"]);
+        assert!(f.message.contains("requires a subcommand"), "{f:?}");
+        let f = json(&[
+            "adu",
+            "operation",
+            "wait",
+            "x",
+            "--timeout",
+            "0",
+            "--output",
+            "json",
+        ]);
+        assert!(f.message.contains("longer than zero"), "{f:?}");
+        // Help and the version are not errors; text output keeps clap's own rendering; an
+        // invalid --output is reported as text.
+        for args in [
+            vec!["adu", "--output", "json", "--help"],
+            vec!["adu", "--output", "json", "--version"],
+            vec!["adu", "operation", "show"],
+            vec!["adu", "operation", "show", "--output", "yaml"],
+            vec!["adu", "operation", "show", "--", "--output", "json"],
+        ] {
+            assert!(matches!(parse(&args), Err(ParseError::Clap(_))), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn timeouts_must_be_longer_than_zero_and_not_negative() {
+        for zero in ["0", "0s", "0ms"] {
+            let error = parse_timeout(zero).unwrap_err();
+            assert!(error.contains("longer than zero"), "{zero}: {error}");
+        }
+        assert_eq!(parse_timeout("1ms"), Ok(Duration::from_millis(1)));
+        for args in [
+            ["adu", "operation", "wait", "op1", "--timeout", "-5s"],
+            ["adu", "login", "--client-id", "x", "--timeout", "-5s"],
+        ] {
+            let Err(ParseError::Clap(e)) = parse(args) else {
+                panic!("{args:?} parsed")
+            };
+            assert_eq!(e.kind(), ErrorKind::ValueValidation, "{args:?}: {e}");
+            assert!(e.to_string().contains("cannot be negative"), "{e}");
+        }
+        let Err(ParseError::Clap(e)) =
+            parse(["adu", "login", "--client-id", "x", "--timeout", "0"])
+        else {
+            panic!("a zero login timeout parsed")
+        };
+        assert!(e.to_string().contains("longer than zero"), "{e}");
     }
 
     #[test]

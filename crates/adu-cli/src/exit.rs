@@ -12,11 +12,13 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success (for `operation wait`: the operation Succeeded)
   1  the operation Failed
-  2  usage or configuration error (bad option, endpoint, id, or no credential)
-  3  authentication failed (token endpoint error, or 401/403 from the service)
+  2  usage or configuration error (bad option, endpoint, id, or no credential;
+     a 400 from the service)
+  3  authentication failed (the token endpoint refused, or 401/403 from the service)
   4  operation (or instance) not found
-  5  timed out (`operation wait --timeout`)
-  6  service or network error, after retries
+  5  timed out (`operation wait --timeout`, `login --timeout`)
+  6  service or network error, after retries (5xx, 429, connection, TLS; from the
+     service or the token endpoint)
 
 Authentication, first that applies: --access-token (better: ADU_ACCESS_TOKEN);
 AZURE_TENANT_ID + AZURE_CLIENT_ID with AZURE_CLIENT_SECRET (or AZURE_USERNAME and
@@ -251,19 +253,44 @@ impl Failure {
     }
 
     /// Classifies an error of a credential (`adu-auth`).
+    ///
+    /// A token endpoint that refused the credential is an authentication failure (3); one
+    /// that could not be reached, or failed in a way that asking later may cure (5xx, 429,
+    /// `temporarily_unavailable`), is a network or service error (6), as it would be for the
+    /// Device Update API itself.
     pub fn from_auth(error: &adu_auth::Error) -> Self {
         let exit = match error {
             adu_auth::Error::InvalidConfig { .. }
             | adu_auth::Error::MissingEnvironment { .. }
             | adu_auth::Error::PasswordGrantNotSupported { .. } => Exit::Usage,
+            _ if error.is_transient() => Exit::Service,
             _ => Exit::Auth,
         };
-        let mut f = Failure::new(
-            exit,
-            format!("cannot get an access token: {error}"),
-            error.hint(),
-        )
-        .with_sources(error);
+        // What the server said is carried once, in its own fields (code, message, trace
+        // id): the headline only says who refused, so nothing is printed twice.
+        let message = match (error, error.server_error()) {
+            (adu_auth::Error::TokenEndpoint { status, .. }, Some(server)) => {
+                match server.correlation_id() {
+                    Some(correlation) => format!(
+                        "cannot get an access token: the token endpoint refused the request \
+                         (HTTP {status}, correlation id {correlation})"
+                    ),
+                    None => format!(
+                        "cannot get an access token: the token endpoint refused the request \
+                         (HTTP {status})"
+                    ),
+                }
+            }
+            (_, Some(server)) => match server.correlation_id() {
+                Some(correlation) => format!(
+                    "cannot get an access token: the sign-in was refused (correlation id \
+                     {correlation})"
+                ),
+                None => "cannot get an access token: the sign-in was refused".to_owned(),
+            },
+            (_, None) => format!("cannot get an access token: {error}"),
+        };
+        let mut f = Failure::new(exit, message, error.hint()).with_sources(error);
         if f.causes
             .iter()
             .any(|c| c.contains("tls") || c.contains("certificate"))
@@ -277,11 +304,26 @@ impl Failure {
         f.status = error.status();
         if let Some(server) = error.server_error() {
             f.error_code = Some(server.error().to_owned());
-            f.error_message = server.error_description().map(str::to_owned);
+            f.error_message = server
+                .error_description()
+                .map(|d| match server.trace_id() {
+                    Some(_) => description_without_diagnostics(d),
+                    None => d.trim(),
+                })
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned);
             f.trace_id = server.trace_id().map(str::to_owned);
         }
         f
     }
+}
+
+/// An Azure AD error description without the diagnostics it ends with (`Trace ID: ...
+/// Correlation ID: ... Timestamp: ...`, on lines of their own or on the same line): those
+/// are reported once, from the response's own fields.
+fn description_without_diagnostics(description: &str) -> &str {
+    let end = description.find("Trace ID:").unwrap_or(description.len());
+    description[..end].trim()
 }
 
 #[cfg(test)]
@@ -385,5 +427,88 @@ mod tests {
             missing: vec!["AZURE_CLIENT_ID".into()],
         });
         assert_eq!(Failure::from_client(&missing).exit(), Exit::Usage);
+    }
+
+    /// The error a client secret credential gets from a token endpoint that answers
+    /// `status` with `body` (or, with `None`, cannot be reached).
+    fn token_error(answer: Option<(u16, &'static str)>) -> adu_auth::Error {
+        use adu_auth::{Authority, ClientSecretCredential, HttpClientError, TokenCredential};
+        let http: adu_auth::SharedHttpClient =
+            std::sync::Arc::new(move |_: http::Request<Vec<u8>>| async move {
+                let (status, body) =
+                    answer.ok_or_else(|| HttpClientError::new("connection refused"))?;
+                Ok::<_, HttpClientError>(
+                    http::Response::builder()
+                        .status(status)
+                        .header("content-type", "application/json")
+                        .body(body.as_bytes().to_vec())
+                        .unwrap(),
+                )
+            });
+        let credential = ClientSecretCredential::new(
+            Authority::new("contoso").unwrap(),
+            "client",
+            "wrong-secret",
+            http,
+        );
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(credential.get_token(&["scope/.default"]))
+            .unwrap_err()
+    }
+
+    /// What Azure AD answers a wrong client secret: the diagnostics are repeated in the
+    /// description, as the identity platform does.
+    const INVALID_CLIENT: &str = r#"{"error":"invalid_client","error_description":
+        "AADSTS7000215: Invalid client secret provided.\r\nTrace ID: trace-1\r\nCorrelation ID: corr-1\r\nTimestamp: 2026-01-01 00:00:00Z",
+        "error_codes":[7000215],"trace_id":"trace-1","correlation_id":"corr-1"}"#;
+
+    #[test]
+    fn a_token_endpoint_that_refuses_exits_3_one_that_cannot_be_reached_exits_6() {
+        let refused = Failure::from_auth(&token_error(Some((401, INVALID_CLIENT))));
+        assert_eq!(refused.exit(), Exit::Auth, "{refused:?}");
+        let unreachable = token_error(None);
+        assert!(
+            matches!(unreachable, adu_auth::Error::Http { .. }),
+            "{unreachable:?}"
+        );
+        let unreachable = Failure::from_auth(&unreachable);
+        assert_eq!(unreachable.exit(), Exit::Service, "{unreachable:?}");
+        assert!(unreachable
+            .causes
+            .iter()
+            .any(|c| c.contains("connection refused")));
+        let unavailable = Failure::from_auth(&token_error(Some((
+            503,
+            r#"{"error":"temporarily_unavailable"}"#,
+        ))));
+        assert_eq!(unavailable.exit(), Exit::Service, "{unavailable:?}");
+        let wrapped = ClientError::Auth(token_error(None));
+        assert_eq!(Failure::from_client(&wrapped).exit(), Exit::Service);
+    }
+
+    #[test]
+    fn a_token_endpoint_error_says_each_fact_once() {
+        let f = Failure::from_auth(&token_error(Some((401, INVALID_CLIENT))));
+        assert_eq!(
+            f.message,
+            "cannot get an access token: the token endpoint refused the request \
+             (HTTP 401, correlation id corr-1)"
+        );
+        assert_eq!(f.error_code.as_deref(), Some("invalid_client"));
+        assert_eq!(
+            f.error_message.as_deref(),
+            Some("AADSTS7000215: Invalid client secret provided.")
+        );
+        assert_eq!(f.trace_id.as_deref(), Some("trace-1"));
+        let text = crate::output::failure_text(&f);
+        let json = crate::output::failure_json(&f);
+        for rendered in [&text, &json] {
+            for fact in ["AADSTS7000215", "trace-1", "corr-1", "invalid_client"] {
+                assert_eq!(rendered.matches(fact).count(), 1, "{fact} in {rendered}");
+            }
+            assert!(!rendered.contains("wrong-secret"));
+        }
     }
 }

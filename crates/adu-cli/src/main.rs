@@ -20,13 +20,15 @@ mod values;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::args::{Cli, Command, EmulatorCommand, OperationCommand, OutputFormat};
 use crate::exit::{Exit, Failure};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match args::parse(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(args::ParseError::Clap(error)) => error.exit(),
+        Err(args::ParseError::Failure(failure, format)) => return report(&failure, format),
+    };
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

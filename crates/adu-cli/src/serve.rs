@@ -1,6 +1,5 @@
 //! `adu emulator serve`: the emulator as a service, until Ctrl-C or SIGTERM.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use adu_emulator::Config;
@@ -9,11 +8,11 @@ use crate::exit::{Exit, Failure};
 
 /// The emulator's configuration: the scenario file (if any), then the flags.
 pub fn config(
-    port: u16,
+    port: Option<u16>,
     scenario: Option<&Path>,
     tls_cert: Option<&Path>,
 ) -> Result<Config, Failure> {
-    let mut config = match scenario {
+    let config = match scenario {
         Some(path) => Config::from_scenario_file(path).map_err(|e| {
             Failure::new(
                 Exit::Usage,
@@ -24,9 +23,30 @@ pub fn config(
         })?,
         None => Config::default(),
     };
-    config.bind = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    apply_flags(config, port, tls_cert)
+}
+
+/// The flags over a scenario's configuration: `--port` replaces the port of the scenario's
+/// `bind` (by default `127.0.0.1:0`), whose address is kept; `--tls-cert` turns https on. A
+/// scenario that asks for https (`"tls": true`) needs `--tls-cert`, or the certificate the
+/// other commands must trust would be written nowhere.
+pub fn apply_flags(
+    mut config: Config,
+    port: Option<u16>,
+    tls_cert: Option<&Path>,
+) -> Result<Config, Failure> {
+    if let Some(port) = port {
+        config.bind.set_port(port);
+    }
     if tls_cert.is_some() {
         config.tls = true;
+    } else if config.tls {
+        return Err(Failure::new(
+            Exit::Usage,
+            "the scenario asks for https (\"tls\": true) but no --tls-cert was given",
+            "pass --tls-cert PATH: the self-signed certificate is written there, for the other \
+             commands' --ca-file",
+        ));
     }
     Ok(config)
 }
@@ -52,7 +72,7 @@ pub fn ready_text(base_url: &str, tenant: &str, client_id: &str, ca_file: Option
 
 /// `adu emulator serve`.
 pub async fn run(
-    port: u16,
+    port: Option<u16>,
     scenario: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
 ) -> Result<Exit, Failure> {
@@ -90,12 +110,38 @@ mod tests {
 
     #[test]
     fn flags_win_over_the_scenario() {
-        let c = config(8081, None, Some(Path::new("/tmp/x.pem"))).unwrap();
+        let c = config(Some(8081), None, Some(Path::new("/tmp/x.pem"))).unwrap();
         assert_eq!(c.bind.port(), 8081);
         assert!(c.bind.ip().is_loopback());
         assert!(c.tls);
-        let missing = config(0, Some(Path::new("/nonexistent/scenario.json")), None).unwrap_err();
+        let c = config(None, None, None).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:0");
+        assert!(!c.tls);
+        let missing =
+            config(None, Some(Path::new("/nonexistent/scenario.json")), None).unwrap_err();
         assert_eq!(missing.exit(), Exit::Usage);
+    }
+
+    #[test]
+    fn the_scenarios_bind_is_honoured_and_its_port_replaced_by_the_flag() {
+        let scenario = || Config::from_scenario_json(r#"{"bind": "127.0.0.2:9000"}"#).unwrap();
+        let c = apply_flags(scenario(), None, None).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.2:9000");
+        let c = apply_flags(scenario(), Some(8081), None).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.2:8081");
+    }
+
+    #[test]
+    fn a_scenario_asking_for_https_needs_tls_cert() {
+        let scenario = || Config::from_scenario_json(r#"{"tls": true}"#).unwrap();
+        let refused = apply_flags(scenario(), None, None).unwrap_err();
+        assert_eq!(refused.exit(), Exit::Usage);
+        assert!(
+            refused.hint.as_deref().unwrap().contains("--tls-cert PATH"),
+            "{refused:?}"
+        );
+        let c = apply_flags(scenario(), None, Some(Path::new("/tmp/x.pem"))).unwrap();
+        assert!(c.tls);
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     if text.is_empty() {
         return Err("the duration is empty: use e.g. 30s, 10m or 1h30m".to_owned());
     }
+    if text.starts_with('-') {
+        return Err("a duration cannot be negative: use e.g. 30s, 10m or 1h30m".to_owned());
+    }
     let parsed = if text.bytes().all(|b| b.is_ascii_digit()) {
         text.parse::<u64>()
             .map(Duration::from_secs)

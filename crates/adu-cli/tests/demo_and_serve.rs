@@ -97,7 +97,8 @@ fn emulator_serve_runs_until_sigterm_and_answers_adu_over_https() {
             .copied()
             .collect::<Vec<_>>(),
     );
-    assert_ne!(untrusted.code, 0, "{untrusted:?}");
+    // The token endpoint is reached first: a network (TLS) failure there is exit code 6.
+    assert_eq!(untrusted.code, 6, "{untrusted:?}");
     assert!(
         untrusted.stderr.contains("--ca-file"),
         "{}",
@@ -129,5 +130,56 @@ fn emulator_serve_refuses_a_bad_scenario_with_exit_2() {
     );
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("scenario"), "{}", run.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn emulator_serve_refuses_tls_in_the_scenario_without_tls_cert() {
+    let dir = temp_dir("serve-tls");
+    let scenario = dir.join("scenario.json");
+    std::fs::write(&scenario, r#"{ "tls": true }"#).unwrap();
+    let run = adu(
+        &[
+            "emulator",
+            "serve",
+            "--scenario",
+            scenario.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--tls-cert PATH"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{run:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn emulator_serve_listens_where_the_scenario_says() {
+    let dir = temp_dir("serve-bind");
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let scenario = dir.join("scenario.json");
+    std::fs::write(&scenario, format!(r#"{{ "bind": "127.0.0.1:{port}" }}"#)).unwrap();
+    let mut serve = spawn(
+        &[
+            "emulator",
+            "serve",
+            "--scenario",
+            scenario.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let ready = wait_for_line(&serve.stdout, |l| {
+        l.starts_with("adu emulator listening on ")
+    });
+    assert!(ready.ends_with(&format!(":{port}")), "{ready}");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &serve.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(wait_exit(&mut serve.child), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -305,7 +305,9 @@ async fn client_credentials_from_the_environment_and_a_wrong_secret_exits_3() {
         ]
     };
     let good = env(adu_emulator::DEFAULT_CLIENT_SECRET);
-    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // A blank ADU_ACCESS_TOKEN counts as unset, like every other empty variable.
+    good.push(("ADU_ACCESS_TOKEN", " "));
     let ok = adu(
         &[
             "operation",
@@ -345,6 +347,54 @@ async fn client_credentials_from_the_environment_and_a_wrong_secret_exits_3() {
         !refused.stderr.contains("wrong-secret"),
         "{}",
         refused.stderr
+    );
+    // Each fact once: the server's description, its trace id and its correlation id.
+    for fact in ["AADSTS", "Trace id", "correlation id"] {
+        assert_eq!(
+            refused.stderr.matches(fact).count(),
+            1,
+            "{fact}: {}",
+            refused.stderr
+        );
+    }
+    let trace = refused
+        .stderr
+        .split("Trace id: ")
+        .nth(1)
+        .and_then(|rest| rest.split(". ").next())
+        .expect("a trace id");
+    assert_eq!(
+        refused.stderr.matches(trace).count(),
+        1,
+        "{}",
+        refused.stderr
+    );
+    let mut bad_json = bad.clone();
+    bad_json.push(("ADU_ACCESS_TOKEN", ""));
+    let json = adu(
+        &[
+            "operation",
+            "show",
+            &id,
+            "--endpoint",
+            &url,
+            "--instance",
+            "blue",
+            "--output",
+            "json",
+        ],
+        &bad_json,
+    );
+    assert_eq!(json.code, 3, "{json:?}");
+    let error = &json.stderr_json()["error"];
+    let service_message = error["serviceMessage"].as_str().expect("serviceMessage");
+    assert!(service_message.starts_with("AADSTS"), "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(!message.contains("AADSTS"), "{error}");
+    let trace = error["traceId"].as_str().expect("traceId");
+    assert!(
+        !message.contains(trace) && !service_message.contains(trace),
+        "{error}"
     );
     emulator.shutdown().await;
 }
@@ -411,6 +461,33 @@ async fn network_and_service_errors_exit_6_after_retries() {
     );
     assert_eq!(refused.code, 6, "{refused:?}");
     assert!(refused.stderr.contains("connect"), "{}", refused.stderr);
+
+    // A token endpoint that cannot be reached is a network error too, not a refusal.
+    let no_token_endpoint = adu(
+        &[
+            "operation",
+            "show",
+            "op1",
+            "--endpoint",
+            &endpoint,
+            "--instance",
+            "blue",
+        ],
+        &[
+            ("AZURE_AUTHORITY_HOST", &endpoint),
+            ("AZURE_TENANT_ID", "emulator"),
+            ("AZURE_CLIENT_ID", "adu-emulator"),
+            ("AZURE_CLIENT_SECRET", "s"),
+        ],
+    );
+    assert_eq!(no_token_endpoint.code, 6, "{no_token_endpoint:?}");
+    assert!(
+        no_token_endpoint
+            .stderr
+            .contains("could not reach the token endpoint"),
+        "{}",
+        no_token_endpoint.stderr
+    );
 
     let emulator = start(
         Config::default()
@@ -531,13 +608,59 @@ fn usage_and_configuration_errors_exit_2_before_anything_is_sent() {
             "..",
         ],
         vec!["operation", "frobnicate"],
+        vec!["operation", "wait", "op1", "--timeout", "0"],
+        vec!["operation", "wait", "op1", "--timeout", "-5s"],
         vec!["login", "--flow", "device-code", "--client-id", "x"],
         vec![],
     ] {
         let run = adu(&args, &[("ADU_ACCESS_TOKEN", "t")]);
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
         assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+        // With --output json, clap's usage errors are one JSON document on stderr too.
+        if args.contains(&"yaml") {
+            continue;
+        }
+        let mut json_args = args.clone();
+        json_args.extend(["--output", "json"]);
+        let json = adu(&json_args, &[("ADU_ACCESS_TOKEN", "t")]);
+        assert_eq!(json.code, 2, "{json_args:?}: {json:?}");
+        assert_eq!(json.stderr_json()["error"]["exitCode"], 2, "{json_args:?}");
     }
+
+    let zero = adu(
+        &["operation", "wait", "op1", "--timeout", "0"],
+        &[("ADU_ACCESS_TOKEN", "t")],
+    );
+    assert!(zero.stderr.contains("longer than zero"), "{}", zero.stderr);
+    let negative = adu(
+        &["operation", "wait", "op1", "--timeout", "-5s"],
+        &[("ADU_ACCESS_TOKEN", "t")],
+    );
+    assert!(
+        negative.stderr.contains("cannot be negative"),
+        "{}",
+        negative.stderr
+    );
+
+    // A blank ADU_ACCESS_TOKEN is unset: the error names the three ways, not the option.
+    let blank = adu(
+        &[
+            "operation",
+            "show",
+            "op1",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--instance",
+            "blue",
+        ],
+        &[("ADU_ACCESS_TOKEN", "")],
+    );
+    assert_eq!(blank.code, 2, "{blank:?}");
+    assert!(
+        blank.stderr.contains("AZURE_CLIENT_SECRET") && !blank.stderr.contains("--access-token <"),
+        "{}",
+        blank.stderr
+    );
 }
 
 #[test]
@@ -574,6 +697,23 @@ fn help_documents_every_exit_code_and_prefers_env_vars_for_secrets() {
     }
     let wait = adu(&["operation", "wait", "--help"], &[]);
     assert!(wait.stdout.contains("--timeout") && wait.stdout.contains("--interval"));
+    // The demo points at `adu operation wait --help` for using a real account.
+    for help in [&show.stdout, &wait.stdout] {
+        for text in [
+            "Exit codes:",
+            "6  service or network error",
+            "AZURE_CLIENT_SECRET",
+        ] {
+            assert!(help.contains(text), "{text:?} in\n{help}");
+        }
+    }
+    let login = adu(&["login", "--help"], &[]);
+    assert!(
+        login.stdout.contains("http://127.0.0.1/callback"),
+        "{}",
+        login.stdout
+    );
+    assert!(!login.stdout.contains("localhost"), "{}", login.stdout);
     // The token value from the environment is never shown in help.
     let hidden = adu(
         &["operation", "show", "--help"],

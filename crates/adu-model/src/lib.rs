@@ -81,3 +81,8 @@ pub use retry::{
 };
 pub use retry_after::{parse_retry_after, parse_retry_after_value};
 pub use time::Timestamp;
+
+/// The README's Rust examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
