@@ -4,7 +4,7 @@
 //! `adu-emulator listening on http://127.0.0.1:PORT` (or `https://localhost:PORT`).
 #![forbid(unsafe_code)]
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,12 +16,12 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "adu-emulator", version)]
 struct Args {
-    /// Port to listen on (0 picks a free one).
-    #[arg(long, default_value_t = 0)]
-    port: u16,
-    /// Address to listen on.
-    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
-    bind: IpAddr,
+    /// Port to listen on (0 picks a free one) [default: the scenario's, else 0].
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address to listen on [default: the scenario's, else 127.0.0.1].
+    #[arg(long)]
+    bind: Option<IpAddr>,
     /// Scenario file (JSON): operations, timings, credentials, faults.
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
@@ -47,10 +47,22 @@ fn config_from(args: &Args) -> Result<Config, Error> {
         Some(path) => Config::from_scenario_file(path)?,
         None => Config::default(),
     };
-    // Flags win over the scenario.
-    config.bind = SocketAddr::new(args.bind, args.port);
+    // Flags win over the scenario, each for what it names.
+    if let Some(address) = args.bind {
+        config.bind.set_ip(address);
+    }
+    if let Some(port) = args.port {
+        config.bind.set_port(port);
+    }
     if args.tls_cert.is_some() {
         config.tls = true;
+    } else if config.tls {
+        // The certificate clients must trust would be written nowhere.
+        return Err(Error::ScenarioValue {
+            detail: "it asks for https (\"tls\": true), which needs --tls-cert PATH to write \
+                     the certificate clients must trust"
+                .to_owned(),
+        });
     }
     if let Some(v) = &args.tenant {
         config.credentials.tenant = v.clone();

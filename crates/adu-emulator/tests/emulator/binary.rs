@@ -151,3 +151,61 @@ fn binary_rejects_a_bad_scenario_with_a_clear_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot access"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn binary_refuses_a_tls_scenario_without_tls_cert() {
+    let dir = scratch_dir("tls-no-cert");
+    let scenario = dir.join("tls.json");
+    std::fs::write(&scenario, r#"{ "tls": true }"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_adu-emulator"))
+        .arg("--scenario")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "it must not start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--tls-cert PATH"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn binary_listens_where_the_scenario_says_unless_a_flag_says_otherwise() {
+    let dir = scratch_dir("bind");
+    let scenario = dir.join("bind.json");
+    // Free ports, taken and released just before.
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, flag_port) = (free(), free());
+    std::fs::write(&scenario, format!(r#"{{ "bind": "127.0.0.1:{port}" }}"#)).unwrap();
+    let flag_port_text = flag_port.to_string();
+    for (flags, expect_port) in [
+        (vec![], port),
+        (vec!["--port", flag_port_text.as_str()], flag_port),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_adu-emulator"))
+            .arg("--scenario")
+            .arg(&scenario)
+            .args(&flags)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let line = ready_line(&mut child);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let addr: SocketAddr = line
+            .trim()
+            .strip_prefix("adu-emulator listening on http://")
+            .unwrap_or_else(|| panic!("{line:?}"))
+            .parse()
+            .unwrap();
+        assert_eq!(addr.port(), expect_port, "{flags:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
