@@ -14,11 +14,12 @@ mod harness;
 
 use harness::Target;
 
-const TARGETS: [(&str, Target); 4] = [
+const TARGETS: [(&str, Target); 5] = [
     ("token_response", targets::token_response),
     ("token_error", targets::token_error),
     ("implicit_redirect", targets::implicit_redirect),
     ("code_redirect", targets::code_redirect),
+    ("authority", targets::authority),
 ];
 
 /// Generated inputs per target, on top of the corpus.

@@ -75,6 +75,50 @@ pub use error::{Error, ScenarioSyntaxError};
 pub use scenario::Scenario;
 pub use server::{serve_until_shutdown, start, RunningEmulator, Stats};
 
+/// For fuzzing only (`crates/adu-emulator/fuzz`): the emulator's parsers of
+/// client bytes, which are otherwise private. Not part of the API: hidden from
+/// the docs, and free to change in any release.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::borrow::Cow;
+    use std::time::SystemTime;
+
+    use bytes::Bytes;
+
+    use crate::Config;
+
+    /// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`), as the
+    /// emulator decodes path segments, query strings and form bodies.
+    pub fn percent_decode(s: &str, plus_is_space: bool) -> Cow<'_, str> {
+        crate::routes::percent_decode(s, plus_is_space)
+    }
+
+    /// Parses `a=b&c=d`, as the emulator parses query strings and form bodies.
+    pub fn parse_pairs(s: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+        crate::routes::parse_pairs(s)
+    }
+
+    /// The first value of `name` in pairs from [`parse_pairs`].
+    pub fn first_value<'a>(
+        pairs: &'a [(Cow<'_, str>, Cow<'_, str>)],
+        name: &str,
+    ) -> Option<&'a str> {
+        crate::routes::first_value(pairs, name)
+    }
+
+    /// Answers a token request with `body` for `tenant`, from a fresh
+    /// emulator state made from `config`.
+    pub fn token_endpoint(
+        config: Config,
+        tenant: &str,
+        body: &[u8],
+        now: SystemTime,
+    ) -> http::Response<Bytes> {
+        let state = crate::state::State::new(config, now);
+        crate::token::token_endpoint(&state, "http://127.0.0.1:8080", tenant, body, now)
+    }
+}
+
 /// The README's Rust example is compiled and run as a doc test.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -50,7 +50,7 @@ pub struct Scenario {
     max_body_bytes: Option<usize>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CredentialsJson {
     tenant: Option<String>,
@@ -58,6 +58,21 @@ struct CredentialsJson {
     client_secret: Option<String>,
     username: Option<String>,
     password: Option<String>,
+}
+
+// Written out, as `Credentials`' is: the secret and the password never show in `Debug`
+// (a derived one showed both in a scenario's `Debug`).
+impl std::fmt::Debug for CredentialsJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("CredentialsJson")
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redacted(&self.client_secret))
+            .field("username", &self.username)
+            .field("password", &redacted(&self.password))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

@@ -278,16 +278,24 @@ fn has_scheme(s: &str) -> bool {
 /// assert_eq!(api_version_of_location("https://h?q=/deviceupdate/blue/v2/x"), ApiVersion::V2022_10_01);
 /// ```
 pub fn api_version_of_location(location: &str) -> ApiVersion {
-    // Read as `resolve_operation_location` reads it: surrounding blanks dropped, and the
-    // authority ending at the first `/`, `?` or `#`.
+    // Read as `resolve_operation_location` reads it: surrounding blanks dropped; then
+    // scheme-relative (`//`), a path (`/`), absolute (an RFC 3986 scheme before the first
+    // `:`), or else a path relative to the root; the authority ends at the first `/`, `?`
+    // or `#`. (A `://` later in a path, as in `deviceupdate/b/v2/x://y`, is part of the
+    // path: the text before it is no scheme.)
     let location = location.trim_matches(|c| c == ' ' || c == '\t');
     let after_authority =
         |rest: &'_ str| -> usize { rest.find(['/', '?', '#']).unwrap_or(rest.len()) };
-    let path = if let Some(i) = location.find("://") {
-        let rest = &location[i + 3..];
+    let path = if let Some(rest) = location.strip_prefix("//") {
         &rest[after_authority(rest)..]
-    } else if let Some(rest) = location.strip_prefix("//") {
-        &rest[after_authority(rest)..]
+    } else if location.starts_with('/') {
+        location
+    } else if has_scheme(location) {
+        let rest = location.split_once(':').map_or("", |(_, rest)| rest);
+        match rest.strip_prefix("//") {
+            Some(rest) => &rest[after_authority(rest)..],
+            None => rest,
+        }
     } else {
         location
     };
@@ -308,7 +316,8 @@ pub fn api_version_of_location(location: &str) -> ApiVersion {
 /// The request carries no credential, and `uri` is taken as it is: the other builders
 /// make the URI (and refuse an `Operation-Location` on another origin); with this one,
 /// sending the request only to the endpoint's origin is the caller's to check. Fails with
-/// [`Error::InvalidETag`] if `if_none_match` holds anything but visible ASCII and spaces.
+/// [`Error::InvalidETag`] if `if_none_match` is empty or holds anything but visible ASCII
+/// and spaces (exactly the tags [`crate::ETag::is_sendable`] accepts).
 ///
 /// ```
 /// use adu_model::{build_get_request, http::Uri, Error};
@@ -321,6 +330,8 @@ pub fn api_version_of_location(location: &str) -> ApiVersion {
 ///
 /// let bad = build_get_request(request.uri().clone(), Some("\"t\"\n"));
 /// assert!(matches!(bad, Err(Error::InvalidETag)));
+/// let empty = build_get_request(request.uri().clone(), Some(""));
+/// assert!(matches!(empty, Err(Error::InvalidETag)));
 /// ```
 pub fn build_get_request(uri: Uri, if_none_match: Option<&str>) -> Result<Request<Vec<u8>>, Error> {
     // `Request::new` (GET by default) and direct header inserts: the builder's
@@ -330,12 +341,10 @@ pub fn build_get_request(uri: Uri, if_none_match: Option<&str>) -> Result<Reques
     let headers = request.headers_mut();
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     if let Some(etag) = if_none_match {
-        // Visible ASCII and spaces only: `HeaderValue` alone would also let
-        // obs-text through. Checked first, so only a valid value is built.
-        if etag
-            .bytes()
-            .any(|b| !(0x21..=0x7e).contains(&b) && b != b' ')
-        {
+        // Not empty, and visible ASCII and spaces only: `HeaderValue` alone would
+        // also let obs-text and an empty value through. Checked first, so only a
+        // valid value is built.
+        if !crate::etag::is_sendable(etag) {
             return Err(Error::InvalidETag);
         }
         let value = HeaderValue::from_str(etag).map_err(|_| Error::InvalidETag)?;

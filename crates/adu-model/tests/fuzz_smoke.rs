@@ -13,13 +13,16 @@ mod harness;
 
 use harness::Target;
 
-const TARGETS: [(&str, Target); 6] = [
+const TARGETS: [(&str, Target); 9] = [
     ("decode_response", targets::decode_response),
     ("decode_error_body", targets::decode_error_body),
     ("retry_after", targets::retry_after),
     ("operation_location", targets::operation_location),
     ("timestamp", targets::timestamp),
     ("cli_args", targets::cli_args),
+    ("ids", targets::ids),
+    ("api_version", targets::api_version),
+    ("etag", targets::etag),
 ];
 
 /// Generated inputs per target, on top of the corpus.

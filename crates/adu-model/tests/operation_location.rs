@@ -196,6 +196,11 @@ fn api_version_of_locations() {
             ApiVersion::V2022_10_01,
         ),
         ("", ApiVersion::V2022_10_01),
+        // Found by the `api_version` fuzz target: a `://` inside a path is no scheme's,
+        // and `resolve_operation_location` polls a legacy path for both.
+        ("deviceupdate/blue/v2/x://[::1]:84/y", ApiVersion::V2),
+        ("/deviceupdate/blue/v2/x://h/y", ApiVersion::V2),
+        ("//h/deviceupdate/blue/v2/x://h2/y", ApiVersion::V2),
     ];
     for (location, want) in table {
         assert_eq!(api_version_of_location(location), want, "{location}");

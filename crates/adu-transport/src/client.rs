@@ -712,7 +712,8 @@ impl DeviceUpdateClient {
         };
         let uri = uri.map_err(Error::from_model)?;
         let version = match target {
-            Target::Location(_) => api_version_of_location(uri.path()),
+            // The whole URI: a path alone that starts with `//` would read as scheme-relative.
+            Target::Location(_) => api_version_of_location(&uri.to_string()),
             Target::Operation(_) => version,
         };
         // Checked once, before any token is attached: every try sends this same URI.
@@ -769,7 +770,8 @@ impl DeviceUpdateClient {
             .call_with_timeout(request, inner.per_try_timeout)
     }
 
-    /// Replaces the bearer token at hand wherever an error answer's body repeats it: a
+    /// Replaces the bearer token at hand (of at least [`MIN_SCRUBBED_TOKEN`] bytes) wherever
+    /// an error answer's body repeats it: a
     /// service or proxy that echoes the request's headers in its error must not put the
     /// token into an error value, a log or a terminal. (An access token travels as it is:
     /// its characters need no escaping in JSON, a URL or a form.)
@@ -780,7 +782,9 @@ impl DeviceUpdateClient {
         let Some(secret) = bearer.as_bytes().strip_prefix(b"Bearer ") else {
             return;
         };
-        if secret.is_empty() || memchr::memmem::find(body, secret).is_none() {
+        // A real access token is hundreds of characters; a short one (a test's "t") would
+        // match inside ordinary words and mangle the answer.
+        if secret.len() < MIN_SCRUBBED_TOKEN || memchr::memmem::find(body, secret).is_none() {
             return;
         }
         let mut scrubbed = Vec::with_capacity(body.len());
@@ -898,6 +902,9 @@ impl Inner {
         Some(value)
     }
 }
+
+/// The shortest token [`DeviceUpdateClient::scrub_token`] looks for in an error answer.
+const MIN_SCRUBBED_TOKEN: usize = 16;
 
 /// Whether a pause of `delay` from now ends before `deadline` (always, without one).
 fn before(deadline: Option<tokio::time::Instant>, delay: Duration) -> bool {

@@ -2,10 +2,12 @@
 //! input and panicking when an invariant breaks.
 //!
 //! Everything goes through adu-auth's public API, the way a token endpoint's
-//! answer or a browser's redirect reaches it: the token targets drive a real
-//! credential whose HTTP client answers with the fuzz input, and the redirect
-//! targets start a real sign-in and finish it with the fuzz input. No
-//! internals are exposed for fuzzing.
+//! answer, a browser's redirect or a setting reaches it: the token targets
+//! drive a real credential whose HTTP client answers with the fuzz input, the
+//! redirect targets start a real sign-in and finish it with the fuzz input,
+//! and the authority target builds an authority from it as `adu` does from its
+//! command line, environment and token cache. No internals are exposed for
+//! fuzzing.
 //!
 //! This file has no libFuzzer dependency on purpose. The binaries in
 //! `fuzz_targets/` call these functions under libFuzzer, and
@@ -25,6 +27,10 @@
 //!   (a URL, a path and query, or a bare query or fragment); every
 //!   [`STATE_PLACEHOLDER`] in it is replaced with the sign-in's real `state`
 //!   before it is handed to `finish`.
+//! - `authority`: byte 0 is a set of flags (bit 0: the text is an authority
+//!   host for `Authority::with_host` instead of a tenant for `Authority::new`;
+//!   bit 1: v1 endpoints), the rest is the text (invalid UTF-8 replaced, as a
+//!   lossy `OsStr` from the environment would be).
 
 #![forbid(unsafe_code)]
 
@@ -36,7 +42,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use adu_auth::{
     scopes, AccessToken, Authority, AuthorizationCodeFlow, ClientSecretCredential, Clock,
     EndpointVersion, Error, HttpClientError, ImplicitFlow, SharedHttpClient, TokenCacheOptions,
-    TokenCredential, UsernamePasswordCredential, DEFAULT_EXPIRES_IN, MAX_BODY_BYTES,
+    TokenCredential, UsernamePasswordCredential, DEFAULT_AUTHORITY_HOST, DEFAULT_EXPIRES_IN,
+    MAX_BODY_BYTES,
 };
 
 /// The client secret of the client-credentials harness. Seeds and the
@@ -44,6 +51,9 @@ use adu_auth::{
 pub const CLIENT_SECRET: &str = "fuzz-client-secret-7Qx";
 /// The password of the password-grant harness (echoed the same way).
 pub const PASSWORD: &str = "fuzz-password-9Zk";
+/// A password the `authority` seeds put in their hosts' user information (and
+/// the dictionary holds), so the fuzzer tries hosts carrying it.
+pub const HOST_PASSWORD: &str = "fuzz-host-pw-4Rt";
 /// Replaced with the sign-in's `state` in the redirect targets' input.
 pub const STATE_PLACEHOLDER: &str = "{state}";
 /// The `Content-Type` picked by bits 1–2 of the flags byte (`None`: no header).
@@ -586,6 +596,165 @@ pub fn code_redirect(data: &[u8]) {
                 requests.is_empty(),
                 "the exchange succeeded but finish failed: {error:?}"
             );
+        }
+    }
+}
+
+/// What a tenant may be, written independently of the crate: a tenant id,
+/// a verified domain or one of the well-known names, as one path segment.
+fn reference_tenant_ok(tenant: &str) -> bool {
+    (1..=256).contains(&tenant.len())
+        && tenant != "."
+        && tenant != ".."
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+}
+
+/// The reasons `Authority::with_host` gives after the text it shows.
+const HOST_REFUSALS: [&str; 4] = [
+    "is not a URL",
+    "must use https (plain http only for loopback hosts)",
+    "must be an https URL",
+    "must be scheme://host[:port][/path] only",
+];
+const USERINFO_REFUSAL: &str = "must not carry user information";
+
+/// Builds an authority from the input, a tenant or an authority host; checks
+/// the verdict agrees with the documented rules, an accepted authority's
+/// endpoints stay on its host, and a refused host's password never shows.
+pub fn authority(data: &[u8]) {
+    let [flags, rest @ ..] = data else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest).into_owned();
+    let version = if flags & 2 == 0 {
+        EndpointVersion::V2
+    } else {
+        EndpointVersion::V1
+    };
+    let authority = if flags & 1 == 0 {
+        match Authority::new(text.as_str()) {
+            Ok(a) => {
+                assert!(reference_tenant_ok(&text), "tenant {text:?} was accepted");
+                assert_eq!(a.tenant(), text);
+                assert_eq!(a.host().as_str(), format!("{DEFAULT_AUTHORITY_HOST}/"));
+                a
+            }
+            Err(e) => {
+                assert!(
+                    !reference_tenant_ok(&text),
+                    "tenant {text:?} was refused: {e}"
+                );
+                assert!(matches!(e, Error::InvalidConfig { .. }), "{e:?}");
+                return;
+            }
+        }
+    } else {
+        let base = Authority::new(TENANT).expect("a valid tenant");
+        match base.with_host(&text) {
+            Ok(a) => {
+                check_accepted_host(&a, &text);
+                a
+            }
+            Err(e) => {
+                check_refused_host(&e, &text);
+                return;
+            }
+        }
+    }
+    .with_version(version);
+    // The endpoints are the host, then the tenant as one segment, then the
+    // version's fixed path: the tenant never escapes into another segment.
+    let suffix = match version {
+        EndpointVersion::V2 => "/oauth2/v2.0/",
+        _ => "/oauth2/",
+    };
+    for (url, name) in [
+        (authority.token_url(), "token"),
+        (authority.authorize_url(), "authorize"),
+    ] {
+        let want = format!("{}{}{suffix}{name}", authority.host(), authority.tenant());
+        assert_eq!(url.as_str(), want);
+        assert_eq!(url.scheme(), authority.host().scheme());
+        assert_eq!(url.host(), authority.host().host());
+        assert_eq!(url.port(), authority.host().port());
+        assert!(url.query().is_none() && url.fragment().is_none());
+    }
+}
+
+fn check_accepted_host(authority: &Authority, text: &str) {
+    let host = authority.host();
+    let loopback = match host.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    assert!(
+        host.scheme() == "https" || (host.scheme() == "http" && loopback),
+        "{text:?} was accepted as {host}"
+    );
+    assert!(host.host().is_some(), "{text:?} has no host");
+    assert!(
+        host.username().is_empty() && host.password().is_none(),
+        "{text:?}"
+    );
+    assert!(
+        host.query().is_none() && host.fragment().is_none(),
+        "{text:?}"
+    );
+    assert!(host.path().ends_with('/'), "{host}");
+    assert_eq!(authority.tenant(), TENANT);
+    // What it is stored as is accepted again, unchanged: the host can be
+    // written to the token cache and read back.
+    let again = Authority::new(TENANT)
+        .unwrap()
+        .with_host(host.as_str())
+        .unwrap_or_else(|e| panic!("{text:?} became {host}, which is refused: {e}"));
+    assert_eq!(&again, authority);
+}
+
+fn check_refused_host(error: &Error, text: &str) {
+    let Error::InvalidConfig { message } = error else {
+        panic!("{text:?}: not a configuration error: {error:?}");
+    };
+    // The message is the frame, the text as shown, and one of the reasons.
+    let shown = message
+        .strip_prefix("authority host `")
+        .and_then(|m| {
+            HOST_REFUSALS
+                .iter()
+                .chain([&USERINFO_REFUSAL])
+                .find_map(|why| m.strip_suffix(why)?.strip_suffix("` "))
+        })
+        .unwrap_or_else(|| panic!("{text:?}: unexpected message {message:?}"));
+    let parsed = url::Url::parse(text);
+    if message.ends_with(USERINFO_REFUSAL) {
+        let url = parsed
+            .as_ref()
+            .expect("only a URL is refused for its user information");
+        assert!(!url.username().is_empty() || url.password().is_some());
+    }
+    // The password (as the URL parser reads it) never shows, when it is
+    // written out plainly exactly once in the text (more often, it may be
+    // part of the host or path too).
+    if let Some(password) = parsed.as_ref().ok().and_then(|u| u.password()) {
+        if !password.contains(['*', '@']) && text.matches(password).count() == 1 {
+            assert!(
+                !shown.contains(password),
+                "the password of {text:?} shows in {message:?}"
+            );
+            assert!(!format!("{error:?}").contains(&format!("{shown}{password}")));
+        }
+    }
+    if text.contains(HOST_PASSWORD) && text.matches(HOST_PASSWORD).count() == 1 {
+        if let Some(password) = parsed.as_ref().ok().and_then(|u| u.password()) {
+            if password.contains(HOST_PASSWORD) {
+                assert!(!message.contains(HOST_PASSWORD), "{message:?}");
+                assert!(!error.to_string().contains(HOST_PASSWORD));
+                assert!(!format!("{error:?}").contains(HOST_PASSWORD));
+            }
         }
     }
 }

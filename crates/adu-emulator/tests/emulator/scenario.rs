@@ -243,3 +243,16 @@ fn a_scenario_path_that_is_a_fifo_is_refused_without_blocking() {
     assert!(message.contains("not a regular file"), "{message}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_scenario_keeps_its_secrets_out_of_debug() {
+    // Found by the `scenario` fuzz target: a derived `Debug` showed both.
+    let scenario = adu_emulator::Scenario::from_json(
+        r#"{ "credentials": { "clientSecret": "secret-4Kq9", "username": "u", "password": "password-7Yq2" } }"#,
+    )
+    .unwrap();
+    let debug = format!("{scenario:?}");
+    assert!(!debug.contains("secret-4Kq9"), "{debug}");
+    assert!(!debug.contains("password-7Yq2"), "{debug}");
+    assert!(debug.contains("<redacted>"), "{debug}");
+}

@@ -20,6 +20,11 @@
 //! - `timestamp`: the whole input is the text.
 //! - `cli_args`: byte 0 picks the argument (bit 0: 0 = a duration of
 //!   `--timeout`/`--interval`, 1 = `--endpoint`), the rest is its text.
+//! - `ids`: byte 0 picks the id (bit 0: 0 = instance, 1 = operation), the
+//!   rest is its text (invalid UTF-8 replaced, as a lossy `OsStr` would be).
+//! - `api_version`: the whole input is an `Operation-Location` value (or,
+//!   when it is a valid instance name, also the instance of built requests).
+//! - `etag`: the whole input is the tag's text (invalid UTF-8 replaced).
 
 #![forbid(unsafe_code)]
 
@@ -27,10 +32,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adu_model::http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use adu_model::{
-    build_get_operation_request, build_operation_location_request, decode_get_operation_response,
-    decode_service_error, parse_retry_after, parse_retry_after_value, resolve_operation_location,
-    ApiVersion, Endpoint, Error, GetOperationOutcome, InstanceId, OperationId, Timestamp,
-    MAX_KEPT_BODY,
+    api_version_of_location, build_get_operation_request, build_get_request,
+    build_operation_location_request, decode_get_operation_response, decode_service_error,
+    parse_retry_after, parse_retry_after_value, resolve_operation_location, ApiVersion, ETag,
+    Endpoint, Error, GetOperationOutcome, InstanceId, OperationId, Timestamp, MAX_KEPT_BODY,
 };
 
 /// Statuses picked when the input's two status bytes are not a valid status.
@@ -406,4 +411,173 @@ fn cli_endpoint(text: &str) {
     );
     assert_eq!(uri.port_u16().unwrap_or(endpoint.port()), endpoint.port());
     assert!(endpoint.same_origin(uri));
+}
+
+/// What the API documents an id to be, written independently of the crate:
+/// 1 to 256 characters, no control characters, not `.` or `..`.
+fn reference_id_ok(text: &str) -> bool {
+    (1..=256).contains(&text.chars().count())
+        && text != "."
+        && text != ".."
+        && !text.chars().any(char::is_control)
+}
+
+/// Validates the input as an instance name or operation id; checks the
+/// verdict agrees with the documented rule, errors are bounded, and an
+/// accepted id travels as exactly one path segment that decodes back to it.
+pub fn ids(data: &[u8]) {
+    let [selector, rest @ ..] = data else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest).into_owned();
+    let operation = selector & 1 == 1;
+    let verdict = if operation {
+        OperationId::new(text.as_str()).map(|o| (InstanceId::new("blue").unwrap(), o))
+    } else {
+        InstanceId::new(text.as_str()).map(|i| (i, OperationId::new("op-1").unwrap()))
+    };
+    let (instance, operation_id) = match verdict {
+        Ok(ids) => ids,
+        Err(e) => {
+            assert!(!reference_id_ok(&text), "{text:?} was refused: {e}");
+            assert!(e.is_input_error());
+            assert!(e.to_string().len() < 1024, "the message is unbounded");
+            return;
+        }
+    };
+    assert!(reference_id_ok(&text), "{text:?} was accepted");
+    assert_eq!(
+        if operation {
+            operation_id.as_str()
+        } else {
+            instance.as_str()
+        },
+        text
+    );
+    let endpoint = Endpoint::parse("contoso.api.adu.microsoft.com").expect("a valid endpoint");
+    for version in [ApiVersion::V2022_10_01, ApiVersion::V2] {
+        let request =
+            build_get_operation_request(&endpoint, &instance, &operation_id, version, None)
+                .unwrap_or_else(|e| panic!("{text:?} was accepted but cannot be sent: {e}"));
+        let uri = request.uri();
+        assert!(endpoint.same_origin(uri));
+        // Nothing of the id leaks into the query.
+        let query = match version {
+            ApiVersion::V2022_10_01 => Some("api-version=2022-10-01"),
+            _ => None,
+        };
+        assert_eq!(uri.query(), query, "{uri}");
+        // The id is one segment: the segment count does not depend on it, and
+        // the segment at its place decodes back to it.
+        let segments: Vec<&str> = uri.path().split('/').collect();
+        let (expected, at) = match (version, operation) {
+            (ApiVersion::V2022_10_01, false) => (6, 2),
+            (ApiVersion::V2022_10_01, true) => (6, 5),
+            (_, false) => (7, 2),
+            (_, true) => (7, 6),
+        };
+        assert_eq!(segments.len(), expected, "{}", uri.path());
+        let decoded = percent_encoding::percent_decode_str(segments[at]).decode_utf8();
+        assert_eq!(decoded.as_deref(), Ok(text.as_str()), "{}", uri.path());
+        // The version a path names is the version it was built for.
+        let path_and_query = uri.path_and_query().unwrap().as_str();
+        assert_eq!(
+            api_version_of_location(path_and_query),
+            version,
+            "{path_and_query}"
+        );
+        assert_eq!(api_version_of_location(&uri.to_string()), version, "{uri}");
+    }
+}
+
+/// Reads the API version of the input as an `Operation-Location`; checks it
+/// agrees with the version of the path that resolving it produces (the URI
+/// that is actually polled), and with the version of requests built for the
+/// input as an instance name.
+pub fn api_version(data: &[u8]) {
+    let Ok(location) = std::str::from_utf8(data) else {
+        return;
+    };
+    let version = api_version_of_location(location);
+    for endpoint in [
+        "contoso.api.adu.microsoft.com",
+        "http://127.0.0.1:8080",
+        "https://[::1]:8443",
+    ] {
+        let endpoint = Endpoint::parse(endpoint).expect("a valid fixed endpoint");
+        if let Ok(uri) = resolve_operation_location(&endpoint, location) {
+            assert_eq!(version, api_version_of_location(&uri.to_string()), "{uri}");
+            // A bare path that starts with `//` reads as scheme-relative (its first
+            // segment as a host), so only the whole URI says which version it is.
+            if !uri.path().starts_with("//") {
+                assert_eq!(
+                    version,
+                    api_version_of_location(uri.path()),
+                    "{location:?} resolved to {uri}"
+                );
+            }
+        }
+    }
+    if let Ok(instance) = InstanceId::new(location) {
+        let endpoint = Endpoint::parse("contoso.api.adu.microsoft.com").expect("a valid endpoint");
+        let operation = OperationId::new("op-1").expect("a valid operation id");
+        for want in [ApiVersion::V2022_10_01, ApiVersion::V2] {
+            let request = build_get_operation_request(&endpoint, &instance, &operation, want, None)
+                .expect("valid ids build a request");
+            assert_eq!(api_version_of_location(request.uri().path()), want);
+        }
+    }
+}
+
+/// Keeps the input as an entity tag; checks the text is kept exactly (inline
+/// or on the heap), equality, hashing and JSON agree with the text, and
+/// `is_sendable` agrees with what the request builder accepts.
+pub fn etag(data: &[u8]) {
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
+
+    let text = String::from_utf8_lossy(data).into_owned();
+    let tag = ETag::new(&text);
+    assert_eq!(tag.as_str(), text);
+    assert_eq!(tag.len(), text.len());
+    assert_eq!(tag, text.as_str());
+    assert_eq!(tag.to_string(), text);
+    let owned = ETag::from(text.clone());
+    assert_eq!(owned, tag);
+    assert_eq!(owned.as_str(), text);
+    assert_eq!(text.parse::<ETag>().ok().as_ref(), Some(&tag));
+    assert_eq!(String::from(tag.clone()), text);
+    let hash = |value: &dyn Fn(&mut DefaultHasher)| {
+        let mut h = DefaultHasher::new();
+        value(&mut h);
+        h.finish()
+    };
+    // `Borrow<str>` promises the same hash as the text.
+    assert_eq!(hash(&|h| tag.hash(h)), hash(&|h| text.as_str().hash(h)));
+    let mut set = std::collections::HashSet::new();
+    set.insert(tag.clone());
+    assert!(set.contains(text.as_str()));
+    // JSON: written as a string, read back (borrowed or escaped) as the same tag.
+    let json = serde_json::to_string(&tag).expect("a tag serializes");
+    assert_eq!(json, serde_json::to_string(&text).unwrap());
+    let back: ETag = serde_json::from_str(&json).expect("and deserializes");
+    assert_eq!(back, tag);
+    let from_slice: ETag = serde_json::from_slice(json.as_bytes()).expect("from bytes too");
+    assert_eq!(from_slice, tag);
+    let uri: adu_model::http::Uri = "https://h.example/deviceUpdate/i/updates/operations/o"
+        .parse()
+        .unwrap();
+    match build_get_request(uri, Some(tag.as_str())) {
+        Ok(request) => {
+            assert!(tag.is_sendable(), "{text:?} was sent but is not sendable");
+            assert_eq!(
+                request.headers()["if-none-match"].as_bytes(),
+                text.as_bytes()
+            );
+        }
+        Err(e) => {
+            assert!(!tag.is_sendable(), "{text:?} is sendable but refused: {e}");
+            assert!(matches!(e, Error::InvalidETag));
+        }
+    }
 }

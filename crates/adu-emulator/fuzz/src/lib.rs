@@ -1,0 +1,348 @@
+//! The fuzz targets' logic: one function per target, taking the raw fuzz
+//! input and panicking when an invariant breaks.
+//!
+//! The emulator's parsers of client bytes are private; they are reached
+//! through `adu_emulator::fuzzing`, a hidden module that exists for these
+//! targets only. Scenarios go through the public `Scenario::from_json`.
+//!
+//! This file has no libFuzzer dependency on purpose. The binaries in
+//! `fuzz_targets/` call these functions under libFuzzer, and
+//! `crates/adu-emulator/tests/fuzz_smoke.rs` includes this file with `#[path]`
+//! and feeds it the seed corpora plus generated inputs in a plain
+//! `cargo test`.
+//!
+//! Input layouts (so seeds can be written by hand):
+//! - `form_pairs`: the whole input is a query string or form body (invalid
+//!   UTF-8 replaced, as the emulator does with a form body).
+//! - `token_form`: byte 0 is a set of flags (bit 0: the emulator knows a user
+//!   for the password grant; bits 1–2: the tenant in the path, see
+//!   [`TENANTS`]), the rest is the body of a `POST` to the token endpoint.
+//! - `scenario`: the whole input is a scenario's JSON text.
+
+#![forbid(unsafe_code)]
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use adu_emulator::fuzzing::{first_value, parse_pairs, percent_decode, token_endpoint};
+use adu_emulator::{Config, Error, Scenario};
+
+/// The client secret the `token_form` emulator accepts. Seeds and the
+/// dictionary contain it, so the fuzzer tries forms that send or echo it.
+pub const CLIENT_SECRET: &str = "fuzz-emulator-secret-8Hq";
+/// The password of the user the `token_form` emulator knows (when bit 0 is set).
+pub const PASSWORD: &str = "fuzz-user-pw-3Lm";
+/// That user's name.
+pub const USERNAME: &str = "user@contoso.example";
+/// The client id the `token_form` emulator knows.
+pub const CLIENT_ID: &str = "fuzz-client";
+/// The tenant in the token endpoint's path, picked by bits 1–2 of the flags.
+pub const TENANTS: [&str; 4] = ["emulator", "EMULATOR", "contoso", ""];
+
+/// 2023-11-14T22:13:20Z, the fixed "now" of the token endpoint.
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+/// What the `url` crate's `form_urlencoded` makes of a single name (no `&`
+/// or `=` in it): `+` is a space, `%XX` a byte, invalid escapes kept, invalid
+/// UTF-8 replaced.
+fn reference_form_decode(text: &str) -> String {
+    debug_assert!(!text.contains(['&', '=']));
+    if text.is_empty() {
+        return String::new();
+    }
+    let mut pairs = url::form_urlencoded::parse(text.as_bytes());
+    let (name, value) = pairs.next().expect("a non-empty text is one pair");
+    assert!(value.is_empty() && pairs.next().is_none());
+    name.into_owned()
+}
+
+/// Decodes the input as a query string or form body, whole and piece by
+/// piece; checks it agrees with the `url` crate's `form_urlencoded` (and
+/// `percent-encoding` without `+`), borrows text with nothing to decode, and
+/// that pairs written out by the `url` crate read back unchanged.
+pub fn form_pairs(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let text = text.as_ref();
+
+    for plus_is_space in [false, true] {
+        let decoded = percent_decode(text, plus_is_space);
+        let to_decode = text.contains('%') || (plus_is_space && text.contains('+'));
+        if !to_decode {
+            assert!(
+                matches!(decoded, Cow::Borrowed(t) if t == text),
+                "{text:?} has nothing to decode"
+            );
+        }
+        let want = if plus_is_space {
+            // `form_urlencoded` splits at `&` and `=`: compare piece by piece.
+            text.split(['&', '='])
+                .map(reference_form_decode)
+                .collect::<Vec<_>>()
+                .join("\u{0}")
+        } else {
+            percent_encoding::percent_decode_str(text)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let got = if plus_is_space {
+            text.split(['&', '='])
+                .map(|piece| percent_decode(piece, true).into_owned())
+                .collect::<Vec<_>>()
+                .join("\u{0}")
+        } else {
+            decoded.into_owned()
+        };
+        assert_eq!(got, want, "{text:?} (plus is space: {plus_is_space})");
+    }
+
+    // Whole: the same pairs as `form_urlencoded`, in order, and the first
+    // value of a name is the first such pair's.
+    let pairs = parse_pairs(text);
+    let reference: Vec<(String, String)> = url::form_urlencoded::parse(text.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let got: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(got, reference, "{text:?}");
+    for (name, _) in reference.iter().take(8) {
+        let first = reference
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str());
+        assert_eq!(first_value(&pairs, name), first);
+    }
+    // Written out by the `url` crate and read back: the same pairs.
+    let written = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&reference)
+        .finish();
+    let back: Vec<(String, String)> = parse_pairs(&written)
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    // `form_urlencoded` drops empty pairs (`&&`), and a pair of an empty
+    // name and value is written as `=`, read back as that pair again.
+    assert_eq!(back, reference, "{text:?} written as {written:?}");
+}
+
+fn token_config(with_user: bool) -> Config {
+    let mut config = Config::default();
+    config.seed = Some(7);
+    config.credentials.client_id = CLIENT_ID.to_owned();
+    config.credentials.client_secret = CLIENT_SECRET.to_owned();
+    if with_user {
+        config.credentials.username = Some(USERNAME.to_owned());
+        config.credentials.password = Some(PASSWORD.to_owned());
+    }
+    config
+}
+
+/// Whether the token endpoint should issue a token for this form, written
+/// independently of the emulator from the identity platform's rules as the
+/// emulator documents them (a fresh emulator has issued no code nor refresh
+/// token, so those grants always fail). `None`: refused; `Some(refresh)`:
+/// issued, with a refresh token or not.
+fn reference_grant(form: &[(String, String)], tenant: &str, with_user: bool) -> Option<bool> {
+    let get = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if !tenant.eq_ignore_ascii_case("emulator") || get("resource").is_some() {
+        return None;
+    }
+    let grant = get("grant_type")?;
+    if get("client_id")? != CLIENT_ID {
+        return None;
+    }
+    let secret = get("client_secret");
+    if secret.is_some_and(|s| s != CLIENT_SECRET) {
+        return None;
+    }
+    let scope = get("scope");
+    match grant {
+        "client_credentials" => {
+            secret?;
+            scope?
+                .split(' ')
+                .any(|s| s.ends_with("/.default"))
+                .then_some(false)
+        }
+        "password" => {
+            let (user, password) = (get("username")?, get("password")?);
+            scope?;
+            (with_user && user.eq_ignore_ascii_case(USERNAME) && password == PASSWORD)
+                .then_some(true)
+        }
+        _ => None,
+    }
+}
+
+/// Posts the input as a form to a fresh emulator's token endpoint; checks a
+/// token is issued exactly when the rules say, every answer is the identity
+/// platform's JSON shape, and no answer shows the client secret or the
+/// user's password unless the form put it in a field that is echoed.
+pub fn token_form(data: &[u8]) {
+    let [flags, body @ ..] = data else {
+        return;
+    };
+    let with_user = flags & 1 == 1;
+    let tenant = TENANTS[usize::from((flags >> 1) & 3)];
+    let response = token_endpoint(token_config(with_user), tenant, body, now());
+    let text = String::from_utf8_lossy(body);
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(text.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let want = reference_grant(&form, tenant, with_user);
+
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+    assert!(response.headers()["cache-control"]
+        .to_str()
+        .is_ok_and(|c| c.starts_with("no-store")));
+    let answer: serde_json::Value =
+        serde_json::from_slice(response.body()).expect("every answer is JSON");
+    match want {
+        Some(refresh) => {
+            assert_eq!(response.status(), 200, "{text:?}: {answer}");
+            assert_eq!(answer["token_type"], "Bearer");
+            assert!(answer["access_token"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty()));
+            assert!(answer["expires_in"].is_u64());
+            assert_eq!(answer.get("refresh_token").is_some(), refresh, "{answer}");
+        }
+        None => {
+            assert!(
+                response.status() == 400 || response.status() == 401,
+                "{text:?} answered {}: {answer}",
+                response.status()
+            );
+            assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()));
+            assert!(answer["error_description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("AADSTS")));
+            assert!(answer["error_codes"][0].is_u64());
+            assert!(answer.get("access_token").is_none());
+        }
+    }
+    // Secrets are compared, never echoed: only a field the answer echoes
+    // (client id, scope, grant type, redirect URI) can bring one back.
+    let body_text = String::from_utf8_lossy(response.body());
+    for secret in [CLIENT_SECRET, PASSWORD] {
+        let echoed = form.iter().any(|(k, v)| {
+            k.contains(secret) || (k != "client_secret" && k != "password" && v.contains(secret))
+        });
+        if !echoed && !tenant.contains(secret) {
+            assert!(!body_text.contains(secret), "{text:?} answered {body_text}");
+        }
+    }
+}
+
+/// Parses the input as a scenario and applies it to the default config;
+/// checks only JSON is accepted, a syntax error points at a position and
+/// says what is wrong once, an applied scenario keeps what it gives, and no
+/// `Debug` output shows a secret.
+pub fn scenario(data: &[u8]) {
+    // A scenario file is read as UTF-8 text.
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let json = serde_json::from_str::<serde_json::Value>(text);
+    let scenario = match Scenario::from_json(text) {
+        Ok(scenario) => scenario,
+        Err(Error::ScenarioSyntax {
+            line,
+            column,
+            source,
+        }) => {
+            assert!(line >= 1, "{text:?}");
+            let reason = source.to_string();
+            assert!(!reason.is_empty());
+            assert!(
+                !reason.ends_with(&format!(" at line {line} column {column}")),
+                "the position is repeated: {reason:?}"
+            );
+            let shown = Error::ScenarioSyntax {
+                line,
+                column,
+                source,
+            }
+            .to_string();
+            assert!(shown.contains(&format!("line {line}")), "{shown}");
+            return;
+        }
+        Err(other) => panic!("{text:?}: parsing gave {other:?}"),
+    };
+    let json = json.expect("an accepted scenario is JSON");
+    assert!(json.is_object(), "{text:?} was accepted");
+    let secrets: Vec<String> = ["clientSecret", "password"]
+        .iter()
+        .filter_map(|k| json["credentials"][k].as_str())
+        // Short ones may show by chance (as part of another value).
+        .filter(|s| s.len() >= 12)
+        .map(str::to_owned)
+        .collect();
+    let debug = format!("{scenario:?}");
+    for secret in &secrets {
+        let others = text.matches(secret.as_str()).count();
+        if others == 1 {
+            assert!(
+                !debug.contains(secret.as_str()),
+                "the scenario's Debug shows a secret"
+            );
+        }
+    }
+    let defaults = Config::default();
+    let config = match scenario.apply(Config::default()) {
+        Ok(config) => config,
+        Err(Error::ScenarioValue { detail }) => {
+            assert!(!detail.is_empty());
+            for secret in &secrets {
+                if text.matches(secret.as_str()).count() == 1 {
+                    assert!(!detail.contains(secret.as_str()), "{detail}");
+                }
+            }
+            return;
+        }
+        Err(other) => panic!("{text:?}: applying gave {other:?}"),
+    };
+    let count = |key: &str| json[key].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        config.operations.len(),
+        defaults.operations.len() + count("operations"),
+        "operations are appended"
+    );
+    assert_eq!(
+        config.faults.len(),
+        defaults.faults.len() + count("faults"),
+        "faults are appended"
+    );
+    if let Some(seed) = json["seed"].as_u64() {
+        assert_eq!(config.seed, Some(seed));
+    }
+    let creds = &json["credentials"];
+    for (key, got) in [
+        ("tenant", &config.credentials.tenant),
+        ("clientId", &config.credentials.client_id),
+        ("clientSecret", &config.credentials.client_secret),
+    ] {
+        if let Some(want) = creds[key].as_str() {
+            assert_eq!(got, want, "{key}");
+        }
+    }
+    let debug = format!("{config:?}");
+    for secret in &secrets {
+        if text.matches(secret.as_str()).count() == 1 {
+            assert!(
+                !debug.contains(secret.as_str()),
+                "the config's Debug shows a secret"
+            );
+        }
+    }
+}
