@@ -206,8 +206,16 @@ fn check_tenant(tenant: &str) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
+        // Shown escaped and cut short: the text may be anything typed or read from a file.
+        const SHOWN: usize = 100;
+        let shown: String = tenant.escape_debug().take(SHOWN).collect();
+        let cut = if tenant.escape_debug().count() > SHOWN {
+            "…"
+        } else {
+            ""
+        };
         Err(Error::InvalidConfig {
-            message: format!("tenant `{tenant}` is not a tenant id, domain, `common`, `organizations` or `consumers`"),
+            message: format!("tenant `{shown}{cut}` is not a tenant id, domain, `common`, `organizations` or `consumers`"),
         })
     }
 }
@@ -305,6 +313,23 @@ mod tests {
         ] {
             let err = Authority::new("t").unwrap().with_host(bad).unwrap_err();
             assert!(matches!(err, Error::InvalidConfig { .. }), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_refused_tenant_is_shown_escaped_and_short() {
+        for (tenant, shown) in [
+            ("bad tenant", "`bad tenant`".to_owned()),
+            ("a\u{1b}[2J\n", r"`a\u{1b}[2J\n`".to_owned()),
+            (&"x".repeat(300), format!("`{}…`", "x".repeat(100))),
+        ] {
+            let Err(Error::InvalidConfig { message }) = check_tenant(tenant) else {
+                panic!("{tenant:?} was accepted");
+            };
+            assert!(
+                message.starts_with(&format!("tenant {shown} is not")),
+                "{message}"
+            );
         }
     }
 

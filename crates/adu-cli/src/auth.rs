@@ -228,7 +228,14 @@ impl PersistedLogin {
     /// The sign-in in the cache file, if another command saved a newer one (another refresh
     /// token) since this one was read or last saved; it replaces this one.
     fn take_up_newer(&self, now: SystemTime) -> Option<Arc<InteractiveCredential>> {
-        let latest = token_cache::read(&self.path).ok().flatten()?;
+        let latest = match token_cache::read(&self.path) {
+            Ok(latest) => latest?,
+            Err(error) => {
+                // The refusal stands as it is; this says why no newer sign-in was taken up.
+                tracing::debug!(path = %self.path.display(), %error, "the token cache could not be read again");
+                return None;
+            }
+        };
         let mut saved = lock(&self.saved);
         if latest.refreshable().is_none() || latest.refresh_token == saved.refresh_token {
             return None;
