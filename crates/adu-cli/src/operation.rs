@@ -83,7 +83,7 @@ pub fn build_transport(global: &GlobalArgs) -> Result<HyperTransport, Failure> {
             Failure::new(
                 Exit::Usage,
                 format!("cannot use --ca-file {}: {e}", path.display()),
-                "pass a readable PEM file with one or more certificates",
+                "for the emulator, pass the file its --tls-cert wrote",
             )
             .with_sources(&e)
         })?;
