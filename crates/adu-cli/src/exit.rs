@@ -176,13 +176,16 @@ impl Failure {
             ClientError::InvalidConfiguration { .. } => {
                 Failure::new(Exit::Usage, error.to_string(), "fix the configuration")
             }
-            ClientError::DeadlineExceeded { last } => {
+            ClientError::DeadlineExceeded { last, .. } => {
+                // A cause (the throttled or failed poll that left no poll within the time)
+                // is listed among the causes.
                 let mut f = Failure::new(
                     Exit::TimedOut,
                     error.to_string(),
                     "wait again with a longer --timeout, or check the operation later with \
                      `adu operation show`",
-                );
+                )
+                .with_sources(error);
                 if let Some(op) = last {
                     f.last_status = Some(op.status().as_str().to_owned());
                     f.trace_id = op.trace_id().map(str::to_owned);
@@ -410,8 +413,26 @@ mod tests {
 
     #[test]
     fn client_errors_map_to_exit_codes() {
-        let deadline = ClientError::DeadlineExceeded { last: None };
+        let deadline = ClientError::DeadlineExceeded {
+            last: None,
+            cause: None,
+        };
         assert_eq!(Failure::from_client(&deadline).exit(), Exit::TimedOut);
+        // A deadline reached because the service asked for a pause past it says so.
+        let throttled = ClientError::DeadlineExceeded {
+            last: None,
+            cause: Some(Box::new(ClientError::Service(Box::new(service(
+                429,
+                r#"{"error":{"code":"TooManyRequests","message":"Slow down."}}"#,
+            ))))),
+        };
+        let f = Failure::from_client(&throttled);
+        assert_eq!(f.exit(), Exit::TimedOut);
+        assert!(
+            f.causes.iter().any(|c| c.contains("TooManyRequests")),
+            "{:?}",
+            f.causes
+        );
         let foreign = ClientError::ForeignHost {
             target: "https://evil.example".into(),
         };

@@ -401,8 +401,9 @@ impl DeviceUpdateClient {
     /// - A poll that fails for a passing reason after its own retries (429, a retryable 5xx,
     ///   no connection, a timeout, a token endpoint briefly down) does not end the wait: it
     ///   sleeps for the failure's `Retry-After` (or the default interval) and polls again, up
-    ///   to [`PollPolicy::max_failed_polls`] failures in a row. The failure itself is returned
-    ///   when the policy allows no more, or when the next poll would come after the deadline.
+    ///   to [`PollPolicy::max_failed_polls`] failures in a row; then the failure itself is
+    ///   returned. When the next poll (or a retry) would come after the deadline, the wait ends
+    ///   at once with [`Error::DeadlineExceeded`], the failure as its `cause`.
     /// - [`Error::DeadlineExceeded`] (with the last operation seen) when the timeout or
     ///   deadline passes. Dropping the future cancels the wait.
     pub async fn wait_for_operation(
@@ -451,9 +452,14 @@ impl DeviceUpdateClient {
         match deadline {
             None => polling.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, polling).await {
+                Ok(Err(Error::DeadlineExceeded { cause, .. })) => Err(Error::DeadlineExceeded {
+                    last: last.map(|r| Box::new(r.operation)),
+                    cause,
+                }),
                 Ok(result) => result,
                 Err(_) => Err(Error::DeadlineExceeded {
                     last: last.map(|r| Box::new(r.operation)),
+                    cause: None,
                 }),
             },
         }
@@ -486,23 +492,28 @@ impl DeviceUpdateClient {
                             return Err(error);
                         };
                         failed_polls = failed_polls.saturating_add(1);
-                        let delay = decide_failed_poll(policy, retry_after, failed_polls)
-                            // A pause past the deadline would end in `DeadlineExceeded`,
-                            // hiding why: the failure is the better answer.
-                            .filter(|delay| before(deadline, *delay));
-                        match delay {
-                            Some(delay) => {
-                                tracing::warn!(
-                                    operation_id = target.label,
-                                    failed_polls,
-                                    ?delay,
-                                    error = %error,
-                                    "poll failed; polling again"
-                                );
-                                break 'decide delay;
-                            }
-                            None => return Err(error),
+                        let Some(delay) = decide_failed_poll(policy, retry_after, failed_polls)
+                        else {
+                            return Err(error);
+                        };
+                        if !before(deadline, delay) {
+                            // The next poll would come after the deadline: the wait ends now,
+                            // with the last operation (filled in by `wait`) and this failure
+                            // as the cause, rather than sleeping into a deadline that says
+                            // nothing of why.
+                            return Err(Error::DeadlineExceeded {
+                                last: None,
+                                cause: Some(Box::new(error)),
+                            });
                         }
+                        tracing::warn!(
+                            operation_id = target.label,
+                            failed_polls,
+                            ?delay,
+                            error = %error,
+                            "poll failed; polling again"
+                        );
+                        break 'decide delay;
                     }
                 };
                 failed_polls = 0;
@@ -614,16 +625,21 @@ impl DeviceUpdateClient {
                 // operation (416 bytes) is returned straight from the decision: it is not
                 // moved out through the try's future and an enum of outcomes first.
                 let failed = match sent {
-                    Ok(mut response) => {
-                        if !matches!(response.status().as_u16(), 200 | 304) {
-                            self.scrub_token(response.body_mut());
-                        }
+                    Ok((mut response, bearer)) => {
                         // The decode's events belong to the try's span, as they did when the
                         // decode ran inside the instrumented try.
                         let _enter = span.enter();
                         match self.judge(version, &response, &span) {
                             Ok(outcome) => return Ok(outcome),
-                            Err(error) => failed_answer(response.status(), error, &span),
+                            // An answer that repeats the token it was sent is decoded again
+                            // without it, so no error value carries the token.
+                            Err(error) => match scrub_token(response.body_mut(), &bearer) {
+                                false => failed_answer(response.status(), error, &span),
+                                true => match self.judge(version, &response, &span) {
+                                    Err(error) => failed_answer(response.status(), error, &span),
+                                    Ok(outcome) => return Ok(outcome),
+                                },
+                            },
                         }
                     }
                     Err(failed) => failed,
@@ -670,7 +686,7 @@ impl DeviceUpdateClient {
         target: &Resolved<'_>,
         if_none_match: Option<&str>,
         request_id: &RequestId,
-    ) -> Result<http::Response<Vec<u8>>, Failed> {
+    ) -> Result<(http::Response<Vec<u8>>, HeaderValue), Failed> {
         // Built before any token is asked for (and its target was checked before the first
         // try), so a request the client refuses never causes a token request.
         let mut request = build_request(target, if_none_match).map_err(Failed::Final)?;
@@ -688,9 +704,13 @@ impl DeviceUpdateClient {
             }
         };
         let bearer = bearer.map_err(Failed::Final)?;
-        self.send(request, bearer, request_id)
+        // The value sent is handed back with the answer (a clone shares its buffer): an error
+        // answer that repeats it is scrubbed of exactly the token this try carried.
+        let response = self
+            .send(request, bearer.clone(), request_id)
             .await
-            .map_err(transport_failure)
+            .map_err(transport_failure)?;
+        Ok((response, bearer))
     }
 
     /// Resolves `target` into the URI its tries are sent to, refused if it would not go to
@@ -768,34 +788,6 @@ impl DeviceUpdateClient {
         inner
             .transport
             .call_with_timeout(request, inner.per_try_timeout)
-    }
-
-    /// Replaces the bearer token at hand (of at least [`MIN_SCRUBBED_TOKEN`] bytes) wherever
-    /// an error answer's body repeats it: a
-    /// service or proxy that echoes the request's headers in its error must not put the
-    /// token into an error value, a log or a terminal. (An access token travels as it is:
-    /// its characters need no escaping in JSON, a URL or a form.)
-    fn scrub_token(&self, body: &mut Vec<u8>) {
-        let Some(Ok(bearer)) = self.cached_bearer() else {
-            return;
-        };
-        let Some(secret) = bearer.as_bytes().strip_prefix(b"Bearer ") else {
-            return;
-        };
-        // A real access token is hundreds of characters; a short one (a test's "t") would
-        // match inside ordinary words and mangle the answer.
-        if secret.len() < MIN_SCRUBBED_TOKEN || memchr::memmem::find(body, secret).is_none() {
-            return;
-        }
-        let mut scrubbed = Vec::with_capacity(body.len());
-        let mut rest = body.as_slice();
-        while let Some(at) = memchr::memmem::find(rest, secret) {
-            scrubbed.extend_from_slice(&rest[..at]);
-            scrubbed.extend_from_slice(b"[redacted]");
-            rest = &rest[at + secret.len()..];
-        }
-        scrubbed.extend_from_slice(rest);
-        *body = scrubbed;
     }
 
     /// Decodes the answer of one try.
@@ -903,8 +895,32 @@ impl Inner {
     }
 }
 
-/// The shortest token [`DeviceUpdateClient::scrub_token`] looks for in an error answer.
+/// The shortest token [`scrub_token`] looks for in an error answer.
 const MIN_SCRUBBED_TOKEN: usize = 16;
+
+/// Replaces the token of `bearer` (`Bearer TOKEN`, at least [`MIN_SCRUBBED_TOKEN`] bytes)
+/// wherever `body` repeats it, as a service or proxy that echoes the request's headers in
+/// an error may: the token must not reach an error value, a log or a terminal. Says whether
+/// it found any. (Azure AD's tokens are JWTs, whose characters need no escaping in JSON, a
+/// URL or a form; a shorter token, a test's "t", would match inside ordinary words.)
+fn scrub_token(body: &mut Vec<u8>, bearer: &HeaderValue) -> bool {
+    let Some(secret) = bearer.as_bytes().strip_prefix(b"Bearer ") else {
+        return false;
+    };
+    if secret.len() < MIN_SCRUBBED_TOKEN || memchr::memmem::find(body, secret).is_none() {
+        return false;
+    }
+    let mut scrubbed = Vec::with_capacity(body.len());
+    let mut rest = body.as_slice();
+    while let Some(at) = memchr::memmem::find(rest, secret) {
+        scrubbed.extend_from_slice(&rest[..at]);
+        scrubbed.extend_from_slice(b"[redacted]");
+        rest = &rest[at + secret.len()..];
+    }
+    scrubbed.extend_from_slice(rest);
+    *body = scrubbed;
+    true
+}
 
 /// Whether a pause of `delay` from now ends before `deadline` (always, without one).
 fn before(deadline: Option<tokio::time::Instant>, delay: Duration) -> bool {
@@ -927,9 +943,39 @@ fn passing_failure(error: &Error) -> Option<Option<Duration>> {
                 | TransportErrorKind::TimedOut
         )
         .then_some(None),
-        Error::Auth(auth) if auth.is_transient() => Some(None),
+        // A token endpoint that cannot be reached or is briefly down; not one whose
+        // certificate is untrusted or whose request cannot be made, which the same TLS
+        // failure at the service already ends at once.
+        Error::Auth(auth)
+            if auth.is_transient()
+                && !transport_failure_in(auth, |t| {
+                    !matches!(
+                        t.kind(),
+                        TransportErrorKind::Connect
+                            | TransportErrorKind::Connection
+                            | TransportErrorKind::TimedOut
+                    )
+                }) =>
+        {
+            Some(None)
+        }
         _ => None,
     }
+}
+
+/// Whether `error`'s chain holds a [`TransportError`] for which `is` holds.
+fn transport_failure_in(
+    error: &(dyn std::error::Error + 'static),
+    is: impl Fn(&TransportError) -> bool,
+) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<TransportError>().is_some_and(&is) {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// How a try failed. Small on purpose (no decoded operation in it): it is what a try's future

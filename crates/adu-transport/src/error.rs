@@ -68,12 +68,17 @@ pub enum Error {
         message: String,
     },
 
-    /// The overall deadline passed before the operation finished. The last operation seen (if
-    /// any) is attached; wait again with a longer deadline, or check the operation later.
+    /// The overall deadline passed before the operation finished, or would have before the
+    /// next poll the service allowed. The last operation seen (if any) is attached, and the
+    /// failure that left no poll within the deadline (a throttled or busy service), if that is
+    /// why; wait again with a longer deadline, or check the operation later.
     #[error("the deadline passed before the operation finished")]
     DeadlineExceeded {
         /// The last operation read before the deadline, if any.
         last: Option<Box<AnyOperation>>,
+        /// The failed poll after which no other fitted within the deadline, if any.
+        #[source]
+        cause: Option<Box<Error>>,
     },
 
     /// The operation kept reporting a status this crate does not know for longer than the
@@ -108,7 +113,7 @@ impl Error {
     pub fn trace_id(&self) -> Option<&str> {
         match self {
             Error::Service(e) => e.trace_id(),
-            Error::DeadlineExceeded { last: Some(op) } => op.trace_id(),
+            Error::DeadlineExceeded { last: Some(op), .. } => op.trace_id(),
             Error::UnknownStatus { last, .. } => last.trace_id(),
             _ => None,
         }

@@ -212,6 +212,84 @@ async fn an_error_answer_echoing_the_token_does_not_carry_it_on() {
     }
 }
 
+/// A credential with only `get_token` (no token at hand for `cached_token`), as the CLI's
+/// signed-in credential is.
+struct FetchOnly(&'static str);
+
+impl adu_auth::TokenCredential for FetchOnly {
+    fn get_token<'a>(
+        &'a self,
+        _scopes: &'a [&'a str],
+    ) -> adu_auth::BoxFuture<'a, Result<adu_auth::AccessToken, adu_auth::Error>> {
+        let token = adu_auth::AccessToken::new(
+            self.0,
+            std::time::SystemTime::now() + Duration::from_secs(3600),
+        );
+        Box::pin(async move { Ok(token) })
+    }
+}
+
+#[tokio::test]
+async fn the_token_sent_is_scrubbed_whatever_the_credential_keeps_at_hand() {
+    let token = "eyJ0eXAiOiJKV1QifQ.fetched-only-4711";
+    let body = format!(
+        r#"{{"error":{{"code":"BadHeader","message":"rejected header Authorization: Bearer {token}"}}}}"#
+    );
+    let server = Server::start(vec![Reply::json(400, &body)]).await;
+    let client = builder_for(&server, Arc::new(FetchOnly(token)))
+        .build()
+        .unwrap();
+    let error = get(&client).await.unwrap_err();
+    let service = error.service().unwrap();
+    assert_eq!(
+        service.message(),
+        Some("rejected header Authorization: Bearer [redacted]")
+    );
+    assert!(!format!("{error:?}").contains("fetched-only-4711"));
+}
+
+#[tokio::test]
+async fn an_untrusted_token_endpoint_ends_a_wait_at_once() {
+    // The token endpoint's certificate is not trusted: no later poll can mend that, so the
+    // wait does not ride it out (it would sleep 10 s a time into its deadline).
+    let emulator = adu_emulator::start(adu_emulator::Config::default().with_tls(true))
+        .await
+        .unwrap();
+    let server = Server::start(vec![Reply::json(200, &current_body(OP, "Running", "e1"))]).await;
+    let transport = plain_http_transport().build().unwrap();
+    let credential = adu_auth::ClientSecretCredential::new(
+        adu_auth::Authority::new(emulator.credentials().tenant.clone())
+            .unwrap()
+            .with_host(&emulator.authority_url())
+            .unwrap(),
+        emulator.credentials().client_id.clone(),
+        emulator.credentials().client_secret.clone(),
+        Arc::new(transport.clone()),
+    );
+    let client = DeviceUpdateClient::builder(server.url(), "blue", Arc::new(credential))
+        .hyper_transport(plain_http_transport())
+        .retry_policy(fast_retries())
+        .poll_policy(fast_polls().with_default_interval(Duration::from_secs(10)))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let error = client
+        .wait_for_operation(
+            OP,
+            WaitOptions::default().with_timeout(Duration::from_secs(30)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Auth(_)), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests(), 0);
+    emulator.shutdown().await;
+}
+
 #[tokio::test]
 async fn bad_request_and_server_error_with_error_response() {
     let body =
@@ -850,9 +928,10 @@ async fn a_wait_ends_with_the_failure_after_the_policy_s_failed_polls() {
 }
 
 #[tokio::test]
-async fn a_throttled_wait_ends_with_the_429_not_the_deadline() {
+async fn a_throttled_wait_ends_at_once_with_the_last_operation_and_the_429() {
     // The service asks for 30 s, inside the retry policy's 60 s but past the wait's 2 s
-    // deadline: neither the request's retry nor the wait sleeps into the deadline.
+    // deadline: neither the request's retry nor the wait sleeps into the deadline, and the
+    // deadline error says why.
     let server = Server::start(vec![
         Reply::json(200, &current_body(OP, "Running", "e1")),
         Reply::json(
@@ -872,7 +951,19 @@ async fn a_throttled_wait_ends_with_the_429_not_the_deadline() {
         )
         .await
         .unwrap_err();
-    let service = error.service().expect("the 429, not DeadlineExceeded");
+    let Error::DeadlineExceeded {
+        last: Some(last),
+        cause: Some(cause),
+    } = &error
+    else {
+        panic!("expected the deadline with the last operation and a cause: {error:?}");
+    };
+    assert_eq!(last.status(), &OperationStatus::Running);
+    let service = cause.service().expect("the 429 as the cause");
+    assert_eq!(
+        std::error::Error::source(&error).map(|s| s.to_string()),
+        Some(cause.to_string())
+    );
     assert_eq!(service.status(), 429);
     assert_eq!(service.request_id(), Some("req-123"));
     assert_eq!(service.retry_after(), Some(Duration::from_secs(30)));
@@ -899,7 +990,10 @@ async fn the_deadline_ends_the_wait_with_the_last_operation() {
         .await
         .unwrap_err();
     match error {
-        Error::DeadlineExceeded { last: Some(last) } => {
+        Error::DeadlineExceeded {
+            last: Some(last),
+            cause: None,
+        } => {
             assert_eq!(last.status(), &OperationStatus::Running)
         }
         other => panic!("{other:?}"),

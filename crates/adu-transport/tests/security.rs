@@ -999,7 +999,7 @@ async fn a_slow_drip_server_cannot_hold_the_client_past_its_deadline() {
             "slow drip in the {phase}: wait returned after {elapsed:?} (deadline {deadline:?})"
         );
         assert!(
-            matches!(error, Error::DeadlineExceeded { last: None }),
+            matches!(error, Error::DeadlineExceeded { last: None, .. }),
             "{phase}: {error:?}"
         );
         assert!(elapsed >= deadline, "{phase}: {elapsed:?}");
