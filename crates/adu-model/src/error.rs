@@ -352,18 +352,21 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// A URL-like input for an error message: bounded, and with any user information
-/// (`user:password@`) before the host replaced by `***@`, so a password typed into an
-/// endpoint or sent in a location never reaches an error, a log or a terminal.
+/// A URL-like input for an error message: bounded, and with everything from the authority's
+/// start to the last `@` replaced by `***` (any `user:password@`, whatever it holds), so a
+/// password typed into an endpoint or sent in a location never reaches an error, a log or a
+/// terminal.
 pub(crate) fn shown_url(input: &str) -> String {
     let start = match input.find("://") {
         Some(i) => i + 3,
         None if input.starts_with("//") => 2,
         None => 0,
     };
+    // Up to the last `@` of all: a password may hold an unencoded `/`, `?` or `#`, so the
+    // authority's end cannot be trusted to find it. A path with an `@` is hidden too, which
+    // shows less than it could, never more.
     let rest = &input[start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    match rest.rfind('@') {
         Some(at) => bounded(&format!("{}***{}", &input[..start], &rest[at..])),
         None => bounded(input),
     }
@@ -396,9 +399,14 @@ mod tests {
             ("user:pa55@host.example", "***@host.example"),
             ("http://a@b@127.0.0.1:80", "http://***@127.0.0.1:80"),
             (
-                "https://host.example/path@not-userinfo",
-                "https://host.example/path@not-userinfo",
+                "https://user:pa/ss@host.example",
+                "https://***@host.example",
             ),
+            (
+                "https://user:p?a#ss@host.example/x",
+                "https://***@host.example/x",
+            ),
+            ("https://host.example/path@x", "https://***@x"),
             ("//user:pa55@host.example?q", "//***@host.example?q"),
             ("plain.example", "plain.example"),
         ] {
