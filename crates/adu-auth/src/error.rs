@@ -171,7 +171,7 @@ impl Error {
     /// encoding the echo may use, and by parameter name (see
     /// [`crate::redact`]).
     pub(crate) fn redact(mut self, secrets: &[&str]) -> Self {
-        let scrub = |text: &mut String| crate::redact::scrub(text, secrets);
+        let scrub = |text: &mut String| scrub_bounded(text, secrets);
         match &mut self {
             Error::TokenEndpoint { response, .. } | Error::Authorization { response } => {
                 scrub(&mut response.error);
@@ -329,15 +329,42 @@ impl std::error::Error for HttpClientError {
 pub(crate) fn bounded_text(body: &[u8], truncated: bool, secrets: &[&str]) -> String {
     let mut text = String::from_utf8_lossy(body).into_owned();
     crate::redact::scrub(&mut text, secrets);
-    if text.len() > MAX_BODY_BYTES || truncated {
-        let mut cut = text.len().min(MAX_BODY_BYTES);
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push_str("...");
+    if text.len() > MAX_BODY_BYTES || (truncated && text != crate::redact::NOT_CHECKED) {
+        cut_with_marker(&mut text);
     }
     text
+}
+
+/// Scrubs a text the server sent (`oauth2` parsed it from a body of up to
+/// 4 MiB): a text longer than the bodies the recorder keeps is first cut to
+/// that, as the recorder does, so the scrub's work is bounded; what is kept
+/// of it is then cut to [`MAX_BODY_BYTES`], so that no start of a secret
+/// that straddled the first cut is left.
+fn scrub_bounded(text: &mut String, secrets: &[&str]) {
+    let limit = MAX_BODY_BYTES + crate::http_client::REDACTION_SLACK;
+    let truncated = text.len() > limit;
+    if truncated {
+        text.truncate(floor_char_boundary(text, limit));
+    }
+    crate::redact::scrub(text, secrets);
+    if truncated && text != crate::redact::NOT_CHECKED {
+        cut_with_marker(text);
+    }
+}
+
+/// Cuts `text` to at most [`MAX_BODY_BYTES`] on a character boundary and
+/// appends `...`.
+fn cut_with_marker(text: &mut String) {
+    text.truncate(floor_char_boundary(text, MAX_BODY_BYTES));
+    text.push_str("...");
+}
+
+fn floor_char_boundary(text: &str, max: usize) -> usize {
+    let mut cut = text.len().min(max);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    cut
 }
 
 #[cfg(test)]
@@ -358,5 +385,40 @@ mod tests {
         // The marker of a body that went on past what was recorded.
         assert_eq!(bounded_text(b"short", true, &[]), "short...");
         assert_eq!(bounded_text(b"short", false, &[]), "short");
+    }
+    fn token_endpoint_error(description: String) -> Error {
+        Error::TokenEndpoint {
+            status: 400,
+            response: Box::new(ServerError {
+                error: "invalid_client".to_owned(),
+                error_description: Some(description),
+                ..ServerError::default()
+            }),
+        }
+    }
+
+    /// A 4 MiB description is cut before it is scrubbed, and what is shown
+    /// is cut to the body bound; a secret before the cut is still redacted.
+    #[test]
+    fn a_huge_description_is_cut_before_it_is_scrubbed() {
+        let secret = "Abc8Q~xyz-0123456789";
+        let description = format!("{secret} {}", "a".repeat(4 << 20));
+        let error = token_endpoint_error(description).redact(&[secret]);
+        let shown = error.server_error().unwrap().error_description().unwrap();
+        assert!(shown.starts_with("[redacted] aaa"), "{}", &shown[..40]);
+        assert!(shown.ends_with("a..."));
+        assert!(shown.len() <= MAX_BODY_BYTES + 3, "{}", shown.len());
+    }
+
+    /// The worst case for the free-text search, in a 4 MiB description:
+    /// the search gives up within its budget and hides the text.
+    #[test]
+    fn a_hostile_description_is_hidden() {
+        let secret = format!("{}b", "a".repeat(4095));
+        let error = token_endpoint_error("a".repeat(4 << 20)).redact(&[&secret]);
+        assert_eq!(
+            error.server_error().unwrap().error_description(),
+            Some(crate::redact::NOT_CHECKED)
+        );
     }
 }

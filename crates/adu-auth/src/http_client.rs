@@ -49,7 +49,7 @@ pub type SharedHttpClient = Arc<dyn HttpClient>;
 /// whole when the body is scrubbed (before it is cut). An echoed character
 /// takes at most 6 bytes per byte of the secret (`\u0022` for `"`), so this
 /// covers secrets (and client assertions) up to 10 KiB.
-const REDACTION_SLACK: usize = 64 * 1024;
+pub(crate) const REDACTION_SLACK: usize = 64 * 1024;
 
 /// Remembers the status and body of the last response, which `oauth2`'s
 /// errors do not keep (a non-JSON error body is reported with its status).

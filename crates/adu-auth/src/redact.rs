@@ -7,7 +7,13 @@
 //! So a secret can come back raw, form-encoded, percent-encoded in another
 //! way (`%20`, lower-case hex), JSON-escaped or HTML-escaped. [`scrub`]
 //! finds a secret in any mix of those forms, and also blanks the value of
-//! every secret-carrying parameter by its name, whatever the value is.
+//! every secret-carrying parameter by its name, whatever the value is (an
+//! authorization `code` only when it looks like one).
+//!
+//! Server texts are attacker-controlled and the search runs on an async
+//! worker, so its work is bounded: callers cut a text before scrubbing it,
+//! and a search that needs more than [`STEP_BUDGET`] steps gives up and
+//! hides the whole text.
 
 /// What a redacted value is replaced with.
 pub(crate) const REDACTED: &str = "[redacted]";
@@ -22,7 +28,8 @@ const MIN_FREE_TEXT_CHARS: usize = 4;
 
 /// The request parameters (RFC 6749 §4.1.3, §4.3.2, §4.4.2, §6; RFC 7636
 /// §4.5; RFC 7521 §4.2) and response fields (RFC 6749 §5.1, OpenID Connect
-/// Core §3.1.3.3) that carry a secret.
+/// Core §3.1.3.3) that carry a secret. `code` is special: see
+/// [`MIN_CODE_BYTES`].
 const SECRET_NAMES: [&str; 9] = [
     "client_secret",
     "password",
@@ -35,26 +42,68 @@ const SECRET_NAMES: [&str; 9] = [
     "assertion",
 ];
 
+/// `code` is also the name of ordinary error fields (`"code":
+/// "GatewayTimeout"`, `code=AADSTS700016`, Azure AD's `error?code=7000215`).
+/// An authorization code (RFC 6749 §4.1.2) is only ever sent form-encoded,
+/// and Azure AD's are hundreds of characters long, so `code` is redacted
+/// only in form style and only when its value is at least this long.
+const MIN_CODE_BYTES: usize = 32;
+
+/// How many steps (one character form tried at one text position) the
+/// free-text search may take over one text. Matching is linear in the text
+/// times the secret's length, so a hostile text (`aaaa...` against a secret
+/// `aaa...ab`) could otherwise keep a worker busy for minutes. Ordinary
+/// texts take about one step per byte per secret.
+const STEP_BUDGET: usize = 4_000_000;
+
+/// What a text is replaced with when the search ran out of its budget: it
+/// fails closed, since what was not searched may hold a secret.
+pub(crate) const NOT_CHECKED: &str = "[not shown: it could not be checked for secrets]";
+
 /// Replaces every occurrence of `secrets` in `text`, in any of the forms
 /// described in the module docs, and every secret-named parameter value,
-/// with [`REDACTED`].
+/// with [`REDACTED`]. If that takes more than [`STEP_BUDGET`] steps, the
+/// whole text becomes [`NOT_CHECKED`]. Callers bound `text` first.
 pub(crate) fn scrub(text: &mut String, secrets: &[&str]) {
+    let _ = scrub_within(text, secrets, STEP_BUDGET);
+}
+
+/// [`scrub`] with a given budget; returns the steps taken.
+fn scrub_within(text: &mut String, secrets: &[&str], budget: usize) -> usize {
+    let mut search = Search {
+        positions: Vec::new(),
+        next: Vec::new(),
+        steps_left: budget,
+    };
     for secret in secrets {
-        if secret.chars().count() >= MIN_FREE_TEXT_CHARS {
-            replace_encoded(text, secret);
+        if secret.chars().count() >= MIN_FREE_TEXT_CHARS
+            && replace_encoded(text, secret, &mut search).is_none()
+        {
+            NOT_CHECKED.clone_into(text);
+            return budget;
         }
     }
     redact_by_name(text);
+    budget - search.steps_left
+}
+
+/// The state of the free-text search: two buffers reused at every text
+/// position, and the steps it may still take.
+struct Search {
+    positions: Vec<usize>,
+    next: Vec<usize>,
+    steps_left: usize,
 }
 
 /// Replaces every occurrence of `secret`, each of its characters written in
-/// any of the accepted forms.
-fn replace_encoded(text: &mut String, secret: &str) {
-    let mut out = String::with_capacity(text.len());
+/// any of the accepted forms. `None` if the budget ran out (`text` is then
+/// unchanged).
+fn replace_encoded(text: &mut String, secret: &str, search: &mut Search) -> Option<()> {
+    let mut out = String::new();
     let mut copied = 0;
     let mut at = 0;
     while at < text.len() {
-        if let Some(end) = match_at(text, at, secret) {
+        if let Some(end) = search.match_at(text, at, secret)? {
             out.push_str(&text[copied..at]);
             out.push_str(REDACTED);
             copied = end;
@@ -67,29 +116,34 @@ fn replace_encoded(text: &mut String, secret: &str) {
         out.push_str(&text[copied..]);
         *text = out;
     }
+    Some(())
 }
 
-/// Where an occurrence of `secret` starting at `start` ends (the longest
-/// one), if there is one. The forms of one character may overlap (`%` is
-/// itself or the start of `%25`), so every possible end is followed at once
-/// (a small NFA), which keeps this linear in the secret's length.
-fn match_at(text: &str, start: usize, secret: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let mut positions = vec![start];
-    let mut next = Vec::new();
-    for c in secret.chars() {
-        next.clear();
-        for &p in &positions {
-            push_char_forms(bytes, p, c, &mut next);
+impl Search {
+    /// Where an occurrence of `secret` starting at `start` ends (the
+    /// longest one), if there is one; `None` if the budget ran out. The
+    /// forms of one character may overlap (`%` is itself or the start of
+    /// `%25`), so every possible end is followed at once (a small NFA),
+    /// which keeps this linear in the secret's length.
+    fn match_at(&mut self, text: &str, start: usize, secret: &str) -> Option<Option<usize>> {
+        let bytes = text.as_bytes();
+        self.positions.clear();
+        self.positions.push(start);
+        for c in secret.chars() {
+            self.steps_left = self.steps_left.checked_sub(self.positions.len())?;
+            self.next.clear();
+            for &p in &self.positions {
+                push_char_forms(bytes, p, c, &mut self.next);
+            }
+            self.next.sort_unstable();
+            self.next.dedup();
+            if self.next.is_empty() {
+                return Some(None);
+            }
+            std::mem::swap(&mut self.positions, &mut self.next);
         }
-        next.sort_unstable();
-        next.dedup();
-        if next.is_empty() {
-            return None;
-        }
-        std::mem::swap(&mut positions, &mut next);
+        Some(self.positions.iter().copied().max())
     }
-    positions.into_iter().max()
 }
 
 /// Pushes the end of every form of `c` that `text` has at `at`.
@@ -205,12 +259,9 @@ fn redact_by_name(text: &mut String) {
                 .iter()
                 .filter(|name| starts_with_ignore_case(&bytes[at..], name.as_bytes()))
                 .find_map(|name| {
-                    let (from, to) = value_after_name(bytes, at + name.len())?;
-                    // Azure AD's `error_uri` is `.../error?code=<AADSTS
-                    // number>`, and an authorization code is never all
-                    // digits: such a `code` is kept.
-                    let aadsts = name == &"code" && bytes[from..to].iter().all(u8::is_ascii_digit);
-                    (!aadsts).then_some((from, to))
+                    let (from, to, form) = value_after_name(bytes, at + name.len())?;
+                    let ordinary_code = name == &"code" && (!form || to - from < MIN_CODE_BYTES);
+                    (!ordinary_code).then_some((from, to))
                 })
         } else {
             None
@@ -236,8 +287,8 @@ fn is_name_byte(b: u8) -> bool {
 }
 
 /// The byte range of the value that follows a parameter name ending at
-/// `at`, if a value follows.
-fn value_after_name(text: &[u8], at: usize) -> Option<(usize, usize)> {
+/// `at`, if a value follows, and whether it is form style (`name=value`).
+fn value_after_name(text: &[u8], at: usize) -> Option<(usize, usize, bool)> {
     let rest = &text[at..];
     // Form style. The value ends where a form-encoded value cannot go on;
     // after an encoded `=` (`%3D`) the encoded `&` is not looked for, so the
@@ -256,7 +307,7 @@ fn value_after_name(text: &[u8], at: usize) -> Option<(usize, usize)> {
                 b.is_ascii_whitespace() || matches!(b, b'&' | b'"' | b'\'' | b'<' | b'>' | b'\\')
             })
             .unwrap_or(text.len() - from);
-        return Some((from, from + len));
+        return Some((from, from + len, true));
     }
     // JSON style: `"name"` then `:` then a string, quotes maybe escaped.
     let mut i = at;
@@ -294,7 +345,7 @@ fn value_after_name(text: &[u8], at: usize) -> Option<(usize, usize)> {
         j += if !escaped && text[j] == b'\\' { 2 } else { 1 };
     }
     // A trailing backslash may step past the end; the value then runs to it.
-    Some((from, j.min(text.len())))
+    Some((from, j.min(text.len()), false))
 }
 
 #[cfg(test)]
@@ -362,7 +413,12 @@ mod tests {
         let text = "grant_type=x&client_secret=Abc8Q%7Exyz&scope=s";
         // Found as an encoded secret, not only by name.
         let mut only_encoded = text.to_owned();
-        replace_encoded(&mut only_encoded, "Abc8Q~xyz");
+        let mut search = Search {
+            positions: Vec::new(),
+            next: Vec::new(),
+            steps_left: STEP_BUDGET,
+        };
+        replace_encoded(&mut only_encoded, "Abc8Q~xyz", &mut search).unwrap();
         assert_eq!(
             only_encoded,
             "grant_type=x&client_secret=[redacted]&scope=s"
@@ -380,8 +436,9 @@ mod tests {
 
     #[test]
     fn secret_named_values_are_redacted_whatever_they_are() {
+        let long_code = format!("code={}&scope=s", "A".repeat(MIN_CODE_BYTES));
         for (text, want) in [
-            ("code=abc&scope=s", "code=[redacted]&scope=s"),
+            (long_code.as_str(), "code=[redacted]&scope=s"),
             ("x CLIENT_SECRET=s3 y", "x CLIENT_SECRET=[redacted] y"),
             (
                 "\"a=b&code_verifier=v\"",
@@ -430,5 +487,59 @@ mod tests {
             scrubbed(r#"{"password":"ab\"#, &[]),
             r#"{"password":"[redacted]"#
         );
+    }
+    #[test]
+    fn ordinary_error_codes_are_kept() {
+        for text in [
+            r#"{"error":{"code":"GatewayTimeout","message":"The gateway did not receive a response"}}"#,
+            r#"{\"code\": \"GatewayTimeout\"}"#,
+            "Error code=AADSTS700016 for application x",
+            "code%3DAADSTS700016",
+            // JSON `code` keys are never redacted, whatever their length.
+            r#"{"code":"AADSTS700016_UnauthorizedClient_DoesNotMatchRequest"}"#,
+        ] {
+            assert_eq!(scrubbed(text, &[]), text);
+        }
+    }
+
+    #[test]
+    fn an_echoed_authorization_code_is_redacted() {
+        let code = format!("0.AXoA{}", "x-Y_z9".repeat(33));
+        assert_eq!(code.len(), 204);
+        let text = format!(
+            "AADSTS70008: bad grant_type=authorization_code&code={code}&redirect_uri=http%3A%2F%2Flocalhost&code_verifier=v"
+        );
+        assert_eq!(
+            scrubbed(&text, &[]),
+            "AADSTS70008: bad grant_type=authorization_code&code=[redacted]&redirect_uri=http%3A%2F%2Flocalhost&code_verifier=[redacted]"
+        );
+    }
+
+    /// The worst case for the free-text search: every position of the text
+    /// matches all of the secret but its last character.
+    #[test]
+    fn a_hostile_text_is_hidden_once_the_budget_is_spent() {
+        let secret = format!("{}b", "a".repeat(4095));
+        let hostile = "a".repeat(66 * 1024);
+        let mut text = hostile.clone();
+        let steps = scrub_within(&mut text, &[&secret], STEP_BUDGET);
+        assert_eq!(text, NOT_CHECKED);
+        assert_eq!(steps, STEP_BUDGET);
+        // Searched to the end, the same text would take about 270 million
+        // steps: the budget is what stops it.
+        let mut short = hostile[..1024].to_owned();
+        let steps = scrub_within(&mut short, &[&secret[4095 - 1023..]], usize::MAX);
+        assert!(steps > 500_000, "{steps}");
+        assert_eq!(short, hostile[..1024]);
+    }
+
+    #[test]
+    fn ordinary_texts_take_about_one_step_per_byte() {
+        let secret = "Abc8Q~xyz-0123456789";
+        let text = format!("{} {secret} {}", "a".repeat(60_000), "Ab".repeat(3000));
+        let mut scrubbed = text.clone();
+        let steps = scrub_within(&mut scrubbed, &[secret], STEP_BUDGET);
+        assert!(steps < 2 * text.len(), "{steps}");
+        assert!(scrubbed.contains(" [redacted] "));
     }
 }
