@@ -43,22 +43,12 @@ fn oauth_error(echo: &str) -> String {
         .to_string()
 }
 
-/// `%7E` as `%7e`, the rest unchanged.
-fn lower_hex(text: &str) -> String {
-    let mut out = String::new();
-    let mut after_percent = 0;
-    for c in text.chars() {
-        if after_percent > 0 {
-            out.push(c.to_ascii_lowercase());
-            after_percent -= 1;
-        } else {
-            out.push(c);
-            if c == '%' {
-                after_percent = 2;
-            }
-        }
-    }
-    out
+/// The password field of a form body, decoded.
+fn form_password(body: &str) -> String {
+    url::form_urlencoded::parse(body.as_bytes())
+        .find(|(name, _)| name == "password")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
 }
 
 fn shown(err: &Error) -> String {
@@ -91,30 +81,20 @@ fn form_encoded_client_secret_echo_is_redacted() {
     }
 }
 
-/// Every encoding a server may echo the password in: the form body as sent
-/// (`+` for space, upper-case hex), `%20` and lower-case hex, the raw
-/// password, and the raw password inside a JSON string.
+/// The echoes a server may make of the password, end to end: the form body as
+/// sent (`+` for space, upper-case hex), the raw password, and the raw password
+/// inside a JSON string. (Every other encoding the scrub knows, `%20` and
+/// lower-case hex among them, is checked on the scrub itself in `redact.rs`.)
 #[test]
 fn password_with_reserved_characters_is_redacted_in_every_encoding() {
     let password = "p@ss word+&=\"secretPW\\/";
     let renders: Vec<(u16, &str, Render)> = vec![
         (400, "application/json", oauth_error),
-        (400, "application/json", |body| {
-            oauth_error(&lower_hex(&body.replace('+', "%20")))
+        (500, "text/plain", |body| {
+            format!("raw password: {}", form_password(body))
         }),
         (500, "text/plain", |body| {
-            let form: std::collections::HashMap<String, String> =
-                url::form_urlencoded::parse(body.as_bytes())
-                    .into_owned()
-                    .collect();
-            format!("raw password: {}", form["password"])
-        }),
-        (500, "text/plain", |body| {
-            let form: std::collections::HashMap<String, String> =
-                url::form_urlencoded::parse(body.as_bytes())
-                    .into_owned()
-                    .collect();
-            serde_json::json!({"echo": form["password"]}).to_string()
+            serde_json::json!({"echo": form_password(body)}).to_string()
         }),
     ];
     for (status, content_type, render) in renders {

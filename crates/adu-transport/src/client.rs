@@ -936,41 +936,24 @@ fn before(deadline: Option<tokio::time::Instant>, delay: Duration) -> bool {
 fn passing_failure(error: &Error) -> Option<Option<Duration>> {
     match error {
         Error::Service(service) if service.is_retryable() => Some(service.retry_after()),
-        Error::Transport(transport) => matches!(
-            transport.kind(),
-            TransportErrorKind::Connect
-                | TransportErrorKind::Connection
-                | TransportErrorKind::TimedOut
-        )
-        .then_some(None),
+        Error::Transport(transport) => transport.is_transient().then_some(None),
         // A token endpoint that cannot be reached or is briefly down; not one whose
         // certificate is untrusted or whose request cannot be made, which the same TLS
         // failure at the service already ends at once.
-        Error::Auth(auth)
-            if auth.is_transient()
-                && !transport_failure_in(auth, |t| {
-                    !matches!(
-                        t.kind(),
-                        TransportErrorKind::Connect
-                            | TransportErrorKind::Connection
-                            | TransportErrorKind::TimedOut
-                    )
-                }) =>
-        {
+        Error::Auth(auth) if auth.is_transient() && !lasting_transport_failure_in(auth) => {
             Some(None)
         }
         _ => None,
     }
 }
 
-/// Whether `error`'s chain holds a [`TransportError`] for which `is` holds.
-fn transport_failure_in(
-    error: &(dyn std::error::Error + 'static),
-    is: impl Fn(&TransportError) -> bool,
-) -> bool {
+/// Whether `error`'s chain holds a [`TransportError`] that another try would not mend.
+fn lasting_transport_failure_in(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(e) = current {
-        if e.downcast_ref::<TransportError>().is_some_and(&is) {
+        if e.downcast_ref::<TransportError>()
+            .is_some_and(|t| !t.is_transient())
+        {
             return true;
         }
         current = e.source();
