@@ -26,28 +26,24 @@ pub fn config(
     apply_flags(config, port, tls_cert)
 }
 
-/// The flags over a scenario's configuration: `--port` replaces the port of the scenario's
-/// `bind` (by default `127.0.0.1:0`), whose address is kept; `--tls-cert` turns https on. A
-/// scenario that asks for https (`"tls": true`) needs `--tls-cert`, or the certificate the
-/// other commands must trust would be written nowhere.
+/// The flags over a scenario's configuration ([`Config::apply_listen_flags`]): `--port`
+/// replaces the port of the scenario's `bind` (by default `127.0.0.1:0`), whose address is
+/// kept; `--tls-cert` turns https on, and a scenario asking for https needs it.
 pub fn apply_flags(
     mut config: Config,
     port: Option<u16>,
     tls_cert: Option<&Path>,
 ) -> Result<Config, Failure> {
-    if let Some(port) = port {
-        config.bind.set_port(port);
-    }
-    if tls_cert.is_some() {
-        config.tls = true;
-    } else if config.tls {
-        return Err(Failure::new(
-            Exit::Usage,
-            "the scenario asks for https (\"tls\": true) but no --tls-cert was given",
-            "pass --tls-cert PATH: the self-signed certificate is written there, for the other \
-             commands' --ca-file",
-        ));
-    }
+    config
+        .apply_listen_flags(None, port, tls_cert.is_some())
+        .map_err(|e| {
+            Failure::new(
+                Exit::Usage,
+                format!("cannot use the scenario: {e}"),
+                "pass --tls-cert PATH: the self-signed certificate is written there, for the \
+                 other commands' --ca-file",
+            )
+        })?;
     Ok(config)
 }
 

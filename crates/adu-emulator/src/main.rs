@@ -48,22 +48,7 @@ fn config_from(args: &Args) -> Result<Config, Error> {
         None => Config::default(),
     };
     // Flags win over the scenario, each for what it names.
-    if let Some(address) = args.bind {
-        config.bind.set_ip(address);
-    }
-    if let Some(port) = args.port {
-        config.bind.set_port(port);
-    }
-    if args.tls_cert.is_some() {
-        config.tls = true;
-    } else if config.tls {
-        // The certificate clients must trust would be written nowhere.
-        return Err(Error::ScenarioValue {
-            detail: "it asks for https (\"tls\": true), which needs --tls-cert PATH to write \
-                     the certificate clients must trust"
-                .to_owned(),
-        });
-    }
+    config.apply_listen_flags(args.bind, args.port, args.tls_cert.is_some())?;
     if let Some(v) = &args.tenant {
         config.credentials.tenant = v.clone();
     }
