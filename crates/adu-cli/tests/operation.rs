@@ -537,94 +537,33 @@ fn usage_and_configuration_errors_exit_2_before_anything_is_sent() {
         no_endpoint.stderr
     );
 
-    let no_credential = adu(
-        &[
-            "operation",
-            "show",
-            "op1",
-            "--endpoint",
-            "http://127.0.0.1:9",
-            "--instance",
-            "blue",
-        ],
-        &[],
-    );
-    assert_eq!(no_credential.code, 2, "{no_credential:?}");
-    for way in ["ADU_ACCESS_TOKEN", "AZURE_CLIENT_SECRET", "adu login"] {
-        assert!(
-            no_credential.stderr.contains(way),
-            "{way}: {}",
-            no_credential.stderr
+    // No credential at all, or a blank ADU_ACCESS_TOKEN (taken as unset): the error names
+    // the three ways, not the option.
+    for env in [&[][..], &[("ADU_ACCESS_TOKEN", "")][..]] {
+        let no_credential = adu(
+            &[
+                "operation",
+                "show",
+                "op1",
+                "--endpoint",
+                "http://127.0.0.1:9",
+                "--instance",
+                "blue",
+            ],
+            env,
         );
-    }
-
-    let json = adu(
-        &[
-            "operation",
-            "show",
-            "op1",
-            "--endpoint",
-            "ftp://x",
-            "--instance",
-            "blue",
-            "--output",
-            "json",
-        ],
-        &[("ADU_ACCESS_TOKEN", "t")],
-    );
-    assert_eq!(json.code, 2);
-    assert_eq!(json.stderr_json()["error"]["exitCode"], 2);
-
-    let long_id = "x".repeat(300);
-    for args in [
-        vec!["operation", "wait", "op1", "--timeout", "10x"],
-        vec!["operation", "wait", "op1", "--timeout", ""],
-        vec!["operation", "wait", "op1", "--interval", "1ms"],
-        vec![
-            "operation",
-            "wait",
-            "op1",
-            "--timeout",
-            "99999999999999999999h",
-        ],
-        vec!["operation", "show", "op1", "--api-version", "2019-01-01"],
-        vec!["operation", "show", "op1", "--output", "yaml"],
-        vec![
-            "operation",
-            "show",
-            &long_id,
-            "--endpoint",
-            "example.com",
-            "--instance",
-            "blue",
-        ],
-        vec![
-            "operation",
-            "show",
-            "op1",
-            "--endpoint",
-            "example.com",
-            "--instance",
-            "..",
-        ],
-        vec!["operation", "frobnicate"],
-        vec!["operation", "wait", "op1", "--timeout", "0"],
-        vec!["operation", "wait", "op1", "--timeout", "-5s"],
-        vec!["login", "--flow", "device-code", "--client-id", "x"],
-        vec![],
-    ] {
-        let run = adu(&args, &[("ADU_ACCESS_TOKEN", "t")]);
-        assert_eq!(run.code, 2, "{args:?}: {run:?}");
-        assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
-        // With --output json, clap's usage errors are one JSON document on stderr too.
-        if args.contains(&"yaml") {
-            continue;
+        assert_eq!(no_credential.code, 2, "{env:?}: {no_credential:?}");
+        assert!(
+            !no_credential.stderr.contains("--access-token <"),
+            "{env:?}"
+        );
+        for way in ["ADU_ACCESS_TOKEN", "AZURE_CLIENT_SECRET", "adu login"] {
+            assert!(
+                no_credential.stderr.contains(way),
+                "{env:?} {way}: {}",
+                no_credential.stderr
+            );
         }
-        let mut json_args = args.clone();
-        json_args.extend(["--output", "json"]);
-        let json = adu(&json_args, &[("ADU_ACCESS_TOKEN", "t")]);
-        assert_eq!(json.code, 2, "{json_args:?}: {json:?}");
-        assert_eq!(json.stderr_json()["error"]["exitCode"], 2, "{json_args:?}");
     }
 
     let zero = adu(
@@ -640,26 +579,6 @@ fn usage_and_configuration_errors_exit_2_before_anything_is_sent() {
         negative.stderr.contains("cannot be negative"),
         "{}",
         negative.stderr
-    );
-
-    // A blank ADU_ACCESS_TOKEN is unset: the error names the three ways, not the option.
-    let blank = adu(
-        &[
-            "operation",
-            "show",
-            "op1",
-            "--endpoint",
-            "http://127.0.0.1:9",
-            "--instance",
-            "blue",
-        ],
-        &[("ADU_ACCESS_TOKEN", "")],
-    );
-    assert_eq!(blank.code, 2, "{blank:?}");
-    assert!(
-        blank.stderr.contains("AZURE_CLIENT_SECRET") && !blank.stderr.contains("--access-token <"),
-        "{}",
-        blank.stderr
     );
 }
 
