@@ -118,38 +118,25 @@ fn emulator_serve_runs_until_sigterm_and_answers_adu_over_https() {
 fn emulator_serve_refuses_a_bad_scenario_with_exit_2() {
     let dir = temp_dir("serve-bad");
     let scenario = dir.join("scenario.json");
-    std::fs::write(&scenario, r#"{ "operatoins": [] }"#).unwrap();
-    let run = adu(
-        &[
-            "emulator",
-            "serve",
-            "--scenario",
-            scenario.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("scenario"), "{}", run.stderr);
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn emulator_serve_refuses_tls_in_the_scenario_without_tls_cert() {
-    let dir = temp_dir("serve-tls");
-    let scenario = dir.join("scenario.json");
-    std::fs::write(&scenario, r#"{ "tls": true }"#).unwrap();
-    let run = adu(
-        &[
-            "emulator",
-            "serve",
-            "--scenario",
-            scenario.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("--tls-cert PATH"), "{}", run.stderr);
-    assert!(run.stdout.is_empty(), "{run:?}");
+    for (json, says) in [
+        (r#"{ "operatoins": [] }"#, "scenario"),
+        // https with the certificate written nowhere.
+        (r#"{ "tls": true }"#, "--tls-cert PATH"),
+    ] {
+        std::fs::write(&scenario, json).unwrap();
+        let run = adu(
+            &[
+                "emulator",
+                "serve",
+                "--scenario",
+                scenario.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(run.code, 2, "{json}: {run:?}");
+        assert!(run.stderr.contains(says), "{json}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{json}: {run:?}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
