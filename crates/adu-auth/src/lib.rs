@@ -24,8 +24,11 @@
 //!   tenant, v2.0 endpoints by default and v1 (`resource`) on request.
 //!
 //! # Out of scope (Architecture Invariant)
-//! This crate does no I/O of its own: no sockets, no runtime, no clock read
-//! outside the injected [`Clock`]. It has no hyper, no tokio and no reqwest.
+//! This crate does no network I/O of its own: no sockets, no runtime, no clock
+//! read outside the injected [`Clock`]. It has no hyper, no tokio and no reqwest.
+//! The one file read of the workspace, [`file::read_bounded`], lives here (the
+//! lowest crate allowed to touch files) and is shared by the transport, the CLI
+//! and the emulator.
 //! The loopback listener that receives an interactive sign-in's redirect
 //! lives with the I/O (transport / CLI).
 //!
@@ -57,6 +60,7 @@ mod credentials;
 mod endpoint;
 mod environment;
 mod error;
+pub mod file;
 mod http_client;
 mod interactive;
 mod redact;

@@ -90,7 +90,7 @@ impl Bare {
                     .map_err(|e| format!("root: {e}"))?;
             }
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("tls: {e}"))?

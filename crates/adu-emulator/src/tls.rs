@@ -19,8 +19,8 @@ pub(crate) fn self_signed() -> Result<(TlsAcceptor, String), Error> {
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         certified.signing_key.serialize_der(),
     ));
-    // rustls is built without a default provider: choose ring explicitly.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // rustls is built without a process-wide default provider: name aws-lc-rs, its default.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err(format!("protocol versions: {e}")))?

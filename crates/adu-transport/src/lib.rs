@@ -85,7 +85,7 @@
 //! - `http2`: allow HTTP/2 (through ALPN) for API requests when
 //!   [`HyperTransportBuilder::http2`] is set. Token requests always use HTTP/1.1.
 //!
-//! TLS always uses rustls with the `ring` crypto provider, chosen explicitly. Extra roots
+//! TLS always uses rustls with its default `aws-lc-rs` crypto provider (post-quantum hybrid key exchange preferred), chosen explicitly. Extra roots
 //! (private endpoints, the emulator's https mode) are added with
 //! [`HyperTransportBuilder::add_root_certificates_pem_file`].
 #![forbid(unsafe_code)]

@@ -180,7 +180,7 @@ enum Stack {
     Client(Box<HyperClient>),
 }
 
-/// The default [`HttpTransport`]: hyper 1 over rustls (ring).
+/// The default [`HttpTransport`]: hyper 1 over rustls (aws-lc-rs).
 ///
 /// - HTTP/1.1 through the transport's own pool of kept-alive connections; HTTP/2 is
 ///   offered through ALPN (with hyper-util's pooled client) when the `http2` feature is on
@@ -495,7 +495,7 @@ impl HyperTransportBuilder {
         http2: bool,
     ) -> Result<HttpsConnector<TcpConnector>, TransportError> {
         // The crypto provider is chosen here, explicitly, rather than from a process default.
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| {

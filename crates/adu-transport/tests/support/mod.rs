@@ -307,7 +307,7 @@ pub fn self_signed() -> (String, Vec<u8>, Vec<u8>) {
 /// `reply` over HTTP/1.1. Returns its address.
 pub async fn tls_server(cert_der: Vec<u8>, key_der: Vec<u8>, reply: Reply) -> SocketAddr {
     use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
