@@ -26,9 +26,8 @@ pub struct Endpoint {
     https: bool,
     /// Lowercase host, IPv6 without brackets.
     host: String,
-    /// `host[:port]` as written in a URI (IPv6 in brackets), port omitted when default;
-    /// parsed once for the URIs of every request (a clone shares it).
-    authority: http::uri::Authority,
+    /// `host[:port]` as written in a URI (IPv6 in brackets), port omitted when default.
+    authority: String,
     port: Option<u16>,
     loopback: bool,
 }
@@ -90,8 +89,6 @@ impl Endpoint {
             Some(p) => format!("{host_in_uri}:{p}"),
             None => host_in_uri,
         };
-        let authority = http::uri::Authority::from_maybe_shared(bytes::Bytes::from(authority))
-            .map_err(|_| fail("the host is not valid in a URI"))?;
         Ok(Endpoint {
             https,
             host,
@@ -122,17 +119,7 @@ impl Endpoint {
 
     /// `host[:port]` as it appears in a URI (the port only when not the default).
     pub fn authority(&self) -> &str {
-        self.authority.as_str()
-    }
-
-    /// The scheme and authority, parsed, for building a URI on this endpoint.
-    pub(crate) fn uri_parts(&self) -> (http::uri::Scheme, http::uri::Authority) {
-        let scheme = if self.https {
-            http::uri::Scheme::HTTPS
-        } else {
-            http::uri::Scheme::HTTP
-        };
-        (scheme, self.authority.clone())
+        &self.authority
     }
 
     /// Whether the host is a loopback address or `localhost`.
@@ -158,12 +145,6 @@ impl Endpoint {
         let Some(scheme) = uri.scheme_str() else {
             return false;
         };
-        // Fast path, for the URIs this crate builds: the authority exactly as the endpoint
-        // writes it (`host[:port]`, lowercase, default port left out) names the same host
-        // and port, so only the scheme is left to compare.
-        if uri.authority().map(http::uri::Authority::as_str) == Some(self.authority()) {
-            return scheme == self.scheme();
-        }
         let Some(host) = uri.host() else {
             return false;
         };
@@ -284,16 +265,13 @@ pub fn is_loopback_host(host: &str) -> bool {
     false
 }
 
-fn check_segment(input: &str, max: usize) -> Result<(), &'static str> {
+/// The rule both ids follow: 1 to 256 characters, no control characters, not `.`/`..`.
+fn check_segment(input: &str) -> Result<(), &'static str> {
     if input.is_empty() {
         return Err("it is empty");
     }
-    if input.chars().count() > max {
-        return Err(if max == 256 {
-            "it is longer than 256 characters"
-        } else {
-            "it is too long"
-        });
+    if input.chars().count() > 256 {
+        return Err("it is longer than 256 characters");
     }
     if input == "." || input == ".." {
         return Err("`.` and `..` are not ids");
@@ -318,7 +296,7 @@ impl InstanceId {
     /// Validates an instance name: 1 to 256 characters, no control characters, not `.`/`..`.
     pub fn new(id: impl Into<String>) -> Result<Self, Error> {
         let id = id.into();
-        match check_segment(&id, 256) {
+        match check_segment(&id) {
             Ok(()) => Ok(InstanceId(id)),
             Err(reason) => Err(Error::InvalidInstanceId {
                 input: bounded(&id),
@@ -361,7 +339,7 @@ impl OperationId {
     /// Validates an operation id: 1 to 256 characters, no control characters, not `.`/`..`.
     pub fn new(id: impl Into<String>) -> Result<Self, Error> {
         let id = id.into();
-        match check_segment(&id, 256) {
+        match check_segment(&id) {
             Ok(()) => Ok(OperationId(id)),
             Err(reason) => Err(Error::InvalidOperationId {
                 input: bounded(&id),

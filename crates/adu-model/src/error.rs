@@ -306,7 +306,8 @@ impl<'a> Iterator for InnerErrors<'a> {
 }
 
 /// A success status whose body is not the expected operation.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, PartialEq, thiserror::Error)]
+#[error("the service answered {status} with a body that is not an operation: {reason}")]
 pub struct DecodeError {
     pub(crate) status: StatusCode,
     pub(crate) reason: String,
@@ -339,18 +340,6 @@ impl fmt::Debug for DecodeError {
             .finish()
     }
 }
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the service answered {} with a body that is not an operation: {}",
-            self.status, self.reason
-        )
-    }
-}
-
-impl std::error::Error for DecodeError {}
 
 /// A URL-like input for an error message: bounded, and with everything from the authority's
 /// start to the last `@` replaced by `***` (any `user:password@`, whatever it holds), so a

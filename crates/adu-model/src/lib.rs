@@ -41,31 +41,28 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod endpoint;
-pub mod error;
-pub mod etag;
-pub mod generated;
-pub mod polling;
-pub mod request;
-pub mod response;
-pub mod retry;
-pub mod retry_after;
-pub mod time;
+mod endpoint;
+mod error;
+mod etag;
+mod polling;
+mod request;
+mod response;
+mod retry;
+mod retry_after;
+mod time;
 
-mod text;
+// The generated model types live in `src/generated/` (written by `cargo xtask codegen`)
+// and are public under one name, `models`.
+#[path = "generated/mod.rs"]
+pub mod models;
 
 pub use http;
-
-pub use generated as models;
 
 pub use endpoint::{
     is_loopback_host, ApiVersion, Endpoint, InstanceId, OperationId, UnknownApiVersion,
 };
 pub use error::{DecodeError, Error, InnerErrors, ServiceError, ServiceErrorKind, MAX_KEPT_BODY};
 pub use etag::ETag;
-pub use generated::{
-    ErrorResponse, InnerError, Operation, OperationStatus, UpdateId, UpdateInfo, UpdateOperation,
-};
 pub use polling::{decide_failed_poll, decide_poll, PollDecision, PollPolicy};
 pub use request::{
     api_version_of_location, build_get_operation_request, build_get_request,

@@ -8,7 +8,7 @@ impl OperationStatus {
     /// Whether the operation has finished: `Succeeded` or `Failed`.
     ///
     /// ```
-    /// use adu_model::OperationStatus;
+    /// use adu_model::models::OperationStatus;
     /// assert!(OperationStatus::Failed.is_terminal());
     /// assert!(!OperationStatus::from_wire("Cancelling").is_terminal());
     /// ```
@@ -116,7 +116,8 @@ pub enum PollDecision {
 ///
 /// ```
 /// use std::time::Duration;
-/// use adu_model::{decide_poll, OperationStatus, PollDecision, PollPolicy};
+/// use adu_model::models::OperationStatus;
+/// use adu_model::{decide_poll, PollDecision, PollPolicy};
 ///
 /// let policy = PollPolicy::default();
 /// assert_eq!(decide_poll(&policy, &OperationStatus::Running, Some(Duration::from_secs(2)), 0), PollDecision::PollAfter(Duration::from_secs(2)));

@@ -21,39 +21,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// assert_eq!(adu_model::encode_path_segment("a/b?c#d"), "a%2Fb%3Fc%23d");
 /// ```
 pub fn encode_path_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    push_segment(&mut out, segment);
-    out
-}
-
-/// Appends `segment` percent-encoded (chunk by chunk: no formatting machinery, and a
-/// value with nothing to encode is one copy).
-fn push_segment(out: &mut String, segment: &str) {
-    for chunk in utf8_percent_encode(segment, SEGMENT) {
-        out.push_str(chunk);
-    }
-}
-
-/// Appends the path and query of the get-operation request.
-fn push_operation_path(
-    out: &mut String,
-    instance: &InstanceId,
-    operation: &OperationId,
-    version: ApiVersion,
-) {
-    out.push_str(match version {
-        ApiVersion::V2 => "/deviceupdate/",
-        ApiVersion::V2022_10_01 => "/deviceUpdate/",
-    });
-    push_segment(out, instance.as_str());
-    out.push_str(match version {
-        ApiVersion::V2 => "/v2/updates/operations/",
-        ApiVersion::V2022_10_01 => "/updates/operations/",
-    });
-    push_segment(out, operation.as_str());
-    if version == ApiVersion::V2022_10_01 {
-        out.push_str("?api-version=2022-10-01");
-    }
+    utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
 /// The path and query of the get-operation request.
@@ -73,9 +41,14 @@ pub fn operation_path(
     operation: &OperationId,
     version: ApiVersion,
 ) -> String {
-    let mut out = String::with_capacity(96 + instance.as_str().len() + operation.as_str().len());
-    push_operation_path(&mut out, instance, operation, version);
-    out
+    let instance = encode_path_segment(instance.as_str());
+    let operation = encode_path_segment(operation.as_str());
+    match version {
+        ApiVersion::V2 => format!("/deviceupdate/{instance}/v2/updates/operations/{operation}"),
+        ApiVersion::V2022_10_01 => format!(
+            "/deviceUpdate/{instance}/updates/operations/{operation}?api-version=2022-10-01"
+        ),
+    }
 }
 
 /// Builds `GET` get-operation-status for one operation.
@@ -119,9 +92,8 @@ pub fn build_get_operation_request(
 
 /// The absolute URI of one operation's status, as [`build_get_operation_request`] sends it.
 ///
-/// For a caller that sends the same request many times (a wait polls one operation):
-/// build the URI once and hand a clone to [`build_get_request`] for each request. A
-/// clone shares the URI's buffers, so it skips writing and validating the path again.
+/// A caller that polls one operation can work the URI out once and hand a clone to
+/// [`build_get_request`] for each request.
 ///
 /// ```
 /// use adu_model::{build_get_request, operation_uri, ApiVersion, Endpoint, InstanceId, OperationId};
@@ -145,23 +117,13 @@ pub fn operation_uri(
     operation: &OperationId,
     version: ApiVersion,
 ) -> Result<Uri, Error> {
-    // The scheme and authority were parsed once with the endpoint, and the path is written
-    // into one buffer that `PathAndQuery` takes over without a copy.
-    let mut path = String::with_capacity(96 + instance.as_str().len() + operation.as_str().len());
-    push_operation_path(&mut path, instance, operation, version);
-    let invalid = || Error::InvalidOperationId {
-        input: bounded(operation.as_str()),
-        reason: "it does not form a valid URI",
-    };
-    let (scheme, authority) = endpoint.uri_parts();
-    let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(scheme);
-    parts.authority = Some(authority);
-    parts.path_and_query = Some(
-        http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(path))
-            .map_err(|_| invalid())?,
-    );
-    Uri::from_parts(parts).map_err(|_| invalid())
+    let path = operation_path(instance, operation, version);
+    format!("{}{path}", endpoint.base_url())
+        .parse()
+        .map_err(|_| Error::InvalidOperationId {
+            input: bounded(operation.as_str()),
+            reason: "it does not form a valid URI",
+        })
 }
 
 /// Builds the status request for an `Operation-Location` header value.
@@ -217,18 +179,7 @@ pub fn resolve_operation_location(endpoint: &Endpoint, location: &str) -> Result
     if location.contains('#') {
         return Err(fail("it has a fragment"));
     }
-    let absolute = if let Some(rest) = location.strip_prefix("//") {
-        // Scheme-relative: takes the endpoint's scheme.
-        format!("{}://{rest}", endpoint.scheme())
-    } else if location.starts_with('/') {
-        format!("{}{location}", endpoint.base_url())
-    } else if has_scheme(location) {
-        location.to_owned()
-    } else {
-        // A relative path against the endpoint's root path "/".
-        format!("{}/{location}", endpoint.base_url())
-    };
-    let uri: Uri = absolute
+    let uri: Uri = absolute_form(location, endpoint.scheme(), &endpoint.base_url())
         .parse()
         .map_err(|_| fail("it is not a valid URI or path"))?;
     if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
@@ -250,6 +201,21 @@ pub fn resolve_operation_location(endpoint: &Endpoint, location: &str) -> Result
     format!("{}{path_and_query}", endpoint.base_url())
         .parse()
         .map_err(|_| fail("it is not a valid URI or path"))
+}
+
+/// `location` (trimmed) as absolute URI text (RFC 3986 §5.2, for the forms the service
+/// sends): scheme-relative (`//`) takes `scheme`, a path (`/`) and a relative path go
+/// under `base_url`, an absolute one stays as it is.
+fn absolute_form(location: &str, scheme: &str, base_url: &str) -> String {
+    if let Some(rest) = location.strip_prefix("//") {
+        format!("{scheme}://{rest}")
+    } else if location.starts_with('/') {
+        format!("{base_url}{location}")
+    } else if has_scheme(location) {
+        location.to_owned()
+    } else {
+        format!("{base_url}/{location}")
+    }
 }
 
 fn has_scheme(s: &str) -> bool {
@@ -278,29 +244,13 @@ fn has_scheme(s: &str) -> bool {
 /// assert_eq!(api_version_of_location("https://h?q=/deviceupdate/blue/v2/x"), ApiVersion::V2022_10_01);
 /// ```
 pub fn api_version_of_location(location: &str) -> ApiVersion {
-    // Read as `resolve_operation_location` reads it: surrounding blanks dropped; then
-    // scheme-relative (`//`), a path (`/`), absolute (an RFC 3986 scheme before the first
-    // `:`), or else a path relative to the root; the authority ends at the first `/`, `?`
-    // or `#`. (A `://` later in a path, as in `deviceupdate/b/v2/x://y`, is part of the
-    // path: the text before it is no scheme.)
-    let location = location.trim_matches(|c| c == ' ' || c == '\t');
-    let after_authority =
-        |rest: &'_ str| -> usize { rest.find(['/', '?', '#']).unwrap_or(rest.len()) };
-    let path = if let Some(rest) = location.strip_prefix("//") {
-        &rest[after_authority(rest)..]
-    } else if location.starts_with('/') {
-        location
-    } else if has_scheme(location) {
-        let rest = location.split_once(':').map_or("", |(_, rest)| rest);
-        match rest.strip_prefix("//") {
-            Some(rest) => &rest[after_authority(rest)..],
-            None => rest,
-        }
-    } else {
-        location
+    // Read as `resolve_operation_location` reads it, on any origin; text that is not a
+    // URI has no legacy path.
+    let location = location.trim_matches([' ', '\t']);
+    let Ok(uri) = absolute_form(location, "https", "https://h").parse::<Uri>() else {
+        return ApiVersion::V2022_10_01;
     };
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let mut segments = path.trim_start_matches('/').split('/');
+    let mut segments = uri.path().trim_start_matches('/').split('/');
     match (segments.next(), segments.next(), segments.next()) {
         (Some(first), Some(_instance), Some("v2"))
             if first.eq_ignore_ascii_case("deviceupdate") =>
@@ -334,16 +284,14 @@ pub fn api_version_of_location(location: &str) -> ApiVersion {
 /// assert!(matches!(empty, Err(Error::InvalidETag)));
 /// ```
 pub fn build_get_request(uri: Uri, if_none_match: Option<&str>) -> Result<Request<Vec<u8>>, Error> {
-    // `Request::new` (GET by default) and direct header inserts: the builder's
-    // `Result` plumbing costs more, and every part here is already valid.
+    // `Request::new` is a GET.
     let mut request = Request::new(Vec::new());
     *request.uri_mut() = uri;
     let headers = request.headers_mut();
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     if let Some(etag) = if_none_match {
         // Not empty, and visible ASCII and spaces only: `HeaderValue` alone would
-        // also let obs-text and an empty value through. Checked first, so only a
-        // valid value is built.
+        // also let obs-text and an empty value through.
         if !crate::etag::is_sendable(etag) {
             return Err(Error::InvalidETag);
         }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::endpoint::ApiVersion;
 use crate::error::{DecodeError, Error, ServiceError, MAX_KEPT_BODY};
 use crate::models::{self, Operation, OperationStatus, UpdateOperation};
-use crate::retry_after::{parse_retry_after, scan_headers};
+use crate::retry_after::parse_retry_after;
 use crate::{ETag, Timestamp};
 
 /// An operation of either API version.
@@ -170,24 +170,21 @@ pub fn decode_get_operation_response(
 ) -> Result<GetOperationOutcome, Error> {
     let status = response.status();
     let headers = response.headers();
-    let mut etag = None;
-    let retry_after = scan_headers(headers, now, |name, value| {
-        if etag.is_none() && name == http::header::ETAG {
-            etag = Some(value);
-        }
-    });
-    let etag = etag.and_then(|v| v.to_str().ok()).map(ETag::new);
+    let retry_after = parse_retry_after(headers, now);
+    let etag = headers
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(ETag::new);
     match status {
         StatusCode::OK => {
             let body = response.body();
-            // One UTF-8 check of the whole body, then `from_str`: serde_json's slice
-            // reader would check every string (keys too) on its own, which costs more.
+            // Checked first so that the reason says so when the body is not UTF-8.
             let text = std::str::from_utf8(body).map_err(|e| {
                 decode_error(status, body, format!("the body is not UTF-8 JSON: {e}"))
             })?;
             let operation = match version {
-                ApiVersion::V2 => from_text(text).map(AnyOperation::Legacy),
-                ApiVersion::V2022_10_01 => from_text(text).map(AnyOperation::Current),
+                ApiVersion::V2 => serde_json::from_str(text).map(AnyOperation::Legacy),
+                ApiVersion::V2022_10_01 => serde_json::from_str(text).map(AnyOperation::Current),
             }
             .map_err(|e| decode_error(status, body, e.to_string()))?;
             Ok(GetOperationOutcome::Operation(OperationResponse {
@@ -314,11 +311,6 @@ pub fn decode_service_error(
     e
 }
 
-fn from_text<'a, T: serde::Deserialize<'a>>(text: &'a str) -> serde_json::Result<T> {
-    serde_json::from_str(text)
-}
-
-#[cold]
 fn decode_error(status: StatusCode, body: &[u8], reason: String) -> Error {
     Error::Decode(Box::new(DecodeError {
         status,

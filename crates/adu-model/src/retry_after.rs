@@ -7,12 +7,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderMap;
 
 /// The delay the response asks for, if any header says so.
 ///
 /// `now` is the caller's clock reading, used for the HTTP-date form; a date in
-/// the past means no wait (`Duration::ZERO`).
+/// the past means no wait (`Duration::ZERO`). Of each header, the first value that
+/// parses counts.
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
@@ -28,37 +29,22 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 /// assert_eq!(parse_retry_after(&h, now), Some(Duration::from_millis(1500)));
 /// ```
 pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    scan_headers(headers, now, |_, _| {})
-}
-
-/// [`parse_retry_after`] in one pass over the headers, showing each header to `each` on
-/// the way (the response decoder picks the `ETag` up in the same pass: one walk over the
-/// map costs less than a hash lookup per header name).
-pub(crate) fn scan_headers<'h>(
-    headers: &'h HeaderMap,
-    now: SystemTime,
-    mut each: impl FnMut(&'h HeaderName, &'h HeaderValue),
-) -> Option<Duration> {
-    // Static names: a `&str` name would be parsed and validated again on every call.
-    const RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
-    const X_MS_RETRY_AFTER_MS: HeaderName = HeaderName::from_static("x-ms-retry-after-ms");
-    // The first valid value of each header; the millisecond ones are more precise and win.
-    let (mut ms, mut x_ms, mut delay) = (None, None, None);
-    for (name, value) in headers {
-        each(name, value);
-        if *name == http::header::RETRY_AFTER {
-            if delay.is_none() {
-                delay = parse_retry_after_value(value.as_bytes(), now);
-            }
-        } else if *name == RETRY_AFTER_MS {
-            if ms.is_none() {
-                ms = parse_delay_number(value.as_bytes());
-            }
-        } else if *name == X_MS_RETRY_AFTER_MS && x_ms.is_none() {
-            x_ms = parse_delay_number(value.as_bytes());
-        }
-    }
-    ms.or(x_ms).map(Duration::from_millis).or(delay)
+    let millis = |name| {
+        headers
+            .get_all(name)
+            .iter()
+            .find_map(|v| parse_delay_number(v.as_bytes()))
+    };
+    // The millisecond headers are more precise and win.
+    millis("retry-after-ms")
+        .or_else(|| millis("x-ms-retry-after-ms"))
+        .map(Duration::from_millis)
+        .or_else(|| {
+            headers
+                .get_all(http::header::RETRY_AFTER)
+                .iter()
+                .find_map(|v| parse_retry_after_value(v.as_bytes(), now))
+        })
 }
 
 /// Parses one `Retry-After` value: delay-seconds or an HTTP-date.
@@ -71,37 +57,25 @@ pub(crate) fn scan_headers<'h>(
 /// assert_eq!(parse_retry_after_value(b"soon", SystemTime::now()), None);
 /// ```
 pub fn parse_retry_after_value(value: &[u8], now: SystemTime) -> Option<Duration> {
-    // The number form first, on the bytes: it is what the service sends, and it needs
-    // neither a UTF-8 check nor `str` parsing.
     if let Some(secs) = parse_delay_number(value) {
         return Some(Duration::from_secs(secs));
     }
-    let text = std::str::from_utf8(trim_ows(value)).ok()?;
+    let text = std::str::from_utf8(value).ok()?.trim_matches([' ', '\t']);
     // RFC 9110 §5.6.7: IMF-fixdate, with the obsolete RFC 850 and asctime
     // forms accepted on receipt (httpdate handles all three).
     let date = httpdate::parse_http_date(text).ok()?;
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// `1*DIGIT` between optional whitespace, saturating on overflow (a huge delay stays
-/// huge).
+/// `1*DIGIT` between optional whitespace (RFC 9110 `OWS`), saturating on overflow (a huge
+/// delay stays huge).
 fn parse_delay_number(value: &[u8]) -> Option<u64> {
-    let digits = trim_ows(value);
-    if digits.is_empty() {
+    let digits = std::str::from_utf8(value).ok()?.trim_matches([' ', '\t']);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.iter().try_fold(0u64, |n, &b| {
-        b.is_ascii_digit()
-            .then(|| n.saturating_mul(10).saturating_add(u64::from(b - b'0')))
-    })
-}
-
-/// Without leading and trailing spaces and tabs (RFC 9110 `OWS`).
-fn trim_ows(value: &[u8]) -> &[u8] {
-    let ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
-    let end = value.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
-    &value[start..end]
+    // Only digits: parsing fails on overflow alone.
+    Some(digits.parse().unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -2,23 +2,21 @@
 //!
 //! The service writes RFC 3339 date-times with up to seven fractional digits
 //! and an offset (`Z`, `+00:00`, `-07:00`). A [`Timestamp`] keeps the exact
-//! text it was given (so nothing is lost when it is written back out) and tells
-//! the instant it denotes, when the text is a valid RFC 3339 date-time. Short
-//! texts (all the service's) are kept in place, and the instant is worked out
-//! when asked for, so decoding a timestamp costs a copy of its text and no more.
+//! text it was given (so nothing is lost when it is written back out) and the
+//! instant it denotes, when the text is a valid RFC 3339 date-time.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::text::{deserialize_text, InlineText};
-
 /// A date-time from the service: the text as sent plus the instant it names.
 ///
 /// Parsing never fails: text that is not RFC 3339 is kept, and
 /// [`Timestamp::instant`] returns `None` for it, so a surprising date format
-/// never breaks decoding of a whole operation.
+/// never breaks decoding of a whole operation. Two timestamps are equal when their
+/// texts are: the same instant written two ways is two timestamps, as the service sent
+/// them (compare [`Timestamp::instant`]s for the instant).
 ///
 /// ```
 /// use adu_model::Timestamp;
@@ -29,17 +27,15 @@ use crate::text::{deserialize_text, InlineText};
 /// assert_eq!(t.instant(), utc.instant());
 /// assert_eq!(t.offset_minutes(), Some(-7 * 60));
 /// ```
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Timestamp {
-    raw: InlineText<INLINE>,
+    text: String,
+    /// What `text` denotes; `None` when it is not RFC 3339.
+    parsed: Option<Parsed>,
 }
 
-/// The longest text kept in place; the service's timestamps (28 to 33 bytes) fit, so
-/// decoding one costs no allocation.
-const INLINE: usize = 38;
-
-/// What RFC 3339 text denotes; computed when asked for, not kept.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// What RFC 3339 text denotes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 struct Parsed {
     /// Seconds since the Unix epoch, UTC.
     unix_seconds: i64,
@@ -50,19 +46,12 @@ struct Parsed {
 }
 
 impl Timestamp {
-    /// Keeps `text`; whether it is an RFC 3339 date-time is asked by
+    /// Keeps `text` and parses it; whether it is an RFC 3339 date-time is asked by
     /// [`Timestamp::is_valid`] and the accessors.
     pub fn parse(text: impl Into<String>) -> Self {
-        Timestamp {
-            raw: InlineText::from_string(text.into()),
-        }
-    }
-
-    /// Keeps a copy of `text`, in place when it is short.
-    fn from_text(text: &str) -> Self {
-        Timestamp {
-            raw: InlineText::copy_of(text),
-        }
+        let text = text.into();
+        let parsed = parse_rfc3339(&text);
+        Timestamp { text, parsed }
     }
 
     /// Formats an instant as RFC 3339 in UTC with seven fractional digits,
@@ -90,43 +79,20 @@ impl Timestamp {
             }
         };
         let (year, month, day, hour, minute, second) = civil_from_unix(secs);
-        if let Ok(year @ 0..=9999) = u32::try_from(year) {
-            // The usual case, written in place (the emulator does this for every answer).
-            let mut text = *b"0000-00-00T00:00:00.0000000Z";
-            let mut put = |at: usize, width: usize, mut value: u32| {
-                for i in (at..at + width).rev() {
-                    text[i] = b'0' + (value % 10) as u8;
-                    value /= 10;
-                }
-            };
-            put(0, 4, year);
-            put(5, 2, month);
-            put(8, 2, day);
-            put(11, 2, hour);
-            put(14, 2, minute);
-            put(17, 2, second);
-            put(20, 7, nanos / 100);
-            return Timestamp::from_text(std::str::from_utf8(&text).unwrap_or_default());
-        }
-        let raw = format!(
+        Timestamp::parse(format!(
             "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:07}Z",
             nanos / 100
-        );
-        Timestamp::parse(raw)
+        ))
     }
 
     /// The text exactly as the service sent it.
     pub fn as_str(&self) -> &str {
-        self.raw.as_str()
-    }
-
-    fn parsed(&self) -> Option<Parsed> {
-        parse_rfc3339(self.as_str())
+        &self.text
     }
 
     /// The instant this timestamp names, or `None` if the text is not RFC 3339.
     pub fn instant(&self) -> Option<SystemTime> {
-        let p = self.parsed()?;
+        let p = self.parsed?;
         if p.unix_seconds >= 0 {
             UNIX_EPOCH.checked_add(Duration::new(p.unix_seconds as u64, p.nanos))
         } else {
@@ -138,45 +104,29 @@ impl Timestamp {
 
     /// Seconds since the Unix epoch (UTC) and nanoseconds, if the text is RFC 3339.
     pub fn unix_time(&self) -> Option<(i64, u32)> {
-        self.parsed().map(|p| (p.unix_seconds, p.nanos))
+        self.parsed.map(|p| (p.unix_seconds, p.nanos))
     }
 
     /// The UTC offset the text was written with, in minutes east of UTC.
     pub fn offset_minutes(&self) -> Option<i16> {
-        self.parsed().map(|p| p.offset_minutes)
+        self.parsed.map(|p| p.offset_minutes)
     }
 
     /// Whether the text is a valid RFC 3339 date-time.
     pub fn is_valid(&self) -> bool {
-        self.parsed().is_some()
-    }
-}
-
-/// Equal when the texts are equal: the same instant written two ways is two timestamps,
-/// as the service sent them (compare [`Timestamp::instant`]s for the instant).
-impl PartialEq for Timestamp {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for Timestamp {}
-
-impl std::hash::Hash for Timestamp {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
+        self.parsed.is_some()
     }
 }
 
 impl fmt::Debug for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Timestamp").field(&self.as_str()).finish()
+        f.debug_tuple("Timestamp").field(&self.text).finish()
     }
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(&self.text)
     }
 }
 
@@ -188,21 +138,18 @@ impl From<SystemTime> for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
+        serializer.serialize_str(&self.text)
     }
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserialize_text(
-            deserializer,
-            "a date-time string",
-            Timestamp::from_text,
-            Timestamp::parse,
-        )
+        String::deserialize(deserializer).map(Timestamp::parse)
     }
 }
 
+// Hand-written: `time`, `chrono` or `jiff` would add a date library to the sans-IO core
+// for this one parser and formatter, and `humantime` reads only the `Z` offset.
 /// RFC 3339 §5.6 `date-time`: `full-date "T" full-time`, where `time-secfrac`
 /// may have any number of digits (the service sends seven) and the offset is
 /// `Z` or `±hh:mm`. Lowercase `t`/`z` and a space separator are accepted as
@@ -362,15 +309,9 @@ mod tests {
     }
 
     #[test]
-    fn long_and_short_texts_are_kept_alike() {
+    fn any_text_is_kept_whatever_its_length_or_escapes() {
         let long = "2022-01-05T18:24:39.123456789012345678901234567890-07:00";
-        assert!(long.len() > INLINE);
-        for text in [
-            long,
-            "2022-01-05T18:24:39Z",
-            "",
-            "x".repeat(INLINE).as_str(),
-        ] {
+        for text in [long, "2022-01-05T18:24:39Z", ""] {
             let from_string = Timestamp::parse(text.to_owned());
             let from_json: Timestamp = serde_json::from_str(&format!("\"{text}\"")).unwrap();
             let escaped: Timestamp =
@@ -389,51 +330,16 @@ mod tests {
     }
 
     #[test]
-    fn formatting_in_place_matches_the_general_formatter() {
-        // Every year the in-place writer handles, around month and day edges, against
-        // `format!` (the path years outside 0..=9999 take).
-        for secs in [
-            -62_167_219_200i64, // 0000-01-01
-            -1,
-            0,
-            951_782_399,
-            951_782_400,
-            1_641_407_079,
-            4_102_444_799,
-            253_402_300_799, // 9999-12-31T23:59:59
-        ] {
-            for nanos in [0u32, 100, 999_999_900, 123_456_789] {
-                let t = UNIX_EPOCH.checked_add(Duration::new(0, nanos)).unwrap();
-                let t = if secs >= 0 {
-                    t + Duration::from_secs(secs as u64)
-                } else {
-                    t - Duration::from_secs(secs.unsigned_abs())
-                };
-                let (y, mo, d, h, mi, s) = civil_from_unix(secs);
-                let want = format!(
-                    "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:07}Z",
-                    nanos / 100
-                );
-                assert_eq!(
-                    Timestamp::from_system_time(t).as_str(),
-                    want,
-                    "{secs} {nanos}"
-                );
-            }
-        }
-        let far = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
-        assert_eq!(
-            Timestamp::from_system_time(far).as_str(),
-            "10000-01-01T00:00:00.0000000Z"
-        );
-    }
-
-    #[test]
     fn formats_like_the_service() {
         let t = Timestamp::from_system_time(UNIX_EPOCH + Duration::new(951_782_400, 0));
         assert_eq!(t.as_str(), "2000-02-29T00:00:00.0000000Z");
         let before = Timestamp::from_system_time(UNIX_EPOCH - Duration::new(1, 500_000_000));
         assert_eq!(before.as_str(), "1969-12-31T23:59:58.5000000Z");
         assert_eq!(before.unix_time(), Some((-2, 500_000_000)));
+        let far = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert_eq!(
+            Timestamp::from_system_time(far).as_str(),
+            "10000-01-01T00:00:00.0000000Z"
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adu_model::http::{self, HeaderName, HeaderValue};
+use adu_model::models::{InnerError, Operation, OperationStatus, UpdateId};
 use adu_model::*;
 use serde_json::Value;
 

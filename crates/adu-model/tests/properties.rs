@@ -6,7 +6,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adu_model::http::{self, HeaderMap, HeaderName, HeaderValue};
-use adu_model::models;
+use adu_model::models::{
+    self, ErrorResponse, InnerError, Operation, OperationStatus, UpdateId, UpdateInfo,
+    UpdateOperation,
+};
 use adu_model::*;
 use percent_encoding::percent_decode_str;
 use proptest::prelude::*;
