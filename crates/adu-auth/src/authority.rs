@@ -143,23 +143,19 @@ impl Authority {
         !(t == "common" || t == "consumers" || t == CONSUMERS_TENANT_ID)
     }
 
-    /// The scope-related form parameters for a token request: v2 takes the
-    /// scopes; v1 takes the one `resource` they belong to.
-    pub(crate) fn scope_params(&self, scopes: &[String]) -> Result<ScopeParams, Error> {
+    /// The parameter naming what a token is for: v2 takes the scopes
+    /// (`scope`, none when there are no scopes); v1 takes the one `resource`
+    /// they belong to.
+    pub(crate) fn scope_param(
+        &self,
+        scopes: &[String],
+    ) -> Result<Option<(&'static str, String)>, Error> {
         match self.version {
-            EndpointVersion::V2 => Ok(ScopeParams::Scopes(scopes.to_vec())),
-            EndpointVersion::V1 => resource_for(scopes).map(ScopeParams::Resource),
+            EndpointVersion::V2 if scopes.is_empty() => Ok(None),
+            EndpointVersion::V2 => Ok(Some(("scope", scopes.join(" ")))),
+            EndpointVersion::V1 => Ok(Some(("resource", resource_for(scopes)?))),
         }
     }
-}
-
-/// How a request names what it wants a token for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ScopeParams {
-    /// v2: `scope=a b c`.
-    Scopes(Vec<String>),
-    /// v1: `resource=...`.
-    Resource(String),
 }
 
 /// The resource of URL-shaped scopes: `https://api.example/.default` and
@@ -405,8 +401,8 @@ mod tests {
             .unwrap()
             .with_version(EndpointVersion::V1);
         assert_eq!(
-            v1.scope_params(&s(&[scopes::CURRENT])).unwrap(),
-            ScopeParams::Resource(scopes::RESOURCE.to_owned())
+            v1.scope_param(&s(&[scopes::CURRENT])).unwrap(),
+            Some(("resource", scopes::RESOURCE.to_owned()))
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The token cache: per scope set, refreshed a margin before expiry, with at
 //! most one token request in flight per scope set (single flight).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -107,6 +108,7 @@ struct SlotState {
     last_error: Option<Error>,
 }
 
+/// The cache of one scope set: its state, and the lock held across a fetch.
 #[derive(Default)]
 struct Slot {
     state: Mutex<SlotState>,
@@ -116,33 +118,17 @@ struct Slot {
 /// A token cache keyed by scope set (order and duplicates do not matter).
 pub struct TokenCache {
     options: TokenCacheOptions,
-    /// One slot per scope set, the key sorted and without duplicates. A list, not a
-    /// map: a credential serves one or a few scope sets, and finding one by comparing
-    /// needs no allocation, where a map lookup would build an owned key per request.
-    slots: Mutex<Vec<(Vec<String>, Arc<Slot>)>>,
+    /// One slot per scope set, keyed by the scopes sorted and deduplicated.
+    slots: Mutex<HashMap<Vec<String>, Arc<Slot>>>,
 }
 
 impl fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let entries = self.slots.lock().map(|s| s.len()).unwrap_or(0);
         f.debug_struct("TokenCache")
             .field("options", &self.options)
-            .field("scope_sets", &entries)
+            .field("scope_sets", &lock(&self.slots).len())
             .finish()
     }
-}
-
-/// Whether `scopes` name the same set as `key` (a [`key`]: sorted, no duplicates).
-fn same_set(key: &[String], scopes: &[&str]) -> bool {
-    scopes.iter().all(|s| key.iter().any(|k| k == s))
-        && key.iter().all(|k| scopes.contains(&k.as_str()))
-}
-
-fn find_slot<'s>(slots: &'s [(Vec<String>, Arc<Slot>)], scopes: &[&str]) -> Option<&'s Arc<Slot>> {
-    slots
-        .iter()
-        .find(|(k, _)| same_set(k, scopes))
-        .map(|(_, slot)| slot)
 }
 
 fn key(scopes: &[&str]) -> Vec<String> {
@@ -164,8 +150,14 @@ impl TokenCache {
     pub fn new(options: TokenCacheOptions) -> Self {
         TokenCache {
             options,
-            slots: Mutex::new(Vec::new()),
+            slots: Mutex::default(),
         }
+    }
+
+    /// The same cache, tokens kept, with other options.
+    pub(crate) fn with_options(mut self, options: TokenCacheOptions) -> Self {
+        self.options = options;
+        self
     }
 
     /// The options.
@@ -174,25 +166,21 @@ impl TokenCache {
         &self.options
     }
 
-    /// The current time, from the configured clock.
-    #[must_use]
-    pub fn now(&self) -> SystemTime {
-        self.options.clock.now()
-    }
-
-    /// The slot for `scopes`, made if there is none yet.
     fn slot(&self, scopes: &[&str]) -> Arc<Slot> {
-        let mut slots = lock(&self.slots);
-        if let Some(slot) = find_slot(&slots, scopes) {
-            return slot.clone();
-        }
-        let slot = Arc::new(Slot::default());
-        slots.push((key(scopes), slot.clone()));
-        slot
+        lock(&self.slots).entry(key(scopes)).or_default().clone()
     }
 
-    fn existing_slot(&self, scopes: &[&str]) -> Option<Arc<Slot>> {
-        find_slot(&lock(&self.slots), scopes).cloned()
+    /// The cached token if it does not need a refresh at `now`.
+    fn fresh(&self, state: &SlotState, now: SystemTime) -> Option<AccessToken> {
+        let c = state.cached.as_ref()?;
+        (!needs_refresh(&c.token, c.obtained, now, self.options.refresh_margin))
+            .then(|| c.token.clone())
+    }
+
+    /// The cached token if it is still valid at `now`, due for a refresh or not.
+    fn valid(state: &SlotState, now: SystemTime) -> Option<AccessToken> {
+        let c = state.cached.as_ref()?;
+        c.token.is_valid_at(now).then(|| c.token.clone())
     }
 
     /// The cached token for `scopes` if there is one that does not need a refresh yet;
@@ -200,70 +188,33 @@ impl TokenCache {
     /// of the caching credentials is this.
     #[must_use]
     pub fn peek(&self, scopes: &[&str]) -> Option<AccessToken> {
-        // This runs on every request: the clock is read outside the locks, and the slot is
-        // read in place under the list's lock (the order every path here takes: the list,
-        // then a slot) instead of through a cloned `Arc`.
-        let now = self.now();
-        let slots = lock(&self.slots);
-        let slot = find_slot(&slots, scopes)?;
+        let slot = lock(&self.slots).get(&key(scopes))?.clone();
         let state = lock(&slot.state);
-        let c = state.cached.as_ref()?;
-        (!needs_refresh(&c.token, c.obtained, now, self.options.refresh_margin))
-            .then(|| c.token.clone())
+        self.fresh(&state, self.options.clock.now())
     }
 
     /// Stores a token obtained now (e.g. by an interactive sign-in).
     pub fn insert(&self, scopes: &[&str], token: AccessToken) {
-        let now = self.now();
+        let obtained = self.options.clock.now();
         let slot = self.slot(scopes);
         let mut state = lock(&slot.state);
-        state.cached = Some(Cached {
-            token,
-            obtained: now,
-        });
+        state.cached = Some(Cached { token, obtained });
         state.last_error = None;
-    }
-
-    /// A cache with other options holding the tokens this one holds (each
-    /// with the time it was obtained).
-    pub(crate) fn with_options_keeping_tokens(&self, options: TokenCacheOptions) -> TokenCache {
-        let slots = lock(&self.slots)
-            .iter()
-            .filter_map(|(key, slot)| {
-                let cached = lock(&slot.state).cached.clone()?;
-                let slot = Slot {
-                    state: Mutex::new(SlotState {
-                        cached: Some(cached),
-                        ..SlotState::default()
-                    }),
-                    flight: async_lock::Mutex::new(()),
-                };
-                Some((key.clone(), Arc::new(slot)))
-            })
-            .collect();
-        TokenCache {
-            options,
-            slots: Mutex::new(slots),
-        }
     }
 
     /// Forgets the token for these scopes (the service answered 401).
     pub fn invalidate(&self, scopes: &[&str]) {
-        if let Some(slot) = self.existing_slot(scopes) {
+        if let Some(slot) = lock(&self.slots).get(&key(scopes)) {
             lock(&slot.state).cached = None;
         }
-    }
-
-    /// Forgets every token.
-    pub fn clear(&self) {
-        lock(&self.slots).clear();
     }
 
     /// The cached token for `scopes` if it does not need a refresh yet, or
     /// the result of `fetch`. However many callers ask at once, at most one
     /// `fetch` per scope set runs at a time: the others wait for it and share
-    /// its token (or its error). If a refresh fails while the cached token is
-    /// still valid, the cached token is returned and the failure is given to
+    /// its token (or its error), or use the cached token while it is still
+    /// valid. If a refresh fails while the cached token is still valid, the
+    /// cached token is returned and the failure is given to
     /// [`TokenCacheOptions::on_refresh_error`].
     pub async fn get_or_fetch<F, Fut>(
         &self,
@@ -275,52 +226,39 @@ impl TokenCache {
         Fut: Future<Output = Result<AccessToken, Error>>,
     {
         let slot = self.slot(scopes);
-        let margin = self.options.refresh_margin;
         let (seen_generation, still_valid) = {
             let state = lock(&slot.state);
-            let now = self.now();
-            if let Some(c) = &state.cached {
-                if !needs_refresh(&c.token, c.obtained, now, margin) {
-                    return Ok(c.token.clone());
-                }
+            let now = self.options.clock.now();
+            if let Some(token) = self.fresh(&state, now) {
+                return Ok(token);
             }
-            let valid = state
-                .cached
-                .as_ref()
-                .filter(|c| c.token.is_valid_at(now))
-                .map(|c| c.token.clone());
-            (state.generation, valid)
+            (state.generation, Self::valid(&state, now))
         };
 
-        let _flight = match (&still_valid, slot.flight.try_lock()) {
+        let _flight = match (still_valid, slot.flight.try_lock()) {
             (_, Some(guard)) => guard,
             // Someone is already refreshing and the old token is still good:
             // use it rather than wait.
-            (Some(valid), None) => return Ok(valid.clone()),
+            (Some(valid), None) => return Ok(valid),
             (None, None) => slot.flight.lock().await,
         };
 
-        // Another caller may have completed an attempt while we waited.
+        // Another caller completed an attempt while we waited: share its outcome.
         {
             let state = lock(&slot.state);
-            let now = self.now();
             if state.generation != seen_generation {
-                if let Some(c) = &state.cached {
-                    if !needs_refresh(&c.token, c.obtained, now, margin) {
-                        return Ok(c.token.clone());
-                    }
+                let now = self.options.clock.now();
+                if let Some(token) = self.fresh(&state, now) {
+                    return Ok(token);
                 }
                 if let Some(error) = &state.last_error {
-                    return match state.cached.as_ref().filter(|c| c.token.is_valid_at(now)) {
-                        Some(c) => Ok(c.token.clone()),
-                        None => Err(error.clone()),
-                    };
+                    return Self::valid(&state, now).ok_or_else(|| error.clone());
                 }
             }
         }
 
         let result = fetch().await;
-        let now = self.now();
+        let now = self.options.clock.now();
         let mut state = lock(&slot.state);
         state.generation = state.generation.wrapping_add(1);
         match result {
@@ -334,10 +272,10 @@ impl TokenCache {
             }
             Err(error) => {
                 state.last_error = Some(error.clone());
-                match state.cached.as_ref().filter(|c| c.token.is_valid_at(now)) {
-                    Some(c) => {
-                        let token = c.token.clone();
-                        drop(state);
+                let valid = Self::valid(&state, now);
+                drop(state);
+                match valid {
+                    Some(token) => {
                         if let Some(hook) = &self.options.on_refresh_error {
                             hook(&error);
                         }
@@ -391,14 +329,9 @@ mod tests {
 
     #[test]
     fn scope_sets_match_whatever_the_order_and_duplicates() {
-        let k = key(&["b", "a", "a"]);
-        assert_eq!(k, ["a", "b"]);
-        assert!(same_set(&k, &["a", "b"]));
-        assert!(same_set(&k, &["b", "a", "b"]));
-        assert!(!same_set(&k, &["a"]));
-        assert!(!same_set(&k, &["a", "b", "c"]));
-        assert!(!same_set(&k, &[]));
-        assert!(same_set(&key(&[]), &[]));
+        assert_eq!(key(&["b", "a", "a"]), ["a", "b"]);
+        assert_eq!(key(&["b", "a"]), key(&["a", "b", "b"]));
+        assert_ne!(key(&["a"]), key(&["a", "b"]));
     }
 
     #[test]

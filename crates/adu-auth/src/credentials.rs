@@ -12,8 +12,82 @@ use crate::error::Error;
 use crate::http_client::SharedHttpClient;
 use crate::token::{AccessToken, RefreshTokenSecret};
 
-fn owned(scopes: &[&str]) -> Vec<String> {
+pub(crate) fn owned(scopes: &[&str]) -> Vec<String> {
     scopes.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// What a [`GrantCredential`] sends to the token endpoint for a token.
+enum Grant {
+    ClientCredentials,
+    Password {
+        username: oauth2::ResourceOwnerUsername,
+        password: oauth2::ResourceOwnerPassword,
+    },
+}
+
+/// A credential that asks for tokens with a grant of its own (client
+/// credentials or password) and caches them per scope set: what
+/// [`ClientSecretCredential`], [`UsernamePasswordCredential`] and
+/// [`EnvironmentCredential`](crate::EnvironmentCredential) are.
+pub(crate) struct GrantCredential {
+    endpoint: TokenEndpoint,
+    grant: Grant,
+    cache: TokenCache,
+}
+
+impl GrantCredential {
+    pub(crate) fn with_cache_options(mut self, options: TokenCacheOptions) -> Self {
+        self.cache = TokenCache::new(options);
+        self
+    }
+
+    /// `"client_credentials"` or `"password"`.
+    pub(crate) fn flow(&self) -> &'static str {
+        match self.grant {
+            Grant::ClientCredentials => "client_credentials",
+            Grant::Password { .. } => "password",
+        }
+    }
+
+    async fn fetch(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
+        let clock = &*self.cache.options().clock;
+        let scopes = owned(scopes);
+        let issued = match &self.grant {
+            Grant::ClientCredentials => self.endpoint.client_credentials(&scopes, clock).await?,
+            Grant::Password { username, password } => {
+                (self.endpoint)
+                    .password(username, password, &scopes, clock)
+                    .await?
+            }
+        };
+        Ok(issued.access)
+    }
+}
+
+impl fmt::Debug for GrantCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("GrantCredential");
+        s.field("endpoint", &self.endpoint);
+        if let Grant::Password { username, .. } = &self.grant {
+            s.field("username", &username.as_str())
+                .field("password", &"[redacted]");
+        }
+        s.finish_non_exhaustive()
+    }
+}
+
+impl TokenCredential for GrantCredential {
+    fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
+        Box::pin(self.cache.get_or_fetch(scopes, || self.fetch(scopes)))
+    }
+
+    fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
+        self.cache.peek(scopes)
+    }
+
+    fn invalidate(&self, scopes: &[&str]) {
+        self.cache.invalidate(scopes);
+    }
 }
 
 /// The client credentials flow ("application"): a confidential client signs
@@ -45,10 +119,8 @@ fn owned(scopes: &[&str]) -> Vec<String> {
 /// assert!(!format!("{credential:?}").contains("my-client-secret"));
 /// # Ok::<(), adu_auth::Error>(())
 /// ```
-pub struct ClientSecretCredential {
-    endpoint: TokenEndpoint,
-    cache: TokenCache,
-}
+#[derive(Debug)]
+pub struct ClientSecretCredential(pub(crate) GrantCredential);
 
 impl ClientSecretCredential {
     /// A credential for the application `client_id` with `client_secret`.
@@ -58,61 +130,42 @@ impl ClientSecretCredential {
         client_secret: impl Into<String>,
         http: SharedHttpClient,
     ) -> Self {
-        ClientSecretCredential {
+        ClientSecretCredential(GrantCredential {
             endpoint: TokenEndpoint {
                 authority,
                 client_id: client_id.into(),
                 client_secret: Some(oauth2::ClientSecret::new(client_secret.into())),
                 http,
             },
+            grant: Grant::ClientCredentials,
             cache: TokenCache::new(TokenCacheOptions::default()),
-        }
+        })
     }
 
     /// Replaces the cache options (clock, refresh margin, failure hook).
     #[must_use]
-    pub fn with_cache_options(mut self, options: TokenCacheOptions) -> Self {
-        self.cache = TokenCache::new(options);
-        self
+    pub fn with_cache_options(self, options: TokenCacheOptions) -> Self {
+        ClientSecretCredential(self.0.with_cache_options(options))
     }
 
     /// The authority.
     #[must_use]
     pub fn authority(&self) -> &Authority {
-        &self.endpoint.authority
-    }
-}
-
-impl fmt::Debug for ClientSecretCredential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientSecretCredential")
-            .field("endpoint", &self.endpoint)
-            .finish_non_exhaustive()
+        &self.0.endpoint.authority
     }
 }
 
 impl TokenCredential for ClientSecretCredential {
     fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
-        Box::pin(async move {
-            self.cache
-                .get_or_fetch(scopes, || async {
-                    let clock = &*self.cache.options().clock;
-                    Ok(self
-                        .endpoint
-                        .client_credentials(&owned(scopes), clock)
-                        .await?
-                        .access)
-                })
-                .await
-        })
+        self.0.get_token(scopes)
     }
 
     fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
-        self.cache.peek(scopes)
+        self.0.cached_token(scopes)
     }
 
     fn invalidate(&self, scopes: &[&str]) {
-        self.cache.invalidate(scopes);
+        self.0.invalidate(scopes);
     }
 }
 
@@ -120,12 +173,8 @@ impl TokenCredential for ClientSecretCredential {
 /// name and password are sent to the token endpoint. The identity platform
 /// refuses it on `common` and `consumers` (and for personal or MFA-enabled
 /// accounts), so those tenants are refused up front.
-pub struct UsernamePasswordCredential {
-    endpoint: TokenEndpoint,
-    username: oauth2::ResourceOwnerUsername,
-    password: oauth2::ResourceOwnerPassword,
-    cache: TokenCache,
-}
+#[derive(Debug)]
+pub struct UsernamePasswordCredential(pub(crate) GrantCredential);
 
 impl UsernamePasswordCredential {
     /// A credential for the public client `client_id`. Fails with
@@ -142,72 +191,55 @@ impl UsernamePasswordCredential {
                 tenant: authority.tenant().to_owned(),
             });
         }
-        Ok(UsernamePasswordCredential {
+        Ok(UsernamePasswordCredential(GrantCredential {
             endpoint: TokenEndpoint {
                 authority,
                 client_id: client_id.into(),
                 client_secret: None,
                 http,
             },
-            username: oauth2::ResourceOwnerUsername::new(username.into()),
-            password: oauth2::ResourceOwnerPassword::new(password.into()),
+            grant: Grant::Password {
+                username: oauth2::ResourceOwnerUsername::new(username.into()),
+                password: oauth2::ResourceOwnerPassword::new(password.into()),
+            },
             cache: TokenCache::new(TokenCacheOptions::default()),
-        })
+        }))
     }
 
     /// Also sends a client secret (confidential clients).
     #[must_use]
     pub fn with_client_secret(mut self, client_secret: impl Into<String>) -> Self {
-        self.endpoint.client_secret = Some(oauth2::ClientSecret::new(client_secret.into()));
+        self.0.endpoint.client_secret = Some(oauth2::ClientSecret::new(client_secret.into()));
         self
     }
 
     /// Replaces the cache options (clock, refresh margin, failure hook).
     #[must_use]
-    pub fn with_cache_options(mut self, options: TokenCacheOptions) -> Self {
-        self.cache = TokenCache::new(options);
-        self
+    pub fn with_cache_options(self, options: TokenCacheOptions) -> Self {
+        UsernamePasswordCredential(self.0.with_cache_options(options))
     }
 
     /// The user name.
     #[must_use]
     pub fn username(&self) -> &str {
-        self.username.as_str()
-    }
-}
-
-impl fmt::Debug for UsernamePasswordCredential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UsernamePasswordCredential")
-            .field("endpoint", &self.endpoint)
-            .field("username", &self.username.as_str())
-            .field("password", &"[redacted]")
-            .finish_non_exhaustive()
+        match &self.0.grant {
+            Grant::Password { username, .. } => username.as_str(),
+            Grant::ClientCredentials => "",
+        }
     }
 }
 
 impl TokenCredential for UsernamePasswordCredential {
     fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
-        Box::pin(async move {
-            self.cache
-                .get_or_fetch(scopes, || async {
-                    let clock = &*self.cache.options().clock;
-                    let issued = self
-                        .endpoint
-                        .password(&self.username, &self.password, &owned(scopes), clock)
-                        .await?;
-                    Ok(issued.access)
-                })
-                .await
-        })
+        self.0.get_token(scopes)
     }
 
     fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
-        self.cache.peek(scopes)
+        self.0.cached_token(scopes)
     }
 
     fn invalidate(&self, scopes: &[&str]) {
-        self.cache.invalidate(scopes);
+        self.0.invalidate(scopes);
     }
 }
 
@@ -291,23 +323,20 @@ pub struct InteractiveCredential {
 }
 
 impl InteractiveCredential {
+    /// A sign-in for `scopes`, without a token yet.
     pub(crate) fn new(
         endpoint: Option<TokenEndpoint>,
-        token: AccessToken,
         refresh: Option<oauth2::RefreshToken>,
         scopes: Vec<String>,
         options: TokenCacheOptions,
     ) -> Self {
-        let cache = TokenCache::new(options);
-        let keys: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        cache.insert(&keys, token);
         InteractiveCredential {
             endpoint,
             refresh: Mutex::new(refresh),
             refresh_flight: async_lock::Mutex::new(()),
             on_rotated: None,
             login_scopes: scopes,
-            cache,
+            cache: TokenCache::new(options),
         }
     }
 
@@ -340,22 +369,20 @@ impl InteractiveCredential {
                 message: "a restored sign-in needs at least one scope".to_owned(),
             });
         }
-        authority.scope_params(&scopes)?;
-        Ok(InteractiveCredential {
-            endpoint: Some(TokenEndpoint {
-                authority,
-                client_id: client_id.into(),
-                client_secret: None,
-                http,
-            }),
-            refresh: Mutex::new(Some(oauth2::RefreshToken::new(
-                refresh_token.secret().to_owned(),
-            ))),
-            refresh_flight: async_lock::Mutex::new(()),
-            on_rotated: None,
-            login_scopes: scopes,
-            cache: TokenCache::new(TokenCacheOptions::default()),
-        })
+        authority.scope_param(&scopes)?;
+        let endpoint = TokenEndpoint {
+            authority,
+            client_id: client_id.into(),
+            client_secret: None,
+            http,
+        };
+        let refresh = oauth2::RefreshToken::new(refresh_token.secret().to_owned());
+        Ok(Self::new(
+            Some(endpoint),
+            Some(refresh),
+            scopes,
+            TokenCacheOptions::default(),
+        ))
     }
 
     /// Seeds the cache with an access token for the sign-in's scopes (for
@@ -382,7 +409,7 @@ impl InteractiveCredential {
     /// keeping the tokens already cached.
     #[must_use]
     pub fn with_cache_options(mut self, options: TokenCacheOptions) -> Self {
-        self.cache = self.cache.with_options_keeping_tokens(options);
+        self.cache = self.cache.with_options(options);
         self
     }
 

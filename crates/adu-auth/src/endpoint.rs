@@ -2,7 +2,6 @@
 //! spoken to through `oauth2` and the [`HttpClient`](crate::HttpClient) seam.
 
 use std::fmt;
-use std::time::SystemTime;
 
 use oauth2::basic::{BasicRevocationErrorResponse, BasicTokenIntrospectionResponse};
 use oauth2::{
@@ -10,10 +9,12 @@ use oauth2::{
     StandardRevocableToken, TokenUrl,
 };
 
-use crate::authority::{Authority, ScopeParams};
-use crate::error::Error;
-use crate::http_client::{adapter, map_request_error, Recorder, SharedHttpClient};
+use crate::authority::Authority;
+use crate::error::{Error, HttpClientError};
+use crate::http_client::{Adapter, SharedHttpClient};
+use crate::redact::Scrubber;
 use crate::response::{AzureErrorResponse, AzureTokenResponse, IssuedToken};
+use crate::token::Clock;
 
 pub(crate) type AzureClient = oauth2::Client<
     AzureErrorResponse,
@@ -27,6 +28,27 @@ pub(crate) type AzureClient = oauth2::Client<
     EndpointNotSet,
     EndpointSet,
 >;
+
+/// An `oauth2` client for the application `client_id` at `authority`, sending
+/// its secret (if any) in the form body as the identity platform documents.
+pub(crate) fn oauth_client(
+    authority: &Authority,
+    client_id: &str,
+    client_secret: Option<&ClientSecret>,
+    redirect: Option<&url::Url>,
+) -> AzureClient {
+    let mut client = oauth2::Client::new(ClientId::new(client_id.to_owned()))
+        .set_auth_type(AuthType::RequestBody)
+        .set_auth_uri(AuthUrl::from_url(authority.authorize_url()))
+        .set_token_uri(TokenUrl::from_url(authority.token_url()));
+    if let Some(secret) = client_secret {
+        client = client.set_client_secret(secret.clone());
+    }
+    if let Some(redirect) = redirect {
+        client = client.set_redirect_uri(RedirectUrl::from_url(redirect.clone()));
+    }
+    client
+}
 
 /// One application registered with an authority.
 #[derive(Clone)]
@@ -50,72 +72,54 @@ impl fmt::Debug for TokenEndpoint {
     }
 }
 
-/// Adds the scope parameters the endpoint version wants to a request that
-/// has `add_scopes` (v2: `scope`; v1: `resource`).
-macro_rules! with_scopes {
-    ($request:expr, $params:expr) => {
-        match $params {
-            ScopeParams::Scopes(scopes) => {
-                $request.add_scopes(scopes.iter().map(|s| oauth2::Scope::new(s.clone())))
-            }
-            ScopeParams::Resource(resource) => {
-                $request.add_extra_param("resource", resource.clone())
-            }
-        }
-    };
-}
+type TokenResult =
+    Result<AzureTokenResponse, oauth2::RequestTokenError<HttpClientError, AzureErrorResponse>>;
 
 impl TokenEndpoint {
-    pub(crate) fn oauth_client(&self, redirect: Option<&url::Url>) -> AzureClient {
-        let mut client = oauth2::Client::new(ClientId::new(self.client_id.clone()))
-            .set_auth_type(AuthType::RequestBody)
-            .set_auth_uri(AuthUrl::from_url(self.authority.authorize_url()))
-            .set_token_uri(TokenUrl::from_url(self.authority.token_url()));
-        if let Some(secret) = &self.client_secret {
-            client = client.set_client_secret(secret.clone());
-        }
-        if let Some(redirect) = redirect {
-            client = client.set_redirect_uri(RedirectUrl::from_url(redirect.clone()));
-        }
-        client
+    fn oauth_client(&self, redirect: Option<&url::Url>) -> AzureClient {
+        oauth_client(
+            &self.authority,
+            &self.client_id,
+            self.client_secret.as_ref(),
+            redirect,
+        )
     }
 
-    fn secrets<'a>(&'a self, more: &[&'a str]) -> Vec<&'a str> {
-        let mut all: Vec<&str> = more.to_vec();
-        if let Some(s) = &self.client_secret {
-            all.push(s.secret());
-        }
-        all
-    }
-
+    /// The token, or the error with every secret the request sent (`sent`
+    /// and the client secret) scrubbed from what the server said.
     fn finish(
         &self,
-        result: Result<
-            AzureTokenResponse,
-            oauth2::RequestTokenError<crate::HttpClientError, AzureErrorResponse>,
-        >,
-        recorder: &Recorder,
-        now: SystemTime,
-        secrets: &[&str],
+        result: TokenResult,
+        adapter: &Adapter,
+        clock: &dyn Clock,
+        sent: &[&str],
     ) -> Result<IssuedToken, Error> {
-        match result {
-            Ok(response) => response.into_issued(now),
-            Err(e) => Err(map_request_error(e, recorder, &self.secrets(secrets))),
-        }
+        let result = match result {
+            Ok(response) => response.into_issued(clock.now()),
+            Err(error) => Err(adapter.error(error)),
+        };
+        result.map_err(|error| {
+            let mut secrets = sent.to_vec();
+            secrets.extend(self.client_secret.as_ref().map(|s| s.secret().as_str()));
+            error.scrub(&Scrubber::new(&secrets))
+        })
     }
 
     /// The client credentials grant (RFC 6749 §4.4), secret in the body.
     pub(crate) async fn client_credentials(
         &self,
         scopes: &[String],
-        clock: &dyn crate::Clock,
+        clock: &dyn Clock,
     ) -> Result<IssuedToken, Error> {
-        let params = self.authority.scope_params(scopes)?;
+        let scope = self.authority.scope_param(scopes)?;
         let client = self.oauth_client(None);
-        let recorder = std::sync::Arc::new(Recorder::default());
-        let request = with_scopes!(client.exchange_client_credentials(), &params);
-        let result = request.request_async(&adapter(&self.http, &recorder)).await;
-        self.finish(result, &recorder, clock.now(), &[])
+        let mut request = client.exchange_client_credentials();
+        if let Some((name, value)) = scope {
+            request = request.add_extra_param(name, value);
+        }
+        let adapter = Adapter::new(&self.http);
+        let result = request.request_async(&adapter).await;
+        self.finish(result, &adapter, clock, &[])
     }
 
     /// The resource owner password grant (RFC 6749 §4.3).
@@ -124,19 +128,17 @@ impl TokenEndpoint {
         username: &oauth2::ResourceOwnerUsername,
         password: &oauth2::ResourceOwnerPassword,
         scopes: &[String],
-        clock: &dyn crate::Clock,
+        clock: &dyn Clock,
     ) -> Result<IssuedToken, Error> {
-        if !self.authority.allows_password_grant() {
-            return Err(Error::PasswordGrantNotSupported {
-                tenant: self.authority.tenant().to_owned(),
-            });
-        }
-        let params = self.authority.scope_params(scopes)?;
+        let scope = self.authority.scope_param(scopes)?;
         let client = self.oauth_client(None);
-        let recorder = std::sync::Arc::new(Recorder::default());
-        let request = with_scopes!(client.exchange_password(username, password), &params);
-        let result = request.request_async(&adapter(&self.http, &recorder)).await;
-        self.finish(result, &recorder, clock.now(), &[password.secret()])
+        let mut request = client.exchange_password(username, password);
+        if let Some((name, value)) = scope {
+            request = request.add_extra_param(name, value);
+        }
+        let adapter = Adapter::new(&self.http);
+        let result = request.request_async(&adapter).await;
+        self.finish(result, &adapter, clock, &[password.secret()])
     }
 
     /// The refresh token grant (RFC 6749 §6).
@@ -144,14 +146,17 @@ impl TokenEndpoint {
         &self,
         refresh_token: &oauth2::RefreshToken,
         scopes: &[String],
-        clock: &dyn crate::Clock,
+        clock: &dyn Clock,
     ) -> Result<IssuedToken, Error> {
-        let params = self.authority.scope_params(scopes)?;
+        let scope = self.authority.scope_param(scopes)?;
         let client = self.oauth_client(None);
-        let recorder = std::sync::Arc::new(Recorder::default());
-        let request = with_scopes!(client.exchange_refresh_token(refresh_token), &params);
-        let result = request.request_async(&adapter(&self.http, &recorder)).await;
-        self.finish(result, &recorder, clock.now(), &[refresh_token.secret()])
+        let mut request = client.exchange_refresh_token(refresh_token);
+        if let Some((name, value)) = scope {
+            request = request.add_extra_param(name, value);
+        }
+        let adapter = Adapter::new(&self.http);
+        let result = request.request_async(&adapter).await;
+        self.finish(result, &adapter, clock, &[refresh_token.secret()])
     }
 
     /// The authorization code exchange (RFC 6749 §4.1.3) with the PKCE
@@ -162,27 +167,17 @@ impl TokenEndpoint {
         verifier: oauth2::PkceCodeVerifier,
         redirect: &url::Url,
         scopes: &[String],
-        clock: &dyn crate::Clock,
+        clock: &dyn Clock,
     ) -> Result<IssuedToken, Error> {
-        let params = self.authority.scope_params(scopes)?;
+        let scope = self.authority.scope_param(scopes)?;
         let client = self.oauth_client(Some(redirect));
-        let recorder = std::sync::Arc::new(Recorder::default());
-        let code_text = code.secret().clone();
-        let verifier_text = verifier.secret().clone();
-        // `exchange_code` has no `add_scope`: the scope goes in as a plain parameter.
-        let request = client.exchange_code(code).set_pkce_verifier(verifier);
-        let request = match &params {
-            ScopeParams::Scopes(scopes) => request.add_extra_param("scope", scopes.join(" ")),
-            ScopeParams::Resource(resource) => {
-                request.add_extra_param("resource", resource.clone())
-            }
-        };
-        let result = request.request_async(&adapter(&self.http, &recorder)).await;
-        self.finish(
-            result,
-            &recorder,
-            clock.now(),
-            &[&code_text, &verifier_text],
-        )
+        let sent = [code.secret().clone(), verifier.secret().clone()];
+        let mut request = client.exchange_code(code).set_pkce_verifier(verifier);
+        if let Some((name, value)) = scope {
+            request = request.add_extra_param(name, value);
+        }
+        let adapter = Adapter::new(&self.http);
+        let result = request.request_async(&adapter).await;
+        self.finish(result, &adapter, clock, &[&sent[0], &sent[1]])
     }
 }

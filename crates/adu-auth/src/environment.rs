@@ -1,11 +1,9 @@
 //! A credential configured by the usual Azure environment variables.
 
-use std::fmt;
-
 use crate::authority::{Authority, DEFAULT_AUTHORITY_HOST};
 use crate::cache::TokenCacheOptions;
 use crate::credential::{BoxFuture, TokenCredential};
-use crate::credentials::{ClientSecretCredential, UsernamePasswordCredential};
+use crate::credentials::{ClientSecretCredential, GrantCredential, UsernamePasswordCredential};
 use crate::error::Error;
 use crate::http_client::SharedHttpClient;
 use crate::token::AccessToken;
@@ -22,11 +20,6 @@ pub const AZURE_USERNAME: &str = "AZURE_USERNAME";
 pub const AZURE_PASSWORD: &str = "AZURE_PASSWORD";
 /// The authority host (default `https://login.microsoftonline.com`).
 pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
-
-enum Inner {
-    ClientSecret(ClientSecretCredential),
-    Password(UsernamePasswordCredential),
-}
 
 /// A credential read from the environment: `AZURE_TENANT_ID` and
 /// `AZURE_CLIENT_ID`, then `AZURE_CLIENT_SECRET` (client credentials) or else
@@ -49,9 +42,8 @@ enum Inner {
 ///     "missing environment variables: AZURE_CLIENT_ID, AZURE_CLIENT_SECRET (or AZURE_USERNAME and AZURE_PASSWORD)"
 /// );
 /// ```
-pub struct EnvironmentCredential {
-    inner: Inner,
-}
+#[derive(Debug)]
+pub struct EnvironmentCredential(GrantCredential);
 
 impl EnvironmentCredential {
     /// Reads the process environment.
@@ -93,13 +85,13 @@ impl EnvironmentCredential {
         };
         let host = get(AZURE_AUTHORITY_HOST).unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_owned());
         let authority = Authority::new(tenant)?.with_host(&host)?;
-        let inner = match (secret, username, password) {
-            (Some(secret), _, _) => Inner::ClientSecret(ClientSecretCredential::new(
-                authority, client_id, secret, http,
-            )),
-            (None, Some(username), Some(password)) => Inner::Password(
-                UsernamePasswordCredential::new(authority, client_id, username, password, http)?,
-            ),
+        let credential = match (secret, username, password) {
+            (Some(secret), _, _) => {
+                ClientSecretCredential::new(authority, client_id, secret, http).0
+            }
+            (None, Some(username), Some(password)) => {
+                UsernamePasswordCredential::new(authority, client_id, username, password, http)?.0
+            }
             // Not reached: the checks above named what is missing.
             _ => {
                 return Err(Error::MissingEnvironment {
@@ -107,57 +99,32 @@ impl EnvironmentCredential {
                 })
             }
         };
-        Ok(EnvironmentCredential { inner })
+        Ok(EnvironmentCredential(credential))
     }
 
     /// Replaces the cache options (clock, refresh margin, failure hook).
     #[must_use]
     pub fn with_cache_options(self, options: TokenCacheOptions) -> Self {
-        let inner = match self.inner {
-            Inner::ClientSecret(c) => Inner::ClientSecret(c.with_cache_options(options)),
-            Inner::Password(c) => Inner::Password(c.with_cache_options(options)),
-        };
-        EnvironmentCredential { inner }
+        EnvironmentCredential(self.0.with_cache_options(options))
     }
 
     /// Which flow the environment selected: `"client_credentials"` or `"password"`.
     #[must_use]
     pub fn flow(&self) -> &'static str {
-        match self.inner {
-            Inner::ClientSecret(_) => "client_credentials",
-            Inner::Password(_) => "password",
-        }
-    }
-}
-
-impl fmt::Debug for EnvironmentCredential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.inner {
-            Inner::ClientSecret(c) => f.debug_tuple("EnvironmentCredential").field(c).finish(),
-            Inner::Password(c) => f.debug_tuple("EnvironmentCredential").field(c).finish(),
-        }
+        self.0.flow()
     }
 }
 
 impl TokenCredential for EnvironmentCredential {
     fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
-        match &self.inner {
-            Inner::ClientSecret(c) => c.get_token(scopes),
-            Inner::Password(c) => c.get_token(scopes),
-        }
+        self.0.get_token(scopes)
     }
 
     fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
-        match &self.inner {
-            Inner::ClientSecret(c) => c.cached_token(scopes),
-            Inner::Password(c) => c.cached_token(scopes),
-        }
+        self.0.cached_token(scopes)
     }
 
     fn invalidate(&self, scopes: &[&str]) {
-        match &self.inner {
-            Inner::ClientSecret(c) => c.invalidate(scopes),
-            Inner::Password(c) => c.invalidate(scopes),
-        }
+        self.0.invalidate(scopes);
     }
 }

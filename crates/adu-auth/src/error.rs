@@ -1,12 +1,13 @@
 //! The one error type of this crate, after smithy's RFC 0022: every variant
 //! says what went wrong in a lowercase sentence and has accessors for what a
-//! user needs to act on it. No variant ever holds a secret.
+//! user needs to act on it. No variant ever holds a secret: no variant holds a
+//! server's body, and the server fields it does hold are scrubbed (see
+//! [`crate::redact`]).
 
 use std::fmt;
 use std::sync::Arc;
 
-/// At most this many bytes of an unexpected response body are kept.
-pub const MAX_BODY_BYTES: usize = 2048;
+use crate::redact::Scrubber;
 
 /// Everything that can go wrong while obtaining a token.
 #[non_exhaustive]
@@ -40,17 +41,21 @@ pub enum Error {
         response: Box<ServerError>,
     },
     /// The token endpoint answered something that is neither a token nor an
-    /// OAuth2 error (HTML, an empty body, JSON of the wrong shape...).
-    #[error("unexpected answer from the token endpoint (HTTP {status}): {detail}")]
+    /// OAuth2 error (HTML, an empty body, JSON of the wrong shape...). Its body
+    /// is not kept: it may echo the request, or be a token response.
+    #[error(
+        "unexpected answer from the token endpoint (HTTP {status}, {}, {body_len} bytes): {detail}",
+        content_type.as_deref().unwrap_or("no content type")
+    )]
     UnexpectedResponse {
-        /// The HTTP status of the answer (0 if none was recorded).
+        /// The HTTP status of the answer.
         status: u16,
+        /// The answer's media type (`Content-Type` without its parameters).
+        content_type: Option<String>,
+        /// The length of the body in bytes.
+        body_len: usize,
         /// Why it was not understood.
         detail: String,
-        /// The start of the body (at most [`MAX_BODY_BYTES`]), lossily
-        /// decoded, with secrets redacted. Empty for a success (2xx) answer,
-        /// which would be a token response.
-        body: String,
     },
     /// The token endpoint issued a token of a type other than `Bearer`.
     #[error("the token endpoint issued a `{token_type}` token, expected `Bearer`")]
@@ -100,7 +105,7 @@ impl Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::TokenEndpoint { status, .. } => Some(*status),
-            Error::UnexpectedResponse { status, .. } if *status != 0 => Some(*status),
+            Error::UnexpectedResponse { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -166,35 +171,24 @@ impl Error {
         }
     }
 
-    /// Replaces every occurrence of the given secrets in server-provided text
-    /// with `[redacted]`, in case a server echoes a request back: in any
-    /// encoding the echo may use, and by parameter name (see
-    /// [`crate::redact`]).
-    pub(crate) fn redact(mut self, secrets: &[&str]) -> Self {
-        let scrub = |text: &mut String| scrub_bounded(text, secrets);
+    /// Replaces the secrets a request sent in every text the server gave
+    /// (a server may echo the request into any of them).
+    pub(crate) fn scrub(mut self, scrubber: &Scrubber) -> Self {
         match &mut self {
             Error::TokenEndpoint { response, .. } | Error::Authorization { response } => {
-                scrub(&mut response.error);
-                if let Some(d) = response.error_description.as_mut() {
-                    scrub(d);
-                }
-                // Every text the server sent, the diagnostics included: a
-                // server may echo the request into any of them.
+                scrubber.scrub(&mut response.error);
                 for text in [
-                    response.error_uri.as_mut(),
-                    response.timestamp.as_mut(),
-                    response.trace_id.as_mut(),
-                    response.correlation_id.as_mut(),
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    scrub(text);
+                    &mut response.error_description,
+                    &mut response.error_uri,
+                    &mut response.timestamp,
+                    &mut response.trace_id,
+                    &mut response.correlation_id,
+                ] {
+                    scrubber.scrub_opt(text);
                 }
             }
-            // The body was scrubbed before it was cut (see `bounded_text`);
-            // scrubbing the cut text again could lengthen it past the bound.
-            Error::UnexpectedResponse { detail, .. } => scrub(detail),
+            Error::UnexpectedResponse { content_type, .. } => scrubber.scrub_opt(content_type),
+            Error::UnsupportedTokenType { token_type } => scrubber.scrub(token_type),
             _ => {}
         }
         self
@@ -322,103 +316,62 @@ impl std::error::Error for HttpClientError {
     }
 }
 
-/// Keeps at most [`MAX_BODY_BYTES`] of a body, lossily decoded, with the
-/// secrets scrubbed first: a cut made before scrubbing could leave the start
-/// of a secret that straddles it. `truncated` says whether `body` is itself
-/// only the start of what the server sent.
-pub(crate) fn bounded_text(body: &[u8], truncated: bool, secrets: &[&str]) -> String {
-    let mut text = String::from_utf8_lossy(body).into_owned();
-    crate::redact::scrub(&mut text, secrets);
-    if text.len() > MAX_BODY_BYTES || (truncated && text != crate::redact::NOT_CHECKED) {
-        cut_with_marker(&mut text);
-    }
-    text
-}
-
-/// Scrubs a text the server sent (`oauth2` parsed it from a body of up to
-/// 4 MiB): a text longer than the bodies the recorder keeps is first cut to
-/// that, as the recorder does, so the scrub's work is bounded; what is kept
-/// of it is then cut to [`MAX_BODY_BYTES`], so that no start of a secret
-/// that straddled the first cut is left.
-fn scrub_bounded(text: &mut String, secrets: &[&str]) {
-    let limit = MAX_BODY_BYTES + crate::http_client::REDACTION_SLACK;
-    let truncated = text.len() > limit;
-    if truncated {
-        text.truncate(floor_char_boundary(text, limit));
-    }
-    crate::redact::scrub(text, secrets);
-    if truncated && text != crate::redact::NOT_CHECKED {
-        cut_with_marker(text);
-    }
-}
-
-/// Cuts `text` to at most [`MAX_BODY_BYTES`] on a character boundary and
-/// appends `...`.
-fn cut_with_marker(text: &mut String) {
-    text.truncate(floor_char_boundary(text, MAX_BODY_BYTES));
-    text.push_str("...");
-}
-
-fn floor_char_boundary(text: &str, max: usize) -> usize {
-    let mut cut = text.len().min(max);
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    cut
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A secret that straddles the bound is scrubbed whole before the cut:
-    /// cutting first would leave its start, which no longer matches.
     #[test]
-    fn bounded_text_scrubs_before_cutting() {
-        let secret = "PLAINSECRETabcdefghijklmnop";
-        for before in MAX_BODY_BYTES - secret.len()..MAX_BODY_BYTES {
-            let body = format!("{} {secret} tail", "x".repeat(before - 1));
-            let text = bounded_text(body.as_bytes(), false, &[secret]);
-            assert!(!text.contains("PLAIN"), "{before}: {text}");
-            assert!(text.len() <= MAX_BODY_BYTES + 3);
-        }
-        // The marker of a body that went on past what was recorded.
-        assert_eq!(bounded_text(b"short", true, &[]), "short...");
-        assert_eq!(bounded_text(b"short", false, &[]), "short");
-    }
-    fn token_endpoint_error(description: String) -> Error {
-        Error::TokenEndpoint {
-            status: 400,
-            response: Box::new(ServerError {
-                error: "invalid_client".to_owned(),
-                error_description: Some(description),
-                ..ServerError::default()
-            }),
-        }
-    }
-
-    /// A 4 MiB description is cut before it is scrubbed, and what is shown
-    /// is cut to the body bound; a secret before the cut is still redacted.
-    #[test]
-    fn a_huge_description_is_cut_before_it_is_scrubbed() {
-        let secret = "Abc8Q~xyz-0123456789";
-        let description = format!("{secret} {}", "a".repeat(4 << 20));
-        let error = token_endpoint_error(description).redact(&[secret]);
-        let shown = error.server_error().unwrap().error_description().unwrap();
-        assert!(shown.starts_with("[redacted] aaa"), "{}", &shown[..40]);
-        assert!(shown.ends_with("a..."));
-        assert!(shown.len() <= MAX_BODY_BYTES + 3, "{}", shown.len());
-    }
-
-    /// The worst case for the free-text search, in a 4 MiB description:
-    /// the search gives up within its budget and hides the text.
-    #[test]
-    fn a_hostile_description_is_hidden() {
-        let secret = format!("{}b", "a".repeat(4095));
-        let error = token_endpoint_error("a".repeat(4 << 20)).redact(&[&secret]);
+    fn an_unexpected_answer_is_told_by_status_type_and_length() {
+        let error = Error::UnexpectedResponse {
+            status: 502,
+            content_type: Some("text/html".to_owned()),
+            body_len: 1234,
+            detail: "the error body is not an OAuth2 error response".to_owned(),
+        };
         assert_eq!(
-            error.server_error().unwrap().error_description(),
-            Some(crate::redact::NOT_CHECKED)
+            error.to_string(),
+            "unexpected answer from the token endpoint (HTTP 502, text/html, 1234 bytes): \
+             the error body is not an OAuth2 error response"
         );
+        assert_eq!(error.status(), Some(502));
+        assert!(error.is_transient());
+    }
+
+    #[test]
+    fn scrubbing_reaches_every_server_text() {
+        let secret = "s3cr3t-value";
+        let response = ServerError {
+            error: secret.to_owned(),
+            error_description: Some(format!("AADSTS7000215: got {secret}")),
+            error_uri: Some(format!("https://h/?{secret}")),
+            error_codes: vec![7000215],
+            timestamp: Some(secret.to_owned()),
+            trace_id: Some(secret.to_owned()),
+            correlation_id: Some(secret.to_owned()),
+        };
+        let scrubber = Scrubber::new(&[secret]);
+        for error in [
+            Error::TokenEndpoint {
+                status: 401,
+                response: Box::new(response.clone()),
+            },
+            Error::Authorization {
+                response: Box::new(response),
+            },
+            Error::UnsupportedTokenType {
+                token_type: secret.to_ascii_lowercase(),
+            },
+            Error::UnexpectedResponse {
+                status: 200,
+                content_type: Some(format!("text/{secret}")),
+                body_len: 0,
+                detail: String::new(),
+            },
+        ] {
+            let error = error.scrub(&scrubber);
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(shown.contains("[redacted]"), "{shown}");
+        }
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::credential::BoxFuture;
-use crate::error::{bounded_text, Error, HttpClientError, ServerError};
+use crate::error::{Error, HttpClientError, ServerError};
 use crate::response::AzureErrorResponse;
 
 /// An HTTP client for the token endpoint: one request in, one response out.
@@ -44,64 +44,79 @@ where
 /// A shared, type-erased HTTP client.
 pub type SharedHttpClient = Arc<dyn HttpClient>;
 
-/// How many bytes past [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES) the
-/// recorder keeps, so that a secret that starts before the bound is still
-/// whole when the body is scrubbed (before it is cut). An echoed character
-/// takes at most 6 bytes per byte of the secret (`\u0022` for `"`), so this
-/// covers secrets (and client assertions) up to 10 KiB.
-pub(crate) const REDACTION_SLACK: usize = 64 * 1024;
-
-/// Remembers the status and body of the last response, which `oauth2`'s
-/// errors do not keep (a non-JSON error body is reported with its status).
-#[derive(Default)]
-pub(crate) struct Recorder {
-    last: Mutex<Option<Recorded>>,
-}
-
+/// What an error says of an answer it could not read: never its body.
 #[derive(Clone, Default)]
-struct Recorded {
+struct Seen {
     status: u16,
-    /// The start of the body.
-    body: Vec<u8>,
-    /// Whether the body went on past what is kept.
-    truncated: bool,
+    content_type: Option<String>,
+    body_len: usize,
 }
 
-impl Recorder {
-    fn record(&self, status: u16, body: &[u8]) {
-        let keep = body
-            .len()
-            .min(crate::error::MAX_BODY_BYTES + REDACTION_SLACK);
-        if let Ok(mut last) = self.last.lock() {
-            *last = Some(Recorded {
-                status,
-                body: body[..keep].to_vec(),
-                truncated: keep < body.len(),
-            });
+/// The client handed to `oauth2`'s `request_async`: it sends through the
+/// [`HttpClient`] and remembers the status and content type of the answer,
+/// which `oauth2`'s errors do not keep. It owns what it uses (no lifetime
+/// parameter): with a borrowed client, rustc cannot prove the resulting future
+/// `Send` for every lifetime.
+pub(crate) struct Adapter {
+    http: SharedHttpClient,
+    seen: Mutex<Seen>,
+}
+
+impl Adapter {
+    pub(crate) fn new(http: &SharedHttpClient) -> Self {
+        Adapter {
+            http: http.clone(),
+            seen: Mutex::default(),
         }
     }
 
-    fn last(&self) -> Recorded {
-        self.last
-            .lock()
-            .ok()
-            .and_then(|l| l.clone())
-            .unwrap_or_default()
-    }
-}
-
-/// The adapter handed to `oauth2`'s `request_async`. It owns what it uses
-/// (no lifetime parameter): with a borrowed adapter, rustc cannot prove the
-/// resulting future `Send` for every lifetime.
-pub(crate) struct Adapter {
-    http: SharedHttpClient,
-    recorder: Arc<Recorder>,
-}
-
-pub(crate) fn adapter(http: &SharedHttpClient, recorder: &Arc<Recorder>) -> Adapter {
-    Adapter {
-        http: http.clone(),
-        recorder: recorder.clone(),
+    /// Turns `oauth2`'s error into ours. Only a parsed OAuth2 error shows what
+    /// the server wrote (its fields, for the caller to scrub); any other answer
+    /// shows its status, media type and length.
+    pub(crate) fn error(
+        &self,
+        error: oauth2::RequestTokenError<HttpClientError, AzureErrorResponse>,
+    ) -> Error {
+        let Seen {
+            status,
+            content_type,
+            body_len,
+        } = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let detail = match &error {
+            // The path names the field; serde's message is left out because it
+            // quotes the offending value. Only our own field names are shown:
+            // any other path is the server's text.
+            oauth2::RequestTokenError::Parse(parse, _) if status == 200 => {
+                let path = parse.path().to_string();
+                if crate::response::TOKEN_FIELDS.contains(&path.as_str()) {
+                    format!("the token response is not valid ({path})")
+                } else {
+                    "the token response is not valid".to_owned()
+                }
+            }
+            _ if body_len == 0 => "the body is empty".to_owned(),
+            _ if status == 200 => "a token response must be application/json".to_owned(),
+            // `oauth2` reads only `200` as a token response.
+            _ if (200..300).contains(&status) => {
+                format!("a {status} answer is not a token response")
+            }
+            _ => "the error body is not an OAuth2 error response".to_owned(),
+        };
+        match error {
+            oauth2::RequestTokenError::ServerResponse(response) => Error::TokenEndpoint {
+                status,
+                response: Box::new(ServerError::from(response)),
+            },
+            oauth2::RequestTokenError::Request(source) => Error::Http { source },
+            oauth2::RequestTokenError::Parse(..) | oauth2::RequestTokenError::Other(_) => {
+                Error::UnexpectedResponse {
+                    status,
+                    content_type,
+                    body_len,
+                    detail,
+                }
+            }
+        }
     }
 }
 
@@ -112,98 +127,20 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Adapter {
     fn call(&'c self, request: http::Request<Vec<u8>>) -> Self::Future {
         Box::pin(async move {
             let response = self.http.call(request).await?;
-            self.recorder
-                .record(response.status().as_u16(), response.body());
+            let content_type = response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(';').next())
+                .map(|v| v.trim().to_owned());
+            if let Ok(mut seen) = self.seen.lock() {
+                *seen = Seen {
+                    status: response.status().as_u16(),
+                    content_type,
+                    body_len: response.body().len(),
+                };
+            }
             Ok(response)
         })
-    }
-}
-
-/// Turns `oauth2`'s error into ours, using what the recorder saw, with
-/// `secrets` redacted from every text the server sent.
-pub(crate) fn map_request_error(
-    error: oauth2::RequestTokenError<HttpClientError, AzureErrorResponse>,
-    recorder: &Recorder,
-    secrets: &[&str],
-) -> Error {
-    let Recorded {
-        status,
-        body,
-        truncated,
-    } = recorder.last();
-    // A success answer is a token response (access, refresh and id tokens):
-    // none of it is kept, only what was wrong with it. `oauth2` reads only
-    // `200` as a token response; any other 2xx is treated alike.
-    let success = (200..300).contains(&status);
-    let kept = |body: &[u8]| {
-        if success {
-            String::new()
-        } else {
-            bounded_text(body, truncated, secrets)
-        }
-    };
-    let error = match error {
-        oauth2::RequestTokenError::ServerResponse(response) => Error::TokenEndpoint {
-            status,
-            response: Box::new(ServerError::from(response)),
-        },
-        oauth2::RequestTokenError::Request(source) => Error::Http { source },
-        oauth2::RequestTokenError::Parse(parse, _) => Error::UnexpectedResponse {
-            status,
-            // The path names the field; the serde message is left out
-            // because it quotes the offending value.
-            detail: if status == 200 {
-                format!("the token response is not valid ({})", parse.path())
-            } else if success {
-                format!("a {status} answer is not a token response")
-            } else {
-                "the error body is not an OAuth2 error response".to_owned()
-            },
-            body: kept(&body),
-        },
-        // `oauth2`'s own messages (empty body, wrong content type) quote
-        // no part of the body.
-        oauth2::RequestTokenError::Other(message) => Error::UnexpectedResponse {
-            status,
-            detail: lowercase_first(&message),
-            body: kept(&body),
-        },
-    };
-    error.redact(secrets)
-}
-
-fn lowercase_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::MAX_BODY_BYTES;
-
-    /// The recorder keeps past the bound, so that a secret echoed in a long
-    /// encoding just before the bound is whole when it is scrubbed.
-    #[test]
-    fn recorder_keeps_enough_to_scrub_past_the_bound() {
-        let secret = "~".repeat(300);
-        let encoded = "%7E".repeat(300);
-        let body = format!("{}{encoded}", "x".repeat(MAX_BODY_BYTES - 10));
-        let recorder = Recorder::default();
-        recorder.record(500, body.as_bytes());
-        let recorded = recorder.last();
-        assert_eq!(recorded.body.len(), body.len());
-        assert!(!recorded.truncated);
-        let text = bounded_text(&recorded.body, recorded.truncated, &[&secret]);
-        assert!(!text.contains("%7E"), "{text}");
-
-        let huge = vec![b'x'; MAX_BODY_BYTES + REDACTION_SLACK + 1];
-        recorder.record(500, &huge);
-        let recorded = recorder.last();
-        assert_eq!(recorded.body.len(), MAX_BODY_BYTES + REDACTION_SLACK);
-        assert!(recorded.truncated);
     }
 }

@@ -8,14 +8,16 @@ use std::fmt;
 use std::time::SystemTime;
 
 use oauth2::{CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
+use subtle::ConstantTimeEq;
 use url::Url;
 
-use crate::authority::{Authority, EndpointVersion, ScopeParams};
+use crate::authority::{Authority, EndpointVersion};
 use crate::cache::TokenCacheOptions;
-use crate::credentials::InteractiveCredential;
-use crate::endpoint::TokenEndpoint;
+use crate::credentials::{owned, InteractiveCredential};
+use crate::endpoint::{oauth_client, TokenEndpoint};
 use crate::error::{Error, ServerError};
 use crate::http_client::SharedHttpClient;
+use crate::redact::Scrubber;
 use crate::response::{ensure_bearer, expiry, parse_token_type};
 use crate::token::AccessToken;
 
@@ -128,22 +130,38 @@ impl AuthorizationCodeFlow {
         self
     }
 
+    /// The scopes a request of this flow asks for: on v2.0 endpoints also
+    /// `offline_access`, so that the server issues a refresh token.
+    fn requested(&self, scopes: &[String]) -> Vec<String> {
+        let mut requested = scopes.to_vec();
+        if self.endpoint.authority.version() == EndpointVersion::V2 {
+            requested.push(OFFLINE_ACCESS.to_owned());
+        }
+        requested
+    }
+
     /// Starts a sign-in: a fresh `state` and PKCE verifier, and the authorize
     /// URL (`response_type=code`, `code_challenge_method=S256`).
     pub fn start(&self, scopes: &[&str]) -> Result<PendingLogin, Error> {
-        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
-        let params = self.endpoint.authority.scope_params(&scopes)?;
+        let scopes = owned(scopes);
+        let scope = self
+            .endpoint
+            .authority
+            .scope_param(&self.requested(&scopes))?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let client = self.endpoint.oauth_client(Some(&self.redirect));
+        let e = &self.endpoint;
+        let client = oauth_client(
+            &e.authority,
+            &e.client_id,
+            e.client_secret.as_ref(),
+            Some(&self.redirect),
+        );
         let mut request = client
             .authorize_url(CsrfToken::new_random)
             .set_pkce_challenge(challenge);
-        request = match params {
-            ScopeParams::Scopes(list) => request
-                .add_scopes(list.into_iter().map(oauth2::Scope::new))
-                .add_scope(oauth2::Scope::new(OFFLINE_ACCESS.to_owned())),
-            ScopeParams::Resource(resource) => request.add_extra_param("resource", resource),
-        };
+        if let Some((name, value)) = scope {
+            request = request.add_extra_param(name, value);
+        }
         let (url, state) = request.add_extra_param("response_mode", "query").url();
         Ok(PendingLogin {
             url,
@@ -171,27 +189,23 @@ impl AuthorizationCodeFlow {
         let verifier = pending.verifier.ok_or_else(|| Error::InvalidConfig {
             message: "this sign-in was not started by the authorization code flow".to_owned(),
         })?;
-        let mut exchange_scopes = pending.scopes.clone();
-        if self.endpoint.authority.version() == EndpointVersion::V2 {
-            exchange_scopes.push(OFFLINE_ACCESS.to_owned());
-        }
         let issued = self
             .endpoint
             .exchange_code(
                 oauth2::AuthorizationCode::new(code.clone()),
                 verifier,
                 &pending.redirect,
-                &exchange_scopes,
+                &self.requested(&pending.scopes),
                 &*self.cache_options.clock,
             )
             .await?;
         Ok(InteractiveCredential::new(
             Some(self.endpoint.clone()),
-            issued.access,
             issued.refresh,
             pending.scopes,
             self.cache_options.clone(),
-        ))
+        )
+        .with_access_token(issued.access))
     }
 }
 
@@ -248,24 +262,15 @@ impl ImplicitFlow {
 
     /// Starts a sign-in: a fresh `state` and the authorize URL.
     pub fn start(&self, scopes: &[&str]) -> Result<PendingLogin, Error> {
-        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
-        let params = self.authority.scope_params(&scopes)?;
-        let endpoint = TokenEndpoint {
-            authority: self.authority.clone(),
-            client_id: self.client_id.clone(),
-            client_secret: None,
-            http: std::sync::Arc::new(NoHttp),
-        };
-        let client = endpoint.oauth_client(Some(&self.redirect));
+        let scopes = owned(scopes);
+        let scope = self.authority.scope_param(&scopes)?;
+        let client = oauth_client(&self.authority, &self.client_id, None, Some(&self.redirect));
         let mut request = client
             .authorize_url(CsrfToken::new_random)
             .use_implicit_flow();
-        request = match params {
-            ScopeParams::Scopes(list) => {
-                request.add_scopes(list.into_iter().map(oauth2::Scope::new))
-            }
-            ScopeParams::Resource(resource) => request.add_extra_param("resource", resource),
-        };
+        if let Some((name, value)) = scope {
+            request = request.add_extra_param(name, value);
+        }
         request = request.add_extra_param("response_mode", "fragment");
         if self.nonce {
             request = request.add_extra_param("nonce", CsrfToken::new_random().secret().clone());
@@ -290,14 +295,16 @@ impl ImplicitFlow {
     ) -> Result<InteractiveCredential, Error> {
         let params = redirect_params(redirect)?;
         check_state_and_error(&params, &pending.state)?;
-        let token = implicit_token(&params, self.cache_options.clock.now())?;
-        Ok(InteractiveCredential::new(
-            None,
-            token,
-            None,
-            pending.scopes,
-            self.cache_options.clone(),
-        ))
+        let token = implicit_token(&params, self.cache_options.clock.now())
+            // A refused token type may echo the state or the token itself.
+            .map_err(|e| {
+                let token = params.get("access_token").map_or("", String::as_str);
+                e.scrub(&Scrubber::new(&[pending.state.secret(), token]))
+            })?;
+        Ok(
+            InteractiveCredential::new(None, None, pending.scopes, self.cache_options.clone())
+                .with_access_token(token),
+        )
     }
 }
 
@@ -309,22 +316,6 @@ impl fmt::Debug for ImplicitFlow {
             .field("redirect_uri", &self.redirect.as_str())
             .field("nonce", &self.nonce)
             .finish_non_exhaustive()
-    }
-}
-
-/// Stands in for an HTTP client where none is used (building the implicit
-/// authorize URL).
-struct NoHttp;
-impl crate::HttpClient for NoHttp {
-    fn call(
-        &self,
-        _request: http::Request<Vec<u8>>,
-    ) -> crate::BoxFuture<'_, Result<http::Response<Vec<u8>>, crate::HttpClientError>> {
-        Box::pin(async {
-            Err(crate::HttpClientError::new(
-                "no HTTP client in the implicit flow",
-            ))
-        })
     }
 }
 
@@ -411,7 +402,8 @@ fn check_state_and_error(
     expected: &CsrfToken,
 ) -> Result<(), Error> {
     match params.get("state") {
-        Some(state) if constant_time_eq(state.as_bytes(), expected.secret().as_bytes()) => {}
+        // Constant time (`subtle`), so that timing tells nothing of the state.
+        Some(state) if bool::from(state.as_bytes().ct_eq(expected.secret().as_bytes())) => {}
         Some(_) => return Err(Error::StateMismatch),
         None if params.contains_key("error") => {}
         None => {
@@ -433,19 +425,9 @@ fn check_state_and_error(
             }),
         }
         // The redirect may echo the state back in its error text.
-        .redact(&[expected.secret()]));
+        .scrub(&Scrubber::new(&[expected.secret()])));
     }
     Ok(())
-}
-
-/// Compares two byte strings in time independent of where they differ (the
-/// length is not secret).
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
 }
 
 #[cfg(test)]
@@ -480,23 +462,10 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn constant_time_eq_compares() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-        assert!(constant_time_eq(b"", b""));
-    }
-
     proptest::proptest! {
         #[test]
         fn redirect_parsing_never_panics(s in ".{0,200}") {
             let _ = redirect_params(&s);
-        }
-
-        #[test]
-        fn constant_time_eq_matches_eq(a in proptest::collection::vec(0u8..4, 0..6), b in proptest::collection::vec(0u8..4, 0..6)) {
-            proptest::prop_assert_eq!(constant_time_eq(&a, &b), a == b);
         }
     }
 }

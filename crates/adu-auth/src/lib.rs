@@ -48,8 +48,11 @@
 //!
 //! # Secrets
 //! Client secrets, passwords, codes, PKCE verifiers, `state`, refresh tokens
-//! and access tokens never appear in `Debug`, `Display` or errors; server text
-//! echoing one of them is redacted.
+//! and access tokens never appear in `Debug`, `Display` or errors. An error
+//! never holds a token endpoint's body: only the fields of a parsed OAuth2
+//! error, with every encoding of the secrets the request sent replaced by
+//! `[redacted]`; any other answer is told by its status, media type and
+//! length.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -79,7 +82,7 @@ pub use environment::{
     EnvironmentCredential, AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
     AZURE_PASSWORD, AZURE_TENANT_ID, AZURE_USERNAME,
 };
-pub use error::{Error, HttpClientError, ServerError, MAX_BODY_BYTES};
+pub use error::{Error, HttpClientError, ServerError};
 pub use http;
 pub use http_client::{HttpClient, SharedHttpClient};
 pub use interactive::{AuthorizationCodeFlow, ImplicitFlow, PendingLogin};

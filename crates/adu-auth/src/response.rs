@@ -24,6 +24,18 @@ pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(300);
 /// push an expiry past what a clock or a date format can hold.
 pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// The fields of [`AzureTokenResponse`], the only parts of a token response
+/// an error may name.
+pub(crate) const TOKEN_FIELDS: [&str; 7] = [
+    "access_token",
+    "token_type",
+    "expires_in",
+    "ext_expires_in",
+    "expires_on",
+    "refresh_token",
+    "scope",
+];
+
 /// A successful token response (RFC 6749 §5.1) with Azure AD's extras.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct AzureTokenResponse {
