@@ -7,15 +7,16 @@ use std::time::{Duration, SystemTime};
 use adu_auth::TokenCredential;
 use adu_model::{
     api_version_of_location, build_get_request, decide_failed_poll, decide_poll, decide_retry,
-    decode_get_operation_response, operation_uri, resolve_operation_location, AnyOperation,
-    ApiVersion, ETag, Endpoint, GetOperationOutcome, InstanceId, OperationId, OperationResponse,
-    OperationStatus, PollDecision, PollPolicy, RetryCause, RetryDecision, RetryPolicy,
+    decode_get_operation_response, models::OperationStatus, operation_uri,
+    resolve_operation_location, AnyOperation, ApiVersion, ETag, Endpoint, GetOperationOutcome,
+    InstanceId, OperationId, OperationResponse, PollDecision, PollPolicy, RetryCause,
+    RetryDecision, RetryPolicy,
 };
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, USER_AGENT};
 use tracing::Instrument;
 
 use crate::error::{Error, TransportError, TransportErrorKind};
-use crate::transport::{BoxFuture, HttpTransport, HyperTransport, HyperTransportBuilder};
+use crate::transport::{HttpTransport, HyperTransport, HyperTransportBuilder};
 
 /// The `User-Agent` product this crate sends: `adu-transport/<version>`.
 pub const USER_AGENT_PRODUCT: &str = concat!("adu-transport/", env!("CARGO_PKG_VERSION"));
@@ -69,10 +70,6 @@ struct Inner {
     per_try_timeout: Duration,
     user_agent: HeaderValue,
     transport: Arc<dyn HttpTransport>,
-    /// The last `Authorization` value built, marked sensitive, so a cached token is not
-    /// formatted and validated again on every request (measured with callgrind, see
-    /// `docs/benchmarks.md`). Reused only while the credential returns the same secret.
-    bearer: std::sync::Mutex<Option<HeaderValue>>,
 }
 
 impl fmt::Debug for DeviceUpdateClient {
@@ -219,7 +216,6 @@ impl DeviceUpdateClientBuilder {
                 per_try_timeout: self.per_try_timeout,
                 user_agent,
                 transport,
-                bearer: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -316,8 +312,7 @@ enum Target<'a> {
 
 /// A [`Target`] resolved once per call or wait: the URI every try sends to (its origin
 /// checked when it was resolved), the label of the tries' spans, and the API version the
-/// answers are decoded as. Each try sends a clone of the URI, which shares its buffers: the
-/// path is not written and validated again for every poll of a wait.
+/// answers are decoded as.
 struct Resolved<'a> {
     uri: http::Uri,
     label: &'a str,
@@ -477,15 +472,10 @@ impl DeviceUpdateClient {
         let mut unknown_polls = 0u32;
         let mut failed_polls = 0u32;
         loop {
-            // The operation just read (or, after a 304, the last one) is held by value in
-            // this block and decided on, so a finished wait returns it directly. The block
-            // ends before the one sleep below: a borrowed local or temporary would otherwise
-            // keep its room in this future through every sleep, next to `last`.
+            // How long to sleep before the next poll, decided on the operation just read
+            // (or, after a 304, the last one).
             let delay = 'decide: {
-                // Boxed: the request's state lives only while a poll is in progress, not
-                // through every sleep between polls of a long wait.
-                let polled = self.execute(target, etag.as_deref(), deadline);
-                let outcome = match Box::pin(polled).await {
+                let outcome = match self.execute(target, etag.as_deref(), deadline).await {
                     Ok(outcome) => outcome,
                     Err(error) => {
                         let Some(retry_after) = passing_failure(&error) else {
@@ -594,13 +584,12 @@ impl DeviceUpdateClient {
         deadline: Option<tokio::time::Instant>,
     ) -> Result<GetOperationOutcome, Error> {
         let inner = &*self.inner;
-        let version = target.version;
         let started = tokio::time::Instant::now();
         let mut attempts = 0u32;
         let mut refreshed = false;
         loop {
             attempts += 1;
-            let request_id = RequestId::new();
+            let request_id = uuid::Uuid::new_v4();
             let span = tracing::info_span!(
                 "adu_request",
                 operation_id = target.label,
@@ -609,58 +598,20 @@ impl DeviceUpdateClient {
                 status = tracing::field::Empty,
                 trace_id = tracing::field::Empty,
             );
-            // The answer lives in this block only: a local still in scope at the retry sleep
-            // below would keep its room in this future through the sleep.
-            let (cause, error) = {
-                let attempt = self.try_once(target, if_none_match, &request_id);
-                // With no subscriber interested the span is disabled: the try is polled
-                // directly rather than through `Instrumented`, which would clone the span and
-                // enter and exit it on every poll for nothing.
-                let sent = if span.is_disabled() {
-                    attempt.await
-                } else {
-                    attempt.instrument(span.clone()).await
-                };
-                // The answer is decoded here rather than at the end of the try, and a decoded
-                // operation (416 bytes) is returned straight from the decision: it is not
-                // moved out through the try's future and an enum of outcomes first.
-                let failed = match sent {
-                    Ok((mut response, bearer)) => {
-                        // The decode's events belong to the try's span, as they did when the
-                        // decode ran inside the instrumented try.
-                        let _enter = span.enter();
-                        match self.judge(version, &response, &span) {
-                            Ok(outcome) => return Ok(outcome),
-                            // An answer that repeats the token it was sent is decoded again
-                            // without it, so no error value carries the token.
-                            Err(error) => match scrub_token(response.body_mut(), &bearer) {
-                                false => failed_answer(response.status(), error, &span),
-                                true => match self.judge(version, &response, &span) {
-                                    Err(error) => failed_answer(response.status(), error, &span),
-                                    Ok(outcome) => return Ok(outcome),
-                                },
-                            },
-                        }
-                    }
-                    Err(failed) => failed,
-                };
-                match failed {
-                    Failed::Final(error) => {
-                        let _enter = span.enter();
-                        return Err(error);
-                    }
-                    Failed::Unauthorized(error) if !refreshed => {
-                        // RFC 6750 §3.1: the token was rejected. Drop it and try once more with a
-                        // fresh one; a second 401 is returned to the caller.
-                        refreshed = true;
-                        inner.with_scopes(|scopes| inner.credential.invalidate(scopes));
-                        tracing::debug!(parent: &span, "401: token invalidated, retrying once");
-                        drop(error);
-                        continue;
-                    }
-                    Failed::Unauthorized(error) => return Err(error),
-                    Failed::Retryable(cause, error) => (cause, error),
+            let attempt = self.try_once(target, if_none_match, request_id, &span);
+            let (cause, error) = match attempt.instrument(span.clone()).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(Failed::Final(error)) => return Err(error),
+                Err(Failed::Unauthorized(_)) if !refreshed => {
+                    // RFC 6750 §3.1: the token was rejected. Drop it and try once more with a
+                    // fresh one; a second 401 is returned to the caller.
+                    refreshed = true;
+                    inner.credential.invalidate(&inner.scope_list());
+                    tracing::debug!(parent: &span, "401: token invalidated, retrying once");
+                    continue;
                 }
+                Err(Failed::Unauthorized(error)) => return Err(error),
+                Err(Failed::Retryable(cause, error)) => (cause, error),
             };
             let jitter: f64 = rand::random();
             match decide_retry(&inner.retry, &cause, attempts, started.elapsed(), jitter) {
@@ -674,43 +625,61 @@ impl DeviceUpdateClient {
         }
     }
 
-    /// One try: build the request, attach the token, send it; the caller decodes the answer.
-    ///
-    /// Each step is a plain function, and the request is built here rather than by the
-    /// caller: a local that is borrowed in an `async fn` keeps its room in the future until
-    /// its scope ends, so this way the future holds only the transport's boxed future while
-    /// the request is in the transport (where 10,000 concurrent waits queue for an in-flight
-    /// slot; measured with `adu-bench scale`, see `docs/benchmarks.md`).
+    /// One try: build the request, attach the token and headers, send it with the per-try
+    /// timeout and decode the answer. The status and trace id are recorded on `span`, the
+    /// try's own span (a no-op when it is disabled, rather than on whatever span is current).
     async fn try_once(
         &self,
         target: &Resolved<'_>,
         if_none_match: Option<&str>,
-        request_id: &RequestId,
-    ) -> Result<(http::Response<Vec<u8>>, HeaderValue), Failed> {
+        request_id: uuid::Uuid,
+        span: &tracing::Span,
+    ) -> Result<GetOperationOutcome, Failed> {
+        let inner = &*self.inner;
         // Built before any token is asked for (and its target was checked before the first
         // try), so a request the client refuses never causes a token request.
-        let mut request = build_request(target, if_none_match).map_err(Failed::Final)?;
-        // A token at hand (the usual case) is taken without making and polling a future.
-        let bearer = match self.cached_bearer() {
-            Some(bearer) => bearer,
-            None => {
-                // The request (248 bytes) is not kept across the token fetch, where it would
-                // take room in every try's future: it is built again once the token is there.
-                // This path runs only when no token is at hand or a refresh is due.
-                drop(request);
-                let bearer = self.fetched_bearer().await.map_err(Failed::Final)?;
-                request = build_request(target, if_none_match).map_err(Failed::Final)?;
-                Ok(bearer)
-            }
-        };
-        let bearer = bearer.map_err(Failed::Final)?;
-        // The value sent is handed back with the answer (a clone shares its buffer): an error
-        // answer that repeats it is scrubbed of exactly the token this try carried.
-        let response = self
-            .send(request, bearer.clone(), request_id)
+        let mut request = build_get_request(target.uri.clone(), if_none_match)
+            .map_err(|e| Failed::Final(Error::from_model(e)))?;
+        let bearer = self.bearer().await.map_err(Failed::Final)?;
+        let headers = request.headers_mut();
+        headers.insert(AUTHORIZATION, bearer.clone());
+        headers.insert(USER_AGENT, inner.user_agent.clone());
+        let id = request_id.hyphenated().to_string();
+        headers.insert(
+            CLIENT_REQUEST_ID,
+            HeaderValue::from_str(&id).expect("a uuid is ascii"),
+        );
+        let mut response = inner
+            .transport
+            .call_with_timeout(request, inner.per_try_timeout)
             .await
             .map_err(transport_failure)?;
-        Ok((response, bearer))
+        let status = response.status();
+        span.record("status", status.as_u16());
+        if let Some(trace) = header_trace_id(response.headers()) {
+            span.record("trace_id", trace);
+        }
+        let version = target.version;
+        let decoded = match decode_get_operation_response(version, &response, SystemTime::now()) {
+            // An answer that repeats the token it was sent is decoded again without it, so no
+            // error value carries the token.
+            Err(_) if scrub_token(response.body_mut(), &bearer) => {
+                decode_get_operation_response(version, &response, SystemTime::now())
+            }
+            decoded => decoded,
+        };
+        match decoded {
+            Ok(outcome) => {
+                if let GetOperationOutcome::Operation(r) = &outcome {
+                    if let Some(trace) = r.operation.trace_id() {
+                        span.record("trace_id", trace);
+                    }
+                }
+                tracing::debug!(status = status.as_u16(), "response");
+                Ok(outcome)
+            }
+            Err(error) => Err(failed_answer(status, error, span)),
+        }
     }
 
     /// Resolves `target` into the URI its tries are sent to, refused if it would not go to
@@ -745,80 +714,22 @@ impl DeviceUpdateClient {
         })
     }
 
-    /// The `Authorization` value for the token the credential has at hand, if it has one
-    /// (`cached_token`: no I/O, no refresh due), without the boxed future of `get_token`.
-    fn cached_bearer(&self) -> Option<Result<HeaderValue, Error>> {
+    /// `Bearer <token>` for a token from the credential, as a sensitive header value.
+    async fn bearer(&self) -> Result<HeaderValue, Error> {
         let inner = &*self.inner;
-        let token = inner.with_scopes(|scopes| inner.credential.cached_token(scopes))?;
-        Some(inner.bearer_value(token.secret()))
-    }
-
-    /// The `Authorization` value for a token from `get_token`: used when none is at hand, or
-    /// a refresh is due.
-    async fn fetched_bearer(&self) -> Result<HeaderValue, Error> {
-        let inner = &*self.inner;
-        // Not `with_scopes`: the scopes are borrowed across the await.
-        let token = match inner.scopes.as_slice() {
-            [one] => inner.credential.get_token(&[one.as_str()]).await,
-            many => {
-                let scopes: Vec<&str> = many.iter().map(String::as_str).collect();
-                inner.credential.get_token(&scopes).await
-            }
-        }
-        .map_err(Error::Auth)?;
-        inner.bearer_value(token.secret())
-    }
-
-    /// Adds the headers and hands the request to the transport with the per-try timeout.
-    fn send(
-        &self,
-        mut request: http::Request<Vec<u8>>,
-        bearer: HeaderValue,
-        request_id: &RequestId,
-    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
-        let inner = &*self.inner;
-        let headers = request.headers_mut();
-        headers.insert(AUTHORIZATION, bearer);
-        headers.insert(USER_AGENT, inner.user_agent.clone());
-        if let Some(id) = request_id.header_value() {
-            headers.insert(CLIENT_REQUEST_ID, id);
-        }
-        // One timer per try: the transport enforces the per-try timeout, folded into its own
-        // deadline if it has one (`HttpTransport::call_with_timeout`).
-        inner
-            .transport
-            .call_with_timeout(request, inner.per_try_timeout)
-    }
-
-    /// Decodes the answer of one try.
-    ///
-    /// The status and trace id are recorded on `span`, the try's own span (a no-op when it is
-    /// disabled). The decoder's result is handed back as it is, so a decoded operation (416
-    /// bytes) is not copied into another `Result` on the way; [`failed_answer`] sorts out a
-    /// failure.
-    fn judge(
-        &self,
-        version: ApiVersion,
-        response: &http::Response<Vec<u8>>,
-        span: &tracing::Span,
-    ) -> Result<GetOperationOutcome, adu_model::Error> {
-        let status = response.status();
-        if !span.is_disabled() {
-            span.record("status", status.as_u16());
-            if let Some(trace) = header_trace_id(response.headers()) {
-                span.record("trace_id", trace);
-            }
-        }
-        let decoded = decode_get_operation_response(version, response, SystemTime::now());
-        if let Ok(outcome) = &decoded {
-            if let GetOperationOutcome::Operation(r) = outcome {
-                if let Some(trace) = r.operation.trace_id() {
-                    span.record("trace_id", trace);
+        let token = inner
+            .credential
+            .get_token(&inner.scope_list())
+            .await
+            .map_err(Error::Auth)?;
+        let mut value =
+            HeaderValue::try_from(format!("Bearer {}", token.secret())).map_err(|_| {
+                Error::InvalidConfiguration {
+                    message: "the access token contains characters not allowed in a header".into(),
                 }
-            }
-            tracing::debug!(status = status.as_u16(), "response");
-        }
-        decoded
+            })?;
+        value.set_sensitive(true);
+        Ok(value)
     }
 }
 
@@ -855,43 +766,9 @@ fn failed_answer(
 }
 
 impl Inner {
-    /// Calls `f` with the scopes as the credential takes them; the usual single scope needs
-    /// no `Vec`.
-    fn with_scopes<R>(&self, f: impl FnOnce(&[&str]) -> R) -> R {
-        match self.scopes.as_slice() {
-            [one] => f(&[one.as_str()]),
-            many => f(&many.iter().map(String::as_str).collect::<Vec<_>>()),
-        }
-    }
-
-    /// [`Self::bearer_for`], with the error for a secret that is not a valid header value.
-    fn bearer_value(&self, secret: &str) -> Result<HeaderValue, Error> {
-        self.bearer_for(secret)
-            .ok_or_else(|| Error::InvalidConfiguration {
-                message: "the access token contains characters not allowed in a header".into(),
-            })
-    }
-
-    /// `Bearer <secret>` as a sensitive header value, reusing the last one built while the
-    /// credential keeps returning the same secret. `None` if the secret is not a valid header
-    /// value.
-    fn bearer_for(&self, secret: &str) -> Option<HeaderValue> {
-        const PREFIX: &[u8] = b"Bearer ";
-        // A poisoned lock only means another request panicked mid-update; the cache is
-        // rebuilt below either way.
-        let mut cached = self.bearer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(value) = cached.as_ref() {
-            if value.as_bytes().strip_prefix(PREFIX) == Some(secret.as_bytes()) {
-                return Some(value.clone());
-            }
-        }
-        let mut text = Vec::with_capacity(PREFIX.len() + secret.len());
-        text.extend_from_slice(PREFIX);
-        text.extend_from_slice(secret.as_bytes());
-        let mut value = HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).ok()?;
-        value.set_sensitive(true);
-        *cached = Some(value.clone());
-        Some(value)
+    /// The scopes as the credential takes them.
+    fn scope_list(&self) -> Vec<&str> {
+        self.scopes.iter().map(String::as_str).collect()
     }
 }
 
@@ -961,8 +838,7 @@ fn lasting_transport_failure_in(error: &(dyn std::error::Error + 'static)) -> bo
     false
 }
 
-/// How a try failed. Small on purpose (no decoded operation in it): it is what a try's future
-/// and the decision on an answer hand back when there is no operation to return.
+/// How a try failed.
 enum Failed {
     /// Returned as is: the request could not be built or authorized, the answer could not be
     /// decoded, or the transport failed in a way another try would not fix.
@@ -985,28 +861,17 @@ fn transport_failure(error: TransportError) -> Failed {
     Failed::Retryable(cause, Error::Transport(error))
 }
 
-/// One try's request for `target` (a clone of its resolved URI).
-fn build_request(
-    target: &Resolved<'_>,
-    if_none_match: Option<&str>,
-) -> Result<http::Request<Vec<u8>>, Error> {
-    build_get_request(target.uri.clone(), if_none_match).map_err(Error::from_model)
-}
-
 /// Refuses to attach a token for a request that is not on the endpoint's origin, or that would
 /// travel over plain http to a host that is not loopback.
 pub(crate) fn check_target(endpoint: &Endpoint, uri: &http::Uri) -> Result<(), Error> {
-    // The origin text is only formatted for an error: this runs on every request.
     if !endpoint.same_origin(uri) {
         return Err(Error::ForeignHost {
             target: origin_of(uri),
         });
     }
     // Same origin: the URI has the endpoint's scheme and host, so the endpoint says whether
-    // the request is secure, with no host to parse per request (parsing it as an IP address,
-    // with a lowercased copy, cost about 850 instructions per loopback request measured with
-    // callgrind). `Endpoint::parse` already refuses plain http to a host that is not
-    // loopback; this keeps the guarantee here whatever made the endpoint.
+    // the request is secure. `Endpoint::parse` already refuses plain http to a host that is
+    // not loopback; this keeps the guarantee here whatever made the endpoint.
     if !is_secure_endpoint(endpoint) {
         return Err(Error::InsecureTransport {
             target: origin_of(uri),
@@ -1039,75 +904,9 @@ fn header_trace_id(headers: &http::HeaderMap) -> Option<&str> {
     traceparent.split('-').nth(1)
 }
 
-/// A random version-4 UUID in its usual text form, kept on the stack as its 36 bytes.
-///
-/// The header value is made straight from these bytes and the span formats them only when it
-/// is enabled. An earlier version made a `String` per byte (17 allocations per request), and
-/// the one `String` per try that replaced it still cost about 1,000 instructions per request
-/// with callgrind (`cargo xtask bench`, see `docs/benchmarks.md`), for text nothing kept.
-pub(crate) struct RequestId([u8; 36]);
-
-impl RequestId {
-    pub(crate) fn new() -> Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        // One `u128` takes two 64-bit words from the thread's generator; a `[u8; 16]` is
-        // sampled byte by byte, one 32-bit word per byte: four times as much generator output
-        // (about 200 instructions more per request, measured with callgrind).
-        let mut bytes = rand::random::<u128>().to_be_bytes();
-        bytes[6] = (bytes[6] & 0x0f) | 0x40;
-        bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        let mut text = [0u8; 36];
-        let mut at = 0;
-        for (i, b) in bytes.iter().enumerate() {
-            // 8-4-4-4-12: a dash before bytes 4, 6, 8 and 10.
-            if matches!(i, 4 | 6 | 8 | 10) {
-                text[at] = b'-';
-                at += 1;
-            }
-            text[at] = HEX[usize::from(b >> 4)];
-            text[at + 1] = HEX[usize::from(b & 0x0f)];
-            at += 2;
-        }
-        RequestId(text)
-    }
-
-    /// The id as an `x-ms-client-request-id` value.
-    fn header_value(&self) -> Option<HeaderValue> {
-        HeaderValue::from_bytes(&self.0).ok()
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use fmt::Write;
-        // Only ASCII hex digits and dashes are ever in the buffer.
-        self.0.iter().try_for_each(|&b| f.write_char(char::from(b)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn request_ids_are_uuid_v4() {
-        let a = RequestId::new().to_string();
-        let b = RequestId::new().to_string();
-        assert_eq!(
-            RequestId::new().header_value().map(|v| v.len()),
-            Some(36),
-            "a valid header value"
-        );
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 36);
-        let parts: Vec<&str> = a.split('-').collect();
-        assert_eq!(
-            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
-            [8, 4, 4, 4, 12]
-        );
-        assert!(parts[2].starts_with('4'));
-        assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"));
-    }
 
     fn assert_foreign(endpoint: &Endpoint, uri: &str) {
         let parsed: http::Uri = uri.parse().unwrap();

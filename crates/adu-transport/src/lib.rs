@@ -21,7 +21,6 @@
 //!   token requests share its TLS, timeouts and body cap (over HTTP/1.1). Each try runs one
 //!   timer: [`HttpTransport::call_with_timeout`] puts one around a transport without a
 //!   deadline of its own, and [`HyperTransport`] folds the per-try timeout into its own.
-//! - [`login::LoopbackRedirectListener`]: receives the browser redirect of an interactive login.
 //!
 //! # Example
 //!
@@ -92,16 +91,13 @@
 #![deny(missing_docs)]
 
 mod client;
-mod connector;
 pub mod error;
-pub mod login;
-mod pool;
 mod transport;
 
 pub use adu_model;
 pub use adu_model::{
-    http, AnyOperation, ApiVersion, GetOperationOutcome, OperationResponse, OperationStatus,
-    PollPolicy, RetryPolicy, ServiceError, ServiceErrorKind,
+    http, models::OperationStatus, AnyOperation, ApiVersion, GetOperationOutcome,
+    OperationResponse, PollPolicy, RetryPolicy, ServiceError, ServiceErrorKind,
 };
 pub use client::{
     DeviceUpdateClient, DeviceUpdateClientBuilder, GetOptions, WaitOptions,

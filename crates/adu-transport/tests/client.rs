@@ -4,7 +4,9 @@ mod support;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use adu_auth::StaticTokenCredential;
 use adu_transport::{
@@ -231,7 +233,7 @@ async fn an_error_answer_echoing_the_token_sent_does_not_carry_it_on() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_untrusted_token_endpoint_ends_a_wait_at_once() {
     // The token endpoint's certificate is not trusted: no later poll can mend that, so the
     // wait does not ride it out (it would sleep 10 s a time into its deadline).
@@ -304,7 +306,7 @@ async fn bad_request_and_server_error_with_error_response() {
     assert_eq!(ids.len(), 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn too_many_requests_honours_retry_after_seconds() {
     let server = Server::start(vec![
         Reply::json(
@@ -333,7 +335,7 @@ async fn too_many_requests_honours_retry_after_seconds() {
     assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retry_after_ms_headers_take_precedence() {
     for header in ["retry-after-ms", "x-ms-retry-after-ms"] {
         let server = Server::start(vec![
@@ -468,17 +470,17 @@ impl adu_auth::TokenCredential for CachingCredential {
         &'a self,
         _scopes: &'a [&'a str],
     ) -> adu_auth::BoxFuture<'a, Result<adu_auth::AccessToken, adu_auth::Error>> {
-        let n = self.fetches.fetch_add(1, Ordering::SeqCst) + 1;
-        let token = adu_auth::AccessToken::new(
-            format!("fetched-{n}"),
-            std::time::SystemTime::now() + Duration::from_secs(3600),
-        );
-        *self.cached.lock().unwrap() = Some(token.clone());
+        let mut cached = self.cached.lock().unwrap();
+        let token = cached
+            .get_or_insert_with(|| {
+                let n = self.fetches.fetch_add(1, Ordering::SeqCst) + 1;
+                adu_auth::AccessToken::new(
+                    format!("fetched-{n}"),
+                    std::time::SystemTime::now() + Duration::from_secs(3600),
+                )
+            })
+            .clone();
         Box::pin(async move { Ok(token) })
-    }
-
-    fn cached_token(&self, _scopes: &[&str]) -> Option<adu_auth::AccessToken> {
-        self.cached.lock().unwrap().clone()
     }
 
     fn invalidate(&self, _scopes: &[&str]) {
@@ -487,7 +489,7 @@ impl adu_auth::TokenCredential for CachingCredential {
 }
 
 #[tokio::test]
-async fn a_cached_token_is_used_without_get_token_until_a_401_invalidates_it() {
+async fn a_cached_token_is_used_until_a_401_invalidates_it() {
     let server = Server::start(vec![
         Reply::json(200, &current_body(OP, "Running", "e1")),
         Reply::json(200, &current_body(OP, "Running", "e1")),
@@ -510,7 +512,7 @@ async fn a_cached_token_is_used_without_get_token_until_a_401_invalidates_it() {
     assert_eq!(
         credential.fetches.load(Ordering::SeqCst),
         1,
-        "the second try used the cache"
+        "the second call used the cached token"
     );
     let response = operation(get(&client).await.unwrap());
     assert_eq!(response.operation.status(), &OperationStatus::Succeeded);
@@ -551,7 +553,7 @@ async fn a_second_unauthorized_is_returned() {
     assert_eq!(credential.invalidations(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn per_try_timeout_then_retries_then_gives_up() {
     let (addr, connections) = raw_server(never_answer).await;
     let client = DeviceUpdateClient::builder(
@@ -848,7 +850,7 @@ async fn unknown_statuses_keep_polling_up_to_the_bound() {
     assert_eq!(server.requests(), 4);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_wait_outlives_throttling_and_a_busy_service() {
     let server = Server::start(vec![
         Reply::json(200, &current_body(OP, "Running", "e1")),
@@ -910,7 +912,7 @@ async fn a_wait_ends_with_the_failure_after_the_policy_s_failed_polls() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_throttled_wait_ends_at_once_with_the_last_operation_and_the_429() {
     // The service asks for 30 s, inside the retry policy's 60 s but past the wait's 2 s
     // deadline: neither the request's retry nor the wait sleeps into the deadline, and the
@@ -958,7 +960,7 @@ async fn a_throttled_wait_ends_at_once_with_the_last_operation_and_the_429() {
     assert_eq!(server.requests(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_deadline_ends_the_wait_with_the_last_operation() {
     let server = Server::start(vec![Reply::json(200, &current_body(OP, "Running", "e1"))]).await;
     let client = client_for(&server);
@@ -968,7 +970,7 @@ async fn the_deadline_ends_the_wait_with_the_last_operation() {
             OP,
             WaitOptions::default()
                 .with_timeout(Duration::from_secs(60))
-                .with_deadline(Instant::now() + Duration::from_millis(200)),
+                .with_deadline((Instant::now() + Duration::from_millis(200)).into_std()),
         )
         .await
         .unwrap_err();
@@ -1098,10 +1100,10 @@ async fn tls_endpoint_trusted_through_extra_roots() {
     assert_eq!(response.operation.status(), &OperationStatus::Succeeded);
 }
 
-// One timer per try: the client hands its per-try timeout to
-// `HttpTransport::call_with_timeout`; `HyperTransport` folds it into its own timeout, other
-// transports get a timer around `call`. Either way the earlier deadline ends the try, with
-// a `TimedOut` transport error that names it.
+// The client hands its per-try timeout to `HttpTransport::call_with_timeout`;
+// `HyperTransport` applies the earlier of it and its own timeout, other transports get a
+// timer around `call`. Either way the earlier deadline ends the try, with a `TimedOut`
+// transport error that names it. The clock is paused: the times are tokio's, not the wall's.
 
 const SHORT: Duration = Duration::from_millis(200);
 const LONG: Duration = Duration::from_secs(20);
@@ -1142,7 +1144,7 @@ fn assert_short_timeout(result: Result<GetOperationOutcome, Error>, started: Ins
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn built_in_transport_per_try_timeout_shorter_than_its_own() {
     let (client, connections) = stalled_client(SHORT, None, LONG).await;
     let started = Instant::now();
@@ -1150,7 +1152,7 @@ async fn built_in_transport_per_try_timeout_shorter_than_its_own() {
     assert_eq!(connections.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn built_in_transport_own_timeout_shorter_than_the_per_try_timeout() {
     let (client, connections) = stalled_client(LONG, None, SHORT).await;
     let started = Instant::now();
@@ -1185,7 +1187,7 @@ fn raw_socket_transport() -> Arc<dyn adu_transport::HttpTransport> {
     })
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn custom_transport_without_a_timeout_gets_the_per_try_timeout() {
     let (client, connections) = stalled_client(SHORT, Some(raw_socket_transport()), LONG).await;
     let started = Instant::now();
@@ -1203,14 +1205,14 @@ fn wrapped_hyper(timeout: Duration) -> Arc<dyn adu_transport::HttpTransport> {
     })
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn custom_transport_per_try_timeout_shorter_than_its_own() {
     let (client, _) = stalled_client(SHORT, Some(wrapped_hyper(LONG)), LONG).await;
     let started = Instant::now();
     assert_short_timeout(get(&client).await, started);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn custom_transport_own_timeout_shorter_than_the_per_try_timeout() {
     let (client, _) = stalled_client(LONG, Some(wrapped_hyper(SHORT)), LONG).await;
     let started = Instant::now();

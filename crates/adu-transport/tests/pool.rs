@@ -1,11 +1,11 @@
-//! `HyperTransport`'s HTTP/1.1 connection pool against loopback servers: what the request
-//! line and `Host` look like, which connections are reused and which never are.
+//! `HyperTransport`'s HTTP/1.1 connections against loopback servers: what the request line
+//! and `Host` look like, which connections are reused and which never are.
 
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::net::SocketAddr;
 
@@ -108,25 +108,11 @@ async fn an_uncapped_transport_keeps_a_connection_per_origin() {
     assert_eq!((a.connections(), b.connections()), (1, 1));
 }
 
+/// A keep-alive server whose first answer's body is larger than the transport's cap: the
+/// refused body is never taken for the next answer (hyper reads the rest of it before the
+/// connection is reused, or closes the connection).
 #[tokio::test]
-async fn a_capped_transport_never_holds_more_connections_than_slots() {
-    let a = Server::start(vec![Reply::new(200)]).await;
-    let b = Server::start(vec![Reply::new(200)]).await;
-    let transport = plain_http_transport()
-        .max_concurrent_requests(Some(1))
-        .build()
-        .unwrap();
-    // Alternating origins through one slot: each new connection closes the other origin's
-    // idle one, so each request finds its origin's connection gone.
-    for url in [&a.url(), &b.url(), &a.url(), &b.url()] {
-        transport.call(get(&format!("{url}/x"))).await.unwrap();
-    }
-    assert_eq!((a.connections(), b.connections()), (2, 2));
-}
-
-/// A keep-alive server whose first answer's body is larger than the transport's cap.
-#[tokio::test]
-async fn a_connection_whose_body_was_not_read_to_the_end_is_not_reused() {
+async fn a_refused_body_does_not_leak_into_the_next_answer() {
     let server = Server::start(vec![
         Reply::new(200).body(vec![b'x'; 4096]),
         Reply::new(200).body("{}"),
@@ -136,17 +122,61 @@ async fn a_connection_whose_body_was_not_read_to_the_end_is_not_reused() {
     let url = format!("{}/x", server.url());
     let error = transport.call(get(&url)).await.unwrap_err();
     assert_eq!(error.kind(), TransportErrorKind::BodyTooLarge);
-    let response = transport.call(get(&url)).await.unwrap();
+    for _ in 0..2 {
+        let response = transport.call(get(&url)).await.unwrap();
+        assert_eq!(response.body(), b"{}");
+    }
+    assert_eq!(server.requests(), 3);
+}
+
+/// A connection whose answer stalled mid-body (the try timed out) is never reused: the next
+/// request gets a new connection and its own answer.
+#[tokio::test]
+async fn a_connection_whose_body_was_not_read_to_the_end_is_not_reused() {
+    let (addr, connections) = raw_server(|mut stream| async move {
+        let head = read_head(&mut stream).await;
+        if head.starts_with(b"GET /stall") {
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{}")
+                .await;
+            // Holds the connection open, its body unfinished, until the client closes it.
+            let _ = stream.read(&mut [0u8; 1]).await;
+        } else {
+            loop {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                    .await;
+                if read_head(&mut stream).await.is_empty() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let transport = plain_http_transport()
+        .max_concurrent_requests(Some(1))
+        .build()
+        .unwrap();
+    let stalled = transport
+        .call_with_timeout(
+            get(&format!("http://{addr}/stall")),
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(stalled.kind(), TransportErrorKind::TimedOut);
+    let response = transport
+        .call(get(&format!("http://{addr}/ok")))
+        .await
+        .unwrap();
     assert_eq!(response.body(), b"{}");
-    assert_eq!(server.connections(), 2);
-    // A whole body leaves the connection for the next request.
-    transport.call(get(&url)).await.unwrap();
-    assert_eq!(server.connections(), 2);
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
 }
 
 /// A server that answers one request per connection and then closes it, without saying so
-/// (no `Connection: close`): the idle connection is dead by the next request.
-#[tokio::test]
+/// (no `Connection: close`): the idle connection is dead by the next request. The paused
+/// clock's sleep lets the client see the close first, with no wall-clock wait.
+#[tokio::test(start_paused = true)]
 async fn a_connection_closed_by_the_server_while_idle_is_replaced() {
     let (addr, connections) = raw_server(|mut stream| async move {
         read_head(&mut stream).await;
@@ -161,13 +191,13 @@ async fn a_connection_closed_by_the_server_while_idle_is_replaced() {
     for _ in 0..3 {
         let response = transport.call(get(&url)).await.unwrap();
         assert_eq!(response.body(), b"{}");
-        // Time for the client to see the close before the next request.
+        // The client sees the close before the next request.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn connections_idle_longer_than_the_idle_timeout_are_not_reused() {
     let server = Server::start(vec![Reply::new(200)]).await;
     let transport = plain_http_transport()
@@ -183,8 +213,7 @@ async fn connections_idle_longer_than_the_idle_timeout_are_not_reused() {
     assert_eq!(server.connections(), 2);
 }
 
-/// Far below the cap, requests to two origins keep one connection each: a connection to
-/// another origin is closed only when a new one would exceed the cap.
+/// Requests to two origins keep one connection each.
 #[tokio::test]
 async fn below_the_cap_two_origins_keep_their_connections() {
     let a = Server::start(vec![Reply::new(200)]).await;
@@ -229,21 +258,17 @@ async fn a_connection_still_sending_a_request_body_is_not_pooled() {
         .body(vec![b'x'; 16 << 20])
         .unwrap();
     assert_eq!(transport.call(post).await.unwrap().status(), 413);
-    let started = Instant::now();
+    // Within a timeout far below the stalled connection's 30 s: the GET does not wait on it.
     let response = transport
         .call_with_timeout(get(&url), Duration::from_secs(5))
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(connections.load(Ordering::SeqCst), 2);
 }
 
-/// hyper's HTTP/1 encoder cannot write other versions: refused before anything is sent.
+/// Only HTTP/1.0 and HTTP/1.1 requests are taken (HTTP/2 is negotiated, not asked for):
+/// others are refused before anything is sent.
 #[tokio::test]
 async fn a_request_of_another_http_version_is_refused() {
     let server = Server::start(vec![Reply::new(200)]).await;
@@ -269,8 +294,6 @@ async fn a_request_of_another_http_version_is_refused() {
 
 /// Answers that end their connection (`Connection: close`, HTTP/1.0 without keep-alive)
 /// leave the next request a new connection, and nothing fails; the others keep theirs.
-/// (Whether such a connection is pooled at all is `keeps_alive`'s unit test: pooled, it
-/// would fail its readiness check and be replaced, with the same count here.)
 #[tokio::test]
 async fn answers_that_close_the_connection_leave_the_next_request_a_new_one() {
     let (addr, counts) = keep_alive_server(|n| match n % 4 {
@@ -334,7 +357,7 @@ async fn a_head_answer_announcing_a_large_length_is_not_too_large() {
 
 /// A transport left alone closes its idle connections once they expire: the server sees the
 /// connection end without another request being made.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn idle_connections_are_closed_when_they_expire_without_further_use() {
     let (addr, counts) =
         keep_alive_server(|_| b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
