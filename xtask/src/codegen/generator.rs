@@ -1,25 +1,26 @@
-// The code generator behind `cargo xtask codegen`: API description in, Rust source out.
-//
-// This file is shared. xtask compiles it as the module `codegen::generator`, and
-// adu-model's `tests/codegen_fresh.rs` pulls it in with `include!`, so that the
-// staleness test needs no dependency on xtask. It therefore uses nothing but `std`,
-// `serde` and `serde_json` (both are dependencies of adu-model already) and has no
-// inner attributes or `//!` comments, which `include!` does not accept.
-//
-// The generator reads the two Swagger 2.0 documents in `docs/api/`, merges their
-// `definitions` by name and emits one module. The vendor extensions it understands:
-//
-// - `x-adu-rust-type` on a property: the Rust type to use, imported from the crate
-//   root (for example `Timestamp` for date-times);
-// - `x-adu-alias` on an optional property: another spelling accepted when deserializing
-//   (read through a wire struct that keeps both apart; the primary spelling wins);
-// - `x-adu-boxed: true` on an object-typed property: store it in a `Box` (for a large
-//   value that is seldom there, so the struct that holds it stays small to move);
-// - `x-adu-derive` on an object definition: traits to derive on top of the usual
-//   `Debug, Clone, PartialEq, Eq, Serialize, Deserialize`.
+//! The code generator behind `cargo xtask codegen`: API descriptions in, Rust source out.
+//!
+//! It reads our Swagger 2.0 descriptions (one per API version), merges their
+//! `definitions` by name and emits one module. Same-named definitions must agree on
+//! everything but prose and enum values: an enum gets the union of its values (older
+//! versions' first) plus `Unknown(String)`, and the newest version's descriptions win.
+//! The vendor extensions it understands:
+//!
+//! - `x-adu-rust-type` on a property: the Rust type to use, imported from the crate root
+//!   (for example `Timestamp` for date-times);
+//! - `x-adu-alias` on an optional property: another spelling accepted when deserializing
+//!   (read through a wire struct that keeps both apart; the primary spelling wins);
+//! - `x-adu-boxed: true` on a `$ref` property: store it in a `Box` (for a large value
+//!   that is seldom there, so the struct that holds it stays small to move);
+//! - `x-adu-derive` on an object definition: traits to derive on top of the usual
+//!   `Debug, Clone, PartialEq, Eq, Serialize, Deserialize`.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+
+use heck::{ToSnakeCase, ToUpperCamelCase};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
 
 /// The first lines of the generated file.
 pub const HEADER: &str = "\
@@ -27,660 +28,209 @@ pub const HEADER: &str = "\
 // Regenerate with: cargo xtask codegen
 ";
 
-/// Generates the module from the legacy and the current description (JSON text).
-/// The output is valid Rust but not formatted; see [`format_with_rustfmt`].
-pub fn generate(legacy_json: &str, current_json: &str) -> Result<String, String> {
-    let legacy = Document::parse("legacy description", legacy_json)?;
-    let current = Document::parse("current description", current_json)?;
-    let defs = merge(&legacy, &current)?;
-    Ok(emit(&defs))
-}
-
-/// [`generate`] followed by [`format_with_rustfmt`]: exactly what
-/// `cargo xtask codegen` writes.
-pub fn generate_formatted(legacy_json: &str, current_json: &str) -> Result<String, String> {
-    format_with_rustfmt(&generate(legacy_json, current_json)?)
-}
-
-/// Formats Rust source with `rustfmt --edition 2021` (the `RUSTFMT` environment
-/// variable may name another binary), through its standard input and output.
-pub fn format_with_rustfmt(source: &str) -> Result<String, String> {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-
-    let program = std::env::var("RUSTFMT").unwrap_or_else(|_| "rustfmt".to_owned());
-    let mut child = Command::new(&program)
-        .args(["--edition", "2021", "--emit", "stdout"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start `{program}` (is rustfmt installed?): {e}"))?;
-    let mut stdin = child.stdin.take().ok_or("rustfmt has no standard input")?;
-    let text = source.to_owned();
-    // Write from another thread so that a large output cannot dead-lock the pipes.
-    let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
-    let output = child
-        .wait_with_output()
-        .map_err(|e| format!("`{program}` failed: {e}"))?;
-    writer
-        .join()
-        .map_err(|_| "the thread feeding rustfmt panicked".to_owned())?
-        .map_err(|e| format!("cannot write to `{program}`: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "`{program}` rejected the generated code ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    String::from_utf8(output.stdout).map_err(|_| format!("`{program}` printed invalid UTF-8"))
-}
-
-// ---------------------------------------------------------------------------
-// A JSON value that keeps the order of object members (serde_json's own `Value`
-// sorts them unless a feature is enabled that would change adu-model's build).
-
-#[derive(Debug, Clone, PartialEq)]
-enum Json {
-    Null,
-    Bool(bool),
-    Number(String),
-    String(String),
-    Array(Vec<Json>),
-    Object(Vec<(String, Json)>),
-}
-
-impl<'de> serde::Deserialize<'de> for Json {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Json;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_unit<E>(self) -> Result<Json, E> {
-                Ok(Json::Null)
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
-                Ok(Json::Bool(v))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
-                Ok(Json::Number(v.to_string()))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
-                Ok(Json::Number(v.to_string()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
-                Ok(Json::Number(v.to_string()))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Json, E> {
-                Ok(Json::String(v.to_owned()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Json, E> {
-                Ok(Json::String(v))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(Json::Array(items))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
-                let mut members = Vec::new();
-                while let Some((key, value)) = map.next_entry::<String, Json>()? {
-                    members.push((key, value));
-                }
-                Ok(Json::Object(members))
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
-}
-
-impl Json {
-    fn get(&self, key: &str) -> Option<&Json> {
-        match self {
-            Json::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
-    fn as_str(&self) -> Option<&str> {
-        match self {
-            Json::String(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    fn as_bool(&self) -> Option<bool> {
-        match self {
-            Json::Bool(b) => Some(*b),
-            _ => None,
-        }
-    }
-
-    fn members(&self) -> Option<&[(String, Json)]> {
-        match self {
-            Json::Object(members) => Some(members),
-            _ => None,
-        }
-    }
-
-    fn items(&self) -> Option<&[Json]> {
-        match self {
-            Json::Array(items) => Some(items),
-            _ => None,
-        }
-    }
-
-    fn str_of(&self, key: &str) -> Option<&str> {
-        self.get(key).and_then(Json::as_str)
-    }
-
-    fn strings_of(&self, what: &str, key: &str) -> Result<Vec<String>, String> {
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(value) => value
-                .items()
-                .and_then(|items| {
-                    items
-                        .iter()
-                        .map(|i| i.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .ok_or_else(|| format!("{what}: `{key}` must be an array of strings")),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The model the generator works on.
-
-#[derive(Debug, Clone, PartialEq)]
-enum Ty {
-    String,
-    Bool,
-    I32,
-    I64,
-    /// A type named by `x-adu-rust-type`, imported from the crate root.
-    Custom(String),
-    /// A reference to another definition.
-    Ref(String),
-    Array(Box<Ty>),
-}
-
-#[derive(Debug, Clone)]
-struct Property {
-    wire: String,
-    description: String,
-    ty: Ty,
-    required: bool,
-    alias: Option<String>,
-    boxed: bool,
-}
-
-#[derive(Debug, Clone)]
-struct Variant {
-    value: String,
-    ident: String,
-    description: String,
-}
-
-#[derive(Debug, Clone)]
-enum Kind {
-    Enum(Vec<Variant>),
-    Struct {
-        properties: Vec<Property>,
-        derives: Vec<String>,
-    },
-}
-
-#[derive(Debug, Clone)]
-struct Definition {
-    name: String,
-    description: String,
-    kind: Kind,
-}
-
+/// The part of a description the generator reads.
+#[derive(Deserialize)]
 struct Document {
-    label: String,
-    definitions: Vec<Definition>,
+    swagger: String,
+    definitions: IndexMap<String, Schema>,
 }
 
-impl Document {
-    fn parse(label: &str, text: &str) -> Result<Self, String> {
-        let root: Json =
-            serde_json::from_str(text).map_err(|e| format!("{label}: invalid JSON: {e}"))?;
-        if root.str_of("swagger") != Some("2.0") {
-            return Err(format!(
-                "{label}: expected a Swagger 2.0 document (`\"swagger\": \"2.0\"`)"
-            ));
+/// A schema as far as the generator reads one (other keys are ignored); the maps keep
+/// the file's order, which becomes the order of types and fields.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+struct Schema {
+    #[serde(rename = "type")]
+    ty: Option<String>,
+    format: Option<String>,
+    description: String,
+    #[serde(rename = "$ref")]
+    reference: Option<String>,
+    items: Option<Box<Schema>>,
+    properties: IndexMap<String, Schema>,
+    required: Vec<String>,
+    #[serde(rename = "enum")]
+    values: Vec<String>,
+    #[serde(rename = "x-ms-enum")]
+    ms_enum: MsEnum,
+    #[serde(rename = "x-adu-rust-type")]
+    rust_type: Option<String>,
+    #[serde(rename = "x-adu-alias")]
+    alias: Option<String>,
+    #[serde(rename = "x-adu-boxed")]
+    boxed: bool,
+    #[serde(rename = "x-adu-derive")]
+    derive: Vec<String>,
+}
+
+/// `x-ms-enum`: a variant name and a description per value.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+struct MsEnum {
+    values: Vec<EnumValue>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+struct EnumValue {
+    value: String,
+    name: Option<String>,
+    description: String,
+}
+
+type Definitions = IndexMap<String, Schema>;
+
+/// Generates the module from our descriptions, given as (version, JSON text), oldest
+/// first. The output is valid Rust but not formatted.
+pub fn generate(descriptions: &[(&str, &str)]) -> Result<String, String> {
+    let mut merged: IndexMap<String, (&str, Schema)> = IndexMap::new();
+    // Newest first: its order and prose win, older versions add what it lacks.
+    for (version, text) in descriptions.iter().rev() {
+        let doc: Document = serde_json::from_str(text)
+            .map_err(|e| format!("the {version} description is invalid: {e}"))?;
+        if doc.swagger != "2.0" {
+            return Err(format!("the {version} description is not Swagger 2.0"));
         }
-        let label = match root.get("info").and_then(|i| i.str_of("version")) {
-            Some(version) => format!("{label} ({version})"),
-            None => label.to_owned(),
-        };
-        let members = root
-            .get("definitions")
-            .and_then(Json::members)
-            .ok_or_else(|| format!("{label}: no `definitions` object"))?;
-        let definitions = members
-            .iter()
-            .map(|(name, schema)| parse_definition(&label, name, schema))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { label, definitions })
+        for (name, older) in doc.definitions {
+            match merged.get_mut(&name) {
+                Some((newer_version, newer)) => {
+                    merge(&name, (newer_version, newer), (version, older))?
+                }
+                None => {
+                    merged.insert(name, (version, older));
+                }
+            }
+        }
     }
+    emit(&merged.into_iter().map(|(k, (_, s))| (k, s)).collect())
 }
 
-fn parse_definition(label: &str, name: &str, schema: &Json) -> Result<Definition, String> {
-    let what = format!("{label}: definition `{name}`");
-    if !is_ident(name) || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+/// Merges an older version's definition into a newer one's.
+fn merge(name: &str, newer: (&str, &mut Schema), older: (&str, Schema)) -> Result<(), String> {
+    let shape = |s: &Schema| {
+        let mut s = s.clone();
+        (s.values, s.ms_enum) = Default::default();
+        without_prose(&mut s);
+        serde_json::to_value(s).unwrap_or_default()
+    };
+    let (old_shape, new_shape) = (shape(&older.1), shape(newer.1));
+    if old_shape != new_shape {
+        let mut lines = Vec::new();
+        crate::spec_check::diff("", &old_shape, &new_shape, (older.0, newer.0), &mut lines);
         return Err(format!(
-            "{what}: the name must be an UpperCamelCase Rust identifier"
+            "definition `{name}` conflicts between {} and {}: {}",
+            older.0,
+            newer.0,
+            lines.join("; ")
         ));
     }
-    let description = schema.str_of("description").unwrap_or_default().to_owned();
-    let kind = match schema.str_of("type") {
-        Some("string") if schema.get("enum").is_some() => {
-            let values = schema.strings_of(&what, "enum")?;
-            let known = schema
-                .get("x-ms-enum")
-                .and_then(|x| x.get("values"))
-                .and_then(Json::items)
-                .unwrap_or_default();
-            let mut variants = Vec::new();
-            for value in values {
-                let entry = known.iter().find(|v| v.str_of("value") == Some(value.as_str()));
-                let ident = entry
-                    .and_then(|e| e.str_of("name"))
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| upper_camel(&value));
-                if !is_ident(&ident) || ident == "Unknown" {
-                    return Err(format!(
-                        "{what}: enum value `{value}` gives the variant name `{ident}`, which is not usable"
-                    ));
-                }
-                let description = entry
-                    .and_then(|e| e.str_of("description"))
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("The value `{value}`."));
-                variants.push(Variant { value, ident, description });
-            }
-            if variants.is_empty() {
-                return Err(format!("{what}: an enum needs at least one value"));
-            }
-            Kind::Enum(variants)
+    let (newer, older) = (newer.1, older.1);
+    if newer.description.is_empty() {
+        newer.description = older.description;
+    }
+    let added: Vec<String> = (newer.values.iter())
+        .filter(|v| !older.values.contains(v))
+        .cloned()
+        .collect();
+    newer.values = older.values.into_iter().chain(added).collect();
+    for v in older.ms_enum.values {
+        if !newer.ms_enum.values.iter().any(|n| n.value == v.value) {
+            newer.ms_enum.values.push(v);
         }
-        Some("object") => {
-            let required = schema.strings_of(&what, "required")?;
-            let members = schema
-                .get("properties")
-                .map(|p| p.members().ok_or_else(|| format!("{what}: `properties` must be an object")))
-                .transpose()?
-                .unwrap_or_default();
-            for name in &required {
-                if !members.iter().any(|(k, _)| k == name) {
-                    return Err(format!("{what}: required property `{name}` is not among its properties"));
-                }
-            }
-            let mut properties = Vec::new();
-            for (wire, prop) in members {
-                let pwhat = format!("{what}, property `{wire}`");
-                properties.push(Property {
-                    wire: wire.clone(),
-                    description: prop.str_of("description").unwrap_or_default().to_owned(),
-                    ty: parse_type(&pwhat, prop)?,
-                    required: required.contains(wire),
-                    alias: match prop.str_of("x-adu-alias") {
-                        Some(_) if required.contains(wire) => {
-                            return Err(format!("{pwhat}: `x-adu-alias` is for optional properties (a required one could be missing under either spelling)"));
-                        }
-                        alias => alias.map(str::to_owned),
-                    },
-                    boxed: match prop.get("x-adu-boxed") {
-                        None => false,
-                        Some(v) => match (v.as_bool(), prop.get("$ref")) {
-                            (Some(b), Some(_)) => b,
-                            (None, _) => return Err(format!("{pwhat}: `x-adu-boxed` must be true or false")),
-                            (Some(_), None) => return Err(format!("{pwhat}: `x-adu-boxed` is for `$ref` properties")),
-                        },
-                    },
-                });
-            }
-            Kind::Struct {
-                properties,
-                derives: schema.strings_of(&what, "x-adu-derive")?,
-            }
-        }
-        other => {
-            return Err(format!(
-                "{what}: unsupported kind of definition ({}); the generator handles objects and string enums",
-                other.map_or_else(|| "no `type`".to_owned(), |t| format!("type `{t}`"))
-            ))
-        }
-    };
-    Ok(Definition {
-        name: name.to_owned(),
-        description,
-        kind,
-    })
+    }
+    Ok(())
 }
 
-fn parse_type(what: &str, schema: &Json) -> Result<Ty, String> {
-    if let Some(custom) = schema.str_of("x-adu-rust-type") {
-        if !is_ident(custom) {
+fn without_prose(s: &mut Schema) {
+    s.description.clear();
+    s.properties.values_mut().for_each(without_prose);
+    s.items.iter_mut().for_each(|i| without_prose(i));
+}
+
+fn emit(defs: &Definitions) -> Result<String, String> {
+    let mut imports = BTreeSet::new();
+    let mut body = String::new();
+    for (name, def) in defs {
+        let what = format!("definition `{name}`");
+        if !is_ident(name) || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
             return Err(format!(
-                "{what}: `x-adu-rust-type` must be a plain type name, got `{custom}`"
+                "{what}: the name must be an UpperCamelCase Rust identifier"
             ));
         }
-        return Ok(Ty::Custom(custom.to_owned()));
-    }
-    if let Some(target) = schema.str_of("$ref") {
-        return target
-            .strip_prefix("#/definitions/")
-            .map(|name| Ty::Ref(name.to_owned()))
-            .ok_or_else(|| format!("{what}: only local `#/definitions/...` references are supported, got `{target}`"));
-    }
-    match (schema.str_of("type"), schema.str_of("format")) {
-        (Some("string"), Some("date-time")) => Err(format!(
-            "{what}: a date-time needs `x-adu-rust-type` (for example \"Timestamp\")"
-        )),
-        (Some("string"), _) => Ok(Ty::String),
-        (Some("boolean"), _) => Ok(Ty::Bool),
-        (Some("integer"), Some("int32")) => Ok(Ty::I32),
-        (Some("integer"), _) => Ok(Ty::I64),
-        (Some("array"), _) => {
-            let items = schema
-                .get("items")
-                .ok_or_else(|| format!("{what}: an array needs `items`"))?;
-            Ok(Ty::Array(Box::new(parse_type(what, items)?)))
-        }
-        (other, _) => Err(format!(
-            "{what}: unsupported property type {}",
-            other.map_or_else(|| "(none)".to_owned(), |t| format!("`{t}`"))
-        )),
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Merging the two documents.
-
-/// Merges `b` into `a` keeping the relative order of both: shared items appear
-/// once, items only in `a` stay where they were relative to the shared ones.
-fn merge_order(a: &[String], b: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut next_a = 0;
-    for item in b {
-        if let Some(pos) = a.iter().position(|x| x == item) {
-            for earlier in &a[next_a.min(pos)..pos] {
-                if !b.contains(earlier) && !out.contains(earlier) {
-                    out.push(earlier.clone());
-                }
-            }
-            next_a = next_a.max(pos + 1);
-        }
-        if !out.contains(item) {
-            out.push(item.clone());
-        }
-    }
-    for item in a {
-        if !out.contains(item) {
-            out.push(item.clone());
-        }
-    }
-    out
-}
-
-fn merge(legacy: &Document, current: &Document) -> Result<Vec<Definition>, String> {
-    let names = |d: &Document| {
-        d.definitions
-            .iter()
-            .map(|d| d.name.clone())
-            .collect::<Vec<_>>()
-    };
-    let find = |d: &Document, name: &str| d.definitions.iter().find(|x| x.name == name).cloned();
-    let mut merged = Vec::new();
-    for name in merge_order(&names(legacy), &names(current)) {
-        let definition = match (find(legacy, &name), find(current, &name)) {
-            (Some(old), Some(new)) => merge_definition(&legacy.label, &current.label, old, new)?,
-            (Some(only), None) | (None, Some(only)) => only,
-            (None, None) => unreachable!("merge_order only yields names from the inputs"),
-        };
-        merged.push(definition);
-    }
-    for definition in &merged {
-        if let Kind::Struct { properties, .. } = &definition.kind {
-            for property in properties {
-                let mut ty = &property.ty;
-                while let Ty::Array(inner) = ty {
-                    ty = inner;
-                }
-                if let Ty::Ref(target) = ty {
-                    if !merged.iter().any(|d| &d.name == target) {
-                        return Err(format!(
-                            "definition `{}`, property `{}`: refers to `{target}`, which is not defined",
-                            definition.name, property.wire
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    Ok(merged)
-}
-
-/// Merges two same-named definitions. Descriptions may differ (the current
-/// document's wins); enums take the union of their values; objects must agree on
-/// everything that shapes the Rust type.
-fn merge_definition(
-    legacy_label: &str,
-    current_label: &str,
-    legacy: Definition,
-    current: Definition,
-) -> Result<Definition, String> {
-    let conflict = |detail: String| {
-        format!(
-            "definition `{}` conflicts between the {legacy_label} and the {current_label}: {detail}",
-            current.name
-        )
-    };
-    let description = if current.description.is_empty() {
-        legacy.description.clone()
-    } else {
-        current.description.clone()
-    };
-    let kind = match (&legacy.kind, &current.kind) {
-        (Kind::Enum(old), Kind::Enum(new)) => {
-            let values = |v: &[Variant]| v.iter().map(|x| x.value.clone()).collect::<Vec<_>>();
-            let mut variants = Vec::new();
-            for value in merge_order(&values(old), &values(new)) {
-                let in_old = old.iter().find(|v| v.value == value);
-                let in_new = new.iter().find(|v| v.value == value);
-                if let (Some(a), Some(b)) = (in_old, in_new) {
-                    if a.ident != b.ident {
-                        return Err(conflict(format!(
-                            "value `{value}` is named `{}` in one and `{}` in the other",
-                            a.ident, b.ident
-                        )));
-                    }
-                }
-                let variant = in_new
-                    .or(in_old)
-                    .cloned()
-                    .expect("the value comes from one of them");
-                if variants.iter().any(|v: &Variant| v.ident == variant.ident) {
-                    return Err(conflict(format!(
-                        "two values map to the variant `{}`",
-                        variant.ident
-                    )));
-                }
-                variants.push(variant);
-            }
-            Kind::Enum(variants)
-        }
-        (
-            Kind::Struct {
-                properties: old,
-                derives: old_derives,
-            },
-            Kind::Struct {
-                properties: new,
-                derives: new_derives,
-            },
-        ) => {
-            for p in old {
-                if !new.iter().any(|q| q.wire == p.wire) {
-                    return Err(conflict(format!(
-                        "property `{}` is only in the legacy one",
-                        p.wire
-                    )));
-                }
-            }
-            for q in new {
-                let Some(p) = old.iter().find(|p| p.wire == q.wire) else {
-                    return Err(conflict(format!(
-                        "property `{}` is only in the current one",
-                        q.wire
-                    )));
-                };
-                if p.ty != q.ty {
-                    return Err(conflict(format!(
-                        "property `{}` is `{}` in the legacy one and `{}` in the current one",
-                        q.wire,
-                        rust_type(&p.ty),
-                        rust_type(&q.ty)
-                    )));
-                }
-                if p.required != q.required {
-                    return Err(conflict(format!(
-                        "property `{}` is required in only one of them",
-                        q.wire
-                    )));
-                }
-                if p.alias != q.alias {
-                    return Err(conflict(format!(
-                        "property `{}` has different `x-adu-alias` values",
-                        q.wire
-                    )));
-                }
-                if p.boxed != q.boxed {
-                    return Err(conflict(format!(
-                        "property `{}` is boxed (`x-adu-boxed`) in only one of them",
-                        q.wire
-                    )));
-                }
-            }
-            if old_derives != new_derives {
-                return Err(conflict("their `x-adu-derive` lists differ".to_owned()));
-            }
-            Kind::Struct {
-                properties: new.clone(),
-                derives: new_derives.clone(),
-            }
-        }
-        _ => {
-            return Err(conflict(
-                "one is an enum and the other an object".to_owned(),
+        body.push('\n');
+        match def.ty.as_deref() {
+            Some("string") if !def.values.is_empty() => emit_enum(&mut body, &what, name, def)?,
+            Some("object") => emit_struct(&mut body, &mut imports, defs, name, def)?,
+            other => {
+                return Err(format!(
+                "{what}: unsupported kind of definition (type {other:?}); the generator handles objects and string enums"
             ))
-        }
-    };
-    Ok(Definition {
-        name: current.name.clone(),
-        description,
-        kind,
-    })
-}
-
-// ---------------------------------------------------------------------------
-// Emitting Rust.
-
-fn emit(defs: &[Definition]) -> String {
-    let mut out = String::from(HEADER);
-    out.push_str("\n//! Model types generated from the project's API description.\n\n");
-    out.push_str("use serde::{Deserialize, Serialize};\n");
-    let mut imports = BTreeSet::new();
-    for def in defs {
-        if let Kind::Struct { properties, .. } = &def.kind {
-            for p in properties {
-                let mut ty = &p.ty;
-                while let Ty::Array(inner) = ty {
-                    ty = inner;
-                }
-                if let Ty::Custom(name) = ty {
-                    imports.insert(name.clone());
-                }
             }
         }
     }
+    let mut out = format!("{HEADER}\n//! Model types generated from the project's API description.\n\nuse serde::{{Deserialize, Serialize}};\n");
     if !imports.is_empty() {
         let list: Vec<_> = imports.into_iter().collect();
-        if list.len() == 1 {
-            let _ = writeln!(out, "\nuse crate::{};", list[0]);
-        } else {
-            let _ = writeln!(out, "\nuse crate::{{{}}};", list.join(", "));
-        }
+        let _ = writeln!(out, "\nuse crate::{{{}}};", list.join(", "));
     }
-    for def in defs {
-        out.push('\n');
-        match &def.kind {
-            Kind::Enum(variants) => emit_enum(&mut out, def, variants),
-            Kind::Struct {
-                properties,
-                derives,
-            } => emit_struct(&mut out, defs, def, properties, derives),
-        }
-    }
-    out
+    Ok(out + &body)
 }
 
-fn emit_enum(out: &mut String, def: &Definition, variants: &[Variant]) {
-    let name = &def.name;
+fn emit_enum(out: &mut String, what: &str, name: &str, def: &Schema) -> Result<(), String> {
+    let mut variants = Vec::new();
+    for value in &def.values {
+        let entry = def.ms_enum.values.iter().find(|v| &v.value == value);
+        let mut ident = match entry.and_then(|e| e.name.clone()) {
+            Some(ident) => ident,
+            None => value.to_upper_camel_case(),
+        };
+        if ident.starts_with(|c: char| c.is_ascii_digit()) {
+            ident.insert(0, 'V');
+        }
+        if !is_ident(&ident) || ident == "Unknown" || variants.iter().any(|(i, _, _)| i == &ident) {
+            return Err(format!("{what}: enum value `{value}` gives the variant name `{ident}`, which is not usable"));
+        }
+        let description = match entry.map(|e| e.description.as_str()) {
+            Some(text) if !text.is_empty() => text.to_owned(),
+            _ => format!("The value `{value}`."),
+        };
+        variants.push((ident, value, description));
+    }
     doc(out, "", &def.description, name);
-    out.push_str("#[derive(Debug, Clone, PartialEq, Eq, Hash)]\n#[non_exhaustive]\n");
-    let _ = writeln!(out, "pub enum {name} {{");
-    for v in variants {
-        doc(out, "    ", &v.description, &v.value);
-        let _ = writeln!(out, "    {},", v.ident);
-    }
-    doc(
+    let _ = writeln!(
         out,
-        "    ",
-        "A value this version of the crate does not know, kept as the service sent it.",
-        "",
+        "#[derive(Debug, Clone, PartialEq, Eq, Hash)]\n#[non_exhaustive]\npub enum {name} {{"
     );
-    out.push_str("    Unknown(String),\n}\n\n");
-
-    let _ = writeln!(out, "impl {name} {{");
-    out.push_str("    /// The value as the service spells it.\n");
-    out.push_str("    pub fn as_str(&self) -> &str {\n        match self {\n");
-    for v in variants {
-        let _ = writeln!(
-            out,
-            "            Self::{} => {},",
-            v.ident,
-            rust_str(&v.value)
-        );
+    let (mut as_str, mut from_wire) = (String::new(), String::new());
+    for (ident, value, description) in &variants {
+        doc(out, "    ", description, value);
+        let _ = writeln!(out, "    {ident},");
+        let _ = writeln!(as_str, "            Self::{ident} => {value:?},");
+        let _ = writeln!(from_wire, "            {value:?} => Self::{ident},");
     }
-    out.push_str("            Self::Unknown(other) => other,\n        }\n    }\n\n");
-    out.push_str(
-        "    /// Maps the service's spelling to a value; unknown values are kept as sent.\n",
-    );
-    out.push_str("    pub fn from_wire(value: &str) -> Self {\n        match value {\n");
-    for v in variants {
-        let _ = writeln!(
-            out,
-            "            {} => Self::{},",
-            rust_str(&v.value),
-            v.ident
-        );
-    }
-    out.push_str("            other => Self::Unknown(other.to_owned()),\n        }\n    }\n}\n\n");
-
     let _ = write!(
         out,
-        "impl std::fmt::Display for {name} {{
+        "    /// A value this version of the crate does not know, kept as the service sent it.
+    Unknown(String),
+}}
+
+impl {name} {{
+    /// The value as the service spells it.
+    pub fn as_str(&self) -> &str {{
+        match self {{
+{as_str}            Self::Unknown(other) => other,
+        }}
+    }}
+
+    /// Maps the service's spelling to a value; unknown values are kept as sent.
+    pub fn from_wire(value: &str) -> Self {{
+        match value {{
+{from_wire}            other => Self::Unknown(other.to_owned()),
+        }}
+    }}
+}}
+
+impl std::fmt::Display for {name} {{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{
         f.write_str(self.as_str())
     }}
@@ -711,20 +261,29 @@ impl<'de> Deserialize<'de> for {name} {{
 }}
 "
     );
+    Ok(())
 }
 
 fn emit_struct(
     out: &mut String,
-    defs: &[Definition],
-    def: &Definition,
-    properties: &[Property],
-    derives: &[String],
-) {
-    let name = &def.name;
-    let mut traits: Vec<&str> = vec!["Debug", "Clone", "PartialEq", "Eq"];
-    traits.extend(derives.iter().map(String::as_str));
-    let no_required = !properties.iter().any(|p| p.required);
-    if no_required && !traits.contains(&"Default") {
+    imports: &mut BTreeSet<String>,
+    defs: &Definitions,
+    name: &str,
+    def: &Schema,
+) -> Result<(), String> {
+    let what = format!("definition `{name}`");
+    if let Some(missing) = def
+        .required
+        .iter()
+        .find(|r| !def.properties.contains_key(*r))
+    {
+        return Err(format!(
+            "{what}: required property `{missing}` is not among its properties"
+        ));
+    }
+    let mut traits = vec!["Debug", "Clone", "PartialEq", "Eq"];
+    traits.extend(def.derive.iter().map(String::as_str));
+    if def.required.is_empty() && !traits.contains(&"Default") {
         // `new()` without parameters wants a `Default` beside it (clippy's `new_without_default`).
         traits.push("Default");
     }
@@ -732,37 +291,60 @@ fn emit_struct(
     // A property with a second spelling is read through a wire struct that keeps both
     // spellings apart: with serde's `alias`, a body carrying both would be refused as a
     // duplicate field, and a whole operation would fail to decode over a casing quirk.
-    let aliased = properties.iter().any(|p| p.alias.is_some());
-    let wire = format!("{name}Wire");
+    let aliased = def.properties.values().any(|p| p.alias.is_some());
+    let wire_name = format!("{name}Wire");
     doc(out, "", &def.description, name);
-    let _ = writeln!(out, "#[derive({})]", traits.join(", "));
-    if aliased {
-        let _ = writeln!(
-            out,
-            "#[serde(rename_all = \"camelCase\", from = {})]",
-            rust_str(&wire)
-        );
+    let from = if aliased {
+        format!(", from = {wire_name:?}")
     } else {
-        out.push_str("#[serde(rename_all = \"camelCase\")]\n");
-    }
-    out.push_str("#[non_exhaustive]\n");
-    let _ = writeln!(out, "pub struct {name} {{");
-    let mut fields = Vec::new();
-    let mut wire_fields = String::new();
-    let mut wire_inits = Vec::new();
-    for p in properties {
-        let field = field_name(&p.wire);
-        let mut ty = rust_type(&p.ty);
-        if p.boxed || matches!(&p.ty, Ty::Ref(target) if reaches(defs, target, name)) {
-            ty = format!("Box<{ty}>");
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "#[derive({})]\n#[serde(rename_all = \"camelCase\"{from})]\n#[non_exhaustive]\npub struct {name} {{",
+        traits.join(", ")
+    );
+    let (mut wire_fields, mut wire_inits) = (String::new(), Vec::new());
+    let (mut params, mut inits) = (Vec::new(), Vec::new());
+    for (wire, p) in &def.properties {
+        let what = format!("{what}, property `{wire}`");
+        let required = def.required.contains(wire);
+        let field = field_name(wire);
+        let bare = field.trim_start_matches("r#");
+        let plain = rust_type(&what, p, defs, imports)?;
+        let target = p
+            .reference
+            .as_deref()
+            .and_then(|r| r.strip_prefix("#/definitions/"));
+        if p.boxed && target.is_none() {
+            return Err(format!("{what}: `x-adu-boxed` is for `$ref` properties"));
         }
+        let boxed = p.boxed || target.is_some_and(|t| reaches(defs, t, name));
+        let mut ty = if boxed {
+            format!("Box<{plain}>")
+        } else {
+            plain.clone()
+        };
         let mut serde_args = Vec::new();
-        if p.alias.is_some() || serde_camel_case(field.trim_start_matches("r#")) != p.wire {
-            serde_args.push(format!("rename = {}", rust_str(&p.wire)));
+        if p.alias.is_some() || camel_case(bare) != *wire {
+            serde_args.push(format!("rename = {wire:?}"));
         }
-        if !p.required {
+        if required && p.alias.is_some() {
+            return Err(format!("{what}: `x-adu-alias` is for optional properties (a required one could be missing under either spelling)"));
+        } else if required {
+            params.push(match plain.as_str() {
+                "String" => format!("{field}: impl Into<String>"),
+                _ => format!("{field}: {plain}"),
+            });
+            inits.push(match (plain.as_str(), boxed) {
+                ("String", _) => format!("{field}: {field}.into()"),
+                (_, true) => format!("{field}: Box::new({field})"),
+                _ => field.clone(),
+            });
+        } else {
             serde_args.push("default".to_owned());
             ty = format!("Option<{ty}>");
+            inits.push(format!("{field}: None"));
         }
         if aliased {
             if !serde_args.is_empty() {
@@ -771,127 +353,121 @@ fn emit_struct(
             let _ = writeln!(wire_fields, "    {field}: {ty},");
             match &p.alias {
                 Some(alias) => {
-                    let other = format!("{}_alias", field.trim_start_matches("r#"));
                     let _ = writeln!(
                         wire_fields,
-                        "    #[serde(rename = {}, default)]",
-                        rust_str(alias)
+                        "    #[serde(rename = {alias:?}, default)]\n    {bare}_alias: {ty},"
                     );
-                    let _ = writeln!(wire_fields, "    {other}: {ty},");
-                    wire_inits.push(format!("{field}: wire.{field}.or(wire.{other})"));
+                    wire_inits.push(format!("{field}: wire.{field}.or(wire.{bare}_alias)"));
                 }
                 None => wire_inits.push(format!("{field}: wire.{field}")),
             }
         }
-        if !p.required {
+        if !required {
             serde_args.push("skip_serializing_if = \"Option::is_none\"".to_owned());
         }
-        doc(out, "    ", &p.description, &p.wire);
+        doc(out, "    ", &p.description, wire);
         if let Some(alias) = &p.alias {
-            let _ = writeln!(
-                out,
-                "    ///\n    /// Also read as `{alias}`; when a body has both spellings, `{}` wins.",
-                p.wire
-            );
+            let _ = writeln!(out, "    ///\n    /// Also read as `{alias}`; when a body has both spellings, `{wire}` wins.");
         }
         if !serde_args.is_empty() {
             let _ = writeln!(out, "    #[serde({})]", serde_args.join(", "));
         }
         let _ = writeln!(out, "    pub {field}: {ty},");
-        fields.push((field, p));
     }
     out.push_str("}\n\n");
     if aliased {
         let _ = writeln!(
             out,
             "/// [`{name}`] as read from the wire, both spellings of a property kept apart.\n\
-             #[derive(Deserialize)]\n#[serde(rename_all = \"camelCase\")]\nstruct {wire} {{\n{wire_fields}}}\n\n\
-             impl From<{wire}> for {name} {{\n    fn from(wire: {wire}) -> Self {{\n        Self {{ {} }}\n    }}\n}}\n",
+             #[derive(Deserialize)]\n#[serde(rename_all = \"camelCase\")]\nstruct {wire_name} {{\n{wire_fields}}}\n\n\
+             impl From<{wire_name}> for {name} {{\n    fn from(wire: {wire_name}) -> Self {{\n        Self {{ {} }}\n    }}\n}}\n",
             wire_inits.join(", ")
         );
     }
-
-    let mut params = Vec::new();
-    let mut inits = Vec::new();
-    for (field, p) in &fields {
-        if !p.required {
-            inits.push(format!("{field}: None"));
-            continue;
-        }
-        let boxed = p.boxed || matches!(&p.ty, Ty::Ref(target) if reaches(defs, target, name));
-        if p.ty == Ty::String {
-            params.push(format!("{field}: impl Into<String>"));
-            inits.push(format!("{field}: {field}.into()"));
-        } else if boxed {
-            params.push(format!("{field}: {}", rust_type(&p.ty)));
-            inits.push(format!("{field}: Box::new({field})"));
-        } else {
-            params.push(format!("{field}: {}", rust_type(&p.ty)));
-            inits.push(field.clone());
-        }
-    }
-    let _ = writeln!(out, "impl {name} {{");
-    out.push_str(
-        "    /// Creates a value from its required properties; optional ones start as `None`.\n",
-    );
     let _ = writeln!(
         out,
-        "    pub fn new({}) -> Self {{\n        Self {{ {} }}\n    }}\n}}",
+        "impl {name} {{\n    /// Creates a value from its required properties; optional ones start as `None`.\n    \
+         pub fn new({}) -> Self {{\n        Self {{ {} }}\n    }}\n}}",
         params.join(", "),
         inits.join(", ")
     );
+    Ok(())
+}
+
+/// The Rust type of a property's schema; a type named by `x-adu-rust-type` is imported.
+fn rust_type(
+    what: &str,
+    s: &Schema,
+    defs: &Definitions,
+    imports: &mut BTreeSet<String>,
+) -> Result<String, String> {
+    if let Some(custom) = &s.rust_type {
+        if !is_ident(custom) {
+            return Err(format!(
+                "{what}: `x-adu-rust-type` must be a plain type name, got `{custom}`"
+            ));
+        }
+        imports.insert(custom.clone());
+        return Ok(custom.clone());
+    }
+    if let Some(target) = &s.reference {
+        return match target.strip_prefix("#/definitions/") {
+            Some(name) if defs.contains_key(name) => Ok(name.to_owned()),
+            Some(name) => Err(format!("{what}: refers to `{name}`, which is not defined")),
+            None => Err(format!(
+                "{what}: only `#/definitions/...` references are supported, got `{target}`"
+            )),
+        };
+    }
+    Ok(match (s.ty.as_deref(), s.format.as_deref()) {
+        (Some("string"), Some("date-time")) => {
+            return Err(format!(
+                "{what}: a date-time needs `x-adu-rust-type` (for example \"Timestamp\")"
+            ))
+        }
+        (Some("string"), _) => "String".to_owned(),
+        (Some("boolean"), _) => "bool".to_owned(),
+        (Some("integer"), Some("int32")) => "i32".to_owned(),
+        (Some("integer"), _) => "i64".to_owned(),
+        (Some("array"), _) => match &s.items {
+            Some(items) => format!("Vec<{}>", rust_type(what, items, defs, imports)?),
+            None => return Err(format!("{what}: an array needs `items`")),
+        },
+        (other, _) => return Err(format!("{what}: unsupported property type {other:?}")),
+    })
 }
 
 /// Whether definition `from` can reach definition `to` through fields held
 /// directly (not inside a `Vec`): such a field needs a `Box` to have a size.
-fn reaches(defs: &[Definition], from: &str, to: &str) -> bool {
-    let mut stack = vec![from.to_owned()];
-    let mut seen = BTreeSet::new();
+fn reaches(defs: &Definitions, from: &str, to: &str) -> bool {
+    let (mut stack, mut seen) = (vec![from], BTreeSet::new());
     while let Some(name) = stack.pop() {
         if name == to {
             return true;
         }
-        if !seen.insert(name.clone()) {
-            continue;
-        }
-        if let Some(Definition {
-            kind: Kind::Struct { properties, .. },
-            ..
-        }) = defs.iter().find(|d| d.name == name)
-        {
-            for p in properties {
-                if let Ty::Ref(target) = &p.ty {
-                    stack.push(target.clone());
-                }
-            }
+        if seen.insert(name) {
+            let props = defs
+                .get(name)
+                .into_iter()
+                .flat_map(|d| d.properties.values());
+            stack.extend(
+                props.filter_map(|p| p.reference.as_deref()?.strip_prefix("#/definitions/")),
+            );
         }
     }
     false
 }
 
-fn rust_type(ty: &Ty) -> String {
-    match ty {
-        Ty::String => "String".to_owned(),
-        Ty::Bool => "bool".to_owned(),
-        Ty::I32 => "i32".to_owned(),
-        Ty::I64 => "i64".to_owned(),
-        Ty::Custom(name) | Ty::Ref(name) => name.clone(),
-        Ty::Array(inner) => format!("Vec<{}>", rust_type(inner)),
-    }
-}
-
-/// Writes a doc comment, wrapped at about 90 columns. An empty description
-/// becomes a neutral one naming `what`, so every public item has docs.
+/// Writes a doc comment, wrapped at about 90 columns (rustfmt leaves comments alone).
+/// An empty description becomes a neutral one naming `what`, so every item has docs.
 fn doc(out: &mut String, indent: &str, text: &str, what: &str) {
-    let text = text.trim();
-    let fallback;
-    let text = if text.is_empty() {
-        fallback = format!("The `{what}` item of the API description.");
-        fallback.as_str()
+    let fallback = format!("The `{what}` item of the API description.");
+    let text = if text.trim().is_empty() {
+        &fallback
     } else {
-        text
+        text.trim()
     };
-    let width = 90usize.saturating_sub(indent.len() + 4).max(40);
+    let width = 90 - indent.len() - 4;
     for (i, paragraph) in text.split("\n\n").enumerate() {
         if i > 0 {
             let _ = writeln!(out, "{indent}///");
@@ -911,88 +487,41 @@ fn doc(out: &mut String, indent: &str, text: &str, what: &str) {
     }
 }
 
-/// A Rust string literal for `s`.
-fn rust_str(s: &str) -> String {
-    format!("{s:?}")
-}
-
 fn is_ident(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn upper_camel(value: &str) -> String {
-    let mut out = String::new();
-    let mut upper = true;
-    for c in value.chars() {
-        if c.is_ascii_alphanumeric() {
-            if upper {
-                out.push(c.to_ascii_uppercase());
-            } else {
-                out.push(c);
-            }
-            upper = false;
-        } else {
-            upper = true;
-        }
-    }
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, 'V');
-    }
-    out
-}
-
-/// The Rust field name for a JSON property name: `operationId` becomes
-/// `operation_id`; keywords get the raw-identifier prefix.
+/// The Rust field for a JSON property: `operationId` becomes `operation_id`; a keyword
+/// gets the raw-identifier prefix.
 fn field_name(wire: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in wire.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 && !out.ends_with('_') {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('_') {
-            out.push('_');
-        }
-    }
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
     const KEYWORDS: &[&str] = &[
-        "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum",
-        "extern", "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move",
-        "mut", "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true",
-        "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final",
-        "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+        "as", "async", "await", "break", "const", "continue", "dyn", "else", "enum", "extern",
+        "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
+        "pub", "ref", "return", "static", "struct", "trait", "true", "type", "unsafe", "use",
+        "where", "while", "abstract", "become", "box", "do", "final", "macro", "override", "priv",
+        "typeof", "unsized", "virtual", "yield", "try", "gen",
     ];
-    if KEYWORDS.contains(&out.as_str()) {
-        out.insert_str(0, "r#");
+    let field = wire.to_snake_case();
+    if KEYWORDS.contains(&field.as_str()) {
+        format!("r#{field}")
+    } else {
+        field
     }
-    out
 }
 
-/// What serde's `rename_all = "camelCase"` makes of a snake_case field name
-/// (it builds PascalCase, then lower-cases the first character).
-fn serde_camel_case(field: &str) -> String {
-    let mut pascal = String::new();
-    let mut capitalize = true;
+/// What serde's `rename_all = "camelCase"` makes of a snake_case field name.
+fn camel_case(field: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
     for c in field.chars() {
         if c == '_' {
-            capitalize = true;
-        } else if capitalize {
-            pascal.push(c.to_ascii_uppercase());
-            capitalize = false;
+            upper = true;
         } else {
-            pascal.push(c);
+            out.push(if upper { c.to_ascii_uppercase() } else { c });
+            upper = false;
         }
     }
-    let mut chars = pascal.chars();
-    match chars.next() {
-        Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
-        None => pascal,
-    }
+    out
 }
