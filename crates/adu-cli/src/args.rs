@@ -192,20 +192,7 @@ pub struct DemoArgs {
 #[derive(Debug, Subcommand)]
 pub enum EmulatorCommand {
     /// Serve the emulator until Ctrl-C or SIGTERM (prints its URL first).
-    Serve {
-        /// The port to listen on (0 picks a free one) [default: the port of the scenario's
-        /// `bind`, else 0]. The address is the scenario's `bind`, else 127.0.0.1.
-        #[arg(long)]
-        port: Option<u16>,
-        /// A scenario file (JSON): operations, timings, credentials, faults, where to listen.
-        /// One with `"tls": true` needs --tls-cert.
-        #[arg(long, value_name = "FILE")]
-        scenario: Option<PathBuf>,
-        /// Serve https with a self-signed certificate for `localhost`, written (PEM) to PATH
-        /// (pass it to the other commands with --ca-file).
-        #[arg(long, value_name = "PATH")]
-        tls_cert: Option<PathBuf>,
-    },
+    Serve(adu_emulator::ServeArgs),
 }
 
 /// `--output`.

@@ -65,11 +65,7 @@ async fn run(cli: &Cli) -> Result<Exit, Failure> {
         Command::Login(args) => login::run(global, args).await,
         Command::Demo(args) => demo::run(global, args).await,
         Command::Emulator { command } => match command {
-            EmulatorCommand::Serve {
-                port,
-                scenario,
-                tls_cert,
-            } => serve::run(*port, scenario.clone(), tls_cert.clone()).await,
+            EmulatorCommand::Serve(args) => serve::run(args).await,
         },
     }
 }

@@ -1,7 +1,7 @@
 //! What an emulator serves and how it behaves: [`Config`] and its parts.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use adu_model::models::{Error as ServiceError, InnerError, UpdateId};
@@ -89,35 +89,6 @@ impl Default for Config {
 }
 
 impl Config {
-    /// A command line's listening flags over this configuration (a scenario's, say): `bind`
-    /// replaces the address only and `port` the port only; `tls_cert` (whether a path to
-    /// write the certificate to was given) turns https on. A configuration asking for https
-    /// without one is refused: the certificate its clients must trust would be written
-    /// nowhere.
-    pub fn apply_listen_flags(
-        &mut self,
-        bind: Option<IpAddr>,
-        port: Option<u16>,
-        tls_cert: bool,
-    ) -> Result<(), crate::Error> {
-        if let Some(address) = bind {
-            self.bind.set_ip(address);
-        }
-        if let Some(port) = port {
-            self.bind.set_port(port);
-        }
-        if tls_cert {
-            self.tls = true;
-        } else if self.tls {
-            return Err(crate::Error::ScenarioValue {
-                detail: "it asks for https (\"tls\": true), which needs --tls-cert PATH to write \
-                         the certificate clients must trust"
-                    .to_owned(),
-            });
-        }
-        Ok(())
-    }
-
     /// Sets the address to listen on.
     #[must_use]
     pub fn with_bind(mut self, bind: SocketAddr) -> Self {

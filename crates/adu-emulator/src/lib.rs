@@ -54,7 +54,7 @@
 #![deny(missing_docs)]
 
 mod authorize;
-mod body;
+mod command;
 mod config;
 mod error;
 mod routes;
@@ -65,6 +65,7 @@ mod state;
 mod tls;
 mod token;
 
+pub use command::ServeArgs;
 pub use config::{
     default_failure, default_update_id, Config, Credentials, FaultKind, FaultRule, ImportBehaviour,
     OperationSpec, Outcome, RateLimit, Timings, Visibility, CURRENT_API_VERSION,
@@ -73,7 +74,8 @@ pub use config::{
 };
 pub use error::{Error, ScenarioSyntaxError};
 pub use scenario::Scenario;
-pub use server::{serve_until_shutdown, start, RunningEmulator, Stats};
+pub use server::{start, RunningEmulator};
+pub use state::Stats;
 
 /// For fuzzing only (`crates/adu-emulator/fuzz`): the emulator's parsers of
 /// client bytes, which are otherwise private. Not part of the API: hidden from
@@ -87,10 +89,13 @@ pub mod fuzzing {
 
     use crate::Config;
 
-    /// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`), as the
-    /// emulator decodes path segments, query strings and form bodies.
+    /// Decodes `%XX` escapes, as the emulator decodes path segments, and also `+` as a space
+    /// when `plus_is_space`, as in one name or value of a query string or form body.
     pub fn percent_decode(s: &str, plus_is_space: bool) -> Cow<'_, str> {
-        crate::routes::percent_decode(s, plus_is_space)
+        match plus_is_space && s.contains('+') {
+            true => Cow::Owned(crate::routes::decode_segment(&s.replace('+', " ")).into_owned()),
+            false => crate::routes::decode_segment(s),
+        }
     }
 
     /// Parses `a=b&c=d`, as the emulator parses query strings and form bodies.

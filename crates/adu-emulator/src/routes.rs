@@ -14,10 +14,11 @@ use http::header::{
 use http::{HeaderMap, Method, Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::config::{default_update_id, OperationSpec, Visibility};
 use crate::schedule::retry_after_secs;
-use crate::state::{push_random_hex, random_hex, random_uuid, Counters, State, TokenProblem};
+use crate::state::{State, TokenProblem};
 
 /// The parts of a request the routes look at.
 pub(crate) struct Req<'a> {
@@ -39,63 +40,20 @@ pub(crate) struct Now {
 const JSON: &str = "application/json; charset=utf-8";
 const PROBLEM_JSON: &str = "application/problem+json; charset=utf-8";
 
-/// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`); invalid
-/// escapes are kept as they are and invalid UTF-8 is replaced. Text with nothing to
-/// decode (every segment of a usual request path) is borrowed, not copied.
-pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> Cow<'_, str> {
-    if !s.bytes().any(|b| b == b'%' || (plus_is_space && b == b'+')) {
-        return Cow::Borrowed(s);
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                // Two hex digits exactly: `from_str_radix` alone would take a sign (`%+6`).
-                let digits = &bytes[i + 1..i + 3];
-                let hex = digits
-                    .iter()
-                    .all(u8::is_ascii_hexdigit)
-                    .then(|| std::str::from_utf8(digits).ok())
-                    .flatten()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+/// Decodes one path segment's `%XX` escapes; a `%` not followed by two hex digits stays as
+/// it is (`%+6` is not a byte) and invalid UTF-8 is replaced.
+pub(crate) fn decode_segment(segment: &str) -> Cow<'_, str> {
+    percent_encoding::percent_decode_str(segment).decode_utf8_lossy()
 }
 
-/// Parses `a=b&c=d` (query strings and form bodies); the first value of a name wins.
+/// The name-value pairs of a query string or form body, decoded as
+/// `application/x-www-form-urlencoded` by `form_urlencoded` (`+` is a space, escapes as in
+/// [`decode_segment`], empty pairs skipped).
 pub(crate) fn parse_pairs(s: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k, true), percent_decode(v, true))
-        })
-        .collect()
+    form_urlencoded::parse(s.as_bytes()).collect()
 }
 
-/// The first value of `name` in pairs from [`parse_pairs`].
+/// The first value of `name` in pairs from [`parse_pairs`] (a repeated name's first wins).
 pub(crate) fn first_value<'a>(
     pairs: &'a [(Cow<'_, str>, Cow<'_, str>)],
     name: &str,
@@ -103,15 +61,11 @@ pub(crate) fn first_value<'a>(
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| &**v)
 }
 
-/// A W3C `traceparent` with random ids, like the service sends.
-fn traceparent() -> String {
-    let mut out = String::with_capacity(55);
-    out.push_str("00-");
-    push_random_hex(&mut out, 16);
-    out.push('-');
-    push_random_hex(&mut out, 8);
-    out.push_str("-01");
-    out
+/// A W3C trace context (`00-{trace id}-{parent id}-{flags}`) with random ids, as the service
+/// sends in `traceparent` and in its problem bodies.
+fn trace_context(flags: &str) -> String {
+    let parent: u64 = rand::random();
+    format!("00-{}-{parent:016x}-{flags}", Uuid::new_v4().simple())
 }
 
 fn response(status: StatusCode, content_type: Option<&str>, body: Bytes) -> Response<Bytes> {
@@ -124,7 +78,7 @@ fn response(status: StatusCode, content_type: Option<&str>, body: Bytes) -> Resp
             HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static(JSON)),
         );
     }
-    if let Ok(v) = HeaderValue::from_str(&traceparent()) {
+    if let Ok(v) = HeaderValue::from_str(&trace_context("01")) {
         headers.insert(HeaderName::from_static("traceparent"), v);
     }
     resp
@@ -186,7 +140,7 @@ pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> R
         .path
         .trim_start_matches('/')
         .split('/')
-        .map(|s| percent_decode(s, false))
+        .map(decode_segment)
         .collect();
     let s: Vec<&str> = segs.iter().map(|seg| &**seg).collect();
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
@@ -197,14 +151,14 @@ pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> R
             if req.method != Method::POST {
                 return method_not_allowed(now.wall);
             }
-            Counters::bump(&state.counters.token_requests);
+            state.count(|s| &mut s.token_requests);
             return crate::token::token_endpoint(state, base_url, tenant, req.body, now.wall);
         }
         if is(o, "oauth2") && is(v, "v2.0") && is(t, "authorize") {
             if req.method != Method::GET {
                 return method_not_allowed(now.wall);
             }
-            Counters::bump(&state.counters.authorize_requests);
+            state.count(|s| &mut s.authorize_requests);
             return crate::authorize::authorize_endpoint(
                 state,
                 base_url,
@@ -248,7 +202,7 @@ pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> R
         return method_not_allowed(now.wall);
     }
     if matches!(route, Route::Legacy(..) | Route::Current(..)) {
-        Counters::bump(&state.counters.status_requests);
+        state.count(|s| &mut s.status_requests);
     }
 
     // Authentication, then the rate limit (per client id, or per peer address).
@@ -264,7 +218,7 @@ pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> R
         req.peer.ip().to_string()
     };
     if let Err(wait) = state.rate_limit(&client_key, now.mono) {
-        Counters::bump(&state.counters.rate_limited);
+        state.count(|s| &mut s.rate_limited);
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let mut resp = error_response(
             StatusCode::TOO_MANY_REQUESTS,
@@ -347,7 +301,7 @@ fn unauthorized(
     problem: TokenProblem,
     now: SystemTime,
 ) -> Response<Bytes> {
-    Counters::bump(&state.counters.unauthorized);
+    state.count(|s| &mut s.unauthorized);
     let tenant = &state.config.credentials.tenant;
     // RFC 6750 §3: the challenge, with error="invalid_token" when a token was sent.
     let mut challenge =
@@ -391,7 +345,7 @@ fn problem_not_found() -> Response<Bytes> {
         "type": "https://tools.ietf.org/html/rfc7231#section-6.5.4",
         "title": "Not Found",
         "status": 404,
-        "traceId": format!("00-{}-{}-00", random_hex(16), random_hex(8)),
+        "traceId": trace_context("00"),
     });
     response(
         StatusCode::NOT_FOUND,
@@ -439,7 +393,7 @@ fn get_operation(
             ),
         };
     };
-    state.counters.poll(&rec.id);
+    state.count_poll(&rec.id);
     let (mut resp, progress, etag) = match current {
         Some((inst, api_version)) => {
             let (op, p) = rec.render_current(now, inst, api_version);
@@ -454,7 +408,7 @@ fn get_operation(
     };
     let etag = etag.as_deref().unwrap_or_default();
     if if_none_match_hits(req.headers, etag) {
-        Counters::bump(&state.counters.not_modified);
+        state.count(|s| &mut s.not_modified);
         resp = response(StatusCode::NOT_MODIFIED, None, Bytes::new());
     }
     set_header(&mut resp, ETAG, etag);
@@ -538,7 +492,7 @@ fn import(
     spec.outcome = imports.outcome;
     spec.error = imports.error.clone();
     let id = state.add_operation(spec, now);
-    Counters::bump(&state.counters.imports);
+    state.count(|s| &mut s.imports);
     let mut resp = response(StatusCode::ACCEPTED, None, Bytes::new());
     let location =
         format!("/deviceUpdate/{instance}/updates/operations/{id}?api-version={api_version}");
@@ -588,33 +542,24 @@ fn get_update(
     }
 }
 
-/// A unique id for AAD-style error bodies.
-pub(crate) fn new_uuid() -> String {
-    random_uuid()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%20b+c", false), "a b+c");
-        assert_eq!(percent_decode("a%20b+c", true), "a b c");
-        assert_eq!(percent_decode("100%", false), "100%");
-        assert_eq!(percent_decode("%zz%4", false), "%zz%4");
-        // A sign is not a hex digit, as `url` and every form decoder agree.
-        assert_eq!(percent_decode("s%+6", false), "s%+6");
-        assert_eq!(percent_decode("s%+6", true), "s% 6");
-        assert_eq!(percent_decode("s%-6x", false), "s%-6x");
-        assert_eq!(percent_decode("updates%3Aimport", false), "updates:import");
-        // Nothing to decode: borrowed, not copied.
-        assert!(matches!(
-            percent_decode("operations", false),
-            Cow::Borrowed("operations")
-        ));
-        assert!(matches!(percent_decode("a+b", false), Cow::Borrowed("a+b")));
-        assert!(matches!(percent_decode("a+b", true), Cow::Owned(_)));
+    fn path_segments_and_form_values_decode_only_real_escapes() {
+        assert_eq!(decode_segment("a%20b+c"), "a b+c");
+        assert_eq!(decode_segment("updates%3Aimport"), "updates:import");
+        assert_eq!(decode_segment("100%"), "100%");
+        assert_eq!(decode_segment("%zz%4"), "%zz%4");
+        // A sign is not a hex digit: `%+6` and `%-6` are not bytes.
+        assert_eq!(decode_segment("s%+6"), "s%+6");
+        assert_eq!(decode_segment("s%-6x"), "s%-6x");
+        assert_eq!(decode_segment("%ff"), "\u{fffd}");
+        let p = parse_pairs("code=s%+6&secret=a%2Bb+c&v=%zz");
+        assert_eq!(first_value(&p, "code"), Some("s% 6"));
+        assert_eq!(first_value(&p, "secret"), Some("a+b c"));
+        assert_eq!(first_value(&p, "v"), Some("%zz"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use adu_auth::file::{read_bounded, FileError};
 use adu_model::models::{Error as ServiceError, UpdateId};
 use serde::Deserialize;
 
@@ -180,48 +181,31 @@ fn invalid(detail: String) -> Error {
 /// operations, far more than a test needs.
 const MAX_SCENARIO_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// Reads the text of the regular file at `path`, refusing one over
-/// [`MAX_SCENARIO_FILE_BYTES`] without reading it, and a directory, FIFO or device (a FIFO
-/// would block, `/dev/zero` would never end).
-fn read_bounded(path: &Path) -> std::io::Result<String> {
-    use std::io::{Error, ErrorKind, Read as _};
-    let not_a_file = || {
-        Error::new(
+/// Reads the scenario file at `path` through the workspace's one bounded read (a regular file
+/// of at most [`MAX_SCENARIO_FILE_BYTES`]; a FIFO or device is refused without blocking), its
+/// refusals told as what to do instead.
+fn read_scenario_file(path: &Path) -> Result<String, Error> {
+    use std::io::{Error as IoError, ErrorKind};
+    let source = match read_bounded(path, MAX_SCENARIO_FILE_BYTES) {
+        Ok((bytes, _)) => match String::from_utf8(bytes) {
+            Ok(text) => return Ok(text),
+            Err(e) => IoError::new(ErrorKind::InvalidData, e),
+        },
+        Err(FileError::Io(e)) => e,
+        Err(FileError::NotAFile) => IoError::new(
             ErrorKind::InvalidInput,
             "not a regular file; pass the path of a JSON scenario file",
-        )
-    };
-    let too_large = || {
-        Error::new(
+        ),
+        Err(e @ FileError::TooLarge { .. }) => IoError::new(
             ErrorKind::FileTooLarge,
-            format!(
-                "larger than {MAX_SCENARIO_FILE_BYTES} bytes (4 MiB), the most a scenario \
-                 file may hold; pass a smaller scenario"
-            ),
-        )
+            format!("{e} (4 MiB for a scenario); pass a smaller scenario"),
+        ),
+        Err(e) => IoError::other(e),
     };
-    // The path is checked before it is opened because opening a FIFO blocks until a writer
-    // comes; the check of the opened handle is the one that counts, as the file may be
-    // swapped in between.
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(not_a_file());
-    }
-    let file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(not_a_file());
-    }
-    if meta.len() > MAX_SCENARIO_FILE_BYTES {
-        return Err(too_large());
-    }
-    // The file may grow after the size check; reading one byte past the limit tells.
-    let mut bytes = Vec::new();
-    file.take(MAX_SCENARIO_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_SCENARIO_FILE_BYTES {
-        return Err(too_large());
-    }
-    String::from_utf8(bytes).map_err(|e| Error::new(ErrorKind::InvalidData, e))
+    Err(Error::File {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 impl Scenario {
@@ -240,11 +224,7 @@ impl Scenario {
     /// (a directory, FIFO or device, or a larger file) fails with [`Error::File`] without
     /// being read.
     pub fn from_file(path: &Path) -> Result<Scenario, Error> {
-        let text = read_bounded(path).map_err(|source| Error::File {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Scenario::from_json(&text)
+        Scenario::from_json(&read_scenario_file(path)?)
     }
 
     /// Applies the scenario to `config`: every value the scenario gives

@@ -1,10 +1,12 @@
 //! The life of an operation as a pure function of its creation time, the
 //! current time and its timings, so it is tested without sleeping.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adu_model::models::OperationStatus;
 use adu_model::ETag;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use crate::config::{Outcome, Timings};
 
@@ -71,44 +73,26 @@ pub(crate) fn retry_after_secs(timings: &Timings) -> u64 {
     secs.max(1)
 }
 
-/// FNV-1a, 64 bits: a stable hash for ETags (std's hasher is not stable across releases).
-fn fnv1a(seed: u64, parts: &[&[u8]]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325_u64 ^ seed;
-    for part in parts {
-        for &b in *part {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-/// The ETag of an operation at a stage, quoted, in the UUID-like form the
-/// service uses (`"a0f7b6f2-3f6c-4eb6-8a59-2f5411c23888"`). It changes
-/// whenever the stage does.
-pub(crate) fn etag(operation_id: &str, created_nanos: u128, stage: u8) -> ETag {
-    let created = created_nanos.to_le_bytes();
-    let parts: [&[u8]; 3] = [operation_id.as_bytes(), &created, &[stage]];
-    let hi = fnv1a(1, &parts);
-    let lo = fnv1a(2, &parts);
+/// The ETag of an operation at a stage, quoted, in the UUID-like form the service uses
+/// (`"a0f7b6f2-3f6c-4eb6-8a59-2f5411c23888"`): a stable digest of the operation's id, creation
+/// time and stage, so it changes exactly when the stage does.
+pub(crate) fn etag(operation_id: &str, created: SystemTime, stage: u8) -> ETag {
+    let created = created.duration_since(UNIX_EPOCH).unwrap_or_default();
+    // The id comes first and the other parts have fixed lengths: no two inputs run together.
+    let digest = Sha256::new()
+        .chain_update(operation_id)
+        .chain_update(created.as_nanos().to_le_bytes())
+        .chain_update([stage])
+        .finalize();
     let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&hi.to_be_bytes());
-    bytes[8..].copy_from_slice(&lo.to_be_bytes());
-    // Written into one buffer (no `format!`): this runs on every answer.
-    let mut text = String::with_capacity(38);
-    text.push('"');
-    crate::state::push_uuid(&mut text, &bytes);
-    text.push('"');
-    ETag::new(&text)
+    bytes.copy_from_slice(&digest[..16]);
+    ETag::new(&format!("\"{}\"", Uuid::from_bytes(bytes)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::time::UNIX_EPOCH;
 
     fn t(ms: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_700_000_000) + Duration::from_millis(ms)
@@ -178,14 +162,14 @@ mod tests {
 
     #[test]
     fn etag_is_quoted_uuid_shaped_and_changes_with_stage() {
-        let a = etag("op", 7, 0);
+        let a = etag("op", t(7), 0);
         assert_eq!(a.len(), 38);
         assert!(a.starts_with('"') && a.ends_with('"'));
         assert_eq!(a.matches('-').count(), 4);
-        assert_eq!(a, etag("op", 7, 0));
-        assert_ne!(a, etag("op", 7, 1));
-        assert_ne!(a, etag("op", 8, 0));
-        assert_ne!(a, etag("op2", 7, 0));
+        assert_eq!(a, etag("op", t(7), 0));
+        assert_ne!(a, etag("op", t(7), 1));
+        assert_ne!(a, etag("op", t(8), 0));
+        assert_ne!(a, etag("op2", t(7), 0));
     }
 
     proptest! {

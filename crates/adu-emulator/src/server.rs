@@ -1,7 +1,6 @@
 //! The tokio/hyper layer: listening, TLS, connections, fault injection at
 //! the connection level, clean shutdown.
 
-use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -14,65 +13,23 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use http_body_util::channel::Channel;
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use crate::body::{Aborted, EmuBody};
 use crate::config::{Config, FaultKind, OperationSpec};
 use crate::error::Error;
 use crate::routes::{self, Now, Req};
-use crate::state::{Counters, State};
+use crate::state::{State, Stats};
 
 /// How long [`RunningEmulator::shutdown`] lets in-flight requests finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// Counters of what an emulator has served so far.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Every request received.
-    pub requests: u64,
-    /// Get-operation requests (both API versions, whatever the answer).
-    pub status_requests: u64,
-    /// 304 Not Modified answers.
-    pub not_modified: u64,
-    /// Requests to the token endpoint.
-    pub token_requests: u64,
-    /// Requests to the authorization endpoint (`/{tenant}/oauth2/v2.0/authorize`).
-    pub authorize_requests: u64,
-    /// Authorization codes issued.
-    pub codes_issued: u64,
-    /// Access tokens issued (by the endpoint or [`RunningEmulator::issue_token`]).
-    pub tokens_issued: u64,
-    /// Imports accepted (202).
-    pub imports: u64,
-    /// 429 answers.
-    pub rate_limited: u64,
-    /// 401 answers.
-    pub unauthorized: u64,
-    /// Requests hit by fault injection.
-    pub faults_injected: u64,
-    /// Requests that came over HTTP/2 (negotiated with ALPN on https).
-    pub http2_requests: u64,
-    /// TCP connections accepted (each TLS handshake, on https, is one of them).
-    pub connections: u64,
-    /// Get-operation answers (200 or 304) per operation id.
-    pub polls: BTreeMap<String, u64>,
-}
-
-impl Stats {
-    /// How many times operation `id` was answered (200 or 304).
-    pub fn polls_of(&self, id: &str) -> u64 {
-        self.polls.get(id).copied().unwrap_or(0)
-    }
-}
 
 /// A running emulator. Dropping it stops accepting connections; call
 /// [`RunningEmulator::shutdown`] to also wait for in-flight requests.
@@ -130,44 +87,6 @@ pub async fn start(config: Config) -> Result<RunningEmulator, Error> {
         shutdown_tx,
         task: Some(task),
     })
-}
-
-/// Runs an emulator until Ctrl-C or SIGTERM, then shuts it down cleanly.
-/// `ready` runs once it listens (print its address, write its certificate);
-/// if `ready` fails, the emulator stops and the error is returned.
-///
-/// This is what the `adu-emulator` binary does.
-pub async fn serve_until_shutdown<F>(config: Config, ready: F) -> Result<(), Error>
-where
-    F: FnOnce(&RunningEmulator) -> Result<(), Error>,
-{
-    let emulator = start(config).await?;
-    if let Err(e) = ready(&emulator) {
-        emulator.shutdown().await;
-        return Err(e);
-    }
-    let waited = shutdown_signal().await;
-    emulator.shutdown().await;
-    waited
-}
-
-async fn shutdown_signal() -> Result<(), Error> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term =
-            signal(SignalKind::terminate()).map_err(|source| Error::Signal { source })?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.map_err(|source| Error::Signal { source }),
-            _ = term.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c()
-            .await
-            .map_err(|source| Error::Signal { source })
-    }
 }
 
 fn base_url_for(addr: SocketAddr, tls: bool) -> String {
@@ -245,24 +164,7 @@ impl RunningEmulator {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
-        let c = &self.state.counters;
-        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        Stats {
-            requests: get(&c.requests),
-            status_requests: get(&c.status_requests),
-            not_modified: get(&c.not_modified),
-            token_requests: get(&c.token_requests),
-            authorize_requests: get(&c.authorize_requests),
-            codes_issued: get(&c.codes_issued),
-            tokens_issued: get(&c.tokens_issued),
-            imports: get(&c.imports),
-            rate_limited: get(&c.rate_limited),
-            unauthorized: get(&c.unauthorized),
-            faults_injected: get(&c.faults_injected),
-            http2_requests: get(&c.http2_requests),
-            connections: get(&c.connections),
-            polls: crate::state::lock(&c.polls).clone(),
-        }
+        self.state.stats()
     }
 
     /// A valid bearer token for the configured client, without a trip to
@@ -303,7 +205,7 @@ impl Server {
                 _ = stopped(&mut shutdown) => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        Counters::bump(&this.state.counters.connections);
+                        this.state.count(|s| &mut s.connections);
                         let _ = stream.set_nodelay(true);
                         conns.spawn(this.clone().connection(stream, peer, shutdown.clone()));
                     }
@@ -437,17 +339,14 @@ impl AsyncWrite for ResettableStream {
     }
 }
 
-/// Returned by the service to make hyper drop the connection (reset fault).
-#[derive(Debug)]
-struct DropConnection;
+/// The body of an answer: whole, or fed through a channel by the truncate and stall faults
+/// (an error on the channel makes hyper cut the connection mid-body).
+type Body = Either<Full<Bytes>, Channel<Bytes, io::Error>>;
 
-impl std::fmt::Display for DropConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection dropped by fault injection")
-    }
+/// The error that makes hyper drop a connection without an answer, or cut a body.
+fn fault_error() -> io::Error {
+    io::Error::other("connection cut by fault injection")
 }
-
-impl std::error::Error for DropConnection {}
 
 struct ConnCtx {
     server: Arc<Server>,
@@ -457,11 +356,16 @@ struct ConnCtx {
 }
 
 impl ConnCtx {
-    async fn handle(&self, req: Request<Incoming>) -> Result<Response<EmuBody>, DropConnection> {
+    /// Answers one request, fault injection included; `Err` drops the connection.
+    async fn handle<B>(&self, req: Request<B>) -> Result<Response<Body>, io::Error>
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let state = &self.server.state;
-        Counters::bump(&state.counters.requests);
+        state.count(|s| &mut s.requests);
         if req.version() == http::Version::HTTP_2 {
-            Counters::bump(&state.counters.http2_requests);
+            state.count(|s| &mut s.http2_requests);
         }
         let decision = state.decide_faults(req.uri().path());
         if decision.latency > Duration::ZERO {
@@ -474,7 +378,7 @@ impl ConnCtx {
         match decision.action {
             Some(FaultKind::Reset) => {
                 self.reset.store(true, Ordering::Relaxed);
-                return Err(DropConnection);
+                return Err(fault_error());
             }
             Some(FaultKind::Status(status)) => {
                 let status =
@@ -489,7 +393,7 @@ impl ConnCtx {
                     resp.headers_mut()
                         .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
                 }
-                return Ok(resp.map(EmuBody::full));
+                return Ok(resp.map(full));
             }
             _ => {}
         }
@@ -505,10 +409,10 @@ impl ConnCtx {
                     &format!("The request body is larger than {max} bytes."),
                     SystemTime::now(),
                 );
-                return Ok(resp.map(EmuBody::full));
+                return Ok(resp.map(full));
             }
             // The client went away mid-body.
-            Err(_) => return Err(DropConnection),
+            Err(_) => return Err(fault_error()),
         };
         let req = Req {
             method: &parts.method,
@@ -528,41 +432,88 @@ impl ConnCtx {
         match decision.action {
             Some(FaultKind::Truncate) => Ok(self.split_body(resp, None)),
             Some(FaultKind::Stall(d)) => Ok(self.split_body(resp, Some(d))),
-            _ => Ok(resp.map(EmuBody::full)),
+            _ => Ok(resp.map(full)),
         }
     }
 
     /// Sends the headers (with the full `Content-Length`) and the first half
-    /// of the body; then either aborts (`stall` is `None`: truncated body) or
-    /// waits `stall` and sends the rest. Shutdown aborts a stall.
-    fn split_body(&self, resp: Response<Bytes>, stall: Option<Duration>) -> Response<EmuBody> {
+    /// of the body; then either cuts the body (`stall` is `None`: truncated body) or
+    /// waits `stall` and sends the rest. Shutdown cuts a stalled body.
+    fn split_body(&self, resp: Response<Bytes>, stall: Option<Duration>) -> Response<Body> {
         let (mut parts, bytes) = resp.into_parts();
         parts
             .headers
             .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-        let (tx, rx) = mpsc::channel(2);
+        let (mut tx, body) = Channel::new(2);
         let half = bytes.len() / 2;
         let mut shutdown = self.shutdown.clone();
         tokio::spawn(async move {
-            if half > 0 && tx.send(Ok(bytes.slice(..half))).await.is_err() {
+            if half > 0 && tx.send_data(bytes.slice(..half)).await.is_err() {
                 return;
             }
-            let rest = match stall {
-                None => Err(Aborted),
+            let rest_is_due = match stall {
+                None => false,
                 Some(d) => tokio::select! {
-                    _ = tokio::time::sleep(d) => Ok(bytes.slice(half..)),
-                    _ = stopped(&mut shutdown) => Err(Aborted),
+                    _ = tokio::time::sleep(d) => true,
+                    _ = stopped(&mut shutdown) => false,
                 },
             };
-            let _ = tx.send(rest).await;
+            if rest_is_due {
+                let _ = tx.send_data(bytes.slice(half..)).await;
+            } else {
+                tx.abort(fault_error());
+            }
         });
-        Response::from_parts(parts, EmuBody::Channel(rx))
+        Response::from_parts(parts, Either::Right(body))
     }
+}
+
+/// A whole body.
+fn full(bytes: Bytes) -> Body {
+    Either::Left(Full::new(bytes))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::FaultRule;
+
+    /// A connection's handler for `config`, without a socket; shutdown is asked for when the
+    /// returned sender says so (or is dropped).
+    fn handler(config: Config) -> (watch::Sender<bool>, ConnCtx) {
+        let (stop, shutdown) = watch::channel(false);
+        let server = Server {
+            state: Arc::new(State::new(config, SystemTime::now())),
+            base_url: "http://127.0.0.1:1".into(),
+            tls: None,
+        };
+        let ctx = ConnCtx {
+            server: Arc::new(server),
+            peer: SocketAddr::from((Ipv4Addr::LOCALHOST, 2)),
+            reset: Arc::default(),
+            shutdown,
+        };
+        (stop, ctx)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn latency_delays_the_answer_by_its_length() {
+        let latency = Duration::from_millis(300);
+        let config = Config::default()
+            .with_require_auth(false)
+            .with_fault(FaultRule::new(FaultKind::Latency(latency)))
+            .with_operation(OperationSpec::succeeding().with_id("op"));
+        let (_stop, ctx) = handler(config);
+        let request =
+            Request::get("/deviceUpdate/blue/updates/operations/op?api-version=2022-10-01")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+        let started = tokio::time::Instant::now();
+        let answer = ctx.handle(request).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_eq!(started.elapsed(), latency);
+        assert_eq!(ctx.server.state.stats().faults_injected, 1);
+    }
 
     #[test]
     fn base_urls() {

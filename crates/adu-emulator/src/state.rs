@@ -2,66 +2,19 @@
 //! buckets, fault-injection bookkeeping and counters.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use adu_model::models::{Error as ServiceError, Operation, UpdateId, UpdateInfo, UpdateOperation};
 use adu_model::{ETag, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use uuid::Uuid;
 
 use crate::config::{
     default_failure, Config, FaultKind, OperationSpec, Outcome, Timings, Visibility,
 };
 use crate::schedule::{self, Progress};
-
-/// Random lowercase hex of `bytes` random bytes.
-pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut out = String::with_capacity(bytes * 2);
-    push_random_hex(&mut out, bytes);
-    out
-}
-
-/// Appends `bytes` random bytes as lowercase hex digits.
-pub(crate) fn push_random_hex(out: &mut String, bytes: usize) {
-    let mut rng = rand::thread_rng();
-    for _ in 0..bytes {
-        push_hex(out, rng.gen::<u8>());
-    }
-}
-
-/// Appends a byte as two lowercase hex digits.
-pub(crate) fn push_hex(out: &mut String, byte: u8) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(char::from(HEX[usize::from(byte >> 4)]));
-    out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-}
-
-/// 16 bytes as a UUID's text (`8-4-4-4-12` lowercase hex digits).
-pub(crate) fn uuid_text(bytes: &[u8; 16]) -> String {
-    let mut out = String::with_capacity(36);
-    push_uuid(&mut out, bytes);
-    out
-}
-
-/// Appends 16 bytes as a UUID's text.
-pub(crate) fn push_uuid(out: &mut String, bytes: &[u8; 16]) {
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        push_hex(out, *b);
-    }
-}
-
-/// A random version-4 UUID in its usual text form.
-pub(crate) fn random_uuid() -> String {
-    let mut b: [u8; 16] = rand::thread_rng().gen();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    uuid_text(&b)
-}
 
 /// One operation the emulator knows.
 #[derive(Clone, Debug)]
@@ -80,7 +33,7 @@ pub(crate) struct OpRecord {
 impl OpRecord {
     pub fn from_spec(spec: OperationSpec, default_timings: Timings, now: SystemTime) -> OpRecord {
         OpRecord {
-            id: spec.id.unwrap_or_else(random_uuid),
+            id: spec.id.unwrap_or_else(|| Uuid::new_v4().to_string()),
             update_id: spec.update_id,
             friendly_name: spec.friendly_name,
             timings: spec.timings.unwrap_or(default_timings),
@@ -88,7 +41,7 @@ impl OpRecord {
             error: spec.error.unwrap_or_else(default_failure),
             visible_in: spec.visible_in,
             created: now.checked_sub(spec.created_ago).unwrap_or(now),
-            trace_id: random_hex(16),
+            trace_id: Uuid::new_v4().simple().to_string(),
         }
     }
 
@@ -97,12 +50,7 @@ impl OpRecord {
     }
 
     pub fn etag(&self, progress: &Progress) -> ETag {
-        let nanos = self
-            .created
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        schedule::etag(&self.id, nanos, progress.stage)
+        schedule::etag(&self.id, self.created, progress.stage)
     }
 
     fn error_at(&self, progress: &Progress) -> Option<ServiceError> {
@@ -258,39 +206,45 @@ struct FaultState {
     matched: Vec<u64>,
 }
 
-/// Counters behind [`crate::Stats`].
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub requests: AtomicU64,
-    pub status_requests: AtomicU64,
-    pub not_modified: AtomicU64,
-    pub token_requests: AtomicU64,
-    pub authorize_requests: AtomicU64,
-    pub codes_issued: AtomicU64,
-    pub tokens_issued: AtomicU64,
-    pub imports: AtomicU64,
-    pub rate_limited: AtomicU64,
-    pub unauthorized: AtomicU64,
-    pub faults_injected: AtomicU64,
-    pub http2_requests: AtomicU64,
-    pub connections: AtomicU64,
-    pub polls: Mutex<BTreeMap<String, u64>>,
+/// Counters of what an emulator has served so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Every request received.
+    pub requests: u64,
+    /// Get-operation requests (both API versions, whatever the answer).
+    pub status_requests: u64,
+    /// 304 Not Modified answers.
+    pub not_modified: u64,
+    /// Requests to the token endpoint.
+    pub token_requests: u64,
+    /// Requests to the authorization endpoint (`/{tenant}/oauth2/v2.0/authorize`).
+    pub authorize_requests: u64,
+    /// Authorization codes issued.
+    pub codes_issued: u64,
+    /// Access tokens issued (by the endpoint or
+    /// [`RunningEmulator::issue_token`](crate::RunningEmulator::issue_token)).
+    pub tokens_issued: u64,
+    /// Imports accepted (202).
+    pub imports: u64,
+    /// 429 answers.
+    pub rate_limited: u64,
+    /// 401 answers.
+    pub unauthorized: u64,
+    /// Requests hit by fault injection.
+    pub faults_injected: u64,
+    /// Requests that came over HTTP/2 (negotiated with ALPN on https).
+    pub http2_requests: u64,
+    /// TCP connections accepted (each TLS handshake, on https, is one of them).
+    pub connections: u64,
+    /// Get-operation answers (200 or 304) per operation id.
+    pub polls: BTreeMap<String, u64>,
 }
 
-impl Counters {
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn poll(&self, id: &str) {
-        let mut polls = lock(&self.polls);
-        // No owned key for an operation already counted (every poll after the first).
-        match polls.get_mut(id) {
-            Some(n) => *n += 1,
-            None => {
-                polls.insert(id.to_owned(), 1);
-            }
-        }
+impl Stats {
+    /// How many times operation `id` was answered (200 or 304).
+    pub fn polls_of(&self, id: &str) -> u64 {
+        self.polls.get(id).copied().unwrap_or(0)
     }
 }
 
@@ -303,14 +257,13 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Everything the request handlers share.
 pub(crate) struct State {
     pub config: Config,
-    /// Shared records: a poll takes a reference, not a copy of the record.
     ops: Mutex<HashMap<String, Arc<OpRecord>>>,
     tokens: Mutex<HashMap<String, TokenInfo>>,
     refresh: Mutex<HashMap<String, RefreshInfo>>,
     codes: Mutex<HashMap<String, CodeEntry>>,
     buckets: Mutex<HashMap<String, Bucket>>,
     faults: Mutex<FaultState>,
-    pub counters: Counters,
+    stats: Mutex<Stats>,
 }
 
 /// Upper bound on remembered tokens; expired ones are dropped past it.
@@ -336,8 +289,23 @@ impl State {
             codes: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
             faults: Mutex::new(FaultState { rng, matched }),
-            counters: Counters::default(),
+            stats: Mutex::new(Stats::default()),
         }
+    }
+
+    /// Adds one to the counter `counter` picks, e.g. `state.count(|s| &mut s.imports)`.
+    pub fn count(&self, counter: impl FnOnce(&mut Stats) -> &mut u64) {
+        *counter(&mut lock(&self.stats)) += 1;
+    }
+
+    /// Counts an answer (200 or 304) about operation `id`.
+    pub fn count_poll(&self, id: &str) {
+        *lock(&self.stats).polls.entry(id.to_owned()).or_default() += 1;
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        lock(&self.stats).clone()
     }
 
     /// Adds (or replaces) an operation; returns its id.
@@ -373,7 +341,7 @@ impl State {
     }
 
     pub fn issue_token(&self, client_id: &str, now: SystemTime) -> String {
-        let token = random_hex(32);
+        let token = Uuid::new_v4().simple().to_string();
         let info = TokenInfo {
             client_id: client_id.to_owned(),
             expires: now.checked_add(self.config.token_lifetime).unwrap_or(now),
@@ -383,7 +351,7 @@ impl State {
             tokens.retain(|_, t| t.expires > now);
         }
         tokens.insert(token.clone(), info);
-        Counters::bump(&self.counters.tokens_issued);
+        self.count(|s| &mut s.tokens_issued);
         token
     }
 
@@ -396,7 +364,7 @@ impl State {
     }
 
     pub fn issue_refresh_token(&self, client_id: &str) -> String {
-        let token = random_hex(48);
+        let token = Uuid::new_v4().simple().to_string();
         let mut refresh = lock(&self.refresh);
         if refresh.len() >= TOKEN_TABLE_LIMIT {
             refresh.clear();
@@ -417,7 +385,7 @@ impl State {
 
     /// Issues an authorization code for `info`.
     pub fn issue_code(&self, info: CodeInfo, now: SystemTime) -> String {
-        let code = format!("emu-code.{}", random_hex(32));
+        let code = format!("emu-code.{}", Uuid::new_v4().simple());
         let mut codes = lock(&self.codes);
         if codes.len() >= TOKEN_TABLE_LIMIT {
             codes.retain(|_, c| c.info.expires > now);
@@ -429,7 +397,7 @@ impl State {
                 redeemed: false,
             },
         );
-        Counters::bump(&self.counters.codes_issued);
+        self.count(|s| &mut s.codes_issued);
         code
     }
 
@@ -498,7 +466,7 @@ impl State {
             }
         }
         if decision.action.is_some() || decision.latency > Duration::ZERO {
-            Counters::bump(&self.counters.faults_injected);
+            self.count(|s| &mut s.faults_injected);
         }
         decision
     }
@@ -555,6 +523,33 @@ mod tests {
             .filter(|x| *x == Some(FaultKind::Reset))
             .count();
         assert_eq!(resets, 2);
+    }
+
+    #[test]
+    fn one_operation_moves_through_its_stages_and_its_etag_and_last_action_with_them() {
+        let created = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let timings = Timings::new(Duration::from_secs(10), Duration::from_secs(20));
+        let rec = OpRecord::from_spec(
+            OperationSpec::succeeding().with_timings(timings),
+            Timings::default(),
+            created,
+        );
+        let at = |secs: u64| {
+            let (op, _) = rec.render_legacy(created + Duration::from_secs(secs));
+            (op.status, op.etag.unwrap(), op.last_action_date_time)
+        };
+        let stages = [at(0), at(10), at(30)];
+        let statuses: Vec<_> = stages.iter().map(|s| s.0.clone()).collect();
+        use adu_model::models::OperationStatus::{NotStarted, Running, Succeeded};
+        assert_eq!(statuses, [NotStarted, Running, Succeeded]);
+        for pair in stages.windows(2) {
+            assert_ne!(pair[0].1, pair[1].1, "the ETag changes with the stage");
+            assert_ne!(pair[0].2, pair[1].2, "so does lastActionDateTime");
+        }
+        // Within a stage, nothing changes.
+        assert_eq!(at(9), stages[0]);
+        assert_eq!(at(29), stages[1]);
+        assert_eq!(at(1000), stages[2]);
     }
 
     #[test]

@@ -10,9 +10,10 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use http::{Response, StatusCode};
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::authorize::s256_challenge;
-use crate::routes::{first_value, new_uuid, parse_pairs};
+use crate::routes::{first_value, parse_pairs};
 use crate::state::{CodeProblem, State};
 
 /// Identity-platform style timestamp: `2024-01-31 12:34:56Z`.
@@ -60,8 +61,7 @@ fn aad_error(
     description: &str,
     now: SystemTime,
 ) -> Response<Bytes> {
-    let trace_id = new_uuid();
-    let correlation_id = new_uuid();
+    let (trace_id, correlation_id) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
     let timestamp = aad_timestamp(now);
     let body = json!({
         "error": error,

@@ -1,6 +1,6 @@
 //! Fault injection: 5xx, latency, resets, truncated and stalled bodies.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use adu_emulator::{Config, FaultKind, FaultRule, OperationSpec, Timings};
 use http_body_util::BodyExt;
@@ -57,21 +57,6 @@ async fn status_faults_with_a_probability_are_repeatable_when_seeded() {
     let (a, b) = (run().await, run().await);
     assert_eq!(a, b);
     assert!(a.contains(&500) && a.contains(&200), "{a:?}");
-}
-
-#[tokio::test]
-async fn latency_delays_the_answer() {
-    let (emu, id, token) = with_fault(FaultRule::new(FaultKind::Latency(Duration::from_millis(
-        300,
-    ))))
-    .await;
-    let started = Instant::now();
-    assert_eq!(
-        get(emu.addr(), &current_path(&id), &token).await.status,
-        200
-    );
-    assert!(started.elapsed() >= Duration::from_millis(300));
-    emu.shutdown().await;
 }
 
 #[tokio::test]
@@ -140,8 +125,8 @@ async fn truncate_cuts_the_body_short_of_its_content_length() {
 }
 
 #[tokio::test]
-async fn stall_sends_half_then_waits_before_the_rest() {
-    let stall = Duration::from_millis(600);
+async fn stall_sends_the_headers_and_half_then_the_rest_after_the_stall() {
+    let stall = Duration::from_secs(3600);
     let (emu, id, token) = with_fault(FaultRule::new(FaultKind::Stall(stall))).await;
     let auth = format!("Bearer {token}");
     let tcp = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
@@ -149,7 +134,6 @@ async fn stall_sends_half_then_waits_before_the_rest() {
         .await
         .unwrap();
     tokio::spawn(conn);
-    let started = Instant::now();
     let resp = sender
         .send_request(request(
             "GET",
@@ -159,8 +143,8 @@ async fn stall_sends_half_then_waits_before_the_rest() {
         ))
         .await
         .unwrap();
+    // The headers and half of the body come at once, an hour before the rest.
     assert_eq!(resp.status(), 200);
-    assert!(started.elapsed() < stall, "headers come before the stall");
     let announced: usize = resp.headers()["content-length"]
         .to_str()
         .unwrap()
@@ -169,12 +153,15 @@ async fn stall_sends_half_then_waits_before_the_rest() {
     let mut body = resp.into_body();
     let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
     assert_eq!(first.len(), announced / 2);
-    // The rest does not come quickly...
-    let quick = tokio::time::timeout(Duration::from_millis(150), body.frame()).await;
-    assert!(quick.is_err(), "the body should be stalled");
-    // ...but it does come, and the whole body is the operation.
+    // With the clock paused, tokio moves it to the end of the stall once all is idle: the
+    // rest then comes, and the whole body is the operation.
+    tokio::time::pause();
+    let paused_at = tokio::time::Instant::now();
     let rest = body.collect().await.unwrap().to_bytes();
-    assert!(started.elapsed() >= stall);
+    assert!(
+        paused_at.elapsed() >= stall / 2,
+        "the rest came before the stall ended"
+    );
     let mut whole = first.to_vec();
     whole.extend_from_slice(&rest);
     assert_eq!(whole.len(), announced);
@@ -202,9 +189,8 @@ async fn shutdown_cuts_a_stalled_body() {
         ))
         .await
         .unwrap();
-    let started = Instant::now();
+    // An hour-long stall: the test ends only if shutdown cuts it.
     let reader = tokio::spawn(async move { resp.into_body().collect().await.is_err() });
     emu.shutdown().await;
     assert!(reader.await.unwrap(), "the stalled body ends in an error");
-    assert!(started.elapsed() < Duration::from_secs(10));
 }
