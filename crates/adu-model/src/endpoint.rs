@@ -28,8 +28,7 @@ pub struct Endpoint {
     host: String,
     /// `host[:port]` as written in a URI (IPv6 in brackets), port omitted when default.
     authority: String,
-    port: Option<u16>,
-    loopback: bool,
+    port: u16,
 }
 
 impl Endpoint {
@@ -72,29 +71,28 @@ impl Endpoint {
             return Err(fail("credentials in the endpoint are not allowed"));
         }
         let (host, port) = split_host_port(authority).map_err(fail)?;
-        let loopback = is_loopback_host(&host);
-        if !https && !loopback {
+        if !https && !is_loopback_host(&host) {
             return Err(fail(
                 "plain http is accepted only for loopback hosts (127.0.0.1, ::1, localhost); use https",
             ));
         }
         let default_port = if https { 443 } else { 80 };
-        let port = port.filter(|p| *p != default_port);
+        let port = port.unwrap_or(default_port);
         let host_in_uri = if host.contains(':') {
             format!("[{host}]")
         } else {
             host.clone()
         };
-        let authority = match port {
-            Some(p) => format!("{host_in_uri}:{p}"),
-            None => host_in_uri,
+        let authority = if port == default_port {
+            host_in_uri
+        } else {
+            format!("{host_in_uri}:{port}")
         };
         Ok(Endpoint {
             https,
             host,
             authority,
             port,
-            loopback,
         })
     }
 
@@ -114,7 +112,7 @@ impl Endpoint {
 
     /// The port, whether explicit or the scheme's default.
     pub fn port(&self) -> u16 {
-        self.port.unwrap_or(if self.https { 443 } else { 80 })
+        self.port
     }
 
     /// `host[:port]` as it appears in a URI (the port only when not the default).
@@ -124,7 +122,7 @@ impl Endpoint {
 
     /// Whether the host is a loopback address or `localhost`.
     pub fn is_loopback(&self) -> bool {
-        self.loopback
+        is_loopback_host(&self.host)
     }
 
     /// `scheme://authority`, without a trailing slash.
@@ -133,14 +131,6 @@ impl Endpoint {
     }
 
     /// Whether `uri` has this endpoint's scheme, host and port.
-    ///
-    /// ```
-    /// use adu_model::Endpoint;
-    ///
-    /// let e = Endpoint::parse("contoso.api.adu.microsoft.com").unwrap();
-    /// assert!(e.same_origin(&"https://CONTOSO.api.adu.microsoft.com:443/x".parse().unwrap()));
-    /// assert!(!e.same_origin(&"https://evil.example/x".parse().unwrap()));
-    /// ```
     pub fn same_origin(&self, uri: &http::Uri) -> bool {
         let Some(scheme) = uri.scheme_str() else {
             return false;
@@ -282,90 +272,71 @@ fn check_segment(input: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// A Device Update instance name, validated; sent as one percent-encoded path segment.
-///
-/// ```
-/// use adu_model::InstanceId;
-/// assert!(InstanceId::new("blue").is_ok());
-/// assert!(InstanceId::new("").is_err());
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct InstanceId(String);
+/// An id type: validated by [`check_segment`], refused with the `Error` variant `$invalid`.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $invalid:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
 
-impl InstanceId {
-    /// Validates an instance name: 1 to 256 characters, no control characters, not `.`/`..`.
-    pub fn new(id: impl Into<String>) -> Result<Self, Error> {
-        let id = id.into();
-        match check_segment(&id) {
-            Ok(()) => Ok(InstanceId(id)),
-            Err(reason) => Err(Error::InvalidInstanceId {
-                input: bounded(&id),
-                reason,
-            }),
+        impl $name {
+            /// Validates an id: 1 to 256 characters, no control characters, not `.`/`..`.
+            pub fn new(id: impl Into<String>) -> Result<Self, Error> {
+                let id = id.into();
+                match check_segment(&id) {
+                    Ok(()) => Ok($name(id)),
+                    Err(reason) => Err(Error::$invalid {
+                        input: bounded(&id),
+                        reason,
+                    }),
+                }
+            }
+
+            /// The id as given.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
         }
-    }
 
-    /// The id as given.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for InstanceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for InstanceId {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        InstanceId::new(s)
-    }
-}
-
-/// An operation id, validated (1 to 256 characters, as the API documents);
-/// sent as one percent-encoded path segment.
-///
-/// ```
-/// use adu_model::OperationId;
-/// assert!(OperationId::new("e4491c53-b1f7-4e3f-9ec5-6a3e1b6b4a4c").is_ok());
-/// assert!(OperationId::new("x".repeat(257)).is_err());
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct OperationId(String);
-
-impl OperationId {
-    /// Validates an operation id: 1 to 256 characters, no control characters, not `.`/`..`.
-    pub fn new(id: impl Into<String>) -> Result<Self, Error> {
-        let id = id.into();
-        match check_segment(&id) {
-            Ok(()) => Ok(OperationId(id)),
-            Err(reason) => Err(Error::InvalidOperationId {
-                input: bounded(&id),
-                reason,
-            }),
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
         }
-    }
 
-    /// The id as given.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self, Error> {
+                $name::new(s)
+            }
+        }
+    };
 }
 
-impl fmt::Display for OperationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+id_type!(
+    /// A Device Update instance name, validated; sent as one percent-encoded path segment.
+    ///
+    /// ```
+    /// use adu_model::InstanceId;
+    /// assert!(InstanceId::new("blue").is_ok());
+    /// assert!(InstanceId::new("").is_err());
+    /// ```
+    InstanceId,
+    InvalidInstanceId
+);
 
-impl FromStr for OperationId {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        OperationId::new(s)
-    }
-}
+id_type!(
+    /// An operation id, validated (1 to 256 characters, as the API documents);
+    /// sent as one percent-encoded path segment.
+    ///
+    /// ```
+    /// use adu_model::OperationId;
+    /// assert!(OperationId::new("e4491c53-b1f7-4e3f-9ec5-6a3e1b6b4a4c").is_ok());
+    /// assert!(OperationId::new("x".repeat(257)).is_err());
+    /// ```
+    OperationId,
+    InvalidOperationId
+);
 
 /// Which version of the API to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

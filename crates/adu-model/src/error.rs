@@ -205,10 +205,8 @@ impl ServiceError {
     }
 
     /// The inner-error chain, outermost first.
-    pub fn inner_errors(&self) -> InnerErrors<'_> {
-        InnerErrors {
-            next: self.error.as_ref().and_then(|e| e.innererror.as_ref()),
-        }
+    pub fn inner_errors(&self) -> impl Iterator<Item = &InnerError> + Clone {
+        inner_chain(self.error.as_ref())
     }
 
     /// The service's trace id: the body's `traceId` (either shape), else the
@@ -282,27 +280,12 @@ impl fmt::Display for ServiceError {
 
 impl std::error::Error for ServiceError {}
 
-/// Iterator over an inner-error chain, outermost first.
-#[derive(Debug, Clone)]
-pub struct InnerErrors<'a> {
-    next: Option<&'a InnerError>,
-}
-
-impl<'a> InnerErrors<'a> {
-    /// Walks the chain starting at `first`.
-    pub fn new(first: Option<&'a InnerError>) -> Self {
-        InnerErrors { next: first }
-    }
-}
-
-impl<'a> Iterator for InnerErrors<'a> {
-    type Item = &'a InnerError;
-
-    fn next(&mut self) -> Option<&'a InnerError> {
-        let current = self.next?;
-        self.next = current.inner_error.as_deref();
-        Some(current)
-    }
+/// The inner-error chain of `error`, outermost first.
+pub(crate) fn inner_chain(
+    error: Option<&models::Error>,
+) -> impl Iterator<Item = &InnerError> + Clone {
+    let first = error.and_then(|e| e.innererror.as_ref());
+    std::iter::successors(first, |e| e.inner_error.as_deref())
 }
 
 /// A success status whose body is not the expected operation.

@@ -24,18 +24,7 @@ pub fn encode_path_segment(segment: &str) -> String {
     utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
-/// The path and query of the get-operation request.
-///
-/// ```
-/// use adu_model::{operation_path, ApiVersion, InstanceId, OperationId};
-///
-/// let instance = InstanceId::new("blue").unwrap();
-/// let op = OperationId::new("e4491c53").unwrap();
-/// assert_eq!(
-///     operation_path(&instance, &op, ApiVersion::V2),
-///     "/deviceupdate/blue/v2/updates/operations/e4491c53"
-/// );
-/// ```
+/// The path and query of the get-operation request, each id encoded as one segment.
 pub fn operation_path(
     instance: &InstanceId,
     operation: &OperationId,
@@ -94,23 +83,6 @@ pub fn build_get_operation_request(
 ///
 /// A caller that polls one operation can work the URI out once and hand a clone to
 /// [`build_get_request`] for each request.
-///
-/// ```
-/// use adu_model::{build_get_request, operation_uri, ApiVersion, Endpoint, InstanceId, OperationId};
-///
-/// let endpoint = Endpoint::parse("contoso.api.adu.microsoft.com").unwrap();
-/// let instance = InstanceId::new("blue").unwrap();
-/// let op = OperationId::new("e4491c53").unwrap();
-/// let uri = operation_uri(&endpoint, &instance, &op, ApiVersion::V2022_10_01).unwrap();
-/// assert_eq!(
-///     uri,
-///     "https://contoso.api.adu.microsoft.com/deviceUpdate/blue/updates/operations/e4491c53?api-version=2022-10-01"
-/// );
-/// let first = build_get_request(uri.clone(), None).unwrap();
-/// let next = build_get_request(uri, Some("\"tag\"")).unwrap();
-/// assert_eq!(first.uri(), next.uri());
-/// assert_eq!(next.headers()["if-none-match"], "\"tag\"");
-/// ```
 pub fn operation_uri(
     endpoint: &Endpoint,
     instance: &InstanceId,
@@ -235,14 +207,6 @@ fn has_scheme(s: &str) -> bool {
 
 /// Which API version an `Operation-Location` (or request path) belongs to:
 /// legacy paths start `/deviceupdate/{instance}/v2/`.
-///
-/// ```
-/// use adu_model::{api_version_of_location, ApiVersion};
-/// assert_eq!(api_version_of_location("/deviceupdate/blue/v2/updates/operations/x"), ApiVersion::V2);
-/// assert_eq!(api_version_of_location("/deviceUpdate/blue/updates/operations/x?api-version=2022-10-01"), ApiVersion::V2022_10_01);
-/// assert_eq!(api_version_of_location(" https://h/deviceupdate/blue/v2/updates/operations/x"), ApiVersion::V2);
-/// assert_eq!(api_version_of_location("https://h?q=/deviceupdate/blue/v2/x"), ApiVersion::V2022_10_01);
-/// ```
 pub fn api_version_of_location(location: &str) -> ApiVersion {
     // Read as `resolve_operation_location` reads it, on any origin; text that is not a
     // URI has no legacy path.
@@ -277,11 +241,8 @@ pub fn api_version_of_location(location: &str) -> ApiVersion {
 /// assert_eq!(request.method(), "GET");
 /// assert_eq!(request.headers()["accept"], "application/json");
 /// assert!(request.headers().get("if-none-match").is_none());
-///
 /// let bad = build_get_request(request.uri().clone(), Some("\"t\"\n"));
 /// assert!(matches!(bad, Err(Error::InvalidETag)));
-/// let empty = build_get_request(request.uri().clone(), Some(""));
-/// assert!(matches!(empty, Err(Error::InvalidETag)));
 /// ```
 pub fn build_get_request(uri: Uri, if_none_match: Option<&str>) -> Result<Request<Vec<u8>>, Error> {
     // `Request::new` is a GET.

@@ -90,8 +90,8 @@ impl AnyOperation {
     }
 
     /// The inner-error chain of a failed operation, outermost first.
-    pub fn inner_errors(&self) -> crate::error::InnerErrors<'_> {
-        crate::error::InnerErrors::new(self.error().and_then(|e| e.innererror.as_ref()))
+    pub fn inner_errors(&self) -> impl Iterator<Item = &models::InnerError> + Clone {
+        crate::error::inner_chain(self.error())
     }
 }
 
@@ -289,9 +289,7 @@ pub fn decode_service_error(
             .into_iter()
             .flatten()
         {
-            if text.len() > 300 {
-                *text = crate::error::bounded(text);
-            }
+            *text = crate::error::bounded(text);
         }
     }
     if e.message.is_none() && !known_shape && !e.raw_body.is_empty() {
@@ -319,12 +317,10 @@ fn decode_error(status: StatusCode, body: &[u8], reason: String) -> Error {
     }))
 }
 
+/// At most [`MAX_KEPT_BODY`] bytes of `body`, and whether it was cut.
 fn keep(body: &[u8]) -> (Vec<u8>, bool) {
-    if body.len() > MAX_KEPT_BODY {
-        (body[..MAX_KEPT_BODY].to_vec(), true)
-    } else {
-        (body.to_vec(), false)
-    }
+    let kept = &body[..body.len().min(MAX_KEPT_BODY)];
+    (kept.to_vec(), kept.len() < body.len())
 }
 
 fn header_string(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<String> {

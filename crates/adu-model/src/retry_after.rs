@@ -48,14 +48,6 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
 }
 
 /// Parses one `Retry-After` value: delay-seconds or an HTTP-date.
-///
-/// ```
-/// use std::time::{Duration, SystemTime};
-/// use adu_model::parse_retry_after_value;
-///
-/// assert_eq!(parse_retry_after_value(b"120", SystemTime::now()), Some(Duration::from_secs(120)));
-/// assert_eq!(parse_retry_after_value(b"soon", SystemTime::now()), None);
-/// ```
 pub fn parse_retry_after_value(value: &[u8], now: SystemTime) -> Option<Duration> {
     if let Some(secs) = parse_delay_number(value) {
         return Some(Duration::from_secs(secs));

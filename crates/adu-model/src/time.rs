@@ -1,16 +1,13 @@
-//! Timestamps as the service sends them.
-//!
-//! The service writes RFC 3339 date-times with up to seven fractional digits
-//! and an offset (`Z`, `+00:00`, `-07:00`). A [`Timestamp`] keeps the exact
-//! text it was given (so nothing is lost when it is written back out) and the
-//! instant it denotes, when the text is a valid RFC 3339 date-time.
+//! Timestamps as the service sends them: RFC 3339 date-times with up to seven fractional
+//! digits and an offset (`Z`, `+00:00`, `-07:00`).
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A date-time from the service: the text as sent plus the instant it names.
+/// A date-time from the service: the text as sent (so nothing is lost when it is written
+/// back out) plus the instant it names.
 ///
 /// Parsing never fails: text that is not RFC 3339 is kept, and
 /// [`Timestamp::instant`] returns `None` for it, so a surprising date format
@@ -65,19 +62,12 @@ impl Timestamp {
     /// assert_eq!(t.as_str(), "2022-01-05T18:24:39.1234567Z");
     /// ```
     pub fn from_system_time(time: SystemTime) -> Self {
-        let (secs, nanos) = match time.duration_since(UNIX_EPOCH) {
-            Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
-            Err(e) => {
-                let d = e.duration();
-                let mut secs = -(d.as_secs() as i64);
-                let mut nanos = d.subsec_nanos();
-                if nanos > 0 {
-                    secs -= 1;
-                    nanos = 1_000_000_000 - nanos;
-                }
-                (secs, nanos)
-            }
+        let since_epoch = match time.duration_since(UNIX_EPOCH) {
+            Ok(after) => after.as_nanos() as i128,
+            Err(before) => -(before.duration().as_nanos() as i128),
         };
+        let secs = since_epoch.div_euclid(1_000_000_000) as i64;
+        let nanos = since_epoch.rem_euclid(1_000_000_000) as u32;
         let (year, month, day, hour, minute, second) = civil_from_unix(secs);
         Timestamp::parse(format!(
             "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:07}Z",

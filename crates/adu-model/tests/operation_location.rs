@@ -196,6 +196,15 @@ fn api_version_of_locations() {
             ApiVersion::V2022_10_01,
         ),
         ("", ApiVersion::V2022_10_01),
+        (
+            " https://h/deviceupdate/blue/v2/updates/operations/x",
+            ApiVersion::V2,
+        ),
+        // A legacy-looking query is not a legacy path.
+        (
+            "https://h?q=/deviceupdate/blue/v2/x",
+            ApiVersion::V2022_10_01,
+        ),
         // Found by the `api_version` fuzz target: a `://` inside a path is no scheme's,
         // and `resolve_operation_location` polls a legacy path for both.
         ("deviceupdate/blue/v2/x://[::1]:84/y", ApiVersion::V2),
