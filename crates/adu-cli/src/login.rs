@@ -10,16 +10,13 @@ use adu_auth::{
     scopes, Authority, AuthorizationCodeFlow, ImplicitFlow, SharedHttpClient, TokenCredential,
 };
 use adu_model::ApiVersion;
-use adu_transport::login::{LoopbackRedirectListener, RedirectMode};
 
 use crate::args::{GlobalArgs, LoginArgs, LoginFlow, OutputFormat};
 use crate::exit::{Exit, Failure};
 use crate::operation;
 use crate::output::human_duration;
+use crate::redirect::RedirectListener;
 use crate::token_cache::{self, CachedToken};
-
-/// The path of the redirect URI on the loopback listener.
-pub const REDIRECT_PATH: &str = "/callback";
 
 /// The scope a sign-in asks for by default, per API version: the legacy API's user flows
 /// use `user_impersonation`, the current one `.default`.
@@ -66,36 +63,29 @@ pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure>
         .clone()
         .unwrap_or_else(|| default_scope(global.api_version).to_owned());
 
-    let listener = LoopbackRedirectListener::bind(REDIRECT_PATH)
-        .await
-        .map_err(|e| {
-            Failure::new(
-                Exit::Usage,
-                format!("cannot listen for the browser's redirect: {e}"),
-                "allow listening on 127.0.0.1",
-            )
-        })?;
-    let redirect_uri = listener.redirect_uri();
+    let listener = RedirectListener::bind().await.map_err(|e| {
+        Failure::new(
+            Exit::Usage,
+            format!("cannot listen for the browser's redirect: {e}"),
+            "allow listening on 127.0.0.1",
+        )
+        .with_sources(&e)
+    })?;
+    let redirect_uri = listener.redirect_uri().to_owned();
     let scope_list = [scope.as_str()];
 
     enum Flow {
         Code(AuthorizationCodeFlow),
         Implicit(ImplicitFlow),
     }
-    let (flow, mode) = match args.flow {
-        LoginFlow::AuthCode => (
-            Flow::Code(
-                AuthorizationCodeFlow::new(authority, args.client_id.clone(), &redirect_uri, http)
-                    .map_err(auth_failure)?,
-            ),
-            RedirectMode::Query,
+    let flow = match args.flow {
+        LoginFlow::AuthCode => Flow::Code(
+            AuthorizationCodeFlow::new(authority, args.client_id.clone(), &redirect_uri, http)
+                .map_err(auth_failure)?,
         ),
-        LoginFlow::Implicit => (
-            Flow::Implicit(
-                ImplicitFlow::new(authority, args.client_id.clone(), &redirect_uri)
-                    .map_err(auth_failure)?,
-            ),
-            RedirectMode::Fragment,
+        LoginFlow::Implicit => Flow::Implicit(
+            ImplicitFlow::new(authority, args.client_id.clone(), &redirect_uri)
+                .map_err(auth_failure)?,
         ),
     };
     let pending = match &flow {
@@ -113,14 +103,15 @@ pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure>
         human_duration(args.timeout)
     );
 
-    let answer = match tokio::time::timeout(args.timeout, listener.receive(mode)).await {
+    let answer = match tokio::time::timeout(args.timeout, listener.receive(args.flow)).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(e)) => {
             return Err(Failure::new(
                 Exit::Auth,
                 format!("the browser's redirect could not be received: {e}"),
                 "run `adu login` again",
-            ))
+            )
+            .with_sources(&e))
         }
         Err(_) => {
             return Err(Failure::new(

@@ -14,6 +14,7 @@ mod login;
 mod operation;
 mod output;
 mod progress;
+mod redirect;
 mod serve;
 mod token_cache;
 mod values;
@@ -79,7 +80,7 @@ fn report(failure: &Failure, format: OutputFormat) -> ExitCode {
 }
 
 /// `-v` picks a level for every crate of the workspace; otherwise `RUST_LOG` decides, and
-/// without it only warnings are shown. Tracing goes to stderr.
+/// without it only warnings are shown. Tracing goes to stderr, above the live progress line.
 fn init_tracing(verbose: u8) {
     use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
@@ -90,7 +91,7 @@ fn init_tracing(verbose: u8) {
         _ => EnvFilter::new("trace"),
     };
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| progress::AboveLiveLine)
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .init();

@@ -211,15 +211,15 @@ pub async fn wait_with_progress(
     if let Some(timeout) = timeout {
         options = options.with_timeout(timeout);
     }
-    let ticker = progress.start_ticker();
+    let live = progress.show_live();
     let result = match target {
         WaitTarget::Id(id) => client.wait_for_operation(id, options).await,
         WaitTarget::Location(location) => {
             client.wait_for_operation_location(location, options).await
         }
     };
-    ticker.stop();
-    if mode == Mode::Live {
+    if let Some(live) = live {
+        live.finish();
         if let Ok(done) = &result {
             eprintln!("{}", progress.final_line(done.operation.status()));
         }

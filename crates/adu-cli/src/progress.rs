@@ -1,19 +1,44 @@
-//! Progress of a wait: one line rewritten in place on a terminal (status, elapsed time, next
-//! poll), plain lines on stderr otherwise.
+//! Progress of a wait on stderr: on a terminal, one live line drawn by `indicatif` (a
+//! spinner with a steady tick, the line cut to the terminal's width, tracing output printed
+//! above it); otherwise plain lines, one per event.
 //!
 //! The client's wait loop is not changed: an [`ObservedTransport`] wrapped around the real
 //! transport notes each poll (start, HTTP status, Retry-After), and the wait's
 //! `on_status_change` callback notes each new status. The next poll is predicted with the same
 //! pure decision the client uses ([`adu_model::decide_poll`]). Rendering is pure.
 
-use std::io::Write as _;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use adu_model::{decide_poll, OperationStatus, PollDecision, PollPolicy};
+use adu_model::{decide_poll, models::OperationStatus, PollDecision, PollPolicy};
 use adu_transport::{http, BoxFuture, HttpTransport, TransportError};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::output::human_duration;
+
+/// How often the live line is redrawn.
+const REDRAW: Duration = Duration::from_millis(100);
+
+/// The live lines of this process, drawn on stderr (nothing is drawn when it is not a
+/// terminal).
+static LIVE_LINES: LazyLock<MultiProgress> = LazyLock::new(MultiProgress::new);
+
+/// Stderr for tracing: each write takes the live line down, writes, and draws it again below,
+/// so log lines print above the live line instead of through it.
+// tracing-indicatif keeps logs clear of the bars it draws for tracing spans; the live line
+// belongs to no span, so its writer would not take it down.
+pub struct AboveLiveLine;
+
+impl std::io::Write for AboveLiveLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LIVE_LINES.suspend(|| std::io::stderr().write_all(buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
 
 /// What is known about a wait so far.
 #[derive(Debug, Clone)]
@@ -61,12 +86,9 @@ impl ProgressState {
     }
 }
 
-const SPINNER: [char; 4] = ['|', '/', '-', '\\'];
-
-/// The live line: `| Running · 3.2s elapsed · next poll in 800ms · 3 requests`.
+/// The live line, after the spinner: `Running · 3.2s elapsed · next poll in 800ms · 3 requests`.
 pub fn render_live(state: &ProgressState, policy: &PollPolicy, now: Instant) -> String {
     let elapsed = now.saturating_duration_since(state.started);
-    let frame = SPINNER[(elapsed.as_millis() / 150 % 4) as usize];
     let status = state
         .status
         .as_ref()
@@ -91,7 +113,7 @@ pub fn render_live(state: &ProgressState, policy: &PollPolicy, now: Instant) -> 
         n => format!("{n} requests"),
     };
     let line = format!(
-        "{frame} {status} · {} elapsed · {next} · {requests}",
+        "{status} · {} elapsed · {next} · {requests}",
         human_duration(elapsed)
     );
     // The status is the service's text.
@@ -232,41 +254,43 @@ impl Progress {
         render_live(&self.state(), &self.policy, Instant::now())
     }
 
-    /// Starts redrawing the live line (in [`Mode::Live`]); stop it with [`Ticker::stop`].
-    pub fn start_ticker(self: &Arc<Self>) -> Ticker {
+    /// Shows the live line in [`Mode::Live`] (nothing otherwise) until [`LiveLine::finish`]:
+    /// indicatif's steady tick turns the spinner, and a task renders the line every 100 ms.
+    pub fn show_live(self: &Arc<Self>) -> Option<LiveLine> {
         if self.mode != Mode::Live {
-            return Ticker { task: None };
+            return None;
         }
-        let progress = self.clone();
-        let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
+        // `wide_msg` cuts the line to the terminal's width rather than letting it wrap.
+        let style = ProgressStyle::with_template("{spinner} {wide_msg}")
+            .expect("the template is valid")
+            .tick_chars("|/-\\ ");
+        let bar = LIVE_LINES.add(ProgressBar::new_spinner().with_style(style));
+        bar.enable_steady_tick(REDRAW);
+        let (progress, shown) = (self.clone(), bar.clone());
+        let redraw = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REDRAW);
             loop {
                 tick.tick().await;
-                let line = progress.live_line();
-                let mut err = std::io::stderr().lock();
-                let _ = write!(err, "\r\x1b[2K{line}");
-                let _ = err.flush();
+                shown.set_message(progress.live_line());
             }
         });
-        Ticker { task: Some(task) }
+        Some(LiveLine { bar, redraw })
     }
 }
 
-/// The task redrawing the live line.
+/// The live line of a wait on the terminal.
 #[derive(Debug)]
-pub struct Ticker {
-    task: Option<tokio::task::JoinHandle<()>>,
+pub struct LiveLine {
+    bar: ProgressBar,
+    redraw: tokio::task::JoinHandle<()>,
 }
 
-impl Ticker {
+impl LiveLine {
     /// Stops redrawing and clears the line.
-    pub fn stop(self) {
-        if let Some(task) = self.task {
-            task.abort();
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K");
-            let _ = err.flush();
-        }
+    pub fn finish(self) {
+        self.redraw.abort();
+        self.bar.finish_and_clear();
+        LIVE_LINES.remove(&self.bar);
     }
 }
 
@@ -346,7 +370,7 @@ mod tests {
         let line = render_live(&s, &policy(), t0 + Duration::from_millis(1200));
         assert_eq!(
             line,
-            "| Running · 1.2s elapsed · next poll in 1.0s · 1 request"
+            "Running · 1.2s elapsed · next poll in 1.0s · 1 request"
         );
     }
 

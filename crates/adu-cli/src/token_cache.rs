@@ -3,17 +3,18 @@
 //! After an authorization-code sign-in it also holds the refresh token and where to use it
 //! (authority host, tenant, client id), so that later commands can refresh.
 //!
-//! The file is written to a fresh temporary file created with mode 0600 (never a `chmod`
-//! after the secret is written), then renamed over the old one, so the token is never
-//! readable by others, not even for a moment, and a reader never sees half a file.
+//! The file is written through a temporary file in the same directory, which `tempfile`
+//! creates owner-only (0600 on Unix) before the secret is written to it, and which is then
+//! renamed over the old one: the token is never readable by others, not even for a moment,
+//! and a reader never sees half a file.
 //!
-//! Reading is bounded: only a regular file of at most [`MAX_CACHE_BYTES`] is read, and on
-//! Unix only one owned by the current user (or root), so a FIFO, a device or a huge file at
-//! the cache's path cannot hang `adu` or exhaust its memory, and another user cannot plant
-//! a sign-in for it.
+//! Reading is bounded ([`adu_auth::file::read_bounded`]): only a regular file of at most
+//! [`MAX_CACHE_BYTES`] is read, and on Unix only one owned by the current user (or root), so
+//! a FIFO, a device or a huge file at the cache's path cannot hang `adu` or exhaust its
+//! memory, and another user cannot plant a sign-in for it.
 
 use std::fmt;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -191,198 +192,96 @@ pub fn cache_path_from(
 /// Reads the cache; `Ok(None)` when there is no file.
 ///
 /// Only a regular file of at most [`MAX_CACHE_BYTES`] is read, and on Unix only one owned
-/// by the current user or by root (see [`Error::ForeignOwner`]).
-///
-/// Symlinks are followed. `adu login` never makes one (it renames a new file over the
-/// path), so one at the path was put there on purpose, for example to keep the cache on
-/// another disk; and what matters for trust is the file actually read, which is what the
-/// checks below look at: they use the metadata of the opened handle, not of the path, so
-/// the link cannot be swapped between the check and the read.
+/// by the current user or by root (see [`Error::ForeignOwner`]). Symlinks are followed: one
+/// at the path was put there on purpose (`adu login` never makes one), and the checks look
+/// at the file actually read, through the metadata of the opened handle.
 pub fn read(path: &Path) -> Result<Option<CachedToken>, Error> {
-    let io = |source| Error::Io {
-        action: "read",
-        path: path.to_owned(),
-        source,
+    use adu_auth::file::FileError;
+    let path_buf = || path.to_owned();
+    let (bytes, _meta) = match adu_auth::file::read_bounded(path, MAX_CACHE_BYTES) {
+        Ok(read) => read,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(FileError::NotAFile) => return Err(Error::NotAFile { path: path_buf() }),
+        Err(FileError::TooLarge { .. }) => return Err(Error::TooLarge { path: path_buf() }),
+        Err(FileError::Io(source)) => return Err(io_error("read", path, source)),
+        Err(other) => return Err(io_error("read", path, std::io::Error::other(other))),
     };
-    let not_a_file = || Error::NotAFile {
-        path: path.to_owned(),
-    };
-    let too_large = || Error::TooLarge {
-        path: path.to_owned(),
-    };
-    // Opening a FIFO for reading blocks until a writer opens it, so the path is checked
-    // before it is opened. That check alone could race with a swap of the file; the check
-    // of the opened handle below is the one that counts. (A swap to a FIFO in between could
-    // still block the open: only `O_NONBLOCK` closes that window, and the standard library
-    // has no portable way to pass it. Swapping files in the cache's directory takes write
-    // access to it, which `adu login` keeps to the user.)
-    match std::fs::metadata(path) {
-        Ok(meta) if !meta.is_file() => return Err(not_a_file()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(io(source)),
-    }
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(io(source)),
-    };
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(not_a_file());
-    }
-    check_owner(path, &meta)?;
-    if meta.len() > MAX_CACHE_BYTES {
-        return Err(too_large());
-    }
-    // The file may grow after the size check; reading one byte past the limit tells.
-    let mut bytes = Vec::new();
-    file.take(MAX_CACHE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > MAX_CACHE_BYTES {
-        return Err(too_large());
-    }
-    warn_if_shared(path, &meta);
+    #[cfg(unix)]
+    check_owner(path, &_meta)?;
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|_| Error::Invalid {
-            path: path.to_owned(),
-        })
+        .map_err(|_| Error::Invalid { path: path_buf() })
 }
 
-/// Refuses a cache owned by another user. Refused rather than warned about (unlike a cache
-/// readable by others, see [`warn_if_shared`]): a file readable by others is still the
-/// user's own sign-in, and the warning tells them to fix the mode; a file owned by someone
-/// else is someone else's sign-in, and its `authorityHost` decides where refresh requests
-/// go. `adu login` never writes such a file, so refusing costs a user nothing.
-#[cfg(unix)]
-fn check_owner(path: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
-    use std::os::unix::fs::MetadataExt as _;
-    let owner = meta.uid();
-    if owner == 0 {
-        return Ok(());
-    }
-    let me = current_uid().map_err(|source| Error::Io {
-        action: "check the owner of",
+fn io_error(action: &'static str, path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        action,
         path: path.to_owned(),
         source,
-    })?;
-    if owner_is_trusted(owner, me) {
-        Ok(())
-    } else {
-        Err(Error::ForeignOwner {
-            path: path.to_owned(),
-            owner,
-        })
     }
 }
 
-#[cfg(not(unix))]
-fn check_owner(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), Error> {
-    // Files under the user's profile are private to the user by default on Windows.
+/// Refuses a cache owned by another user, and warns about one others can read.
+///
+/// Refused rather than warned about: a file readable by others is still the user's own
+/// sign-in, and the warning tells them to fix the mode; a file owned by someone else is
+/// someone else's sign-in, and its `authorityHost` decides where refresh requests go.
+/// `adu login` never writes such a file, so refusing costs a user nothing.
+#[cfg(unix)]
+fn check_owner(path: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let owner = meta.uid();
+    if !owner_is_trusted(owner, rustix::process::geteuid().as_raw()) {
+        return Err(Error::ForeignOwner {
+            path: path.to_owned(),
+            owner,
+        });
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), "the token cache is readable by other users");
+    }
     Ok(())
 }
 
-/// Whether a file owned by `owner` may hold the sign-in of user `me`: their own, or root's
-/// (as OpenSSH accepts its configuration files: root can replace the user's files anyway,
-/// so trusting root's adds no one).
+/// Whether a file owned by `owner` may hold the sign-in of the user whose effective uid is
+/// `me`: their own, or root's (as OpenSSH accepts its configuration files: root can replace
+/// the user's files anyway, so trusting root's adds no one).
 #[cfg(unix)]
 fn owner_is_trusted(owner: u32, me: u32) -> bool {
     owner == me || owner == 0
 }
 
-/// The effective user id of this process, the one files it creates belong to.
-///
-/// The standard library has no `geteuid`, and this crate takes no `libc` for one call.
-/// A new pipe belongs to the (file-system) effective uid of the process that makes it
-/// (Linux's pipefs, macOS and the BSDs all set it so), and `fstat` on it tells which that is.
-#[cfg(unix)]
-fn current_uid() -> std::io::Result<u32> {
-    use std::os::unix::fs::MetadataExt as _;
-    let (reader, _writer) = std::io::pipe()?;
-    let file = std::fs::File::from(std::os::fd::OwnedFd::from(reader));
-    Ok(file.metadata()?.uid())
-}
-
-#[cfg(unix)]
-fn warn_if_shared(path: &Path, meta: &std::fs::Metadata) {
-    use std::os::unix::fs::PermissionsExt;
-    if meta.permissions().mode() & 0o077 != 0 {
-        tracing::warn!(path = %path.display(), "the token cache is readable by other users");
-    }
-}
-
-#[cfg(not(unix))]
-fn warn_if_shared(_path: &Path, _meta: &std::fs::Metadata) {}
-
 /// Writes the cache, owner-only, replacing any previous one.
 pub fn write(path: &Path, token: &CachedToken) -> Result<(), Error> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_owned();
-        move |source| Error::Io {
-            action,
-            path,
-            source,
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => {
+            create_private_dir(dir).map_err(|e| io_error("create the directory of", path, e))?;
+            dir
         }
+        None => Path::new("."),
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        create_private_dir(dir).map_err(io("create the directory of", path))?;
-    }
     let json = serde_json::to_vec_pretty(token).map_err(|_| Error::Invalid {
         path: path.to_owned(),
     })?;
-    // Unique per process and per write, so that concurrent writers never share a file.
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut temp_name = path.as_os_str().to_owned();
-    temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
-    let temp = PathBuf::from(temp_name);
-    // A leftover from a crashed run would make `create_new` fail.
-    let _ = std::fs::remove_file(&temp);
-    let result = (|| {
-        let mut file = create_private_file(&temp)?;
-        file.write_all(&json)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result.map_err(io("write", path))
+    // A fresh, uniquely named file, so concurrent writers never share one; it is removed if
+    // anything fails before the rename.
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| io_error("write", path, e))?;
+    file.write_all(&json)
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(|e| io_error("write", path, e))?;
+    file.persist(path)
+        .map_err(|e| io_error("write", path, e.error))?;
+    Ok(())
 }
 
-#[cfg(unix)]
-fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    // Files under the user's profile are private to the user by default on Windows.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-}
-
-#[cfg(unix)]
+/// Creates `dir` and its missing parents, owner-only (0700) on Unix; elsewhere files under
+/// the user's profile are private to the user by default.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 #[cfg(test)]
@@ -427,7 +326,7 @@ mod tests {
         assert_eq!(json["clientId"], "adu-emulator");
         let back: CachedToken = serde_json::from_value(json).unwrap();
         assert_eq!(back, full);
-        // A file written before these fields existed still reads, and is not refreshable.
+        // A file without these fields (an implicit sign-in's) reads, and is not refreshable.
         let old: CachedToken = serde_json::from_str(
             r#"{"accessToken":"a","expiresAt":1,"flow":"implicit","scope":"s"}"#,
         )
@@ -525,8 +424,7 @@ mod tests {
         json.resize(MAX_CACHE_BYTES as usize, b' ');
         std::fs::write(&path, &json).unwrap();
         assert_eq!(read(&path).unwrap(), Some(token(42)));
-        // One byte more is refused, and so is a 1 GiB sparse file, which is not read: before
-        // the limit `adu` read it whole into memory.
+        // One byte more is refused, and so is a 1 GiB sparse file, which is not read.
         for len in [MAX_CACHE_BYTES + 1, 1 << 30] {
             std::fs::File::options()
                 .write(true)
@@ -573,8 +471,8 @@ mod tests {
             .status()
             .expect("mkfifo runs");
         assert!(made.success());
-        // A read that blocks (as it did before the check) fails the test instead of hanging
-        // it: after the guard time a writer opens the FIFO, which lets the read go on.
+        // A read that blocks fails the test instead of hanging it: after the guard time a
+        // writer opens the FIFO, which lets the read go on.
         let (done, result) = std::sync::mpsc::channel();
         let reader = {
             let fifo = fifo.clone();
@@ -617,26 +515,13 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn current_uid_is_the_owner_of_new_files() {
-        use std::os::unix::fs::MetadataExt as _;
-        let dir = temp_dir("uid");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("probe");
-        std::fs::write(&path, b"").unwrap();
-        let owner = std::fs::metadata(&path).unwrap().uid();
-        assert_eq!(current_uid().unwrap(), owner);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[cfg(unix)]
-    #[test]
     fn a_cache_owned_by_another_user_is_refused() {
         let dir = temp_dir("owner");
         let path = dir.join("token.json");
         write(&path, &token(42)).unwrap();
         // Only root can give a file away; as another user, the decision itself is covered by
         // `only_the_users_own_or_roots_files_are_trusted`.
-        if current_uid().unwrap() != 0 {
+        if !rustix::process::geteuid().is_root() {
             let _ = std::fs::remove_dir_all(&dir);
             return;
         }
