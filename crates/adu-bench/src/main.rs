@@ -1,27 +1,17 @@
 //! `adu-bench`: the processes behind `cargo xtask bench`.
 //!
-//! - `adu-bench serve [--tls-cert PATH]` runs the emulator (the `adu-emulator` library, in
-//!   its own process, auth on, no rate limit, no faults, no artificial latency) with one
-//!   pre-seeded running operation, `bench-op`. Unlike the `adu-emulator` binary it also
-//!   answers commands on stdin, so the harness can seed the scale operations at the right
-//!   moment and read the emulator's counters: `add-scale N RUNNING_MS [PREFIX]` and
-//!   `stats [PREFIX]` (the scale operations' ids start with `scale-`, or `PREFIX`).
-//! - `adu-bench load --endpoint URL [--cert PEM]` holds the two clients of the side-by-side
-//!   load test, A (`DeviceUpdateClient::get_operation_status`) and B (a bare hyper-util
-//!   client with the same headers, decoding with plain `serde_json`), and runs one measured
-//!   burst per stdin command `run a|b CONCURRENCY MILLIS`, answering with a JSON line. The
-//!   harness interleaves the bursts of A, B (and the Python peer C) in rounds. For
-//!   profiling it also answers `count a|b N` (N requests one after another) and
-//!   `decode-count adu|bare N` (N decodes of the operation's answer); the harness runs those
-//!   in fresh processes under callgrind, when valgrind is installed.
-//! - `adu-bench scale --endpoint URL [--cert PEM] --count N [--max-in-flight CAP]
-//!   [--variant adu|bare] [--prefix PREFIX]` waits for N operations at once through one
-//!   client once it reads `go` on stdin (`adu`: `wait_for_operation` on `scale-0` ..;
-//!   `bare`: B's client in a minimal polling loop, at most 64 requests in flight, on
-//!   `bare-scale-0` ..; `--prefix` names other operations), and prints wall
-//!   time, outcomes, when the first answers came (the first wave), resident memory when
-//!   ready, after spawning and at the end, peak RSS and peak open file descriptors as JSON.
-//!   `--max-in-flight` overrides the transport's default cap on requests in flight.
+//! - `adu-bench serve --tls-cert PATH` runs the emulator (the `adu-emulator` library over
+//!   https, auth on, no rate limit, no faults, no latency) with one running operation,
+//!   `bench-op`, and answers commands on stdin: `add-scale N RUNNING_MS PREFIX` (N
+//!   operations `PREFIX0` .. that finish after RUNNING_MS), `stats PREFIX` (the emulator's
+//!   counters) and `token` (an access token the emulator accepts).
+//! - `adu-bench load --endpoint URL --cert PEM` holds A (`DeviceUpdateClient`) and B (a
+//!   bare hyper-util client with the same headers, decoding with `serde_json`) and answers
+//!   `run a|b CONCURRENCY MILLIS` (one measured burst) and `decode MILLIS` (the client's
+//!   decoder beside `serde_json` into the same model type) with a JSON line each.
+//! - `adu-bench scale --endpoint URL --cert PEM --count N --prefix PREFIX` waits for N
+//!   operations at once through one client once it reads `go` on stdin, and prints the
+//!   outcomes, the wall time and its peak RSS as JSON.
 #![forbid(unsafe_code)]
 
 mod common;
