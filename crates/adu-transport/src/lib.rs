@@ -18,9 +18,9 @@
 //!   plain http unless the host is loopback. Redirects are never followed.
 //! - [`HttpTransport`]: the one-method HTTP seam (closures implement it);
 //!   [`HyperTransport`] is the default, which also implements `oauth2`'s `AsyncHttpClient` so
-//!   token requests share its TLS, timeouts and body cap (over HTTP/1.1). Each try runs one
-//!   timer: [`HttpTransport::call_with_timeout`] puts one around a transport without a
-//!   deadline of its own, and [`HyperTransport`] folds the per-try timeout into its own.
+//!   token requests share its TLS, timeouts and body cap (over HTTP/1.1). Each try goes
+//!   through [`HttpTransport::call_with_timeout`], which puts a timer around a transport
+//!   without a deadline of its own; [`HyperTransport`] applies the earlier of the two.
 //!
 //! # Example
 //!
@@ -84,9 +84,9 @@
 //! - `http2`: allow HTTP/2 (through ALPN) for API requests when
 //!   [`HyperTransportBuilder::http2`] is set. Token requests always use HTTP/1.1.
 //!
-//! TLS always uses rustls with its default `aws-lc-rs` crypto provider (post-quantum hybrid key exchange preferred), chosen explicitly. Extra roots
-//! (private endpoints, the emulator's https mode) are added with
-//! [`HyperTransportBuilder::add_root_certificates_pem_file`].
+//! TLS always uses rustls with its default `aws-lc-rs` crypto provider (post-quantum hybrid
+//! key exchange preferred), chosen explicitly. Extra roots (private endpoints, the emulator's
+//! https mode) are added with [`HyperTransportBuilder::add_root_certificates_pem_file`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -242,15 +242,7 @@ async fn an_untrusted_token_endpoint_ends_a_wait_at_once() {
         .unwrap();
     let server = Server::start(vec![Reply::json(200, &current_body(OP, "Running", "e1"))]).await;
     let transport = plain_http_transport().build().unwrap();
-    let credential = adu_auth::ClientSecretCredential::new(
-        adu_auth::Authority::new(emulator.credentials().tenant.clone())
-            .unwrap()
-            .with_host(&emulator.authority_url())
-            .unwrap(),
-        emulator.credentials().client_id.clone(),
-        emulator.credentials().client_secret.clone(),
-        Arc::new(transport.clone()),
-    );
+    let credential = support::emulator_credential(&emulator, transport);
     let client = DeviceUpdateClient::builder(server.url(), "blue", Arc::new(credential))
         .hyper_transport(plain_http_transport())
         .retry_policy(fast_retries())

@@ -69,3 +69,19 @@ async fn asking_for_http2_without_the_feature_changes_nothing() {
         "the `http2` feature is off: only HTTP/1.1 may be offered"
     );
 }
+
+/// Token requests stay on HTTP/1.1 (the identity platform has refused HTTP/2), even from a
+/// transport that offers HTTP/2 for API requests.
+#[tokio::test]
+async fn token_requests_stay_on_http1_when_http2_is_offered() {
+    let (emulator, _) = https_emulator().await;
+    let transport = trusting_emulator(&emulator).http2(true).build().unwrap();
+    let credential = support::emulator_credential(&emulator, transport);
+    adu_auth::TokenCredential::get_token(&credential, &[adu_auth::scopes::CURRENT])
+        .await
+        .unwrap();
+    let stats = emulator.stats();
+    emulator.shutdown().await;
+    assert_eq!(stats.token_requests, 1);
+    assert_eq!(stats.http2_requests, 0);
+}

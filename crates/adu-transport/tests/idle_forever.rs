@@ -12,7 +12,7 @@ use std::time::Duration;
 use adu_transport::HttpTransport;
 use support::{get, plain_http_transport, Reply, Server};
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_endless_idle_timeout_keeps_connections_without_panicking() {
     let panics = Arc::new(AtomicUsize::new(0));
     let counted = panics.clone();
@@ -31,10 +31,11 @@ async fn an_endless_idle_timeout_keeps_connections_without_panicking() {
     for _ in 0..3 {
         let response = transport.call(get(&url)).await.unwrap();
         assert_eq!(response.status(), 200);
-        // Time for the connection to go back to the pool and for its reaper to run.
+        // Time (on the paused clock) for the connection to go back to the pool and for the
+        // pool's idle check to run.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Token requests go through hyper-util's pool, built with the same timeout.
+    // Token requests go through a pool of their own, built with the same timeout.
     for _ in 0..2 {
         let response = oauth2::AsyncHttpClient::call(&transport, get(&url))
             .await

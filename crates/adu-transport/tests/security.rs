@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use adu_auth::{
     scopes, Authority, AuthorizationCodeFlow, ClientSecretCredential, EnvironmentCredential,
@@ -878,7 +878,11 @@ fn bounded_client(
     .unwrap()
 }
 
-#[tokio::test]
+// The timing tests below run on tokio's paused clock: `Instant` is tokio's, and the times
+// they check are the runtime's, not the wall's.
+use tokio::time::Instant;
+
+#[tokio::test(start_paused = true)]
 async fn an_endless_body_is_cut_at_the_cap() {
     let (addr, connections) = raw_server(endless_body).await;
     let client = bounded_client(addr, Duration::from_secs(10), 3);
@@ -901,7 +905,7 @@ async fn an_endless_body_is_cut_at_the_cap() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn huge_or_endless_response_headers_are_refused() {
     for (name, server) in [("one 1 MiB header", 0), ("endless header lines", 1)] {
         let (addr, connections) = if server == 0 {
@@ -955,7 +959,7 @@ async fn drip(mut stream: TcpStream, from: usize) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_slow_drip_server_cannot_hold_the_client_past_its_deadline() {
     let slack = Duration::from_millis(500);
     let head_len = format!(

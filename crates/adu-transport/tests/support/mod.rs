@@ -393,3 +393,20 @@ pub fn trusting_emulator(
             .expect("a certificate: the emulator serves https"),
     )
 }
+
+/// The client-credentials credential of `emulator`'s identity endpoint, asking for tokens
+/// through `http`.
+pub fn emulator_credential(
+    emulator: &adu_emulator::RunningEmulator,
+    http: adu_transport::HyperTransport,
+) -> adu_auth::ClientSecretCredential {
+    adu_auth::ClientSecretCredential::new(
+        adu_auth::Authority::new(emulator.credentials().tenant.clone())
+            .unwrap()
+            .with_host(&emulator.authority_url())
+            .unwrap(),
+        emulator.credentials().client_id.clone(),
+        emulator.credentials().client_secret.clone(),
+        Arc::new(http),
+    )
+}
