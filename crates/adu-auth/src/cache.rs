@@ -93,13 +93,13 @@ pub fn needs_refresh(
     }
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct Cached {
     token: AccessToken,
     obtained: SystemTime,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct SlotState {
     cached: Option<Cached>,
     /// Incremented after every completed fetch attempt.
@@ -109,29 +109,22 @@ struct SlotState {
 }
 
 /// The cache of one scope set: its state, and the lock held across a fetch.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Slot {
     state: Mutex<SlotState>,
     flight: async_lock::Mutex<()>,
 }
 
 /// A token cache keyed by scope set (order and duplicates do not matter).
+#[derive(Debug)]
 pub struct TokenCache {
     options: TokenCacheOptions,
     /// One slot per scope set, keyed by the scopes sorted and deduplicated.
     slots: Mutex<HashMap<Vec<String>, Arc<Slot>>>,
 }
 
-impl fmt::Debug for TokenCache {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenCache")
-            .field("options", &self.options)
-            .field("scope_sets", &lock(&self.slots).len())
-            .finish()
-    }
-}
-
-fn key(scopes: &[&str]) -> Vec<String> {
+/// A scope set's key: the scopes sorted, without duplicates.
+pub(crate) fn key(scopes: &[&str]) -> Vec<String> {
     let mut k: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
     k.sort();
     k.dedup();

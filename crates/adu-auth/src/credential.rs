@@ -1,6 +1,5 @@
 //! The credential trait the transport calls, and the static credential.
 
-use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::Error;
@@ -30,7 +29,7 @@ pub trait TokenCredential: Send + Sync {
 
 /// A token obtained elsewhere (e.g. `az account get-access-token`), returned
 /// as it is for every scope, never refreshed.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct StaticTokenCredential {
     token: AccessToken,
 }
@@ -53,14 +52,6 @@ impl StaticTokenCredential {
     #[must_use]
     pub fn expires_at(&self) -> SystemTime {
         self.token.expires_at()
-    }
-}
-
-impl fmt::Debug for StaticTokenCredential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StaticTokenCredential")
-            .field("token", &self.token)
-            .finish()
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use crate::authority::Authority;
 use crate::cache::{TokenCache, TokenCacheOptions};
 use crate::credential::{BoxFuture, TokenCredential};
-use crate::endpoint::TokenEndpoint;
+use crate::endpoint::{Grant, TokenEndpoint};
 use crate::error::Error;
 use crate::http_client::SharedHttpClient;
 use crate::token::{AccessToken, RefreshTokenSecret};
@@ -16,26 +16,31 @@ pub(crate) fn owned(scopes: &[&str]) -> Vec<String> {
     scopes.iter().map(|s| (*s).to_owned()).collect()
 }
 
-/// What a [`GrantCredential`] sends to the token endpoint for a token.
-enum Grant {
-    ClientCredentials,
-    Password {
-        username: oauth2::ResourceOwnerUsername,
-        password: oauth2::ResourceOwnerPassword,
-    },
-}
-
 /// A credential that asks for tokens with a grant of its own (client
-/// credentials or password) and caches them per scope set: what
-/// [`ClientSecretCredential`], [`UsernamePasswordCredential`] and
-/// [`EnvironmentCredential`](crate::EnvironmentCredential) are.
+/// credentials, or password when it holds a user's name and password) and
+/// caches them per scope set: what [`ClientSecretCredential`],
+/// [`UsernamePasswordCredential`] and
+/// [`EnvironmentCredential`](crate::EnvironmentCredential) are. `Debug` shows
+/// no secret (`oauth2`'s secret types print `[redacted]`).
+#[derive(Debug)]
 pub(crate) struct GrantCredential {
     endpoint: TokenEndpoint,
-    grant: Grant,
+    password: Option<Password>,
     cache: TokenCache,
 }
 
+type Password = (oauth2::ResourceOwnerUsername, oauth2::ResourceOwnerPassword);
+
 impl GrantCredential {
+    fn new(endpoint: TokenEndpoint, password: Option<Password>) -> Self {
+        let cache = TokenCache::new(TokenCacheOptions::default());
+        GrantCredential {
+            endpoint,
+            password,
+            cache,
+        }
+    }
+
     pub(crate) fn with_cache_options(mut self, options: TokenCacheOptions) -> Self {
         self.cache = TokenCache::new(options);
         self
@@ -43,36 +48,20 @@ impl GrantCredential {
 
     /// `"client_credentials"` or `"password"`.
     pub(crate) fn flow(&self) -> &'static str {
-        match self.grant {
-            Grant::ClientCredentials => "client_credentials",
-            Grant::Password { .. } => "password",
+        match self.password {
+            None => "client_credentials",
+            Some(_) => "password",
         }
     }
 
     async fn fetch(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
-        let clock = &*self.cache.options().clock;
-        let scopes = owned(scopes);
-        let issued = match &self.grant {
-            Grant::ClientCredentials => self.endpoint.client_credentials(&scopes, clock).await?,
-            Grant::Password { username, password } => {
-                (self.endpoint)
-                    .password(username, password, &scopes, clock)
-                    .await?
-            }
+        let grant = match &self.password {
+            None => Grant::ClientCredentials,
+            Some((username, password)) => Grant::Password(username, password),
         };
+        let clock = &*self.cache.options().clock;
+        let issued = self.endpoint.token(grant, &owned(scopes), clock).await?;
         Ok(issued.access)
-    }
-}
-
-impl fmt::Debug for GrantCredential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = f.debug_struct("GrantCredential");
-        s.field("endpoint", &self.endpoint);
-        if let Grant::Password { username, .. } = &self.grant {
-            s.field("username", &username.as_str())
-                .field("password", &"[redacted]");
-        }
-        s.finish_non_exhaustive()
     }
 }
 
@@ -90,35 +79,32 @@ impl TokenCredential for GrantCredential {
     }
 }
 
+/// Implements [`TokenCredential`] for the public faces of a [`GrantCredential`].
+macro_rules! answer_as_grant_credential {
+    ($($name:ty),*) => {$(
+        impl TokenCredential for $name {
+            fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
+                self.0.get_token(scopes)
+            }
+            fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
+                self.0.cached_token(scopes)
+            }
+            fn invalidate(&self, scopes: &[&str]) {
+                self.0.invalidate(scopes);
+            }
+        }
+    )*};
+}
+answer_as_grant_credential!(
+    ClientSecretCredential,
+    UsernamePasswordCredential,
+    crate::EnvironmentCredential
+);
+
 /// The client credentials flow ("application"): a confidential client signs
 /// in as itself with its secret, sent in the form body as the Microsoft
-/// identity platform documents. Tokens are cached per scope set.
-///
-/// ```
-/// # use std::sync::Arc;
-/// use adu_auth::{scopes, Authority, ClientSecretCredential, HttpClientError, TokenCredential};
-///
-/// // Any `oauth2::AsyncHttpClient` works; here a closure answering like Azure AD.
-/// let http = Arc::new(|_request: http::Request<Vec<u8>>| async {
-///     Ok::<_, HttpClientError>(
-///         http::Response::builder()
-///             .status(200)
-///             .header("content-type", "application/json")
-///             .body(br#"{"access_token":"eyJ0","token_type":"Bearer","expires_in":3599}"#.to_vec())
-///             .unwrap(),
-///     )
-/// });
-/// let credential = ClientSecretCredential::new(
-///     Authority::new("72f988bf-86f1-41af-91ab-2d7cd011db47")?,
-///     "my-client-id",
-///     "my-client-secret",
-///     http,
-/// );
-/// let token = futures::executor::block_on(credential.get_token(&[scopes::CURRENT]))?;
-/// assert_eq!(token.secret(), "eyJ0");
-/// assert!(!format!("{credential:?}").contains("my-client-secret"));
-/// # Ok::<(), adu_auth::Error>(())
-/// ```
+/// identity platform documents. Tokens are cached per scope set. The crate
+/// docs show it in use.
 #[derive(Debug)]
 pub struct ClientSecretCredential(pub(crate) GrantCredential);
 
@@ -130,16 +116,9 @@ impl ClientSecretCredential {
         client_secret: impl Into<String>,
         http: SharedHttpClient,
     ) -> Self {
-        ClientSecretCredential(GrantCredential {
-            endpoint: TokenEndpoint {
-                authority,
-                client_id: client_id.into(),
-                client_secret: Some(oauth2::ClientSecret::new(client_secret.into())),
-                http,
-            },
-            grant: Grant::ClientCredentials,
-            cache: TokenCache::new(TokenCacheOptions::default()),
-        })
+        let mut endpoint = TokenEndpoint::new(authority, client_id, http);
+        endpoint.set_client_secret(client_secret);
+        ClientSecretCredential(GrantCredential::new(endpoint, None))
     }
 
     /// Replaces the cache options (clock, refresh margin, failure hook).
@@ -152,20 +131,6 @@ impl ClientSecretCredential {
     #[must_use]
     pub fn authority(&self) -> &Authority {
         &self.0.endpoint.authority
-    }
-}
-
-impl TokenCredential for ClientSecretCredential {
-    fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
-        self.0.get_token(scopes)
-    }
-
-    fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
-        self.0.cached_token(scopes)
-    }
-
-    fn invalidate(&self, scopes: &[&str]) {
-        self.0.invalidate(scopes);
     }
 }
 
@@ -191,25 +156,21 @@ impl UsernamePasswordCredential {
                 tenant: authority.tenant().to_owned(),
             });
         }
-        Ok(UsernamePasswordCredential(GrantCredential {
-            endpoint: TokenEndpoint {
-                authority,
-                client_id: client_id.into(),
-                client_secret: None,
-                http,
-            },
-            grant: Grant::Password {
-                username: oauth2::ResourceOwnerUsername::new(username.into()),
-                password: oauth2::ResourceOwnerPassword::new(password.into()),
-            },
-            cache: TokenCache::new(TokenCacheOptions::default()),
-        }))
+        let password = (
+            oauth2::ResourceOwnerUsername::new(username.into()),
+            oauth2::ResourceOwnerPassword::new(password.into()),
+        );
+        let endpoint = TokenEndpoint::new(authority, client_id, http);
+        Ok(UsernamePasswordCredential(GrantCredential::new(
+            endpoint,
+            Some(password),
+        )))
     }
 
     /// Also sends a client secret (confidential clients).
     #[must_use]
     pub fn with_client_secret(mut self, client_secret: impl Into<String>) -> Self {
-        self.0.endpoint.client_secret = Some(oauth2::ClientSecret::new(client_secret.into()));
+        self.0.endpoint.set_client_secret(client_secret);
         self
     }
 
@@ -222,24 +183,11 @@ impl UsernamePasswordCredential {
     /// The user name.
     #[must_use]
     pub fn username(&self) -> &str {
-        match &self.0.grant {
-            Grant::Password { username, .. } => username.as_str(),
-            Grant::ClientCredentials => "",
-        }
-    }
-}
-
-impl TokenCredential for UsernamePasswordCredential {
-    fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
-        self.0.get_token(scopes)
-    }
-
-    fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
-        self.0.cached_token(scopes)
-    }
-
-    fn invalidate(&self, scopes: &[&str]) {
-        self.0.invalidate(scopes);
+        // Always set: this credential is built with a password.
+        self.0
+            .password
+            .as_ref()
+            .map_or("", |(username, _)| username.as_str())
     }
 }
 
@@ -253,67 +201,20 @@ pub type RefreshTokenHook = Arc<dyn Fn(&RefreshTokenSecret) + Send + Sync>;
 /// tokens, also for other scopes. Without a refresh token (implicit flow),
 /// an expired token means signing in again ([`Error::LoginExpired`]).
 ///
-/// # Persisting and restoring a sign-in
-/// A sign-in outlives the process through its refresh token:
-/// - persist [`refresh_token`](Self::refresh_token) with the
-///   [`authority`](Self::authority), [`client_id`](Self::client_id) and
-///   [`scopes`](Self::scopes) (and, optionally, the current access token and
-///   its expiry, to skip one refresh);
-/// - restore with [`from_refresh_token`](Self::from_refresh_token) (and
-///   [`with_access_token`](Self::with_access_token)).
-///
-/// Refresh tokens rotate: a refresh may return a new one and the old one may
-/// then be refused. Either re-read [`refresh_token`](Self::refresh_token)
-/// after each [`get_token`](TokenCredential::get_token), or register
-/// [`on_refresh_token_rotated`](Self::on_refresh_token_rotated), which is
-/// called with each new refresh token as soon as it arrives (before
-/// `get_token` returns). Refreshes of one credential never overlap, so a
-/// refresh token is never sent twice by the same credential; two processes
-/// restoring the same refresh token can still race, and the loser gets
-/// `invalid_grant` (sign in again).
-///
-/// The refresh token is stored to be used: treat it like a password (owner-only
-/// files, a keychain). `Debug` never shows it.
-///
-/// ```
-/// # use std::sync::{Arc, Mutex};
-/// use adu_auth::{
-///     scopes, Authority, HttpClientError, InteractiveCredential, RefreshTokenSecret, TokenCredential,
-/// };
-///
-/// // A token endpoint that rotates the refresh token on every refresh.
-/// let http = Arc::new(|_request: http::Request<Vec<u8>>| async {
-///     Ok::<_, HttpClientError>(
-///         http::Response::builder()
-///             .status(200)
-///             .header("content-type", "application/json")
-///             .body(br#"{"access_token":"eyJ0","token_type":"Bearer","expires_in":3599,"refresh_token":"rt-2"}"#.to_vec())
-///             .unwrap(),
-///     )
-/// });
-/// let stored = RefreshTokenSecret::new("rt-1"); // read back from owner-only storage
-/// let persisted = Arc::new(Mutex::new(None));
-/// let sink = persisted.clone();
-/// let credential = InteractiveCredential::from_refresh_token(
-///     Authority::new("contoso.onmicrosoft.com")?,
-///     "my-public-client-id",
-///     stored,
-///     &[scopes::CURRENT],
-///     http,
-/// )?
-/// .on_refresh_token_rotated(move |rotated| {
-///     *sink.lock().unwrap() = Some(rotated.secret().to_owned()); // write it back
-/// });
-/// let token = futures::executor::block_on(credential.get_token(&[scopes::CURRENT]))?;
-/// assert_eq!(token.secret(), "eyJ0");
-/// assert_eq!(persisted.lock().unwrap().as_deref(), Some("rt-2"));
-/// assert_eq!(credential.refresh_token().unwrap().secret(), "rt-2");
-/// assert!(!format!("{credential:?}").contains("rt-2"));
-/// # Ok::<(), adu_auth::Error>(())
-/// ```
+/// A sign-in outlives the process through its refresh token (see "Persisting
+/// and restoring a sign-in" in the crate docs): persist
+/// [`refresh_token`](Self::refresh_token) with the
+/// [`authority`](Self::authority), [`client_id`](Self::client_id) and
+/// [`scopes`](Self::scopes); restore with
+/// [`from_refresh_token`](Self::from_refresh_token). Refresh tokens rotate:
+/// re-read [`refresh_token`](Self::refresh_token) after each
+/// [`get_token`](TokenCredential::get_token), or register
+/// [`on_refresh_token_rotated`](Self::on_refresh_token_rotated). Refreshes of
+/// one credential never overlap, so it never sends a refresh token twice.
+/// `Debug` never shows the refresh token.
 pub struct InteractiveCredential {
     endpoint: Option<TokenEndpoint>,
-    refresh: Mutex<Option<oauth2::RefreshToken>>,
+    refresh: Mutex<Option<RefreshTokenSecret>>,
     /// Held across a refresh, so that the same refresh token is never sent
     /// twice (different scope sets have separate cache slots).
     refresh_flight: async_lock::Mutex<()>,
@@ -326,7 +227,7 @@ impl InteractiveCredential {
     /// A sign-in for `scopes`, without a token yet.
     pub(crate) fn new(
         endpoint: Option<TokenEndpoint>,
-        refresh: Option<oauth2::RefreshToken>,
+        refresh: Option<RefreshTokenSecret>,
         scopes: Vec<String>,
         options: TokenCacheOptions,
     ) -> Self {
@@ -370,16 +271,10 @@ impl InteractiveCredential {
             });
         }
         authority.scope_param(&scopes)?;
-        let endpoint = TokenEndpoint {
-            authority,
-            client_id: client_id.into(),
-            client_secret: None,
-            http,
-        };
-        let refresh = oauth2::RefreshToken::new(refresh_token.secret().to_owned());
+        let endpoint = TokenEndpoint::new(authority, client_id, http);
         Ok(Self::new(
             Some(endpoint),
-            Some(refresh),
+            Some(refresh_token),
             scopes,
             TokenCacheOptions::default(),
         ))
@@ -400,7 +295,7 @@ impl InteractiveCredential {
     #[must_use]
     pub fn with_client_secret(mut self, client_secret: impl Into<String>) -> Self {
         if let Some(endpoint) = &mut self.endpoint {
-            endpoint.client_secret = Some(oauth2::ClientSecret::new(client_secret.into()));
+            endpoint.set_client_secret(client_secret);
         }
         self
     }
@@ -433,10 +328,7 @@ impl InteractiveCredential {
     /// [`on_refresh_token_rotated`](Self::on_refresh_token_rotated).
     #[must_use]
     pub fn refresh_token(&self) -> Option<RefreshTokenSecret> {
-        self.refresh.lock().ok().and_then(|r| {
-            r.as_ref()
-                .map(|t| RefreshTokenSecret::new(t.secret().clone()))
-        })
+        self.refresh.lock().ok().and_then(|r| r.clone())
     }
 
     /// Whether this sign-in can be refreshed.
@@ -468,13 +360,8 @@ impl InteractiveCredential {
         let _flight = self.refresh_flight.lock().await;
         let refresh = self.refresh.lock().ok().and_then(|r| r.clone());
         let (Some(endpoint), Some(refresh)) = (&self.endpoint, refresh) else {
-            let mut asked = owned(scopes);
-            asked.sort();
-            asked.dedup();
-            let mut login = self.login_scopes.clone();
-            login.sort();
-            login.dedup();
-            return Err(if asked == login {
+            let login: Vec<&str> = self.login_scopes.iter().map(String::as_str).collect();
+            return Err(if crate::cache::key(scopes) == crate::cache::key(&login) {
                 Error::LoginExpired
             } else {
                 Error::ScopesNotAvailable {
@@ -483,16 +370,15 @@ impl InteractiveCredential {
             });
         };
         let clock = &*self.cache.options().clock;
-        let issued = endpoint.refresh(&refresh, &owned(scopes), clock).await?;
+        let grant = Grant::Refresh(&refresh.0);
+        let issued = endpoint.token(grant, &owned(scopes), clock).await?;
         if let Some(rotated) = issued.refresh {
-            let changed = rotated.secret() != refresh.secret();
-            let secret = RefreshTokenSecret::new(rotated.secret().clone());
             if let Ok(mut slot) = self.refresh.lock() {
-                *slot = Some(rotated);
+                *slot = Some(rotated.clone());
             }
-            if changed {
+            if rotated.secret() != refresh.secret() {
                 if let Some(hook) = &self.on_rotated {
-                    hook(&secret);
+                    hook(&rotated);
                 }
             }
         }

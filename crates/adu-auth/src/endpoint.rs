@@ -1,8 +1,6 @@
 //! The token endpoint of one application (client id, optional secret),
 //! spoken to through `oauth2` and the [`HttpClient`](crate::HttpClient) seam.
 
-use std::fmt;
-
 use oauth2::basic::{BasicRevocationErrorResponse, BasicTokenIntrospectionResponse};
 use oauth2::{
     AuthType, AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RedirectUrl,
@@ -10,14 +8,15 @@ use oauth2::{
 };
 
 use crate::authority::Authority;
-use crate::error::{Error, HttpClientError};
+use crate::error::Error;
+use crate::error::ServerError;
 use crate::http_client::{Adapter, SharedHttpClient};
 use crate::redact::Scrubber;
-use crate::response::{AzureErrorResponse, AzureTokenResponse, IssuedToken};
+use crate::response::{AzureTokenResponse, IssuedToken};
 use crate::token::Clock;
 
 pub(crate) type AzureClient = oauth2::Client<
-    AzureErrorResponse,
+    ServerError,
     AzureTokenResponse,
     BasicTokenIntrospectionResponse,
     StandardRevocableToken,
@@ -50,8 +49,9 @@ pub(crate) fn oauth_client(
     client
 }
 
-/// One application registered with an authority.
-#[derive(Clone)]
+/// One application registered with an authority. `Debug` shows no secret
+/// (`oauth2`'s secret types print `[redacted]`).
+#[derive(Clone, Debug)]
 pub(crate) struct TokenEndpoint {
     pub(crate) authority: Authority,
     pub(crate) client_id: String,
@@ -59,24 +59,29 @@ pub(crate) struct TokenEndpoint {
     pub(crate) http: SharedHttpClient,
 }
 
-impl fmt::Debug for TokenEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenEndpoint")
-            .field("authority", &self.authority)
-            .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "[redacted]"),
-            )
-            .finish()
-    }
-}
-
-type TokenResult =
-    Result<AzureTokenResponse, oauth2::RequestTokenError<HttpClientError, AzureErrorResponse>>;
-
 impl TokenEndpoint {
-    fn oauth_client(&self, redirect: Option<&url::Url>) -> AzureClient {
+    /// The public client `client_id` at `authority` (add a secret with
+    /// [`set_client_secret`](Self::set_client_secret)).
+    pub(crate) fn new(
+        authority: Authority,
+        client_id: impl Into<String>,
+        http: SharedHttpClient,
+    ) -> Self {
+        TokenEndpoint {
+            authority,
+            client_id: client_id.into(),
+            client_secret: None,
+            http,
+        }
+    }
+
+    /// Sends `client_secret` too (confidential clients).
+    pub(crate) fn set_client_secret(&mut self, client_secret: impl Into<String>) {
+        self.client_secret = Some(ClientSecret::new(client_secret.into()));
+    }
+
+    /// An `oauth2` client for this application.
+    pub(crate) fn oauth_client(&self, redirect: Option<&url::Url>) -> AzureClient {
         oauth_client(
             &self.authority,
             &self.client_id,
@@ -84,100 +89,88 @@ impl TokenEndpoint {
             redirect,
         )
     }
+}
 
-    /// The token, or the error with every secret the request sent (`sent`
-    /// and the client secret) scrubbed from what the server said.
-    fn finish(
+/// What a token request exchanges for a token (RFC 6749).
+pub(crate) enum Grant<'a> {
+    /// §4.4: the client's own credentials (its secret in the body).
+    ClientCredentials,
+    /// §4.3: a user's name and password.
+    Password(
+        &'a oauth2::ResourceOwnerUsername,
+        &'a oauth2::ResourceOwnerPassword,
+    ),
+    /// §6: a refresh token.
+    Refresh(&'a oauth2::RefreshToken),
+    /// §4.1.3: an authorization code, with the PKCE verifier (RFC 7636 §4.5)
+    /// and the redirect URI the code was sent to.
+    Code(
+        oauth2::AuthorizationCode,
+        oauth2::PkceCodeVerifier,
+        &'a url::Url,
+    ),
+}
+
+impl TokenEndpoint {
+    /// Asks for a token for `scopes`. An error carries what the server said
+    /// with every secret the request sent (the grant's and the client secret)
+    /// scrubbed.
+    pub(crate) async fn token(
         &self,
-        result: TokenResult,
-        adapter: &Adapter,
+        grant: Grant<'_>,
+        scopes: &[String],
         clock: &dyn Clock,
-        sent: &[&str],
     ) -> Result<IssuedToken, Error> {
+        let scope = self.authority.scope_param(scopes)?;
+        let redirect = match &grant {
+            Grant::Code(_, _, redirect) => Some(*redirect),
+            _ => None,
+        };
+        let client = self.oauth_client(redirect);
+        let mut sent: Vec<String> = self
+            .client_secret
+            .iter()
+            .map(|s| s.secret().clone())
+            .collect();
+        let adapter = Adapter::new(&self.http);
+        // Each grant is its own request type in `oauth2`, so each arm sends its own.
+        let result = match grant {
+            Grant::ClientCredentials => {
+                let request = client.exchange_client_credentials();
+                let request = scope
+                    .into_iter()
+                    .fold(request, |r, (n, v)| r.add_extra_param(n, v));
+                request.request_async(&adapter).await
+            }
+            Grant::Password(username, password) => {
+                sent.push(password.secret().clone());
+                let request = client.exchange_password(username, password);
+                let request = scope
+                    .into_iter()
+                    .fold(request, |r, (n, v)| r.add_extra_param(n, v));
+                request.request_async(&adapter).await
+            }
+            Grant::Refresh(token) => {
+                sent.push(token.secret().clone());
+                let request = client.exchange_refresh_token(token);
+                let request = scope
+                    .into_iter()
+                    .fold(request, |r, (n, v)| r.add_extra_param(n, v));
+                request.request_async(&adapter).await
+            }
+            Grant::Code(code, verifier, _) => {
+                sent.extend([code.secret().clone(), verifier.secret().clone()]);
+                let request = client.exchange_code(code).set_pkce_verifier(verifier);
+                let request = scope
+                    .into_iter()
+                    .fold(request, |r, (n, v)| r.add_extra_param(n, v));
+                request.request_async(&adapter).await
+            }
+        };
         let result = match result {
             Ok(response) => response.into_issued(clock.now()),
             Err(error) => Err(adapter.error(error)),
         };
-        result.map_err(|error| {
-            let mut secrets = sent.to_vec();
-            secrets.extend(self.client_secret.as_ref().map(|s| s.secret().as_str()));
-            error.scrub(&Scrubber::new(&secrets))
-        })
-    }
-
-    /// The client credentials grant (RFC 6749 §4.4), secret in the body.
-    pub(crate) async fn client_credentials(
-        &self,
-        scopes: &[String],
-        clock: &dyn Clock,
-    ) -> Result<IssuedToken, Error> {
-        let scope = self.authority.scope_param(scopes)?;
-        let client = self.oauth_client(None);
-        let mut request = client.exchange_client_credentials();
-        if let Some((name, value)) = scope {
-            request = request.add_extra_param(name, value);
-        }
-        let adapter = Adapter::new(&self.http);
-        let result = request.request_async(&adapter).await;
-        self.finish(result, &adapter, clock, &[])
-    }
-
-    /// The resource owner password grant (RFC 6749 §4.3).
-    pub(crate) async fn password(
-        &self,
-        username: &oauth2::ResourceOwnerUsername,
-        password: &oauth2::ResourceOwnerPassword,
-        scopes: &[String],
-        clock: &dyn Clock,
-    ) -> Result<IssuedToken, Error> {
-        let scope = self.authority.scope_param(scopes)?;
-        let client = self.oauth_client(None);
-        let mut request = client.exchange_password(username, password);
-        if let Some((name, value)) = scope {
-            request = request.add_extra_param(name, value);
-        }
-        let adapter = Adapter::new(&self.http);
-        let result = request.request_async(&adapter).await;
-        self.finish(result, &adapter, clock, &[password.secret()])
-    }
-
-    /// The refresh token grant (RFC 6749 §6).
-    pub(crate) async fn refresh(
-        &self,
-        refresh_token: &oauth2::RefreshToken,
-        scopes: &[String],
-        clock: &dyn Clock,
-    ) -> Result<IssuedToken, Error> {
-        let scope = self.authority.scope_param(scopes)?;
-        let client = self.oauth_client(None);
-        let mut request = client.exchange_refresh_token(refresh_token);
-        if let Some((name, value)) = scope {
-            request = request.add_extra_param(name, value);
-        }
-        let adapter = Adapter::new(&self.http);
-        let result = request.request_async(&adapter).await;
-        self.finish(result, &adapter, clock, &[refresh_token.secret()])
-    }
-
-    /// The authorization code exchange (RFC 6749 §4.1.3) with the PKCE
-    /// verifier (RFC 7636 §4.5).
-    pub(crate) async fn exchange_code(
-        &self,
-        code: oauth2::AuthorizationCode,
-        verifier: oauth2::PkceCodeVerifier,
-        redirect: &url::Url,
-        scopes: &[String],
-        clock: &dyn Clock,
-    ) -> Result<IssuedToken, Error> {
-        let scope = self.authority.scope_param(scopes)?;
-        let client = self.oauth_client(Some(redirect));
-        let sent = [code.secret().clone(), verifier.secret().clone()];
-        let mut request = client.exchange_code(code).set_pkce_verifier(verifier);
-        if let Some((name, value)) = scope {
-            request = request.add_extra_param(name, value);
-        }
-        let adapter = Adapter::new(&self.http);
-        let result = request.request_async(&adapter).await;
-        self.finish(result, &adapter, clock, &[&sent[0], &sent[1]])
+        result.map_err(|error| error.scrub(&Scrubber::new(&sent)))
     }
 }

@@ -2,11 +2,9 @@
 
 use crate::authority::{Authority, DEFAULT_AUTHORITY_HOST};
 use crate::cache::TokenCacheOptions;
-use crate::credential::{BoxFuture, TokenCredential};
 use crate::credentials::{ClientSecretCredential, GrantCredential, UsernamePasswordCredential};
 use crate::error::Error;
 use crate::http_client::SharedHttpClient;
-use crate::token::AccessToken;
 
 /// The tenant (`AZURE_TENANT_ID`).
 pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
@@ -43,7 +41,7 @@ pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
 /// );
 /// ```
 #[derive(Debug)]
-pub struct EnvironmentCredential(GrantCredential);
+pub struct EnvironmentCredential(pub(crate) GrantCredential);
 
 impl EnvironmentCredential {
     /// Reads the process environment.
@@ -112,19 +110,5 @@ impl EnvironmentCredential {
     #[must_use]
     pub fn flow(&self) -> &'static str {
         self.0.flow()
-    }
-}
-
-impl TokenCredential for EnvironmentCredential {
-    fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
-        self.0.get_token(scopes)
-    }
-
-    fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
-        self.0.cached_token(scopes)
-    }
-
-    fn invalidate(&self, scopes: &[&str]) {
-        self.0.invalidate(scopes);
     }
 }

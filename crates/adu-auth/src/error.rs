@@ -104,8 +104,9 @@ impl Error {
     #[must_use]
     pub fn status(&self) -> Option<u16> {
         match self {
-            Error::TokenEndpoint { status, .. } => Some(*status),
-            Error::UnexpectedResponse { status, .. } => Some(*status),
+            Error::TokenEndpoint { status, .. } | Error::UnexpectedResponse { status, .. } => {
+                Some(*status)
+            }
             _ => None,
         }
     }
@@ -176,18 +177,21 @@ impl Error {
     pub(crate) fn scrub(mut self, scrubber: &Scrubber) -> Self {
         match &mut self {
             Error::TokenEndpoint { response, .. } | Error::Authorization { response } => {
-                scrubber.scrub(&mut response.error);
-                for text in [
-                    &mut response.error_description,
-                    &mut response.error_uri,
-                    &mut response.timestamp,
-                    &mut response.trace_id,
-                    &mut response.correlation_id,
-                ] {
-                    scrubber.scrub_opt(text);
+                let r = &mut **response;
+                let optional = [
+                    &mut r.error_description,
+                    &mut r.error_uri,
+                    &mut r.timestamp,
+                    &mut r.trace_id,
+                    &mut r.correlation_id,
+                ];
+                for text in optional.into_iter().flatten().chain([&mut r.error]) {
+                    scrubber.scrub(text);
                 }
             }
-            Error::UnexpectedResponse { content_type, .. } => scrubber.scrub_opt(content_type),
+            Error::UnexpectedResponse { content_type, .. } => {
+                content_type.iter_mut().for_each(|t| scrubber.scrub(t));
+            }
             Error::UnsupportedTokenType { token_type } => scrubber.scrub(token_type),
             _ => {}
         }
@@ -197,18 +201,23 @@ impl Error {
 
 /// What an authorization server said when it refused a request: the fields
 /// of RFC 6749 §5.2 and §4.1.2.1, plus the diagnostics the Microsoft identity
-/// platform adds.
+/// platform adds. A token endpoint's error body is read straight into it.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ServerError {
     pub(crate) error: String,
     pub(crate) error_description: Option<String>,
     pub(crate) error_uri: Option<String>,
+    /// Azure AD's numbers; anything else there is ignored rather than hiding
+    /// the rest of the error.
+    #[serde(default, deserialize_with = "crate::response::lenient_codes")]
     pub(crate) error_codes: Vec<i64>,
     pub(crate) timestamp: Option<String>,
     pub(crate) trace_id: Option<String>,
     pub(crate) correlation_id: Option<String>,
 }
+
+impl oauth2::ErrorResponse for ServerError {}
 
 impl ServerError {
     /// The OAuth2 error code, e.g. `invalid_client`.
@@ -273,8 +282,10 @@ fn first_line(text: &str) -> &str {
 
 /// The error of an [`HttpClient`](crate::HttpClient): wraps whatever the
 /// client failed with, reachable through [`source`](std::error::Error::source).
-#[derive(Clone)]
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("the HTTP request failed")]
 pub struct HttpClientError {
+    #[source]
     inner: Arc<dyn std::error::Error + Send + Sync + 'static>,
 }
 
@@ -295,24 +306,6 @@ impl HttpClientError {
     #[must_use]
     pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.inner
-    }
-}
-
-impl fmt::Debug for HttpClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("HttpClientError").field(&self.inner).finish()
-    }
-}
-
-impl fmt::Display for HttpClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the HTTP request failed")
-    }
-}
-
-impl std::error::Error for HttpClientError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.inner)
     }
 }
 

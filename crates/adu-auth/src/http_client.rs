@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use crate::credential::BoxFuture;
 use crate::error::{Error, HttpClientError, ServerError};
-use crate::response::AzureErrorResponse;
 
 /// An HTTP client for the token endpoint: one request in, one response out.
 ///
@@ -44,6 +43,12 @@ where
 /// A shared, type-erased HTTP client.
 pub type SharedHttpClient = Arc<dyn HttpClient>;
 
+impl std::fmt::Debug for dyn HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HttpClient")
+    }
+}
+
 /// What an error says of an answer it could not read: never its body.
 #[derive(Clone, Default)]
 struct Seen {
@@ -75,7 +80,7 @@ impl Adapter {
     /// shows its status, media type and length.
     pub(crate) fn error(
         &self,
-        error: oauth2::RequestTokenError<HttpClientError, AzureErrorResponse>,
+        error: oauth2::RequestTokenError<HttpClientError, ServerError>,
     ) -> Error {
         let Seen {
             status,
@@ -105,7 +110,7 @@ impl Adapter {
         match error {
             oauth2::RequestTokenError::ServerResponse(response) => Error::TokenEndpoint {
                 status,
-                response: Box::new(ServerError::from(response)),
+                response: Box::new(response),
             },
             oauth2::RequestTokenError::Request(source) => Error::Http { source },
             oauth2::RequestTokenError::Parse(..) | oauth2::RequestTokenError::Other(_) => {

@@ -14,7 +14,7 @@ use url::Url;
 use crate::authority::{Authority, EndpointVersion};
 use crate::cache::TokenCacheOptions;
 use crate::credentials::{owned, InteractiveCredential};
-use crate::endpoint::{oauth_client, TokenEndpoint};
+use crate::endpoint::{oauth_client, Grant, TokenEndpoint};
 use crate::error::{Error, ServerError};
 use crate::http_client::SharedHttpClient;
 use crate::redact::Scrubber;
@@ -89,6 +89,7 @@ impl fmt::Debug for PendingLogin {
 /// The authorization code flow (RFC 6749 §4.1) with PKCE S256 (RFC 7636) and
 /// a random `state`. On v2.0 endpoints `offline_access` is added to the
 /// scopes so that the server issues a refresh token.
+#[derive(Debug)]
 pub struct AuthorizationCodeFlow {
     endpoint: TokenEndpoint,
     redirect: Url,
@@ -105,12 +106,7 @@ impl AuthorizationCodeFlow {
         http: SharedHttpClient,
     ) -> Result<Self, Error> {
         Ok(AuthorizationCodeFlow {
-            endpoint: TokenEndpoint {
-                authority,
-                client_id: client_id.into(),
-                client_secret: None,
-                http,
-            },
+            endpoint: TokenEndpoint::new(authority, client_id, http),
             redirect: parse_redirect_uri(redirect_uri)?,
             cache_options: TokenCacheOptions::default(),
         })
@@ -119,7 +115,7 @@ impl AuthorizationCodeFlow {
     /// Also sends a client secret when exchanging the code (web apps).
     #[must_use]
     pub fn with_client_secret(mut self, client_secret: impl Into<String>) -> Self {
-        self.endpoint.client_secret = Some(oauth2::ClientSecret::new(client_secret.into()));
+        self.endpoint.set_client_secret(client_secret);
         self
     }
 
@@ -149,20 +145,15 @@ impl AuthorizationCodeFlow {
             .authority
             .scope_param(&self.requested(&scopes))?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let e = &self.endpoint;
-        let client = oauth_client(
-            &e.authority,
-            &e.client_id,
-            e.client_secret.as_ref(),
-            Some(&self.redirect),
-        );
-        let mut request = client
+        let client = self.endpoint.oauth_client(Some(&self.redirect));
+        let request = client
             .authorize_url(CsrfToken::new_random)
-            .set_pkce_challenge(challenge);
-        if let Some((name, value)) = scope {
-            request = request.add_extra_param(name, value);
-        }
-        let (url, state) = request.add_extra_param("response_mode", "query").url();
+            .set_pkce_challenge(challenge)
+            .add_extra_param("response_mode", "query");
+        let request = scope
+            .into_iter()
+            .fold(request, |r, (n, v)| r.add_extra_param(n, v));
+        let (url, state) = request.url();
         Ok(PendingLogin {
             url,
             state,
@@ -189,16 +180,11 @@ impl AuthorizationCodeFlow {
         let verifier = pending.verifier.ok_or_else(|| Error::InvalidConfig {
             message: "this sign-in was not started by the authorization code flow".to_owned(),
         })?;
-        let issued = self
-            .endpoint
-            .exchange_code(
-                oauth2::AuthorizationCode::new(code.clone()),
-                verifier,
-                &pending.redirect,
-                &self.requested(&pending.scopes),
-                &*self.cache_options.clock,
-            )
-            .await?;
+        let code = oauth2::AuthorizationCode::new(code.clone());
+        let grant = Grant::Code(code, verifier, &pending.redirect);
+        let scopes = self.requested(&pending.scopes);
+        let clock = &*self.cache_options.clock;
+        let issued = self.endpoint.token(grant, &scopes, clock).await?;
         Ok(InteractiveCredential::new(
             Some(self.endpoint.clone()),
             issued.refresh,
@@ -209,18 +195,10 @@ impl AuthorizationCodeFlow {
     }
 }
 
-impl fmt::Debug for AuthorizationCodeFlow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthorizationCodeFlow")
-            .field("endpoint", &self.endpoint)
-            .field("redirect_uri", &self.redirect.as_str())
-            .finish_non_exhaustive()
-    }
-}
-
 /// The implicit flow (RFC 6749 §4.2): the token comes back in the redirect
 /// URL's fragment (`response_type=token`, `response_mode=fragment`). There is
 /// no refresh token: when the token expires, sign in again.
+#[derive(Debug)]
 pub struct ImplicitFlow {
     authority: Authority,
     client_id: String,
@@ -265,13 +243,13 @@ impl ImplicitFlow {
         let scopes = owned(scopes);
         let scope = self.authority.scope_param(&scopes)?;
         let client = oauth_client(&self.authority, &self.client_id, None, Some(&self.redirect));
-        let mut request = client
+        let request = client
             .authorize_url(CsrfToken::new_random)
-            .use_implicit_flow();
-        if let Some((name, value)) = scope {
-            request = request.add_extra_param(name, value);
-        }
-        request = request.add_extra_param("response_mode", "fragment");
+            .use_implicit_flow()
+            .add_extra_param("response_mode", "fragment");
+        let mut request = scope
+            .into_iter()
+            .fold(request, |r, (n, v)| r.add_extra_param(n, v));
         if self.nonce {
             request = request.add_extra_param("nonce", CsrfToken::new_random().secret().clone());
         }
@@ -308,17 +286,6 @@ impl ImplicitFlow {
     }
 }
 
-impl fmt::Debug for ImplicitFlow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ImplicitFlow")
-            .field("authority", &self.authority)
-            .field("client_id", &self.client_id)
-            .field("redirect_uri", &self.redirect.as_str())
-            .field("nonce", &self.nonce)
-            .finish_non_exhaustive()
-    }
-}
-
 fn implicit_token(params: &HashMap<String, String>, now: SystemTime) -> Result<AccessToken, Error> {
     let missing = |name: &str| Error::InvalidRedirect {
         reason: format!("it has no `{name}`"),
@@ -330,16 +297,10 @@ fn implicit_token(params: &HashMap<String, String>, now: SystemTime) -> Result<A
         .get("token_type")
         .ok_or_else(|| missing("token_type"))?;
     ensure_bearer(&parse_token_type(token_type))?;
-    let expires_in = match params.get("expires_in") {
-        None => None,
-        Some(text) => Some(
-            text.trim()
-                .parse::<u64>()
-                .map_err(|_| Error::InvalidRedirect {
-                    reason: "its `expires_in` is not a number of seconds".to_owned(),
-                })?,
-        ),
-    };
+    let expires_in = params.get("expires_in").map(|t| t.trim().parse::<u64>());
+    let expires_in = expires_in.transpose().map_err(|_| Error::InvalidRedirect {
+        reason: "its `expires_in` is not a number of seconds".to_owned(),
+    })?;
     Ok(AccessToken::new(
         secret.clone(),
         expiry(now, expires_in, None),
@@ -418,10 +379,9 @@ fn check_state_and_error(
                 error: error.clone(),
                 error_description: params.get("error_description").cloned(),
                 error_uri: params.get("error_uri").cloned(),
-                error_codes: Vec::new(),
-                timestamp: None,
                 trace_id: params.get("trace_id").cloned(),
                 correlation_id: params.get("correlation_id").cloned(),
+                ..ServerError::default()
             }),
         }
         // The redirect may echo the state back in its error text.

@@ -32,11 +32,12 @@ pub(crate) struct Scrubber {
 impl Scrubber {
     /// A scrubber for the secrets a request sent (client secret, password,
     /// refresh token, authorization code, PKCE verifier, `state`).
-    pub(crate) fn new(secrets: &[&str]) -> Self {
+    pub(crate) fn new(secrets: &[impl AsRef<str>]) -> Self {
         let patterns = secrets
             .iter()
+            .map(AsRef::as_ref)
             .filter(|s| !s.is_empty())
-            .flat_map(|s| encodings(s));
+            .flat_map(encodings);
         // Case-insensitive: percent-encoding's hex digits and HTML's references
         // come in either case, and a secret echoed in another case (a
         // lower-cased token type) is still hidden.
@@ -59,13 +60,6 @@ impl Scrubber {
                 *text = out;
             }
             Err(_) => REDACTED.clone_into(text),
-        }
-    }
-
-    /// [`scrub`](Self::scrub) on an optional text.
-    pub(crate) fn scrub_opt(&self, text: &mut Option<String>) {
-        if let Some(text) = text {
-            self.scrub(text);
         }
     }
 }

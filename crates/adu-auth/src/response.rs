@@ -1,17 +1,15 @@
-//! Token and error responses as the Microsoft identity platform sends them.
-//!
-//! `oauth2`'s standard types cannot read v1's `expires_in` strings and drop
-//! Azure AD's diagnostics, so these are our own implementations of
-//! `oauth2::TokenResponse` and `oauth2::ErrorResponse`.
+//! Token responses as the Microsoft identity platform sends them: `oauth2`'s
+//! standard type cannot read v1's `expires_in` strings, so this is our own
+//! `oauth2::TokenResponse`. (Its error responses are read straight into
+//! [`ServerError`](crate::ServerError).)
 
-use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use oauth2::basic::BasicTokenType;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::error::{Error, ServerError};
-use crate::token::AccessToken;
+use crate::error::Error;
+use crate::token::{AccessToken, RefreshTokenSecret};
 
 /// The lifetime assumed when a token response has no `expires_in` (nor
 /// `expires_on`): five minutes, short so that a token of unknown lifetime is
@@ -26,17 +24,16 @@ pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The fields of [`AzureTokenResponse`], the only parts of a token response
 /// an error may name.
-pub(crate) const TOKEN_FIELDS: [&str; 7] = [
+pub(crate) const TOKEN_FIELDS: [&str; 5] = [
     "access_token",
     "token_type",
     "expires_in",
-    "ext_expires_in",
     "expires_on",
     "refresh_token",
-    "scope",
 ];
 
-/// A successful token response (RFC 6749 §5.1) with Azure AD's extras.
+/// A successful token response (RFC 6749 §5.1) with v1's `expires_on`. Other
+/// fields (`scope`, `ext_expires_in`, `id_token`...) are not used, so not read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct AzureTokenResponse {
     access_token: oauth2::AccessToken,
@@ -45,17 +42,9 @@ pub(crate) struct AzureTokenResponse {
     #[serde(default, deserialize_with = "seconds_number_or_string")]
     expires_in: Option<u64>,
     #[serde(default, deserialize_with = "seconds_number_or_string")]
-    ext_expires_in: Option<u64>,
-    #[serde(default, deserialize_with = "seconds_number_or_string")]
     expires_on: Option<u64>,
     #[serde(default)]
     refresh_token: Option<oauth2::RefreshToken>,
-    #[serde(
-        default,
-        deserialize_with = "space_delimited_scopes",
-        skip_serializing_if = "Option::is_none"
-    )]
-    scope: Option<Vec<oauth2::Scope>>,
 }
 
 impl oauth2::TokenResponse for AzureTokenResponse {
@@ -74,7 +63,7 @@ impl oauth2::TokenResponse for AzureTokenResponse {
         self.refresh_token.as_ref()
     }
     fn scopes(&self) -> Option<&Vec<oauth2::Scope>> {
-        self.scope.as_ref()
+        None
     }
 }
 
@@ -82,7 +71,7 @@ impl oauth2::TokenResponse for AzureTokenResponse {
 #[derive(Debug, Clone)]
 pub(crate) struct IssuedToken {
     pub(crate) access: AccessToken,
-    pub(crate) refresh: Option<oauth2::RefreshToken>,
+    pub(crate) refresh: Option<RefreshTokenSecret>,
 }
 
 impl AzureTokenResponse {
@@ -93,13 +82,8 @@ impl AzureTokenResponse {
         let expires_at = expiry(now, self.expires_in, self.expires_on);
         Ok(IssuedToken {
             access: AccessToken::new(self.access_token.secret().clone(), expires_at),
-            refresh: self.refresh_token,
+            refresh: self.refresh_token.map(RefreshTokenSecret),
         })
-    }
-
-    #[cfg(test)]
-    pub(crate) fn ext_expires_in(&self) -> Option<u64> {
-        self.ext_expires_in
     }
 }
 
@@ -142,8 +126,7 @@ pub(crate) fn parse_token_type(value: &str) -> BasicTokenType {
 fn token_type_case_insensitive<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<BasicTokenType, D::Error> {
-    let value = String::deserialize(d)?;
-    Ok(parse_token_type(&value))
+    String::deserialize(d).map(|t| parse_token_type(&t))
 }
 
 /// Reads a number of seconds sent as a JSON number or a decimal string
@@ -169,38 +152,9 @@ fn seconds_number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u6
     }
 }
 
-fn space_delimited_scopes<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Vec<oauth2::Scope>>, D::Error> {
-    let value = Option::<String>::deserialize(d)?;
-    Ok(value.map(|s| {
-        s.split_whitespace()
-            .map(|scope| oauth2::Scope::new(scope.to_owned()))
-            .collect()
-    }))
-}
-
-/// An OAuth2 error response (RFC 6749 §5.2) keeping everything Azure AD adds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct AzureErrorResponse {
-    error: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error_description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error_uri: Option<String>,
-    #[serde(default, deserialize_with = "lenient_codes")]
-    error_codes: Vec<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    timestamp: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    trace_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    correlation_id: Option<String>,
-}
-
 /// `error_codes` is an array of numbers; anything else is ignored rather
 /// than hiding the rest of the error.
-fn lenient_codes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+pub(crate) fn lenient_codes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
     let value = serde_json::Value::deserialize(d)?;
     Ok(match value {
         serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_i64()).collect(),
@@ -209,31 +163,10 @@ fn lenient_codes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> 
     })
 }
 
-impl fmt::Display for AzureErrorResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&ServerError::from(self.clone()), f)
-    }
-}
-
-impl oauth2::ErrorResponse for AzureErrorResponse {}
-
-impl From<AzureErrorResponse> for ServerError {
-    fn from(r: AzureErrorResponse) -> Self {
-        ServerError {
-            error: r.error,
-            error_description: r.error_description,
-            error_uri: r.error_uri,
-            error_codes: r.error_codes,
-            timestamp: r.timestamp,
-            trace_id: r.trace_id,
-            correlation_id: r.correlation_id,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ServerError;
 
     fn parse(json: &str) -> AzureTokenResponse {
         serde_json::from_str(json).unwrap()
@@ -245,7 +178,6 @@ mod tests {
         let v2 = parse(
             r#"{"access_token":"a","token_type":"Bearer","expires_in":3599,"ext_expires_in":3599}"#,
         );
-        assert_eq!(v2.ext_expires_in(), Some(3599));
         assert_eq!(
             v2.into_issued(now).unwrap().access.expires_at(),
             now + Duration::from_secs(3599)
@@ -324,11 +256,10 @@ mod tests {
 
     #[test]
     fn error_response_keeps_azure_diagnostics() {
-        let e: AzureErrorResponse = serde_json::from_str(
+        let s: ServerError = serde_json::from_str(
             r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: t\r\nCorrelation ID: c","error_codes":[7000215],"timestamp":"2024-01-01 00:00:00Z","trace_id":"t-1","correlation_id":"c-1","error_uri":"https://example.invalid/error?code=7000215"}"#,
         )
         .unwrap();
-        let s = ServerError::from(e.clone());
         assert_eq!(s.error(), "invalid_client");
         assert_eq!(s.error_codes(), &[7000215]);
         assert_eq!(s.trace_id(), Some("t-1"));
@@ -336,15 +267,14 @@ mod tests {
         assert_eq!(s.timestamp(), Some("2024-01-01 00:00:00Z"));
         assert!(s.error_uri().unwrap().contains("7000215"));
         assert_eq!(
-            e.to_string(),
+            s.to_string(),
             "invalid_client: AADSTS7000215: Invalid client secret provided. (trace id t-1, correlation id c-1)"
         );
     }
 
     #[test]
     fn error_response_with_odd_codes_still_parses() {
-        let e: AzureErrorResponse =
-            serde_json::from_str(r#"{"error":"x","error_codes":"nope"}"#).unwrap();
-        assert!(ServerError::from(e).error_codes().is_empty());
+        let s: ServerError = serde_json::from_str(r#"{"error":"x","error_codes":"nope"}"#).unwrap();
+        assert!(s.error_codes().is_empty());
     }
 }

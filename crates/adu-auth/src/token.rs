@@ -73,29 +73,19 @@ impl fmt::Debug for AccessToken {
 /// assert_eq!(token.secret(), "0.AXoA-very-secret");
 /// assert!(!format!("{token:?} {token}").contains("very-secret"));
 /// ```
-#[derive(Clone)]
-pub struct RefreshTokenSecret {
-    secret: String,
-}
+#[derive(Clone, Debug)]
+pub struct RefreshTokenSecret(pub(crate) oauth2::RefreshToken);
 
 impl RefreshTokenSecret {
     /// Wraps a refresh token (for example one read back from storage).
     pub fn new(secret: impl Into<String>) -> Self {
-        RefreshTokenSecret {
-            secret: secret.into(),
-        }
+        RefreshTokenSecret(oauth2::RefreshToken::new(secret.into()))
     }
 
     /// The token itself, to store or to send to the token endpoint.
     #[must_use]
     pub fn secret(&self) -> &str {
-        &self.secret
-    }
-}
-
-impl fmt::Debug for RefreshTokenSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RefreshTokenSecret([redacted])")
+        self.0.secret()
     }
 }
 

@@ -192,14 +192,14 @@ fn shape(body: &[u8], known: &'static [&'static str]) -> Shape {
         .unwrap_or(Shape::Other)
 }
 
+/// The fields the crate reads of a token response (it ignores the others,
+/// `scope` and `ext_expires_in` among them).
 const TOKEN_FIELDS: &[&str] = &[
     "access_token",
     "token_type",
     "expires_in",
-    "ext_expires_in",
     "expires_on",
     "refresh_token",
-    "scope",
 ];
 const ERROR_FIELDS: &[&str] = &[
     "error",
