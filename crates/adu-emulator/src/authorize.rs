@@ -14,6 +14,7 @@
 //! refused redirect URI) they are an HTML page with status 400, since
 //! redirecting to an unchecked URI would make the endpoint an open redirector.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
@@ -27,7 +28,7 @@ use uuid::Uuid;
 
 use crate::routes::{first_value, parse_pairs};
 use crate::state::{CodeInfo, State};
-use crate::token::{aad_timestamp, no_store};
+use crate::token::{aad_timestamp, aadsts, no_store, Refusal};
 
 /// The parameters whose repetition is refused (RFC 6749 §3.1: "Request and
 /// response parameters MUST NOT be included more than once").
@@ -56,6 +57,8 @@ const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// Escapes text for an HTML page (the five characters HTML gives meaning to); five
+/// replacements do not call for a templating crate.
 fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -127,14 +130,14 @@ struct Redirect<'a> {
 impl Redirect<'_> {
     /// 302 to the redirect URI with `params` (and `state`, when the request had one).
     fn send(&self, params: &[(&str, String)]) -> Response<Bytes> {
-        let mut pairs: Vec<String> = params
+        let state = self.state.map(|state| ("state", state));
+        let joined = params
             .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .chain(state)
             .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, ESCAPED)))
-            .collect();
-        if let Some(state) = self.state {
-            pairs.push(format!("state={}", utf8_percent_encode(state, ESCAPED)));
-        }
-        let joined = pairs.join("&");
+            .collect::<Vec<_>>()
+            .join("&");
         let location = match self.mode {
             Mode::Fragment => format!("{}#{joined}", self.uri),
             Mode::Query if self.uri.contains('?') => format!("{}&{joined}", self.uri),
@@ -146,30 +149,6 @@ impl Redirect<'_> {
         }
         resp
     }
-
-    /// An OAuth2 error sent back to the client (RFC 6749 §4.1.2.1), with an
-    /// identity-platform style description.
-    fn error(
-        &self,
-        base_url: &str,
-        error: &str,
-        code: u32,
-        description: &str,
-        now: SystemTime,
-    ) -> Response<Bytes> {
-        let (trace_id, correlation_id) = (Uuid::new_v4(), Uuid::new_v4());
-        let timestamp = aad_timestamp(now);
-        self.send(&[
-            ("error", error.to_owned()),
-            (
-                "error_description",
-                format!(
-                    "AADSTS{code}: {description} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}"
-                ),
-            ),
-            ("error_uri", format!("{base_url}/error?code={code}")),
-        ])
-    }
 }
 
 /// Answers `GET /{tenant}/oauth2/v2.0/authorize?{query}`.
@@ -180,147 +159,126 @@ pub(crate) fn authorize_endpoint(
     query: &str,
     now: SystemTime,
 ) -> Response<Bytes> {
-    let creds = &state.config.credentials;
     let params = parse_pairs(query);
-    let get = |name: &str| first_value(&params, name);
-
-    // Before the redirect URI is trusted: answer with a page.
-    if !tenant.eq_ignore_ascii_case(&creds.tenant) {
-        return error_page(
-            base_url,
-            90002,
-            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
-            now,
-        );
-    }
-    let Some(client_id) = get("client_id") else {
-        return error_page(
-            base_url,
-            900144,
-            "The request body must contain the following parameter: 'client_id'.",
-            now,
-        );
+    let redirect = match trusted_redirect(state, tenant, &params) {
+        Ok(redirect) => redirect,
+        Err(Refusal(.., code, message)) => return error_page(base_url, code, &message, now),
     };
-    if client_id != creds.client_id {
-        return error_page(
-            base_url,
-            700016,
-            &format!(
-                "Application with identifier '{client_id}' was not found in the directory '{}'.",
-                creds.tenant
-            ),
-            now,
-        );
-    }
-    let Some(redirect_uri) = get("redirect_uri") else {
-        return error_page(
-            base_url,
-            900144,
-            "The request body must contain the following parameter: 'redirect_uri'.",
-            now,
-        );
-    };
-    if let Err(why) = check_redirect_uri(redirect_uri) {
-        return error_page(
-            base_url,
-            50011,
-            &format!(
-                "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}' ({why})."
-            ),
-            now,
-        );
-    }
-    for name in SINGLE_VALUED {
-        if params.iter().filter(|(k, _)| k == name).count() > 1 {
-            return error_page(
-                base_url,
-                9002313,
-                &format!("Invalid request. Request is malformed or invalid: the parameter '{name}' appears more than once."),
-                now,
-            );
+    match sign_in(state, &params, now) {
+        Ok(answer) => redirect.send(&answer),
+        // RFC 6749 §4.1.2.1: the error goes back to the client, described the identity
+        // platform's way.
+        Err(Refusal(_, error, code, description)) => {
+            let (text, _) = aadsts(code, &description, now);
+            redirect.send(&[
+                ("error", error.to_owned()),
+                ("error_description", text),
+                ("error_uri", format!("{base_url}/error?code={code}")),
+            ])
         }
     }
+}
 
-    // From here on, errors go back to the redirect URI.
-    let response_type = get("response_type");
-    let asked_mode = get("response_mode");
-    let default_mode = match response_type {
-        Some("token") => Mode::Fragment,
+/// The checks made before the redirect URI is trusted (their errors are shown on a page):
+/// the tenant, the client, the redirect URI, no repeated parameter. Then where and how the
+/// answer goes.
+fn trusted_redirect<'p>(
+    state: &State,
+    tenant: &str,
+    params: &'p [(Cow<'_, str>, Cow<'_, str>)],
+) -> Result<Redirect<'p>, Refusal> {
+    let creds = &state.config.credentials;
+    let get = |name: &str| first_value(params, name);
+    if !tenant.eq_ignore_ascii_case(&creds.tenant) {
+        return Err(Refusal::unknown_tenant(tenant));
+    }
+    let client_id = get("client_id").ok_or_else(|| Refusal::missing("client_id"))?;
+    if client_id != creds.client_id {
+        return Err(Refusal::unknown_client(client_id, &creds.tenant));
+    }
+    let redirect_uri = get("redirect_uri").ok_or_else(|| Refusal::missing("redirect_uri"))?;
+    if let Err(why) = check_redirect_uri(redirect_uri) {
+        return Err(Refusal::bad("invalid_request", 50011, format!(
+            "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}' ({why})."
+        )));
+    }
+    if let Some(name) = SINGLE_VALUED
+        .into_iter()
+        .find(|name| params.iter().filter(|(k, _)| k == name).count() > 1)
+    {
+        return Err(Refusal::bad("invalid_request", 9002313, format!("Invalid request. Request is malformed or invalid: the parameter '{name}' appears more than once.")));
+    }
+    // A token never travels in a query (OAuth 2.0 Multiple Response Type Encoding Practices
+    // §5): a `token` request asking for `query` gets its error in the fragment.
+    let token = get("response_type") == Some("token");
+    let mode = match get("response_mode") {
+        Some("query") if !token => Mode::Query,
+        Some("fragment") => Mode::Fragment,
+        _ if token => Mode::Fragment,
         _ => Mode::Query,
     };
-    // A token never travels in a query (OAuth 2.0 Multiple Response Type
-    // Encoding Practices §5): a `token` request asking for `query` gets its
-    // error in the fragment.
-    let mode = match asked_mode {
-        Some("query") if response_type != Some("token") => Mode::Query,
-        Some("fragment") => Mode::Fragment,
-        _ => default_mode,
-    };
-    let redirect = Redirect {
+    Ok(Redirect {
         uri: redirect_uri,
         mode,
         state: get("state"),
-    };
-    let invalid = |code: u32, description: &str| {
-        redirect.error(base_url, "invalid_request", code, description, now)
-    };
+    })
+}
 
+/// The sign-in, once the redirect URI is trusted: the parameters of the answer (a token for
+/// the implicit flow, a code otherwise), or why not.
+fn sign_in(
+    state: &State,
+    params: &[(Cow<'_, str>, Cow<'_, str>)],
+    now: SystemTime,
+) -> Result<Vec<(&'static str, String)>, Refusal> {
+    let get = |name: &str| first_value(params, name);
+    let invalid = |code: u32, description: &str| Refusal::bad("invalid_request", code, description);
     if get("resource").is_some() {
-        return invalid(901002, "The 'resource' request parameter is not supported.");
+        return Err(Refusal::resource());
     }
-    let Some(response_type) = response_type else {
-        return invalid(
-            900144,
-            "The request body must contain the following parameter: 'response_type'.",
-        );
-    };
-    if response_type != "code" && response_type != "token" {
+    let response_type = get("response_type").ok_or_else(|| Refusal::missing("response_type"))?;
+    match response_type {
+        "code" | "token" => {}
         // Microsoft's list of error codes: 700054 is for `id_token` alone; any other
         // response type is UnsupportedResponseType (70005).
-        let (code, message) = if response_type == "id_token" {
-            (
+        "id_token" => {
+            return Err(Refusal::bad(
+                "unsupported_response_type",
                 700054,
-                "Response_type 'id_token' isn't enabled for the application.".to_owned(),
-            )
-        } else {
-            (
+                "Response_type 'id_token' isn't enabled for the application.",
+            ))
+        }
+        other => {
+            return Err(Refusal::bad(
+                "unsupported_response_type",
                 70005,
-                format!("The response_type '{response_type}' is not supported."),
-            )
-        };
-        return redirect.error(base_url, "unsupported_response_type", code, &message, now);
-    }
-    match asked_mode {
-        None | Some("query" | "fragment") => {}
-        Some(other) => {
-            // Microsoft's list of error codes: UnsupportedResponseMode.
-            return invalid(
-                70007,
-                &format!("The response_mode '{other}' is not supported by adu-emulator (use 'query' or 'fragment')."),
-            );
+                format!("The response_type '{other}' is not supported."),
+            ))
         }
     }
-    if response_type == "token" && asked_mode == Some("query") {
-        return invalid(
-            9002313,
-            "Invalid request. Request is malformed or invalid: response_type 'token' must not use response_mode 'query'.",
-        );
+    let asked_mode = get("response_mode");
+    if let Some(other) = asked_mode.filter(|m| !matches!(*m, "query" | "fragment")) {
+        // Microsoft's list of error codes: UnsupportedResponseMode.
+        return Err(invalid(70007, &format!("The response_mode '{other}' is not supported by adu-emulator (use 'query' or 'fragment').")));
     }
-    let Some(scope) = get("scope").filter(|s| !s.trim().is_empty()) else {
-        return invalid(
-            900144,
-            "The request body must contain the following parameter: 'scope'.",
-        );
-    };
+    if response_type == "token" && asked_mode == Some("query") {
+        return Err(invalid(9002313, "Invalid request. Request is malformed or invalid: response_type 'token' must not use response_mode 'query'."));
+    }
+    let scope = get("scope")
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| Refusal::missing("scope"))?;
+    // `trusted_redirect` checked the client id.
+    let client_id = &state.config.credentials.client_id;
 
     if response_type == "token" {
         // The implicit flow (RFC 6749 §4.2.2): the token itself, in the fragment.
-        let access_token = state.issue_token(client_id, now);
-        let lifetime = state.config.token_lifetime.as_secs();
-        return redirect.send(&[
-            ("access_token", access_token),
+        return Ok(vec![
+            ("access_token", state.issue_token(client_id, now)),
             ("token_type", "Bearer".to_owned()),
-            ("expires_in", lifetime.to_string()),
+            (
+                "expires_in",
+                state.config.token_lifetime.as_secs().to_string(),
+            ),
             ("scope", scope.to_owned()),
         ]);
     }
@@ -329,18 +287,13 @@ pub(crate) fn authorize_endpoint(
     // emulator's own policy, stricter than the identity platform, which asks for PKCE only when
     // a single-page app's code is redeemed; 9002325 is its code for that case, the closest
     // real one.
-    let Some(challenge) = get("code_challenge") else {
-        return invalid(
-            9002325,
-            "Proof Key for Code Exchange is required: send code_challenge and code_challenge_method=S256.",
-        );
-    };
+    let challenge = get("code_challenge").ok_or_else(|| invalid(9002325, "Proof Key for Code Exchange is required: send code_challenge and code_challenge_method=S256."))?;
     if get("code_challenge_method") != Some("S256") {
         // Microsoft's list of error codes: InvalidCodeChallengeMethod (50149).
-        return invalid(
+        return Err(invalid(
             50149,
             "Invalid Code_Challenge_method parameter: adu-emulator requires 'S256'.",
-        );
+        ));
     }
     // An S256 challenge is the unpadded base64url of 32 bytes: 43 characters.
     let well_formed = challenge.len() == 43
@@ -348,12 +301,12 @@ pub(crate) fn authorize_endpoint(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !well_formed {
-        return invalid(501491, "Invalid size of Code_Challenge parameter.");
+        return Err(invalid(501491, "Invalid size of Code_Challenge parameter."));
     }
     let code = state.issue_code(
         CodeInfo {
-            client_id: client_id.to_owned(),
-            redirect_uri: redirect_uri.to_owned(),
+            client_id: client_id.clone(),
+            redirect_uri: get("redirect_uri").unwrap_or_default().to_owned(),
             code_challenge: challenge.to_owned(),
             scope: scope.to_owned(),
             expires: now
@@ -362,7 +315,7 @@ pub(crate) fn authorize_endpoint(
         },
         now,
     );
-    redirect.send(&[("code", code)])
+    Ok(vec![("code", code)])
 }
 
 #[cfg(test)]

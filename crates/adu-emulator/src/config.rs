@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use adu_model::models::{Error as ServiceError, InnerError, UpdateId};
+use serde::Deserialize;
 
 /// The client id the emulator accepts unless configured otherwise.
 pub const DEFAULT_CLIENT_ID: &str = "adu-emulator";
@@ -89,13 +90,6 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Sets the address to listen on.
-    #[must_use]
-    pub fn with_bind(mut self, bind: SocketAddr) -> Self {
-        self.bind = bind;
-        self
-    }
-
     /// Serves https (true) or plain http (false).
     #[must_use]
     pub fn with_tls(mut self, tls: bool) -> Self {
@@ -140,13 +134,6 @@ impl Config {
         S: Into<String>,
     {
         self.instances = Some(instances.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Sets the timings of operations that do not set their own.
-    #[must_use]
-    pub fn with_default_timings(mut self, timings: Timings) -> Self {
-        self.default_timings = timings;
         self
     }
 
@@ -290,8 +277,9 @@ impl Timings {
     }
 }
 
-/// How an operation ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// How an operation ends (`"succeeded"` or `"failed"` in a scenario).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum Outcome {
     /// It ends Succeeded.
@@ -301,16 +289,20 @@ pub enum Outcome {
     Failed,
 }
 
-/// Which get-operation API shows an operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// Which get-operation API shows an operation (`"both"`, `"legacy"` or `"current"` in a
+/// scenario).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum Visibility {
     /// Both the legacy v2 API and the current one.
     #[default]
     Both,
     /// Only the legacy API (`/deviceupdate/{instanceId}/v2/...`).
+    #[serde(rename = "legacy")]
     LegacyOnly,
     /// Only the current API (`?api-version=2022-10-01`).
+    #[serde(rename = "current")]
     CurrentOnly,
 }
 
@@ -377,13 +369,6 @@ impl OperationSpec {
     #[must_use]
     pub fn with_id(mut self, id: impl Into<String>) -> Self {
         self.id = Some(id.into());
-        self
-    }
-
-    /// Sets the imported update.
-    #[must_use]
-    pub fn with_update_id(mut self, update_id: UpdateId) -> Self {
-        self.update_id = update_id;
         self
     }
 

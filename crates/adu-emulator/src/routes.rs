@@ -486,11 +486,13 @@ fn import(
         }
     };
     let imports = &state.config.imports;
-    let mut spec =
-        OperationSpec::default().with_update_id(update_id_from_manifest_url(&manifest_url));
-    spec.timings = imports.timings;
-    spec.outcome = imports.outcome;
-    spec.error = imports.error.clone();
+    let spec = OperationSpec {
+        update_id: update_id_from_manifest_url(&manifest_url),
+        timings: imports.timings,
+        outcome: imports.outcome,
+        error: imports.error.clone(),
+        ..OperationSpec::default()
+    };
     let id = state.add_operation(spec, now);
     state.count(|s| &mut s.imports);
     let mut resp = response(StatusCode::ACCEPTED, None, Bytes::new());

@@ -61,8 +61,7 @@ struct CredentialsJson {
     password: Option<String>,
 }
 
-// Written out, as `Credentials`' is: the secret and the password never show in `Debug`
-// (a derived one showed both in a scenario's `Debug`).
+// Written out, as `Credentials`' is: the secret and the password never show in `Debug`.
 impl std::fmt::Debug for CredentialsJson {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
@@ -100,35 +99,11 @@ impl TimingsJson {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "camelCase")]
-enum OutcomeJson {
-    Succeeded,
-    Failed,
-}
-
-impl From<OutcomeJson> for Outcome {
-    fn from(o: OutcomeJson) -> Self {
-        match o {
-            OutcomeJson::Succeeded => Outcome::Succeeded,
-            OutcomeJson::Failed => Outcome::Failed,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "camelCase")]
-enum VisibilityJson {
-    Both,
-    Legacy,
-    Current,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ImportsJson {
     timings: Option<TimingsJson>,
-    outcome: Option<OutcomeJson>,
+    outcome: Option<Outcome>,
     error: Option<ServiceError>,
 }
 
@@ -146,9 +121,9 @@ struct OperationJson {
     update_id: Option<UpdateId>,
     friendly_name: Option<String>,
     timings: Option<TimingsJson>,
-    outcome: Option<OutcomeJson>,
+    outcome: Option<Outcome>,
     error: Option<ServiceError>,
-    visible_in: Option<VisibilityJson>,
+    visible_in: Option<Visibility>,
     created_ago_ms: Option<u64>,
 }
 
@@ -290,7 +265,7 @@ impl Scenario {
         if let Some(i) = self.imports {
             config.imports = ImportBehaviour {
                 timings: i.timings.map(|t| t.over(Timings::default())),
-                outcome: i.outcome.map(Outcome::from).unwrap_or(Outcome::Succeeded),
+                outcome: i.outcome.unwrap_or_default(),
                 error: i.error,
             };
         }
@@ -341,7 +316,7 @@ impl OperationJson {
             }
         }
         let outcome = match (self.outcome, &self.error) {
-            (Some(o), _) => o.into(),
+            (Some(o), _) => o,
             (None, Some(_)) => Outcome::Failed,
             (None, None) => Outcome::Succeeded,
         };
@@ -359,11 +334,7 @@ impl OperationJson {
             timings: self.timings.map(|t| t.over(Timings::default())),
             outcome,
             error: self.error,
-            visible_in: match self.visible_in {
-                None | Some(VisibilityJson::Both) => Visibility::Both,
-                Some(VisibilityJson::Legacy) => Visibility::LegacyOnly,
-                Some(VisibilityJson::Current) => Visibility::CurrentOnly,
-            },
+            visible_in: self.visible_in.unwrap_or_default(),
             created_ago: Duration::from_millis(self.created_ago_ms.unwrap_or(0)),
         })
     }

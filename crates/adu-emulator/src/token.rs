@@ -9,7 +9,8 @@ use adu_model::Timestamp;
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use http::{Response, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq as _;
 use uuid::Uuid;
 
 use crate::authorize::s256_challenge;
@@ -21,14 +22,6 @@ pub(crate) fn aad_timestamp(now: SystemTime) -> String {
     let t = Timestamp::from_system_time(now);
     let s = t.as_str();
     format!("{} {}Z", &s[..10], &s[11..19])
-}
-
-fn json_body(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
-    no_store(
-        status,
-        Some("application/json; charset=utf-8"),
-        Bytes::from(body.to_string()),
-    )
 }
 
 /// An answer of the identity endpoints: never cached (`Cache-Control: no-store`, as the
@@ -52,49 +45,61 @@ pub(crate) fn no_store(
     resp
 }
 
-/// An error in the identity platform's JSON shape.
-fn aad_error(
-    base_url: &str,
-    status: StatusCode,
-    error: &str,
-    code: u32,
-    description: &str,
-    now: SystemTime,
-) -> Response<Bytes> {
+/// The identity platform's description of an error: `AADSTS{code}: {description}`, then the
+/// request's trace and correlation ids and the time, which the returned JSON fields repeat.
+pub(crate) fn aadsts(code: u32, description: &str, now: SystemTime) -> (String, Value) {
     let (trace_id, correlation_id) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
     let timestamp = aad_timestamp(now);
-    let body = json!({
-        "error": error,
-        "error_description": format!(
-            "AADSTS{code}: {description} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}"
-        ),
-        "error_codes": [code],
-        "timestamp": timestamp,
-        "trace_id": trace_id,
-        "correlation_id": correlation_id,
-        "error_uri": format!("{base_url}/error?code={code}"),
-    });
-    json_body(status, &body)
+    let text = format!(
+        "AADSTS{code}: {description} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}"
+    );
+    let ids =
+        json!({ "trace_id": trace_id, "correlation_id": correlation_id, "timestamp": timestamp });
+    (text, ids)
 }
 
-fn missing(base_url: &str, name: &str, now: SystemTime) -> Response<Bytes> {
-    aad_error(
-        base_url,
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-        900144,
-        &format!("The request body must contain the following parameter: '{name}'."),
-        now,
-    )
+/// A refused request: the status, the OAuth2 error (RFC 6749 §5.2), the AADSTS code and its
+/// description.
+pub(crate) struct Refusal(pub StatusCode, pub &'static str, pub u32, pub String);
+
+impl Refusal {
+    /// A 400 refusal.
+    pub fn bad(error: &'static str, code: u32, description: impl Into<String>) -> Self {
+        Refusal(StatusCode::BAD_REQUEST, error, code, description.into())
+    }
+
+    /// A 400 for a missing parameter.
+    pub fn missing(name: &str) -> Self {
+        let text = format!("The request body must contain the following parameter: '{name}'.");
+        Refusal::bad("invalid_request", 900144, text)
+    }
+
+    /// A 400 for an unknown tenant.
+    pub fn unknown_tenant(tenant: &str) -> Self {
+        Refusal::bad("invalid_request", 90002, format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."))
+    }
+
+    /// A 400 for an unknown client.
+    pub fn unknown_client(client_id: &str, tenant: &str) -> Self {
+        Refusal::bad("unauthorized_client", 700016, format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'."))
+    }
+
+    /// A 400 for the `resource` parameter, which the v2.0 endpoints do not take.
+    pub fn resource() -> Self {
+        Refusal::bad(
+            "invalid_request",
+            901002,
+            "The 'resource' request parameter is not supported.",
+        )
+    }
 }
 
-/// Compares secrets without an early exit on the first difference.
-pub(crate) fn same_secret(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Compares secrets in constant time (`subtle`), so the time taken tells nothing of them.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-/// Answers a token request.
+/// Answers a token request: the token, or the error in the identity platform's JSON shape.
 pub(crate) fn token_endpoint(
     state: &State,
     base_url: &str,
@@ -102,69 +107,50 @@ pub(crate) fn token_endpoint(
     body: &[u8],
     now: SystemTime,
 ) -> Response<Bytes> {
+    let (status, body) = match grant(state, tenant, body, now) {
+        Ok(token) => (StatusCode::OK, token),
+        Err(Refusal(status, error, code, description)) => {
+            let (text, mut body) = aadsts(code, &description, now);
+            body["error"] = json!(error);
+            body["error_description"] = json!(text);
+            body["error_codes"] = json!([code]);
+            body["error_uri"] = json!(format!("{base_url}/error?code={code}"));
+            (status, body)
+        }
+    };
+    no_store(
+        status,
+        Some("application/json; charset=utf-8"),
+        Bytes::from(body.to_string()),
+    )
+}
+
+/// Checks a token request and issues the token.
+fn grant(state: &State, tenant: &str, body: &[u8], now: SystemTime) -> Result<Value, Refusal> {
     let creds = &state.config.credentials;
     let body = String::from_utf8_lossy(body);
     let form = parse_pairs(&body);
     let get = |name: &str| first_value(&form, name);
+    let need = |name: &str| get(name).ok_or_else(|| Refusal::missing(name));
+    let invalid_grant =
+        |code: u32, description: &str| Refusal::bad("invalid_grant", code, description);
 
     if !tenant.eq_ignore_ascii_case(&creds.tenant) {
-        return aad_error(
-            base_url,
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            90002,
-            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
-            now,
-        );
+        return Err(Refusal::unknown_tenant(tenant));
     }
     if get("resource").is_some() {
-        return aad_error(
-            base_url,
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            901002,
-            "The 'resource' request parameter is not supported.",
-            now,
-        );
+        return Err(Refusal::resource());
     }
-    let Some(grant) = get("grant_type") else {
-        return missing(base_url, "grant_type", now);
-    };
-    let Some(client_id) = get("client_id") else {
-        return missing(base_url, "client_id", now);
-    };
+    let grant = need("grant_type")?;
+    let client_id = need("client_id")?;
     if client_id != creds.client_id {
-        return aad_error(
-            base_url,
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            700016,
-            &format!(
-                "Application with identifier '{client_id}' was not found in the directory '{}'.",
-                creds.tenant
-            ),
-            now,
-        );
+        return Err(Refusal::unknown_client(client_id, &creds.tenant));
     }
-    let secret = get("client_secret");
-    let wrong_secret = || {
-        aad_error(
-            base_url,
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000215,
-            &format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
-            ),
-            now,
-        )
-    };
     // A public client (password and refresh grants) may omit the secret;
     // one that sends it must send the right one.
-    if let Some(s) = secret {
-        if !same_secret(s, &creds.client_secret) {
-            return wrong_secret();
-        }
+    let secret = get("client_secret");
+    if secret.is_some_and(|s| !same_secret(s, &creds.client_secret)) {
+        return Err(Refusal(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'.")));
     }
     let scope = get("scope");
 
@@ -173,164 +159,83 @@ pub(crate) fn token_endpoint(
     let with_refresh = match grant {
         "client_credentials" => {
             if secret.is_none() {
-                return aad_error(
-                    base_url,
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    7000218,
-                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-                    now,
-                );
+                return Err(Refusal(StatusCode::UNAUTHORIZED, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".to_owned()));
             }
-            let Some(scope) = scope else {
-                return missing(base_url, "scope", now);
-            };
+            let scope = need("scope")?;
             if !scope.split(' ').any(|s| s.ends_with("/.default")) {
-                return aad_error(
-                    base_url,
-                    StatusCode::BAD_REQUEST,
-                    "invalid_scope",
-                    1002012,
-                    &format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
-                    now,
-                );
+                return Err(Refusal::bad("invalid_scope", 1002012, format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")));
             }
             false
         }
         "password" => {
-            let Some(user) = get("username") else {
-                return missing(base_url, "username", now);
-            };
-            let Some(password) = get("password") else {
-                return missing(base_url, "password", now);
-            };
-            if scope.is_none() {
-                return missing(base_url, "scope", now);
-            }
-            let ok = match (&creds.username, &creds.password) {
+            let (user, password) = (need("username")?, need("password")?);
+            need("scope")?;
+            let known = match (&creds.username, &creds.password) {
                 (Some(u), Some(p)) => u.eq_ignore_ascii_case(user) && same_secret(password, p),
                 _ => false,
             };
-            if !ok {
-                return aad_error(
-                    base_url,
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
+            if !known {
+                return Err(invalid_grant(
                     50126,
                     "Error validating credentials due to invalid username or password.",
-                    now,
-                );
+                ));
             }
             true
         }
-        "refresh_token" => {
-            let Some(refresh) = get("refresh_token") else {
-                return missing(base_url, "refresh_token", now);
-            };
-            match state.redeem_refresh_token(refresh) {
-                Some(info) if info.client_id == client_id => true,
-                _ => {
-                    return aad_error(
-                        base_url,
-                        StatusCode::BAD_REQUEST,
-                        "invalid_grant",
-                        70000,
-                        "Provided grant is invalid or malformed.",
-                        now,
-                    )
-                }
-            }
-        }
-        "authorization_code" => {
-            let Some(code) = get("code") else {
-                return missing(base_url, "code", now);
-            };
-            let Some(redirect_uri) = get("redirect_uri") else {
-                return missing(base_url, "redirect_uri", now);
-            };
-            let invalid_grant = |code: u32, description: &str| {
-                aad_error(
-                    base_url,
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    code,
-                    description,
-                    now,
-                )
-            };
-            let info = match state.redeem_code(code, now) {
-                Ok(info) => info,
-                Err(CodeProblem::Unknown) => {
-                    return invalid_grant(70000, "Provided grant is invalid or malformed.")
-                }
-                Err(CodeProblem::Redeemed) => {
-                    return invalid_grant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.")
-                }
-                Err(CodeProblem::Expired) => {
-                    return invalid_grant(70008, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.")
-                }
-            };
-            if info.client_id != client_id {
-                return invalid_grant(
+        "refresh_token" => match state.redeem_refresh_token(need("refresh_token")?) {
+            Some(info) if info.client_id == client_id => true,
+            _ => {
+                return Err(invalid_grant(
                     70000,
-                    "Provided grant is invalid or malformed: the authorization code was issued to another application.",
-                );
+                    "Provided grant is invalid or malformed.",
+                ))
+            }
+        },
+        "authorization_code" => {
+            let (code, redirect_uri) = (need("code")?, need("redirect_uri")?);
+            let info = state.redeem_code(code, now).map_err(|problem| match problem {
+                CodeProblem::Unknown => invalid_grant(70000, "Provided grant is invalid or malformed."),
+                CodeProblem::Redeemed => invalid_grant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token."),
+                CodeProblem::Expired => invalid_grant(70008, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource."),
+            })?;
+            if info.client_id != client_id {
+                return Err(invalid_grant(70000, "Provided grant is invalid or malformed: the authorization code was issued to another application."));
             }
             if info.redirect_uri != redirect_uri {
-                return invalid_grant(
-                    500112,
-                    &format!("The reply address '{redirect_uri}' does not match the reply address '{}' provided when requesting Authorization code.", info.redirect_uri),
-                );
+                return Err(invalid_grant(500112, &format!("The reply address '{redirect_uri}' does not match the reply address '{}' provided when requesting Authorization code.", info.redirect_uri)));
             }
             // RFC 7636 §4.6: the verifier must hash to the challenge (S256).
-            let Some(verifier) = get("code_verifier") else {
-                // 50148 is what the service was seen answering when no verifier was sent
-                // (it is not in Microsoft's list of error codes).
-                return invalid_grant(
-                    50148,
-                    "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE: no code_verifier was sent.",
-                );
-            };
+            // 50148 is what the service was seen answering when no verifier was sent
+            // (it is not in Microsoft's list of error codes).
+            let verifier = get("code_verifier").ok_or_else(|| invalid_grant(50148, "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE: no code_verifier was sent."))?;
             if !same_secret(&s256_challenge(verifier), &info.code_challenge) {
                 // Microsoft's list of error codes: InvalidCodeVerifier.
-                return invalid_grant(
-                    501481,
-                    "The Code_Verifier doesn't match the code_challenge supplied in the authorization request.",
-                );
+                return Err(invalid_grant(501481, "The Code_Verifier doesn't match the code_challenge supplied in the authorization request."));
             }
-            if granted_scope.is_none() {
-                granted_scope = Some(info.scope);
-            }
+            granted_scope.get_or_insert(info.scope);
             true
         }
         other => {
-            return aad_error(
-                base_url,
-                StatusCode::BAD_REQUEST,
+            return Err(Refusal::bad(
                 "unsupported_grant_type",
                 70003,
-                &format!("The app requested an unsupported grant type '{other}'."),
-                now,
-            )
+                format!("The app requested an unsupported grant type '{other}'."),
+            ));
         }
     };
 
-    let access_token = state.issue_token(client_id, now);
     let lifetime = state.config.token_lifetime.as_secs();
-    let mut body = json!({
+    let mut token = json!({
         "token_type": "Bearer",
         "scope": granted_scope.as_deref().unwrap_or("https://api.adu.microsoft.com/.default"),
         "expires_in": lifetime,
         "ext_expires_in": lifetime,
-        "access_token": access_token,
+        "access_token": state.issue_token(client_id, now),
     });
     if with_refresh {
-        let refresh = state.issue_refresh_token(client_id);
-        if let Some(map) = body.as_object_mut() {
-            map.insert("refresh_token".to_owned(), json!(refresh));
-        }
+        token["refresh_token"] = json!(state.issue_refresh_token(client_id));
     }
-    json_body(StatusCode::OK, &body)
+    Ok(token)
 }
 
 #[cfg(test)]

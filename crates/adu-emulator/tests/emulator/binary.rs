@@ -2,18 +2,11 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::common::*;
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("adu-emulator-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Reads the ready line (waiting at most 60 s), then keeps draining stdout.
 fn ready_line(child: &mut Child) -> String {
@@ -39,9 +32,9 @@ const SCENARIO: &str = r#"{
 
 #[tokio::test]
 async fn binary_prints_its_address_serves_https_and_stops_on_sigterm() {
-    let dir = scratch_dir("bin");
-    let cert = dir.join("cert.pem");
-    let scenario = dir.join("scenario.json");
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let scenario = dir.path().join("scenario.json");
     std::fs::write(&scenario, SCENARIO).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_adu-emulator"))
         .args(["--port", "0", "--no-auth", "--tls-cert"])
@@ -82,7 +75,6 @@ async fn binary_prints_its_address_serves_https_and_stops_on_sigterm() {
     assert!(status.success());
     let exit = child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]
@@ -124,8 +116,8 @@ async fn binary_over_plain_http_answers_then_is_killed() {
 
 #[test]
 fn binary_rejects_a_bad_scenario_with_a_clear_message() {
-    let dir = scratch_dir("bad");
-    let scenario = dir.join("bad.json");
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("bad.json");
     std::fs::write(
         &scenario,
         "{\n  \"operations\": [ { \"id\": \"x\", \"outcom\": \"failed\" } ]\n}",
@@ -144,7 +136,7 @@ fn binary_rejects_a_bad_scenario_with_a_clear_message() {
 
     let out = Command::new(env!("CARGO_BIN_EXE_adu-emulator"))
         .arg("--scenario")
-        .arg(dir.join("missing.json"))
+        .arg(dir.path().join("missing.json"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -161,13 +153,12 @@ fn binary_rejects_a_bad_scenario_with_a_clear_message() {
     assert!(out.stdout.is_empty(), "it must not start");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--tls-cert PATH"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn binary_listens_where_the_scenario_says_unless_a_flag_says_otherwise() {
-    let dir = scratch_dir("bind");
-    let scenario = dir.join("bind.json");
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("bind.json");
     // Free ports, taken and released just before.
     let free = || {
         std::net::TcpListener::bind("127.0.0.1:0")
@@ -202,5 +193,4 @@ fn binary_listens_where_the_scenario_says_unless_a_flag_says_otherwise() {
             .unwrap();
         assert_eq!(addr.port(), expect_port, "{flags:?}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -150,17 +150,6 @@ fn bad_scenarios_say_what_and_where() {
     assert!(value(r#"{ "credentials": { "tenant": "a/b" } }"#).contains("tenant"));
 }
 
-/// A fresh directory for one test's files.
-fn scenario_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "adu-emulator-scenario-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// The error of reading the scenario file at `path`, with its source, as text.
 fn file_error(path: &std::path::Path) -> String {
     let error = Config::from_scenario_file(path).unwrap_err();
@@ -172,14 +161,13 @@ fn file_error(path: &std::path::Path) -> String {
 #[test]
 fn a_scenario_file_up_to_the_limit_is_read_and_a_larger_one_is_refused_unread() {
     const LIMIT: u64 = 4 * 1024 * 1024;
-    let dir = scenario_dir("size");
-    let path = dir.join("scenario.json");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scenario.json");
     let mut text = br#"{ "seed": 7 }"#.to_vec();
     text.resize(LIMIT as usize, b' ');
     std::fs::write(&path, &text).unwrap();
     assert_eq!(Config::from_scenario_file(&path).unwrap().seed, Some(7));
-    // One byte more is refused, and so is a 1 GiB sparse file, which is not read: before
-    // the limit it was read whole into memory.
+    // One byte more is refused, and so is a 1 GiB sparse file, which is not read.
     for len in [LIMIT + 1, 1 << 30] {
         std::fs::File::options()
             .write(true)
@@ -192,15 +180,13 @@ fn a_scenario_file_up_to_the_limit_is_read_and_a_larger_one_is_refused_unread() 
         assert!(message.contains("larger than 4194304 bytes"), "{message}");
         assert!(message.contains("pass a smaller scenario"), "{message}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_scenario_path_that_is_a_directory_is_refused() {
-    let dir = scenario_dir("dir");
-    let message = file_error(&dir);
+    let dir = tempfile::tempdir().unwrap();
+    let message = file_error(dir.path());
     assert!(message.contains("not a regular file"), "{message}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[cfg(unix)]
@@ -214,15 +200,15 @@ fn a_scenario_path_that_is_a_device_is_refused() {
 #[cfg(unix)]
 #[test]
 fn a_scenario_path_that_is_a_fifo_is_refused_without_blocking() {
-    let dir = scenario_dir("fifo");
-    let fifo = dir.join("scenario.json");
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("scenario.json");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
         .status()
         .expect("mkfifo runs");
     assert!(made.success());
-    // A read that blocks (as it did before the check) fails the test instead of hanging it:
-    // after the guard time a writer opens the FIFO, which lets the read go on.
+    // A read that blocks fails the test instead of hanging it: after the guard time a writer
+    // opens the FIFO, which lets the read go on.
     let (done, result) = std::sync::mpsc::channel();
     let reader = {
         let fifo = fifo.clone();
@@ -241,12 +227,10 @@ fn a_scenario_path_that_is_a_fifo_is_refused_without_blocking() {
         .expect_err("a FIFO is refused");
     let message = file_error(&fifo);
     assert!(message.contains("not a regular file"), "{message}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_scenario_keeps_its_secrets_out_of_debug() {
-    // Found by the `scenario` fuzz target: a derived `Debug` showed both.
     let scenario = adu_emulator::Scenario::from_json(
         r#"{ "credentials": { "clientSecret": "secret-4Kq9", "username": "u", "password": "password-7Yq2" } }"#,
     )
