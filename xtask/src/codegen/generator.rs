@@ -18,7 +18,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use heck::{ToSnakeCase, ToUpperCamelCase};
+use heck::{ToLowerCamelCase, ToSnakeCase, ToUpperCamelCase};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -128,16 +128,10 @@ fn merge(name: &str, newer: (&str, &mut Schema), older: (&str, Schema)) -> Resul
     if newer.description.is_empty() {
         newer.description = older.description;
     }
-    let added: Vec<String> = (newer.values.iter())
-        .filter(|v| !older.values.contains(v))
-        .cloned()
-        .collect();
-    newer.values = older.values.into_iter().chain(added).collect();
-    for v in older.ms_enum.values {
-        if !newer.ms_enum.values.iter().any(|n| n.value == v.value) {
-            newer.ms_enum.values.push(v);
-        }
-    }
+    // The older version's values first; the newer one's entries win where both name one.
+    newer.values.retain(|v| !older.values.contains(v));
+    newer.values.splice(0..0, older.values);
+    newer.ms_enum.values.extend(older.ms_enum.values);
     Ok(())
 }
 
@@ -151,59 +145,49 @@ fn emit(defs: &Definitions) -> Result<String, String> {
     let mut imports = BTreeSet::new();
     let mut body = String::new();
     for (name, def) in defs {
-        let what = format!("definition `{name}`");
-        if !is_ident(name) || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
-            return Err(format!(
-                "{what}: the name must be an UpperCamelCase Rust identifier"
-            ));
-        }
         body.push('\n');
         match def.ty.as_deref() {
-            Some("string") if !def.values.is_empty() => emit_enum(&mut body, &what, name, def)?,
+            Some("string") if !def.values.is_empty() => emit_enum(&mut body, name, def)?,
             Some("object") => emit_struct(&mut body, &mut imports, defs, name, def)?,
             other => {
                 return Err(format!(
-                "{what}: unsupported kind of definition (type {other:?}); the generator handles objects and string enums"
-            ))
+                    "definition `{name}`: type {other:?} is not supported"
+                ))
             }
         }
     }
-    let mut out = format!("{HEADER}\n//! Model types generated from the project's API description.\n\nuse serde::{{Deserialize, Serialize}};\n");
-    if !imports.is_empty() {
-        let list: Vec<_> = imports.into_iter().collect();
-        let _ = writeln!(out, "\nuse crate::{{{}}};", list.join(", "));
-    }
-    Ok(out + &body)
+    let imports: Vec<_> = imports.into_iter().collect();
+    Ok(format!(
+        "{HEADER}\n//! Model types generated from the project's API description.\n\n\
+         use serde::{{Deserialize, Serialize}};\n\nuse crate::{{{}}};\n{body}",
+        imports.join(", ")
+    ))
 }
 
-fn emit_enum(out: &mut String, what: &str, name: &str, def: &Schema) -> Result<(), String> {
-    let mut variants = Vec::new();
-    for value in &def.values {
-        let entry = def.ms_enum.values.iter().find(|v| &v.value == value);
-        let mut ident = match entry.and_then(|e| e.name.clone()) {
-            Some(ident) => ident,
-            None => value.to_upper_camel_case(),
-        };
-        if ident.starts_with(|c: char| c.is_ascii_digit()) {
-            ident.insert(0, 'V');
-        }
-        if !is_ident(&ident) || ident == "Unknown" || variants.iter().any(|(i, _, _)| i == &ident) {
-            return Err(format!("{what}: enum value `{value}` gives the variant name `{ident}`, which is not usable"));
-        }
-        let description = match entry.map(|e| e.description.as_str()) {
-            Some(text) if !text.is_empty() => text.to_owned(),
-            _ => format!("The value `{value}`."),
-        };
-        variants.push((ident, value, description));
-    }
+fn emit_enum(out: &mut String, name: &str, def: &Schema) -> Result<(), String> {
     doc(out, "", &def.description, name);
     let _ = writeln!(
         out,
-        "#[derive(Debug, Clone, PartialEq, Eq, Hash)]\n#[non_exhaustive]\npub enum {name} {{"
+        "#[derive(Debug, Clone, PartialEq, Eq, Hash)]\n#[non_exhaustive]"
     );
-    let (mut as_str, mut from_wire) = (String::new(), String::new());
-    for (ident, value, description) in &variants {
-        doc(out, "    ", description, value);
+    let _ = writeln!(out, "pub enum {name} {{");
+    let (mut idents, mut as_str, mut from_wire) = (BTreeSet::new(), String::new(), String::new());
+    for value in &def.values {
+        let entry = def.ms_enum.values.iter().find(|v| &v.value == value);
+        let ident = entry.and_then(|e| e.name.clone());
+        let ident = ident.unwrap_or_else(|| value.to_upper_camel_case());
+        if ident == "Unknown" || !idents.insert(ident.clone()) {
+            return Err(format!(
+                "definition `{name}`: two values make the variant `{ident}`"
+            ));
+        }
+        let fallback = format!("The value `{value}`.");
+        doc(
+            out,
+            "    ",
+            entry.map_or(&fallback, |e| &e.description),
+            value,
+        );
         let _ = writeln!(out, "    {ident},");
         let _ = writeln!(as_str, "            Self::{ident} => {value:?},");
         let _ = writeln!(from_wire, "            {value:?} => Self::{ident},");
@@ -244,19 +228,7 @@ impl Serialize for {name} {{
 
 impl<'de> Deserialize<'de> for {name} {{
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{
-        // A visitor rather than `Cow<str>` (which serde always deserializes owned): a known
-        // value costs no allocation, an unknown one is kept as sent.
-        struct Wire;
-        impl serde::de::Visitor<'_> for Wire {{
-            type Value = {name};
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{
-                f.write_str(\"a string\")
-            }}
-            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Self::Value, E> {{
-                Ok({name}::from_wire(value))
-            }}
-        }}
-        deserializer.deserialize_str(Wire)
+        String::deserialize(deserializer).map(|value| Self::from_wire(&value))
     }}
 }}
 "
@@ -271,14 +243,13 @@ fn emit_struct(
     name: &str,
     def: &Schema,
 ) -> Result<(), String> {
-    let what = format!("definition `{name}`");
     if let Some(missing) = def
         .required
         .iter()
         .find(|r| !def.properties.contains_key(*r))
     {
         return Err(format!(
-            "{what}: required property `{missing}` is not among its properties"
+            "definition `{name}`: required `{missing}` is not a property"
         ));
     }
     let mut traits = vec!["Debug", "Clone", "PartialEq", "Eq"];
@@ -293,24 +264,24 @@ fn emit_struct(
     // duplicate field, and a whole operation would fail to decode over a casing quirk.
     let aliased = def.properties.values().any(|p| p.alias.is_some());
     let wire_name = format!("{name}Wire");
-    doc(out, "", &def.description, name);
     let from = if aliased {
         format!(", from = {wire_name:?}")
     } else {
         String::new()
     };
+    doc(out, "", &def.description, name);
+    let _ = writeln!(out, "#[derive({})]", traits.join(", "));
     let _ = writeln!(
         out,
-        "#[derive({})]\n#[serde(rename_all = \"camelCase\"{from})]\n#[non_exhaustive]\npub struct {name} {{",
-        traits.join(", ")
+        "#[serde(rename_all = \"camelCase\"{from})]\n#[non_exhaustive]"
     );
+    let _ = writeln!(out, "pub struct {name} {{");
     let (mut wire_fields, mut wire_inits) = (String::new(), Vec::new());
     let (mut params, mut inits) = (Vec::new(), Vec::new());
     for (wire, p) in &def.properties {
-        let what = format!("{what}, property `{wire}`");
+        let what = format!("definition `{name}`, property `{wire}`");
         let required = def.required.contains(wire);
-        let field = field_name(wire);
-        let bare = field.trim_start_matches("r#");
+        let field = wire.to_snake_case();
         let plain = rust_type(&what, p, defs, imports)?;
         let target = p
             .reference
@@ -325,52 +296,56 @@ fn emit_struct(
         } else {
             plain.clone()
         };
-        let mut serde_args = Vec::new();
-        if p.alias.is_some() || camel_case(bare) != *wire {
-            serde_args.push(format!("rename = {wire:?}"));
+        let mut serde = Vec::new();
+        // heck's lowerCamelCase of a snake_case name is what serde's `camelCase` makes of it.
+        if p.alias.is_some() || field.to_lower_camel_case() != *wire {
+            serde.push(format!("rename = {wire:?}"));
         }
-        if required && p.alias.is_some() {
-            return Err(format!("{what}: `x-adu-alias` is for optional properties (a required one could be missing under either spelling)"));
-        } else if required {
-            params.push(match plain.as_str() {
-                "String" => format!("{field}: impl Into<String>"),
-                _ => format!("{field}: {plain}"),
-            });
-            inits.push(match (plain.as_str(), boxed) {
-                ("String", _) => format!("{field}: {field}.into()"),
-                (_, true) => format!("{field}: Box::new({field})"),
-                _ => field.clone(),
-            });
-        } else {
-            serde_args.push("default".to_owned());
-            ty = format!("Option<{ty}>");
-            inits.push(format!("{field}: None"));
+        match (required, &p.alias) {
+            (true, Some(_)) => {
+                return Err(format!("{what}: `x-adu-alias` is for optional properties"))
+            }
+            (true, None) if plain == "String" => {
+                params.push(format!("{field}: impl Into<String>"));
+                inits.push(format!("{field}: {field}.into()"));
+            }
+            (true, None) => {
+                params.push(format!("{field}: {plain}"));
+                inits.push(if boxed {
+                    format!("{field}: Box::new({field})")
+                } else {
+                    field.clone()
+                });
+            }
+            (false, _) => {
+                serde.push("default".to_owned());
+                ty = format!("Option<{ty}>");
+                inits.push(format!("{field}: None"));
+            }
         }
         if aliased {
-            if !serde_args.is_empty() {
-                let _ = writeln!(wire_fields, "    #[serde({})]", serde_args.join(", "));
+            if !serde.is_empty() {
+                let _ = writeln!(wire_fields, "    #[serde({})]", serde.join(", "));
             }
             let _ = writeln!(wire_fields, "    {field}: {ty},");
-            match &p.alias {
+            wire_inits.push(match &p.alias {
                 Some(alias) => {
-                    let _ = writeln!(
-                        wire_fields,
-                        "    #[serde(rename = {alias:?}, default)]\n    {bare}_alias: {ty},"
-                    );
-                    wire_inits.push(format!("{field}: wire.{field}.or(wire.{bare}_alias)"));
+                    let _ = writeln!(wire_fields, "    #[serde(rename = {alias:?}, default)]");
+                    let _ = writeln!(wire_fields, "    {field}_alias: {ty},");
+                    format!("{field}: wire.{field}.or(wire.{field}_alias)")
                 }
-                None => wire_inits.push(format!("{field}: wire.{field}")),
-            }
+                None => format!("{field}: wire.{field}"),
+            });
         }
         if !required {
-            serde_args.push("skip_serializing_if = \"Option::is_none\"".to_owned());
+            serde.push("skip_serializing_if = \"Option::is_none\"".to_owned());
         }
         doc(out, "    ", &p.description, wire);
         if let Some(alias) = &p.alias {
             let _ = writeln!(out, "    ///\n    /// Also read as `{alias}`; when a body has both spellings, `{wire}` wins.");
         }
-        if !serde_args.is_empty() {
-            let _ = writeln!(out, "    #[serde({})]", serde_args.join(", "));
+        if !serde.is_empty() {
+            let _ = writeln!(out, "    #[serde({})]", serde.join(", "));
         }
         let _ = writeln!(out, "    pub {field}: {ty},");
     }
@@ -378,16 +353,29 @@ fn emit_struct(
     if aliased {
         let _ = writeln!(
             out,
-            "/// [`{name}`] as read from the wire, both spellings of a property kept apart.\n\
-             #[derive(Deserialize)]\n#[serde(rename_all = \"camelCase\")]\nstruct {wire_name} {{\n{wire_fields}}}\n\n\
-             impl From<{wire_name}> for {name} {{\n    fn from(wire: {wire_name}) -> Self {{\n        Self {{ {} }}\n    }}\n}}\n",
+            "/// [`{name}`] as read from the wire, both spellings of a property kept apart.
+#[derive(Deserialize)]
+#[serde(rename_all = \"camelCase\")]
+struct {wire_name} {{
+{wire_fields}}}
+
+impl From<{wire_name}> for {name} {{
+    fn from(wire: {wire_name}) -> Self {{
+        Self {{ {} }}
+    }}
+}}
+",
             wire_inits.join(", ")
         );
     }
     let _ = writeln!(
         out,
-        "impl {name} {{\n    /// Creates a value from its required properties; optional ones start as `None`.\n    \
-         pub fn new({}) -> Self {{\n        Self {{ {} }}\n    }}\n}}",
+        "impl {name} {{
+    /// Creates a value from its required properties; optional ones start as `None`.
+    pub fn new({}) -> Self {{
+        Self {{ {} }}
+    }}
+}}",
         params.join(", "),
         inits.join(", ")
     );
@@ -402,28 +390,18 @@ fn rust_type(
     imports: &mut BTreeSet<String>,
 ) -> Result<String, String> {
     if let Some(custom) = &s.rust_type {
-        if !is_ident(custom) {
-            return Err(format!(
-                "{what}: `x-adu-rust-type` must be a plain type name, got `{custom}`"
-            ));
-        }
         imports.insert(custom.clone());
         return Ok(custom.clone());
     }
     if let Some(target) = &s.reference {
         return match target.strip_prefix("#/definitions/") {
             Some(name) if defs.contains_key(name) => Ok(name.to_owned()),
-            Some(name) => Err(format!("{what}: refers to `{name}`, which is not defined")),
-            None => Err(format!(
-                "{what}: only `#/definitions/...` references are supported, got `{target}`"
-            )),
+            _ => Err(format!("{what}: `{target}` is not one of our definitions")),
         };
     }
     Ok(match (s.ty.as_deref(), s.format.as_deref()) {
         (Some("string"), Some("date-time")) => {
-            return Err(format!(
-                "{what}: a date-time needs `x-adu-rust-type` (for example \"Timestamp\")"
-            ))
+            return Err(format!("{what}: a date-time needs `x-adu-rust-type`"))
         }
         (Some("string"), _) => "String".to_owned(),
         (Some("boolean"), _) => "bool".to_owned(),
@@ -433,7 +411,7 @@ fn rust_type(
             Some(items) => format!("Vec<{}>", rust_type(what, items, defs, imports)?),
             None => return Err(format!("{what}: an array needs `items`")),
         },
-        (other, _) => return Err(format!("{what}: unsupported property type {other:?}")),
+        (other, _) => return Err(format!("{what}: type {other:?} is not supported")),
     })
 }
 
@@ -465,63 +443,19 @@ fn doc(out: &mut String, indent: &str, text: &str, what: &str) {
     let text = if text.trim().is_empty() {
         &fallback
     } else {
-        text.trim()
+        text
     };
-    let width = 90 - indent.len() - 4;
-    for (i, paragraph) in text.split("\n\n").enumerate() {
-        if i > 0 {
-            let _ = writeln!(out, "{indent}///");
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent.len() + line.len() + word.len() > 85 {
+            let _ = writeln!(out, "{indent}/// {line}");
+            line.clear();
         }
-        let mut line = String::new();
-        for word in paragraph.split_whitespace() {
-            if !line.is_empty() && line.len() + 1 + word.len() > width {
-                let _ = writeln!(out, "{indent}/// {line}");
-                line.clear();
-            }
-            if !line.is_empty() {
-                line.push(' ');
-            }
-            line.push_str(word);
-        }
-        let _ = writeln!(out, "{indent}/// {line}");
-    }
-}
-
-fn is_ident(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// The Rust field for a JSON property: `operationId` becomes `operation_id`; a keyword
-/// gets the raw-identifier prefix.
-fn field_name(wire: &str) -> String {
-    const KEYWORDS: &[&str] = &[
-        "as", "async", "await", "break", "const", "continue", "dyn", "else", "enum", "extern",
-        "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
-        "pub", "ref", "return", "static", "struct", "trait", "true", "type", "unsafe", "use",
-        "where", "while", "abstract", "become", "box", "do", "final", "macro", "override", "priv",
-        "typeof", "unsized", "virtual", "yield", "try", "gen",
-    ];
-    let field = wire.to_snake_case();
-    if KEYWORDS.contains(&field.as_str()) {
-        format!("r#{field}")
-    } else {
-        field
-    }
-}
-
-/// What serde's `rename_all = "camelCase"` makes of a snake_case field name.
-fn camel_case(field: &str) -> String {
-    let mut out = String::new();
-    let mut upper = false;
-    for c in field.chars() {
-        if c == '_' {
-            upper = true;
+        line = if line.is_empty() {
+            word.to_owned()
         } else {
-            out.push(if upper { c.to_ascii_uppercase() } else { c });
-            upper = false;
-        }
+            format!("{line} {word}")
+        };
     }
-    out
+    let _ = writeln!(out, "{indent}/// {line}");
 }

@@ -65,19 +65,7 @@ impl Serialize for OperationStatus {
 
 impl<'de> Deserialize<'de> for OperationStatus {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // A visitor rather than `Cow<str>` (which serde always deserializes owned): a known
-        // value costs no allocation, an unknown one is kept as sent.
-        struct Wire;
-        impl serde::de::Visitor<'_> for Wire {
-            type Value = OperationStatus;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Self::Value, E> {
-                Ok(OperationStatus::from_wire(value))
-            }
-        }
-        deserializer.deserialize_str(Wire)
+        String::deserialize(deserializer).map(|value| Self::from_wire(&value))
     }
 }
 
