@@ -12,7 +12,7 @@ use http::header::{
     HeaderName, HeaderValue, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use http::{HeaderMap, Method, Response, StatusCode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -422,29 +422,28 @@ fn get_operation(
     resp
 }
 
+/// The part of an import request's items the emulator reads: the manifest's URL.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImportItem {
+    import_manifest: ImportManifest,
+}
+
+#[derive(Deserialize)]
+struct ImportManifest {
+    url: String,
+}
+
 /// Checks the import body: a non-empty JSON array of items, each with an
 /// `importManifest` object holding a string `url`. Returns the first manifest URL.
 fn check_import_body(body: &[u8]) -> Result<String, String> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| format!("The request body is not valid JSON: {e}."))?;
-    let items = value
-        .as_array()
-        .ok_or("The request body must be a JSON array of import update items.")?;
-    if items.is_empty() {
-        return Err("The request body must contain at least one import update item.".to_owned());
-    }
-    let mut first = None;
-    for (n, item) in items.iter().enumerate() {
-        let url = item
-            .get("importManifest")
-            .and_then(|m| m.get("url"))
-            .and_then(|u| u.as_str())
-            .ok_or_else(|| {
-                format!("Item {n} must have an 'importManifest' object with a 'url' string.")
-            })?;
-        first.get_or_insert_with(|| url.to_owned());
-    }
-    Ok(first.unwrap_or_default())
+    let items: Vec<ImportItem> = serde_json::from_slice(body).map_err(|e| {
+        format!("The request body must be a JSON array of import update items, each with an 'importManifest' object with a 'url' string: {e}.")
+    })?;
+    let first = items.into_iter().next();
+    first
+        .map(|item| item.import_manifest.url)
+        .ok_or_else(|| "The request body must contain at least one import update item.".to_owned())
 }
 
 /// Guesses the update id from a manifest file named the usual way,

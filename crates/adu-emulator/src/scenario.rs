@@ -85,17 +85,15 @@ struct TimingsJson {
 
 impl TimingsJson {
     fn over(self, base: Timings) -> Timings {
-        let mut t = base;
-        if let Some(ms) = self.not_started_ms {
-            t.not_started = Duration::from_millis(ms);
+        Timings {
+            not_started: self
+                .not_started_ms
+                .map_or(base.not_started, Duration::from_millis),
+            running: self.running_ms.map_or(base.running, Duration::from_millis),
+            retry_after: self
+                .retry_after_secs
+                .map_or(base.retry_after, Duration::from_secs),
         }
-        if let Some(ms) = self.running_ms {
-            t.running = Duration::from_millis(ms);
-        }
-        if let Some(s) = self.retry_after_secs {
-            t.retry_after = Duration::from_secs(s);
-        }
-        t
     }
 }
 
@@ -205,22 +203,16 @@ impl Scenario {
     /// Applies the scenario to `config`: every value the scenario gives
     /// replaces the config's; operations and faults are appended.
     pub fn apply(self, mut config: Config) -> Result<Config, Error> {
-        if let Some(bind) = self.bind {
-            config.bind = bind;
-        }
-        if let Some(tls) = self.tls {
-            config.tls = tls;
-        }
+        config.bind = self.bind.unwrap_or(config.bind);
+        config.tls = self.tls.unwrap_or(config.tls);
         if let Some(c) = self.credentials {
             let creds = &mut config.credentials;
-            if let Some(v) = c.tenant {
-                creds.tenant = v;
-            }
-            if let Some(v) = c.client_id {
-                creds.client_id = v;
-            }
-            if let Some(v) = c.client_secret {
-                creds.client_secret = v;
+            for (value, given) in [
+                (&mut creds.tenant, c.tenant),
+                (&mut creds.client_id, c.client_id),
+                (&mut creds.client_secret, c.client_secret),
+            ] {
+                *value = given.unwrap_or_else(|| std::mem::take(value));
             }
             if c.username.is_some() != c.password.is_some() {
                 return Err(invalid(
@@ -239,18 +231,14 @@ impl Scenario {
                 }
             }
         }
-        if let Some(secs) = self.token_lifetime_secs {
-            config.token_lifetime = Duration::from_secs(secs);
-        }
-        if let Some(secs) = self.authorization_code_lifetime_secs {
-            config.authorization_code_lifetime = Duration::from_secs(secs);
-        }
-        if let Some(v) = self.require_auth {
-            config.require_auth = v;
-        }
-        if let Some(v) = self.instances {
-            config.instances = Some(v);
-        }
+        let secs = |given: Option<u64>, base| given.map_or(base, Duration::from_secs);
+        config.token_lifetime = secs(self.token_lifetime_secs, config.token_lifetime);
+        config.authorization_code_lifetime = secs(
+            self.authorization_code_lifetime_secs,
+            config.authorization_code_lifetime,
+        );
+        config.require_auth = self.require_auth.unwrap_or(config.require_auth);
+        config.instances = self.instances.or(config.instances);
         if let Some(v) = self.api_versions {
             if v.is_empty() {
                 return Err(invalid(
@@ -275,18 +263,11 @@ impl Scenario {
                     "`rateLimit.requestsPerSecond` must be a positive number".to_owned(),
                 ));
             }
-            let mut limit = RateLimit::per_second(r.requests_per_second);
-            if let Some(b) = r.burst {
-                limit = limit.with_burst(b);
-            }
-            config.rate_limit = Some(limit);
+            let limit = RateLimit::per_second(r.requests_per_second);
+            config.rate_limit = Some(r.burst.map_or(limit, |b| limit.with_burst(b)));
         }
-        if let Some(seed) = self.seed {
-            config.seed = Some(seed);
-        }
-        if let Some(max) = self.max_body_bytes {
-            config.max_body_bytes = max;
-        }
+        config.seed = self.seed.or(config.seed);
+        config.max_body_bytes = self.max_body_bytes.unwrap_or(config.max_body_bytes);
         for (n, op) in self.operations.into_iter().enumerate() {
             config.operations.push(op.into_spec(n)?);
         }
