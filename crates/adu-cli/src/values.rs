@@ -1,7 +1,7 @@
 //! Parsers of option values that are pure text-to-value functions: durations.
 //!
 //! This file uses nothing but `std` and `humantime`, on purpose: the fuzz
-//! target `cli_args` (`crates/adu-model/fuzz/src/lib.rs`) includes it with
+//! target `cli_args` (`crates/adu-cli/fuzz/src/lib.rs`) includes it with
 //! `#[path]`, so the fuzzer exercises the very code `adu` runs.
 
 use std::time::Duration;

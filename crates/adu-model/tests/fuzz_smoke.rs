@@ -13,13 +13,12 @@ mod harness;
 
 use harness::Target;
 
-const TARGETS: [(&str, Target); 9] = [
+const TARGETS: [(&str, Target); 8] = [
     ("decode_response", targets::decode_response),
     ("decode_error_body", targets::decode_error_body),
     ("retry_after", targets::retry_after),
     ("operation_location", targets::operation_location),
     ("timestamp", targets::timestamp),
-    ("cli_args", targets::cli_args),
     ("ids", targets::ids),
     ("api_version", targets::api_version),
     ("etag", targets::etag),
