@@ -1,48 +1,38 @@
-//! `cargo xtask interop`: installs independent peers (pinned by version),
-//! starts them on free loopback ports, runs our interop tests against them,
-//! and stops them.
+//! `cargo xtask interop`: installs independent peers (pinned by version) under
+//! `target/interop/`, starts them on free loopback ports, runs our side against them, and
+//! stops them (by their pids), also when something fails.
 //!
-//! The task is a list of [`Step`]s run in order, stopping at the first
-//! failure; add a step by appending to [`steps`]. A step that needs a peer
-//! process starts it with [`Peer::start`], which waits for the peer's ready
-//! line (`READY <url>` on stdout), keeps draining its stdout afterwards, and
-//! kills it (by the pid it started) when dropped, also on failure.
+//! 1. OAuth2: adu-auth (the `oauth2_interop` test of adu-transport) against
+//!    oauth2-mock-server (npm) and an authlib server (PyPI).
+//! 2. Emulator fidelity: Microsoft's Python client (`azure-iot-deviceupdate`, PyPI) against
+//!    `adu-emulator` in https mode (`xtask/interop/python-sdk/check_emulator.py`).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::path::Path;
+use std::process::Command;
 
-use crate::util::{
-    cargo, ensure_npm_project, ensure_python_venv, interop_dir, project_root, run as run_cmd,
-};
+use crate::util::{cargo, ensure_python_venv, project_root, run as sh, target_dir, Server};
 
-/// How long a peer may take to print its ready line.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// What the OAuth2 peers are configured with (the interop tests use the same values; see
+/// `crates/adu-transport/tests/oauth2_interop.rs`).
+const OAUTH2_PEER_ENV: [(&str, &str); 4] = [
+    ("INTEROP_TENANT", "interop-tenant"),
+    ("INTEROP_CLIENT_SECRET", "interop-secret"),
+    ("INTEROP_USER_PASSWORD", "alice-password"),
+    ("INTEROP_REDIRECT_URI", "http://localhost:8400/callback"),
+];
 
-/// One step of `cargo xtask interop`.
-pub struct Step {
-    /// Shown before the step runs.
-    pub name: &'static str,
-    /// Does the work.
-    pub run: fn() -> Result<(), String>,
+/// The scenario `check_emulator.py` expects: three seeded operations, quick imports.
+const SCENARIO: &str = r#"{
+  "instances": ["blue"],
+  "imports": { "timings": { "notStartedMs": 200, "runningMs": 1500, "retryAfterSecs": 1 } },
+  "operations": [
+    { "id": "op-running", "timings": { "notStartedMs": 0, "runningMs": 86400000 } },
+    { "id": "op-succeeded", "timings": { "notStartedMs": 0, "runningMs": 0 } },
+    { "id": "op-failed", "outcome": "failed", "timings": { "notStartedMs": 0, "runningMs": 0 } }
+  ]
 }
-
-/// The steps, in order. Append new ones at the end.
-pub fn steps() -> Vec<Step> {
-    vec![
-        Step {
-            name: "oauth2: adu-auth against oauth2-mock-server (npm) and an authlib server (PyPI)",
-            run: oauth2_peers,
-        },
-        Step {
-            name: "emulator fidelity: Microsoft's Python client (azure-iot-deviceupdate) against adu-emulator",
-            run: crate::interop_emulator::run,
-        },
-    ]
-}
+"#;
 
 pub fn run(args: &[String]) -> Result<(), String> {
     if let Some(extra) = args.first() {
@@ -50,171 +40,103 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "unexpected argument `{extra}`: `cargo xtask interop` takes none"
         ));
     }
-    for step in steps() {
-        eprintln!("== xtask interop: {}", step.name);
-        (step.run)().map_err(|e| format!("{}: {e}", step.name))?;
-    }
+    eprintln!("== xtask interop: adu-auth against oauth2-mock-server (npm) and authlib (PyPI)");
+    oauth2_peers().map_err(|e| format!("oauth2 peers: {e}"))?;
+    eprintln!("== xtask interop: Microsoft's Python client against adu-emulator");
+    python_sdk().map_err(|e| format!("Python client against adu-emulator: {e}"))?;
     eprintln!("== xtask interop: all steps passed");
     Ok(())
 }
 
-/// What the OAuth2 peers are configured with (the interop tests use the same
-/// values; see `crates/adu-transport/tests/oauth2_interop.rs`).
-const OAUTH2_PEER_ENV: &[(&str, &str)] = &[
-    ("INTEROP_TENANT", "interop-tenant"),
-    ("INTEROP_CLIENT_SECRET", "interop-secret"),
-    ("INTEROP_USER_PASSWORD", "alice-password"),
-    ("INTEROP_REDIRECT_URI", "http://localhost:8400/callback"),
-];
-
 fn oauth2_peers() -> Result<(), String> {
     let sources = project_root().join("xtask/interop/oauth2");
+    let work = target_dir().join("interop");
 
-    // npm oauth2-mock-server: installed from its lockfile into a copy under
-    // target/interop, so node_modules never lands in the source tree.
-    let node_dir = interop_dir().join("oauth2-node");
-    copy_files(
-        &sources.join("node"),
-        &node_dir,
-        &["package.json", "package-lock.json", "server.mjs"],
-    )?;
-    ensure_npm_project(&node_dir)?;
+    // oauth2-mock-server, installed from its lockfile into a copy under target/interop, so
+    // node_modules never lands in the source tree. A stamp holding the lockfile skips `npm ci`
+    // when nothing changed.
+    let node_dir = work.join("oauth2-node");
+    std::fs::create_dir_all(&node_dir)
+        .map_err(|e| format!("cannot create {}: {e}", node_dir.display()))?;
+    for name in ["package.json", "package-lock.json", "server.mjs"] {
+        std::fs::copy(sources.join("node").join(name), node_dir.join(name))
+            .map_err(|e| format!("cannot copy {name} to {}: {e}", node_dir.display()))?;
+    }
+    let lock = std::fs::read(node_dir.join("package-lock.json")).map_err(|e| e.to_string())?;
+    let stamp = node_dir.join("node_modules/.lock-installed");
+    if std::fs::read(&stamp).ok() != Some(lock.clone()) {
+        sh(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&node_dir))?;
+        std::fs::write(&stamp, lock)
+            .map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    }
     let mut node = Command::new("node");
-    node.arg("server.mjs").arg("0").current_dir(&node_dir);
-    let mock = Peer::start("oauth2-mock-server", node, OAUTH2_PEER_ENV)?;
+    node.args(["server.mjs", "0"]).current_dir(&node_dir);
+    let mock = start_peer("oauth2-mock-server", &mut node, &work)?;
 
     // authlib + Flask, in a virtual environment from the pinned requirements.
     let python = ensure_python_venv("oauth2-authlib", &sources.join("authlib/requirements.txt"))?;
     let mut py = Command::new(python);
     py.arg("-u").arg(sources.join("authlib/server.py")).arg("0");
-    let authlib = Peer::start("authlib", py, OAUTH2_PEER_ENV)?;
+    let authlib = start_peer("authlib", &mut py, &work)?;
 
-    run_cmd(
-        cargo()
-            .args([
-                "test",
-                "-p",
-                "adu-transport",
-                "--features",
-                "interop-tests",
-                "--test",
-                "oauth2_interop",
-            ])
-            .env("ADU_INTEROP_MOCK_URL", &mock.url)
-            .env("ADU_INTEROP_AUTHLIB_URL", &authlib.url),
-    )
-    // `mock` and `authlib` are dropped here, which stops them.
+    sh(cargo()
+        .args([
+            "test",
+            "-p",
+            "adu-transport",
+            "--features",
+            "interop-tests",
+            "--test",
+            "oauth2_interop",
+        ])
+        .env("ADU_INTEROP_MOCK_URL", &mock.url)
+        .env("ADU_INTEROP_AUTHLIB_URL", &authlib.url))
 }
 
-fn copy_files(from: &Path, to: &Path, names: &[&str]) -> Result<(), String> {
-    std::fs::create_dir_all(to).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
-    for name in names {
-        let (src, dst) = (from.join(name), to.join(name));
-        let wanted =
-            std::fs::read(&src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
-        if std::fs::read(&dst).ok().as_deref() != Some(wanted.as_slice()) {
-            std::fs::write(&dst, wanted)
-                .map_err(|e| format!("cannot write {}: {e}", dst.display()))?;
-        }
-    }
-    Ok(())
+/// Starts an OAuth2 peer with [`OAUTH2_PEER_ENV`], its stderr in `work/NAME.log`, and waits
+/// for its `READY <url>` line.
+fn start_peer(name: &str, cmd: &mut Command, work: &Path) -> Result<Server, String> {
+    let log = work.join(format!("{name}.log"));
+    let stderr = File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let peer = Server::start(cmd.envs(OAUTH2_PEER_ENV).stderr(stderr), "READY ")
+        .map_err(|e| format!("{name}: {e} (its log: {})", log.display()))?;
+    eprintln!(
+        "{name} is ready at {} (pid {}, log {})",
+        peer.url,
+        peer.child.id(),
+        log.display()
+    );
+    Ok(peer)
 }
 
-/// A running peer process, killed when dropped.
-pub struct Peer {
-    /// A short name, for messages.
-    pub name: &'static str,
-    /// The base URL from its ready line.
-    pub url: String,
-    /// Where its stderr goes.
-    pub log: PathBuf,
-    child: Child,
-}
+fn python_sdk() -> Result<(), String> {
+    let sdk_dir = project_root().join("xtask/interop/python-sdk");
+    let python = ensure_python_venv("python-sdk-venv", &sdk_dir.join("requirements.txt"))?;
+    sh(cargo().args(["build", "-p", "adu-emulator", "--bin", "adu-emulator"]))?;
+    let binary = target_dir()
+        .join("debug")
+        .join(format!("adu-emulator{}", std::env::consts::EXE_SUFFIX));
 
-impl Peer {
-    /// Starts `cmd` with `env`, its stderr to `target/interop/NAME.log`, and
-    /// waits until it prints `READY <url>` on stdout. The rest of its stdout
-    /// is drained (and echoed) by a thread, so the peer never blocks on a
-    /// full or closed pipe.
-    pub fn start(
-        name: &'static str,
-        mut cmd: Command,
-        env: &[(&str, &str)],
-    ) -> Result<Peer, String> {
-        std::fs::create_dir_all(interop_dir())
-            .map_err(|e| format!("cannot create target/interop: {e}"))?;
-        let log = interop_dir().join(format!("{name}.log"));
-        let stderr =
-            File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-        for (key, value) in env {
-            cmd.env(key, value);
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr));
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start {name} ({:?}): {e}", cmd.get_program()))?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut ready = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("READY ") {
-                    if let Some(tx) = ready.take() {
-                        let _ = tx.send(url.trim().to_owned());
-                        continue;
-                    }
-                }
-                eprintln!("[{name}] {line}");
-            }
-        });
-        let mut peer = Peer {
-            name,
-            url: String::new(),
-            log,
-            child,
-        };
-        match rx.recv_timeout(READY_TIMEOUT) {
-            Ok(url) => {
-                eprintln!(
-                    "{name} is ready at {url} (pid {}, log {})",
-                    peer.child.id(),
-                    peer.log.display()
-                );
-                peer.url = url;
-                Ok(peer)
-            }
-            Err(_) => {
-                let status = peer.child.try_wait().ok().flatten();
-                let log_text = std::fs::read_to_string(&peer.log).unwrap_or_default();
-                let tail: String = log_text
-                    .lines()
-                    .rev()
-                    .take(20)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                Err(match status {
-                    Some(status) => {
-                        format!("{name} exited ({status}) before it was ready:\n{tail}")
-                    }
-                    None => format!("{name} was not ready within {READY_TIMEOUT:?}:\n{tail}"),
-                })
-                // `peer` is dropped here, which kills it.
-            }
-        }
-    }
-}
+    let work = target_dir().join("interop/emulator");
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    let scenario = work.join("scenario.json");
+    let cert = work.join("emulator-cert.pem");
+    std::fs::write(&scenario, SCENARIO)
+        .map_err(|e| format!("cannot write {}: {e}", scenario.display()))?;
+    let _ = std::fs::remove_file(&cert);
 
-impl Drop for Peer {
-    fn drop(&mut self) {
-        // Our own child, by its pid.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        eprintln!("stopped {} (pid {})", self.name, self.child.id());
-    }
+    let emulator = Server::start(
+        Command::new(&binary)
+            .args(["--port", "0", "--tls-cert"])
+            .arg(&cert)
+            .arg("--scenario")
+            .arg(&scenario),
+        "adu-emulator listening on https://",
+    )?;
+    sh(Command::new(&python)
+        .arg(sdk_dir.join("check_emulator.py"))
+        .args(["--endpoint", &emulator.url, "--cert"])
+        .arg(&cert))
 }

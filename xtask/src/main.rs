@@ -8,7 +8,6 @@ mod codegen;
 mod deps;
 mod fuzz;
 mod interop;
-mod interop_emulator;
 mod soak;
 mod spec_check;
 mod util;
@@ -57,9 +56,9 @@ tasks:
   bench [--quick]                load and scale benchmarks beside bare hyper and the Python SDK (docs/benchmarks.md)
   soak [--requests N] [--concurrency C] [--no-docs]
                                  N status requests through one client, RSS sampled (docs/reliability.md)
-  fuzz [--seconds N] [--target T] [--jobs J] [--max-files K]
-                                 run every fuzz target of crates/*/fuzz with libFuzzer (cargo fuzz, -s none),
-                                 keep a small minimised corpus, report figures (docs/reliability.md)
+  fuzz [--seconds N] [--target T]
+                                 run the fuzz targets of crates/*/fuzz with libFuzzer (cargo fuzz -s none),
+                                 then minimise each working corpus with cargo fuzz cmin (docs/reliability.md)
   deps                           dependency policy: licenses, sources, duplicate versions (cargo-deny)"
     );
 }
