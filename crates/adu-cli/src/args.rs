@@ -431,7 +431,7 @@ mod tests {
                     assert!(e.to_string().contains("--access-token is empty"), "{e}");
                 }
                 Err(ParseError::Failure(f, format)) => {
-                    assert_eq!((f.exit(), format), (Exit::Usage, OutputFormat::Json));
+                    assert_eq!((f.exit, format), (Exit::Usage, OutputFormat::Json));
                     assert!(f.message.contains("--access-token is empty"), "{f:?}");
                 }
                 Ok(cli) => panic!("{args:?} parsed: {cli:?}"),
@@ -446,7 +446,7 @@ mod tests {
             other => panic!("{args:?}: {other:?}"),
         };
         let f = json(&["adu", "--output", "json", "operation", "show"]);
-        assert_eq!(f.exit(), Exit::Usage);
+        assert_eq!(f.exit, Exit::Usage);
         assert!(f.message.contains("<OPERATION_ID>"), "{f:?}");
         let f = json(&["adu", "operation", "frobnicate", "--output=json"]);
         assert!(f.message.contains("frobnicate"), "{f:?}");

@@ -384,7 +384,7 @@ mod tests {
             now + Duration::from_secs(7200),
         )
         .unwrap_err();
-        assert_eq!(failure.exit(), Exit::Usage);
+        assert_eq!(failure.exit, Exit::Usage);
         assert!(failure.message.contains("expired"), "{}", failure.message);
         let hint = failure.hint.unwrap();
         for way in ["ADU_ACCESS_TOKEN", "AZURE_CLIENT_SECRET", "adu login"] {
@@ -525,7 +525,7 @@ mod tests {
         token_cache::write(&path, &bad).unwrap();
         let (_, http) = rotating_endpoint();
         let failure = resolve_from(None, |_| None, http, Ok(path.clone()), now).unwrap_err();
-        assert_eq!(failure.exit(), Exit::Usage);
+        assert_eq!(failure.exit, Exit::Usage);
         assert!(
             failure.message.contains("cannot be used"),
             "{}",

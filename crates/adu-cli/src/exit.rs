@@ -25,7 +25,7 @@ AZURE_TENANT_ID + AZURE_CLIENT_ID with AZURE_CLIENT_SECRET (or AZURE_USERNAME an
 AZURE_PASSWORD), AZURE_AUTHORITY_HOST optional; the token cached by `adu login`.";
 
 /// The process exit codes of `adu`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Exit {
     /// 0: success (for `wait`: the operation Succeeded).
     Success = 0,
@@ -39,7 +39,8 @@ pub enum Exit {
     NotFound = 4,
     /// 5: the wait timed out.
     TimedOut = 5,
-    /// 6: service or network error after retries.
+    /// 6: service or network error after retries (and any failure not classified otherwise).
+    #[default]
     Service = 6,
 }
 
@@ -65,64 +66,64 @@ impl Exit {
 }
 
 /// Everything needed to report an error: the exit code, a sentence, the cause chain, what
-/// the service said, and what to do. Rendered by [`crate::output`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// the service said, and what to do. Rendered by [`crate::output`]; its JSON form (the
+/// `error` of `--output json`) is derived here.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Failure {
-    /// The exit code (as a number, so `Default` works; use [`Failure::exit`]).
-    pub code: u8,
+    /// The exit code.
+    #[serde(rename = "exitCode", serialize_with = "serialize_code")]
+    pub exit: Exit,
     /// What went wrong, a lowercase sentence without a final period.
     pub message: String,
     /// The causes, outermost first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub causes: Vec<String>,
     /// The HTTP status, when a server answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// The service's (or token endpoint's) error code.
+    #[serde(rename = "code", skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
     /// The service's (or token endpoint's) message.
+    #[serde(rename = "serviceMessage", skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
     /// The innermost inner error: `code: detail`.
+    #[serde(rename = "innermostError", skip_serializing_if = "Option::is_none")]
     pub innermost: Option<String>,
     /// The trace id to quote to support.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
     /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
     /// The last status seen, for a wait that timed out.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_status: Option<String>,
+}
+
+fn serialize_code<S: serde::Serializer>(exit: &Exit, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u8(exit.code())
 }
 
 impl Failure {
     /// A failure with an exit code, a message and a hint.
     pub fn new(exit: Exit, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Failure {
-            code: exit.code(),
+            exit,
             message: message.into(),
             hint: Some(hint.into()),
             ..Failure::default()
         }
     }
 
-    /// The exit code.
-    pub fn exit(&self) -> Exit {
-        match self.code {
-            0 => Exit::Success,
-            1 => Exit::OperationFailed,
-            2 => Exit::Usage,
-            3 => Exit::Auth,
-            4 => Exit::NotFound,
-            5 => Exit::TimedOut,
-            _ => Exit::Service,
-        }
-    }
-
     /// Adds the source chain of `error` as causes.
     pub fn with_sources(mut self, error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut source = error.source();
-        while let Some(s) = source {
-            let text = s.to_string();
+        for source in std::iter::successors(error.source(), |e| e.source()) {
+            let text = source.to_string();
             if !text.is_empty() && !self.causes.contains(&text) {
                 self.causes.push(text);
             }
-            source = s.source();
         }
         self
     }
@@ -370,7 +371,7 @@ mod tests {
             (503, Exit::Service),
         ] {
             let f = Failure::from_service(&service(status, "{}"));
-            assert_eq!(f.exit(), exit, "{status}");
+            assert_eq!(f.exit, exit, "{status}");
             assert_eq!(f.status, Some(status));
         }
     }
@@ -417,7 +418,7 @@ mod tests {
             last: None,
             cause: None,
         };
-        assert_eq!(Failure::from_client(&deadline).exit(), Exit::TimedOut);
+        assert_eq!(Failure::from_client(&deadline).exit, Exit::TimedOut);
         // A deadline reached because the service asked for a pause past it says so.
         let throttled = ClientError::DeadlineExceeded {
             last: None,
@@ -427,7 +428,7 @@ mod tests {
             ))))),
         };
         let f = Failure::from_client(&throttled);
-        assert_eq!(f.exit(), Exit::TimedOut);
+        assert_eq!(f.exit, Exit::TimedOut);
         assert!(
             f.causes.iter().any(|c| c.contains("TooManyRequests")),
             "{:?}",
@@ -436,18 +437,18 @@ mod tests {
         let foreign = ClientError::ForeignHost {
             target: "https://evil.example".into(),
         };
-        assert_eq!(Failure::from_client(&foreign).exit(), Exit::Usage);
+        assert_eq!(Failure::from_client(&foreign).exit, Exit::Usage);
         let transport = ClientError::Transport(adu_transport::TransportError::new(
             TransportErrorKind::Connect,
             "cannot connect",
         ));
-        assert_eq!(Failure::from_client(&transport).exit(), Exit::Service);
+        assert_eq!(Failure::from_client(&transport).exit, Exit::Service);
         let auth = ClientError::Auth(adu_auth::Error::LoginExpired);
-        assert_eq!(Failure::from_client(&auth).exit(), Exit::Auth);
+        assert_eq!(Failure::from_client(&auth).exit, Exit::Auth);
         let missing = ClientError::Auth(adu_auth::Error::MissingEnvironment {
             missing: vec!["AZURE_CLIENT_ID".into()],
         });
-        assert_eq!(Failure::from_client(&missing).exit(), Exit::Usage);
+        assert_eq!(Failure::from_client(&missing).exit, Exit::Usage);
     }
 
     /// The error a client secret credential gets from a token endpoint that answers
@@ -488,14 +489,14 @@ mod tests {
     #[test]
     fn a_token_endpoint_that_refuses_exits_3_one_that_cannot_be_reached_exits_6() {
         let refused = Failure::from_auth(&token_error(Some((401, INVALID_CLIENT))));
-        assert_eq!(refused.exit(), Exit::Auth, "{refused:?}");
+        assert_eq!(refused.exit, Exit::Auth, "{refused:?}");
         let unreachable = token_error(None);
         assert!(
             matches!(unreachable, adu_auth::Error::Http { .. }),
             "{unreachable:?}"
         );
         let unreachable = Failure::from_auth(&unreachable);
-        assert_eq!(unreachable.exit(), Exit::Service, "{unreachable:?}");
+        assert_eq!(unreachable.exit, Exit::Service, "{unreachable:?}");
         assert!(unreachable
             .causes
             .iter()
@@ -504,9 +505,9 @@ mod tests {
             503,
             r#"{"error":"temporarily_unavailable"}"#,
         ))));
-        assert_eq!(unavailable.exit(), Exit::Service, "{unavailable:?}");
+        assert_eq!(unavailable.exit, Exit::Service, "{unavailable:?}");
         let wrapped = ClientError::Auth(token_error(None));
-        assert_eq!(Failure::from_client(&wrapped).exit(), Exit::Service);
+        assert_eq!(Failure::from_client(&wrapped).exit, Exit::Service);
     }
 
     #[test]

@@ -63,14 +63,7 @@ pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure>
         .clone()
         .unwrap_or_else(|| default_scope(global.api_version).to_owned());
 
-    let listener = RedirectListener::bind().await.map_err(|e| {
-        Failure::new(
-            Exit::Usage,
-            format!("cannot listen for the browser's redirect: {e}"),
-            "allow listening on 127.0.0.1",
-        )
-        .with_sources(&e)
-    })?;
+    let listener = RedirectListener::bind().await?;
     let redirect_uri = listener.redirect_uri().to_owned();
     let scope_list = [scope.as_str()];
 
@@ -104,15 +97,7 @@ pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure>
     );
 
     let answer = match tokio::time::timeout(args.timeout, listener.receive(args.flow)).await {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(e)) => {
-            return Err(Failure::new(
-                Exit::Auth,
-                format!("the browser's redirect could not be received: {e}"),
-                "run `adu login` again",
-            )
-            .with_sources(&e))
-        }
+        Ok(answer) => answer?,
         Err(_) => {
             return Err(Failure::new(
                 Exit::TimedOut,

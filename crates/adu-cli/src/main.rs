@@ -76,7 +76,7 @@ fn report(failure: &Failure, format: OutputFormat) -> ExitCode {
         OutputFormat::Json => eprintln!("{}", output::failure_json(failure)),
         OutputFormat::Text => eprintln!("adu: {}", output::failure_text(failure)),
     }
-    failure.exit().to_exit_code()
+    failure.exit.to_exit_code()
 }
 
 /// `-v` picks a level for every crate of the workspace; otherwise `RUST_LOG` decides, and

@@ -103,17 +103,13 @@ pub fn build(builder: HyperTransportBuilder) -> Result<HyperTransport, Failure> 
     })
 }
 
-/// Everything `show` and `wait` need, checked in order: endpoint, instance, operation id,
-/// transport, credential. Nothing has been sent when this fails.
-pub struct Prepared {
-    /// The client's builder (transport not yet chosen).
-    pub builder: DeviceUpdateClientBuilder,
-    /// The HTTP transport.
-    pub transport: HyperTransport,
-}
-
-/// Validates the configuration and picks the credential.
-pub fn prepare(global: &GlobalArgs, operation_id: &str) -> Result<Prepared, Failure> {
+/// Validates the configuration and picks the credential, in order: endpoint, instance,
+/// operation id, transport, credential. Nothing has been sent when this fails; on success it
+/// gives the client's builder (transport not yet chosen) and the HTTP transport.
+pub fn prepare(
+    global: &GlobalArgs,
+    operation_id: &str,
+) -> Result<(DeviceUpdateClientBuilder, HyperTransport), Failure> {
     let endpoint = validate_endpoint(global.endpoint.as_deref())?;
     let instance = validate_instance(global.instance.as_deref())?;
     validate_operation_id(operation_id)?;
@@ -124,7 +120,7 @@ pub fn prepare(global: &GlobalArgs, operation_id: &str) -> Result<Prepared, Fail
     let builder = DeviceUpdateClient::builder(endpoint.base_url(), instance, resolved.credential)
         .api_version(global.api_version)
         .user_agent(USER_AGENT);
-    Ok(Prepared { builder, transport })
+    Ok((builder, transport))
 }
 
 /// Prints the operation on stdout.
@@ -137,10 +133,9 @@ pub fn print_operation(operation: &AnyOperation, format: OutputFormat) {
 
 /// `adu operation show`.
 pub async fn show(global: &GlobalArgs, operation_id: &str) -> Result<Exit, Failure> {
-    let prepared = prepare(global, operation_id)?;
-    let client = prepared
-        .builder
-        .transport(Arc::new(prepared.transport))
+    let (builder, transport) = prepare(global, operation_id)?;
+    let client = builder
+        .transport(Arc::new(transport))
         .build()
         .map_err(|e| Failure::from_client(&e))?;
     match client
@@ -236,10 +231,10 @@ pub async fn wait(
     timeout: Option<Duration>,
     interval: Option<Duration>,
 ) -> Result<Exit, Failure> {
-    let prepared = prepare(global, operation_id)?;
+    let (builder, transport) = prepare(global, operation_id)?;
     let operation = wait_with_progress(
-        prepared.builder,
-        Arc::new(prepared.transport),
+        builder,
+        Arc::new(transport),
         WaitTarget::Id(operation_id),
         timeout,
         poll_policy(interval),
@@ -255,9 +250,9 @@ mod tests {
 
     #[test]
     fn endpoints_are_checked_first() {
-        assert_eq!(validate_endpoint(None).unwrap_err().exit(), Exit::Usage);
+        assert_eq!(validate_endpoint(None).unwrap_err().exit, Exit::Usage);
         let plain = validate_endpoint(Some("http://contoso.api.adu.microsoft.com")).unwrap_err();
-        assert_eq!(plain.exit(), Exit::Usage);
+        assert_eq!(plain.exit, Exit::Usage);
         assert!(plain.message.contains("plain http"), "{}", plain.message);
         assert!(plain.hint.unwrap().contains("unencrypted"));
         assert!(validate_endpoint(Some("http://127.0.0.1:8080")).is_ok());

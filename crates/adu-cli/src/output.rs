@@ -152,7 +152,7 @@ pub fn failure_text(failure: &Failure) -> String {
     if let Some(hint) = &failure.hint {
         let _ = write!(text, " What to do: {}.", trim_period(hint));
     }
-    let _ = write!(text, " (exit code {})", failure.code);
+    let _ = write!(text, " (exit code {})", failure.exit.code());
     // One paragraph: nothing in it is meant to be a control character, and much of it is
     // the server's text.
     plain(&text).into_owned()
@@ -164,30 +164,7 @@ fn trim_period(text: &str) -> &str {
 
 /// A failure as one JSON document: `{"error": {...}}` with camelCase fields.
 pub fn failure_json(failure: &Failure) -> String {
-    let mut error = json!({
-        "exitCode": failure.code,
-        "message": failure.message,
-    });
-    if let Some(map) = error.as_object_mut() {
-        let mut put = |key: &str, value: Option<&String>| {
-            if let Some(v) = value {
-                map.insert(key.to_owned(), json!(v));
-            }
-        };
-        put("code", failure.error_code.as_ref());
-        put("serviceMessage", failure.error_message.as_ref());
-        put("innermostError", failure.innermost.as_ref());
-        put("lastStatus", failure.last_status.as_ref());
-        put("traceId", failure.trace_id.as_ref());
-        put("hint", failure.hint.as_ref());
-        if let Some(status) = failure.status {
-            map.insert("status".to_owned(), json!(status));
-        }
-        if !failure.causes.is_empty() {
-            map.insert("causes".to_owned(), json!(failure.causes));
-        }
-    }
-    json!({ "error": error }).to_string()
+    json!({ "error": failure }).to_string()
 }
 
 /// A duration for people: `850ms`, `2.1s`, `1m05s`, `2h03m`.

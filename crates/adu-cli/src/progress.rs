@@ -165,7 +165,7 @@ pub enum Mode {
 }
 
 /// The progress of one wait, shared by the transport observer, the status callback and the
-/// ticker.
+/// live line.
 #[derive(Debug)]
 pub struct Progress {
     state: Mutex<ProgressState>,
@@ -194,49 +194,28 @@ impl Progress {
         s.in_flight = true;
     }
 
-    fn answered(&self, status: u16, retry_after: Option<Duration>) {
-        let line = {
-            let mut s = self.state();
-            s.in_flight = false;
-            s.last_response_at = Some(Instant::now());
-            s.last_retry_after = retry_after;
-            if status == 200 || status == 304 {
-                s.last_problem = None;
-                None
-            } else {
-                let problem = format!("HTTP {status}");
-                let line = render_problem_line(&s, &problem, Instant::now());
-                s.last_problem = Some(problem);
-                Some(line)
-            }
-        };
-        if let (Some(line), Mode::Plain) = (line, self.mode) {
-            eprintln!("{line}");
+    /// Notes the end of a request: what went wrong with it (it will be retried), if anything,
+    /// and the answer's Retry-After.
+    fn request_ended(&self, problem: Option<String>, retry_after: Option<Duration>) {
+        let mut s = self.state();
+        s.in_flight = false;
+        s.last_response_at = Some(Instant::now());
+        s.last_retry_after = retry_after;
+        if let Some(problem) = &problem {
+            self.print_plain(render_problem_line(&s, problem, Instant::now()));
         }
-    }
-
-    fn failed(&self, error: &TransportError) {
-        let line = {
-            let mut s = self.state();
-            s.in_flight = false;
-            s.last_response_at = Some(Instant::now());
-            let problem = error.to_string();
-            let line = render_problem_line(&s, &problem, Instant::now());
-            s.last_problem = Some(problem);
-            line
-        };
-        if self.mode == Mode::Plain {
-            eprintln!("{line}");
-        }
+        s.last_problem = problem;
     }
 
     /// Notes a new status (the wait's `on_status_change` callback).
     pub fn status_changed(&self, status: &OperationStatus) {
-        let line = {
-            let mut s = self.state();
-            s.status = Some(status.clone());
-            render_status_line(&s, &self.policy, Instant::now())
-        };
+        let mut s = self.state();
+        s.status = Some(status.clone());
+        self.print_plain(render_status_line(&s, &self.policy, Instant::now()));
+    }
+
+    /// Prints a line of the plain display (nothing in [`Mode::Live`]).
+    fn print_plain(&self, line: String) {
         if self.mode == Mode::Plain {
             eprintln!("{line}");
         }
@@ -314,15 +293,15 @@ impl ObservedTransport {
         Box::pin(async move {
             self.progress.request_started();
             let result = call.await;
-            match &result {
-                Ok(response) => {
-                    let retry_after =
-                        adu_model::parse_retry_after(response.headers(), SystemTime::now());
-                    self.progress
-                        .answered(response.status().as_u16(), retry_after);
-                }
-                Err(error) => self.progress.failed(error),
-            }
+            let (problem, retry_after) = match &result {
+                Ok(response) => (
+                    (!matches!(response.status().as_u16(), 200 | 304))
+                        .then(|| format!("HTTP {}", response.status().as_u16())),
+                    adu_model::parse_retry_after(response.headers(), SystemTime::now()),
+                ),
+                Err(error) => (Some(error.to_string()), None),
+            };
+            self.progress.request_ended(problem, retry_after);
             result
         })
     }

@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::args::LoginFlow;
+use crate::exit::{Exit, Failure};
 
 /// The path of the redirect URI.
 pub const REDIRECT_PATH: &str = "/callback";
@@ -33,16 +34,13 @@ const FRAGMENT_PATH: &str = "/callback/__fragment";
 /// The largest fragment (or query) accepted back from the browser.
 const MAX_CALLBACK_BYTES: usize = 16 * 1024;
 
-/// Why the browser's answer did not arrive.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Listening on `127.0.0.1` or accepting a connection failed.
-    #[error("cannot listen on 127.0.0.1")]
-    Listen(#[source] std::io::Error),
-    /// The browser brought an answer that cannot be read.
-    #[error("the browser's sign-in answer could not be read: {0}")]
-    Unreadable(&'static str),
+/// The failure to listen on `127.0.0.1` (or to accept the browser's connection).
+fn listen_failure(error: std::io::Error) -> Failure {
+    Failure::new(
+        Exit::Usage,
+        format!("cannot listen for the browser's redirect on 127.0.0.1: {error}"),
+        "allow listening on 127.0.0.1",
+    )
 }
 
 /// A one-shot HTTP listener on `127.0.0.1` for the sign-in redirect.
@@ -54,11 +52,11 @@ pub struct RedirectListener {
 
 impl RedirectListener {
     /// Binds `127.0.0.1` on a free port.
-    pub async fn bind() -> Result<Self, Error> {
+    pub async fn bind() -> Result<Self, Failure> {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
-            .map_err(Error::Listen)?;
-        let address = listener.local_addr().map_err(Error::Listen)?;
+            .map_err(listen_failure)?;
+        let address = listener.local_addr().map_err(listen_failure)?;
         let redirect_uri = format!("http://{address}{REDIRECT_PATH}");
         Ok(Self {
             listener,
@@ -78,15 +76,15 @@ impl RedirectListener {
     /// Requests to other paths get a 404 and are otherwise ignored, and so are requests to the
     /// redirect path that carry no answer (a `HEAD`, or for the authorization code flow a `GET`
     /// without a query). An answer that cannot be read (over 16 KiB, or not UTF-8) ends the
-    /// wait with [`Error::Unreadable`] rather than leaving it to time out.
-    pub async fn receive(self, flow: LoginFlow) -> Result<String, Error> {
+    /// wait with an authentication failure rather than leaving it to time out.
+    pub async fn receive(self, flow: LoginFlow) -> Result<String, Failure> {
         let (found_tx, mut found_rx) = mpsc::channel::<Found>(1);
         loop {
             tokio::select! {
                 // `found_tx` lives in this loop, so the channel never closes while it runs.
                 Some(found) = found_rx.recv() => return found,
                 accepted = self.listener.accept() => {
-                    let (stream, _) = accepted.map_err(Error::Listen)?;
+                    let (stream, _) = accepted.map_err(listen_failure)?;
                     let found_tx = found_tx.clone();
                     let service = service_fn(move |request| {
                         let found_tx = found_tx.clone();
@@ -106,13 +104,17 @@ impl RedirectListener {
 }
 
 /// What the browser brought back, or why it could not be read.
-type Found = Result<String, Error>;
+type Found = Result<String, Failure>;
 
 type Page = http::Response<Full<Bytes>>;
 
 /// Ends the wait with an answer that could not be read, and tells the browser so.
 fn unreadable(found: &mpsc::Sender<Found>, status: StatusCode, why: &'static str) -> Page {
-    let _ = found.try_send(Err(Error::Unreadable(why)));
+    let _ = found.try_send(Err(Failure::new(
+        Exit::Auth,
+        format!("the browser's sign-in answer could not be read: {why}"),
+        "run `adu login` again",
+    )));
     page(status, DONE_FAILED)
 }
 
@@ -211,7 +213,7 @@ mod tests {
             .unwrap()
     }
 
-    async fn listen(flow: LoginFlow) -> (String, tokio::task::JoinHandle<Result<String, Error>>) {
+    async fn listen(flow: LoginFlow) -> (String, tokio::task::JoinHandle<Result<String, Failure>>) {
         let listener = RedirectListener::bind().await.unwrap();
         let uri = listener.redirect_uri().to_owned();
         (uri, tokio::spawn(listener.receive(flow)))
@@ -287,14 +289,14 @@ mod tests {
         let long = format!("{uri}?code={}", "c".repeat(17 * 1024));
         assert_eq!(browser(Method::GET, &long, b"").await.status(), 414);
         let error = waiting.await.unwrap().unwrap_err();
-        assert!(matches!(error, Error::Unreadable(_)), "{error:?}");
-        assert!(error.to_string().contains("16 KiB"), "{error}");
+        assert_eq!(error.exit, Exit::Auth);
+        assert!(error.message.contains("16 KiB"), "{error:?}");
 
         // A fragment that is not UTF-8.
         let (uri, waiting) = listen(LoginFlow::Implicit).await;
         let posted = browser(Method::POST, &format!("{uri}/__fragment"), &[0xff, 0xfe]).await;
         assert_eq!(posted.status(), 400);
         let error = waiting.await.unwrap().unwrap_err();
-        assert!(error.to_string().contains("not UTF-8"), "{error}");
+        assert!(error.message.contains("not UTF-8"), "{error:?}");
     }
 }
