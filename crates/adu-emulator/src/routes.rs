@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER, WWW_AUTHENTICATE,
 };
-use http::{HeaderMap, Method, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -19,16 +19,6 @@ use uuid::Uuid;
 use crate::config::{default_update_id, OperationSpec, Visibility};
 use crate::schedule::retry_after_secs;
 use crate::state::{State, TokenProblem};
-
-/// The parts of a request the routes look at.
-pub(crate) struct Req<'a> {
-    pub method: &'a Method,
-    pub path: &'a str,
-    pub query: Option<&'a str>,
-    pub headers: &'a HeaderMap,
-    pub body: &'a [u8],
-    pub peer: SocketAddr,
-}
 
 /// The clock, read once per request by the caller.
 #[derive(Clone, Copy)]
@@ -135,9 +125,16 @@ fn set_header(resp: &mut Response<Bytes>, name: HeaderName, value: &str) {
 }
 
 /// Routes a request and computes the answer.
-pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> Response<Bytes> {
+pub(crate) fn route(
+    state: &State,
+    base_url: &str,
+    req: &Request<Bytes>,
+    peer: SocketAddr,
+    now: Now,
+) -> Response<Bytes> {
     let segs: Vec<Cow<'_, str>> = req
-        .path
+        .uri()
+        .path()
         .trim_start_matches('/')
         .split('/')
         .map(decode_segment)
@@ -148,14 +145,14 @@ pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> R
     // The identity platform's endpoints: /{tenant}/oauth2/v2.0/{token,authorize}.
     if let [tenant, o, v, t] = s.as_slice() {
         if is(o, "oauth2") && is(v, "v2.0") && is(t, "token") {
-            if req.method != Method::POST {
+            if req.method() != Method::POST {
                 return method_not_allowed(now.wall);
             }
             state.count(|s| &mut s.token_requests);
-            return crate::token::token_endpoint(state, base_url, tenant, req.body, now.wall);
+            return crate::token::token_endpoint(state, base_url, tenant, req.body(), now.wall);
         }
         if is(o, "oauth2") && is(v, "v2.0") && is(t, "authorize") {
-            if req.method != Method::GET {
+            if req.method() != Method::GET {
                 return method_not_allowed(now.wall);
             }
             state.count(|s| &mut s.authorize_requests);
@@ -163,7 +160,7 @@ pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> R
                 state,
                 base_url,
                 tenant,
-                req.query.unwrap_or(""),
+                req.uri().query().unwrap_or(""),
                 now.wall,
             );
         }
@@ -198,7 +195,7 @@ pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> R
         Route::Import(_) => Method::POST,
         _ => Method::GET,
     };
-    if *req.method != wanted {
+    if req.method() != wanted {
         return method_not_allowed(now.wall);
     }
     if matches!(route, Route::Legacy(..) | Route::Current(..)) {
@@ -207,7 +204,7 @@ pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> R
 
     // Authentication, then the rate limit (per client id, or per peer address).
     let client_key = if state.config.require_auth {
-        match bearer(req.headers)
+        match bearer(req.headers())
             .ok_or(TokenProblem::Missing)
             .and_then(|t| state.check_token(t, now.wall))
         {
@@ -215,7 +212,7 @@ pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> R
             Err(problem) => return unauthorized(state, base_url, problem, now.wall),
         }
     } else {
-        req.peer.ip().to_string()
+        peer.ip().to_string()
     };
     if let Err(wait) = state.rate_limit(&client_key, now.mono) {
         state.count(|s| &mut s.rate_limited);
@@ -252,7 +249,7 @@ pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> R
     let api_version = if let Route::Legacy(..) = route {
         String::new()
     } else {
-        let query = parse_pairs(req.query.unwrap_or(""));
+        let query = parse_pairs(req.uri().query().unwrap_or(""));
         match first_value(&query, "api-version") {
             None => {
                 return error_response(
@@ -265,7 +262,7 @@ pub(crate) fn route(state: &State, base_url: &str, req: &Req<'_>, now: Now) -> R
             Some(v) if !state.config.api_versions.iter().any(|k| k == v) => {
                 let message = format!(
                     "The HTTP resource that matches the request URI '{}' does not support the API version '{v}'.",
-                    req.path
+                    req.uri().path()
                 );
                 return error_response(
                     StatusCode::BAD_REQUEST,
@@ -369,7 +366,7 @@ fn if_none_match_hits(headers: &HeaderMap, etag: &str) -> bool {
 
 fn get_operation(
     state: &State,
-    req: &Req<'_>,
+    req: &Request<Bytes>,
     id: &str,
     current: Option<(&str, &str)>,
     now: SystemTime,
@@ -407,7 +404,7 @@ fn get_operation(
         }
     };
     let etag = etag.as_deref().unwrap_or_default();
-    if if_none_match_hits(req.headers, etag) {
+    if if_none_match_hits(req.headers(), etag) {
         state.count(|s| &mut s.not_modified);
         resp = response(StatusCode::NOT_MODIFIED, None, Bytes::new());
     }
@@ -473,12 +470,12 @@ fn update_id_from_manifest_url(url: &str) -> adu_model::models::UpdateId {
 
 fn import(
     state: &State,
-    req: &Req<'_>,
+    req: &Request<Bytes>,
     instance: &str,
     api_version: &str,
     now: SystemTime,
 ) -> Response<Bytes> {
-    let manifest_url = match check_import_body(req.body) {
+    let manifest_url = match check_import_body(req.body()) {
         Ok(url) => url,
         Err(message) => {
             return error_response(StatusCode::BAD_REQUEST, "BadRequest", &message, now)

@@ -25,7 +25,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, FaultKind, OperationSpec};
 use crate::error::Error;
-use crate::routes::{self, Now, Req};
+use crate::routes::{self, Now};
 use crate::state::{State, Stats};
 
 /// How long [`RunningEmulator::shutdown`] lets in-flight requests finish.
@@ -414,20 +414,13 @@ impl ConnCtx {
             // The client went away mid-body.
             Err(_) => return Err(fault_error()),
         };
-        let req = Req {
-            method: &parts.method,
-            path: parts.uri.path(),
-            query: parts.uri.query(),
-            headers: &parts.headers,
-            body: &body,
-            peer: self.peer,
-        };
         let now = Now {
             wall: SystemTime::now(),
             mono: Instant::now(),
         };
-        let resp = routes::route(state, &self.server.base_url, &req, now);
-        tracing::debug!(method = %parts.method, uri = %parts.uri, status = resp.status().as_u16(), "request");
+        let req = Request::from_parts(parts, body);
+        let resp = routes::route(state, &self.server.base_url, &req, self.peer, now);
+        tracing::debug!(method = %req.method(), uri = %req.uri(), status = resp.status().as_u16(), "request");
 
         match decision.action {
             Some(FaultKind::Truncate) => Ok(self.split_body(resp, None)),
