@@ -94,31 +94,26 @@ impl Authority {
     }
 
     /// The host (with a trailing slash).
-    #[must_use]
     pub fn host(&self) -> &Url {
         &self.host
     }
 
     /// The tenant.
-    #[must_use]
     pub fn tenant(&self) -> &str {
         &self.tenant
     }
 
     /// The endpoint version.
-    #[must_use]
     pub fn version(&self) -> EndpointVersion {
         self.version
     }
 
     /// The token endpoint.
-    #[must_use]
     pub fn token_url(&self) -> Url {
         self.endpoint("token")
     }
 
     /// The authorize endpoint.
-    #[must_use]
     pub fn authorize_url(&self) -> Url {
         self.endpoint("authorize")
     }

@@ -154,7 +154,6 @@ impl TokenCache {
     }
 
     /// The options.
-    #[must_use]
     pub fn options(&self) -> &TokenCacheOptions {
         &self.options
     }
@@ -267,15 +266,10 @@ impl TokenCache {
                 state.last_error = Some(error.clone());
                 let valid = Self::valid(&state, now);
                 drop(state);
-                match valid {
-                    Some(token) => {
-                        if let Some(hook) = &self.options.on_refresh_error {
-                            hook(&error);
-                        }
-                        Ok(token)
-                    }
-                    None => Err(error),
+                if let (Some(_), Some(hook)) = (&valid, &self.options.on_refresh_error) {
+                    hook(&error);
                 }
+                valid.ok_or(error)
             }
         }
     }

@@ -14,14 +14,6 @@ pub trait TokenCredential: Send + Sync {
     /// A token valid for `scopes` (cached where the credential caches).
     fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>>;
 
-    /// A token for `scopes` that is at hand now, without I/O and without a refresh due:
-    /// what [`get_token`](Self::get_token) would return at once. Callers try this first
-    /// and call `get_token` on `None`, which saves a boxed future per request. Default:
-    /// `None` (always ask `get_token`).
-    fn cached_token(&self, _scopes: &[&str]) -> Option<AccessToken> {
-        None
-    }
-
     /// Forget any cached token for these scopes (the service answered 401).
     /// Default: no-op.
     fn invalidate(&self, _scopes: &[&str]) {}
@@ -36,7 +28,6 @@ pub struct StaticTokenCredential {
 
 impl StaticTokenCredential {
     /// Wraps a token.
-    #[must_use]
     pub fn new(token: AccessToken) -> Self {
         StaticTokenCredential { token }
     }
@@ -49,7 +40,6 @@ impl StaticTokenCredential {
     }
 
     /// When the token expires.
-    #[must_use]
     pub fn expires_at(&self) -> SystemTime {
         self.token.expires_at()
     }
@@ -62,9 +52,5 @@ impl TokenCredential for StaticTokenCredential {
     ) -> BoxFuture<'a, Result<AccessToken, Error>> {
         let token = self.token.clone();
         Box::pin(async move { Ok(token) })
-    }
-
-    fn cached_token(&self, _scopes: &[&str]) -> Option<AccessToken> {
-        Some(self.token.clone())
     }
 }

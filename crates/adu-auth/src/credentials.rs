@@ -70,10 +70,6 @@ impl TokenCredential for GrantCredential {
         Box::pin(self.cache.get_or_fetch(scopes, || self.fetch(scopes)))
     }
 
-    fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
-        self.cache.peek(scopes)
-    }
-
     fn invalidate(&self, scopes: &[&str]) {
         self.cache.invalidate(scopes);
     }
@@ -85,9 +81,6 @@ macro_rules! answer_as_grant_credential {
         impl TokenCredential for $name {
             fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
                 self.0.get_token(scopes)
-            }
-            fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
-                self.0.cached_token(scopes)
             }
             fn invalidate(&self, scopes: &[&str]) {
                 self.0.invalidate(scopes);
@@ -125,12 +118,6 @@ impl ClientSecretCredential {
     #[must_use]
     pub fn with_cache_options(self, options: TokenCacheOptions) -> Self {
         ClientSecretCredential(self.0.with_cache_options(options))
-    }
-
-    /// The authority.
-    #[must_use]
-    pub fn authority(&self) -> &Authority {
-        &self.0.endpoint.authority
     }
 }
 
@@ -179,21 +166,7 @@ impl UsernamePasswordCredential {
     pub fn with_cache_options(self, options: TokenCacheOptions) -> Self {
         UsernamePasswordCredential(self.0.with_cache_options(options))
     }
-
-    /// The user name.
-    #[must_use]
-    pub fn username(&self) -> &str {
-        // Always set: this credential is built with a password.
-        self.0
-            .password
-            .as_ref()
-            .map_or("", |(username, _)| username.as_str())
-    }
 }
-
-/// Told the new refresh token each time a refresh rotates it (see
-/// [`InteractiveCredential::on_refresh_token_rotated`]).
-pub type RefreshTokenHook = Arc<dyn Fn(&RefreshTokenSecret) + Send + Sync>;
 
 /// The result of an interactive sign-in (authorization code or implicit
 /// flow): the token obtained, and for the authorization code flow the
@@ -201,24 +174,18 @@ pub type RefreshTokenHook = Arc<dyn Fn(&RefreshTokenSecret) + Send + Sync>;
 /// tokens, also for other scopes. Without a refresh token (implicit flow),
 /// an expired token means signing in again ([`Error::LoginExpired`]).
 ///
-/// A sign-in outlives the process through its refresh token (see "Persisting
-/// and restoring a sign-in" in the crate docs): persist
-/// [`refresh_token`](Self::refresh_token) with the
-/// [`authority`](Self::authority), [`client_id`](Self::client_id) and
-/// [`scopes`](Self::scopes); restore with
-/// [`from_refresh_token`](Self::from_refresh_token). Refresh tokens rotate:
-/// re-read [`refresh_token`](Self::refresh_token) after each
-/// [`get_token`](TokenCredential::get_token), or register
-/// [`on_refresh_token_rotated`](Self::on_refresh_token_rotated). Refreshes of
-/// one credential never overlap, so it never sends a refresh token twice.
-/// `Debug` never shows the refresh token.
+/// A sign-in outlives the process through its refresh token: see "Persisting
+/// and restoring a sign-in" in the crate docs. Refreshes of one credential
+/// never overlap, so it never sends a refresh token twice. `Debug` never
+/// shows the refresh token.
 pub struct InteractiveCredential {
     endpoint: Option<TokenEndpoint>,
     refresh: Mutex<Option<RefreshTokenSecret>>,
     /// Held across a refresh, so that the same refresh token is never sent
     /// twice (different scope sets have separate cache slots).
     refresh_flight: async_lock::Mutex<()>,
-    on_rotated: Option<RefreshTokenHook>,
+    /// Told each new refresh token (see [`Self::on_refresh_token_rotated`]).
+    on_rotated: Option<Arc<dyn Fn(&RefreshTokenSecret) + Send + Sync>>,
     login_scopes: Vec<String>,
     cache: TokenCache,
 }
@@ -326,32 +293,27 @@ impl InteractiveCredential {
     /// implicit flow. It changes when a refresh rotates it: read it again
     /// after each [`get_token`](TokenCredential::get_token), or use
     /// [`on_refresh_token_rotated`](Self::on_refresh_token_rotated).
-    #[must_use]
     pub fn refresh_token(&self) -> Option<RefreshTokenSecret> {
         self.refresh.lock().ok().and_then(|r| r.clone())
     }
 
     /// Whether this sign-in can be refreshed.
-    #[must_use]
     pub fn has_refresh_token(&self) -> bool {
         self.refresh.lock().map(|r| r.is_some()).unwrap_or(false)
     }
 
     /// The authority the sign-in refreshes at (`None` for the implicit flow).
-    #[must_use]
     pub fn authority(&self) -> Option<&Authority> {
         self.endpoint.as_ref().map(|e| &e.authority)
     }
 
     /// The application (client) id the sign-in refreshes as (`None` for the
     /// implicit flow).
-    #[must_use]
     pub fn client_id(&self) -> Option<&str> {
         self.endpoint.as_ref().map(|e| e.client_id.as_str())
     }
 
     /// The scopes the sign-in asked for.
-    #[must_use]
     pub fn scopes(&self) -> &[String] {
         &self.login_scopes
     }
@@ -403,10 +365,6 @@ impl fmt::Debug for InteractiveCredential {
 impl TokenCredential for InteractiveCredential {
     fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
         Box::pin(async move { self.cache.get_or_fetch(scopes, || self.fetch(scopes)).await })
-    }
-
-    fn cached_token(&self, scopes: &[&str]) -> Option<AccessToken> {
-        self.cache.peek(scopes)
     }
 
     fn invalidate(&self, scopes: &[&str]) {

@@ -22,26 +22,16 @@ pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
 /// A credential read from the environment: `AZURE_TENANT_ID` and
 /// `AZURE_CLIENT_ID`, then `AZURE_CLIENT_SECRET` (client credentials) or else
 /// `AZURE_USERNAME` and `AZURE_PASSWORD` (password flow);
-/// `AZURE_AUTHORITY_HOST` optionally. Empty values count as missing.
-///
-/// ```
-/// # use std::sync::Arc;
-/// use adu_auth::{EnvironmentCredential, Error, HttpClientError};
-/// let http = Arc::new(|_r: http::Request<Vec<u8>>| async {
-///     Err::<http::Response<Vec<u8>>, _>(HttpClientError::new("offline"))
-/// });
-/// let err = EnvironmentCredential::from_lookup(|name| match name {
-///     "AZURE_TENANT_ID" => Some("contoso.onmicrosoft.com".to_owned()),
-///     _ => None,
-/// }, http)
-/// .unwrap_err();
-/// assert_eq!(
-///     err.to_string(),
-///     "missing environment variables: AZURE_CLIENT_ID, AZURE_CLIENT_SECRET (or AZURE_USERNAME and AZURE_PASSWORD)"
-/// );
-/// ```
+/// `AZURE_AUTHORITY_HOST` optionally. Empty values count as missing, and an
+/// error names every missing variable.
 #[derive(Debug)]
 pub struct EnvironmentCredential(pub(crate) GrantCredential);
+
+/// The flow the variables select.
+enum Flow {
+    Secret(String),
+    Password(String, String),
+}
 
 impl EnvironmentCredential {
     /// Reads the process environment.
@@ -55,49 +45,44 @@ impl EnvironmentCredential {
         http: SharedHttpClient,
     ) -> Result<Self, Error> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let tenant = get(AZURE_TENANT_ID);
-        let client_id = get(AZURE_CLIENT_ID);
-        let secret = get(AZURE_CLIENT_SECRET);
-        let username = get(AZURE_USERNAME);
-        let password = get(AZURE_PASSWORD);
-
-        let mut missing = Vec::new();
-        if tenant.is_none() {
-            missing.push(AZURE_TENANT_ID.to_owned());
-        }
-        if client_id.is_none() {
-            missing.push(AZURE_CLIENT_ID.to_owned());
-        }
-        if secret.is_none() {
-            match (&username, &password) {
-                (Some(_), Some(_)) => {}
-                (Some(_), None) => missing.push(AZURE_PASSWORD.to_owned()),
-                (None, Some(_)) => missing.push(AZURE_USERNAME.to_owned()),
-                (None, None) => missing.push(format!(
-                    "{AZURE_CLIENT_SECRET} (or {AZURE_USERNAME} and {AZURE_PASSWORD})"
-                )),
+        let (tenant, client_id) = (get(AZURE_TENANT_ID), get(AZURE_CLIENT_ID));
+        let mut missing: Vec<String> = [(AZURE_TENANT_ID, &tenant), (AZURE_CLIENT_ID, &client_id)]
+            .into_iter()
+            .filter_map(|(name, value)| value.is_none().then(|| name.to_owned()))
+            .collect();
+        // A secret selects client credentials; else a user name and a password
+        // select the password flow.
+        let flow = match (
+            get(AZURE_CLIENT_SECRET),
+            get(AZURE_USERNAME),
+            get(AZURE_PASSWORD),
+        ) {
+            (Some(secret), _, _) => Some(Flow::Secret(secret)),
+            (None, Some(username), Some(password)) => Some(Flow::Password(username, password)),
+            (None, username, password) => {
+                missing.push(match (username, password) {
+                    (Some(_), _) => AZURE_PASSWORD.to_owned(),
+                    (_, Some(_)) => AZURE_USERNAME.to_owned(),
+                    _ => {
+                        format!("{AZURE_CLIENT_SECRET} (or {AZURE_USERNAME} and {AZURE_PASSWORD})")
+                    }
+                });
+                None
             }
-        }
-        let (Some(tenant), Some(client_id), true) = (tenant, client_id, missing.is_empty()) else {
+        };
+        let (Some(tenant), Some(client_id), Some(flow)) = (tenant, client_id, flow) else {
             return Err(Error::MissingEnvironment { missing });
         };
         let host = get(AZURE_AUTHORITY_HOST).unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_owned());
         let authority = Authority::new(tenant)?.with_host(&host)?;
-        let credential = match (secret, username, password) {
-            (Some(secret), _, _) => {
+        Ok(EnvironmentCredential(match flow {
+            Flow::Secret(secret) => {
                 ClientSecretCredential::new(authority, client_id, secret, http).0
             }
-            (None, Some(username), Some(password)) => {
+            Flow::Password(username, password) => {
                 UsernamePasswordCredential::new(authority, client_id, username, password, http)?.0
             }
-            // Not reached: the checks above named what is missing.
-            _ => {
-                return Err(Error::MissingEnvironment {
-                    missing: vec![AZURE_CLIENT_SECRET.to_owned()],
-                })
-            }
-        };
-        Ok(EnvironmentCredential(credential))
+        }))
     }
 
     /// Replaces the cache options (clock, refresh margin, failure hook).
@@ -107,7 +92,6 @@ impl EnvironmentCredential {
     }
 
     /// Which flow the environment selected: `"client_credentials"` or `"password"`.
-    #[must_use]
     pub fn flow(&self) -> &'static str {
         self.0.flow()
     }

@@ -101,7 +101,6 @@ pub enum Error {
 
 impl Error {
     /// The HTTP status the token endpoint answered with, if it answered.
-    #[must_use]
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::TokenEndpoint { status, .. } | Error::UnexpectedResponse { status, .. } => {
@@ -112,7 +111,6 @@ impl Error {
     }
 
     /// The server's error details (token endpoint or authorization redirect).
-    #[must_use]
     pub fn server_error(&self) -> Option<&ServerError> {
         match self {
             Error::TokenEndpoint { response, .. } | Error::Authorization { response } => {
@@ -124,7 +122,6 @@ impl Error {
 
     /// The OAuth2 error code (`invalid_client`, `invalid_grant`...), if the
     /// server sent one.
-    #[must_use]
     pub fn error_code(&self) -> Option<&str> {
         self.server_error().map(ServerError::error)
     }
@@ -221,37 +218,30 @@ impl oauth2::ErrorResponse for ServerError {}
 
 impl ServerError {
     /// The OAuth2 error code, e.g. `invalid_client`.
-    #[must_use]
     pub fn error(&self) -> &str {
         &self.error
     }
     /// The human-readable description (Azure AD starts it with `AADSTSnnnnn:`).
-    #[must_use]
     pub fn error_description(&self) -> Option<&str> {
         self.error_description.as_deref()
     }
     /// A page about the error.
-    #[must_use]
     pub fn error_uri(&self) -> Option<&str> {
         self.error_uri.as_deref()
     }
     /// Azure AD's numeric `AADSTS` codes.
-    #[must_use]
     pub fn error_codes(&self) -> &[i64] {
         &self.error_codes
     }
     /// When the server produced the error, as it wrote it.
-    #[must_use]
     pub fn timestamp(&self) -> Option<&str> {
         self.timestamp.as_deref()
     }
     /// The server's trace id: quote it to support.
-    #[must_use]
     pub fn trace_id(&self) -> Option<&str> {
         self.trace_id.as_deref()
     }
     /// The server's correlation id: quote it to support.
-    #[must_use]
     pub fn correlation_id(&self) -> Option<&str> {
         self.correlation_id.as_deref()
     }
@@ -300,12 +290,6 @@ impl HttpClientError {
                 inner: Arc::from(other),
             },
         }
-    }
-
-    /// The wrapped error.
-    #[must_use]
-    pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        &*self.inner
     }
 }
 

@@ -6,17 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use crate::credential::BoxFuture;
 use crate::error::{Error, HttpClientError, ServerError};
+use crate::response::TOKEN_FIELDS;
 
 /// An HTTP client for the token endpoint: one request in, one response out.
-///
-/// This is object safe (credentials hold an `Arc<dyn HttpClient>`, so they
-/// are not generic and their futures are `Send`). It is implemented for
-/// every `oauth2::AsyncHttpClient` whose future is `Send` and whose error is
-/// `Send + Sync`, which includes closures such as
-/// `|req| async move { Ok::<_, HttpClientError>(response) }`.
-///
-/// Implementations must not follow redirects, and should speak HTTP/1.1 and
-/// apply a timeout.
+/// Object safe, so that credentials are not generic and their futures are
+/// `Send`; implemented for every `oauth2::AsyncHttpClient` whose future is
+/// `Send`, closures included. Implementations must not follow redirects, and
+/// should apply a timeout.
 pub trait HttpClient: Send + Sync {
     /// Sends one request and returns the response, whatever its status.
     fn call(
@@ -92,20 +88,16 @@ impl Adapter {
             // quotes the offending value. Only our own field names are shown:
             // any other path is the server's text.
             oauth2::RequestTokenError::Parse(parse, _) if status == 200 => {
-                let path = parse.path().to_string();
-                if crate::response::TOKEN_FIELDS.contains(&path.as_str()) {
-                    format!("the token response is not valid ({path})")
-                } else {
-                    "the token response is not valid".to_owned()
+                match parse.path().to_string() {
+                    path if TOKEN_FIELDS.contains(&path.as_str()) => {
+                        format!("not a valid token response ({path})")
+                    }
+                    _ => "not a valid token response".to_owned(),
                 }
             }
-            _ if body_len == 0 => "the body is empty".to_owned(),
-            _ if status == 200 => "a token response must be application/json".to_owned(),
-            // `oauth2` reads only `200` as a token response.
-            _ if (200..300).contains(&status) => {
-                format!("a {status} answer is not a token response")
-            }
-            _ => "the error body is not an OAuth2 error response".to_owned(),
+            // `oauth2` reads only a `200` with a JSON body as a token response.
+            _ if status == 200 => "a token response must be a JSON body".to_owned(),
+            _ => "neither a token nor an OAuth2 error response".to_owned(),
         };
         match error {
             oauth2::RequestTokenError::ServerResponse(response) => Error::TokenEndpoint {

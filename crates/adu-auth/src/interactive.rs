@@ -25,15 +25,14 @@ use crate::token::AccessToken;
 const OFFLINE_ACCESS: &str = "offline_access";
 
 fn parse_redirect_uri(redirect_uri: &str) -> Result<Url, Error> {
-    let url = Url::parse(redirect_uri).map_err(|_| Error::InvalidConfig {
-        message: format!("redirect URI `{redirect_uri}` is not an absolute URL"),
-    })?;
-    if url.fragment().is_some() {
-        return Err(Error::InvalidConfig {
-            message: format!("redirect URI `{redirect_uri}` must not have a fragment"),
-        });
+    match Url::parse(redirect_uri) {
+        Ok(url) if url.fragment().is_none() => Ok(url),
+        _ => Err(Error::InvalidConfig {
+            message: format!(
+                "redirect URI `{redirect_uri}` is not an absolute URL without a fragment"
+            ),
+        }),
     }
-    Ok(url)
 }
 
 /// A sign-in started with [`AuthorizationCodeFlow::start`] or
@@ -51,21 +50,13 @@ pub struct PendingLogin {
 
 impl PendingLogin {
     /// Where to send the browser.
-    #[must_use]
     pub fn authorize_url(&self) -> &Url {
         &self.url
     }
 
     /// The redirect URI the authorization server will send the browser back to.
-    #[must_use]
     pub fn redirect_uri(&self) -> &Url {
         &self.redirect
-    }
-
-    /// The scopes asked for.
-    #[must_use]
-    pub fn scopes(&self) -> &[String] {
-        &self.scopes
     }
 }
 

@@ -21,9 +21,7 @@ pub use cache::{
     needs_refresh, RefreshErrorHook, TokenCache, TokenCacheOptions, DEFAULT_REFRESH_MARGIN,
 };
 pub use credential::{BoxFuture, StaticTokenCredential, TokenCredential};
-pub use credentials::{
-    ClientSecretCredential, InteractiveCredential, RefreshTokenHook, UsernamePasswordCredential,
-};
+pub use credentials::{ClientSecretCredential, InteractiveCredential, UsernamePasswordCredential};
 pub use environment::{
     EnvironmentCredential, AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
     AZURE_PASSWORD, AZURE_TENANT_ID, AZURE_USERNAME,

@@ -16,11 +16,10 @@ use crate::token::{AccessToken, RefreshTokenSecret};
 /// asked for again soon rather than used after it has expired.
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(300);
 
-/// The longest lifetime believed: a day, the most Microsoft's identity platform lets a
-/// tenant configure for an access token. A longer one (or an absolute expiry past it) is
-/// taken as a day: the token is asked for again sooner than needed, and no lifetime can
-/// push an expiry past what a clock or a date format can hold.
-pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest lifetime believed: a day, the most the identity platform lets a tenant
+/// configure for an access token, so no lifetime can push an expiry past what a clock or a
+/// date format can hold.
+pub(crate) const MAX_EXPIRES_IN: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The fields of [`AzureTokenResponse`], the only parts of a token response
 /// an error may name.

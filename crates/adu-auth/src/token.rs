@@ -1,15 +1,12 @@
 //! Access tokens and the injected clock.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// A bearer token and when it expires. `Debug` shows no secret.
-///
-/// Cloning is cheap (the secret is shared, not copied): a cached token is handed
-/// out on every request.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccessToken {
-    secret: std::sync::Arc<str>,
+    secret: String,
     expires_at: SystemTime,
 }
 
@@ -17,19 +14,17 @@ impl AccessToken {
     /// A token with the given secret and expiry.
     pub fn new(secret: impl Into<String>, expires_at: SystemTime) -> Self {
         AccessToken {
-            secret: secret.into().into(),
+            secret: secret.into(),
             expires_at,
         }
     }
 
     /// The token itself, to put after `Bearer ` in the `Authorization` header.
-    #[must_use]
     pub fn secret(&self) -> &str {
         &self.secret
     }
 
     /// When the token stops being valid.
-    #[must_use]
     pub fn expires_at(&self) -> SystemTime {
         self.expires_at
     }
@@ -43,14 +38,9 @@ impl AccessToken {
 
 impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let expires = self
-            .expires_at
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_secs();
         f.debug_struct("AccessToken")
             .field("secret", &"[redacted]")
-            .field("expires_at_unix", &expires)
+            .field("expires_at", &self.expires_at)
             .finish()
     }
 }
@@ -65,14 +55,6 @@ impl fmt::Debug for AccessToken {
 /// [`secret`](Self::secret). Refresh tokens rotate: each refresh may return a
 /// new one, after which the old one may be refused, so always persist the
 /// newest.
-///
-/// ```
-/// use adu_auth::RefreshTokenSecret;
-///
-/// let token = RefreshTokenSecret::new("0.AXoA-very-secret");
-/// assert_eq!(token.secret(), "0.AXoA-very-secret");
-/// assert!(!format!("{token:?} {token}").contains("very-secret"));
-/// ```
 #[derive(Clone, Debug)]
 pub struct RefreshTokenSecret(pub(crate) oauth2::RefreshToken);
 
@@ -83,7 +65,6 @@ impl RefreshTokenSecret {
     }
 
     /// The token itself, to store or to send to the token endpoint.
-    #[must_use]
     pub fn secret(&self) -> &str {
         self.0.secret()
     }
