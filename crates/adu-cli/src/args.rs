@@ -204,8 +204,10 @@ pub enum OutputFormat {
     Json,
 }
 
-/// A secret value from the command line or the environment; `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret value (from the command line, the environment or the token cache); `Debug`
+/// never shows it.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {

@@ -113,7 +113,7 @@ pub fn resolve_from(
             Ok(Some(cached)) if cached.is_usable_at(now) => {
                 return Ok(Resolved {
                     credential: Arc::new(StaticTokenCredential::new(AccessToken::new(
-                        cached.access_token.clone(),
+                        cached.access_token.expose().to_owned(),
                         cached.expires_at_time(),
                     ))),
                     source: Source::Cached(path),
@@ -186,7 +186,7 @@ fn credential_for(
     )?;
     if cached.is_usable_at(now) {
         credential = credential.with_access_token(AccessToken::new(
-            cached.access_token.clone(),
+            cached.access_token.expose().to_owned(),
             cached.expires_at_time(),
         ));
     }
@@ -253,11 +253,11 @@ impl PersistedLogin {
         let mut saved = lock(&self.saved);
         let mut next = saved.clone();
         if let Some(refresh) = credential.refresh_token() {
-            next.refresh_token = Some(refresh.secret().to_owned());
+            next.refresh_token = Some(Secret::new(refresh.secret()));
         }
         // Only a token for the cached scope replaces the cached one.
         if scopes == [saved.scope.as_str()] {
-            next.access_token = token.secret().to_owned();
+            next.access_token = Secret::new(token.secret());
             next.expires_at = token_cache::unix_seconds(token.expires_at());
         }
         if next == *saved {
@@ -362,7 +362,7 @@ mod tests {
         let path = dir.join("token.json");
         let now = SystemTime::now();
         let cached = token_cache::CachedToken {
-            access_token: "cached".into(),
+            access_token: Secret::new("cached"),
             expires_at: token_cache::unix_seconds(now + Duration::from_secs(3600)),
             flow: "implicit".into(),
             scope: "s".into(),
@@ -447,11 +447,11 @@ mod tests {
 
     fn signed_in(expires_at: SystemTime) -> token_cache::CachedToken {
         token_cache::CachedToken {
-            access_token: "at-old".into(),
+            access_token: Secret::new("at-old"),
             expires_at: token_cache::unix_seconds(expires_at),
             flow: "auth-code".into(),
             scope: "https://api.adu.microsoft.com/.default".into(),
-            refresh_token: Some("rt-1".into()),
+            refresh_token: Some(Secret::new("rt-1")),
             authority_host: Some("http://127.0.0.1:9/".into()),
             tenant: Some("emulator".into()),
             client_id: Some("adu-emulator".into()),
@@ -497,8 +497,11 @@ mod tests {
             );
         }
         let saved = token_cache::read(&path).unwrap().unwrap();
-        assert_eq!(saved.refresh_token.as_deref(), Some("rt-2"));
-        assert_eq!(saved.access_token, "at-new");
+        assert_eq!(
+            saved.refresh_token.as_ref().map(Secret::expose),
+            Some("rt-2")
+        );
+        assert_eq!(saved.access_token.expose(), "at-new");
         assert!(saved.is_usable_at(now));
         assert_eq!(saved.tenant.as_deref(), Some("emulator"));
         #[cfg(unix)]
@@ -516,8 +519,11 @@ mod tests {
         let other = ["https://api.adu.microsoft.com/user_impersonation"];
         futures_lite_block_on(resolved.credential.get_token(&other)).unwrap();
         let saved = token_cache::read(&path).unwrap().unwrap();
-        assert_eq!(saved.refresh_token.as_deref(), Some("rt-2"));
-        assert_eq!(saved.access_token, "at-old");
+        assert_eq!(
+            saved.refresh_token.as_ref().map(Secret::expose),
+            Some("rt-2")
+        );
+        assert_eq!(saved.access_token.expose(), "at-old");
 
         // A cache naming an authority that cannot be used is a usage error saying to sign in.
         let mut bad = signed_in(now);
@@ -579,7 +585,10 @@ mod tests {
                 .all(|(_, form)| form.contains("refresh_token=rt-1")));
         }
         let saved = token_cache::read(&path).unwrap().unwrap();
-        assert_eq!(saved.refresh_token.as_deref(), Some("rt-2"));
+        assert_eq!(
+            saved.refresh_token.as_ref().map(Secret::expose),
+            Some("rt-2")
+        );
 
         // When nothing newer was saved, the refusal stands: the command must sign in again.
         token_cache::write(&path, &signed_in(now - Duration::from_secs(10))).unwrap();
@@ -593,7 +602,10 @@ mod tests {
         assert_eq!(error.error_code(), Some("invalid_grant"));
         assert_eq!(seen.lock().unwrap().len(), 2);
         let saved = token_cache::read(&path).unwrap().unwrap();
-        assert_eq!(saved.refresh_token.as_deref(), Some("rt-1"));
+        assert_eq!(
+            saved.refresh_token.as_ref().map(Secret::expose),
+            Some("rt-1")
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

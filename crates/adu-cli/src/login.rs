@@ -11,7 +11,7 @@ use adu_auth::{
 };
 use adu_model::ApiVersion;
 
-use crate::args::{GlobalArgs, LoginArgs, LoginFlow, OutputFormat};
+use crate::args::{GlobalArgs, LoginArgs, LoginFlow, OutputFormat, Secret};
 use crate::exit::{Exit, Failure};
 use crate::operation;
 use crate::output::human_duration;
@@ -124,11 +124,11 @@ pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure>
     // so that later commands refresh instead of asking for another sign-in.
     let refresh_token = credential.refresh_token();
     let cached = CachedToken {
-        access_token: token.secret().to_owned(),
+        access_token: Secret::new(token.secret()),
         expires_at: token_cache::unix_seconds(token.expires_at()),
         flow: flow_name(args.flow).to_owned(),
         scope: scope.clone(),
-        refresh_token: refresh_token.as_ref().map(|r| r.secret().to_owned()),
+        refresh_token: refresh_token.as_ref().map(|r| Secret::new(r.secret())),
         authority_host: credential.authority().map(|a| a.host().to_string()),
         tenant: credential.authority().map(|a| a.tenant().to_owned()),
         client_id: credential.client_id().map(str::to_owned),

@@ -15,7 +15,7 @@
 
 use std::convert::Infallible;
 
-use adu_transport::http::{self, header, Method, StatusCode};
+use adu_transport::http::{self, header, HeaderValue, Method, StatusCode};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -171,15 +171,13 @@ async fn handle(
 fn page(status: StatusCode, body: &'static str) -> Page {
     let mut response = http::Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
-    for (name, value) in [
-        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-        (header::CACHE_CONTROL, "no-store"),
-        (header::CONNECTION, "close"),
-    ] {
-        response
-            .headers_mut()
-            .insert(name, http::HeaderValue::from_static(value));
-    }
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 

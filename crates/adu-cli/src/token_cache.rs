@@ -13,12 +13,13 @@
 //! a FIFO, a device or a huge file at the cache's path cannot hang `adu` or exhaust its
 //! memory, and another user cannot plant a sign-in for it.
 
-use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+use crate::args::Secret;
 
 /// The environment variable that overrides the cache file's path.
 pub const TOKEN_CACHE_ENV: &str = "ADU_TOKEN_CACHE";
@@ -32,11 +33,11 @@ pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 pub const MAX_CACHE_BYTES: u64 = 64 * 1024;
 
 /// What the cache file holds.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CachedToken {
     /// The bearer token.
-    pub access_token: String,
+    pub access_token: Secret,
     /// When it expires, in seconds since the Unix epoch.
     pub expires_at: u64,
     /// The flow that produced it (`auth-code` or `implicit`).
@@ -46,7 +47,7 @@ pub struct CachedToken {
     /// The refresh token of an authorization-code sign-in: later commands refresh with it
     /// when the access token has expired, and store the new (rotated) one here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
     /// Where to refresh: the authority host the sign-in used (with a trailing slash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority_host: Option<String>,
@@ -56,24 +57,6 @@ pub struct CachedToken {
     /// The application (client) id the sign-in used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
-}
-
-impl fmt::Debug for CachedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CachedToken")
-            .field("access_token", &"[redacted]")
-            .field("expires_at", &self.expires_at)
-            .field("flow", &self.flow)
-            .field("scope", &self.scope)
-            .field(
-                "refresh_token",
-                &self.refresh_token.as_ref().map(|_| "[redacted]"),
-            )
-            .field("authority_host", &self.authority_host)
-            .field("tenant", &self.tenant)
-            .field("client_id", &self.client_id)
-            .finish()
-    }
 }
 
 impl CachedToken {
@@ -90,7 +73,7 @@ impl CachedToken {
     /// What a refresh needs (refresh token, tenant, client id), when all of it is there.
     pub fn refreshable(&self) -> Option<(&str, &str, &str)> {
         match (&self.refresh_token, &self.tenant, &self.client_id) {
-            (Some(r), Some(t), Some(c)) if !r.is_empty() => Some((r, t, c)),
+            (Some(r), Some(t), Some(c)) if !r.expose().is_empty() => Some((r.expose(), t, c)),
             _ => None,
         }
     }
@@ -290,7 +273,7 @@ mod tests {
 
     fn token(expires_at: u64) -> CachedToken {
         CachedToken {
-            access_token: "eyJ0-secret".into(),
+            access_token: Secret::new("eyJ0-secret"),
             expires_at,
             flow: "implicit".into(),
             scope: "s".into(),
@@ -304,7 +287,7 @@ mod tests {
     fn refreshable_token() -> CachedToken {
         CachedToken {
             flow: "auth-code".into(),
-            refresh_token: Some("rt-secret-refresh".into()),
+            refresh_token: Some(Secret::new("rt-secret-refresh")),
             authority_host: Some("http://127.0.0.1:1/".into()),
             tenant: Some("emulator".into()),
             client_id: Some("adu-emulator".into()),
@@ -338,12 +321,6 @@ mod tests {
         let mut partial = full;
         partial.client_id = None;
         assert_eq!(partial.refreshable(), None);
-    }
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("adu-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
     }
 
     #[test]
@@ -380,7 +357,8 @@ mod tests {
 
     #[test]
     fn round_trip_owner_only() {
-        let dir = temp_dir("cache");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("nested").join("token.json");
         assert_eq!(read(&path).unwrap(), None);
         write(&path, &token(42)).unwrap();
@@ -412,12 +390,11 @@ mod tests {
         assert_eq!(leftovers, 1, "no temporary file is left behind");
         std::fs::write(&path, b"not json").unwrap();
         assert!(matches!(read(&path), Err(Error::Invalid { .. })));
-        let _ = std::fs::remove_dir_all(&dir);
     }
     #[test]
     fn the_size_limit_is_inclusive_and_a_larger_file_is_refused_unread() {
-        let dir = temp_dir("size");
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("token.json");
         // A valid cache padded to exactly the limit is still read.
         let mut json = serde_json::to_vec(&token(42)).unwrap();
@@ -439,17 +416,15 @@ mod tests {
             assert!(message.contains("65536 bytes"), "{message}");
             assert!(message.contains("run `adu login` again"), "{message}");
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_directory_is_refused() {
-        let dir = temp_dir("dir");
-        std::fs::create_dir_all(&dir).unwrap();
-        let error = read(&dir).unwrap_err();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let error = read(dir).unwrap_err();
         assert!(matches!(error, Error::NotAFile { .. }), "{error:?}");
         assert!(error.to_string().contains("not a regular file"));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[cfg(unix)]
@@ -463,8 +438,8 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_fifo_is_refused_without_blocking() {
-        let dir = temp_dir("fifo");
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let fifo = dir.join("token.json");
         let made = std::process::Command::new("mkfifo")
             .arg(&fifo)
@@ -485,13 +460,13 @@ mod tests {
         reader.join().unwrap();
         let error = outcome.expect("reading a FIFO must not block").unwrap_err();
         assert!(matches!(error, Error::NotAFile { .. }), "{error:?}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[cfg(unix)]
     #[test]
     fn a_symlink_is_followed_and_the_target_is_checked() {
-        let dir = temp_dir("symlink");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let target = dir.join("elsewhere.json");
         write(&target, &token(42)).unwrap();
         let link = dir.join("token.json");
@@ -500,7 +475,6 @@ mod tests {
         let fifo_link = dir.join("to-null.json");
         std::os::unix::fs::symlink("/dev/null", &fifo_link).unwrap();
         assert!(matches!(read(&fifo_link), Err(Error::NotAFile { .. })));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[cfg(unix)]
@@ -516,13 +490,13 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_cache_owned_by_another_user_is_refused() {
-        let dir = temp_dir("owner");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("token.json");
         write(&path, &token(42)).unwrap();
         // Only root can give a file away; as another user, the decision itself is covered by
         // `only_the_users_own_or_roots_files_are_trusted`.
         if !rustix::process::geteuid().is_root() {
-            let _ = std::fs::remove_dir_all(&dir);
             return;
         }
         std::os::unix::fs::chown(&path, Some(4242), None).unwrap();
@@ -532,6 +506,5 @@ mod tests {
             "{error:?}"
         );
         assert!(error.to_string().contains("another user (uid 4242)"));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{adu, spawn, temp_dir, wait_exit, wait_for_line};
+use common::{adu, spawn, wait_exit, wait_for_line};
 
 #[test]
 fn the_demo_imports_and_waits_until_succeeded() {
@@ -43,7 +43,8 @@ fn the_demo_speaks_the_legacy_api_too() {
 
 #[test]
 fn emulator_serve_runs_until_sigterm_and_answers_adu_over_https() {
-    let dir = temp_dir("serve");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let scenario = dir.join("scenario.json");
     std::fs::write(
         &scenario,
@@ -111,12 +112,12 @@ fn emulator_serve_runs_until_sigterm_and_answers_adu_over_https() {
         .unwrap();
     assert!(status.success());
     assert_eq!(wait_exit(&mut serve.child), 0);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn emulator_serve_refuses_a_bad_scenario_with_exit_2() {
-    let dir = temp_dir("serve-bad");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let scenario = dir.join("scenario.json");
     for (json, says) in [
         (r#"{ "operatoins": [] }"#, "scenario"),
@@ -137,12 +138,12 @@ fn emulator_serve_refuses_a_bad_scenario_with_exit_2() {
         assert!(run.stderr.contains(says), "{json}: {}", run.stderr);
         assert!(run.stdout.is_empty(), "{json}: {run:?}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn emulator_serve_listens_where_the_scenario_says() {
-    let dir = temp_dir("serve-bind");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
@@ -168,5 +169,4 @@ fn emulator_serve_listens_where_the_scenario_says() {
         .unwrap();
     assert!(status.success());
     assert_eq!(wait_exit(&mut serve.child), 0);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,9 +7,7 @@
 mod common;
 
 use adu_emulator::{Config, OperationSpec, Timings};
-use common::{
-    adu, http_get_location, http_request, query_param, spawn, temp_dir, wait_exit, wait_for_line,
-};
+use common::{adu, http_get_location, http_request, query_param, spawn, wait_exit, wait_for_line};
 
 /// Starts `adu login` and returns the child with the authorize URL it printed.
 fn start_login(flow: &str, authority: &str, cache: &std::path::Path) -> (common::Spawned, String) {
@@ -38,7 +36,8 @@ fn start_login(flow: &str, authority: &str, cache: &std::path::Path) -> (common:
 async fn implicit_login_caches_an_owner_only_token_that_later_commands_use() {
     let emulator = adu_emulator::start(Config::default()).await.unwrap();
     let id = emulator.add_operation(OperationSpec::succeeding().with_timings(Timings::immediate()));
-    let dir = temp_dir("login-implicit");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let cache = dir.join("cache").join("token.json");
 
     let (mut login, url) = start_login("implicit", &emulator.authority_url(), &cache);
@@ -120,14 +119,14 @@ async fn implicit_login_caches_an_owner_only_token_that_later_commands_use() {
     );
     assert_eq!(first.code, 3, "{first:?}");
 
-    let _ = std::fs::remove_dir_all(&dir);
     emulator.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_state_is_refused_with_exit_3_and_nothing_is_cached() {
     let emulator = adu_emulator::start(Config::default()).await.unwrap();
-    let dir = temp_dir("login-forged");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let cache = dir.join("token.json");
     let (mut login, url) = start_login("implicit", &emulator.authority_url(), &cache);
     let redirect = query_param(&url, "redirect_uri").unwrap();
@@ -140,7 +139,6 @@ async fn a_forged_state_is_refused_with_exit_3_and_nothing_is_cached() {
     assert!(error.contains("state"), "{error}");
     assert!(!error.contains(&token), "the token leaked: {error}");
     assert!(!cache.exists());
-    let _ = std::fs::remove_dir_all(&dir);
     emulator.shutdown().await;
 }
 
@@ -149,7 +147,8 @@ async fn auth_code_login_sends_pkce_and_exchanges_the_code_at_the_token_endpoint
     // A code the emulator never issued: the exchange is refused (`invalid_grant`). This checks
     // the URL, the redirect handling and that the token endpoint's refusal is exit code 3.
     let emulator = adu_emulator::start(Config::default()).await.unwrap();
-    let dir = temp_dir("login-code");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let cache = dir.join("token.json");
     let (mut login, url) = start_login("auth-code", &emulator.authority_url(), &cache);
     assert_eq!(query_param(&url, "response_type").as_deref(), Some("code"));
@@ -169,7 +168,6 @@ async fn auth_code_login_sends_pkce_and_exchanges_the_code_at_the_token_endpoint
     assert!(error.contains("token endpoint"), "{error}");
     assert_eq!(emulator.stats().token_requests, before + 1);
     assert!(!cache.exists());
-    let _ = std::fs::remove_dir_all(&dir);
     emulator.shutdown().await;
 }
 
@@ -216,7 +214,8 @@ fn inode(path: &std::path::Path) -> u64 {
 async fn auth_code_login_end_to_end_then_commands_use_and_refresh_the_cached_sign_in() {
     let emulator = adu_emulator::start(Config::default()).await.unwrap();
     let id = emulator.add_operation(OperationSpec::succeeding().with_timings(Timings::immediate()));
-    let dir = temp_dir("login-code-e2e");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let cache = dir.join("cache").join("token.json");
 
     // 1. `adu login --flow auth-code`, the browser played by two plain HTTP requests.
@@ -317,7 +316,6 @@ async fn auth_code_login_end_to_end_then_commands_use_and_refresh_the_cached_sig
         "a failed refresh saves nothing"
     );
 
-    let _ = std::fs::remove_dir_all(&dir);
     emulator.shutdown().await;
 }
 
@@ -325,7 +323,8 @@ async fn auth_code_login_end_to_end_then_commands_use_and_refresh_the_cached_sig
 async fn an_expired_implicit_sign_in_is_not_refreshed() {
     let emulator = adu_emulator::start(Config::default()).await.unwrap();
     let id = emulator.add_operation(OperationSpec::succeeding().with_timings(Timings::immediate()));
-    let dir = temp_dir("login-implicit-expired");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let cache = dir.join("token.json");
     let cached = serde_json::json!({
         "accessToken": emulator.issue_token(),
@@ -338,6 +337,5 @@ async fn an_expired_implicit_sign_in_is_not_refreshed() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("expired"), "{}", run.stderr);
     assert_eq!(emulator.stats().token_requests, 0);
-    let _ = std::fs::remove_dir_all(&dir);
     emulator.shutdown().await;
 }

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -44,14 +44,6 @@ impl Run {
         serde_json::from_str(self.stderr.trim())
             .unwrap_or_else(|e| panic!("stderr is not one JSON document ({e}): {self:?}"))
     }
-}
-
-/// A private temporary directory for one test.
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("adu-cli-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// `adu` with a clean environment: no ADU_* or AZURE_* variables, and a token cache path
@@ -137,50 +129,29 @@ pub fn wait_for_line(rx: &mpsc::Receiver<String>, pred: impl Fn(&str) -> bool) -
     }
 }
 
-/// Waits for a child to exit (bounded).
+/// Waits for a child to exit; a watchdog kills it if it has not after 30 seconds, so a
+/// broken binary fails the test instead of hanging it.
 pub fn wait_exit(child: &mut Child) -> i32 {
-    for _ in 0..600 {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
+    let (exited, watched) = mpsc::channel::<()>();
+    let pid = child.id().to_string();
+    let watchdog = std::thread::spawn(move || {
+        let timed_out = watched.recv_timeout(Duration::from_secs(30)).is_err();
+        if timed_out {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
         }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    panic!("the child did not exit");
+        timed_out
+    });
+    let status = child.wait().unwrap();
+    let _ = exited.send(());
+    assert!(!watchdog.join().unwrap(), "the child did not exit");
+    status.code().unwrap_or(-1)
 }
 
-/// Decodes `%XX` and `+` in a query component.
-pub fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-                out.push(u8::from_str_radix(hex, 16).unwrap());
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
-/// The value of query parameter `name` in `url`.
+/// The value of query parameter `name` in `url`, decoded.
 pub fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then(|| percent_decode(v))
-    })
+    let url = url::Url::parse(url).expect("an absolute URL");
+    url.query_pairs()
+        .find_map(|(k, v)| (k == name).then(|| v.into_owned()))
 }
 
 /// One raw HTTP/1.1 request to a loopback URL `http://host:port/path...`; returns status and body.
