@@ -50,8 +50,15 @@ pub fn request(
 
 /// Sends one request on a new plain connection and reads the whole answer.
 pub async fn send_req(addr: SocketAddr, req: Request<Full<Bytes>>) -> Result<Answer, BoxError> {
-    let tcp = tokio::net::TcpStream::connect(addr).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    exchange(tokio::net::TcpStream::connect(addr).await?, req).await
+}
+
+/// Sends one request over `io` and reads the whole answer.
+async fn exchange<I>(io: I, req: Request<Full<Bytes>>) -> Result<Answer, BoxError>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
     tokio::spawn(conn);
     let resp = sender.send_request(req).await?;
     let (parts, body) = resp.into_parts();
@@ -124,16 +131,7 @@ pub async fn send_tls(
     let tls = connector
         .connect(ServerName::try_from("localhost")?, tcp)
         .await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-    tokio::spawn(conn);
-    let resp = sender.send_request(req).await?;
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await?.to_bytes();
-    Ok(Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    })
+    exchange(tls, req).await
 }
 
 /// The current API's path for an operation.

@@ -17,6 +17,22 @@ async fn with_fault(rule: FaultRule) -> (adu_emulator::RunningEmulator, String, 
     (emu, id, token)
 }
 
+/// GETs operation `id`, returning as soon as the headers come (the body streams in after).
+async fn get_streamed(
+    emu: &adu_emulator::RunningEmulator,
+    id: &str,
+    token: &str,
+) -> http::Response<hyper::body::Incoming> {
+    let tcp = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let auth = format!("Bearer {token}");
+    let get = request("GET", &current_path(id), &[("authorization", &auth)], b"");
+    sender.send_request(get).await.unwrap()
+}
+
 #[tokio::test]
 async fn status_faults_hit_the_first_n_requests() {
     let rule = FaultRule::new(FaultKind::Status(503))
@@ -85,21 +101,7 @@ async fn reset_drops_the_connection_without_an_answer() {
 #[tokio::test]
 async fn truncate_cuts_the_body_short_of_its_content_length() {
     let (emu, id, token) = with_fault(FaultRule::new(FaultKind::Truncate)).await;
-    let auth = format!("Bearer {token}");
-    let tcp = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let resp = sender
-        .send_request(request(
-            "GET",
-            &current_path(&id),
-            &[("authorization", &auth)],
-            b"",
-        ))
-        .await
-        .unwrap();
+    let resp = get_streamed(&emu, &id, &token).await;
     assert_eq!(resp.status(), 200);
     let announced: usize = resp.headers()["content-length"]
         .to_str()
@@ -128,21 +130,7 @@ async fn truncate_cuts_the_body_short_of_its_content_length() {
 async fn stall_sends_the_headers_and_half_then_the_rest_after_the_stall() {
     let stall = Duration::from_secs(3600);
     let (emu, id, token) = with_fault(FaultRule::new(FaultKind::Stall(stall))).await;
-    let auth = format!("Bearer {token}");
-    let tcp = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let resp = sender
-        .send_request(request(
-            "GET",
-            &current_path(&id),
-            &[("authorization", &auth)],
-            b"",
-        ))
-        .await
-        .unwrap();
+    let resp = get_streamed(&emu, &id, &token).await;
     // The headers and half of the body come at once, an hour before the rest.
     assert_eq!(resp.status(), 200);
     let announced: usize = resp.headers()["content-length"]
@@ -174,21 +162,7 @@ async fn stall_sends_the_headers_and_half_then_the_rest_after_the_stall() {
 async fn shutdown_cuts_a_stalled_body() {
     let (emu, id, token) =
         with_fault(FaultRule::new(FaultKind::Stall(Duration::from_secs(3600)))).await;
-    let auth = format!("Bearer {token}");
-    let tcp = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let resp = sender
-        .send_request(request(
-            "GET",
-            &current_path(&id),
-            &[("authorization", &auth)],
-            b"",
-        ))
-        .await
-        .unwrap();
+    let resp = get_streamed(&emu, &id, &token).await;
     // An hour-long stall: the test ends only if shutdown cuts it.
     let reader = tokio::spawn(async move { resp.into_body().collect().await.is_err() });
     emu.shutdown().await;
