@@ -827,7 +827,12 @@ fn passing_failure(error: &Error) -> Option<Option<Duration>> {
 /// Whether `error`'s chain holds a [`TransportError`] that another try would not mend.
 fn lasting_transport_failure_in(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(error);
-    while let Some(e) = current {
+    while let Some(mut e) = current {
+        // Looked through with `inner`: as a source, an `HttpClientError` hands out the `Arc`
+        // it keeps the error in, which no downcast to `TransportError` sees through.
+        if let Some(http) = e.downcast_ref::<adu_auth::HttpClientError>() {
+            e = http.inner();
+        }
         if e.downcast_ref::<TransportError>()
             .is_some_and(|t| !t.is_transient())
         {
