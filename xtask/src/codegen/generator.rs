@@ -1,19 +1,16 @@
-//! The code generator behind `cargo xtask codegen`: API descriptions in, Rust source out.
+//! The code generator behind `cargo xtask codegen`: it merges the `definitions` of our
+//! Swagger 2.0 descriptions (one per API version) by name and emits one module. They must
+//! agree on everything but prose and enum values: an enum gets the union of its values
+//! (older versions' first) plus `Unknown(String)`; the newest version's prose wins.
+//! Vendor extensions:
 //!
-//! It reads our Swagger 2.0 descriptions (one per API version), merges their
-//! `definitions` by name and emits one module. Same-named definitions must agree on
-//! everything but prose and enum values: an enum gets the union of its values (older
-//! versions' first) plus `Unknown(String)`, and the newest version's descriptions win.
-//! The vendor extensions it understands:
-//!
-//! - `x-adu-rust-type` on a property: the Rust type to use, imported from the crate root
-//!   (for example `Timestamp` for date-times);
+//! - `x-adu-rust-type` on a property: the Rust type, imported from the crate root (every
+//!   date-time needs one, for example `Timestamp`);
 //! - `x-adu-alias` on an optional property: another spelling accepted when deserializing
 //!   (read through a wire struct that keeps both apart; the primary spelling wins);
-//! - `x-adu-boxed: true` on a `$ref` property: store it in a `Box` (for a large value
-//!   that is seldom there, so the struct that holds it stays small to move);
-//! - `x-adu-derive` on an object definition: traits to derive on top of the usual
-//!   `Debug, Clone, PartialEq, Eq, Serialize, Deserialize`.
+//! - `x-adu-boxed: true` on a `$ref` property: the value is kept in a `Box` (a type that
+//!   holds itself needs one; a large value seldom there keeps its holder small to move);
+//! - `x-adu-derive` on an object: traits to derive besides the usual ones.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -21,6 +18,7 @@ use std::fmt::Write as _;
 use heck::{ToLowerCamelCase, ToSnakeCase, ToUpperCamelCase};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The first lines of the generated file.
 pub const HEADER: &str = "\
@@ -31,7 +29,6 @@ pub const HEADER: &str = "\
 /// The part of a description the generator reads.
 #[derive(Deserialize)]
 struct Document {
-    swagger: String,
     definitions: IndexMap<String, Schema>,
 }
 
@@ -51,8 +48,9 @@ struct Schema {
     required: Vec<String>,
     #[serde(rename = "enum")]
     values: Vec<String>,
+    /// `x-ms-enum`, whose `values` give a variant name and a description per value.
     #[serde(rename = "x-ms-enum")]
-    ms_enum: MsEnum,
+    ms_enum: Value,
     #[serde(rename = "x-adu-rust-type")]
     rust_type: Option<String>,
     #[serde(rename = "x-adu-alias")]
@@ -61,21 +59,6 @@ struct Schema {
     boxed: bool,
     #[serde(rename = "x-adu-derive")]
     derive: Vec<String>,
-}
-
-/// `x-ms-enum`: a variant name and a description per value.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(default)]
-struct MsEnum {
-    values: Vec<EnumValue>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(default)]
-struct EnumValue {
-    value: String,
-    name: Option<String>,
-    description: String,
 }
 
 type Definitions = IndexMap<String, Schema>;
@@ -88,17 +71,11 @@ pub fn generate(descriptions: &[(&str, &str)]) -> Result<String, String> {
     for (version, text) in descriptions.iter().rev() {
         let doc: Document = serde_json::from_str(text)
             .map_err(|e| format!("the {version} description is invalid: {e}"))?;
-        if doc.swagger != "2.0" {
-            return Err(format!("the {version} description is not Swagger 2.0"));
-        }
         for (name, older) in doc.definitions {
-            match merged.get_mut(&name) {
-                Some((newer_version, newer)) => {
-                    merge(&name, (newer_version, newer), (version, older))?
-                }
-                None => {
-                    merged.insert(name, (version, older));
-                }
+            if let Some((newer_version, newer)) = merged.get_mut(&name) {
+                merge(&name, (newer_version, newer), (version, older))?;
+            } else {
+                merged.insert(name, (version, older));
             }
         }
     }
@@ -125,13 +102,15 @@ fn merge(name: &str, newer: (&str, &mut Schema), older: (&str, Schema)) -> Resul
         ));
     }
     let (newer, older) = (newer.1, older.1);
+    // The older version's values first; the newer one's `x-ms-enum` entries come first.
+    let entries = |s: &Schema| s.ms_enum["values"].as_array().cloned().unwrap_or_default();
+    let entries = [entries(newer), entries(&older)].concat();
+    newer.ms_enum = serde_json::json!({ "values": entries });
+    newer.values.retain(|v| !older.values.contains(v));
+    newer.values.splice(0..0, older.values);
     if newer.description.is_empty() {
         newer.description = older.description;
     }
-    // The older version's values first; the newer one's entries win where both name one.
-    newer.values.retain(|v| !older.values.contains(v));
-    newer.values.splice(0..0, older.values);
-    newer.ms_enum.values.extend(older.ms_enum.values);
     Ok(())
 }
 
@@ -142,20 +121,21 @@ fn without_prose(s: &mut Schema) {
 }
 
 fn emit(defs: &Definitions) -> Result<String, String> {
-    let mut imports = BTreeSet::new();
     let mut body = String::new();
     for (name, def) in defs {
         body.push('\n');
         match def.ty.as_deref() {
             Some("string") if !def.values.is_empty() => emit_enum(&mut body, name, def)?,
-            Some("object") => emit_struct(&mut body, &mut imports, defs, name, def)?,
-            other => {
-                return Err(format!(
-                    "definition `{name}`: type {other:?} is not supported"
-                ))
-            }
+            Some("object") => emit_struct(&mut body, defs, name, def)?,
+            other => return Err(format!("`{name}`: unsupported type {other:?}")),
         }
     }
+    // The types named by `x-adu-rust-type`, of properties or of their items.
+    let properties = defs.values().flat_map(|d| d.properties.values());
+    let custom = properties
+        .flat_map(|p| [Some(p), p.items.as_deref()])
+        .flatten();
+    let imports: BTreeSet<_> = custom.filter_map(|s| s.rust_type.as_deref()).collect();
     let imports: Vec<_> = imports.into_iter().collect();
     Ok(format!(
         "{HEADER}\n//! Model types generated from the project's API description.\n\n\
@@ -173,19 +153,22 @@ fn emit_enum(out: &mut String, name: &str, def: &Schema) -> Result<(), String> {
     let _ = writeln!(out, "pub enum {name} {{");
     let (mut idents, mut as_str, mut from_wire) = (BTreeSet::new(), String::new(), String::new());
     for value in &def.values {
-        let entry = def.ms_enum.values.iter().find(|v| &v.value == value);
-        let ident = entry.and_then(|e| e.name.clone());
-        let ident = ident.unwrap_or_else(|| value.to_upper_camel_case());
+        let entries = def.ms_enum["values"].as_array().into_iter().flatten();
+        let entry = entries
+            .clone()
+            .find(|e| e["value"] == **value)
+            .unwrap_or(&Value::Null);
+        let ident = entry["name"]
+            .as_str()
+            .map_or_else(|| value.to_upper_camel_case(), str::to_owned);
         if ident == "Unknown" || !idents.insert(ident.clone()) {
-            return Err(format!(
-                "definition `{name}`: two values make the variant `{ident}`"
-            ));
+            return Err(format!("`{name}`: two values make the variant `{ident}`"));
         }
         let fallback = format!("The value `{value}`.");
         doc(
             out,
             "    ",
-            entry.map_or(&fallback, |e| &e.description),
+            entry["description"].as_str().unwrap_or(&fallback),
             value,
         );
         let _ = writeln!(out, "    {ident},");
@@ -238,36 +221,28 @@ impl<'de> Deserialize<'de> for {name} {{
 
 fn emit_struct(
     out: &mut String,
-    imports: &mut BTreeSet<String>,
     defs: &Definitions,
     name: &str,
     def: &Schema,
 ) -> Result<(), String> {
-    if let Some(missing) = def
+    let missing = def
         .required
         .iter()
-        .find(|r| !def.properties.contains_key(*r))
-    {
-        return Err(format!(
-            "definition `{name}`: required `{missing}` is not a property"
-        ));
+        .find(|r| !def.properties.contains_key(*r));
+    if let Some(missing) = missing {
+        return Err(format!("`{name}`: required `{missing}` is not a property"));
     }
     let mut traits = vec!["Debug", "Clone", "PartialEq", "Eq"];
     traits.extend(def.derive.iter().map(String::as_str));
-    if def.required.is_empty() && !traits.contains(&"Default") {
-        // `new()` without parameters wants a `Default` beside it (clippy's `new_without_default`).
-        traits.push("Default");
-    }
     traits.extend(["Serialize", "Deserialize"]);
     // A property with a second spelling is read through a wire struct that keeps both
     // spellings apart: with serde's `alias`, a body carrying both would be refused as a
     // duplicate field, and a whole operation would fail to decode over a casing quirk.
     let aliased = def.properties.values().any(|p| p.alias.is_some());
     let wire_name = format!("{name}Wire");
-    let from = if aliased {
-        format!(", from = {wire_name:?}")
-    } else {
-        String::new()
+    let from = match aliased {
+        true => format!(", from = {wire_name:?}"),
+        false => String::new(),
     };
     doc(out, "", &def.description, name);
     let _ = writeln!(out, "#[derive({})]", traits.join(", "));
@@ -282,19 +257,10 @@ fn emit_struct(
         let what = format!("definition `{name}`, property `{wire}`");
         let required = def.required.contains(wire);
         let field = wire.to_snake_case();
-        let plain = rust_type(&what, p, defs, imports)?;
-        let target = p
-            .reference
-            .as_deref()
-            .and_then(|r| r.strip_prefix("#/definitions/"));
-        if p.boxed && target.is_none() {
-            return Err(format!("{what}: `x-adu-boxed` is for `$ref` properties"));
-        }
-        let boxed = p.boxed || target.is_some_and(|t| reaches(defs, t, name));
-        let mut ty = if boxed {
-            format!("Box<{plain}>")
-        } else {
-            plain.clone()
+        let plain = rust_type(&what, p, defs)?;
+        let mut ty = match p.boxed {
+            true => format!("Box<{plain}>"),
+            false => plain.clone(),
         };
         let mut serde = Vec::new();
         // heck's lowerCamelCase of a snake_case name is what serde's `camelCase` makes of it.
@@ -311,10 +277,9 @@ fn emit_struct(
             }
             (true, None) => {
                 params.push(format!("{field}: {plain}"));
-                inits.push(if boxed {
-                    format!("{field}: Box::new({field})")
-                } else {
-                    field.clone()
+                inits.push(match p.boxed {
+                    true => format!("{field}: Box::new({field})"),
+                    false => field.clone(),
                 });
             }
             (false, _) => {
@@ -382,15 +347,9 @@ impl From<{wire_name}> for {name} {{
     Ok(())
 }
 
-/// The Rust type of a property's schema; a type named by `x-adu-rust-type` is imported.
-fn rust_type(
-    what: &str,
-    s: &Schema,
-    defs: &Definitions,
-    imports: &mut BTreeSet<String>,
-) -> Result<String, String> {
+/// The Rust type of a property's schema.
+fn rust_type(what: &str, s: &Schema, defs: &Definitions) -> Result<String, String> {
     if let Some(custom) = &s.rust_type {
-        imports.insert(custom.clone());
         return Ok(custom.clone());
     }
     if let Some(target) = &s.reference {
@@ -399,41 +358,14 @@ fn rust_type(
             _ => Err(format!("{what}: `{target}` is not one of our definitions")),
         };
     }
-    Ok(match (s.ty.as_deref(), s.format.as_deref()) {
-        (Some("string"), Some("date-time")) => {
-            return Err(format!("{what}: a date-time needs `x-adu-rust-type`"))
+    match (s.ty.as_deref(), s.format.as_deref(), &s.items) {
+        (Some("string"), Some("date-time"), _) => {
+            Err(format!("{what}: a date-time needs `x-adu-rust-type`"))
         }
-        (Some("string"), _) => "String".to_owned(),
-        (Some("boolean"), _) => "bool".to_owned(),
-        (Some("integer"), Some("int32")) => "i32".to_owned(),
-        (Some("integer"), _) => "i64".to_owned(),
-        (Some("array"), _) => match &s.items {
-            Some(items) => format!("Vec<{}>", rust_type(what, items, defs, imports)?),
-            None => return Err(format!("{what}: an array needs `items`")),
-        },
-        (other, _) => return Err(format!("{what}: type {other:?} is not supported")),
-    })
-}
-
-/// Whether definition `from` can reach definition `to` through fields held
-/// directly (not inside a `Vec`): such a field needs a `Box` to have a size.
-fn reaches(defs: &Definitions, from: &str, to: &str) -> bool {
-    let (mut stack, mut seen) = (vec![from], BTreeSet::new());
-    while let Some(name) = stack.pop() {
-        if name == to {
-            return true;
-        }
-        if seen.insert(name) {
-            let props = defs
-                .get(name)
-                .into_iter()
-                .flat_map(|d| d.properties.values());
-            stack.extend(
-                props.filter_map(|p| p.reference.as_deref()?.strip_prefix("#/definitions/")),
-            );
-        }
+        (Some("string"), _, _) => Ok("String".to_owned()),
+        (Some("array"), _, Some(items)) => Ok(format!("Vec<{}>", rust_type(what, items, defs)?)),
+        (other, _, _) => Err(format!("{what}: unsupported type {other:?}")),
     }
-    false
 }
 
 /// Writes a doc comment, wrapped at about 90 columns (rustfmt leaves comments alone).
