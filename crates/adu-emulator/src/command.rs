@@ -13,8 +13,8 @@ use crate::server::{start, RunningEmulator};
 ///
 /// A command line flattens them (`#[command(flatten)]`), builds the configuration with
 /// [`ServeArgs::config`] (its errors are the user's to fix) and runs it with
-/// [`ServeArgs::serve`].
-#[derive(Debug, Clone, Default, clap::Args)]
+/// [`ServeArgs::serve`]. `Debug` never shows the client secret.
+#[derive(Clone, Default, clap::Args)]
 #[non_exhaustive]
 pub struct ServeArgs {
     /// The port to listen on (0 picks a free one) [default: the port of the scenario's
@@ -40,12 +40,31 @@ pub struct ServeArgs {
     #[arg(long)]
     pub client_id: Option<String>,
     /// The client secret the token endpoint accepts [default: the scenario's, else
-    /// adu-emulator-secret].
+    /// adu-emulator-secret]. Prefer the environment variable: a value on the command line
+    /// shows in the process list.
     #[arg(long, env = "ADU_EMULATOR_CLIENT_SECRET", hide_env_values = true)]
     pub client_secret: Option<String>,
     /// Serve the API without requiring bearer tokens.
     #[arg(long)]
     pub no_auth: bool,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("port", &self.port)
+            .field("bind", &self.bind)
+            .field("scenario", &self.scenario)
+            .field("tls_cert", &self.tls_cert)
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("no_auth", &self.no_auth)
+            .finish()
+    }
 }
 
 impl ServeArgs {
@@ -189,6 +208,17 @@ mod tests {
         assert!(refused.to_string().contains("--tls-cert PATH"), "{refused}");
         a.tls_cert = Some("/tmp/x.pem".into());
         assert!(a.config().unwrap().tls);
+    }
+
+    #[test]
+    fn debug_never_shows_the_client_secret() {
+        let (mut a, _dir) = args(None);
+        a.client_secret = Some("s3cret-4Kq".to_owned());
+        let debug = format!("{a:?}");
+        assert!(
+            !debug.contains("s3cret-4Kq") && debug.contains("<redacted>"),
+            "{debug}"
+        );
     }
 
     #[test]
