@@ -208,6 +208,7 @@ pub enum OutputFormat {
 /// never shows it.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
+// secrecy's SecretString does not serialize, and the token cache writes its tokens.
 pub struct Secret(String);
 
 impl Secret {

@@ -21,6 +21,8 @@ pub fn operation_json(operation: &AnyOperation) -> String {
 /// DEL, C1) and the bidirectional formatting characters are shown as `\u{..}` escapes, so no
 /// answer can move the cursor, retitle the window, clear the screen, start a line of its own
 /// or reorder what is shown. Text without them is returned as it is.
+// `str::escape_debug` would also escape quotes and backslashes in ordinary text, and
+// strip-ansi-escapes drops what it removes instead of showing it, so the escape is written here.
 pub fn plain(text: &str) -> Cow<'_, str> {
     let unsafe_char =
         |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
@@ -168,6 +170,7 @@ pub fn failure_json(failure: &Failure) -> String {
 }
 
 /// A duration for people: `850ms`, `2.1s`, `1m05s`, `2h03m`.
+// humantime's `format_duration` spells every unit (`2s 100ms`), not one rounded figure.
 pub fn human_duration(d: std::time::Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {

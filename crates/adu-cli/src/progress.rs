@@ -239,11 +239,7 @@ impl Progress {
         if self.mode != Mode::Live {
             return None;
         }
-        // `wide_msg` cuts the line to the terminal's width rather than letting it wrap.
-        let style = ProgressStyle::with_template("{spinner} {wide_msg}")
-            .expect("the template is valid")
-            .tick_chars("|/-\\ ");
-        let bar = LIVE_LINES.add(ProgressBar::new_spinner().with_style(style));
+        let bar = LIVE_LINES.add(ProgressBar::new_spinner().with_style(live_style()));
         bar.enable_steady_tick(REDRAW);
         let (progress, shown) = (self.clone(), bar.clone());
         let redraw = tokio::spawn(async move {
@@ -255,6 +251,14 @@ impl Progress {
         });
         Some(LiveLine { bar, redraw })
     }
+}
+
+/// The live line's look: an ASCII spinner, then the line, cut to the terminal's width
+/// (`wide_msg`) rather than wrapped.
+fn live_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {wide_msg}")
+        .expect("the template is valid")
+        .tick_chars("|/-\\ ")
 }
 
 /// The live line of a wait on the terminal.
@@ -338,7 +342,10 @@ mod tests {
     fn live_line_shows_status_elapsed_and_next_poll() {
         let t0 = Instant::now();
         let mut s = ProgressState::new(t0);
-        assert!(render_live(&s, &policy(), t0).contains("waiting for the first answer"));
+        assert_eq!(
+            render_live(&s, &policy(), t0),
+            "waiting for the first answer · 0ms elapsed · starting · 0 requests"
+        );
         s.polls = 1;
         s.in_flight = true;
         assert!(render_live(&s, &policy(), t0).contains("polling..."));
@@ -393,6 +400,76 @@ mod tests {
                 .is_some_and(|p| p.contains("20ms")),
             "{:?}",
             s.last_problem
+        );
+    }
+
+    #[test]
+    fn server_text_is_escaped_in_every_line() {
+        let t0 = Instant::now();
+        let mut s = ProgressState::new(t0);
+        s.status = Some(OperationStatus::Unknown("Run\x1b[2J\u{202E}ning".into()));
+        for line in [
+            render_live(&s, &policy(), t0),
+            render_status_line(&s, &policy(), t0),
+        ] {
+            assert!(line.contains("Run\\u{1b}[2J\\u{202e}ning"), "{line}");
+            assert!(
+                !line.contains('\x1b') && !line.contains('\u{202E}'),
+                "{line}"
+            );
+        }
+    }
+
+    /// A terminal 24 columns wide that keeps what is written to it.
+    #[derive(Debug, Clone, Default)]
+    struct Narrow(Arc<Mutex<Vec<String>>>);
+
+    impl indicatif::TermLike for Narrow {
+        fn width(&self) -> u16 {
+            24
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, line: &str) -> std::io::Result<()> {
+            self.write_str(line)
+        }
+        fn write_str(&self, text: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push(text.to_owned());
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_live_line_is_cut_to_the_terminal_width() {
+        let term = Narrow::default();
+        let target = indicatif::ProgressDrawTarget::term_like(Box::new(term.clone()));
+        let bar = ProgressBar::with_draw_target(None, target).with_style(live_style());
+        bar.set_message("Running · 12.3s elapsed · next poll in 4.1s · 3 requests");
+        bar.tick();
+        let written = term.0.lock().unwrap().clone();
+        assert!(
+            written.iter().any(|l| l.contains("Running · 12.3s")),
+            "{written:?}"
+        );
+        assert!(
+            written.iter().all(|l| l.chars().count() <= 24),
+            "{written:?}"
         );
     }
 

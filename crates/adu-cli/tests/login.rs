@@ -7,7 +7,7 @@
 mod common;
 
 use adu_emulator::{Config, OperationSpec, Timings};
-use common::{adu, http_get_location, http_request, query_param, spawn, wait_exit, wait_for_line};
+use common::{adu, browse, query_param, spawn, wait_exit, wait_for_line};
 
 /// Starts `adu login` and returns the child with the authorize URL it printed.
 fn start_login(flow: &str, authority: &str, cache: &std::path::Path) -> (common::Spawned, String) {
@@ -63,12 +63,12 @@ async fn implicit_login_caches_an_owner_only_token_that_later_commands_use() {
 
     // The browser arrives at the redirect URI (the fragment stays in the browser) and gets
     // the page whose script posts the fragment back.
-    let (status, page) = http_request("GET", &redirect, "");
+    let (status, _, page) = browse("GET", &redirect, "").await;
     assert_eq!(status, 200);
     assert!(page.contains("__fragment"), "{page}");
     let token = emulator.issue_token();
     let fragment = format!("access_token={token}&token_type=Bearer&expires_in=3599&state={state}");
-    let (status, _) = http_request("POST", &format!("{redirect}/__fragment"), &fragment);
+    let (status, _, _) = browse("POST", &format!("{redirect}/__fragment"), &fragment).await;
     assert_eq!(status, 200);
 
     assert_eq!(wait_exit(&mut login.child), 0);
@@ -132,7 +132,7 @@ async fn a_forged_state_is_refused_with_exit_3_and_nothing_is_cached() {
     let redirect = query_param(&url, "redirect_uri").unwrap();
     let token = emulator.issue_token();
     let fragment = format!("access_token={token}&token_type=Bearer&expires_in=3599&state=forged");
-    let (status, _) = http_request("POST", &format!("{redirect}/__fragment"), &fragment);
+    let (status, _, _) = browse("POST", &format!("{redirect}/__fragment"), &fragment).await;
     assert_eq!(status, 200);
     assert_eq!(wait_exit(&mut login.child), 3);
     let error = wait_for_line(&login.stderr, |l| l.starts_with("adu: error"));
@@ -161,7 +161,7 @@ async fn auth_code_login_sends_pkce_and_exchanges_the_code_at_the_token_endpoint
     let redirect = query_param(&url, "redirect_uri").unwrap();
     let before = emulator.stats().token_requests;
 
-    let (status, _) = http_request("GET", &format!("{redirect}?code=abc&state={state}"), "");
+    let (status, _, _) = browse("GET", &format!("{redirect}?code=abc&state={state}"), "").await;
     assert_eq!(status, 200);
     assert_eq!(wait_exit(&mut login.child), 3);
     let error = wait_for_line(&login.stderr, |l| l.starts_with("adu: error"));
@@ -226,7 +226,7 @@ async fn auth_code_login_end_to_end_then_commands_use_and_refresh_the_cached_sig
     );
     let state = query_param(&url, "state").unwrap();
     let redirect_uri = query_param(&url, "redirect_uri").unwrap();
-    let (status, location) = http_get_location(&url);
+    let (status, location, _) = browse("GET", &url, "").await;
     assert_eq!(status, 302, "the emulator signs in without a page");
     let location = location.expect("a Location");
     assert!(
@@ -238,7 +238,7 @@ async fn auth_code_login_end_to_end_then_commands_use_and_refresh_the_cached_sig
         Some(state.as_str())
     );
     let code = query_param(&location, "code").expect("a code");
-    let (status, page) = http_request("GET", &location, "");
+    let (status, _, page) = browse("GET", &location, "").await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(wait_exit(&mut login.child), 0);
     let done = wait_for_line(&login.stdout, |l| l.starts_with("Signed in"));

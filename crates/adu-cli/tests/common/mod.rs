@@ -154,54 +154,22 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .find_map(|(k, v)| (k == name).then(|| v.into_owned()))
 }
 
-/// One raw HTTP/1.1 request to a loopback URL `http://host:port/path...`; returns status and body.
-pub fn http_request(method: &str, url: &str, body: &str) -> (u16, String) {
-    let (status, _, body) = http_exchange(method, url, body);
-    (status, body)
-}
-
-/// A GET that does not follow redirects: the status and the `Location` header, if any.
-pub fn http_get_location(url: &str) -> (u16, Option<String>) {
-    let (status, head, _) = http_exchange("GET", url, "");
-    let location = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.trim()
-            .eq_ignore_ascii_case("location")
-            .then(|| value.trim().to_owned())
-    });
-    (status, location)
-}
-
-/// One raw HTTP/1.1 request; returns the status, the head (status line and headers) and the body.
-pub fn http_exchange(method: &str, url: &str, body: &str) -> (u16, String, String) {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").expect("an http URL");
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let mut stream = std::net::TcpStream::connect(authority).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+/// One request to a loopback URL, sent as a browser would (redirects are not followed):
+/// the status, the `Location` header if any, and the body.
+pub async fn browse(method: &str, url: &str, body: &str) -> (u16, Option<String>, String) {
+    use adu_transport::{http, HttpTransport, HyperTransport};
+    let request = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header(http::header::CONTENT_TYPE, "text/plain")
+        .body(body.as_bytes().to_vec())
         .unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: text/plain\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = answer
-        .split_once("\r\n\r\n")
-        .map(|(h, b)| (h.to_owned(), b.to_owned()))
-        .unwrap_or_default();
-    (status, head, body)
+    let transport = HyperTransport::builder().build().unwrap();
+    let response = transport.call(request).await.unwrap();
+    let location = response.headers().get(http::header::LOCATION);
+    let location = location.map(|v| v.to_str().unwrap().to_owned());
+    let body = String::from_utf8_lossy(response.body()).into_owned();
+    (response.status().as_u16(), location, body)
 }
 
 /// The file mode bits of `path`.
