@@ -84,10 +84,7 @@ fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bytes> 
 /// A 200 with the operation. An operation's error is written as the service writes it:
 /// recorded traffic spells the `Error`'s inner error `innerError`, not the specification's
 /// `innererror` (which the model writes).
-fn operation_response<T: Serialize>(op: &T, has_error: bool) -> Response<Bytes> {
-    if !has_error {
-        return json_response(StatusCode::OK, op);
-    }
+fn operation_response<T: Serialize>(op: &T) -> Response<Bytes> {
     let mut value = serde_json::to_value(op).unwrap_or_default();
     if let Some(error) = value.get_mut("error") {
         inner_error_as_sent(error);
@@ -393,24 +390,19 @@ fn get_operation(
         };
     };
     state.count_poll(&rec.id);
-    let (mut resp, progress, etag) = match current {
+    let progress = rec.progress(now);
+    let mut resp = match current {
         Some((inst, api_version)) => {
-            let (op, p) = rec.render_current(now, inst, api_version);
-            let etag = op.etag.clone();
-            (operation_response(&op, op.error.is_some()), p, etag)
+            operation_response(&rec.render_current(now, inst, api_version))
         }
-        None => {
-            let (op, p) = rec.render_legacy(now);
-            let etag = op.etag.clone();
-            (operation_response(&op, op.error.is_some()), p, etag)
-        }
+        None => operation_response(&rec.render_legacy(now)),
     };
-    let etag = etag.as_deref().unwrap_or_default();
-    if if_none_match_hits(req.headers(), etag) {
+    let etag = rec.etag(&progress);
+    if if_none_match_hits(req.headers(), &etag) {
         state.count(|s| &mut s.not_modified);
         resp = response(StatusCode::NOT_MODIFIED, None, Bytes::new());
     }
-    set_header(&mut resp, ETAG, etag);
+    set_header(&mut resp, ETAG, &etag);
     if !progress.is_finished() {
         set_header(
             &mut resp,

@@ -69,7 +69,7 @@ impl OpRecord {
         now: SystemTime,
         instance: &str,
         api_version: &str,
-    ) -> (UpdateOperation, Progress) {
+    ) -> UpdateOperation {
         let p = self.progress(now);
         let mut op = UpdateOperation::new(
             self.id.clone(),
@@ -92,11 +92,11 @@ impl OpRecord {
         op.error = self.error_at(&p).map(Box::new);
         op.trace_id = Some(self.trace_id.clone());
         op.etag = Some(self.etag(&p));
-        (op, p)
+        op
     }
 
     /// The legacy `Operation` at `now`.
-    pub fn render_legacy(&self, now: SystemTime) -> (Operation, Progress) {
+    pub fn render_legacy(&self, now: SystemTime) -> Operation {
         let p = self.progress(now);
         let mut op = Operation::new(
             self.id.clone(),
@@ -116,7 +116,7 @@ impl OpRecord {
         op.error = self.error_at(&p).map(Box::new);
         op.trace_id = Some(self.trace_id.clone());
         op.etag = Some(self.etag(&p));
-        (op, p)
+        op
     }
 }
 
@@ -535,7 +535,7 @@ mod tests {
             created,
         );
         let at = |secs: u64| {
-            let (op, _) = rec.render_legacy(created + Duration::from_secs(secs));
+            let op = rec.render_legacy(created + Duration::from_secs(secs));
             (op.status, op.etag.unwrap(), op.last_action_date_time)
         };
         let stages = [at(0), at(10), at(30)];
@@ -562,7 +562,7 @@ mod tests {
             Timings::default(),
             now,
         );
-        let (op, _) = rec.render_current(now, "blue", "2022-10-01");
+        let op = rec.render_current(now, "blue", "2022-10-01");
         assert_eq!(op.status, adu_model::models::OperationStatus::Failed);
         let err = op.error.unwrap();
         let inner = err.innererror.unwrap().inner_error.unwrap();
