@@ -3,9 +3,8 @@
 
 mod generator;
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::util::project_root;
 
@@ -23,6 +22,11 @@ pub const VERSIONS: &[(&str, &str, &str)] = &[
         "2022-10-01",
         "docs/api/deviceupdate-2022-10-01.json",
         "2022-10-01",
+    ),
+    (
+        "2026-06-01",
+        "docs/api/deviceupdate-2026-06-01.json",
+        "2026-06-01",
     ),
 ];
 
@@ -64,30 +68,17 @@ pub fn generate_from(root: &Path) -> Result<String, String> {
     format_with_rustfmt(&generator::generate(&texts)?)
 }
 
-/// Formats Rust source with `rustfmt --edition 2021`, through its standard input and output.
+/// Formats Rust source with `rustfmt --edition 2021`.
 fn format_with_rustfmt(source: &str) -> Result<String, String> {
-    let failed = |e: std::io::Error| format!("cannot run rustfmt: {e}");
-    let mut rustfmt = Command::new("rustfmt")
-        .args(["--edition", "2021", "--emit", "stdout"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(failed)?;
-    // rustfmt reads all of its input before it writes, so writing first cannot dead-lock;
-    // the pipe closes when the handle taken here is dropped.
-    let input = rustfmt
-        .stdin
-        .take()
-        .map(|mut stdin| stdin.write_all(source.as_bytes()));
-    input.transpose().map_err(failed)?;
-    let output = rustfmt.wait_with_output().map_err(failed)?;
-    match output.status.success() {
-        true => String::from_utf8(output.stdout).map_err(|e| e.to_string()),
-        false => Err(format!(
-            "rustfmt rejected the generated code ({})",
-            output.status
-        )),
-    }
+    let failed = |e: std::io::Error| format!("cannot format the generated code: {e}");
+    let file = tempfile::NamedTempFile::new().map_err(failed)?;
+    std::fs::write(file.path(), source).map_err(failed)?;
+    crate::util::run(
+        Command::new("rustfmt")
+            .args(["--edition", "2021"])
+            .arg(file.path()),
+    )?;
+    std::fs::read_to_string(file.path()).map_err(failed)
 }
 
 /// The error for a stale module: names the fix.

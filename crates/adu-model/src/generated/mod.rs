@@ -244,7 +244,8 @@ impl ErrorResponse {
     }
 }
 
-/// State of a long-running update operation, as the current (2022-10-01) API reports it.
+/// State of a long-running update operation, as the current API (2022-10-01 and later)
+/// reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
