@@ -1,16 +1,67 @@
-//! The credentials that talk to a token endpoint: client credentials,
-//! password, and the result of an interactive sign-in.
+//! The credential trait the transport calls, and the credentials: a static
+//! token, client credentials, password, the two chosen by the usual Azure
+//! environment variables, and the result of an interactive sign-in.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::authority::Authority;
+use crate::authority::{Authority, DEFAULT_AUTHORITY_HOST};
 use crate::cache::{TokenCache, TokenCacheOptions};
-use crate::credential::{BoxFuture, TokenCredential};
 use crate::endpoint::{Grant, TokenEndpoint};
 use crate::error::Error;
 use crate::http_client::SharedHttpClient;
 use crate::token::{AccessToken, RefreshTokenSecret};
+
+/// A boxed, `Send` future (object-safe async).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// What the transport calls for a bearer token. Object safe: clients hold an
+/// `Arc<dyn TokenCredential>`.
+pub trait TokenCredential: Send + Sync {
+    /// A token valid for `scopes` (cached where the credential caches).
+    fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>>;
+
+    /// Forget any cached token for these scopes (the service answered 401).
+    /// Default: no-op.
+    fn invalidate(&self, _scopes: &[&str]) {}
+}
+
+/// A token obtained elsewhere (e.g. `az account get-access-token`), returned
+/// as it is for every scope, never refreshed.
+#[derive(Clone, Debug)]
+pub struct StaticTokenCredential {
+    token: AccessToken,
+}
+
+impl StaticTokenCredential {
+    /// Wraps a token.
+    pub fn new(token: AccessToken) -> Self {
+        StaticTokenCredential { token }
+    }
+
+    /// Wraps a bare token string with a far expiry (the year 2106), for
+    /// tokens whose lifetime is not known here.
+    pub fn from_secret(secret: impl Into<String>) -> Self {
+        let far = UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX));
+        StaticTokenCredential::new(AccessToken::new(secret, far))
+    }
+
+    /// When the token expires.
+    pub fn expires_at(&self) -> SystemTime {
+        self.token.expires_at()
+    }
+}
+
+impl TokenCredential for StaticTokenCredential {
+    fn get_token<'a>(
+        &'a self,
+        _scopes: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<AccessToken, Error>> {
+        let token = self.token.clone();
+        Box::pin(async move { Ok(token) })
+    }
+}
 
 pub(crate) fn owned(scopes: &[&str]) -> Vec<String> {
     scopes.iter().map(|s| (*s).to_owned()).collect()
@@ -20,10 +71,10 @@ pub(crate) fn owned(scopes: &[&str]) -> Vec<String> {
 /// credentials, or password when it holds a user's name and password) and
 /// caches them per scope set: what [`ClientSecretCredential`],
 /// [`UsernamePasswordCredential`] and
-/// [`EnvironmentCredential`](crate::EnvironmentCredential) are. `Debug` shows
+/// [`EnvironmentCredential`] are. `Debug` shows
 /// no secret (`oauth2`'s secret types print `[redacted]`).
 #[derive(Debug)]
-pub(crate) struct GrantCredential {
+struct GrantCredential {
     endpoint: TokenEndpoint,
     password: Option<Password>,
     cache: TokenCache,
@@ -41,13 +92,13 @@ impl GrantCredential {
         }
     }
 
-    pub(crate) fn with_cache_options(mut self, options: TokenCacheOptions) -> Self {
+    fn with_cache_options(mut self, options: TokenCacheOptions) -> Self {
         self.cache = TokenCache::new(options);
         self
     }
 
     /// `"client_credentials"` or `"password"`.
-    pub(crate) fn flow(&self) -> &'static str {
+    fn flow(&self) -> &'static str {
         match self.password {
             None => "client_credentials",
             Some(_) => "password",
@@ -59,7 +110,7 @@ impl GrantCredential {
             None => Grant::ClientCredentials,
             Some((username, password)) => Grant::Password(username, password),
         };
-        let clock = &*self.cache.options().clock;
+        let clock = &*self.cache.options.clock;
         let issued = self.endpoint.token(grant, &owned(scopes), clock).await?;
         Ok(issued.access)
     }
@@ -91,7 +142,7 @@ macro_rules! answer_as_grant_credential {
 answer_as_grant_credential!(
     ClientSecretCredential,
     UsernamePasswordCredential,
-    crate::EnvironmentCredential
+    EnvironmentCredential
 );
 
 /// The client credentials flow ("application"): a confidential client signs
@@ -99,7 +150,7 @@ answer_as_grant_credential!(
 /// identity platform documents. Tokens are cached per scope set. The crate
 /// docs show it in use.
 #[derive(Debug)]
-pub struct ClientSecretCredential(pub(crate) GrantCredential);
+pub struct ClientSecretCredential(GrantCredential);
 
 impl ClientSecretCredential {
     /// A credential for the application `client_id` with `client_secret`.
@@ -126,7 +177,7 @@ impl ClientSecretCredential {
 /// refuses it on `common` and `consumers` (and for personal or MFA-enabled
 /// accounts), so those tenants are refused up front.
 #[derive(Debug)]
-pub struct UsernamePasswordCredential(pub(crate) GrantCredential);
+pub struct UsernamePasswordCredential(GrantCredential);
 
 impl UsernamePasswordCredential {
     /// A credential for the public client `client_id`. Fails with
@@ -168,6 +219,101 @@ impl UsernamePasswordCredential {
     }
 }
 
+/// The tenant (`AZURE_TENANT_ID`).
+pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
+/// The application (`AZURE_CLIENT_ID`).
+pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
+/// The application's secret: selects the client credentials flow.
+pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
+/// A user name: with `AZURE_PASSWORD`, selects the password flow.
+pub const AZURE_USERNAME: &str = "AZURE_USERNAME";
+/// The user's password.
+pub const AZURE_PASSWORD: &str = "AZURE_PASSWORD";
+/// The authority host (default `https://login.microsoftonline.com`).
+pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
+
+/// A credential read from the environment: `AZURE_TENANT_ID` and
+/// `AZURE_CLIENT_ID`, then `AZURE_CLIENT_SECRET` (client credentials) or else
+/// `AZURE_USERNAME` and `AZURE_PASSWORD` (password flow);
+/// `AZURE_AUTHORITY_HOST` optionally. Empty values count as missing, and an
+/// error names every missing variable.
+#[derive(Debug)]
+pub struct EnvironmentCredential(GrantCredential);
+
+/// The flow the variables select.
+enum Flow {
+    Secret(String),
+    Password(String, String),
+}
+
+impl EnvironmentCredential {
+    /// Reads the process environment.
+    pub fn new(http: SharedHttpClient) -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok(), http)
+    }
+
+    /// Reads the variables through `lookup` (for tests, or other sources).
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        http: SharedHttpClient,
+    ) -> Result<Self, Error> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let (tenant, client_id) = (get(AZURE_TENANT_ID), get(AZURE_CLIENT_ID));
+        let mut missing: Vec<String> = [(AZURE_TENANT_ID, &tenant), (AZURE_CLIENT_ID, &client_id)]
+            .into_iter()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        // A secret selects client credentials; else a user name and a password
+        // select the password flow.
+        let flow = match (
+            get(AZURE_CLIENT_SECRET),
+            get(AZURE_USERNAME),
+            get(AZURE_PASSWORD),
+        ) {
+            (Some(secret), _, _) => Some(Flow::Secret(secret)),
+            (None, Some(username), Some(password)) => Some(Flow::Password(username, password)),
+            (None, username, password) => {
+                missing.push(match (username, password) {
+                    (Some(_), _) => AZURE_PASSWORD.to_owned(),
+                    (_, Some(_)) => AZURE_USERNAME.to_owned(),
+                    _ => {
+                        format!("{AZURE_CLIENT_SECRET} (or {AZURE_USERNAME} and {AZURE_PASSWORD})")
+                    }
+                });
+                None
+            }
+        };
+        let (Some(tenant), Some(client_id), Some(flow)) = (tenant, client_id, flow) else {
+            return Err(Error::MissingEnvironment { missing });
+        };
+        let host = get(AZURE_AUTHORITY_HOST).unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_owned());
+        let authority = Authority::new(tenant)?.with_host(&host)?;
+        Ok(EnvironmentCredential(match flow {
+            Flow::Secret(secret) => {
+                ClientSecretCredential::new(authority, client_id, secret, http).0
+            }
+            Flow::Password(username, password) => {
+                UsernamePasswordCredential::new(authority, client_id, username, password, http)?.0
+            }
+        }))
+    }
+
+    /// Replaces the cache options (clock, refresh margin, failure hook).
+    #[must_use]
+    pub fn with_cache_options(self, options: TokenCacheOptions) -> Self {
+        EnvironmentCredential(self.0.with_cache_options(options))
+    }
+
+    /// Which flow the environment selected: `"client_credentials"` or `"password"`.
+    pub fn flow(&self) -> &'static str {
+        self.0.flow()
+    }
+}
+
+/// Told each new refresh token (see [`InteractiveCredential::on_refresh_token_rotated`]).
+type RotationHook = Arc<dyn Fn(&RefreshTokenSecret) + Send + Sync>;
+
 /// The result of an interactive sign-in (authorization code or implicit
 /// flow): the token obtained, and for the authorization code flow the
 /// refresh token, used (and replaced, as refresh tokens rotate) to get new
@@ -184,8 +330,7 @@ pub struct InteractiveCredential {
     /// Held across a refresh, so that the same refresh token is never sent
     /// twice (different scope sets have separate cache slots).
     refresh_flight: async_lock::Mutex<()>,
-    /// Told each new refresh token (see [`Self::on_refresh_token_rotated`]).
-    on_rotated: Option<Arc<dyn Fn(&RefreshTokenSecret) + Send + Sync>>,
+    on_rotated: Option<RotationHook>,
     login_scopes: Vec<String>,
     cache: TokenCache,
 }
@@ -208,17 +353,11 @@ impl InteractiveCredential {
         }
     }
 
-    /// Restores a sign-in from a refresh token persisted earlier (see
-    /// [`refresh_token`](Self::refresh_token)): the public client
-    /// `client_id` at `authority`, for `scopes` (those of the original
-    /// sign-in). No request is sent here; the first
-    /// [`get_token`](TokenCredential::get_token) refreshes, unless
-    /// [`with_access_token`](Self::with_access_token) gave a token that is
-    /// still good.
-    ///
-    /// Fails with [`Error::InvalidConfig`] for an empty refresh token or
-    /// scope list, or scopes the authority cannot express (for example two
-    /// resources on v1 endpoints).
+    /// Restores a sign-in from a persisted [`refresh_token`](Self::refresh_token):
+    /// the public client `client_id` at `authority`, for the original sign-in's
+    /// `scopes`. Nothing is sent until a token is needed. Fails with
+    /// [`Error::InvalidConfig`] for an empty refresh token or scope list, or
+    /// scopes the authority cannot express (two resources on v1 endpoints).
     pub fn from_refresh_token(
         authority: Authority,
         client_id: impl Into<String>,
@@ -226,15 +365,11 @@ impl InteractiveCredential {
         scopes: &[&str],
         http: SharedHttpClient,
     ) -> Result<Self, Error> {
-        if refresh_token.secret().trim().is_empty() {
-            return Err(Error::InvalidConfig {
-                message: "the refresh token is empty".to_owned(),
-            });
-        }
         let scopes = owned(scopes);
-        if scopes.iter().all(|s| s.trim().is_empty()) {
+        if refresh_token.secret().trim().is_empty() || scopes.iter().all(|s| s.trim().is_empty()) {
             return Err(Error::InvalidConfig {
-                message: "a restored sign-in needs at least one scope".to_owned(),
+                message: "a restored sign-in needs a refresh token and at least one scope"
+                    .to_owned(),
             });
         }
         authority.scope_param(&scopes)?;
@@ -252,8 +387,7 @@ impl InteractiveCredential {
     /// margin before it expires, as if it had been obtained now.
     #[must_use]
     pub fn with_access_token(self, token: AccessToken) -> Self {
-        let keys: Vec<&str> = self.login_scopes.iter().map(String::as_str).collect();
-        self.cache.insert(&keys, token);
+        self.cache.insert(&self.login_scopes, token);
         self
     }
 
@@ -271,15 +405,13 @@ impl InteractiveCredential {
     /// keeping the tokens already cached.
     #[must_use]
     pub fn with_cache_options(mut self, options: TokenCacheOptions) -> Self {
-        self.cache = self.cache.with_options(options);
+        self.cache.options = options;
         self
     }
 
-    /// Calls `hook` with each new refresh token a refresh returns, as soon as
-    /// it arrives (before the `get_token` that caused it returns), so that
-    /// the persisted copy is replaced. It is not called when the server keeps
-    /// the old refresh token. It runs on the task that refreshes: keep it
-    /// short (write a file; do not block on a network).
+    /// Calls `hook` with each new refresh token, before the `get_token` that
+    /// got it returns, so that the persisted copy is replaced. It runs on the
+    /// task that refreshes: keep it short (write a file, no network).
     #[must_use]
     pub fn on_refresh_token_rotated(
         mut self,
@@ -289,10 +421,8 @@ impl InteractiveCredential {
         self
     }
 
-    /// The newest refresh token, to persist the sign-in; `None` for the
-    /// implicit flow. It changes when a refresh rotates it: read it again
-    /// after each [`get_token`](TokenCredential::get_token), or use
-    /// [`on_refresh_token_rotated`](Self::on_refresh_token_rotated).
+    /// The newest refresh token, to persist the sign-in (it changes when a
+    /// refresh rotates it); `None` for the implicit flow.
     pub fn refresh_token(&self) -> Option<RefreshTokenSecret> {
         self.refresh.lock().ok().and_then(|r| r.clone())
     }
@@ -322,16 +452,17 @@ impl InteractiveCredential {
         let _flight = self.refresh_flight.lock().await;
         let refresh = self.refresh.lock().ok().and_then(|r| r.clone());
         let (Some(endpoint), Some(refresh)) = (&self.endpoint, refresh) else {
-            let login: Vec<&str> = self.login_scopes.iter().map(String::as_str).collect();
-            return Err(if crate::cache::key(scopes) == crate::cache::key(&login) {
-                Error::LoginExpired
-            } else {
-                Error::ScopesNotAvailable {
-                    scopes: scopes.join(" "),
-                }
-            });
+            return Err(
+                if crate::cache::key(scopes) == crate::cache::key(&self.login_scopes) {
+                    Error::LoginExpired
+                } else {
+                    Error::ScopesNotAvailable {
+                        scopes: scopes.join(" "),
+                    }
+                },
+            );
         };
-        let clock = &*self.cache.options().clock;
+        let clock = &*self.cache.options.clock;
         let grant = Grant::Refresh(&refresh.0);
         let issued = endpoint.token(grant, &owned(scopes), clock).await?;
         if let Some(rotated) = issued.refresh {

@@ -1,6 +1,8 @@
 //! The token endpoint of one application (client id, optional secret),
 //! spoken to through `oauth2` and the [`HttpClient`](crate::HttpClient) seam.
 
+use std::sync::Mutex;
+
 use oauth2::basic::{BasicRevocationErrorResponse, BasicTokenIntrospectionResponse};
 use oauth2::{
     AuthType, AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RedirectUrl,
@@ -8,11 +10,11 @@ use oauth2::{
 };
 
 use crate::authority::Authority;
-use crate::error::Error;
-use crate::error::ServerError;
-use crate::http_client::{Adapter, SharedHttpClient};
+use crate::credentials::BoxFuture;
+use crate::error::{Error, HttpClientError, ServerError};
+use crate::http_client::SharedHttpClient;
 use crate::redact::Scrubber;
-use crate::response::{AzureTokenResponse, IssuedToken};
+use crate::response::{AzureTokenResponse, IssuedToken, TOKEN_FIELDS};
 use crate::token::Clock;
 
 pub(crate) type AzureClient = oauth2::Client<
@@ -127,44 +129,32 @@ impl TokenEndpoint {
             _ => None,
         };
         let client = self.oauth_client(redirect);
-        let mut sent: Vec<String> = self
-            .client_secret
-            .iter()
-            .map(|s| s.secret().clone())
-            .collect();
+        let grant_secrets = match &grant {
+            Grant::ClientCredentials => vec![],
+            Grant::Password(_, password) => vec![password.secret()],
+            Grant::Refresh(token) => vec![token.secret()],
+            Grant::Code(code, verifier, _) => vec![code.secret(), verifier.secret()],
+        };
+        let secret = self.client_secret.as_ref().map(|s| s.secret());
+        let sent: Vec<String> = grant_secrets.into_iter().chain(secret).cloned().collect();
         let adapter = Adapter::new(&self.http);
-        // Each grant is its own request type in `oauth2`, so each arm sends its own.
+        // Each grant is its own request type in `oauth2`; this sends any of them.
+        macro_rules! send {
+            ($request:expr) => {
+                (scope.into_iter())
+                    .fold($request, |r, (name, value)| r.add_extra_param(name, value))
+                    .request_async(&adapter)
+                    .await
+            };
+        }
         let result = match grant {
-            Grant::ClientCredentials => {
-                let request = client.exchange_client_credentials();
-                let request = scope
-                    .into_iter()
-                    .fold(request, |r, (n, v)| r.add_extra_param(n, v));
-                request.request_async(&adapter).await
-            }
+            Grant::ClientCredentials => send!(client.exchange_client_credentials()),
             Grant::Password(username, password) => {
-                sent.push(password.secret().clone());
-                let request = client.exchange_password(username, password);
-                let request = scope
-                    .into_iter()
-                    .fold(request, |r, (n, v)| r.add_extra_param(n, v));
-                request.request_async(&adapter).await
+                send!(client.exchange_password(username, password))
             }
-            Grant::Refresh(token) => {
-                sent.push(token.secret().clone());
-                let request = client.exchange_refresh_token(token);
-                let request = scope
-                    .into_iter()
-                    .fold(request, |r, (n, v)| r.add_extra_param(n, v));
-                request.request_async(&adapter).await
-            }
+            Grant::Refresh(token) => send!(client.exchange_refresh_token(token)),
             Grant::Code(code, verifier, _) => {
-                sent.extend([code.secret().clone(), verifier.secret().clone()]);
-                let request = client.exchange_code(code).set_pkce_verifier(verifier);
-                let request = scope
-                    .into_iter()
-                    .fold(request, |r, (n, v)| r.add_extra_param(n, v));
-                request.request_async(&adapter).await
+                send!(client.exchange_code(code).set_pkce_verifier(verifier))
             }
         };
         let result = match result {
@@ -172,5 +162,99 @@ impl TokenEndpoint {
             Err(error) => Err(adapter.error(error)),
         };
         result.map_err(|error| error.scrub(&Scrubber::new(&sent)))
+    }
+}
+
+/// What an error says of an answer it could not read: never its body.
+#[derive(Clone, Default)]
+struct Seen {
+    status: u16,
+    content_type: Option<String>,
+    body_len: usize,
+}
+
+/// The client handed to `oauth2`'s `request_async`: it sends through the
+/// [`HttpClient`] and remembers the status and content type of the answer,
+/// which `oauth2`'s errors do not keep. It owns what it uses (no lifetime
+/// parameter): with a borrowed client, rustc cannot prove the resulting future
+/// `Send` for every lifetime.
+struct Adapter {
+    http: SharedHttpClient,
+    seen: Mutex<Seen>,
+}
+
+impl Adapter {
+    fn new(http: &SharedHttpClient) -> Self {
+        Adapter {
+            http: http.clone(),
+            seen: Mutex::default(),
+        }
+    }
+
+    /// Turns `oauth2`'s error into ours. Only a parsed OAuth2 error shows what
+    /// the server wrote (its fields, for the caller to scrub); any other answer
+    /// shows its status, media type and length.
+    fn error(&self, error: oauth2::RequestTokenError<HttpClientError, ServerError>) -> Error {
+        let Seen {
+            status,
+            content_type,
+            body_len,
+        } = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let detail = match &error {
+            // The path names the field; serde's message is left out because it
+            // quotes the offending value. Only our own field names are shown:
+            // any other path is the server's text.
+            oauth2::RequestTokenError::Parse(parse, _) if status == 200 => {
+                match parse.path().to_string() {
+                    path if TOKEN_FIELDS.contains(&path.as_str()) => {
+                        format!("not a valid token response ({path})")
+                    }
+                    _ => "not a valid token response".to_owned(),
+                }
+            }
+            // `oauth2` reads only a `200` with a JSON body as a token response.
+            _ if status == 200 => "a token response must be a JSON body".to_owned(),
+            _ => "neither a token nor an OAuth2 error response".to_owned(),
+        };
+        match error {
+            oauth2::RequestTokenError::ServerResponse(response) => Error::TokenEndpoint {
+                status,
+                response: Box::new(response),
+            },
+            oauth2::RequestTokenError::Request(source) => Error::Http { source },
+            oauth2::RequestTokenError::Parse(..) | oauth2::RequestTokenError::Other(_) => {
+                Error::UnexpectedResponse {
+                    status,
+                    content_type,
+                    body_len,
+                    detail,
+                }
+            }
+        }
+    }
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for Adapter {
+    type Error = HttpClientError;
+    type Future = BoxFuture<'c, Result<http::Response<Vec<u8>>, HttpClientError>>;
+
+    fn call(&'c self, request: http::Request<Vec<u8>>) -> Self::Future {
+        Box::pin(async move {
+            let response = self.http.call(request).await?;
+            let content_type = response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(';').next())
+                .map(|v| v.trim().to_owned());
+            if let Ok(mut seen) = self.seen.lock() {
+                *seen = Seen {
+                    status: response.status().as_u16(),
+                    content_type,
+                    body_len: response.body().len(),
+                };
+            }
+            Ok(response)
+        })
     }
 }

@@ -250,8 +250,14 @@ impl ServerError {
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.error)?;
-        if let Some(description) = &self.error_description {
-            write!(f, ": {}", first_line(description))?;
+        // Azure AD descriptions carry the trace id, correlation id and
+        // timestamp on extra lines; those are shown from their own fields.
+        if let Some(line) = self
+            .error_description
+            .as_ref()
+            .and_then(|d| d.lines().next())
+        {
+            write!(f, ": {}", line.trim_end())?;
         }
         if let Some(trace) = &self.trace_id {
             write!(f, " (trace id {trace}")?;
@@ -262,12 +268,6 @@ impl fmt::Display for ServerError {
         }
         Ok(())
     }
-}
-
-fn first_line(text: &str) -> &str {
-    // Azure AD descriptions carry the trace id, correlation id and timestamp
-    // on extra lines; those are shown separately.
-    text.lines().next().unwrap_or("").trim_end()
 }
 
 /// The error of an [`HttpClient`](crate::HttpClient): wraps whatever the

@@ -18,11 +18,8 @@ use crate::endpoint::{oauth_client, Grant, TokenEndpoint};
 use crate::error::{Error, ServerError};
 use crate::http_client::SharedHttpClient;
 use crate::redact::Scrubber;
-use crate::response::{ensure_bearer, expiry, parse_token_type};
+use crate::response::{ensure_bearer, expiry};
 use crate::token::AccessToken;
-
-/// The v2.0 scope asking for a refresh token.
-const OFFLINE_ACCESS: &str = "offline_access";
 
 fn parse_redirect_uri(redirect_uri: &str) -> Result<Url, Error> {
     match Url::parse(redirect_uri) {
@@ -122,7 +119,7 @@ impl AuthorizationCodeFlow {
     fn requested(&self, scopes: &[String]) -> Vec<String> {
         let mut requested = scopes.to_vec();
         if self.endpoint.authority.version() == EndpointVersion::V2 {
-            requested.push(OFFLINE_ACCESS.to_owned());
+            requested.push("offline_access".to_owned());
         }
         requested
     }
@@ -238,12 +235,11 @@ impl ImplicitFlow {
             .authorize_url(CsrfToken::new_random)
             .use_implicit_flow()
             .add_extra_param("response_mode", "fragment");
-        let mut request = scope
-            .into_iter()
-            .fold(request, |r, (n, v)| r.add_extra_param(n, v));
-        if self.nonce {
-            request = request.add_extra_param("nonce", CsrfToken::new_random().secret().clone());
-        }
+        let nonce = self
+            .nonce
+            .then(|| ("nonce", CsrfToken::new_random().into_secret()));
+        let request =
+            (scope.into_iter().chain(nonce)).fold(request, |r, (n, v)| r.add_extra_param(n, v));
         let (url, state) = request.url();
         Ok(PendingLogin {
             url,
@@ -278,16 +274,13 @@ impl ImplicitFlow {
 }
 
 fn implicit_token(params: &HashMap<String, String>, now: SystemTime) -> Result<AccessToken, Error> {
-    let missing = |name: &str| Error::InvalidRedirect {
-        reason: format!("it has no `{name}`"),
+    let get = |name: &str| {
+        params.get(name).ok_or_else(|| Error::InvalidRedirect {
+            reason: format!("it has no `{name}`"),
+        })
     };
-    let secret = params
-        .get("access_token")
-        .ok_or_else(|| missing("access_token"))?;
-    let token_type = params
-        .get("token_type")
-        .ok_or_else(|| missing("token_type"))?;
-    ensure_bearer(&parse_token_type(token_type))?;
+    let secret = get("access_token")?;
+    ensure_bearer(get("token_type")?)?;
     let expires_in = params.get("expires_in").map(|t| t.trim().parse::<u64>());
     let expires_in = expires_in.transpose().map_err(|_| Error::InvalidRedirect {
         reason: "its `expires_in` is not a number of seconds".to_owned(),
@@ -312,12 +305,9 @@ fn redirect_params(input: &str) -> Result<HashMap<String, String>, Error> {
             .ok()
             .filter(|u| u.has_host() || u.scheme().len() > 1)
     };
-    let raw: String = match &parsed {
-        Some(url) => match url.fragment().filter(|f| !f.is_empty()) {
-            Some(fragment) => fragment.to_owned(),
-            None => url.query().unwrap_or("").to_owned(),
-        },
-        None => input.trim_start_matches(['?', '#']).to_owned(),
+    let raw = match &parsed {
+        Some(url) => (url.fragment().filter(|f| !f.is_empty()).or(url.query())).unwrap_or(""),
+        None => input.trim_start_matches(['?', '#']),
     };
     let mut params = HashMap::new();
     for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {

@@ -4,10 +4,8 @@
 
 mod authority;
 mod cache;
-mod credential;
 mod credentials;
 mod endpoint;
-mod environment;
 mod error;
 pub mod file;
 mod http_client;
@@ -20,11 +18,10 @@ pub use authority::{scopes, Authority, EndpointVersion, DEFAULT_AUTHORITY_HOST};
 pub use cache::{
     needs_refresh, RefreshErrorHook, TokenCache, TokenCacheOptions, DEFAULT_REFRESH_MARGIN,
 };
-pub use credential::{BoxFuture, StaticTokenCredential, TokenCredential};
-pub use credentials::{ClientSecretCredential, InteractiveCredential, UsernamePasswordCredential};
-pub use environment::{
-    EnvironmentCredential, AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
-    AZURE_PASSWORD, AZURE_TENANT_ID, AZURE_USERNAME,
+pub use credentials::{
+    BoxFuture, ClientSecretCredential, EnvironmentCredential, InteractiveCredential,
+    StaticTokenCredential, TokenCredential, UsernamePasswordCredential, AZURE_AUTHORITY_HOST,
+    AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_PASSWORD, AZURE_TENANT_ID, AZURE_USERNAME,
 };
 pub use error::{Error, HttpClientError, ServerError};
 pub use http;

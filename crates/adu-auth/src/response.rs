@@ -5,7 +5,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use oauth2::basic::BasicTokenType;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::Error;
@@ -36,8 +35,7 @@ pub(crate) const TOKEN_FIELDS: [&str; 5] = [
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct AzureTokenResponse {
     access_token: oauth2::AccessToken,
-    #[serde(deserialize_with = "token_type_case_insensitive")]
-    token_type: BasicTokenType,
+    token_type: TokenType,
     #[serde(default, deserialize_with = "seconds_number_or_string")]
     expires_in: Option<u64>,
     #[serde(default, deserialize_with = "seconds_number_or_string")]
@@ -46,13 +44,20 @@ pub(crate) struct AzureTokenResponse {
     refresh_token: Option<oauth2::RefreshToken>,
 }
 
+/// A token type as the server wrote it (`oauth2`'s own type reads it case
+/// sensitively).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TokenType(String);
+
+impl oauth2::TokenType for TokenType {}
+
 impl oauth2::TokenResponse for AzureTokenResponse {
-    type TokenType = BasicTokenType;
+    type TokenType = TokenType;
 
     fn access_token(&self) -> &oauth2::AccessToken {
         &self.access_token
     }
-    fn token_type(&self) -> &BasicTokenType {
+    fn token_type(&self) -> &TokenType {
         &self.token_type
     }
     fn expires_in(&self) -> Option<Duration> {
@@ -77,7 +82,7 @@ impl AzureTokenResponse {
     /// Checks the token type and computes the expiry from `now` (the time the
     /// response was received).
     pub(crate) fn into_issued(self, now: SystemTime) -> Result<IssuedToken, Error> {
-        ensure_bearer(&self.token_type)?;
+        ensure_bearer(&self.token_type.0)?;
         let expires_at = expiry(now, self.expires_in, self.expires_on);
         Ok(IssuedToken {
             access: AccessToken::new(self.access_token.secret().clone(), expires_at),
@@ -86,13 +91,15 @@ impl AzureTokenResponse {
     }
 }
 
-pub(crate) fn ensure_bearer(token_type: &BasicTokenType) -> Result<(), Error> {
-    match token_type {
-        BasicTokenType::Bearer => Ok(()),
-        other => Err(Error::UnsupportedTokenType {
-            token_type: other.as_ref().to_owned(),
-        }),
+/// RFC 6749 §7.1: the type is case insensitive, and this client uses only
+/// `Bearer` tokens (RFC 6750).
+pub(crate) fn ensure_bearer(token_type: &str) -> Result<(), Error> {
+    if token_type.eq_ignore_ascii_case("bearer") {
+        return Ok(());
     }
+    Err(Error::UnsupportedTokenType {
+        token_type: token_type.to_ascii_lowercase(),
+    })
 }
 
 /// `expires_in` wins; then v1's absolute `expires_on`; then the default; never more than
@@ -112,20 +119,6 @@ pub(crate) fn expiry(
         DEFAULT_EXPIRES_IN
     };
     now.checked_add(lifetime.min(MAX_EXPIRES_IN)).unwrap_or(now)
-}
-
-pub(crate) fn parse_token_type(value: &str) -> BasicTokenType {
-    match value.to_ascii_lowercase().as_str() {
-        "bearer" => BasicTokenType::Bearer,
-        "mac" => BasicTokenType::Mac,
-        other => BasicTokenType::Extension(other.to_owned()),
-    }
-}
-
-fn token_type_case_insensitive<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<BasicTokenType, D::Error> {
-    String::deserialize(d).map(|t| parse_token_type(&t))
 }
 
 /// Reads a number of seconds sent as a JSON number or a decimal string
