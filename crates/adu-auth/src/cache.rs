@@ -113,6 +113,8 @@ struct Slot {
 }
 
 /// A token cache keyed by scope set (order and duplicates do not matter).
+/// Hand-written: moka's cache coalesces loads, but neither hands out a
+/// still-valid token during a refresh nor keeps it when the refresh fails.
 #[derive(Debug)]
 pub struct TokenCache {
     pub(crate) options: TokenCacheOptions,

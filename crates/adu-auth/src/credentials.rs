@@ -199,10 +199,8 @@ impl UsernamePasswordCredential {
             oauth2::ResourceOwnerPassword::new(password.into()),
         );
         let endpoint = TokenEndpoint::new(authority, client_id, http);
-        Ok(UsernamePasswordCredential(GrantCredential::new(
-            endpoint,
-            Some(password),
-        )))
+        let credential = GrantCredential::new(endpoint, Some(password));
+        Ok(UsernamePasswordCredential(credential))
     }
 
     /// Also sends a client secret (confidential clients).

@@ -5,9 +5,11 @@ use std::sync::Mutex;
 
 use oauth2::basic::{BasicRevocationErrorResponse, BasicTokenIntrospectionResponse};
 use oauth2::{
-    AuthType, AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RedirectUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, EndpointNotSet, EndpointSet,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, ResourceOwnerPassword, ResourceOwnerUsername,
     StandardRevocableToken, TokenUrl,
 };
+use url::Url;
 
 use crate::authority::Authority;
 use crate::credentials::BoxFuture;
@@ -36,7 +38,7 @@ pub(crate) fn oauth_client(
     authority: &Authority,
     client_id: &str,
     client_secret: Option<&ClientSecret>,
-    redirect: Option<&url::Url>,
+    redirect: Option<&Url>,
 ) -> AzureClient {
     let mut client = oauth2::Client::new(ClientId::new(client_id.to_owned()))
         .set_auth_type(AuthType::RequestBody)
@@ -83,7 +85,7 @@ impl TokenEndpoint {
     }
 
     /// An `oauth2` client for this application.
-    pub(crate) fn oauth_client(&self, redirect: Option<&url::Url>) -> AzureClient {
+    pub(crate) fn oauth_client(&self, redirect: Option<&Url>) -> AzureClient {
         oauth_client(
             &self.authority,
             &self.client_id,
@@ -98,19 +100,12 @@ pub(crate) enum Grant<'a> {
     /// §4.4: the client's own credentials (its secret in the body).
     ClientCredentials,
     /// §4.3: a user's name and password.
-    Password(
-        &'a oauth2::ResourceOwnerUsername,
-        &'a oauth2::ResourceOwnerPassword,
-    ),
+    Password(&'a ResourceOwnerUsername, &'a ResourceOwnerPassword),
     /// §6: a refresh token.
-    Refresh(&'a oauth2::RefreshToken),
+    Refresh(&'a RefreshToken),
     /// §4.1.3: an authorization code, with the PKCE verifier (RFC 7636 §4.5)
     /// and the redirect URI the code was sent to.
-    Code(
-        oauth2::AuthorizationCode,
-        oauth2::PkceCodeVerifier,
-        &'a url::Url,
-    ),
+    Code(AuthorizationCode, PkceCodeVerifier, &'a Url),
 }
 
 impl TokenEndpoint {

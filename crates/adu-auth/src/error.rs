@@ -271,12 +271,24 @@ impl fmt::Display for ServerError {
 }
 
 /// The error of an [`HttpClient`](crate::HttpClient): wraps whatever the
-/// client failed with, reachable through [`source`](std::error::Error::source).
-#[derive(Clone, Debug, thiserror::Error)]
-#[error("the HTTP request failed")]
+/// client failed with, which [`source`](std::error::Error::source) (and
+/// [`inner`](Self::inner)) hands out as it is, for a caller to downcast.
+#[derive(Clone, Debug)]
 pub struct HttpClientError {
-    #[source]
     inner: Arc<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl fmt::Display for HttpClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the HTTP request failed")
+    }
+}
+
+// By hand: thiserror's `#[source]` would hand out the `Arc`, which no downcast sees through.
+impl std::error::Error for HttpClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.inner)
+    }
 }
 
 impl HttpClientError {
@@ -291,11 +303,25 @@ impl HttpClientError {
             },
         }
     }
+
+    /// The wrapped error.
+    pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.inner
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_http_client_error_hands_out_what_it_wraps() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let error = HttpClientError::new(HttpClientError::new(io));
+        let source = std::error::Error::source(&error).unwrap();
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
+        assert!(error.inner().downcast_ref::<std::io::Error>().is_some());
+    }
 
     #[test]
     fn an_unexpected_answer_is_told_by_status_type_and_length() {

@@ -128,10 +128,8 @@ impl AuthorizationCodeFlow {
     /// URL (`response_type=code`, `code_challenge_method=S256`).
     pub fn start(&self, scopes: &[&str]) -> Result<PendingLogin, Error> {
         let scopes = owned(scopes);
-        let scope = self
-            .endpoint
-            .authority
-            .scope_param(&self.requested(&scopes))?;
+        let requested = self.requested(&scopes);
+        let scope = self.endpoint.authority.scope_param(&requested)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let client = self.endpoint.oauth_client(Some(&self.redirect));
         let request = client

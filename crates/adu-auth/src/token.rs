@@ -46,14 +46,10 @@ impl fmt::Debug for AccessToken {
 }
 
 /// A refresh token: what lets a sign-in outlive its access token, and what an
-/// application persists to restore a sign-in later
-/// ([`InteractiveCredential::refresh_token`](crate::InteractiveCredential::refresh_token),
-/// [`InteractiveCredential::from_refresh_token`](crate::InteractiveCredential::from_refresh_token)).
-///
-/// It is as sensitive as a password: `Debug` and `Display` show `[redacted]`,
-/// and the value is only reachable through the explicit
-/// [`secret`](Self::secret). Refresh tokens rotate: each refresh may return a
-/// new one, after which the old one may be refused, so always persist the
+/// application persists to restore it (see
+/// [`InteractiveCredential`](crate::InteractiveCredential)). As sensitive as a
+/// password: `Debug` and `Display` show `[redacted]`, the value is reachable
+/// only through [`secret`](Self::secret). Refresh tokens rotate: persist the
 /// newest.
 #[derive(Clone, Debug)]
 pub struct RefreshTokenSecret(pub(crate) oauth2::RefreshToken);
