@@ -130,7 +130,7 @@ impl Failure {
 
     /// Classifies an error of the client (`adu-transport`).
     pub fn from_client(error: &ClientError) -> Self {
-        let failure = match error {
+        match error {
             ClientError::InvalidInput(inner) => Failure::new(
                 Exit::Usage,
                 inner.to_string(),
@@ -144,7 +144,7 @@ impl Failure {
                  run again with -vv and report the body",
             )
             .with_sources(error),
-            ClientError::Auth(auth) => return Failure::from_auth(auth),
+            ClientError::Auth(auth) => Failure::from_auth(auth),
             ClientError::Transport(transport) => {
                 let (exit, hint) = match transport.kind() {
                     TransportErrorKind::Tls => (
@@ -205,8 +205,7 @@ impl Failure {
             }
             _ => Failure::new(Exit::Service, error.to_string(), "try again later")
                 .with_sources(error),
-        };
-        failure
+        }
     }
 
     /// Classifies an error status from the service.

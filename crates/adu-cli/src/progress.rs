@@ -2,10 +2,11 @@
 //! spinner with a steady tick, the line cut to the terminal's width, tracing output printed
 //! above it); otherwise plain lines, one per event.
 //!
-//! The client's wait loop is not changed: an [`ObservedTransport`] wrapped around the real
-//! transport notes each poll (start, HTTP status, Retry-After), and the wait's
-//! `on_status_change` callback notes each new status. The next poll is predicted with the same
-//! pure decision the client uses ([`adu_model::decide_poll`]). Rendering is pure.
+//! The wait itself is the client's `wait_for_operation`, watched from outside: an
+//! [`ObservedTransport`] wrapped around the real transport notes each poll (start, HTTP
+//! status, Retry-After), and the wait's `on_status_change` callback notes each new status.
+//! The next poll is predicted with the same pure decision the client uses
+//! ([`adu_model::decide_poll`]). Rendering is pure.
 
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
