@@ -370,7 +370,7 @@ fn render(
     targets.push(Target::new(
         "decode ≥ 1.0 × `serde_json` into the same model",
         Some(decode_ratio),
-        2,
+        3,
         |v| v >= 1.0,
     ));
     let all = format!("{n} waits: all succeed");
