@@ -149,12 +149,12 @@ fn fuzz_one(
         .status()
         .map_err(|e| format!("could not run cargo fuzz: {e}"))?;
     let text = fs::read_to_string(&log).unwrap_or_default();
-    let figures = text.lines().rev().find_map(parse_done_line);
-    let (true, Some(figures)) = (status.success(), figures) else {
-        return Err(format!(
+    let figures = match text.lines().rev().find_map(parse_done_line) {
+        Some(figures) if status.success() => figures,
+        _ => return Err(format!(
             "`{target}` failed ({status}); cargo-fuzz says why in {} (a crash: the input, how to reproduce and shrink it)",
             log.display()
-        ));
+        )),
     };
     let cmin_log = logs.join(format!("{target}.cmin.log"));
     let status = cargo_fuzz("cmin", &cmin_log)?
