@@ -285,6 +285,7 @@ where
 
 /// The `--output` asked for, read before clap parses (so that its errors can be rendered in
 /// that format): the last `--output json`, `--output=json` (or other value) before `--`.
+// clap's `ignore_errors` parse was tried: it still gives up at an unknown subcommand.
 fn output_format_in(args: &[OsString]) -> OutputFormat {
     let mut format = OutputFormat::Text;
     let mut rest = args.iter().skip(1).map(|arg| arg.to_str());
