@@ -61,7 +61,8 @@ pub struct GlobalArgs {
     )]
     pub api_version: ApiVersion,
 
-    /// Extra trusted root certificates (PEM), e.g. the emulator's https certificate.
+    /// Trust only the root certificates in this PEM file instead of the system's (as
+    /// `curl --cacert` does), e.g. the emulator's https certificate or a corporate bundle.
     #[arg(long, global = true, env = "ADU_CA_FILE", value_name = "PATH")]
     pub ca_file: Option<PathBuf>,
 
