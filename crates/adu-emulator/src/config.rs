@@ -1,4 +1,6 @@
-//! What an emulator serves and how it behaves: [`Config`] and its parts.
+//! What an emulator serves and how it behaves: [`Config`] and its parts. A scenario file is
+//! a `Config` in JSON (camelCase names, durations in `…Ms` or `…Secs` fields): the types
+//! deserialize themselves, every field optional, unknown ones refused, values checked.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -6,6 +8,8 @@ use std::time::Duration;
 
 use adu_model::models::{Error as ServiceError, InnerError, UpdateId};
 use serde::Deserialize;
+
+use crate::scenario::{api_versions, credentials, millis, operations, secs};
 
 /// The client id the emulator accepts unless configured otherwise.
 pub const DEFAULT_CLIENT_ID: &str = "adu-emulator";
@@ -22,7 +26,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_AUTHORIZATION_CODE_LIFETIME: Duration = Duration::from_secs(60);
 
 /// How an emulator is set up. Start from [`Config::default`] (or
-/// [`Config::from_scenario_json`]) and change what you need.
+/// [`Config::from_scenario_json`], whose missing fields are the default's) and change what you
+/// need.
 ///
 /// ```
 /// use adu_emulator::{Config, RateLimit};
@@ -31,7 +36,8 @@ pub const DEFAULT_AUTHORIZATION_CODE_LIFETIME: Duration = Duration::from_secs(60
 /// assert!(config.require_auth);
 /// assert_eq!(config.credentials.client_id, "adu-emulator");
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Config {
     /// Where to listen; `127.0.0.1:0` (loopback, any free port) by default.
@@ -39,17 +45,21 @@ pub struct Config {
     /// Serve https with a self-signed certificate generated at start.
     pub tls: bool,
     /// The one client (and optional user) the token endpoint knows.
+    #[serde(deserialize_with = "credentials")]
     pub credentials: Credentials,
     /// How long issued access tokens stay valid (3599 s by default, like Azure AD).
+    #[serde(rename = "tokenLifetimeSecs", deserialize_with = "secs")]
     pub token_lifetime: Duration,
     /// How long an authorization code from `/authorize` can be redeemed
     /// ([`DEFAULT_AUTHORIZATION_CODE_LIFETIME`]).
+    #[serde(rename = "authorizationCodeLifetimeSecs", deserialize_with = "secs")]
     pub authorization_code_lifetime: Duration,
     /// Whether API requests need a bearer token issued by this emulator (true by default).
     pub require_auth: bool,
     /// The instance ids that exist; `None` (the default) accepts any.
     pub instances: Option<Vec<String>>,
     /// The `api-version` values the current API accepts (`2022-10-01` by default).
+    #[serde(deserialize_with = "api_versions")]
     pub api_versions: Vec<String>,
     /// Timings of operations that do not set their own.
     pub default_timings: Timings,
@@ -62,6 +72,7 @@ pub struct Config {
     /// Seed for the fault injection's random choices; `None` picks one at random.
     pub seed: Option<u64>,
     /// Operations that exist from the start.
+    #[serde(deserialize_with = "operations")]
     pub operations: Vec<OperationSpec>,
     /// The largest request body read; larger ones get 413.
     pub max_body_bytes: usize,
@@ -168,7 +179,8 @@ impl Config {
 
 /// The client (and optional user) the token endpoint accepts. Debug output
 /// never shows the secret or the password.
-#[derive(Clone)]
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Credentials {
     /// The tenant in the token endpoint's path (`emulator`).
@@ -233,14 +245,18 @@ impl fmt::Debug for Credentials {
 }
 
 /// How long an operation stays in each state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Timings {
     /// Time spent NotStarted after creation (500 ms by default).
+    #[serde(rename = "notStartedMs", deserialize_with = "millis")]
     pub not_started: Duration,
     /// Time spent Running after that (3 s by default); then the outcome.
+    #[serde(rename = "runningMs", deserialize_with = "millis")]
     pub running: Duration,
     /// The `Retry-After` sent while the operation is not finished (1 s by default).
+    #[serde(rename = "retryAfterSecs", deserialize_with = "secs")]
     pub retry_after: Duration,
 }
 
@@ -315,7 +331,8 @@ pub enum Visibility {
 /// let spec = OperationSpec::failing().with_id("op-1").with_timings(Timings::immediate());
 /// assert_eq!(spec.id.as_deref(), Some("op-1"));
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct OperationSpec {
     /// The operation id; `None` makes a random UUID.
@@ -326,13 +343,14 @@ pub struct OperationSpec {
     pub friendly_name: Option<String>,
     /// Its timings; `None` uses [`Config::default_timings`].
     pub timings: Option<Timings>,
-    /// How it ends.
-    pub outcome: Outcome,
+    /// How it ends; `None`: Failed when it has an `error`, else Succeeded.
+    pub outcome: Option<Outcome>,
     /// The error of a Failed operation; `None` uses [`default_failure`].
     pub error: Option<ServiceError>,
     /// Which API shows it.
     pub visible_in: Visibility,
     /// How long before the emulator started (or before the call) it was created.
+    #[serde(rename = "createdAgoMs", deserialize_with = "millis")]
     pub created_ago: Duration,
 }
 
@@ -343,7 +361,7 @@ impl Default for OperationSpec {
             update_id: default_update_id(),
             friendly_name: None,
             timings: None,
-            outcome: Outcome::Succeeded,
+            outcome: None,
             error: None,
             visible_in: Visibility::Both,
             created_ago: Duration::ZERO,
@@ -360,7 +378,7 @@ impl OperationSpec {
     /// An operation that ends Failed with [`default_failure`].
     pub fn failing() -> Self {
         OperationSpec {
-            outcome: Outcome::Failed,
+            outcome: Some(Outcome::Failed),
             ..OperationSpec::default()
         }
     }
@@ -382,7 +400,7 @@ impl OperationSpec {
     /// Makes it fail with this error.
     #[must_use]
     pub fn with_error(mut self, error: ServiceError) -> Self {
-        self.outcome = Outcome::Failed;
+        self.outcome = Some(Outcome::Failed);
         self.error = Some(error);
         self
     }
@@ -396,7 +414,8 @@ impl OperationSpec {
 }
 
 /// What operations created by `POST .../updates:import` do.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ImportBehaviour {
     /// Their timings; `None` uses [`Config::default_timings`].
@@ -407,19 +426,10 @@ pub struct ImportBehaviour {
     pub error: Option<ServiceError>,
 }
 
-impl Default for ImportBehaviour {
-    fn default() -> Self {
-        ImportBehaviour {
-            timings: None,
-            outcome: Outcome::Succeeded,
-            error: None,
-        }
-    }
-}
-
 /// Per-client rate limiting (a token bucket per client id, or per peer
 /// address when authentication is off).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "crate::scenario::RateLimitJson")]
 #[non_exhaustive]
 pub struct RateLimit {
     /// Sustained requests per second.
@@ -454,7 +464,8 @@ impl RateLimit {
 /// let rule = FaultRule::new(FaultKind::Status(503)).on_path("/updates/operations/").first(2);
 /// assert_eq!(rule.first, Some(2));
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "crate::scenario::FaultJson")]
 #[non_exhaustive]
 pub struct FaultRule {
     /// What happens.

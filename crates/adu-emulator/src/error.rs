@@ -22,7 +22,8 @@ pub enum Error {
         /// What failed.
         detail: String,
     },
-    /// A scenario is not JSON, or does not have the scenario's shape.
+    /// A scenario is not JSON, does not have the scenario's shape, or has a value that is not
+    /// acceptable (the message says which).
     #[error("invalid scenario at line {line}, column {column}")]
     ScenarioSyntax {
         /// The line (1-based) where the problem was found.
@@ -33,7 +34,7 @@ pub enum Error {
         #[source]
         source: ScenarioSyntaxError,
     },
-    /// A scenario is well formed but one of its values is not acceptable.
+    /// A scenario cannot be served as it asks (https with nowhere to write the certificate).
     #[error("invalid scenario: {detail}")]
     ScenarioValue {
         /// Which value, and why.

@@ -73,7 +73,6 @@ pub use config::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_TENANT,
 };
 pub use error::{Error, ScenarioSyntaxError};
-pub use scenario::Scenario;
 pub use server::{start, RunningEmulator};
 pub use state::Stats;
 

@@ -479,7 +479,7 @@ fn import(
     let spec = OperationSpec {
         update_id: update_id_from_manifest_url(&manifest_url),
         timings: imports.timings,
-        outcome: imports.outcome,
+        outcome: Some(imports.outcome),
         error: imports.error.clone(),
         ..OperationSpec::default()
     };

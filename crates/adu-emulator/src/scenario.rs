@@ -1,131 +1,108 @@
-//! Scenario files: a JSON description of an emulator's credentials,
-//! operations, timings and faults. The format is documented in the crate's
-//! README; every field is optional and unknown fields are refused.
+//! Scenario files: a [`Config`] written as JSON (the format is in the crate's README). The
+//! config types deserialize themselves; here are the checks of their values, the two wire
+//! shapes that differ from the types (a fault's `kind`, a rate limit's optional burst), and
+//! the bounded read of a file.
 
-use std::net::SocketAddr;
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
 use adu_auth::file::{read_bounded, FileError};
-use adu_model::models::{Error as ServiceError, UpdateId};
-use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Error as _, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
-use crate::config::{
-    Config, FaultKind, FaultRule, ImportBehaviour, OperationSpec, Outcome, RateLimit, Timings,
-    Visibility,
-};
+use crate::config::{Config, Credentials, FaultKind, FaultRule, OperationSpec, Outcome, RateLimit};
 use crate::error::{Error, ScenarioSyntaxError};
 
-/// A parsed scenario file. Apply it to a [`Config`] with [`Scenario::apply`],
-/// or use [`Config::from_scenario_json`] / [`Config::from_scenario_file`].
-///
-/// ```
-/// use adu_emulator::Scenario;
-///
-/// let scenario = Scenario::from_json(r#"{ "operations": [ { "id": "op-1", "outcome": "failed" } ] }"#).unwrap();
-/// let config = scenario.apply(adu_emulator::Config::default()).unwrap();
-/// assert_eq!(config.operations[0].id.as_deref(), Some("op-1"));
-///
-/// let err = Scenario::from_json(r#"{ "operatoins": [] }"#).unwrap_err();
-/// assert!(err.to_string().contains("line 1"));
-/// ```
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Scenario {
-    bind: Option<SocketAddr>,
-    tls: Option<bool>,
-    credentials: Option<CredentialsJson>,
-    token_lifetime_secs: Option<u64>,
-    authorization_code_lifetime_secs: Option<u64>,
-    require_auth: Option<bool>,
-    instances: Option<Vec<String>>,
-    api_versions: Option<Vec<String>>,
-    default_timings: Option<TimingsJson>,
-    imports: Option<ImportsJson>,
-    rate_limit: Option<RateLimitJson>,
-    seed: Option<u64>,
-    #[serde(default)]
-    operations: Vec<OperationJson>,
-    #[serde(default)]
-    faults: Vec<FaultJson>,
-    max_body_bytes: Option<usize>,
+/// A duration given in whole milliseconds (`…Ms`).
+pub(crate) fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_millis)
 }
 
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CredentialsJson {
-    tenant: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
+/// A duration given in whole seconds (`…Secs`).
+pub(crate) fn secs<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_secs)
 }
 
-// Written out, as `Credentials`' is: the secret and the password never show in `Debug`.
-impl std::fmt::Debug for CredentialsJson {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
-        f.debug_struct("CredentialsJson")
-            .field("tenant", &self.tenant)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &redacted(&self.client_secret))
-            .field("username", &self.username)
-            .field("password", &redacted(&self.password))
-            .finish()
+/// The credentials, checked: a tenant and client id that fit in a path segment, and a user
+/// only with a password.
+pub(crate) fn credentials<'de, D: Deserializer<'de>>(d: D) -> Result<Credentials, D::Error> {
+    let c = Credentials::deserialize(d)?;
+    if c.username.is_some() != c.password.is_some() {
+        return Err(D::Error::custom(
+            "credentials: `username` and `password` go together",
+        ));
     }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct TimingsJson {
-    not_started_ms: Option<u64>,
-    running_ms: Option<u64>,
-    retry_after_secs: Option<u64>,
-}
-
-impl TimingsJson {
-    fn over(self, base: Timings) -> Timings {
-        Timings {
-            not_started: self
-                .not_started_ms
-                .map_or(base.not_started, Duration::from_millis),
-            running: self.running_ms.map_or(base.running, Duration::from_millis),
-            retry_after: self
-                .retry_after_secs
-                .map_or(base.retry_after, Duration::from_secs),
+    for (name, value) in [("tenant", &c.tenant), ("clientId", &c.client_id)] {
+        if value.is_empty() || value.contains('/') {
+            return Err(D::Error::custom(format!(
+                "credentials: `{name}` must be non-empty and contain no `/`"
+            )));
         }
     }
+    Ok(c)
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ImportsJson {
-    timings: Option<TimingsJson>,
-    outcome: Option<Outcome>,
-    error: Option<ServiceError>,
+/// At least one API version.
+pub(crate) fn api_versions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let versions = Vec::<String>::deserialize(d)?;
+    if versions.is_empty() {
+        return Err(D::Error::custom(
+            "`apiVersions` must list at least one version",
+        ));
+    }
+    Ok(versions)
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// The operations, checked: ids the service could give (1 to 256 characters, no `/`), each
+/// once, and no error on an operation said to succeed.
+pub(crate) fn operations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<OperationSpec>, D::Error> {
+    let operations = Vec::<OperationSpec>::deserialize(d)?;
+    let mut seen = HashSet::new();
+    for (n, op) in operations.iter().enumerate() {
+        if let Some(id) = &op.id {
+            if id.is_empty() || id.chars().count() > 256 || id.contains('/') {
+                return Err(D::Error::custom(format!(
+                    "operations[{n}].id must be 1 to 256 characters without `/`"
+                )));
+            }
+            if !seen.insert(id) {
+                return Err(D::Error::custom(format!(
+                    "operation id `{id}` appears twice"
+                )));
+            }
+        }
+        if op.outcome == Some(Outcome::Succeeded) && op.error.is_some() {
+            return Err(D::Error::custom(format!(
+                "operations[{n}] has an `error` but its outcome is `succeeded`"
+            )));
+        }
+    }
+    Ok(operations)
+}
+
+/// A rate limit as written: the burst defaults to the rate.
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RateLimitJson {
+pub(crate) struct RateLimitJson {
     requests_per_second: f64,
     burst: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct OperationJson {
-    id: Option<String>,
-    update_id: Option<UpdateId>,
-    friendly_name: Option<String>,
-    timings: Option<TimingsJson>,
-    outcome: Option<Outcome>,
-    error: Option<ServiceError>,
-    visible_in: Option<Visibility>,
-    created_ago_ms: Option<u64>,
+impl TryFrom<RateLimitJson> for RateLimit {
+    type Error = &'static str;
+
+    fn try_from(r: RateLimitJson) -> Result<Self, Self::Error> {
+        if !(r.requests_per_second.is_finite() && r.requests_per_second > 0.0) {
+            return Err("`rateLimit.requestsPerSecond` must be a positive number");
+        }
+        let limit = RateLimit::per_second(r.requests_per_second);
+        Ok(r.burst.map_or(limit, |b| limit.with_burst(b)))
+    }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Clone, Copy, Deserialize)]
 #[serde(rename_all = "camelCase")]
 enum FaultKindJson {
     Status,
@@ -135,9 +112,10 @@ enum FaultKindJson {
     Stall,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A fault as written: a `kind` with its `status` or `delayMs` beside it.
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct FaultJson {
+pub(crate) struct FaultJson {
     kind: FaultKindJson,
     status: Option<u16>,
     delay_ms: Option<u64>,
@@ -146,8 +124,35 @@ struct FaultJson {
     probability: Option<f64>,
 }
 
-fn invalid(detail: String) -> Error {
-    Error::ScenarioValue { detail }
+impl TryFrom<FaultJson> for FaultRule {
+    type Error = &'static str;
+
+    fn try_from(f: FaultJson) -> Result<Self, Self::Error> {
+        let kind = match (f.kind, f.status, f.delay_ms) {
+            (FaultKindJson::Status, Some(s), _) if (500..=599).contains(&s) => FaultKind::Status(s),
+            (FaultKindJson::Status, ..) => {
+                return Err("kind `status` needs `status` between 500 and 599")
+            }
+            (_, Some(_), _) => return Err("`status` only goes with kind `status`"),
+            (FaultKindJson::Latency, _, Some(ms)) => FaultKind::Latency(Duration::from_millis(ms)),
+            (FaultKindJson::Latency, ..) => return Err("kind `latency` needs `delayMs`"),
+            (FaultKindJson::Reset, ..) => FaultKind::Reset,
+            (FaultKindJson::Truncate, ..) => FaultKind::Truncate,
+            (FaultKindJson::Stall, _, ms) => {
+                FaultKind::Stall(Duration::from_millis(ms.unwrap_or(30_000)))
+            }
+        };
+        let probability = f.probability.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&probability) {
+            return Err("a fault's `probability` must be between 0 and 1");
+        }
+        Ok(FaultRule {
+            kind,
+            path_contains: f.path,
+            first: f.first,
+            probability,
+        })
+    }
 }
 
 /// The largest scenario file that is read, in bytes (4 MiB): room for tens of thousands of
@@ -181,199 +186,52 @@ fn read_scenario_file(path: &Path) -> Result<String, Error> {
     })
 }
 
-impl Scenario {
-    /// Parses a scenario from JSON text.
-    pub fn from_json(text: &str) -> Result<Scenario, Error> {
-        serde_json::from_str(text).map_err(|e| Error::ScenarioSyntax {
-            line: e.line(),
-            column: e.column(),
-            source: ScenarioSyntaxError::from_json(&e),
-        })
+/// Reads a scenario as a JSON object only: a derived `Deserialize` would also take an array
+/// of the fields in order.
+struct ScenarioObject;
+
+impl<'de> Visitor<'de> for ScenarioObject {
+    type Value = Config;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a scenario object")
     }
 
-    /// Reads and parses a scenario file.
-    ///
-    /// Only a regular file (symlinks are followed) of at most 4 MiB is read; anything else
-    /// (a directory, FIFO or device, or a larger file) fails with [`Error::File`] without
-    /// being read.
-    pub fn from_file(path: &Path) -> Result<Scenario, Error> {
-        Scenario::from_json(&read_scenario_file(path)?)
-    }
-
-    /// Applies the scenario to `config`: every value the scenario gives
-    /// replaces the config's; operations and faults are appended.
-    pub fn apply(self, mut config: Config) -> Result<Config, Error> {
-        config.bind = self.bind.unwrap_or(config.bind);
-        config.tls = self.tls.unwrap_or(config.tls);
-        if let Some(c) = self.credentials {
-            let creds = &mut config.credentials;
-            for (value, given) in [
-                (&mut creds.tenant, c.tenant),
-                (&mut creds.client_id, c.client_id),
-                (&mut creds.client_secret, c.client_secret),
-            ] {
-                *value = given.unwrap_or_else(|| std::mem::take(value));
-            }
-            if c.username.is_some() != c.password.is_some() {
-                return Err(invalid(
-                    "credentials: `username` and `password` go together".to_owned(),
-                ));
-            }
-            if c.username.is_some() {
-                creds.username = c.username;
-                creds.password = c.password;
-            }
-            for (name, value) in [("tenant", &creds.tenant), ("clientId", &creds.client_id)] {
-                if value.is_empty() || value.contains('/') {
-                    return Err(invalid(format!(
-                        "credentials: `{name}` must be non-empty and contain no `/`"
-                    )));
-                }
-            }
-        }
-        let secs = |given: Option<u64>, base| given.map_or(base, Duration::from_secs);
-        config.token_lifetime = secs(self.token_lifetime_secs, config.token_lifetime);
-        config.authorization_code_lifetime = secs(
-            self.authorization_code_lifetime_secs,
-            config.authorization_code_lifetime,
-        );
-        config.require_auth = self.require_auth.unwrap_or(config.require_auth);
-        config.instances = self.instances.or(config.instances);
-        if let Some(v) = self.api_versions {
-            if v.is_empty() {
-                return Err(invalid(
-                    "`apiVersions` must list at least one version".to_owned(),
-                ));
-            }
-            config.api_versions = v;
-        }
-        if let Some(t) = self.default_timings {
-            config.default_timings = t.over(config.default_timings);
-        }
-        if let Some(i) = self.imports {
-            config.imports = ImportBehaviour {
-                timings: i.timings.map(|t| t.over(Timings::default())),
-                outcome: i.outcome.unwrap_or_default(),
-                error: i.error,
-            };
-        }
-        if let Some(r) = self.rate_limit {
-            if !(r.requests_per_second.is_finite() && r.requests_per_second > 0.0) {
-                return Err(invalid(
-                    "`rateLimit.requestsPerSecond` must be a positive number".to_owned(),
-                ));
-            }
-            let limit = RateLimit::per_second(r.requests_per_second);
-            config.rate_limit = Some(r.burst.map_or(limit, |b| limit.with_burst(b)));
-        }
-        config.seed = self.seed.or(config.seed);
-        config.max_body_bytes = self.max_body_bytes.unwrap_or(config.max_body_bytes);
-        for (n, op) in self.operations.into_iter().enumerate() {
-            config.operations.push(op.into_spec(n)?);
-        }
-        let mut seen = std::collections::HashSet::new();
-        for op in &config.operations {
-            if let Some(id) = &op.id {
-                if !seen.insert(id.clone()) {
-                    return Err(invalid(format!("operation id `{id}` appears twice")));
-                }
-            }
-        }
-        for (n, fault) in self.faults.into_iter().enumerate() {
-            config.faults.push(fault.into_rule(n)?);
-        }
-        Ok(config)
-    }
-}
-
-impl OperationJson {
-    fn into_spec(self, n: usize) -> Result<OperationSpec, Error> {
-        if let Some(id) = &self.id {
-            // The service's operation ids are 1 to 256 characters.
-            if id.is_empty() || id.chars().count() > 256 || id.contains('/') {
-                return Err(invalid(format!(
-                    "operations[{n}].id must be 1 to 256 characters without `/`"
-                )));
-            }
-        }
-        let outcome = match (self.outcome, &self.error) {
-            (Some(o), _) => o,
-            (None, Some(_)) => Outcome::Failed,
-            (None, None) => Outcome::Succeeded,
-        };
-        if outcome == Outcome::Succeeded && self.error.is_some() {
-            return Err(invalid(format!(
-                "operations[{n}] has an `error` but its outcome is `succeeded`"
-            )));
-        }
-        Ok(OperationSpec {
-            id: self.id,
-            update_id: self
-                .update_id
-                .unwrap_or_else(crate::config::default_update_id),
-            friendly_name: self.friendly_name,
-            timings: self.timings.map(|t| t.over(Timings::default())),
-            outcome,
-            error: self.error,
-            visible_in: self.visible_in.unwrap_or_default(),
-            created_ago: Duration::from_millis(self.created_ago_ms.unwrap_or(0)),
-        })
-    }
-}
-
-impl FaultJson {
-    fn into_rule(self, n: usize) -> Result<FaultRule, Error> {
-        let kind = match self.kind {
-            FaultKindJson::Status => match self.status {
-                Some(s) if (500..=599).contains(&s) => FaultKind::Status(s),
-                _ => {
-                    return Err(invalid(format!(
-                        "faults[{n}]: kind `status` needs `status` between 500 and 599"
-                    )))
-                }
-            },
-            FaultKindJson::Latency => match self.delay_ms {
-                Some(ms) => FaultKind::Latency(Duration::from_millis(ms)),
-                None => {
-                    return Err(invalid(format!(
-                        "faults[{n}]: kind `latency` needs `delayMs`"
-                    )))
-                }
-            },
-            FaultKindJson::Reset => FaultKind::Reset,
-            FaultKindJson::Truncate => FaultKind::Truncate,
-            FaultKindJson::Stall => {
-                FaultKind::Stall(Duration::from_millis(self.delay_ms.unwrap_or(30_000)))
-            }
-        };
-        if self.status.is_some() && !matches!(self.kind, FaultKindJson::Status) {
-            return Err(invalid(format!(
-                "faults[{n}]: `status` only goes with kind `status`"
-            )));
-        }
-        let probability = self.probability.unwrap_or(1.0);
-        if !(0.0..=1.0).contains(&probability) {
-            return Err(invalid(format!(
-                "faults[{n}]: `probability` must be between 0 and 1"
-            )));
-        }
-        Ok(FaultRule {
-            kind,
-            path_contains: self.path,
-            first: self.first,
-            probability,
-        })
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Config, A::Error> {
+        Config::deserialize(MapAccessDeserializer::new(map))
     }
 }
 
 impl Config {
-    /// A default config with a scenario (JSON text) applied.
+    /// A config from a scenario (JSON text): what it gives over [`Config::default`].
+    ///
+    /// ```
+    /// use adu_emulator::Config;
+    ///
+    /// let config = Config::from_scenario_json(r#"{ "operations": [ { "id": "op-1" } ] }"#).unwrap();
+    /// assert_eq!(config.operations[0].id.as_deref(), Some("op-1"));
+    ///
+    /// let err = Config::from_scenario_json("{\n \"operatoins\": [] }").unwrap_err();
+    /// assert!(err.to_string().contains("line 2"));
+    /// ```
     pub fn from_scenario_json(text: &str) -> Result<Config, Error> {
-        Scenario::from_json(text)?.apply(Config::default())
+        let mut json = serde_json::Deserializer::from_str(text);
+        let config = json.deserialize_map(ScenarioObject);
+        config
+            .and_then(|c| json.end().map(|()| c))
+            .map_err(|e| Error::ScenarioSyntax {
+                line: e.line(),
+                column: e.column(),
+                source: ScenarioSyntaxError::from_json(&e),
+            })
     }
 
-    /// A default config with a scenario file applied.
+    /// A config from a scenario file.
+    ///
+    /// Only a regular file (symlinks are followed) of at most 4 MiB is read; anything else
+    /// (a directory, FIFO or device, or a larger file) fails with [`Error::File`] without
+    /// being read.
     pub fn from_scenario_file(path: &Path) -> Result<Config, Error> {
-        Scenario::from_file(path)?.apply(Config::default())
+        Config::from_scenario_json(&read_scenario_file(path)?)
     }
 }

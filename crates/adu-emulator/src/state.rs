@@ -37,7 +37,10 @@ impl OpRecord {
             update_id: spec.update_id,
             friendly_name: spec.friendly_name,
             timings: spec.timings.unwrap_or(default_timings),
-            outcome: spec.outcome,
+            outcome: spec.outcome.unwrap_or(match spec.error {
+                Some(_) => Outcome::Failed,
+                None => Outcome::Succeeded,
+            }),
             error: spec.error.unwrap_or_else(default_failure),
             visible_in: spec.visible_in,
             created: now.checked_sub(spec.created_ago).unwrap_or(now),

@@ -52,11 +52,9 @@ fn a_full_scenario_sets_everything() {
         c.operations[0].timings.unwrap().running,
         Duration::from_secs(3600)
     );
-    assert_eq!(
-        c.operations[1].outcome,
-        Outcome::Failed,
-        "an error implies failure"
-    );
+    assert_eq!(c.operations[1].outcome, None, "inferred from the error");
+    assert_eq!(c.imports.timings.unwrap().not_started, Duration::ZERO);
+    assert_eq!(c.operations[0].created_ago, Duration::from_millis(5));
     let inner = c.operations[1]
         .error
         .as_ref()
@@ -82,72 +80,76 @@ fn a_full_scenario_sets_everything() {
 
 #[tokio::test]
 async fn a_scenario_drives_a_running_emulator() {
-    let text =
-        r#"{ "operations": [ { "id": "s1", "timings": { "notStartedMs": 0, "runningMs": 0 } } ] }"#;
+    let text = r#"{ "operations": [
+        { "id": "s1", "timings": { "notStartedMs": 0, "runningMs": 0 } },
+        { "id": "s2", "timings": { "notStartedMs": 0, "runningMs": 0 }, "error": { "code": "Boom", "message": "it broke" } }
+    ] }"#;
     let emu = adu_emulator::start(Config::from_scenario_json(text).unwrap())
         .await
         .unwrap();
     let a = get(emu.addr(), &current_path("s1"), &emu.issue_token()).await;
     assert_eq!(a.json()["status"], "Succeeded");
+    let b = get(emu.addr(), &current_path("s2"), &emu.issue_token()).await;
+    assert_eq!(b.json()["status"], "Failed", "an error implies failure");
+    assert_eq!(b.json()["error"]["code"], "Boom");
     emu.shutdown().await;
 }
 
-fn syntax(text: &str) -> (usize, String) {
+/// The line of a scenario's error and what it says.
+fn refused(text: &str) -> (usize, String) {
     match Config::from_scenario_json(text).unwrap_err() {
         Error::ScenarioSyntax { line, source, .. } => (line, source.message().to_owned()),
         other => panic!("unexpected {other:?}"),
     }
 }
 
-fn value(text: &str) -> String {
-    match Config::from_scenario_json(text).unwrap_err() {
-        Error::ScenarioValue { detail } => detail,
-        other => panic!("unexpected {other:?}"),
-    }
+fn message(text: &str) -> String {
+    refused(text).1
 }
 
 #[test]
 fn bad_scenarios_say_what_and_where() {
-    let (line, msg) = syntax("{\n \"seed\": 1,\n \"operatoins\": []\n}");
+    let (line, msg) = refused("{\n \"seed\": 1,\n \"operatoins\": []\n}");
     assert_eq!(line, 3);
     assert!(msg.contains("unknown field `operatoins`"), "{msg}");
-    let (_, msg) = syntax(r#"{ "seed": "seven" }"#);
-    assert!(msg.contains("invalid type"), "{msg}");
-    let (_, msg) = syntax(r#"{ "operations": [ { "outcome": "maybe" } ] }"#);
+    assert!(message(r#"{ "seed": "seven" }"#).contains("invalid type"));
+    let msg = message(r#"{ "operations": [ { "outcome": "maybe" } ] }"#);
     assert!(msg.contains("unknown variant `maybe`"), "{msg}");
-    let (_, msg) = syntax(r#"{ "faults": [ { "kind": "explode" } ] }"#);
+    let msg = message(r#"{ "faults": [ { "kind": "explode" } ] }"#);
     assert!(msg.contains("unknown variant `explode`"), "{msg}");
-    let (line, _) = syntax("{ \"seed\": 1,");
-    assert_eq!(line, 1);
+    assert_eq!(refused("{ \"seed\": 1,").0, 1);
     let err = Config::from_scenario_json("[]").unwrap_err();
     assert!(
         err.to_string().starts_with("invalid scenario at line 1"),
         "{err}"
     );
 
+    // Values that parse but are not acceptable: the message says which, the position where.
+    let (line, msg) = refused("{ \"faults\": [\n { \"kind\": \"status\", \"status\": 404 } ] }");
+    assert_eq!(line, 2);
+    assert!(msg.contains("between 500 and 599"), "{msg}");
+    assert!(message(r#"{ "faults": [ { "kind": "status" } ] }"#).contains("kind `status` needs"));
+    assert!(message(r#"{ "faults": [ { "kind": "latency" } ] }"#).contains("delayMs"));
     assert!(
-        value(r#"{ "faults": [ { "kind": "status", "status": 404 } ] }"#)
-            .contains("between 500 and 599")
-    );
-    assert!(value(r#"{ "faults": [ { "kind": "status" } ] }"#).contains("faults[0]"));
-    assert!(value(r#"{ "faults": [ { "kind": "latency" } ] }"#).contains("delayMs"));
-    assert!(
-        value(r#"{ "faults": [ { "kind": "reset", "probability": 1.5 } ] }"#)
+        message(r#"{ "faults": [ { "kind": "reset", "probability": 1.5 } ] }"#)
             .contains("probability")
     );
     assert!(
-        value(r#"{ "faults": [ { "kind": "reset", "status": 500 } ] }"#).contains("only goes with")
+        message(r#"{ "faults": [ { "kind": "reset", "status": 500 } ] }"#)
+            .contains("only goes with")
     );
     assert!(
-        value(r#"{ "operations": [ { "id": "x" }, { "id": "x" } ] }"#).contains("appears twice")
+        message(r#"{ "operations": [ { "id": "x" }, { "id": "x" } ] }"#).contains("appears twice")
     );
-    assert!(value(r#"{ "operations": [ { "id": "" } ] }"#).contains("1 to 256"));
-    assert!(value(r#"{ "operations": [ { "outcome": "succeeded", "error": { "code": "c", "message": "m" } } ] }"#)
+    assert!(message(r#"{ "operations": [ { "id": "" } ] }"#)
+        .contains("operations[0].id must be 1 to 256"));
+    assert!(message(r#"{ "operations": [ { "outcome": "succeeded", "error": { "code": "c", "message": "m" } } ] }"#)
         .contains("outcome is `succeeded`"));
-    assert!(value(r#"{ "rateLimit": { "requestsPerSecond": 0 } }"#).contains("positive"));
-    assert!(value(r#"{ "apiVersions": [] }"#).contains("at least one"));
-    assert!(value(r#"{ "credentials": { "username": "u" } }"#).contains("go together"));
-    assert!(value(r#"{ "credentials": { "tenant": "a/b" } }"#).contains("tenant"));
+    assert!(message(r#"{ "rateLimit": { "requestsPerSecond": 0 } }"#).contains("positive"));
+    assert!(message(r#"{ "apiVersions": [] }"#).contains("at least one"));
+    assert!(message(r#"{ "credentials": { "username": "u" } }"#).contains("go together"));
+    assert!(message(r#"{ "credentials": { "tenant": "a/b" } }"#).contains("tenant"));
+    assert!(message(r#"{ "defaultTimings": { "runningSecs": 1 } }"#).contains("unknown field"));
 }
 
 /// The error of reading the scenario file at `path`, with its source, as text.
@@ -231,11 +233,11 @@ fn a_scenario_path_that_is_a_fifo_is_refused_without_blocking() {
 
 #[test]
 fn a_scenario_keeps_its_secrets_out_of_debug() {
-    let scenario = adu_emulator::Scenario::from_json(
+    let config = Config::from_scenario_json(
         r#"{ "credentials": { "clientSecret": "secret-4Kq9", "username": "u", "password": "password-7Yq2" } }"#,
     )
     .unwrap();
-    let debug = format!("{scenario:?}");
+    let debug = format!("{config:?}");
     assert!(!debug.contains("secret-4Kq9"), "{debug}");
     assert!(!debug.contains("password-7Yq2"), "{debug}");
     assert!(debug.contains("<redacted>"), "{debug}");
