@@ -13,15 +13,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let cert = required(args, "--tls-cert")?;
     let rt = runtime()?;
     let emulator = rt.block_on(async {
-        let mut config = Config::default()
-            .with_tls(true)
-            .with_require_auth(true)
-            .with_instances([INSTANCE])
-            .with_operation(
-                OperationSpec::succeeding()
-                    .with_id(LOAD_OPERATION)
-                    .with_timings(Timings::new(Duration::ZERO, Duration::from_secs(86_400))),
-            );
+        let mut config = Config::default().with_tls(true);
+        config.instances = Some(vec![INSTANCE.to_owned()]);
+        config.operations.push(
+            OperationSpec::succeeding()
+                .with_id(LOAD_OPERATION)
+                .with_timings(Timings::new(Duration::ZERO, Duration::from_secs(86_400))),
+        );
         config.rate_limit = None;
         config.faults.clear();
         adu_emulator::start(config)

@@ -32,7 +32,10 @@ pub const DEFAULT_AUTHORIZATION_CODE_LIFETIME: Duration = Duration::from_secs(60
 /// ```
 /// use adu_emulator::{Config, RateLimit};
 ///
-/// let config = Config::default().with_tls(true).with_rate_limit(RateLimit::per_second(5.0));
+/// let mut config = Config::default().with_tls(true);
+/// config.rate_limit = Some(RateLimit::per_second(5.0));
+/// config.credentials.username = Some("alice@contoso.com".to_owned());
+/// config.credentials.password = Some("correct horse".to_owned());
 /// assert!(config.require_auth);
 /// assert_eq!(config.credentials.client_id, "adu-emulator");
 /// ```
@@ -108,13 +111,6 @@ impl Config {
         self
     }
 
-    /// Replaces the credentials the token endpoint accepts.
-    #[must_use]
-    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
-        self.credentials = credentials;
-        self
-    }
-
     /// Sets how long issued access tokens stay valid.
     #[must_use]
     pub fn with_token_lifetime(mut self, lifetime: Duration) -> Self {
@@ -122,57 +118,10 @@ impl Config {
         self
     }
 
-    /// Sets how long authorization codes can be redeemed (zero: they are
-    /// already expired when issued, for tests of the expiry).
-    #[must_use]
-    pub fn with_authorization_code_lifetime(mut self, lifetime: Duration) -> Self {
-        self.authorization_code_lifetime = lifetime;
-        self
-    }
-
-    /// Whether API requests need a valid bearer token.
-    #[must_use]
-    pub fn with_require_auth(mut self, require: bool) -> Self {
-        self.require_auth = require;
-        self
-    }
-
-    /// Restricts the instance ids that exist (others get 404).
-    #[must_use]
-    pub fn with_instances<I, S>(mut self, instances: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.instances = Some(instances.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Turns on per-client rate limiting.
-    #[must_use]
-    pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
-        self.rate_limit = Some(limit);
-        self
-    }
-
     /// Adds a fault injection rule.
     #[must_use]
     pub fn with_fault(mut self, rule: FaultRule) -> Self {
         self.faults.push(rule);
-        self
-    }
-
-    /// Seeds the fault injection's random choices, making them repeatable.
-    #[must_use]
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
-    }
-
-    /// Adds an operation that exists from the start.
-    #[must_use]
-    pub fn with_operation(mut self, spec: OperationSpec) -> Self {
-        self.operations.push(spec);
         self
     }
 }
@@ -204,31 +153,6 @@ impl Default for Credentials {
             username: None,
             password: None,
         }
-    }
-}
-
-impl Credentials {
-    /// Credentials for one client.
-    pub fn new(
-        tenant: impl Into<String>,
-        client_id: impl Into<String>,
-        client_secret: impl Into<String>,
-    ) -> Self {
-        Credentials {
-            tenant: tenant.into(),
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            username: None,
-            password: None,
-        }
-    }
-
-    /// Adds a user for the password grant.
-    #[must_use]
-    pub fn with_user(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
-        self.username = Some(username.into());
-        self.password = Some(password.into());
-        self
     }
 }
 
@@ -396,21 +320,6 @@ impl OperationSpec {
         self.timings = Some(timings);
         self
     }
-
-    /// Makes it fail with this error.
-    #[must_use]
-    pub fn with_error(mut self, error: ServiceError) -> Self {
-        self.outcome = Some(Outcome::Failed);
-        self.error = Some(error);
-        self
-    }
-
-    /// Sets which API shows it.
-    #[must_use]
-    pub fn with_visibility(mut self, visible_in: Visibility) -> Self {
-        self.visible_in = visible_in;
-        self
-    }
 }
 
 /// What operations created by `POST .../updates:import` do.
@@ -445,13 +354,6 @@ impl RateLimit {
             requests_per_second: rate,
             burst: rate.ceil().max(1.0) as u32,
         }
-    }
-
-    /// Sets the burst size.
-    #[must_use]
-    pub fn with_burst(mut self, burst: u32) -> Self {
-        self.burst = burst.max(1);
-        self
     }
 }
 
@@ -500,13 +402,6 @@ impl FaultRule {
     #[must_use]
     pub fn first(mut self, n: u64) -> Self {
         self.first = Some(n);
-        self
-    }
-
-    /// Hit a matching request with this probability.
-    #[must_use]
-    pub fn with_probability(mut self, probability: f64) -> Self {
-        self.probability = probability;
         self
     }
 }

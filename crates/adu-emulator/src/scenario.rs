@@ -98,7 +98,8 @@ impl TryFrom<RateLimitJson> for RateLimit {
             return Err("`rateLimit.requestsPerSecond` must be a positive number");
         }
         let limit = RateLimit::per_second(r.requests_per_second);
-        Ok(r.burst.map_or(limit, |b| limit.with_burst(b)))
+        let burst = r.burst.map_or(limit.burst, |b| b.max(1));
+        Ok(RateLimit { burst, ..limit })
     }
 }
 

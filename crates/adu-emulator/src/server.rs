@@ -492,10 +492,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn latency_delays_the_answer_by_its_length() {
         let latency = Duration::from_millis(300);
-        let config = Config::default()
-            .with_require_auth(false)
-            .with_fault(FaultRule::new(FaultKind::Latency(latency)))
-            .with_operation(OperationSpec::succeeding().with_id("op"));
+        let mut config = Config::default().with_fault(FaultRule::new(FaultKind::Latency(latency)));
+        config.require_auth = false;
+        config
+            .operations
+            .push(OperationSpec::succeeding().with_id("op"));
         let (_stop, ctx) = handler(config);
         let request =
             Request::get("/deviceUpdate/blue/updates/operations/op?api-version=2022-10-01")

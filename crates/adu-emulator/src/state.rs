@@ -501,9 +501,10 @@ mod tests {
 
     #[test]
     fn seeded_faults_repeat_and_first_n_stops() {
-        let config = Config::default()
-            .with_seed(42)
-            .with_fault(FaultRule::new(FaultKind::Status(500)).with_probability(0.5));
+        let mut rule = FaultRule::new(FaultKind::Status(500));
+        rule.probability = 0.5;
+        let mut config = Config::default().with_fault(rule);
+        config.seed = Some(42);
         let a = State::new(config.clone(), SystemTime::now());
         let b = State::new(config, SystemTime::now());
         let run = |s: &State| {

@@ -100,19 +100,20 @@ impl HttpTransport for CountingTransport {
 /// truncated bodies and stalled bodies, plus some added latency. Seeded.
 fn faulty_emulator_config() -> Config {
     let rule = |kind, p| {
-        FaultRule::new(kind)
-            .on_path(OPERATIONS_PATH)
-            .with_probability(p)
+        let mut rule = FaultRule::new(kind).on_path(OPERATIONS_PATH);
+        rule.probability = p;
+        rule
     };
-    Config::default()
-        .with_seed(0x5eed_f417)
+    let mut config = Config::default()
         .with_fault(rule(FaultKind::Latency(Duration::from_millis(25)), 0.05))
         .with_fault(rule(FaultKind::Status(429), 0.045))
         .with_fault(rule(FaultKind::Status(500), 0.045))
         .with_fault(rule(FaultKind::Status(503), 0.045))
         .with_fault(rule(FaultKind::Reset, 0.03))
         .with_fault(rule(FaultKind::Truncate, 0.03))
-        .with_fault(rule(FaultKind::Stall(Duration::from_secs(5)), 0.02))
+        .with_fault(rule(FaultKind::Stall(Duration::from_secs(5)), 0.02));
+    config.seed = Some(0x5eed_f417);
+    config
 }
 
 fn expected_status(i: usize) -> OperationStatus {

@@ -22,7 +22,7 @@ use adu_auth::{
     scopes, Authority, AuthorizationCodeFlow, ClientSecretCredential, EnvironmentCredential,
     ImplicitFlow, StaticTokenCredential, TokenCredential, UsernamePasswordCredential,
 };
-use adu_emulator::{Config, Credentials, OperationSpec, Timings};
+use adu_emulator::{Config, OperationSpec, Timings};
 use adu_transport::{
     ApiVersion, DeviceUpdateClient, Error, GetOperationOutcome, GetOptions, HyperTransport,
     OperationStatus, PollPolicy, RetryPolicy, TransportError, TransportErrorKind, WaitOptions,
@@ -331,18 +331,14 @@ async fn secrets_flows(capture: Captured) -> (Exposure, String) {
     const PASSWORD: &str = "alice-password-Lm27vQ8w";
     let log: Log = Arc::default();
     // Tokens live 4 s, so a 3 s wait refreshes each cached token once (at half its life).
-    let emulator = Arc::new(
-        adu_emulator::start(
-            Config::default()
-                .with_credentials(
-                    Credentials::new("contoso", "app-id", CLIENT_SECRET)
-                        .with_user("alice@contoso.com", PASSWORD),
-                )
-                .with_token_lifetime(Duration::from_secs(4)),
-        )
-        .await
-        .unwrap(),
-    );
+    let mut config = Config::default().with_token_lifetime(Duration::from_secs(4));
+    let credentials = &mut config.credentials;
+    credentials.tenant = "contoso".to_owned();
+    credentials.client_id = "app-id".to_owned();
+    credentials.client_secret = CLIENT_SECRET.to_owned();
+    credentials.username = Some("alice@contoso.com".to_owned());
+    credentials.password = Some(PASSWORD.to_owned());
+    let emulator = Arc::new(adu_emulator::start(config).await.unwrap());
     let hyper = plain_http_transport().build().unwrap();
     let authority = || {
         Authority::new("contoso")

@@ -183,7 +183,9 @@ async fn unknown_operations_are_404_in_each_api_shape() {
 #[tokio::test]
 async fn visibility_hides_an_operation_from_the_other_api() {
     let emu = emulator().await;
-    let id = emu.add_operation(OperationSpec::succeeding().with_visibility(Visibility::LegacyOnly));
+    let mut spec = OperationSpec::succeeding();
+    spec.visible_in = Visibility::LegacyOnly;
+    let id = emu.add_operation(spec);
     let token = emu.issue_token();
     assert_eq!(get(emu.addr(), &legacy_path(&id), &token).await.status, 200);
     assert_eq!(
@@ -351,9 +353,9 @@ async fn oversized_bodies_get_413() {
 
 #[tokio::test]
 async fn configured_instances_only() {
-    let emu = adu_emulator::start(Config::default().with_instances(["blue"]))
-        .await
-        .unwrap();
+    let mut config = Config::default();
+    config.instances = Some(vec!["blue".to_owned()]);
+    let emu = adu_emulator::start(config).await.unwrap();
     let id = emu.add_operation(OperationSpec::succeeding());
     let token = emu.issue_token();
     assert_eq!(

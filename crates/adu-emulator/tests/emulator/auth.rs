@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use adu_emulator::{Config, Credentials, OperationSpec, RateLimit};
+use adu_emulator::{Config, OperationSpec, RateLimit};
 
 use crate::common::*;
 
@@ -135,10 +135,10 @@ async fn token_endpoint_errors_look_like_the_identity_platform() {
 
 #[tokio::test]
 async fn password_grant_and_rotating_refresh_tokens() {
-    let creds = Credentials::default().with_user("alice@emulator", "correct horse");
-    let emu = adu_emulator::start(Config::default().with_credentials(creds))
-        .await
-        .unwrap();
+    let mut config = Config::default();
+    config.credentials.username = Some("alice@emulator".to_owned());
+    config.credentials.password = Some("correct horse".to_owned());
+    let emu = adu_emulator::start(config).await.unwrap();
     let addr = emu.addr();
     let id = emu.add_operation(OperationSpec::succeeding());
     let password = |pw: &'static str| {
@@ -251,9 +251,9 @@ async fn expired_tokens_get_401_and_auth_can_be_off() {
     assert!(a.header("www-authenticate").unwrap().contains("expired"));
     emu.shutdown().await;
 
-    let emu = adu_emulator::start(Config::default().with_require_auth(false))
-        .await
-        .unwrap();
+    let mut config = Config::default();
+    config.require_auth = false;
+    let emu = adu_emulator::start(config).await.unwrap();
     let id = emu.add_operation(OperationSpec::succeeding());
     let a = send_req(emu.addr(), request("GET", &current_path(&id), &[], b""))
         .await
@@ -264,10 +264,11 @@ async fn expired_tokens_get_401_and_auth_can_be_off() {
 
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
-    let limit = RateLimit::per_second(0.5).with_burst(2);
-    let emu = adu_emulator::start(Config::default().with_rate_limit(limit))
-        .await
-        .unwrap();
+    let mut limit = RateLimit::per_second(0.5);
+    limit.burst = 2;
+    let mut config = Config::default();
+    config.rate_limit = Some(limit);
+    let emu = adu_emulator::start(config).await.unwrap();
     let id = emu.add_operation(OperationSpec::succeeding());
     let token = emu.issue_token();
     assert_eq!(

@@ -308,10 +308,9 @@ async fn the_code_exchange_checks_verifier_redirect_uri_and_expiry() {
 
 #[tokio::test]
 async fn codes_expire() {
-    let emu =
-        adu_emulator::start(Config::default().with_authorization_code_lifetime(Duration::ZERO))
-            .await
-            .unwrap();
+    let mut config = Config::default();
+    config.authorization_code_lifetime = Duration::ZERO;
+    let emu = adu_emulator::start(config).await.unwrap();
     let code = fresh_code(&emu).await;
     assert_invalid_grant(
         &post_form(

@@ -9,9 +9,9 @@ use hyper_util::rt::TokioIo;
 use crate::common::*;
 
 async fn with_fault(rule: FaultRule) -> (adu_emulator::RunningEmulator, String, String) {
-    let emu = adu_emulator::start(Config::default().with_seed(7).with_fault(rule))
-        .await
-        .unwrap();
+    let mut config = Config::default().with_fault(rule);
+    config.seed = Some(7);
+    let emu = adu_emulator::start(config).await.unwrap();
     let id = emu.add_operation(OperationSpec::succeeding().with_timings(Timings::immediate()));
     let token = emu.issue_token();
     (emu, id, token)
@@ -56,7 +56,8 @@ async fn status_faults_hit_the_first_n_requests() {
 #[tokio::test]
 async fn status_faults_with_a_probability_are_repeatable_when_seeded() {
     let run = || async {
-        let rule = FaultRule::new(FaultKind::Status(500)).with_probability(0.5);
+        let mut rule = FaultRule::new(FaultKind::Status(500));
+        rule.probability = 0.5;
         let (emu, id, token) = with_fault(rule).await;
         let mut statuses = Vec::new();
         for _ in 0..24 {
