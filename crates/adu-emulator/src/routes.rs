@@ -207,7 +207,7 @@ pub(crate) fn route(
             .ok_or(TokenProblem::Missing)
             .and_then(|t| state.check_token(t, now.wall))
         {
-            Ok(info) => info.client_id,
+            Ok(client_id) => client_id,
             Err(problem) => return unauthorized(state, base_url, problem, now.wall),
         }
     } else {

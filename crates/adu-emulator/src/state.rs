@@ -2,7 +2,7 @@
 //! buckets, fault-injection bookkeeping and counters.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use adu_model::models::{Error as ServiceError, Operation, UpdateId, UpdateInfo, UpdateOperation};
@@ -123,19 +123,6 @@ impl OpRecord {
     }
 }
 
-/// An issued access token.
-#[derive(Clone, Debug)]
-pub(crate) struct TokenInfo {
-    pub client_id: String,
-    pub expires: SystemTime,
-}
-
-/// An issued refresh token (single use: it rotates).
-#[derive(Clone, Debug)]
-pub(crate) struct RefreshInfo {
-    pub client_id: String,
-}
-
 /// An issued authorization code: single use, short-lived, bound to the
 /// client, the redirect URI and the PKCE challenge it was issued for.
 #[derive(Clone, Debug)]
@@ -156,11 +143,6 @@ pub(crate) enum CodeProblem {
     Expired,
 }
 
-struct CodeEntry {
-    info: CodeInfo,
-    redeemed: bool,
-}
-
 /// Why a bearer token was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TokenProblem {
@@ -169,44 +151,11 @@ pub(crate) enum TokenProblem {
     Expired,
 }
 
-/// A token bucket: `tokens` available as of `last`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Bucket {
-    pub tokens: f64,
-    pub last: Instant,
-}
-
-/// Takes one token from `bucket` at `now`, refilling at `rate` per second up
-/// to `burst`. On refusal, returns how long until a token is available.
-pub(crate) fn take_token(
-    bucket: &mut Bucket,
-    now: Instant,
-    rate: f64,
-    burst: u32,
-) -> Result<(), Duration> {
-    let burst = f64::from(burst.max(1));
-    let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
-    bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
-    bucket.last = now;
-    if bucket.tokens >= 1.0 {
-        bucket.tokens -= 1.0;
-        Ok(())
-    } else {
-        let wait = (1.0 - bucket.tokens) / rate;
-        Err(Duration::try_from_secs_f64(wait).unwrap_or(Duration::from_secs(1)))
-    }
-}
-
 /// What fault injection decided for one request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct FaultDecision {
     pub latency: Duration,
     pub action: Option<FaultKind>,
-}
-
-struct FaultState {
-    rng: StdRng,
-    matched: Vec<u64>,
 }
 
 /// Counters of what an emulator has served so far.
@@ -251,25 +200,30 @@ impl Stats {
     }
 }
 
-/// Locks a mutex, recovering the data if a panicking thread poisoned it
-/// (every critical section here leaves the data consistent).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Everything the request handlers share.
+/// Everything the request handlers share: the config, and what they change under one lock
+/// (each holds it for a few map operations).
 pub(crate) struct State {
     pub config: Config,
-    ops: Mutex<HashMap<String, Arc<OpRecord>>>,
-    tokens: Mutex<HashMap<String, TokenInfo>>,
-    refresh: Mutex<HashMap<String, RefreshInfo>>,
-    codes: Mutex<HashMap<String, CodeEntry>>,
-    buckets: Mutex<HashMap<String, Bucket>>,
-    faults: Mutex<FaultState>,
-    stats: Mutex<Stats>,
+    tables: Mutex<Tables>,
 }
 
-/// Upper bound on remembered tokens; expired ones are dropped past it.
+struct Tables {
+    ops: HashMap<String, Arc<OpRecord>>,
+    /// Access tokens: the client each was issued to, and when it expires.
+    tokens: HashMap<String, (String, SystemTime)>,
+    /// Refresh tokens (single use: they rotate): the client each was issued to.
+    refresh: HashMap<String, String>,
+    /// Authorization codes; `None` once redeemed.
+    codes: HashMap<String, Option<CodeInfo>>,
+    /// Rate-limit token buckets per client: the tokens left as of an instant.
+    buckets: HashMap<String, (f64, Instant)>,
+    rng: StdRng,
+    /// How many requests each fault rule matched.
+    matched: Vec<u64>,
+    stats: Stats,
+}
+
+/// Upper bound on remembered tokens and codes; expired ones are dropped past it.
 const TOKEN_TABLE_LIMIT: usize = 100_000;
 
 impl State {
@@ -278,49 +232,57 @@ impl State {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_entropy(),
         };
-        let mut ops = HashMap::new();
-        for spec in config.operations.clone() {
-            let rec = OpRecord::from_spec(spec, config.default_timings, now);
-            ops.insert(rec.id.clone(), Arc::new(rec));
-        }
-        let matched = vec![0; config.faults.len()];
+        let ops = config.operations.iter().map(|spec| {
+            let rec = OpRecord::from_spec(spec.clone(), config.default_timings, now);
+            (rec.id.clone(), Arc::new(rec))
+        });
+        let tables = Tables {
+            ops: ops.collect(),
+            tokens: HashMap::new(),
+            refresh: HashMap::new(),
+            codes: HashMap::new(),
+            buckets: HashMap::new(),
+            rng,
+            matched: vec![0; config.faults.len()],
+            stats: Stats::default(),
+        };
         State {
             config,
-            ops: Mutex::new(ops),
-            tokens: Mutex::new(HashMap::new()),
-            refresh: Mutex::new(HashMap::new()),
-            codes: Mutex::new(HashMap::new()),
-            buckets: Mutex::new(HashMap::new()),
-            faults: Mutex::new(FaultState { rng, matched }),
-            stats: Mutex::new(Stats::default()),
+            tables: Mutex::new(tables),
         }
+    }
+
+    /// Locks the tables, recovering them if a panicking thread poisoned the lock (every
+    /// critical section leaves them consistent).
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Adds one to the counter `counter` picks, e.g. `state.count(|s| &mut s.imports)`.
     pub fn count(&self, counter: impl FnOnce(&mut Stats) -> &mut u64) {
-        *counter(&mut lock(&self.stats)) += 1;
+        *counter(&mut self.tables().stats) += 1;
     }
 
     /// Counts an answer (200 or 304) about operation `id`.
     pub fn count_poll(&self, id: &str) {
-        *lock(&self.stats).polls.entry(id.to_owned()).or_default() += 1;
+        *self.tables().stats.polls.entry(id.to_owned()).or_default() += 1;
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
-        lock(&self.stats).clone()
+        self.tables().stats.clone()
     }
 
     /// Adds (or replaces) an operation; returns its id.
     pub fn add_operation(&self, spec: OperationSpec, now: SystemTime) -> String {
         let rec = OpRecord::from_spec(spec, self.config.default_timings, now);
         let id = rec.id.clone();
-        lock(&self.ops).insert(id.clone(), Arc::new(rec));
+        self.tables().ops.insert(id.clone(), Arc::new(rec));
         id
     }
 
     pub fn operation(&self, id: &str) -> Option<Arc<OpRecord>> {
-        lock(&self.ops).get(id).cloned()
+        self.tables().ops.get(id).cloned()
     }
 
     /// Whether some operation imported this update successfully by `now`.
@@ -331,7 +293,8 @@ impl State {
         version: &str,
         now: SystemTime,
     ) -> Option<Arc<OpRecord>> {
-        lock(&self.ops)
+        self.tables()
+            .ops
             .values()
             .find(|r| {
                 r.update_id.provider.eq_ignore_ascii_case(provider)
@@ -345,62 +308,51 @@ impl State {
 
     pub fn issue_token(&self, client_id: &str, now: SystemTime) -> String {
         let token = Uuid::new_v4().simple().to_string();
-        let info = TokenInfo {
-            client_id: client_id.to_owned(),
-            expires: now.checked_add(self.config.token_lifetime).unwrap_or(now),
-        };
-        let mut tokens = lock(&self.tokens);
-        if tokens.len() >= TOKEN_TABLE_LIMIT {
-            tokens.retain(|_, t| t.expires > now);
+        let expires = now.checked_add(self.config.token_lifetime).unwrap_or(now);
+        let mut t = self.tables();
+        if t.tokens.len() >= TOKEN_TABLE_LIMIT {
+            t.tokens.retain(|_, (_, expires)| *expires > now);
         }
-        tokens.insert(token.clone(), info);
-        self.count(|s| &mut s.tokens_issued);
+        t.tokens
+            .insert(token.clone(), (client_id.to_owned(), expires));
+        t.stats.tokens_issued += 1;
         token
     }
 
-    pub fn check_token(&self, token: &str, now: SystemTime) -> Result<TokenInfo, TokenProblem> {
-        match lock(&self.tokens).get(token) {
+    /// The client a bearer token was issued to, if it is still good at `now`.
+    pub fn check_token(&self, token: &str, now: SystemTime) -> Result<String, TokenProblem> {
+        match self.tables().tokens.get(token) {
             None => Err(TokenProblem::Unknown),
-            Some(t) if t.expires <= now => Err(TokenProblem::Expired),
-            Some(t) => Ok(t.clone()),
+            Some((_, expires)) if *expires <= now => Err(TokenProblem::Expired),
+            Some((client_id, _)) => Ok(client_id.clone()),
         }
     }
 
     pub fn issue_refresh_token(&self, client_id: &str) -> String {
         let token = Uuid::new_v4().simple().to_string();
-        let mut refresh = lock(&self.refresh);
-        if refresh.len() >= TOKEN_TABLE_LIMIT {
-            refresh.clear();
+        let mut t = self.tables();
+        if t.refresh.len() >= TOKEN_TABLE_LIMIT {
+            t.refresh.clear();
         }
-        refresh.insert(
-            token.clone(),
-            RefreshInfo {
-                client_id: client_id.to_owned(),
-            },
-        );
+        t.refresh.insert(token.clone(), client_id.to_owned());
         token
     }
 
-    /// Consumes a refresh token (they rotate: each is good once).
-    pub fn redeem_refresh_token(&self, token: &str) -> Option<RefreshInfo> {
-        lock(&self.refresh).remove(token)
+    /// Consumes a refresh token (they rotate: each is good once); returns its client.
+    pub fn redeem_refresh_token(&self, token: &str) -> Option<String> {
+        self.tables().refresh.remove(token)
     }
 
     /// Issues an authorization code for `info`.
     pub fn issue_code(&self, info: CodeInfo, now: SystemTime) -> String {
         let code = format!("emu-code.{}", Uuid::new_v4().simple());
-        let mut codes = lock(&self.codes);
-        if codes.len() >= TOKEN_TABLE_LIMIT {
-            codes.retain(|_, c| c.info.expires > now);
+        let mut t = self.tables();
+        if t.codes.len() >= TOKEN_TABLE_LIMIT {
+            t.codes
+                .retain(|_, c| c.as_ref().is_some_and(|c| c.expires > now));
         }
-        codes.insert(
-            code.clone(),
-            CodeEntry {
-                info,
-                redeemed: false,
-            },
-        );
-        self.count(|s| &mut s.codes_issued);
+        t.codes.insert(code.clone(), Some(info));
+        t.stats.codes_issued += 1;
         code
     }
 
@@ -409,29 +361,34 @@ impl State {
     /// stolen code cannot be tried against many PKCE verifiers. A spent code
     /// is remembered (until the table fills) to answer "already redeemed".
     pub fn redeem_code(&self, code: &str, now: SystemTime) -> Result<CodeInfo, CodeProblem> {
-        let mut codes = lock(&self.codes);
-        let entry = codes.get_mut(code).ok_or(CodeProblem::Unknown)?;
-        if entry.redeemed {
-            return Err(CodeProblem::Redeemed);
-        }
-        entry.redeemed = true;
-        if entry.info.expires <= now {
+        let mut t = self.tables();
+        let entry = t.codes.get_mut(code).ok_or(CodeProblem::Unknown)?;
+        let info = entry.take().ok_or(CodeProblem::Redeemed)?;
+        if info.expires <= now {
             return Err(CodeProblem::Expired);
         }
-        Ok(entry.info.clone())
+        Ok(info)
     }
 
-    /// Applies the rate limit for `client`; `Err` carries the wait.
+    /// Applies the rate limit for `client` at `now`: a token bucket refilled at the rate up to
+    /// the burst, one token a request. `Err` carries the wait until the next token.
+    // governor's keyed limiter does this but reads its own clock rather than the `now` given,
+    // and brings dashmap and quanta along: the bucket is a few lines.
     pub fn rate_limit(&self, client: &str, now: Instant) -> Result<(), Duration> {
         let Some(limit) = self.config.rate_limit else {
             return Ok(());
         };
-        let mut buckets = lock(&self.buckets);
-        let bucket = buckets.entry(client.to_owned()).or_insert(Bucket {
-            tokens: f64::from(limit.burst.max(1)),
-            last: now,
-        });
-        take_token(bucket, now, limit.requests_per_second, limit.burst)
+        let (rate, burst) = (limit.requests_per_second, f64::from(limit.burst.max(1)));
+        let mut t = self.tables();
+        let (tokens, last) = t.buckets.entry(client.to_owned()).or_insert((burst, now));
+        let elapsed = now.saturating_duration_since(*last).as_secs_f64();
+        *tokens = (*tokens + elapsed * rate).min(burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            return Ok(());
+        }
+        Err(Duration::try_from_secs_f64((1.0 - *tokens) / rate).unwrap_or(Duration::from_secs(1)))
     }
 
     /// Decides which faults hit a request to `path`.
@@ -440,8 +397,8 @@ impl State {
         if self.config.faults.is_empty() {
             return decision;
         }
-        let mut st = lock(&self.faults);
-        let FaultState { rng, matched } = &mut *st;
+        let mut t = self.tables();
+        let Tables { rng, matched, .. } = &mut *t;
         for (rule, count) in self.config.faults.iter().zip(matched.iter_mut()) {
             if let Some(p) = &rule.path_contains {
                 if !path.contains(p.as_str()) {
@@ -462,14 +419,12 @@ impl State {
             match rule.kind {
                 FaultKind::Latency(d) => decision.latency = decision.latency.saturating_add(d),
                 other => {
-                    if decision.action.is_none() {
-                        decision.action = Some(other);
-                    }
+                    decision.action.get_or_insert(other);
                 }
             }
         }
         if decision.action.is_some() || decision.latency > Duration::ZERO {
-            self.count(|s| &mut s.faults_injected);
+            t.stats.faults_injected += 1;
         }
         decision
     }
@@ -482,21 +437,23 @@ mod tests {
 
     #[test]
     fn bucket_allows_burst_then_refills_at_rate() {
+        let mut config = Config::default();
+        let mut limit = crate::config::RateLimit::per_second(2.0);
+        limit.burst = 2;
+        config.rate_limit = Some(limit);
+        let state = State::new(config, SystemTime::now());
+        let take = |at: Instant| state.rate_limit("c", at);
         let t0 = Instant::now();
-        let mut b = Bucket {
-            tokens: 2.0,
-            last: t0,
-        };
-        assert!(take_token(&mut b, t0, 2.0, 2).is_ok());
-        assert!(take_token(&mut b, t0, 2.0, 2).is_ok());
-        let wait = take_token(&mut b, t0, 2.0, 2).unwrap_err();
-        assert_eq!(wait, Duration::from_millis(500));
-        assert!(take_token(&mut b, t0 + Duration::from_millis(500), 2.0, 2).is_ok());
-        // Refill never exceeds the burst.
+        assert!(take(t0).is_ok());
+        assert!(take(t0).is_ok());
+        assert_eq!(take(t0).unwrap_err(), Duration::from_millis(500));
+        assert!(take(t0 + Duration::from_millis(500)).is_ok());
+        // Refill never exceeds the burst; each client has its own bucket.
         let later = t0 + Duration::from_secs(100);
-        assert!(take_token(&mut b, later, 2.0, 2).is_ok());
-        assert!(take_token(&mut b, later, 2.0, 2).is_ok());
-        assert!(take_token(&mut b, later, 2.0, 2).is_err());
+        assert!(take(later).is_ok());
+        assert!(take(later).is_ok());
+        assert!(take(later).is_err());
+        assert!(state.rate_limit("d", later).is_ok());
     }
 
     #[test]

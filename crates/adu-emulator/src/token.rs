@@ -183,7 +183,7 @@ fn grant(state: &State, tenant: &str, body: &[u8], now: SystemTime) -> Result<Va
             true
         }
         "refresh_token" => match state.redeem_refresh_token(need("refresh_token")?) {
-            Some(info) if info.client_id == client_id => true,
+            Some(issued_to) if issued_to == client_id => true,
             _ => {
                 return Err(invalid_grant(
                     70000,
