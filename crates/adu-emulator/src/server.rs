@@ -4,10 +4,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -17,7 +14,7 @@ use http_body_util::channel::Channel;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use socket2::{SockRef, Socket};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -233,25 +230,30 @@ impl Server {
         peer: SocketAddr,
         shutdown: watch::Receiver<bool>,
     ) {
-        let reset = Arc::new(AtomicBool::new(false));
-        let io = ResettableStream {
-            inner: stream,
-            reset: reset.clone(),
-        };
+        // A second handle on the socket, to set SO_LINGER 0 when a reset fault hits: the
+        // connection then closes with an RST instead of an orderly FIN.
+        let resets = self
+            .state
+            .config
+            .faults
+            .iter()
+            .any(|f| f.kind == FaultKind::Reset);
+        let twin = resets.then(|| SockRef::from(&stream).try_clone().ok());
         let ctx = Arc::new(ConnCtx {
             server: self.clone(),
             peer,
-            reset,
+            twin: twin.flatten(),
             shutdown: shutdown.clone(),
         });
         match &self.tls {
             Some(acceptor) => {
-                let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(io));
+                let handshake =
+                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
                 if let Ok(Ok(tls)) = handshake.await {
                     serve_io(TokioIo::new(tls), ctx, shutdown).await;
                 }
             }
-            None => serve_io(TokioIo::new(io), ctx, shutdown).await,
+            None => serve_io(TokioIo::new(stream), ctx, shutdown).await,
         }
     }
 }
@@ -284,61 +286,6 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// A TCP stream that, when dropped after a reset fault, closes with an RST
-/// (SO_LINGER 0) instead of an orderly FIN.
-struct ResettableStream {
-    inner: TcpStream,
-    reset: Arc<AtomicBool>,
-}
-
-impl Drop for ResettableStream {
-    fn drop(&mut self) {
-        if self.reset.load(Ordering::Relaxed) {
-            let _ = self.inner.set_zero_linger();
-        }
-    }
-}
-
-impl AsyncRead for ResettableStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for ResettableStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
 /// The body of an answer: whole, or fed through a channel by the truncate and stall faults
 /// (an error on the channel makes hyper cut the connection mid-body).
 type Body = Either<Full<Bytes>, Channel<Bytes, io::Error>>;
@@ -351,7 +298,8 @@ fn fault_error() -> io::Error {
 struct ConnCtx {
     server: Arc<Server>,
     peer: SocketAddr,
-    reset: Arc<AtomicBool>,
+    /// The socket's second handle, when the config has reset faults.
+    twin: Option<Socket>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -377,7 +325,9 @@ impl ConnCtx {
         }
         match decision.action {
             Some(FaultKind::Reset) => {
-                self.reset.store(true, Ordering::Relaxed);
+                if let Some(twin) = &self.twin {
+                    let _ = twin.set_linger(Some(Duration::ZERO));
+                }
                 return Err(fault_error());
             }
             Some(FaultKind::Status(status)) => {
@@ -483,7 +433,7 @@ mod tests {
         let ctx = ConnCtx {
             server: Arc::new(server),
             peer: SocketAddr::from((Ipv4Addr::LOCALHOST, 2)),
-            reset: Arc::default(),
+            twin: None,
             shutdown,
         };
         (stop, ctx)

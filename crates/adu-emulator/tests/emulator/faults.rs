@@ -91,6 +91,24 @@ async fn reset_drops_the_connection_without_an_answer() {
         text.contains("Incomplete") || text.contains("reset") || text.contains("Reset"),
         "{text}"
     );
+    // A raw read sees the RST (not an orderly end of stream).
+    let (emu2, id2, token2) = with_fault(FaultRule::new(FaultKind::Reset)).await;
+    let mut tcp = tokio::net::TcpStream::connect(emu2.addr()).await.unwrap();
+    let raw = format!(
+        "GET {} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token2}\r\n\r\n",
+        current_path(&id2)
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, raw.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut answer).await;
+    assert_eq!(
+        read.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset),
+        "{answer:?}"
+    );
+    emu2.shutdown().await;
     // Only the first request was hit.
     assert_eq!(
         get(emu.addr(), &current_path(&id), &token).await.status,
