@@ -38,9 +38,10 @@ impl FileError {
 /// FIFO, socket or device and anything larger than `max_bytes`; returns its bytes and the
 /// metadata of the handle that was read (for callers that check its owner or mode).
 ///
-/// On Unix the file is opened with `O_NONBLOCK`, so a FIFO put in place of the file cannot
-/// block the open; the type and size are checked on the opened handle, so a file swapped
-/// after a check is never read. A file that grows after the size check is caught by reading
+/// A path that does not name a regular file is refused before it is opened. On Unix the file
+/// is opened with `O_NONBLOCK`, so a FIFO swapped in after that check cannot block the open;
+/// the type and size are checked again on the opened handle, so a file swapped after a check
+/// is never read. A file that grows after the size check is caught by reading
 /// at most one byte past the bound.
 ///
 /// ```
@@ -56,6 +57,11 @@ impl FileError {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn read_bounded(path: &Path, max_bytes: u64) -> Result<(Vec<u8>, Metadata), FileError> {
+    // Judged before the open too: opening a device can act on it, and opening a socket fails
+    // with an error that would not say what is wrong.
+    if !std::fs::metadata(path).map_err(FileError::Io)?.is_file() {
+        return Err(FileError::NotAFile);
+    }
     let file = open_nonblocking(path).map_err(FileError::Io)?;
     let metadata = file.metadata().map_err(FileError::Io)?;
     if !metadata.is_file() {
@@ -137,6 +143,17 @@ mod tests {
         std::os::unix::fs::symlink(&fifo, &link).unwrap();
         assert!(matches!(read_bounded(&fifo, 10), Err(FileError::NotAFile)));
         assert!(matches!(read_bounded(&link, 10), Err(FileError::NotAFile)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_socket_is_refused_as_not_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("socket");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        // Opening a socket fails (ENXIO): the type is judged before anything is opened.
+        let error = read_bounded(&socket, 10).unwrap_err();
+        assert!(matches!(error, FileError::NotAFile), "{error:?}");
     }
 
     #[cfg(unix)]
