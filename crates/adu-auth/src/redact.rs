@@ -15,12 +15,20 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 pub(crate) const REDACTED: &str = "[redacted]";
 
 /// RFC 3986 §2.3: everything but the unreserved characters is percent-encoded
-/// (as `encodeURIComponent` and most URL libraries do).
+/// (as .NET's `Uri.EscapeDataString` and most URL libraries do).
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// JavaScript's `encodeURIComponent`: the unreserved characters and `!'()*` are kept.
+const JS_COMPONENT: &AsciiSet = &COMPONENT
+    .remove(b'!')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*');
 
 /// Finds the secrets of one request in server text.
 pub(crate) struct Scrubber {
@@ -67,9 +75,10 @@ impl Scrubber {
 /// The forms a secret takes when a server echoes it: raw (also what a JSON
 /// parser gives back of any JSON escaping); form-urlencoded exactly as `oauth2`
 /// sends it (`url::form_urlencoded`: space as `+`, `~` as `%7E`), and with
-/// `%20` for the space; percent-encoded as a URL component (RFC 3986);
-/// JSON-escaped (a JSON text quoted inside a field); and HTML-escaped.
-fn encodings(secret: &str) -> [String; 6] {
+/// `%20` for the space; percent-encoded as a URL component (RFC 3986, and as
+/// `encodeURIComponent` writes it); JSON-escaped (a JSON text quoted inside a
+/// field); and HTML-escaped.
+fn encodings(secret: &str) -> [String; 7] {
     let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
     // A JSON string's text always starts and ends with its quotes.
     let json = serde_json::Value::from(secret).to_string();
@@ -85,6 +94,7 @@ fn encodings(secret: &str) -> [String; 6] {
         form.replace('+', "%20"),
         form,
         utf8_percent_encode(secret, COMPONENT).to_string(),
+        utf8_percent_encode(secret, JS_COMPONENT).to_string(),
         json[1..json.len() - 1].to_owned(),
         html,
     ]
@@ -125,11 +135,21 @@ mod tests {
         let json = &json[1..json.len() - 1];
         let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
         let percent_20 = lower_hex(&form.replace('+', "%20"));
-        // As `encodeURIComponent` writes it, and HTML-escaped (a reference in
+        // Percent-encoded as RFC 3986 asks (.NET's `Uri.EscapeDataString`), as JavaScript's
+        // `encodeURIComponent` writes it (`!'()*` kept), and HTML-escaped (a reference in
         // upper case).
         let component = "Abc8Q~x%20y%40z%2B%26%3D%22%2F%5C%C3%A9%F0%9F%98%80%27%3C%3E";
+        let js_component = "Abc8Q~x%20y%40z%2B%26%3D%22%2F%5C%C3%A9%F0%9F%98%80'%3C%3E";
         let html = "Abc8Q~x y@z+&amp;=&quot;/\\é😀&#39;&lt;&GT;";
-        for echo in [secret, json, &form, &percent_20, component, html] {
+        for echo in [
+            secret,
+            json,
+            &form,
+            &percent_20,
+            component,
+            js_component,
+            html,
+        ] {
             let text = format!("before {echo} after {echo}");
             assert_eq!(
                 scrubbed(&text, &["other-secret", secret]),
