@@ -1,5 +1,6 @@
-//! Request routing and the answers of each route, computed from the request,
-//! the shared state and the time (no I/O here).
+//! Request routing and the answers of each route, computed from the request, the shared
+//! state and the wall-clock time passed in (no I/O here; the rate limit reads the monotonic
+//! clock).
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -19,13 +20,6 @@ use uuid::Uuid;
 use crate::config::{default_update_id, OperationSpec, Visibility};
 use crate::schedule::retry_after_secs;
 use crate::state::{State, TokenProblem};
-
-/// The clock, read once per request by the caller.
-#[derive(Clone, Copy)]
-pub(crate) struct Now {
-    pub wall: SystemTime,
-    pub mono: Instant,
-}
 
 const JSON: &str = "application/json; charset=utf-8";
 const PROBLEM_JSON: &str = "application/problem+json; charset=utf-8";
@@ -123,13 +117,24 @@ fn set_header(resp: &mut Response<Bytes>, name: HeaderName, value: &str) {
     }
 }
 
+/// What a request asks for, by its path (names matched case-insensitively, as the service
+/// does).
+enum Route<'r> {
+    Token,
+    Authorize,
+    Legacy(&'r str),
+    Current(&'r str),
+    Import,
+    Update(&'r str, &'r str, &'r str),
+}
+
 /// Routes a request and computes the answer.
 pub(crate) fn route(
     state: &State,
     base_url: &str,
     req: &Request<Bytes>,
     peer: SocketAddr,
-    now: Now,
+    now: SystemTime,
 ) -> Response<Bytes> {
     let segs: Vec<Cow<'_, str>> = req
         .uri()
@@ -140,147 +145,135 @@ pub(crate) fn route(
         .collect();
     let s: Vec<&str> = segs.iter().map(|seg| &**seg).collect();
     let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-
-    // The identity platform's endpoints: /{tenant}/oauth2/v2.0/{token,authorize}.
-    if let [tenant, o, v, t] = s.as_slice() {
-        if is(o, "oauth2") && is(v, "v2.0") && is(t, "token") {
-            if req.method() != Method::POST {
-                return method_not_allowed(now.wall);
-            }
-            state.count(|s| &mut s.token_requests);
-            return crate::token::token_endpoint(state, base_url, tenant, req.body(), now.wall);
-        }
-        if is(o, "oauth2") && is(v, "v2.0") && is(t, "authorize") {
-            if req.method() != Method::GET {
-                return method_not_allowed(now.wall);
-            }
-            state.count(|s| &mut s.authorize_requests);
-            return crate::authorize::authorize_endpoint(
-                state,
-                base_url,
-                tenant,
-                req.uri().query().unwrap_or(""),
-                now.wall,
-            );
-        }
-    }
-
-    let Some(first) = s.first() else {
-        return not_found_route(now.wall);
+    let not_found = || {
+        let message = "The requested resource does not exist.";
+        error_response(StatusCode::NOT_FOUND, "NotFound", message, now)
     };
-    if !is(first, "deviceupdate") {
-        return not_found_route(now.wall);
-    }
-    enum Route<'r> {
-        Legacy(&'r str, &'r str),
-        Current(&'r str, &'r str),
-        Import(&'r str),
-        Update(&'r str, &'r str, &'r str, &'r str),
-    }
-    let route = match s.as_slice() {
-        [_, inst, v2, u, o, op] if is(v2, "v2") && is(u, "updates") && is(o, "operations") => {
-            Route::Legacy(inst, op)
+
+    // The tenant of the identity platform's endpoints, the instance of the API's.
+    let (first, route) = match s.as_slice() {
+        [tenant, o, v, t] if is(o, "oauth2") && is(v, "v2.0") && is(t, "token") => {
+            (*tenant, Route::Token)
         }
-        [_, inst, u, o, op] if is(u, "updates") && is(o, "operations") => Route::Current(inst, op),
-        [_, inst, ui] if is(ui, "updates:import") => Route::Import(inst),
-        [_, inst, u, pr, p, na, n, ve, v]
-            if is(u, "updates") && is(pr, "providers") && is(na, "names") && is(ve, "versions") =>
-        {
-            Route::Update(inst, p, n, v)
+        [tenant, o, v, a] if is(o, "oauth2") && is(v, "v2.0") && is(a, "authorize") => {
+            (*tenant, Route::Authorize)
         }
-        _ => return not_found_route(now.wall),
+        [d, instance, rest @ ..] if is(d, "deviceupdate") => match rest {
+            [v2, u, o, op] if is(v2, "v2") && is(u, "updates") && is(o, "operations") => {
+                (*instance, Route::Legacy(op))
+            }
+            [u, o, op] if is(u, "updates") && is(o, "operations") => {
+                (*instance, Route::Current(op))
+            }
+            [ui] if is(ui, "updates:import") => (*instance, Route::Import),
+            [u, pr, p, na, n, ve, v]
+                if is(u, "updates")
+                    && is(pr, "providers")
+                    && is(na, "names")
+                    && is(ve, "versions") =>
+            {
+                (*instance, Route::Update(p, n, v))
+            }
+            _ => return not_found(),
+        },
+        _ => return not_found(),
     };
     let wanted = match route {
-        Route::Import(_) => Method::POST,
+        Route::Token | Route::Import => Method::POST,
         _ => Method::GET,
     };
     if req.method() != wanted {
-        return method_not_allowed(now.wall);
+        let message = "The requested resource does not support this HTTP method.";
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            message,
+            now,
+        );
     }
-    if matches!(route, Route::Legacy(..) | Route::Current(..)) {
-        state.count(|s| &mut s.status_requests);
+    let query = req.uri().query().unwrap_or("");
+    match route {
+        Route::Token => {
+            state.count(|s| &mut s.token_requests);
+            return crate::token::token_endpoint(state, base_url, first, req.body(), now);
+        }
+        Route::Authorize => {
+            state.count(|s| &mut s.authorize_requests);
+            return crate::authorize::authorize_endpoint(state, base_url, first, query, now);
+        }
+        Route::Legacy(_) | Route::Current(_) => state.count(|s| &mut s.status_requests),
+        Route::Import | Route::Update(..) => {}
     }
 
     // Authentication, then the rate limit (per client id, or per peer address).
     let client_key = if state.config.require_auth {
         match bearer(req.headers())
             .ok_or(TokenProblem::Missing)
-            .and_then(|t| state.check_token(t, now.wall))
+            .and_then(|t| state.check_token(t, now))
         {
             Ok(client_id) => client_id,
-            Err(problem) => return unauthorized(state, base_url, problem, now.wall),
+            Err(problem) => return unauthorized(state, base_url, problem, now),
         }
     } else {
         peer.ip().to_string()
     };
-    if let Err(wait) = state.rate_limit(&client_key, now.mono) {
+    if let Err(wait) = state.rate_limit(&client_key, Instant::now()) {
         state.count(|s| &mut s.rate_limited);
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let message =
+            "Too many requests. Please retry after the time given in the Retry-After header.";
         let mut resp = error_response(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyRequests",
-            "Too many requests. Please retry after the time given in the Retry-After header.",
-            now.wall,
+            message,
+            now,
         );
         set_header(&mut resp, RETRY_AFTER, &secs.max(1).to_string());
         return resp;
     }
 
-    let instance = match &route {
-        Route::Legacy(i, _) | Route::Current(i, _) | Route::Import(i) | Route::Update(i, ..) => *i,
-    };
+    let instance = first;
     if let Some(known) = &state.config.instances {
         if !known.iter().any(|k| k.eq_ignore_ascii_case(instance)) {
             let message = format!("Instance '{instance}' was not found.");
             return match route {
                 Route::Legacy(..) => problem_not_found(),
-                _ => error_response(
-                    StatusCode::NOT_FOUND,
-                    "InstanceNotFound",
-                    &message,
-                    now.wall,
-                ),
+                _ => error_response(StatusCode::NOT_FOUND, "InstanceNotFound", &message, now),
             };
         }
     }
 
     // The current API checks api-version (ASP.NET API versioning's codes).
-    let api_version = if let Route::Legacy(..) = route {
-        String::new()
-    } else {
-        let query = parse_pairs(req.uri().query().unwrap_or(""));
-        match first_value(&query, "api-version") {
-            None => {
-                return error_response(
-                    StatusCode::BAD_REQUEST,
-                    "MissingApiVersionParameter",
-                    "The api-version query parameter (?api-version=) is required for all requests.",
-                    now.wall,
-                )
-            }
-            Some(v) if !state.config.api_versions.iter().any(|k| k == v) => {
-                let message = format!(
-                    "The HTTP resource that matches the request URI '{}' does not support the API version '{v}'.",
-                    req.uri().path()
-                );
-                return error_response(
-                    StatusCode::BAD_REQUEST,
-                    "UnsupportedApiVersion",
-                    &message,
-                    now.wall,
-                );
-            }
-            Some(v) => v.to_owned(),
+    let api_version = match (&route, first_value(&parse_pairs(query), "api-version")) {
+        (Route::Legacy(_), _) => String::new(),
+        (_, None) => {
+            let message =
+                "The api-version query parameter (?api-version=) is required for all requests.";
+            let code = "MissingApiVersionParameter";
+            return error_response(StatusCode::BAD_REQUEST, code, message, now);
         }
+        (_, Some(v)) if !state.config.api_versions.iter().any(|k| k == v) => {
+            let message = format!(
+                "The HTTP resource that matches the request URI '{}' does not support the API version '{v}'.",
+                req.uri().path()
+            );
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "UnsupportedApiVersion",
+                &message,
+                now,
+            );
+        }
+        (_, Some(v)) => v.to_owned(),
     };
 
     match route {
-        Route::Legacy(_, op) => get_operation(state, req, op, None, now.wall),
-        Route::Current(inst, op) => {
-            get_operation(state, req, op, Some((inst, &api_version)), now.wall)
-        }
-        Route::Import(inst) => import(state, req, inst, &api_version, now.wall),
-        Route::Update(inst, p, n, v) => get_update(state, inst, p, n, v, now.wall),
+        Route::Legacy(op) => get_operation(state, req, op, None, now),
+        Route::Current(op) => get_operation(state, req, op, Some((instance, &api_version)), now),
+        Route::Import => import(state, req, instance, &api_version, now),
+        Route::Update(p, n, v) => get_update(state, p, n, v, now),
+        // Answered before the API's checks.
+        Route::Token | Route::Authorize => not_found(),
     }
 }
 
@@ -315,24 +308,6 @@ fn unauthorized(
     let mut resp = error_response(StatusCode::UNAUTHORIZED, "Unauthorized", message, now);
     set_header(&mut resp, WWW_AUTHENTICATE, &challenge);
     resp
-}
-
-fn not_found_route(now: SystemTime) -> Response<Bytes> {
-    error_response(
-        StatusCode::NOT_FOUND,
-        "NotFound",
-        "The requested resource does not exist.",
-        now,
-    )
-}
-
-fn method_not_allowed(now: SystemTime) -> Response<Bytes> {
-    error_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "MethodNotAllowed",
-        "The requested resource does not support this HTTP method.",
-        now,
-    )
 }
 
 /// The RFC 7807 body the legacy API was seen to send for an unknown operation.
@@ -496,15 +471,7 @@ fn import(
     resp
 }
 
-fn get_update(
-    state: &State,
-    instance: &str,
-    p: &str,
-    n: &str,
-    v: &str,
-    now: SystemTime,
-) -> Response<Bytes> {
-    let _ = instance;
+fn get_update(state: &State, p: &str, n: &str, v: &str, now: SystemTime) -> Response<Bytes> {
     match state.update_exists(p, n, v, now) {
         Some(rec) => {
             let progress = rec.progress(now);

@@ -5,7 +5,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
@@ -22,7 +22,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, FaultKind, OperationSpec};
 use crate::error::Error;
-use crate::routes::{self, Now};
+use crate::routes;
 use crate::state::{State, Stats};
 
 /// How long [`RunningEmulator::shutdown`] lets in-flight requests finish.
@@ -364,12 +364,14 @@ impl ConnCtx {
             // The client went away mid-body.
             Err(_) => return Err(fault_error()),
         };
-        let now = Now {
-            wall: SystemTime::now(),
-            mono: Instant::now(),
-        };
         let req = Request::from_parts(parts, body);
-        let resp = routes::route(state, &self.server.base_url, &req, self.peer, now);
+        let resp = routes::route(
+            state,
+            &self.server.base_url,
+            &req,
+            self.peer,
+            SystemTime::now(),
+        );
         tracing::debug!(method = %req.method(), uri = %req.uri(), status = resp.status().as_u16(), "request");
 
         match decision.action {
