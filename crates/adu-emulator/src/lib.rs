@@ -86,6 +86,7 @@ pub mod fuzzing {
 
     use bytes::Bytes;
 
+    pub use crate::routes::{first_value, parse_pairs};
     use crate::Config;
 
     /// Decodes `%XX` escapes, as the emulator decodes path segments, and also `+` as a space
@@ -95,19 +96,6 @@ pub mod fuzzing {
             true => Cow::Owned(crate::routes::decode_segment(&s.replace('+', " ")).into_owned()),
             false => crate::routes::decode_segment(s),
         }
-    }
-
-    /// Parses `a=b&c=d`, as the emulator parses query strings and form bodies.
-    pub fn parse_pairs(s: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
-        crate::routes::parse_pairs(s)
-    }
-
-    /// The first value of `name` in pairs from [`parse_pairs`].
-    pub fn first_value<'a>(
-        pairs: &'a [(Cow<'_, str>, Cow<'_, str>)],
-        name: &str,
-    ) -> Option<&'a str> {
-        crate::routes::first_value(pairs, name)
     }
 
     /// Answers a token request with `body` for `tenant`, from a fresh

@@ -33,15 +33,12 @@ pub(crate) fn decode_segment(segment: &str) -> Cow<'_, str> {
 /// The name-value pairs of a query string or form body, decoded as
 /// `application/x-www-form-urlencoded` by `form_urlencoded` (`+` is a space, escapes as in
 /// [`decode_segment`], empty pairs skipped).
-pub(crate) fn parse_pairs(s: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+pub fn parse_pairs(s: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
     form_urlencoded::parse(s.as_bytes()).collect()
 }
 
 /// The first value of `name` in pairs from [`parse_pairs`] (a repeated name's first wins).
-pub(crate) fn first_value<'a>(
-    pairs: &'a [(Cow<'_, str>, Cow<'_, str>)],
-    name: &str,
-) -> Option<&'a str> {
+pub fn first_value<'a>(pairs: &'a [(Cow<'_, str>, Cow<'_, str>)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| &**v)
 }
 
@@ -52,21 +49,35 @@ fn trace_context(flags: &str) -> String {
     format!("00-{}-{parent:016x}-{flags}", Uuid::new_v4().simple())
 }
 
+/// An answer with `body` of media type `content_type` and the headers given.
+pub(crate) fn answer(
+    status: StatusCode,
+    content_type: Option<&'static str>,
+    body: Bytes,
+    headers: &[(HeaderName, &'static str)],
+) -> Response<Bytes> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let content_type = content_type.map(|c| (CONTENT_TYPE, c));
+    for (name, value) in content_type.into_iter().chain(headers.iter().cloned()) {
+        resp.headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
+    resp
+}
+
 /// An answer of the service's API, with a `traceparent` as the service sends.
 fn response(
     status: StatusCode,
     content_type: Option<&'static str>,
     body: Bytes,
 ) -> Response<Bytes> {
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    let headers = resp.headers_mut();
-    if let Some(content_type) = content_type {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    }
-    if let Ok(v) = HeaderValue::from_str(&trace_context("01")) {
-        headers.insert(HeaderName::from_static("traceparent"), v);
-    }
+    let mut resp = answer(status, content_type, body, &[]);
+    set_header(
+        &mut resp,
+        HeaderName::from_static("traceparent"),
+        &trace_context("01"),
+    );
     resp
 }
 

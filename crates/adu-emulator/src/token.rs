@@ -7,14 +7,14 @@ use std::time::SystemTime;
 
 use adu_model::Timestamp;
 use bytes::Bytes;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use http::header::{CACHE_CONTROL, PRAGMA};
 use http::{Response, StatusCode};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq as _;
 use uuid::Uuid;
 
 use crate::authorize::s256_challenge;
-use crate::routes::{first_value, parse_pairs};
+use crate::routes::{answer, first_value, parse_pairs};
 use crate::state::{CodeProblem, State};
 
 /// Identity-platform style timestamp: `2024-01-31 12:34:56Z`.
@@ -31,18 +31,8 @@ pub(crate) fn no_store(
     content_type: Option<&'static str>,
     body: Bytes,
 ) -> Response<Bytes> {
-    let mut resp = Response::new(body);
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    if let Some(content_type) = content_type {
-        h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    }
-    h.insert(
-        CACHE_CONTROL,
-        HeaderValue::from_static("no-store, no-cache"),
-    );
-    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    resp
+    let headers = [(CACHE_CONTROL, "no-store, no-cache"), (PRAGMA, "no-cache")];
+    answer(status, content_type, body, &headers)
 }
 
 /// The identity platform's description of an error: `AADSTS{code}: {description}`, then the
