@@ -31,8 +31,8 @@ pub(crate) fn decode_segment(segment: &str) -> Cow<'_, str> {
 }
 
 /// The name-value pairs of a query string or form body, decoded as
-/// `application/x-www-form-urlencoded` by `form_urlencoded` (`+` is a space, escapes as in
-/// [`decode_segment`], empty pairs skipped).
+/// `application/x-www-form-urlencoded` by `form_urlencoded` (`+` is a space, `%XX` a byte,
+/// invalid escapes kept, empty pairs skipped).
 pub fn parse_pairs(s: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
     form_urlencoded::parse(s.as_bytes()).collect()
 }
