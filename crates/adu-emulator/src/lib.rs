@@ -21,7 +21,7 @@ pub use config::{
     DEFAULT_AUTHORIZATION_CODE_LIFETIME, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_TENANT,
 };
-pub use error::{Error, ScenarioSyntaxError};
+pub use error::Error;
 pub use server::{start, RunningEmulator};
 pub use state::Stats;
 

@@ -13,7 +13,7 @@ use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::config::{Config, Credentials, FaultKind, FaultRule, OperationSpec, Outcome, RateLimit};
-use crate::error::{Error, ScenarioSyntaxError};
+use crate::error::Error;
 
 /// A duration given in whole milliseconds (`…Ms`).
 pub(crate) fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -218,13 +218,16 @@ impl Config {
     pub fn from_scenario_json(text: &str) -> Result<Config, Error> {
         let mut json = serde_json::Deserializer::from_str(text);
         let config = json.deserialize_map(ScenarioObject);
-        config
-            .and_then(|c| json.end().map(|()| c))
-            .map_err(|e| Error::ScenarioSyntax {
+        config.and_then(|c| json.end().map(|()| c)).map_err(|e| {
+            let mut message = e.to_string();
+            // serde_json ends its messages with the position, which the error holds apart.
+            message.truncate(message.rfind(" at line ").unwrap_or(message.len()));
+            Error::ScenarioSyntax {
                 line: e.line(),
                 column: e.column(),
-                source: ScenarioSyntaxError::from_json(&e),
-            })
+                message,
+            }
+        })
     }
 
     /// A config from a scenario file.

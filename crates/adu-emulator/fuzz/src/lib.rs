@@ -272,22 +272,21 @@ pub fn scenario(data: &[u8]) {
         Err(Error::ScenarioSyntax {
             line,
             column,
-            source,
+            message,
         }) => {
             assert!(line >= 1, "{text:?}");
-            let reason = source.to_string();
-            assert!(!reason.is_empty());
+            assert!(!message.is_empty());
             assert!(
-                !reason.ends_with(&format!(" at line {line} column {column}")),
-                "the position is repeated: {reason:?}"
+                !message.ends_with(&format!(" at line {line} column {column}")),
+                "the position is repeated: {message:?}"
             );
             for secret in &secrets {
-                assert!(!reason.contains(secret.as_str()), "{reason}");
+                assert!(!message.contains(secret.as_str()), "{message}");
             }
             let shown = Error::ScenarioSyntax {
                 line,
                 column,
-                source,
+                message,
             }
             .to_string();
             assert!(shown.contains(&format!("line {line}")), "{shown}");

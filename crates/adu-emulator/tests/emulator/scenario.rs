@@ -98,7 +98,7 @@ async fn a_scenario_drives_a_running_emulator() {
 /// The line of a scenario's error and what it says.
 fn refused(text: &str) -> (usize, String) {
     match Config::from_scenario_json(text).unwrap_err() {
-        Error::ScenarioSyntax { line, source, .. } => (line, source.message().to_owned()),
+        Error::ScenarioSyntax { line, message, .. } => (line, message),
         other => panic!("unexpected {other:?}"),
     }
 }
