@@ -113,17 +113,10 @@ fn error_page(base_url: &str, code: u32, message: &str, now: SystemTime) -> Resp
     )
 }
 
-/// Where the answer goes: the redirect URI's query or its fragment.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Query,
-    Fragment,
-}
-
-/// A checked redirect URI and how to use it.
+/// A checked redirect URI and how to use it: the answer goes in its fragment, or its query.
 struct Redirect<'a> {
     uri: &'a str,
-    mode: Mode,
+    fragment: bool,
     state: Option<&'a str>,
 }
 
@@ -138,11 +131,12 @@ impl Redirect<'_> {
             .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, ESCAPED)))
             .collect::<Vec<_>>()
             .join("&");
-        let location = match self.mode {
-            Mode::Fragment => format!("{}#{joined}", self.uri),
-            Mode::Query if self.uri.contains('?') => format!("{}&{joined}", self.uri),
-            Mode::Query => format!("{}?{joined}", self.uri),
+        let separator = match (self.fragment, self.uri.contains('?')) {
+            (true, _) => '#',
+            (false, true) => '&',
+            (false, false) => '?',
         };
+        let location = format!("{}{separator}{joined}", self.uri);
         let mut resp = no_store(StatusCode::FOUND, None, Bytes::new());
         if let Ok(v) = HeaderValue::from_str(&location) {
             resp.headers_mut().insert(LOCATION, v);
@@ -211,15 +205,9 @@ fn trusted_redirect<'p>(
     // A token never travels in a query (OAuth 2.0 Multiple Response Type Encoding Practices
     // §5): a `token` request asking for `query` gets its error in the fragment.
     let token = get("response_type") == Some("token");
-    let mode = match get("response_mode") {
-        Some("query") if !token => Mode::Query,
-        Some("fragment") => Mode::Fragment,
-        _ if token => Mode::Fragment,
-        _ => Mode::Query,
-    };
     Ok(Redirect {
         uri: redirect_uri,
-        mode,
+        fragment: token || get("response_mode") == Some("fragment"),
         state: get("state"),
     })
 }

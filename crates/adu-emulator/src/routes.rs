@@ -230,7 +230,6 @@ pub(crate) fn route(
     };
     if let Err(wait) = state.rate_limit(&client_key, Instant::now()) {
         state.count(|s| &mut s.rate_limited);
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let message =
             "Too many requests. Please retry after the time given in the Retry-After header.";
         let mut resp = error_response(
@@ -239,7 +238,7 @@ pub(crate) fn route(
             message,
             now,
         );
-        set_header(&mut resp, RETRY_AFTER, &secs.max(1).to_string());
+        set_header(&mut resp, RETRY_AFTER, &retry_after_secs(wait).to_string());
         return resp;
     }
 
@@ -393,7 +392,7 @@ fn get_operation(
         set_header(
             &mut resp,
             RETRY_AFTER,
-            &retry_after_secs(&rec.timings).to_string(),
+            &retry_after_secs(rec.timings.retry_after).to_string(),
         );
     }
     resp

@@ -67,10 +67,8 @@ pub(crate) fn progress(
 }
 
 /// `Retry-After` in whole seconds (delay-seconds, RFC 9110 §10.2.3), at least 1.
-pub(crate) fn retry_after_secs(timings: &Timings) -> u64 {
-    let d = timings.retry_after;
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    secs.max(1)
+pub(crate) fn retry_after_secs(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
 /// The ETag of an operation at a stage, quoted, in the UUID-like form the service uses
@@ -148,16 +146,10 @@ mod tests {
     #[test]
     fn retry_after_rounds_up_to_whole_seconds() {
         let base = Timings::default();
-        assert_eq!(retry_after_secs(&base), 1);
-        assert_eq!(retry_after_secs(&base.with_retry_after(Duration::ZERO)), 1);
-        assert_eq!(
-            retry_after_secs(&base.with_retry_after(Duration::from_millis(2001))),
-            3
-        );
-        assert_eq!(
-            retry_after_secs(&base.with_retry_after(Duration::from_secs(5))),
-            5
-        );
+        assert_eq!(retry_after_secs(base.retry_after), 1);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(2001)), 3);
+        assert_eq!(retry_after_secs(Duration::from_secs(5)), 5);
     }
 
     #[test]
