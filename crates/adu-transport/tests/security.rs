@@ -618,6 +618,11 @@ fn secrets_never_reach_debug_display_errors_or_tracing_output() {
     // A current-thread runtime: every task (client, emulator, servers) runs on this thread,
     // where the subscriber is the default.
     let _guard = tracing::subscriber::set_default(subscriber);
+    // With one dispatcher registered, tracing caches a callsite's interest from the default
+    // of whichever thread reaches it first: a parallel test of this binary (no subscriber)
+    // would turn the client's spans off here. A second one makes every interest "sometimes",
+    // decided per call by the calling thread's subscriber.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
