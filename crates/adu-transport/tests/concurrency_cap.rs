@@ -213,3 +213,52 @@ async fn a_freed_slot_goes_to_the_queued_request_not_to_a_newcomer() {
     assert_eq!(c.await.unwrap().unwrap().status(), 200);
     assert_eq!(*seen.lock().unwrap(), ["/a", "/b", "/c"]);
 }
+
+/// A request dropped while it holds the only slot (its head answered, its body cut short)
+/// gives the slot back: the next request goes through.
+#[tokio::test]
+async fn a_request_dropped_mid_body_frees_its_slot() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/x", listener.local_addr().unwrap());
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut sent = Some(sent_tx);
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let first = sent.take();
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 1024];
+                let _ = stream.read(&mut buffer).await;
+                match first {
+                    // The first request: its head and 3 of its 10 bytes, then nothing.
+                    Some(sent) => {
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{\"a")
+                            .await;
+                        let _ = sent.send(());
+                        let _ = stream.read(&mut buffer).await;
+                    }
+                    None => {
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    let transport = transport(Some(1));
+    let stalled = {
+        let transport = transport.clone();
+        let request = http::Request::get(&url).body(Vec::new()).unwrap();
+        tokio::spawn(async move { transport.call(request).await })
+    };
+    sent_rx.await.unwrap();
+    stalled.abort();
+    assert!(stalled.await.unwrap_err().is_cancelled());
+    let request = http::Request::get(&url).body(Vec::new()).unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), transport.call(request))
+        .await
+        .expect("the dropped request's slot was given back")
+        .unwrap();
+    assert_eq!(response.body(), b"{}");
+}
