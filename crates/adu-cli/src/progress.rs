@@ -32,13 +32,56 @@ pub struct AboveLiveLine;
 
 impl std::io::Write for AboveLiveLine {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LIVE_LINES.suspend(|| std::io::stderr().write_all(buf))?;
+        let line = log_line_for_terminal(buf);
+        LIVE_LINES.suspend(|| std::io::stderr().write_all(&line))?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stderr().flush()
     }
+}
+
+/// One formatted tracing event (tracing-subscriber writes each in one call) made safe for the
+/// terminal. tracing-subscriber escapes control characters only in an event's message, and
+/// an event's other fields may carry the service's text (a failed poll's error): every
+/// control character in it (an escape sequence that clears the screen or sets the window
+/// title, a carriage return or line break that forges a line) and every bidirectional
+/// control is escaped here as [`plain`] does, except the colour sequences (SGR: `ESC [`
+/// digits and `;`, then `m`) tracing draws its own levels and field names with, and the
+/// newline that ends the event.
+///
+/// [`plain`]: crate::output::plain
+fn log_line_for_terminal(buf: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    use crate::output::plain;
+    let Ok(text) = std::str::from_utf8(buf) else {
+        return std::borrow::Cow::Borrowed(buf);
+    };
+    let (event, end) = match text.strip_suffix('\n') {
+        Some(event) => (event, "\n"),
+        None => (text, ""),
+    };
+    let mut pieces = event.split('\x1b');
+    let mut out = plain(pieces.next().unwrap_or_default()).into_owned();
+    for piece in pieces {
+        let colour = piece.strip_prefix('[').and_then(|body| {
+            let params = body
+                .bytes()
+                .take_while(|b| b.is_ascii_digit() || *b == b';');
+            let len = params.count();
+            (body.as_bytes().get(len) == Some(&b'm')).then_some(len + 2)
+        });
+        match colour {
+            Some(len) => {
+                out.push('\x1b');
+                out.push_str(&piece[..len]);
+                out.push_str(&plain(&piece[len..]));
+            }
+            None => out.push_str(&plain(&format!("\x1b{piece}"))),
+        }
+    }
+    out.push_str(end);
+    std::borrow::Cow::Owned(out.into_bytes())
 }
 
 /// What is known about a wait so far.
@@ -419,6 +462,47 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn server_text_in_a_tracing_event_cannot_forge_lines_or_garble_the_terminal() {
+        #[derive(Clone, Default)]
+        struct Capture(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        // A failed poll's error as the client logs it, with the service's message in it.
+        let message = "busy\r\nadu: the operation Succeeded\x0e\u{202E}\x1b[2J";
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(error = %message, "poll failed; polling again");
+        });
+        let event = capture.0.lock().unwrap().clone();
+        let shown = String::from_utf8(log_line_for_terminal(&event).into_owned()).unwrap();
+        assert!(shown.ends_with('\n'), "{shown:?}");
+        let body = &shown[..shown.len() - 1];
+        for unsafe_char in ['\r', '\n', '\x0e', '\u{202E}'] {
+            assert!(!body.contains(unsafe_char), "{shown:?}");
+        }
+        assert!(
+            body.contains("busy\\u{d}\\u{a}adu: the operation Succeeded\\u{e}\\u{202e}"),
+            "{shown:?}"
+        );
+        // tracing's own colours are kept; the service's escape sequence is shown, not run.
+        assert!(body.contains("\x1b[33m WARN"), "{shown:?}");
+        assert!(body.contains("\\u{1b}[2J"), "{shown:?}");
+        assert!(!body.contains("\x1b[2J"), "{shown:?}");
     }
 
     /// A terminal 24 columns wide that keeps what is written to it.
