@@ -159,6 +159,9 @@ pub fn resolve_operation_location(endpoint: &Endpoint, location: &str) -> Result
     }
     if !endpoint.same_origin(&uri) {
         let origin = match (uri.scheme_str(), uri.authority()) {
+            // A password may hold an unencoded `/`, which ends the authority a parser finds:
+            // what that authority shows could be the password's start.
+            _ if location.contains('@') => shown_url(location),
             (Some(s), Some(a)) => format!("{s}://{a}"),
             _ => bounded(location),
         };

@@ -322,3 +322,22 @@ fn a_password_in_an_endpoint_or_location_is_never_echoed() {
         "{shown} {debug}"
     );
 }
+
+#[test]
+fn a_password_with_a_slash_in_a_foreign_location_is_never_echoed() {
+    // The `/` ends the authority where a URI parser reads it, so the origin it finds is the
+    // user name and the start of the password.
+    let endpoint = Endpoint::parse("contoso.example").unwrap();
+    let err = resolve_operation_location(&endpoint, "https://me:hunter2/secret@evil.example/x")
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ForeignOperationLocation { .. }),
+        "{err:?}"
+    );
+    let (shown, debug) = (err.to_string(), format!("{err:?}"));
+    assert!(
+        !shown.contains("hunter2") && !debug.contains("hunter2"),
+        "{shown} {debug}"
+    );
+    assert!(!shown.contains("me:"), "{shown}");
+}
