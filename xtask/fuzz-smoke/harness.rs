@@ -7,6 +7,33 @@
 
 use std::path::Path;
 
+/// Declares a fuzz project's three smoke tests (include this file with
+/// `#[macro_use]`): the corpus has a useful shape (`max_file_len` bounds a seed,
+/// when given), and every corpus file and `generated` further inputs pass every
+/// target of `targets`.
+macro_rules! smoke_tests {
+    ($targets:expr, $generated:expr, $max_file_len:expr) => {
+        fn fuzz_dir() -> std::path::PathBuf {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+        }
+
+        #[test]
+        fn every_target_has_a_meaningful_seed_corpus() {
+            harness::check_corpus_shape(&fuzz_dir(), &$targets, $max_file_len);
+        }
+
+        #[test]
+        fn corpus_files_pass_every_target_check() {
+            harness::run_corpus(&fuzz_dir(), &$targets);
+        }
+
+        #[test]
+        fn generated_inputs_pass_every_target_check() {
+            harness::run_generated(&fuzz_dir(), &$targets, $generated);
+        }
+    };
+}
+
 /// A fuzz target's logic: panics when an invariant breaks.
 pub type Target = fn(&[u8]);
 

@@ -4,11 +4,10 @@
 //! `cargo test` on stable; the real coverage-guided fuzzer is
 //! `cargo xtask fuzz` (see `fuzz/README.md`).
 
-use std::path::{Path, PathBuf};
-
 #[path = "../fuzz/src/lib.rs"]
 mod targets;
 
+#[macro_use]
 #[path = "../../../xtask/fuzz-smoke/harness.rs"]
 mod harness;
 
@@ -22,27 +21,7 @@ const TARGETS: [(&str, Target); 5] = [
     ("authority", targets::authority),
 ];
 
-/// Generated inputs per target, on top of the corpus.
-const GENERATED: usize = 1500;
-
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
-}
-
-#[test]
-fn every_target_has_a_meaningful_seed_corpus() {
-    harness::check_corpus_shape(&fuzz_dir(), &TARGETS, None);
-}
-
-#[test]
-fn corpus_files_pass_every_target_check() {
-    harness::run_corpus(&fuzz_dir(), &TARGETS);
-}
-
-#[test]
-fn generated_inputs_pass_every_target_check() {
-    harness::run_generated(&fuzz_dir(), &TARGETS, GENERATED);
-}
+smoke_tests!(TARGETS, 1500, None);
 
 #[test]
 fn huge_token_answers_pass_the_token_targets() {

@@ -3,11 +3,10 @@
 //! the cargo-fuzz targets call. It runs in plain `cargo test` on stable,
 //! where the real fuzzer (see `fuzz/README.md`) cannot run by default.
 
-use std::path::{Path, PathBuf};
-
 #[path = "../fuzz/src/lib.rs"]
 mod targets;
 
+#[macro_use]
 #[path = "../../../xtask/fuzz-smoke/harness.rs"]
 mod harness;
 
@@ -24,27 +23,7 @@ const TARGETS: [(&str, Target); 8] = [
     ("etag", targets::etag),
 ];
 
-/// Generated inputs per target, on top of the corpus.
-const GENERATED: usize = 2000;
-
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
-}
-
-#[test]
-fn every_target_has_a_meaningful_seed_corpus() {
-    harness::check_corpus_shape(&fuzz_dir(), &TARGETS, Some(4096));
-}
-
-#[test]
-fn corpus_files_pass_every_target_check() {
-    harness::run_corpus(&fuzz_dir(), &TARGETS);
-}
-
-#[test]
-fn generated_inputs_pass_every_target_check() {
-    harness::run_generated(&fuzz_dir(), &TARGETS, GENERATED);
-}
+smoke_tests!(TARGETS, 2000, Some(4096));
 
 #[test]
 fn huge_bodies_pass_the_decode_targets() {

@@ -52,6 +52,9 @@ fn traced_get_with(
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // A second registered dispatcher makes tracing decide each callsite's interest per call,
+    // from the calling thread's subscriber, not once from whichever test's filter came first.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let tries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let answer = Arc::new(answer);
     let transport = move |_request: http::Request<Vec<u8>>| {
