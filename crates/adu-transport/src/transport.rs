@@ -565,7 +565,9 @@ impl<'c> oauth2::AsyncHttpClient<'c> for HyperTransport {
 }
 
 /// Adapts any shared [`HttpTransport`] to [`oauth2::AsyncHttpClient`], so credentials that call
-/// a token endpoint can use a custom transport.
+/// a token endpoint can use a custom transport. Each token request is bounded by
+/// [`DEFAULT_TIMEOUT`] through [`HttpTransport::call_with_timeout`], as the client bounds
+/// every API try.
 #[derive(Clone)]
 pub struct OAuth2HttpClient(pub Arc<dyn HttpTransport>);
 
@@ -580,7 +582,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuth2HttpClient {
     type Future = BoxFuture<'c, Result<oauth2::HttpResponse, TransportError>>;
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
-        self.0.call(request)
+        self.0.call_with_timeout(request, DEFAULT_TIMEOUT)
     }
 }
 

@@ -305,3 +305,23 @@ async fn a_timed_out_call_frees_its_slot_though_its_future_is_kept() {
     assert_eq!(second.status(), 200);
     drop(first);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_custom_transport_used_for_tokens_is_bounded_by_the_default_timeout() {
+    use oauth2::AsyncHttpClient as _;
+    // A custom transport that never answers: the adapter's timer ends the token request.
+    let stalled = |_request: http::Request<Vec<u8>>| async move {
+        std::future::pending::<Result<http::Response<Vec<u8>>, adu_transport::TransportError>>()
+            .await
+    };
+    let client = adu_transport::OAuth2HttpClient(std::sync::Arc::new(stalled));
+    let request = http::Request::post("https://login.example.invalid/t/oauth2/v2.0/token")
+        .body(Vec::new())
+        .unwrap();
+    // On the paused clock an hour passes at once; without the adapter's timer, this one fires.
+    let error = tokio::time::timeout(Duration::from_secs(3600), client.call(request))
+        .await
+        .expect("the token request has a timeout of its own")
+        .unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::TimedOut);
+}
