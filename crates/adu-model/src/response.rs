@@ -178,15 +178,18 @@ pub fn decode_get_operation_response(
     match status {
         StatusCode::OK => {
             let body = response.body();
-            // Checked first so that the reason says so when the body is not UTF-8.
-            let text = std::str::from_utf8(body).map_err(|e| {
-                decode_error(status, body, format!("the body is not UTF-8 JSON: {e}"))
-            })?;
             let operation = match version {
-                ApiVersion::V2 => serde_json::from_str(text).map(AnyOperation::Legacy),
-                ApiVersion::V2022_10_01 => serde_json::from_str(text).map(AnyOperation::Current),
+                ApiVersion::V2 => serde_json::from_slice(body).map(AnyOperation::Legacy),
+                ApiVersion::V2022_10_01 => serde_json::from_slice(body).map(AnyOperation::Current),
             }
-            .map_err(|e| decode_error(status, body, e.to_string()))?;
+            .map_err(|e| {
+                // A body that is not UTF-8 says so, rather than naming where JSON broke.
+                let reason = match std::str::from_utf8(body) {
+                    Err(e) => format!("the body is not UTF-8 JSON: {e}"),
+                    Ok(_) => e.to_string(),
+                };
+                decode_error(status, body, reason)
+            })?;
             Ok(GetOperationOutcome::Operation(OperationResponse {
                 operation,
                 etag,
