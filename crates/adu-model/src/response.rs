@@ -178,18 +178,16 @@ pub fn decode_get_operation_response(
     match status {
         StatusCode::OK => {
             let body = response.body();
-            let operation = match version {
-                ApiVersion::V2 => serde_json::from_slice(body).map(AnyOperation::Legacy),
-                ApiVersion::V2022_10_01 => serde_json::from_slice(body).map(AnyOperation::Current),
-            }
-            .map_err(|e| {
-                // A body that is not UTF-8 says so, rather than naming where JSON broke.
-                let reason = match std::str::from_utf8(body) {
-                    Err(e) => format!("the body is not UTF-8 JSON: {e}"),
-                    Ok(_) => e.to_string(),
-                };
-                decode_error(status, body, reason)
+            // UTF-8 is checked once, up front: the reason then says so when it is not, and
+            // serde_json's `from_str` does not check each string again as `from_slice` does.
+            let text = std::str::from_utf8(body).map_err(|e| {
+                decode_error(status, body, format!("the body is not UTF-8 JSON: {e}"))
             })?;
+            let operation = match version {
+                ApiVersion::V2 => serde_json::from_str(text).map(AnyOperation::Legacy),
+                ApiVersion::V2022_10_01 => serde_json::from_str(text).map(AnyOperation::Current),
+            }
+            .map_err(|e| decode_error(status, body, e.to_string()))?;
             Ok(GetOperationOutcome::Operation(OperationResponse {
                 operation,
                 etag,

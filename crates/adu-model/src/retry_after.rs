@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 /// The delay the response asks for, if any header says so.
 ///
@@ -29,15 +29,18 @@ use http::HeaderMap;
 /// assert_eq!(parse_retry_after(&h, now), Some(Duration::from_millis(1500)));
 /// ```
 pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let millis = |name| {
+    // Named as constants, so no lookup parses a header name.
+    const RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
+    const X_MS_RETRY_AFTER_MS: HeaderName = HeaderName::from_static("x-ms-retry-after-ms");
+    let millis = |name: HeaderName| {
         headers
             .get_all(name)
             .iter()
             .find_map(|v| parse_delay_number(v.as_bytes()))
     };
     // The millisecond headers are more precise and win.
-    millis("retry-after-ms")
-        .or_else(|| millis("x-ms-retry-after-ms"))
+    millis(RETRY_AFTER_MS)
+        .or_else(|| millis(X_MS_RETRY_AFTER_MS))
         .map(Duration::from_millis)
         .or_else(|| {
             headers
