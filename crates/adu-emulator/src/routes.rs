@@ -13,6 +13,7 @@ use http::header::{
     HeaderName, HeaderValue, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use http::{HeaderMap, Method, Request, Response, StatusCode};
+use percent_encoding::utf8_percent_encode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -242,10 +243,9 @@ pub(crate) fn route(
         return resp;
     }
 
-    let instance = first;
     if let Some(known) = &state.config.instances {
-        if !known.iter().any(|k| k.eq_ignore_ascii_case(instance)) {
-            let message = format!("Instance '{instance}' was not found.");
+        if !known.iter().any(|k| k.eq_ignore_ascii_case(first)) {
+            let message = format!("Instance '{first}' was not found.");
             return match route {
                 Route::Legacy(..) => problem_not_found(),
                 _ => error_response(StatusCode::NOT_FOUND, "InstanceNotFound", &message, now),
@@ -277,6 +277,8 @@ pub(crate) fn route(
         (_, Some(v)) => v.to_owned(),
     };
 
+    // The instance goes into the locations answered as the one path segment it came as.
+    let instance = &utf8_percent_encode(first, crate::authorize::ESCAPED).to_string();
     match route {
         Route::Legacy(op) => get_operation(state, req, op, None, now),
         Route::Current(op) => get_operation(state, req, op, Some((instance, &api_version)), now),

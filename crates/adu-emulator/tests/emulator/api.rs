@@ -331,6 +331,26 @@ async fn import_answers_202_with_a_relative_operation_location_that_polls() {
     .unwrap();
     assert_eq!(a.status, 400);
     assert_eq!(emu.stats().imports, 1);
+
+    // The instance goes back into the locations as the one path segment it came as: an
+    // escaped `/` or line feed neither moves the location elsewhere nor drops the header.
+    for (instance, encoded) in [("a%2Fb", "a%2Fb"), ("a%0Ab", "a%0Ab"), ("a%20b", "a%20b")] {
+        let path = format!("/deviceUpdate/{instance}/updates:import?api-version=2022-10-01");
+        let a = send_req(emu.addr(), request("POST", &path, &headers, &import_body()))
+            .await
+            .unwrap();
+        assert_eq!(a.status, 202);
+        let location = a
+            .header("operation-location")
+            .unwrap_or_default()
+            .to_owned();
+        let prefix = format!("/deviceUpdate/{encoded}/updates/operations/");
+        assert!(location.starts_with(&prefix), "{instance}: {location:?}");
+        let body = get(emu.addr(), &location, &token).await.json();
+        let resource = body["resourceLocation"].as_str().unwrap_or_default();
+        let prefix = format!("/deviceUpdate/{encoded}/updates/providers/fabrikam/");
+        assert!(resource.starts_with(&prefix), "{instance}: {resource:?}");
+    }
     emu.shutdown().await;
 }
 
