@@ -50,7 +50,9 @@ fn print_help() {
 
 tasks:
   codegen [--check]              regenerate adu-model's generated module (or check it is fresh)
-  spec-check --upstream FILE     compare our API description with an upstream OpenAPI file
+  spec-check (--upstream FILE | --upstream-root DIR) [--self-test]
+                                 compare our API descriptions with upstream OpenAPI files
+                                 (--self-test: instead, alter upstream in every operation; each must be reported)
   ci                             every check CI runs, in order, stopping at the first failure
   interop                        install the independent peers and run the interop tests
   bench [--quick]                load and scale benchmarks beside bare hyper and the Python SDK (docs/benchmarks.md)
