@@ -112,6 +112,17 @@ mod tests {
             read_bounded(&path, 99),
             Err(FileError::TooLarge { max_bytes: 99 })
         ));
+        // A 1 GiB sparse file is refused by its size, before anything is read.
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        assert!(matches!(
+            read_bounded(&path, 1 << 20),
+            Err(FileError::TooLarge { .. })
+        ));
     }
 
     #[test]

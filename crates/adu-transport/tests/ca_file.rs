@@ -48,17 +48,10 @@ fn a_bundle_up_to_the_limit_is_read_and_a_larger_file_is_refused_unread() {
     bundle.resize(LIMIT as usize, b'\n');
     std::fs::write(&path, &bundle).unwrap();
     load(&path).unwrap();
-    // One byte more is refused, and so is a 512 MiB sparse file, which is not read: before
-    // the limit it was read whole into memory (535 MB of RSS).
-    for len in [LIMIT + 1, 512 << 20] {
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(len)
-            .unwrap();
-        refused(&path, "is larger than 4194304 bytes");
-    }
+    // One byte more is refused (adu_auth::file::read_bounded's tests cover huge sparse files).
+    bundle.push(b'\n');
+    std::fs::write(&path, &bundle).unwrap();
+    refused(&path, "is larger than 4194304 bytes");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -169,19 +169,13 @@ fn a_scenario_file_up_to_the_limit_is_read_and_a_larger_one_is_refused_unread() 
     text.resize(LIMIT as usize, b' ');
     std::fs::write(&path, &text).unwrap();
     assert_eq!(Config::from_scenario_file(&path).unwrap().seed, Some(7));
-    // One byte more is refused, and so is a 1 GiB sparse file, which is not read.
-    for len in [LIMIT + 1, 1 << 30] {
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(len)
-            .unwrap();
-        let message = file_error(&path);
-        assert!(message.contains(&path.display().to_string()), "{message}");
-        assert!(message.contains("larger than 4194304 bytes"), "{message}");
-        assert!(message.contains("pass a smaller scenario"), "{message}");
-    }
+    // One byte more is refused (adu_auth::file::read_bounded's tests cover huge sparse files).
+    text.push(b' ');
+    std::fs::write(&path, &text).unwrap();
+    let message = file_error(&path);
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("larger than 4194304 bytes"), "{message}");
+    assert!(message.contains("pass a smaller scenario"), "{message}");
 }
 
 #[test]
