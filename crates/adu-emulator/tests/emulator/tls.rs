@@ -53,3 +53,29 @@ async fn https_with_the_generated_certificate() {
     std::fs::remove_dir_all(&dir).unwrap();
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_post_quantum_hybrid_group_is_negotiated_by_default() {
+    use rustls::pki_types::{pem::PemObject as _, CertificateDer, ServerName};
+    let emu = adu_emulator::start(Config::default().with_tls(true))
+        .await
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(emu.certificate_pem().unwrap().as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    // rustls' default aws-lc-rs provider, as adu-transport's HyperTransport builds it.
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let group = tls.get_ref().1.negotiated_key_exchange_group().unwrap();
+    assert_eq!(group.name(), rustls::NamedGroup::X25519MLKEM768);
+}
