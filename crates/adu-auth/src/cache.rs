@@ -14,7 +14,7 @@ use crate::token::{AccessToken, Clock, SystemClock};
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// A function told about a failed refresh while the old token is still used.
-pub type RefreshErrorHook = Arc<dyn Fn(&Error) + Send + Sync>;
+type RefreshErrorHook = Arc<dyn Fn(&Error) + Send + Sync>;
 
 /// How a credential caches its tokens.
 #[non_exhaustive]
@@ -75,8 +75,7 @@ impl fmt::Debug for TokenCacheOptions {
 
 /// Whether a token obtained at `obtained` must be refreshed at `now`: once
 /// fewer than `margin` (capped at half the lifetime) remain.
-#[must_use]
-pub fn needs_refresh(
+fn needs_refresh(
     token: &AccessToken,
     obtained: SystemTime,
     now: SystemTime,
@@ -116,7 +115,7 @@ struct Slot {
 /// Hand-written: moka's cache coalesces loads, but neither hands out a
 /// still-valid token during a refresh nor keeps it when the refresh fails.
 #[derive(Debug)]
-pub struct TokenCache {
+pub(crate) struct TokenCache {
     pub(crate) options: TokenCacheOptions,
     /// One slot per scope set.
     slots: Mutex<HashMap<BTreeSet<String>, Arc<Slot>>>,
@@ -135,8 +134,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl TokenCache {
     /// An empty cache.
-    #[must_use]
-    pub fn new(options: TokenCacheOptions) -> Self {
+    pub(crate) fn new(options: TokenCacheOptions) -> Self {
         TokenCache {
             options,
             slots: Mutex::default(),
@@ -161,7 +159,7 @@ impl TokenCache {
     }
 
     /// Stores a token obtained now (e.g. by an interactive sign-in).
-    pub fn insert(&self, scopes: &[impl AsRef<str>], token: AccessToken) {
+    pub(crate) fn insert(&self, scopes: &[impl AsRef<str>], token: AccessToken) {
         let obtained = self.options.clock.now();
         let slot = self.slot(scopes);
         let mut state = lock(&slot.state);
@@ -170,7 +168,7 @@ impl TokenCache {
     }
 
     /// Forgets the token for these scopes (the service answered 401).
-    pub fn invalidate(&self, scopes: &[&str]) {
+    pub(crate) fn invalidate(&self, scopes: &[&str]) {
         if let Some(slot) = lock(&self.slots).get(&key(scopes)) {
             lock(&slot.state).cached = None;
         }
@@ -183,7 +181,7 @@ impl TokenCache {
     /// valid. If a refresh fails while the cached token is still valid, the
     /// cached token is returned and the failure is given to
     /// [`TokenCacheOptions::on_refresh_error`].
-    pub async fn get_or_fetch<F, Fut>(
+    pub(crate) async fn get_or_fetch<F, Fut>(
         &self,
         scopes: &[&str],
         fetch: F,

@@ -92,19 +92,6 @@ impl GrantCredential {
         }
     }
 
-    fn with_cache_options(mut self, options: TokenCacheOptions) -> Self {
-        self.cache = TokenCache::new(options);
-        self
-    }
-
-    /// `"client_credentials"` or `"password"`.
-    fn flow(&self) -> &'static str {
-        match self.password {
-            None => "client_credentials",
-            Some(_) => "password",
-        }
-    }
-
     async fn fetch(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
         let grant = match &self.password {
             None => Grant::ClientCredentials,
@@ -126,9 +113,19 @@ impl TokenCredential for GrantCredential {
     }
 }
 
-/// Implements [`TokenCredential`] for the public faces of a [`GrantCredential`].
+/// Implements [`TokenCredential`] and `with_cache_options` for the public
+/// faces of a [`GrantCredential`].
 macro_rules! answer_as_grant_credential {
     ($($name:ty),*) => {$(
+        impl $name {
+            /// Replaces the cache options (clock, refresh margin, failure hook).
+            #[must_use]
+            pub fn with_cache_options(mut self, options: TokenCacheOptions) -> Self {
+                self.0.cache = TokenCache::new(options);
+                self
+            }
+        }
+
         impl TokenCredential for $name {
             fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
                 self.0.get_token(scopes)
@@ -163,12 +160,6 @@ impl ClientSecretCredential {
         let mut endpoint = TokenEndpoint::new(authority, client_id, http);
         endpoint.set_client_secret(client_secret);
         ClientSecretCredential(GrantCredential::new(endpoint, None))
-    }
-
-    /// Replaces the cache options (clock, refresh margin, failure hook).
-    #[must_use]
-    pub fn with_cache_options(self, options: TokenCacheOptions) -> Self {
-        ClientSecretCredential(self.0.with_cache_options(options))
     }
 }
 
@@ -208,12 +199,6 @@ impl UsernamePasswordCredential {
     pub fn with_client_secret(mut self, client_secret: impl Into<String>) -> Self {
         self.0.endpoint.set_client_secret(client_secret);
         self
-    }
-
-    /// Replaces the cache options (clock, refresh margin, failure hook).
-    #[must_use]
-    pub fn with_cache_options(self, options: TokenCacheOptions) -> Self {
-        UsernamePasswordCredential(self.0.with_cache_options(options))
     }
 }
 
@@ -297,15 +282,12 @@ impl EnvironmentCredential {
         }))
     }
 
-    /// Replaces the cache options (clock, refresh margin, failure hook).
-    #[must_use]
-    pub fn with_cache_options(self, options: TokenCacheOptions) -> Self {
-        EnvironmentCredential(self.0.with_cache_options(options))
-    }
-
     /// Which flow the environment selected: `"client_credentials"` or `"password"`.
     pub fn flow(&self) -> &'static str {
-        self.0.flow()
+        match self.0.password {
+            None => "client_credentials",
+            Some(_) => "password",
+        }
     }
 }
 

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::SystemTime;
 
 use oauth2::{CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
 use subtle::ConstantTimeEq;
@@ -18,8 +17,7 @@ use crate::endpoint::{oauth_client, Grant, TokenEndpoint};
 use crate::error::{Error, ServerError};
 use crate::http_client::SharedHttpClient;
 use crate::redact::Scrubber;
-use crate::response::{ensure_bearer, expiry};
-use crate::token::AccessToken;
+use crate::response::AzureTokenResponse;
 
 fn parse_redirect_uri(redirect_uri: &str) -> Result<Url, Error> {
     match Url::parse(redirect_uri) {
@@ -258,7 +256,14 @@ impl ImplicitFlow {
     ) -> Result<InteractiveCredential, Error> {
         let params = redirect_params(redirect)?;
         check_state_and_error(&params, &pending.state)?;
-        let token = implicit_token(&params, self.cache_options.clock.now())
+        // The fragment carries a token response's fields, every one a string.
+        let response: AzureTokenResponse = serde_json::to_value(&params)
+            .and_then(serde_json::from_value)
+            .map_err(|e| Error::InvalidRedirect {
+                // Only serde's own words: a missing field, or `expires_in` not a number.
+                reason: format!("it is not a token response: {e}"),
+            })?;
+        let issued = (response.into_issued(self.cache_options.clock.now()))
             // A refused token type may echo the state or the token itself.
             .map_err(|e| {
                 let token = params.get("access_token").map_or("", String::as_str);
@@ -266,27 +271,9 @@ impl ImplicitFlow {
             })?;
         Ok(
             InteractiveCredential::new(None, None, pending.scopes, self.cache_options.clone())
-                .with_access_token(token),
+                .with_access_token(issued.access),
         )
     }
-}
-
-fn implicit_token(params: &HashMap<String, String>, now: SystemTime) -> Result<AccessToken, Error> {
-    let get = |name: &str| {
-        params.get(name).ok_or_else(|| Error::InvalidRedirect {
-            reason: format!("it has no `{name}`"),
-        })
-    };
-    let secret = get("access_token")?;
-    ensure_bearer(get("token_type")?)?;
-    let expires_in = params.get("expires_in").map(|t| t.trim().parse::<u64>());
-    let expires_in = expires_in.transpose().map_err(|_| Error::InvalidRedirect {
-        reason: "its `expires_in` is not a number of seconds".to_owned(),
-    })?;
-    Ok(AccessToken::new(
-        secret.clone(),
-        expiry(now, expires_in, None),
-    ))
 }
 
 /// The parameters of a redirect: the fragment if there is one, else the

@@ -15,9 +15,7 @@ mod response;
 mod token;
 
 pub use authority::{scopes, Authority, EndpointVersion, DEFAULT_AUTHORITY_HOST};
-pub use cache::{
-    needs_refresh, RefreshErrorHook, TokenCache, TokenCacheOptions, DEFAULT_REFRESH_MARGIN,
-};
+pub use cache::{TokenCacheOptions, DEFAULT_REFRESH_MARGIN};
 pub use credentials::{
     BoxFuture, ClientSecretCredential, EnvironmentCredential, InteractiveCredential,
     StaticTokenCredential, TokenCredential, UsernamePasswordCredential, AZURE_AUTHORITY_HOST,

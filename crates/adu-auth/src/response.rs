@@ -82,7 +82,13 @@ impl AzureTokenResponse {
     /// Checks the token type and computes the expiry from `now` (the time the
     /// response was received).
     pub(crate) fn into_issued(self, now: SystemTime) -> Result<IssuedToken, Error> {
-        ensure_bearer(&self.token_type.0)?;
+        // RFC 6749 §7.1: the type is case insensitive, and this client uses only
+        // `Bearer` tokens (RFC 6750).
+        if !self.token_type.0.eq_ignore_ascii_case("bearer") {
+            return Err(Error::UnsupportedTokenType {
+                token_type: self.token_type.0.to_ascii_lowercase(),
+            });
+        }
         let expires_at = expiry(now, self.expires_in, self.expires_on);
         Ok(IssuedToken {
             access: AccessToken::new(self.access_token.secret().clone(), expires_at),
@@ -91,24 +97,9 @@ impl AzureTokenResponse {
     }
 }
 
-/// RFC 6749 §7.1: the type is case insensitive, and this client uses only
-/// `Bearer` tokens (RFC 6750).
-pub(crate) fn ensure_bearer(token_type: &str) -> Result<(), Error> {
-    if token_type.eq_ignore_ascii_case("bearer") {
-        return Ok(());
-    }
-    Err(Error::UnsupportedTokenType {
-        token_type: token_type.to_ascii_lowercase(),
-    })
-}
-
 /// `expires_in` wins; then v1's absolute `expires_on`; then the default; never more than
 /// [`MAX_EXPIRES_IN`] from `now`.
-pub(crate) fn expiry(
-    now: SystemTime,
-    expires_in: Option<u64>,
-    expires_on: Option<u64>,
-) -> SystemTime {
+fn expiry(now: SystemTime, expires_in: Option<u64>, expires_on: Option<u64>) -> SystemTime {
     let lifetime = if let Some(secs) = expires_in {
         Duration::from_secs(secs)
     } else if let Some(on) = expires_on.and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
