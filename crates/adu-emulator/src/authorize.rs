@@ -20,13 +20,13 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{HeaderValue, LOCATION};
+use http::header::LOCATION;
 use http::{Response, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::routes::{first_value, parse_pairs};
+use crate::routes::{first_value, parse_pairs, set_header};
 use crate::state::{CodeInfo, State};
 use crate::token::{aad_timestamp, aadsts, no_store, Refusal};
 
@@ -138,9 +138,7 @@ impl Redirect<'_> {
         };
         let location = format!("{}{separator}{joined}", self.uri);
         let mut resp = no_store(StatusCode::FOUND, None, Bytes::new());
-        if let Ok(v) = HeaderValue::from_str(&location) {
-            resp.headers_mut().insert(LOCATION, v);
-        }
+        set_header(&mut resp, LOCATION, &location);
         resp
     }
 }

@@ -123,7 +123,8 @@ pub(crate) fn error_response(
     json_response(status, &ErrorResponse::new(error))
 }
 
-fn set_header(resp: &mut Response<Bytes>, name: HeaderName, value: &str) {
+/// Sets a header, unless `value` cannot be one (a control character).
+pub(crate) fn set_header(resp: &mut Response<Bytes>, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         resp.headers_mut().insert(name, v);
     }

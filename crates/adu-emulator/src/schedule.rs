@@ -41,28 +41,21 @@ pub(crate) fn progress(
     let running_at = timings.not_started;
     let done_at = timings.not_started.saturating_add(timings.running);
     let at = |offset: Duration| created.checked_add(offset).unwrap_or(now);
-    if elapsed >= done_at {
+    let (status, stage, since) = if elapsed >= done_at {
         let status = match outcome {
             Outcome::Succeeded => OperationStatus::Succeeded,
             Outcome::Failed => OperationStatus::Failed,
         };
-        Progress {
-            status,
-            stage: 2,
-            since: at(done_at),
-        }
+        (status, 2, at(done_at))
     } else if elapsed >= running_at {
-        Progress {
-            status: OperationStatus::Running,
-            stage: 1,
-            since: at(running_at),
-        }
+        (OperationStatus::Running, 1, at(running_at))
     } else {
-        Progress {
-            status: OperationStatus::NotStarted,
-            stage: 0,
-            since: created,
-        }
+        (OperationStatus::NotStarted, 0, created)
+    };
+    Progress {
+        status,
+        stage,
+        since,
     }
 }
 

@@ -50,13 +50,12 @@ impl std::fmt::Debug for RunningEmulator {
 /// Starts an emulator: binds `config.bind`, generates a certificate when
 /// `config.tls`, and serves in the background on the current tokio runtime.
 pub async fn start(config: Config) -> Result<RunningEmulator, Error> {
-    let listener = TcpListener::bind(config.bind)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: config.bind,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| Error::Bind {
+    let bind = async {
+        TcpListener::bind(config.bind)
+            .await
+            .and_then(|l| Ok((l.local_addr()?, l)))
+    };
+    let (addr, listener) = bind.await.map_err(|source| Error::Bind {
         addr: config.bind,
         source,
     })?;

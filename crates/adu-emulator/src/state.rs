@@ -56,16 +56,6 @@ impl OpRecord {
         schedule::etag(&self.id, self.created, progress.stage)
     }
 
-    fn error_at(&self, progress: &Progress) -> Option<ServiceError> {
-        (progress.is_finished() && self.outcome == Outcome::Failed).then(|| {
-            let mut e = self.error.clone();
-            if e.occurred_date_time.is_none() {
-                e.occurred_date_time = Some(Timestamp::from_system_time(progress.since));
-            }
-            e
-        })
-    }
-
     /// The 2022-10-01 `UpdateOperation` at `now`, seen through `instance`.
     pub fn render_current(
         &self,
@@ -92,33 +82,36 @@ impl OpRecord {
                 self.update_id.provider, self.update_id.name, self.update_id.version
             ));
         }
-        op.error = self.error_at(&p).map(Box::new);
+        if p.is_finished() && self.outcome == Outcome::Failed {
+            let mut error = self.error.clone();
+            let since = Timestamp::from_system_time(p.since);
+            error.occurred_date_time.get_or_insert(since);
+            op.error = Some(Box::new(error));
+        }
         op.trace_id = Some(self.trace_id.clone());
         op.etag = Some(self.etag(&p));
         op
     }
 
-    /// The legacy `Operation` at `now`.
+    /// The legacy `Operation` at `now`: the current one's fields, with the update's id and the
+    /// legacy API's resource location.
     pub fn render_legacy(&self, now: SystemTime) -> Operation {
-        let p = self.progress(now);
+        let current = self.render_current(now, "", "");
         let mut op = Operation::new(
-            self.id.clone(),
-            p.status.clone(),
-            Timestamp::from_system_time(p.since),
-            Timestamp::from_system_time(self.created),
+            current.operation_id,
+            current.status,
+            current.last_action_date_time,
+            current.created_date_time,
         );
-        if p.stage > 0 {
-            op.update_id = Some(self.update_id.clone());
-        }
-        if p.is_finished() && self.outcome == Outcome::Succeeded {
-            op.resource_location = Some(format!(
-                "/v2/updates/providers/{}/names/{}/versions/{}",
-                self.update_id.provider, self.update_id.name, self.update_id.version
-            ));
-        }
-        op.error = self.error_at(&p).map(Box::new);
-        op.trace_id = Some(self.trace_id.clone());
-        op.etag = Some(self.etag(&p));
+        op.update_id = current.update.map(|info| info.update_id);
+        let id = &self.update_id;
+        op.resource_location = current.resource_location.map(|_| {
+            let (provider, name, version) = (&id.provider, &id.name, &id.version);
+            format!("/v2/updates/providers/{provider}/names/{name}/versions/{version}")
+        });
+        op.error = current.error;
+        op.trace_id = current.trace_id;
+        op.etag = current.etag;
         op
     }
 }
