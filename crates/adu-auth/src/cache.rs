@@ -155,7 +155,7 @@ impl TokenCache {
     /// The cached token if it is still valid at `now`, due for a refresh or not.
     fn valid(state: &SlotState, now: SystemTime) -> Option<AccessToken> {
         let c = state.cached.as_ref()?;
-        c.token.is_valid_at(now).then(|| c.token.clone())
+        (now < c.token.expires_at()).then(|| c.token.clone())
     }
 
     /// Stores a token obtained now (e.g. by an interactive sign-in).

@@ -54,12 +54,8 @@ impl StaticTokenCredential {
 }
 
 impl TokenCredential for StaticTokenCredential {
-    fn get_token<'a>(
-        &'a self,
-        _scopes: &'a [&'a str],
-    ) -> BoxFuture<'a, Result<AccessToken, Error>> {
-        let token = self.token.clone();
-        Box::pin(async move { Ok(token) })
+    fn get_token<'a>(&'a self, _: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
+        Box::pin(std::future::ready(Ok(self.token.clone())))
     }
 }
 
@@ -103,16 +99,6 @@ impl GrantCredential {
     }
 }
 
-impl TokenCredential for GrantCredential {
-    fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
-        Box::pin(self.cache.get_or_fetch(scopes, || self.fetch(scopes)))
-    }
-
-    fn invalidate(&self, scopes: &[&str]) {
-        self.cache.invalidate(scopes);
-    }
-}
-
 /// Implements [`TokenCredential`] and `with_cache_options` for the public
 /// faces of a [`GrantCredential`].
 macro_rules! answer_as_grant_credential {
@@ -128,10 +114,10 @@ macro_rules! answer_as_grant_credential {
 
         impl TokenCredential for $name {
             fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
-                self.0.get_token(scopes)
+                Box::pin(self.0.cache.get_or_fetch(scopes, || self.0.fetch(scopes)))
             }
             fn invalidate(&self, scopes: &[&str]) {
-                self.0.invalidate(scopes);
+                self.0.cache.invalidate(scopes);
             }
         }
     )*};

@@ -132,7 +132,10 @@ impl TokenEndpoint {
         };
         let secret = self.client_secret.as_ref().map(|s| s.secret());
         let sent: Vec<String> = grant_secrets.into_iter().chain(secret).cloned().collect();
-        let adapter = Adapter::new(&self.http);
+        let adapter = Adapter {
+            http: self.http.clone(),
+            seen: Mutex::default(),
+        };
         // Each grant is its own request type in `oauth2`; this sends any of them.
         macro_rules! send {
             ($request:expr) => {
@@ -179,22 +182,12 @@ struct Adapter {
 }
 
 impl Adapter {
-    fn new(http: &SharedHttpClient) -> Self {
-        Adapter {
-            http: http.clone(),
-            seen: Mutex::default(),
-        }
-    }
-
     /// Turns `oauth2`'s error into ours. Only a parsed OAuth2 error shows what
     /// the server wrote (its fields, for the caller to scrub); any other answer
     /// shows its status, media type and length.
     fn error(&self, error: oauth2::RequestTokenError<HttpClientError, ServerError>) -> Error {
-        let Seen {
-            status,
-            content_type,
-            body_len,
-        } = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let status = seen.status;
         let detail = match &error {
             // The path names the field; serde's message is left out because it
             // quotes the offending value. Only our own field names are shown:
@@ -220,8 +213,8 @@ impl Adapter {
             oauth2::RequestTokenError::Parse(..) | oauth2::RequestTokenError::Other(_) => {
                 Error::UnexpectedResponse {
                     status,
-                    content_type,
-                    body_len,
+                    content_type: seen.content_type,
+                    body_len: seen.body_len,
                     detail,
                 }
             }

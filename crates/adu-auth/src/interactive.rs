@@ -14,7 +14,7 @@ use crate::authority::{Authority, EndpointVersion};
 use crate::cache::TokenCacheOptions;
 use crate::credentials::{owned, InteractiveCredential};
 use crate::endpoint::{oauth_client, Grant, TokenEndpoint};
-use crate::error::{Error, ServerError};
+use crate::error::Error;
 use crate::http_client::SharedHttpClient;
 use crate::redact::Scrubber;
 use crate::response::AzureTokenResponse;
@@ -339,16 +339,12 @@ fn check_state_and_error(
             })
         }
     }
-    if let Some(error) = params.get("error") {
+    if params.contains_key("error") {
+        // An OAuth2 error response's fields, every one a string: read as a
+        // token endpoint's error is (it cannot fail: `error` is there).
+        let response = serde_json::to_value(params).and_then(serde_json::from_value);
         return Err(Error::Authorization {
-            response: Box::new(ServerError {
-                error: error.clone(),
-                error_description: params.get("error_description").cloned(),
-                error_uri: params.get("error_uri").cloned(),
-                trace_id: params.get("trace_id").cloned(),
-                correlation_id: params.get("correlation_id").cloned(),
-                ..ServerError::default()
-            }),
+            response: Box::new(response.unwrap_or_default()),
         }
         // The redirect may echo the state back in its error text.
         .scrub(&Scrubber::new(&[expected.secret()])));

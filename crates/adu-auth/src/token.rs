@@ -28,12 +28,6 @@ impl AccessToken {
     pub fn expires_at(&self) -> SystemTime {
         self.expires_at
     }
-
-    /// Whether the token is still valid at `now`.
-    #[must_use]
-    pub fn is_valid_at(&self, now: SystemTime) -> bool {
-        now < self.expires_at
-    }
 }
 
 impl fmt::Debug for AccessToken {
