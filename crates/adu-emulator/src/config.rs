@@ -200,7 +200,7 @@ impl Timings {
         Timings {
             not_started,
             running,
-            retry_after: Duration::from_secs(1),
+            ..Timings::default()
         }
     }
 
