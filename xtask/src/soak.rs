@@ -20,16 +20,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let (mut requests, mut concurrency, mut write_docs) = (100_000_u64, 16_u64, true);
     let mut it = args.iter();
     while let Some(flag) = it.next() {
-        let mut number = |name: &str| -> Result<u64, String> {
-            let value = it.next().ok_or(format!("{name} needs a value"))?;
+        let mut number = || -> Result<u64, String> {
+            let value = it.next().ok_or(format!("{flag} needs a value"))?;
             value
                 .replace('_', "")
                 .parse()
-                .map_err(|e| format!("{name}: {e}"))
+                .map_err(|e| format!("{flag}: {e}"))
         };
         match flag.as_str() {
-            "--requests" => requests = number("--requests")?,
-            "--concurrency" => concurrency = number("--concurrency")?,
+            "--requests" => requests = number()?,
+            "--concurrency" => concurrency = number()?,
             "--no-docs" => write_docs = false,
             other => {
                 return Err(format!(
