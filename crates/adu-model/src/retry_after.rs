@@ -36,7 +36,7 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
         headers
             .get_all(name)
             .iter()
-            .find_map(|v| parse_delay_number(v.as_bytes()))
+            .find_map(|v| parse_delay_number(std::str::from_utf8(v.as_bytes()).ok()?))
     };
     // The millisecond headers are more precise and win.
     millis(RETRY_AFTER_MS)
@@ -52,10 +52,10 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
 
 /// Parses one `Retry-After` value: delay-seconds or an HTTP-date.
 pub fn parse_retry_after_value(value: &[u8], now: SystemTime) -> Option<Duration> {
-    if let Some(secs) = parse_delay_number(value) {
+    let text = std::str::from_utf8(value).ok()?.trim_matches([' ', '\t']);
+    if let Some(secs) = parse_delay_number(text) {
         return Some(Duration::from_secs(secs));
     }
-    let text = std::str::from_utf8(value).ok()?.trim_matches([' ', '\t']);
     // RFC 9110 §5.6.7: IMF-fixdate, with the obsolete RFC 850 and asctime
     // forms accepted on receipt (httpdate handles all three).
     let date = httpdate::parse_http_date(text).ok()?;
@@ -64,8 +64,8 @@ pub fn parse_retry_after_value(value: &[u8], now: SystemTime) -> Option<Duration
 
 /// `1*DIGIT` between optional whitespace (RFC 9110 `OWS`), saturating on overflow (a huge
 /// delay stays huge).
-fn parse_delay_number(value: &[u8]) -> Option<u64> {
-    let digits = std::str::from_utf8(value).ok()?.trim_matches([' ', '\t']);
+fn parse_delay_number(value: &str) -> Option<u64> {
+    let digits = value.trim_matches([' ', '\t']);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
