@@ -157,7 +157,7 @@ async fn handle(
                 "its fragment is over 16 KiB, or the browser stopped sending it",
             );
         };
-        let Ok(fragment) = String::from_utf8(body.to_bytes().to_vec()) else {
+        let Ok(fragment) = String::from_utf8(body.to_bytes().into()) else {
             return unreadable(found, StatusCode::BAD_REQUEST, "its fragment is not UTF-8");
         };
         let fragment = fragment.strip_prefix('#').unwrap_or(&fragment);
