@@ -416,8 +416,7 @@ impl InteractiveCredential {
 
     async fn fetch(&self, scopes: &[&str]) -> Result<AccessToken, Error> {
         let _flight = self.refresh_flight.lock().await;
-        let refresh = self.refresh.lock().ok().and_then(|r| r.clone());
-        let (Some(endpoint), Some(refresh)) = (&self.endpoint, refresh) else {
+        let (Some(endpoint), Some(refresh)) = (&self.endpoint, self.refresh_token()) else {
             return Err(
                 if crate::cache::key(scopes) == crate::cache::key(&self.login_scopes) {
                     Error::LoginExpired
