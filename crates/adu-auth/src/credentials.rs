@@ -460,7 +460,7 @@ impl fmt::Debug for InteractiveCredential {
 
 impl TokenCredential for InteractiveCredential {
     fn get_token<'a>(&'a self, scopes: &'a [&'a str]) -> BoxFuture<'a, Result<AccessToken, Error>> {
-        Box::pin(async move { self.cache.get_or_fetch(scopes, || self.fetch(scopes)).await })
+        Box::pin(self.cache.get_or_fetch(scopes, || self.fetch(scopes)))
     }
 
     fn invalidate(&self, scopes: &[&str]) {
