@@ -202,7 +202,6 @@ fn has_scheme(s: &str) -> bool {
                 && scheme
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-                && !s[..i].contains('/')
         }
         _ => false,
     }
