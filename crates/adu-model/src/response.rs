@@ -260,7 +260,7 @@ pub fn decode_service_error(
             e.code = str_of(map, "code");
             e.message = str_of(map, "message");
             e.target = str_of(map, "target");
-            e.error = serde_json::from_value(json.clone().unwrap_or_default()).ok();
+            e.error = serde_json::from_value(Value::Object(map.clone())).ok();
             e.trace_id = str_of(map, "traceId");
         } else if map.contains_key("title")
             || map.contains_key("type")
