@@ -17,7 +17,7 @@ use crate::args::{GlobalArgs, OutputFormat};
 use crate::auth;
 use crate::exit::{Exit, Failure};
 use crate::output;
-use crate::progress::{Mode, ObservedTransport, Progress};
+use crate::progress::{Mode, Progress};
 
 /// The `User-Agent` product of the command line.
 pub const USER_AGENT: &str = concat!("adu-cli/", env!("CARGO_PKG_VERSION"));
@@ -183,7 +183,8 @@ pub enum WaitTarget<'a> {
 }
 
 /// Waits with progress on stderr (live on a terminal, plain lines otherwise), through the
-/// client's own `wait_for_operation` / `wait_for_operation_location`.
+/// client's own `wait_for_operation` / `wait_for_operation_location`, whose events the
+/// progress shows.
 pub async fn wait_with_progress(
     builder: DeviceUpdateClientBuilder,
     transport: Arc<dyn HttpTransport>,
@@ -196,16 +197,14 @@ pub async fn wait_with_progress(
     } else {
         Mode::Plain
     };
-    let progress = Progress::new(policy.clone(), mode);
-    let observed = Arc::new(ObservedTransport::new(transport, progress.clone()));
+    let progress = Progress::new(mode);
     let client = builder
-        .transport(observed)
+        .transport(transport)
         .poll_policy(policy)
         .build()
         .map_err(|e| Failure::from_client(&e))?;
     let reporter = progress.clone();
-    let mut options =
-        WaitOptions::default().on_status_change(move |op| reporter.status_changed(op.status()));
+    let mut options = WaitOptions::default().on_event(move |event| reporter.event(event));
     if let Some(timeout) = timeout {
         options = options.with_timeout(timeout);
     }

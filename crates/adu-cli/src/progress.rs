@@ -2,17 +2,14 @@
 //! spinner with a steady tick, the line cut to the terminal's width, tracing output printed
 //! above it); otherwise plain lines, one per event.
 //!
-//! The wait itself is the client's `wait_for_operation`, watched from outside: an
-//! [`ObservedTransport`] wrapped around the real transport notes each poll (start, HTTP
-//! status, Retry-After), and the wait's `on_status_change` callback notes each new status.
-//! The next poll is predicted with the same pure decision the client uses
-//! ([`adu_model::decide_poll`]). Rendering is pure.
+//! The wait is the client's `wait_for_operation`, and what is shown comes from its poller's
+//! events (`WaitOptions::on_event`): each poll sent, each new status, each planned next poll,
+//! each failed poll. Nothing is predicted from outside. Rendering is pure.
 
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use adu_model::{decide_poll, models::OperationStatus, PollDecision, PollPolicy};
-use adu_transport::{http, BoxFuture, HttpTransport, TransportError};
+use adu_model::{models::OperationStatus, PollEvent};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::output::human_duration;
@@ -84,23 +81,24 @@ fn log_line_for_terminal(buf: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(out.into_bytes())
 }
 
-/// What is known about a wait so far.
+/// What is known about a wait so far, from the poller's events.
 #[derive(Debug, Clone)]
 pub struct ProgressState {
     /// When the wait started.
     pub started: Instant,
     /// The last status read.
     pub status: Option<OperationStatus>,
-    /// Requests sent so far (retries included).
+    /// Polls sent so far (a poll's own retries are part of it).
     pub polls: u32,
-    /// Whether a request is on its way.
+    /// Whether a poll is on its way.
     pub in_flight: bool,
-    /// When the last answer arrived.
-    pub last_response_at: Option<Instant>,
-    /// The Retry-After of the last answer.
-    pub last_retry_after: Option<Duration>,
-    /// What went wrong with the last request, if it did (it will be retried).
+    /// When the next poll is planned, once the poller said.
+    pub next_poll_at: Option<Instant>,
+    /// What went wrong with the last poll, if it failed (the wait polls again).
     pub last_problem: Option<String>,
+    /// A new status not yet printed in [`Mode::Plain`]: its line waits for the next poll's
+    /// time, which the poller announces just after it.
+    status_unprinted: bool,
 }
 
 impl ProgressState {
@@ -111,27 +109,59 @@ impl ProgressState {
             status: None,
             polls: 0,
             in_flight: false,
-            last_response_at: None,
-            last_retry_after: None,
+            next_poll_at: None,
             last_problem: None,
+            status_unprinted: false,
         }
     }
 
-    /// When the client will poll next, if that is known.
-    pub fn next_poll_at(&self, policy: &PollPolicy) -> Option<Instant> {
-        if self.in_flight || self.last_problem.is_some() {
-            return None;
+    /// Takes in one of the poller's events; gives the plain line it calls for, if any.
+    pub fn apply(&mut self, event: &PollEvent, now: Instant) -> Option<String> {
+        let mut line = None;
+        match event {
+            PollEvent::Polling { poll } => {
+                line = self.unprinted_status_line(now);
+                self.polls = *poll;
+                self.in_flight = true;
+                self.next_poll_at = None;
+            }
+            PollEvent::StatusChanged(operation) => {
+                self.answered();
+                self.status = Some(operation.status().clone());
+                self.status_unprinted = true;
+                if operation.is_terminal() {
+                    line = self.unprinted_status_line(now);
+                }
+            }
+            PollEvent::NotModified => self.answered(),
+            PollEvent::NextPoll { at } => {
+                self.in_flight = false;
+                self.next_poll_at = Some(*at);
+                line = self.unprinted_status_line(now);
+            }
+            PollEvent::PollFailed { message, .. } => {
+                self.in_flight = false;
+                self.last_problem = Some(message.clone());
+                line = Some(render_problem_line(self, message, now));
+            }
+            _ => {}
         }
-        let status = self.status.as_ref()?;
-        match decide_poll(policy, status, self.last_retry_after, 0) {
-            PollDecision::PollAfter(delay) => self.last_response_at?.checked_add(delay),
-            _ => None,
-        }
+        line
+    }
+
+    /// A poll was answered.
+    fn answered(&mut self) {
+        self.in_flight = false;
+        self.last_problem = None;
+    }
+
+    fn unprinted_status_line(&mut self, now: Instant) -> Option<String> {
+        std::mem::take(&mut self.status_unprinted).then(|| render_status_line(self, now))
     }
 }
 
-/// The live line, after the spinner: `Running · 3.2s elapsed · next poll in 800ms · 3 requests`.
-pub fn render_live(state: &ProgressState, policy: &PollPolicy, now: Instant) -> String {
+/// The live line, after the spinner: `Running · 3.2s elapsed · next poll in 800ms · 3 polls`.
+pub fn render_live(state: &ProgressState, now: Instant) -> String {
     let elapsed = now.saturating_duration_since(state.started);
     let status = state
         .status
@@ -143,60 +173,60 @@ pub fn render_live(state: &ProgressState, policy: &PollPolicy, now: Instant) -> 
     } else if let Some(problem) = &state.last_problem {
         format!("retrying after {problem}")
     } else {
-        match state.next_poll_at(policy) {
-            Some(at) => format!(
+        match (state.next_poll_at, &state.status) {
+            (Some(at), _) => format!(
                 "next poll in {}",
                 human_duration(at.saturating_duration_since(now))
             ),
-            None if state.status.is_none() => "starting".to_owned(),
-            None => "finishing".to_owned(),
+            (None, None) => "starting".to_owned(),
+            (None, Some(status)) if status.is_terminal() => "finishing".to_owned(),
+            (None, Some(_)) => "no poll before the deadline".to_owned(),
         }
     };
-    let requests = match state.polls {
-        1 => "1 request".to_owned(),
-        n => format!("{n} requests"),
-    };
     let line = format!(
-        "{status} · {} elapsed · {next} · {requests}",
-        human_duration(elapsed)
+        "{status} · {} elapsed · {next} · {}",
+        human_duration(elapsed),
+        polls(state.polls)
     );
-    // The status is the service's text.
+    // The status and the problem are the service's text.
     crate::output::plain(&line).into_owned()
 }
 
-/// A plain progress line for a new status: `[  1.2s] Running; next poll in 1.0s`.
-pub fn render_status_line(state: &ProgressState, policy: &PollPolicy, now: Instant) -> String {
+/// `1 poll`, `3 polls`.
+fn polls(n: u32) -> String {
+    match n {
+        1 => "1 poll".to_owned(),
+        n => format!("{n} polls"),
+    }
+}
+
+/// A plain progress line for a status: `[  1.2s] Running; next poll in 1.0s`, or
+/// `[  4.0s] Succeeded after 3 polls`.
+pub fn render_status_line(state: &ProgressState, now: Instant) -> String {
     let elapsed = now.saturating_duration_since(state.started);
-    let status = state
-        .status
-        .as_ref()
-        .map(OperationStatus::as_str)
-        .unwrap_or("?");
-    let tail = match state
-        .status
-        .as_ref()
-        .map(|s| decide_poll(policy, s, state.last_retry_after, 0))
-    {
-        Some(PollDecision::PollAfter(delay)) => format!("; next poll in {}", human_duration(delay)),
-        Some(PollDecision::Finished) => format!(
-            " after {} request{}",
-            state.polls,
-            if state.polls == 1 { "" } else { "s" }
+    let status = state.status.as_ref();
+    let tail = match (status, state.next_poll_at) {
+        (Some(s), _) if s.is_terminal() => format!(" after {}", polls(state.polls)),
+        (Some(_), Some(at)) => format!(
+            "; next poll in {}",
+            human_duration(at.saturating_duration_since(now))
         ),
         _ => String::new(),
     };
+    let status = status.map(OperationStatus::as_str).unwrap_or("?");
     let line = format!("[{:>7}] {status}{tail}", human_duration(elapsed));
     crate::output::plain(&line).into_owned()
 }
 
-/// A plain progress line for a failed request that will be retried.
+/// A plain progress line for a poll that failed (the wait polls again).
 pub fn render_problem_line(state: &ProgressState, problem: &str, now: Instant) -> String {
     let elapsed = now.saturating_duration_since(state.started);
-    format!(
-        "[{:>7}] request {}: {problem}; retrying",
+    let line = format!(
+        "[{:>7}] poll {} failed: {problem}; polling again",
         human_duration(elapsed),
         state.polls
-    )
+    );
+    crate::output::plain(&line).into_owned()
 }
 
 /// How progress is shown.
@@ -208,21 +238,18 @@ pub enum Mode {
     Plain,
 }
 
-/// The progress of one wait, shared by the transport observer, the status callback and the
-/// live line.
+/// The progress of one wait, fed by the wait's events and read by the live line.
 #[derive(Debug)]
 pub struct Progress {
     state: Mutex<ProgressState>,
-    policy: PollPolicy,
     mode: Mode,
 }
 
 impl Progress {
-    /// Progress for a wait paced by `policy`, shown in `mode`.
-    pub fn new(policy: PollPolicy, mode: Mode) -> Arc<Self> {
+    /// Progress of a wait, shown in `mode`.
+    pub fn new(mode: Mode) -> Arc<Self> {
         Arc::new(Progress {
             state: Mutex::new(ProgressState::new(Instant::now())),
-            policy,
             mode,
         })
     }
@@ -232,49 +259,25 @@ impl Progress {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn request_started(&self) {
-        let mut s = self.state();
-        s.polls = s.polls.saturating_add(1);
-        s.in_flight = true;
-    }
-
-    /// Notes the end of a request: what went wrong with it (it will be retried), if anything,
-    /// and the answer's Retry-After.
-    fn request_ended(&self, problem: Option<String>, retry_after: Option<Duration>) {
-        let mut s = self.state();
-        s.in_flight = false;
-        s.last_response_at = Some(Instant::now());
-        s.last_retry_after = retry_after;
-        if let Some(problem) = &problem {
-            self.print_plain(render_problem_line(&s, problem, Instant::now()));
-        }
-        s.last_problem = problem;
-    }
-
-    /// Notes a new status (the wait's `on_status_change` callback).
-    pub fn status_changed(&self, status: &OperationStatus) {
-        let mut s = self.state();
-        s.status = Some(status.clone());
-        self.print_plain(render_status_line(&s, &self.policy, Instant::now()));
-    }
-
-    /// Prints a line of the plain display (nothing in [`Mode::Live`]).
-    fn print_plain(&self, line: String) {
-        if self.mode == Mode::Plain {
+    /// Takes in one event of the wait (its `on_event` callback), printing the plain line it
+    /// calls for in [`Mode::Plain`].
+    pub fn event(&self, event: &PollEvent) {
+        let line = self.state().apply(event, Instant::now());
+        if let (Some(line), Mode::Plain) = (line, self.mode) {
             eprintln!("{line}");
         }
     }
 
-    /// The line that ends a live display: the final status, time taken and requests.
+    /// The line that ends a live display: the final status, time taken and polls.
     pub fn final_line(&self, status: &OperationStatus) -> String {
         let mut s = self.state().clone();
         s.status = Some(status.clone());
-        render_status_line(&s, &self.policy, Instant::now())
+        render_status_line(&s, Instant::now())
     }
 
     /// The live line now.
     pub fn live_line(&self) -> String {
-        render_live(&self.state(), &self.policy, Instant::now())
+        render_live(&self.state(), Instant::now())
     }
 
     /// Shows the live line in [`Mode::Live`] (nothing otherwise) until [`LiveLine::finish`]:
@@ -321,65 +324,19 @@ impl LiveLine {
     }
 }
 
-/// An [`HttpTransport`] that reports each request of a wait to a [`Progress`], then passes it
-/// on unchanged.
-pub struct ObservedTransport {
-    inner: Arc<dyn HttpTransport>,
-    progress: Arc<Progress>,
-}
-
-impl ObservedTransport {
-    /// Observes the requests sent through `inner`.
-    pub fn new(inner: Arc<dyn HttpTransport>, progress: Arc<Progress>) -> Self {
-        ObservedTransport { inner, progress }
-    }
-
-    fn observe<'a>(
-        &'a self,
-        call: BoxFuture<'a, Result<http::Response<Vec<u8>>, TransportError>>,
-    ) -> BoxFuture<'a, Result<http::Response<Vec<u8>>, TransportError>> {
-        Box::pin(async move {
-            self.progress.request_started();
-            let result = call.await;
-            let (problem, retry_after) = match &result {
-                Ok(response) => (
-                    (!matches!(response.status().as_u16(), 200 | 304))
-                        .then(|| format!("HTTP {}", response.status().as_u16())),
-                    adu_model::parse_retry_after(response.headers(), SystemTime::now()),
-                ),
-                Err(error) => (Some(error.to_string()), None),
-            };
-            self.progress.request_ended(problem, retry_after);
-            result
-        })
-    }
-}
-
-impl HttpTransport for ObservedTransport {
-    fn call(
-        &self,
-        request: http::Request<Vec<u8>>,
-    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
-        self.observe(self.inner.call(request))
-    }
-
-    /// Forwarded, so the inner transport's single timer bounds the try and a try that
-    /// times out is reported like any other failure.
-    fn call_with_timeout(
-        &self,
-        request: http::Request<Vec<u8>>,
-        timeout: std::time::Duration,
-    ) -> BoxFuture<'_, Result<http::Response<Vec<u8>>, TransportError>> {
-        self.observe(self.inner.call_with_timeout(request, timeout))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn policy() -> PollPolicy {
-        PollPolicy::default()
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    fn operation(status: &str) -> Box<adu_model::AnyOperation> {
+        let body = format!(
+            r#"{{"operationId":"op1","status":{status:?},"createdDateTime":"2022-01-05T18:24:39Z","lastActionDateTime":"2022-01-05T18:25:01Z"}}"#
+        );
+        Box::new(adu_model::AnyOperation::Current(
+            serde_json::from_str(&body).unwrap(),
+        ))
     }
 
     #[test]
@@ -387,63 +344,88 @@ mod tests {
         let t0 = Instant::now();
         let mut s = ProgressState::new(t0);
         assert_eq!(
-            render_live(&s, &policy(), t0),
-            "waiting for the first answer · 0ms elapsed · starting · 0 requests"
+            render_live(&s, t0),
+            "waiting for the first answer · 0ms elapsed · starting · 0 polls"
         );
-        s.polls = 1;
-        s.in_flight = true;
-        assert!(render_live(&s, &policy(), t0).contains("polling..."));
-        s.in_flight = false;
-        s.status = Some(OperationStatus::Running);
-        s.last_response_at = Some(t0 + Duration::from_millis(200));
-        s.last_retry_after = Some(Duration::from_secs(2));
-        let line = render_live(&s, &policy(), t0 + Duration::from_millis(1200));
+        s.apply(&PollEvent::Polling { poll: 1 }, t0);
+        assert!(render_live(&s, t0).contains("polling..."));
+        s.apply(
+            &PollEvent::StatusChanged(operation("Running")),
+            t0 + MS(200),
+        );
+        let at = t0 + MS(2200);
+        s.apply(&PollEvent::NextPoll { at }, t0 + MS(200));
         assert_eq!(
-            line,
-            "Running · 1.2s elapsed · next poll in 1.0s · 1 request"
+            render_live(&s, t0 + MS(1200)),
+            "Running · 1.2s elapsed · next poll in 1.0s · 1 poll"
         );
     }
 
     #[test]
-    fn next_poll_follows_the_client_decision() {
+    fn the_events_drive_the_state_and_the_counter_counts_polls() {
         let t0 = Instant::now();
         let mut s = ProgressState::new(t0);
-        s.status = Some(OperationStatus::Running);
-        s.last_response_at = Some(t0);
-        // No Retry-After: the default interval; a tiny one is raised to the floor.
-        assert_eq!(s.next_poll_at(&policy()), Some(t0 + Duration::from_secs(5)));
-        s.last_retry_after = Some(Duration::from_millis(10));
-        assert_eq!(s.next_poll_at(&policy()), Some(t0 + Duration::from_secs(1)));
-        s.status = Some(OperationStatus::Succeeded);
-        assert_eq!(s.next_poll_at(&policy()), None);
+        let mut lines = Vec::new();
+        let events = [
+            PollEvent::Polling { poll: 1 },
+            PollEvent::StatusChanged(operation("Running")),
+            PollEvent::NextPoll { at: t0 + MS(1000) },
+            PollEvent::Polling { poll: 2 },
+            PollEvent::PollFailed {
+                failed_polls: 1,
+                message: "HTTP 503".into(),
+                delay: MS(2000),
+            },
+            PollEvent::NextPoll { at: t0 + MS(3000) },
+            PollEvent::Polling { poll: 3 },
+            PollEvent::NotModified,
+            PollEvent::NextPoll { at: t0 + MS(4000) },
+            PollEvent::Polling { poll: 4 },
+            PollEvent::StatusChanged(operation("Succeeded")),
+        ];
+        for event in &events {
+            lines.extend(s.apply(event, t0));
+            if let PollEvent::PollFailed { .. } = event {
+                assert!(render_live(&s, t0).contains("retrying after HTTP 503"));
+            }
+            if let PollEvent::NotModified = event {
+                assert_eq!(s.last_problem, None, "an answer clears the problem");
+            }
+        }
+        assert_eq!(s.polls, 4);
+        assert!(!s.in_flight);
+        assert_eq!(
+            lines,
+            [
+                "[    0ms] Running; next poll in 1.0s",
+                "[    0ms] poll 2 failed: HTTP 503; polling again",
+                "[    0ms] Succeeded after 4 polls",
+            ]
+        );
+        assert_eq!(
+            render_live(&s, t0),
+            "Succeeded · 0ms elapsed · finishing · 4 polls"
+        );
     }
 
-    #[tokio::test]
-    async fn a_try_that_times_out_in_the_inner_transport_is_reported() {
-        // An inner transport that never answers: the timeout given to the observer must
-        // reach it (one timer, the inner one) and the failure must reach the progress.
-        let never = |_request: http::Request<Vec<u8>>| async move {
-            std::future::pending::<Result<http::Response<Vec<u8>>, TransportError>>().await
-        };
-        let progress = Progress::new(policy(), Mode::Live);
-        let observed = ObservedTransport::new(Arc::new(never), progress.clone());
-        let request = http::Request::get("http://127.0.0.1:9/")
-            .body(Vec::new())
-            .unwrap();
-        let error = observed
-            .call_with_timeout(request, Duration::from_millis(20))
-            .await
-            .unwrap_err();
-        assert_eq!(error.kind(), adu_transport::TransportErrorKind::TimedOut);
-        let s = progress.state();
-        assert_eq!(s.polls, 1);
-        assert!(!s.in_flight);
-        assert!(
-            s.last_problem
-                .as_deref()
-                .is_some_and(|p| p.contains("20ms")),
-            "{:?}",
-            s.last_problem
+    #[test]
+    fn a_status_with_no_next_poll_is_printed_at_the_next_poll() {
+        // No next poll is announced when it would come after the deadline; a status line
+        // still comes out, without a time, if another poll is sent.
+        let t0 = Instant::now();
+        let mut s = ProgressState::new(t0);
+        assert_eq!(s.apply(&PollEvent::Polling { poll: 1 }, t0), None);
+        assert_eq!(
+            s.apply(&PollEvent::StatusChanged(operation("Running")), t0),
+            None
+        );
+        assert_eq!(
+            render_live(&s, t0),
+            "Running · 0ms elapsed · no poll before the deadline · 1 poll"
+        );
+        assert_eq!(
+            s.apply(&PollEvent::Polling { poll: 2 }, t0).as_deref(),
+            Some("[    0ms] Running")
         );
     }
 
@@ -452,11 +434,17 @@ mod tests {
         let t0 = Instant::now();
         let mut s = ProgressState::new(t0);
         s.status = Some(OperationStatus::Unknown("Run\x1b[2J\u{202E}ning".into()));
+        let problem = "busy\x1b[2J\u{202E}";
         for line in [
-            render_live(&s, &policy(), t0),
-            render_status_line(&s, &policy(), t0),
+            render_live(&s, t0),
+            render_status_line(&s, t0),
+            render_problem_line(&s, problem, t0),
         ] {
-            assert!(line.contains("Run\\u{1b}[2J\\u{202e}ning"), "{line}");
+            assert!(
+                line.contains("Run\\u{1b}[2J\\u{202e}ning")
+                    || line.contains("busy\\u{1b}[2J\\u{202e}"),
+                "{line}"
+            );
             assert!(
                 !line.contains('\x1b') && !line.contains('\u{202E}'),
                 "{line}"
@@ -564,21 +552,21 @@ mod tests {
         let mut s = ProgressState::new(t0);
         s.polls = 3;
         s.status = Some(OperationStatus::Running);
-        s.last_retry_after = Some(Duration::from_secs(1));
+        s.next_poll_at = Some(t0 + MS(3300));
         assert_eq!(
-            render_status_line(&s, &policy(), t0 + Duration::from_millis(2300)),
+            render_status_line(&s, t0 + MS(2300)),
             "[   2.3s] Running; next poll in 1.0s"
         );
         s.status = Some(OperationStatus::Succeeded);
         assert_eq!(
-            render_status_line(&s, &policy(), t0 + Duration::from_millis(2300)),
-            "[   2.3s] Succeeded after 3 requests"
+            render_status_line(&s, t0 + MS(2300)),
+            "[   2.3s] Succeeded after 3 polls"
         );
         assert_eq!(
-            render_problem_line(&s, "HTTP 503", t0 + Duration::from_millis(500)),
-            "[  500ms] request 3: HTTP 503; retrying"
+            render_problem_line(&s, "HTTP 503", t0 + MS(500)),
+            "[  500ms] poll 3 failed: HTTP 503; polling again"
         );
         s.last_problem = Some("HTTP 503".into());
-        assert!(render_live(&s, &policy(), t0).contains("retrying after HTTP 503"));
+        assert!(render_live(&s, t0).contains("retrying after HTTP 503"));
     }
 }

@@ -23,7 +23,7 @@ pub use endpoint::{
 };
 pub use error::{DecodeError, Error, ServiceError, ServiceErrorKind, MAX_KEPT_BODY};
 pub use etag::ETag;
-pub use polling::{decide_failed_poll, decide_poll, PollDecision, PollPolicy};
+pub use polling::{PollAction, PollEvent, PollPolicy, Poller, WaitError};
 pub use request::{
     api_version_of_location, build_get_operation_request, build_get_request,
     build_operation_location_request, encode_path_segment, operation_path, operation_uri,

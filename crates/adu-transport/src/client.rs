@@ -6,11 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use adu_auth::TokenCredential;
 use adu_model::{
-    api_version_of_location, build_get_request, decide_failed_poll, decide_poll, decide_retry,
-    decode_get_operation_response, models::OperationStatus, operation_uri,
-    resolve_operation_location, AnyOperation, ApiVersion, ETag, Endpoint, GetOperationOutcome,
-    InstanceId, OperationId, OperationResponse, PollDecision, PollPolicy, RetryCause,
-    RetryDecision, RetryPolicy,
+    api_version_of_location, build_get_request, decide_retry, decode_get_operation_response,
+    operation_uri, resolve_operation_location, ApiVersion, ETag, Endpoint, GetOperationOutcome,
+    InstanceId, OperationId, OperationResponse, PollAction, PollEvent, PollPolicy, Poller,
+    RetryCause, RetryDecision, RetryPolicy, WaitError,
 };
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, USER_AGENT};
 use tracing::Instrument;
@@ -35,7 +34,7 @@ const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-reque
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use adu_auth::StaticTokenCredential;
-/// use adu_transport::{DeviceUpdateClient, WaitOptions};
+/// use adu_transport::{DeviceUpdateClient, PollEvent, WaitOptions};
 ///
 /// # async fn demo() -> Result<(), adu_transport::Error> {
 /// let credential = Arc::new(StaticTokenCredential::from_secret("eyJ0eXAi..."));
@@ -46,7 +45,11 @@ const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-reque
 ///         "e4491c53",
 ///         WaitOptions::default()
 ///             .with_timeout(Duration::from_secs(600))
-///             .on_status_change(|op| println!("{}", op.status().as_str())),
+///             .on_event(|event| {
+///                 if let PollEvent::StatusChanged(op) = event {
+///                     println!("{}", op.status().as_str());
+///                 }
+///             }),
 ///     )
 ///     .await?;
 /// if let Some(error) = finished.operation.error() {
@@ -247,7 +250,7 @@ impl GetOptions {
     }
 }
 
-type StatusCallback = Box<dyn FnMut(&AnyOperation) + Send>;
+type EventCallback = Box<dyn FnMut(&PollEvent) + Send>;
 
 /// Options of [`DeviceUpdateClient::wait_for_operation`].
 #[derive(Default)]
@@ -260,7 +263,7 @@ pub struct WaitOptions {
     pub deadline: Option<std::time::Instant>,
     /// Overrides the client's poll policy for this wait.
     pub poll_policy: Option<PollPolicy>,
-    on_status_change: Option<StatusCallback>,
+    on_event: Option<EventCallback>,
 }
 
 impl fmt::Debug for WaitOptions {
@@ -269,7 +272,7 @@ impl fmt::Debug for WaitOptions {
             .field("timeout", &self.timeout)
             .field("deadline", &self.deadline)
             .field("poll_policy", &self.poll_policy)
-            .field("on_status_change", &self.on_status_change.is_some())
+            .field("on_event", &self.on_event.is_some())
             .finish()
     }
 }
@@ -293,13 +296,23 @@ impl WaitOptions {
         self
     }
 
-    /// Calls `callback` with the operation each time its status changes, including the first
-    /// status read. To get a stream instead, send into a channel from the callback.
-    pub fn on_status_change(
-        mut self,
-        callback: impl FnMut(&AnyOperation) + Send + 'static,
-    ) -> Self {
-        self.on_status_change = Some(Box::new(callback));
+    /// Calls `callback` with each event of the wait's [`Poller`](adu_model::Poller), in
+    /// order: each poll sent, each status change (the first status read included), each 304,
+    /// each planned next poll and each poll that failed for a passing reason. To get a stream
+    /// instead, send into a channel from the callback.
+    ///
+    /// ```
+    /// use adu_transport::{PollEvent, WaitOptions};
+    ///
+    /// let options = WaitOptions::default().on_event(|event| {
+    ///     if let PollEvent::StatusChanged(operation) = event {
+    ///         println!("{}", operation.status().as_str());
+    ///     }
+    /// });
+    /// # drop(options);
+    /// ```
+    pub fn on_event(mut self, callback: impl FnMut(&PollEvent) + Send + 'static) -> Self {
+        self.on_event = Some(Box::new(callback));
         self
     }
 }
@@ -365,9 +378,7 @@ impl DeviceUpdateClient {
         options: &GetOptions,
     ) -> Result<GetOperationOutcome, Error> {
         let id = OperationId::new(operation_id).map_err(Error::from_model)?;
-        let target = self.resolve(Target::Operation(&id))?;
-        self.execute(&target, options.if_none_match.as_deref(), None)
-            .await
+        self.get(Target::Operation(&id), options).await
     }
 
     /// Like [`Self::get_operation_status`], for an `Operation-Location` header value (relative
@@ -379,16 +390,32 @@ impl DeviceUpdateClient {
         location: &str,
         options: &GetOptions,
     ) -> Result<GetOperationOutcome, Error> {
-        let target = self.resolve(Target::Location(location))?;
-        self.execute(&target, options.if_none_match.as_deref(), None)
-            .await
+        self.get(Target::Location(location), options).await
+    }
+
+    /// One read of `target`, as one call.
+    async fn get(
+        &self,
+        target: Target<'_>,
+        options: &GetOptions,
+    ) -> Result<GetOperationOutcome, Error> {
+        let target = self.resolve(target)?;
+        // Built before any token is asked for, so a request the client refuses (an ETag
+        // that cannot be a header) never causes a token request.
+        let request = build_get_request(target.uri.clone(), options.if_none_match.as_deref())
+            .map_err(Error::from_model)?;
+        self.execute(&target, request, None).await
     }
 
     /// Polls the operation until it is Succeeded or Failed, and returns it.
     ///
+    /// The wait is an [`adu_model::Poller`] driven on tokio: it decides, this sends and
+    /// sleeps. Each poll is one call with its own `x-ms-client-request-id` and its own retries.
+    ///
     /// - A **Failed operation is returned as `Ok`**: the wait worked, and the operation carries
-    ///   the whole error chain ([`AnyOperation::error`], [`AnyOperation::inner_errors`]) and the
-    ///   trace id. Check [`AnyOperation::status`].
+    ///   the whole error chain ([`error`](adu_model::AnyOperation::error),
+    ///   [`inner_errors`](adu_model::AnyOperation::inner_errors)) and the trace id. Check
+    ///   [`status`](adu_model::AnyOperation::status).
     /// - Polls are paced by Retry-After, clamped by the poll policy's floor and ceiling, and
     ///   made conditional with `If-None-Match` and the last ETag; a 304 keeps the last operation.
     /// - Unknown statuses keep polling up to the policy's bound, then
@@ -400,7 +427,9 @@ impl DeviceUpdateClient {
     ///   returned. When the next poll (or a retry) would come after the deadline, the wait ends
     ///   at once with [`Error::DeadlineExceeded`], the failure as its `cause`.
     /// - [`Error::DeadlineExceeded`] (with the last operation seen) when the timeout or
-    ///   deadline passes. Dropping the future cancels the wait.
+    ///   deadline passes, a poll in flight included; no sleep goes past it. Dropping the
+    ///   future cancels the wait.
+    /// - [`WaitOptions::on_event`] sees each of the poller's events.
     pub async fn wait_for_operation(
         &self,
         operation_id: &str,
@@ -428,7 +457,7 @@ impl DeviceUpdateClient {
             timeout,
             deadline,
             poll_policy,
-            mut on_status_change,
+            mut on_event,
         } = options;
         // Refused (a foreign location, say) before the first poll, and resolved only once.
         let target = self.resolve(target)?;
@@ -441,155 +470,75 @@ impl DeviceUpdateClient {
         .into_iter()
         .flatten()
         .min();
-        let mut last: Option<OperationResponse> = None;
-        let polling =
-            self.poll_until_done(&target, &policy, deadline, &mut last, &mut on_status_change);
+        let mut poller = Poller::new(target.uri.clone(), policy, deadline.map(|d| d.into_std()));
+        let driving = self.drive(&target, &mut poller, deadline, &mut on_event);
         match deadline {
-            None => polling.await,
-            Some(deadline) => match tokio::time::timeout_at(deadline, polling).await {
-                Ok(Err(Error::DeadlineExceeded { cause, .. })) => Err(Error::DeadlineExceeded {
-                    last: last.map(|r| Box::new(r.operation)),
-                    cause,
-                }),
+            None => driving.await,
+            // The whole wait, a poll in flight included, ends at the deadline.
+            Some(deadline) => match tokio::time::timeout_at(deadline, driving).await {
                 Ok(result) => result,
                 Err(_) => Err(Error::DeadlineExceeded {
-                    last: last.map(|r| Box::new(r.operation)),
+                    last: poller.last_operation().cloned().map(Box::new),
                     cause: None,
                 }),
             },
         }
     }
 
-    async fn poll_until_done(
+    /// Carries out the poller's actions: sends its polls (each one call, with its own
+    /// retries), sleeps as it says, and hands each event to the callback.
+    async fn drive(
         &self,
         target: &Resolved<'_>,
-        policy: &PollPolicy,
+        poller: &mut Poller<Error>,
         deadline: Option<tokio::time::Instant>,
-        last: &mut Option<OperationResponse>,
-        on_status_change: &mut Option<StatusCallback>,
+        on_event: &mut Option<EventCallback>,
     ) -> Result<OperationResponse, Error> {
-        let mut etag: Option<ETag> = None;
-        let mut unknown_polls = 0u32;
-        let mut failed_polls = 0u32;
+        let now = || tokio::time::Instant::now().into_std();
         loop {
-            // How long to sleep before the next poll, decided on the operation just read
-            // (or, after a 304, the last one).
-            let delay = 'decide: {
-                let outcome = match self.execute(target, etag.as_deref(), deadline).await {
-                    Ok(outcome) => outcome,
-                    Err(error) => {
-                        let Some(retry_after) = passing_failure(&error) else {
-                            return Err(error);
-                        };
-                        failed_polls = failed_polls.saturating_add(1);
-                        let Some(delay) = decide_failed_poll(policy, retry_after, failed_polls)
-                        else {
-                            return Err(error);
-                        };
-                        if !before(deadline, delay) {
-                            // The next poll would come after the deadline: the wait ends now,
-                            // with the last operation (filled in by `wait`) and this failure
-                            // as the cause, rather than sleeping into a deadline that says
-                            // nothing of why.
-                            return Err(Error::DeadlineExceeded {
-                                last: None,
-                                cause: Some(Box::new(error)),
-                            });
-                        }
-                        tracing::warn!(
-                            operation_id = target.label,
-                            failed_polls,
-                            ?delay,
-                            error = %error,
-                            "poll failed; polling again"
-                        );
-                        break 'decide delay;
-                    }
-                };
-                failed_polls = 0;
-                let (current, retry_after) = match outcome {
-                    GetOperationOutcome::Operation(response) => {
-                        etag = response.etag_for_next_poll().map(ETag::new);
-                        let changed = last
-                            .as_ref()
-                            .is_none_or(|l| l.operation.status() != response.operation.status());
-                        if changed {
-                            tracing::debug!(
-                                operation_id = response.operation.operation_id(),
-                                status = response.operation.status().as_str(),
-                                "operation status changed"
-                            );
-                            if let Some(callback) = on_status_change.as_mut() {
-                                callback(&response.operation);
-                            }
-                        }
-                        let retry_after = response.retry_after;
-                        (response, retry_after)
-                    }
-                    GetOperationOutcome::NotModified {
-                        etag: new_etag,
-                        retry_after,
-                    } => {
-                        // A tag that could not be sent back keeps the one that matched.
-                        if let Some(new_etag) = new_etag.filter(ETag::is_sendable) {
-                            etag = Some(new_etag);
-                        }
-                        // Taken out of `last` only until the decision below, with no
-                        // await in between: a deadline cannot fire while it is out.
-                        let Some(previous) = last.take() else {
-                            // A 304 before any operation was read cannot come from a
-                            // conforming service (the first poll has no If-None-Match);
-                            // ask again unconditionally.
-                            etag = None;
-                            break 'decide policy.min_interval;
-                        };
-                        (previous, retry_after)
-                    }
-                };
-                let status = current.operation.status();
-                unknown_polls = if matches!(
-                    status,
-                    OperationStatus::Unknown(_) | OperationStatus::Undefined
-                ) {
-                    unknown_polls.saturating_add(1)
-                } else {
-                    0
-                };
-                match decide_poll(policy, status, retry_after, unknown_polls) {
-                    PollDecision::Finished => return Ok(current),
-                    PollDecision::PollAfter(delay) => {
-                        *last = Some(current);
-                        delay
-                    }
-                    PollDecision::GiveUp { status } => {
-                        return Err(Error::UnknownStatus {
-                            status,
-                            last: Box::new(current.operation),
-                        })
-                    }
+            let action = poller.next_action(now());
+            report(poller, target.label, on_event);
+            match action {
+                PollAction::Send(request) => match self.execute(target, request, deadline).await {
+                    Ok(outcome) => poller.handle_outcome(outcome, now()),
+                    Err(error) => match passing_failure(&error) {
+                        Some(retry_after) => poller.handle_failure(error, retry_after, now()),
+                        None => return Err(error),
+                    },
+                },
+                PollAction::SleepUntil(at) => {
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await
                 }
-            };
-            tokio::time::sleep(delay).await;
+                PollAction::Done(response) => return Ok(response),
+                PollAction::Failed(error) => return Err(wait_error(error)),
+            }
+            report(poller, target.label, on_event);
         }
     }
 
-    /// One logical request: tries, retries, 401 refresh.
+    /// One logical call: tries, retries, 401 refresh, all with one `x-ms-client-request-id`
+    /// (as Microsoft's clients set it in a policy that runs before their retry policy), so
+    /// the service's logs tie the tries of one call together.
     ///
-    /// A retry that would start after `deadline` (a wait's) is not made: the failure is
-    /// returned instead of ending in the deadline, which would hide it.
+    /// `request` is the GET every try sends a copy of, on a URI `resolve` checked. A retry
+    /// that would start after `deadline` (a wait's) is not made: the failure is returned
+    /// instead of ending in the deadline, which would hide it.
     async fn execute(
         &self,
         target: &Resolved<'_>,
-        if_none_match: Option<&str>,
+        request: http::Request<Vec<u8>>,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<GetOperationOutcome, Error> {
         let inner = &*self.inner;
+        // Checked again here, where every request passes, so no token leaves for another
+        // origin whoever built the request.
+        check_target(&inner.endpoint, request.uri())?;
         let started = tokio::time::Instant::now();
+        let request_id = uuid::Uuid::new_v4();
         let mut attempts = 0u32;
         let mut refreshed = false;
         loop {
             attempts += 1;
-            let request_id = uuid::Uuid::new_v4();
             let span = tracing::info_span!(
                 "adu_request",
                 operation_id = target.label,
@@ -598,7 +547,7 @@ impl DeviceUpdateClient {
                 status = tracing::field::Empty,
                 trace_id = tracing::field::Empty,
             );
-            let attempt = self.try_once(target, if_none_match, request_id, &span);
+            let attempt = self.try_once(target, &request, request_id, &span);
             let (cause, error) = match attempt.instrument(span.clone()).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(Failed::Final(error)) => return Err(error),
@@ -625,21 +574,18 @@ impl DeviceUpdateClient {
         }
     }
 
-    /// One try: build the request, attach the token and headers, send it with the per-try
+    /// One try: copy the request, attach the token and headers, send it with the per-try
     /// timeout and decode the answer. The status and trace id are recorded on `span`, the
     /// try's own span (a no-op when it is disabled, rather than on whatever span is current).
     async fn try_once(
         &self,
         target: &Resolved<'_>,
-        if_none_match: Option<&str>,
+        template: &http::Request<Vec<u8>>,
         request_id: uuid::Uuid,
         span: &tracing::Span,
     ) -> Result<GetOperationOutcome, Failed> {
         let inner = &*self.inner;
-        // Built before any token is asked for (and its target was checked before the first
-        // try), so a request the client refuses never causes a token request.
-        let mut request = build_get_request(target.uri.clone(), if_none_match)
-            .map_err(|e| Failed::Final(Error::from_model(e)))?;
+        let mut request = copy_request(template);
         let bearer = self.bearer().await.map_err(Failed::Final)?;
         let headers = request.headers_mut();
         headers.insert(AUTHORIZATION, bearer.clone());
@@ -806,6 +752,60 @@ fn before(deadline: Option<tokio::time::Instant>, delay: Duration) -> bool {
             .checked_add(delay)
             .is_some_and(|at| at < deadline)
     })
+}
+
+/// Hands the poller's new events to the wait's callback, logging the ones worth a line.
+fn report(poller: &mut Poller<Error>, label: &str, on_event: &mut Option<EventCallback>) {
+    while let Some(event) = poller.poll_event() {
+        match &event {
+            PollEvent::StatusChanged(operation) => tracing::debug!(
+                operation_id = operation.operation_id(),
+                status = operation.status().as_str(),
+                "operation status changed"
+            ),
+            PollEvent::PollFailed {
+                failed_polls,
+                message,
+                delay,
+            } => tracing::warn!(
+                operation_id = label,
+                failed_polls,
+                ?delay,
+                error = %message,
+                "poll failed; polling again"
+            ),
+            _ => {}
+        }
+        if let Some(callback) = on_event.as_mut() {
+            callback(&event);
+        }
+    }
+}
+
+/// The client's error for the end of a wait without a finished operation: a failure that
+/// came back too often is returned as itself.
+fn wait_error(error: WaitError<Error>) -> Error {
+    match error {
+        WaitError::DeadlineExceeded { last, cause } => Error::DeadlineExceeded {
+            last,
+            cause: cause.map(Box::new),
+        },
+        WaitError::TooManyFailedPolls { last, .. } => last,
+        WaitError::UnknownStatus { status, last } => Error::UnknownStatus { status, last },
+        // `drive` returns at the first end, so the poller never hands out a second one.
+        other => Error::InvalidConfiguration {
+            message: other.to_string(),
+        },
+    }
+}
+
+/// A copy of a try's request (`http::Request` is not `Clone`: its extensions may not be).
+fn copy_request(template: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
+    let mut request = http::Request::new(template.body().clone());
+    *request.method_mut() = template.method().clone();
+    *request.uri_mut() = template.uri().clone();
+    *request.headers_mut() = template.headers().clone();
+    request
 }
 
 /// Whether a failed poll failed for a passing reason a wait outlives, with the failure's

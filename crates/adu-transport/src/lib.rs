@@ -7,12 +7,14 @@
 //!   (one read, conditional with `If-None-Match`) and
 //!   [`wait_for_operation`](DeviceUpdateClient::wait_for_operation) (polls until Succeeded or
 //!   Failed, honouring Retry-After, with a deadline and drop-safe cancellation), also from an
-//!   `Operation-Location` header value.
+//!   `Operation-Location` header value. The wait drives [`adu_model::Poller`] and hands its
+//!   [`PollEvent`]s to [`WaitOptions::on_event`].
 //! - Retries for 408, 429, 500, 502, 503, 504, connection failures and timeouts, with
 //!   exponential backoff and jitter, honouring `Retry-After`, `retry-after-ms` and
 //!   `x-ms-retry-after-ms`; a 401 invalidates the token and retries once.
-//! - Every request carries `User-Agent: adu-transport/<version>` and a random
-//!   `x-ms-client-request-id`; `tracing` spans (`adu_request`) record the operation id,
+//! - Every request carries `User-Agent: adu-transport/<version>` and an
+//!   `x-ms-client-request-id`, random per call and kept across that call's retries (each poll
+//!   of a wait is a call); `tracing` spans (`adu_request`) record the operation id,
 //!   attempt, status, request id and the service's trace id.
 //! - The bearer token is only ever sent to the configured endpoint's origin, and never over
 //!   plain http unless the host is loopback. Redirects are never followed.
@@ -97,7 +99,7 @@ mod transport;
 pub use adu_model;
 pub use adu_model::{
     http, models::OperationStatus, AnyOperation, ApiVersion, GetOperationOutcome,
-    OperationResponse, PollPolicy, RetryPolicy, ServiceError, ServiceErrorKind,
+    OperationResponse, PollEvent, PollPolicy, RetryPolicy, ServiceError, ServiceErrorKind,
 };
 pub use client::{
     DeviceUpdateClient, DeviceUpdateClientBuilder, GetOptions, WaitOptions,

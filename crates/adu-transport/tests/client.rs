@@ -11,8 +11,8 @@ use tokio::time::Instant;
 use adu_auth::StaticTokenCredential;
 use adu_transport::{
     ApiVersion, DeviceUpdateClient, DeviceUpdateClientBuilder, Error, GetOperationOutcome,
-    GetOptions, OperationStatus, PollPolicy, RetryPolicy, ServiceErrorKind, TransportError,
-    TransportErrorKind, WaitOptions,
+    GetOptions, OperationStatus, PollEvent, PollPolicy, RetryPolicy, ServiceErrorKind,
+    TransportError, TransportErrorKind, WaitOptions,
 };
 use support::*;
 
@@ -289,13 +289,13 @@ async fn bad_request_and_server_error_with_error_response() {
     assert_eq!(service.kind(), ServiceErrorKind::ServerError);
     assert_eq!(service.code(), Some("InternalServerError"));
     assert_eq!(server.requests(), 3, "500 is retried up to max_attempts");
-    // Each try has its own request id.
+    // The tries of one call share its request id.
     let ids: std::collections::HashSet<String> = server
         .seen()
         .iter()
         .map(|s| s.header("x-ms-client-request-id").unwrap().to_owned())
         .collect();
-    assert_eq!(ids.len(), 3);
+    assert_eq!(ids.len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -770,11 +770,13 @@ async fn wait_walks_a_sequence_of_statuses_with_etags() {
             OP,
             WaitOptions::default()
                 .with_timeout(Duration::from_secs(20))
-                .on_status_change(move |op| {
-                    recorded
-                        .lock()
-                        .unwrap()
-                        .push(op.status().as_str().to_owned())
+                .on_event(move |event| {
+                    if let PollEvent::StatusChanged(op) = event {
+                        recorded
+                            .lock()
+                            .unwrap()
+                            .push(op.status().as_str().to_owned())
+                    }
                 }),
         )
         .await
@@ -1065,7 +1067,8 @@ async fn a_custom_closure_transport_is_used_with_retries_and_headers() {
     );
     assert_eq!(calls[1].headers()["authorization"], "Bearer t");
     assert!(calls[1].headers()["authorization"].is_sensitive());
-    assert_ne!(
+    // A retry is the same call: the same request id.
+    assert_eq!(
         calls[0].headers()["x-ms-client-request-id"],
         calls[1].headers()["x-ms-client-request-id"]
     );
@@ -1209,4 +1212,98 @@ async fn custom_transport_own_timeout_shorter_than_the_per_try_timeout() {
     let (client, _) = stalled_client(LONG, Some(wrapped_hyper(SHORT)), LONG).await;
     let started = Instant::now();
     assert_short_timeout(get(&client).await, started);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_request_id_per_call_kept_across_its_retries_and_new_for_each_poll() {
+    // Poll 1: a 503, then its retry reads Running; poll 2 reads Succeeded.
+    let server = Server::start(vec![
+        Reply::json(503, r#"{"error":{"code":"Busy","message":"Busy."}}"#),
+        Reply::json(200, &current_body(OP, "Running", "e1")),
+        Reply::json(200, &current_body(OP, "Succeeded", "e2")),
+    ])
+    .await;
+    let done = client_for(&server)
+        .wait_for_operation(OP, WaitOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(done.operation.status(), &OperationStatus::Succeeded);
+    let ids: Vec<String> = server
+        .seen()
+        .iter()
+        .map(|s| s.header("x-ms-client-request-id").unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids[0], ids[1], "a retry is the same call");
+    assert_ne!(ids[1], ids[2], "each poll is a new call");
+    assert!(ids.iter().all(|id| uuid_like(id)), "{ids:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_event_sees_every_poll_and_the_failures_the_wait_rides_out() {
+    let server = Server::start(vec![
+        Reply::json(200, &current_body(OP, "Running", "e1")).header("etag", "\"e1\""),
+        Reply::json(
+            429,
+            r#"{"error":{"code":"TooManyRequests","message":"Slow down."}}"#,
+        )
+        .header("retry-after", "2"),
+        Reply::new(304),
+        Reply::json(200, &current_body(OP, "Succeeded", "e2")),
+    ])
+    .await;
+    let client = builder_for(&server, Arc::new(StaticTokenCredential::from_secret("t")))
+        .retry_policy(RetryPolicy::no_retries())
+        .build()
+        .unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    client
+        .wait_for_operation(
+            OP,
+            WaitOptions::default().on_event(move |e| sink.lock().unwrap().push(e.clone())),
+        )
+        .await
+        .unwrap();
+    let events = events.lock().unwrap();
+    let polls: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            PollEvent::Polling { poll } => Some(*poll),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(polls, [1, 2, 3, 4]);
+    let failed = events
+        .iter()
+        .find_map(|e| match e {
+            PollEvent::PollFailed {
+                failed_polls,
+                message,
+                delay,
+            } => Some((*failed_polls, message.clone(), *delay)),
+            _ => None,
+        })
+        .expect("the 429 reported");
+    assert_eq!((failed.0, failed.2), (1, Duration::from_secs(2)));
+    assert!(failed.1.contains("429"), "{}", failed.1);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, PollEvent::NotModified))
+            .count(),
+        1
+    );
+    let statuses: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            PollEvent::StatusChanged(op) => Some(op.status().as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses, ["Running", "Succeeded"]);
+}
+
+fn uuid_like(id: &str) -> bool {
+    id.len() == 36 && id.chars().filter(|c| *c == '-').count() == 4
 }

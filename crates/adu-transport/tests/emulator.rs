@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adu_emulator::{Config, OperationSpec, Timings};
-use adu_transport::{DeviceUpdateClient, OperationStatus, PollPolicy, WaitOptions};
+use adu_transport::{DeviceUpdateClient, OperationStatus, PollEvent, PollPolicy, WaitOptions};
 use support::{emulator_client, plain_http_transport, trusting_emulator};
 
 fn fast_polls() -> PollPolicy {
@@ -149,7 +149,11 @@ async fn token_import_and_wait_on_the_operation_location() {
             &location,
             WaitOptions::default()
                 .with_timeout(Duration::from_secs(30))
-                .on_status_change(move |op| sink.lock().unwrap().push(op.status().clone())),
+                .on_event(move |event| {
+                    if let PollEvent::StatusChanged(op) = event {
+                        sink.lock().unwrap().push(op.status().clone())
+                    }
+                }),
         )
         .await
         .unwrap();
