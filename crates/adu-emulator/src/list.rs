@@ -211,8 +211,7 @@ mod tests {
             legacy in any::<bool>(),
         ) {
             let now = SystemTime::now();
-            let mut config = Config::default();
-            config.page_size = page_size;
+            let config = Config { page_size, ..Config::default() };
             let state = State::new(config, now);
             let ids: Vec<String> = statuses
                 .iter()
@@ -257,8 +256,10 @@ mod tests {
     #[test]
     fn next_link_keeps_the_version_filter_and_what_is_left_of_top() {
         let now = SystemTime::now();
-        let mut config = Config::default();
-        config.page_size = 2;
+        let config = Config {
+            page_size: 2,
+            ..Config::default()
+        };
         let state = State::new(config, now);
         let ids: Vec<String> = (0..5).map(|_| state.add_operation(spec(1), now)).collect();
         let path = "/deviceUpdate/blue/updates/operations";
