@@ -119,10 +119,11 @@ impl Default for Config {
 
 /// Every version of the API that names itself in an `api-version` query (all but `v2`).
 fn current_api_versions() -> Vec<String> {
-    let all = [adu_model::ApiVersion::V2022_10_01, adu_model::ApiVersion::V2];
-    let current = all.into_iter().filter(|v| *v != adu_model::ApiVersion::V2);
+    let all = adu_model::ApiVersion::ALL.iter();
+    let current = all.filter(|v| v.has_api_version_query());
     current.map(|v| v.as_str().to_owned()).collect()
 }
+
 impl Config {
     /// Serves https (true) or plain http (false).
     #[must_use]

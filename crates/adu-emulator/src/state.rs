@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use adu_model::models::{Error as ServiceError, Operation, UpdateId, UpdateInfo, UpdateOperation};
+use adu_model::models::{
+    DeviceOperation, Error as ServiceError, Operation, UpdateId, UpdateInfo, UpdateOperation,
+};
 use adu_model::{ETag, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -108,14 +110,19 @@ impl OpRecord {
         op
     }
 
-    /// The `DeviceOperation` at `now`: the current one's fields without `update` and
+    /// The `DeviceOperation` at `now`: the current one's fields but `update` and
     /// `resourceLocation`.
-    pub fn render_device(&self, now: SystemTime) -> serde_json::Value {
-        let mut op = serde_json::to_value(self.render_current(now, "", "")).unwrap_or_default();
-        if let Some(map) = op.as_object_mut() {
-            map.remove("update");
-            map.remove("resourceLocation");
-        }
+    pub fn render_device(&self, now: SystemTime) -> DeviceOperation {
+        let current = self.render_current(now, "", "");
+        let mut op = DeviceOperation::new(
+            current.operation_id,
+            current.status,
+            current.last_action_date_time,
+            current.created_date_time,
+        );
+        op.error = current.error;
+        op.trace_id = current.trace_id;
+        op.etag = current.etag;
         op
     }
 
