@@ -621,3 +621,78 @@ fn a_proxy_url_must_be_http_with_a_host() {
     // No scheme means http, as curl reads it.
     assert!(HyperTransport::builder().proxy("proxy:3128", "").is_ok());
 }
+
+/// The variables, upper or lower case, as a default transport reads them. Tests never change
+/// their own environment (they run in parallel), so this test runs itself again in a child
+/// process with the variables set on the child alone; the child makes one request to the
+/// site, and the proxy here counts its tunnels.
+#[tokio::test]
+async fn the_proxy_variables_are_honoured_by_default() {
+    const CHILD: &str = "the_proxy_variables_are_honoured_by_default";
+    if let (Ok(url), Ok(pem)) = (
+        std::env::var("ADU_PROXY_TEST_URL"),
+        std::env::var("ADU_PROXY_TEST_PEM"),
+    ) {
+        // The child. Direct connections reach `adu.test` through the pin; proxied ones
+        // through the proxy, which resolves the name itself.
+        let transport = trusting(&pem)
+            .resolve("adu.test", Ipv4Addr::LOCALHOST.into())
+            .build()
+            .unwrap();
+        transport.call(get(&url)).await.unwrap();
+        return;
+    }
+    let site = Site::start().await;
+    let proxy = Proxy::start(Answer::Tunnel, None).await;
+    let cases: [(&[(&str, &str)], bool); 5] = [
+        (&[("https_proxy", &proxy.url())], true),
+        (&[("HTTPS_PROXY", &proxy.url())], true),
+        (&[("ALL_PROXY", &proxy.url())], true),
+        (
+            &[
+                ("HTTPS_PROXY", &proxy.url()),
+                ("no_proxy", "contoso.com, .test"),
+            ],
+            false,
+        ),
+        // HTTP_PROXY is for plain-http destinations only.
+        (&[("HTTP_PROXY", &proxy.url())], false),
+    ];
+    let mut tunnels = 0;
+    for (variables, proxied) in cases {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.args(["--exact", CHILD, "--nocapture"]);
+        for name in [
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "NO_PROXY",
+            "no_proxy",
+            // hyper-util ignores every proxy variable under CGI.
+            "REQUEST_METHOD",
+        ] {
+            child.env_remove(name);
+        }
+        child
+            .envs(variables.iter().copied())
+            .env("ADU_PROXY_TEST_URL", format!("{}/x", site.endpoint()))
+            .env("ADU_PROXY_TEST_PEM", &site.pem);
+        let output = tokio::task::spawn_blocking(move || child.output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{variables:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The child ran the test: a filter that matched nothing would pass too.
+        assert!(String::from_utf8_lossy(&output.stdout).contains("1 passed"));
+        tunnels += usize::from(proxied);
+        assert_eq!(proxy.tunnels(), tunnels, "{variables:?}");
+    }
+}
