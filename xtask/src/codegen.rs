@@ -2,70 +2,109 @@
 //! from our API descriptions in `docs/api/`, one per row of [`VERSIONS`].
 
 mod generator;
+mod versions;
 
 use std::path::Path;
 use std::process::Command;
 
 use crate::util::project_root;
 
-/// The API versions, oldest first, one row each: its name (as an upstream file's
-/// `info.version` gives it), our description of it, and its folder among the upstream
-/// reference files. Adding a version is a row here and the description: codegen merges
-/// every row's definitions, and spec-check finds each row by its name.
-pub const VERSIONS: &[(&str, &str, &str)] = &[
-    (
-        "2020-09-01",
-        "docs/api/deviceupdate-2020-09-01.json",
-        "2020-09-01",
-    ),
-    (
-        "2022-10-01",
-        "docs/api/deviceupdate-2022-10-01.json",
-        "2022-10-01",
-    ),
-    (
-        "2026-06-01",
-        "docs/api/deviceupdate-2026-06-01.json",
-        "2026-06-01",
-    ),
+/// One API version: a row of [`VERSIONS`].
+pub struct Version {
+    /// Its name as an upstream file's `info.version` gives it.
+    pub name: &'static str,
+    /// Its name on the wire and on command lines (the legacy API's is `v2`); the generated
+    /// `ApiVersion` variant is made of it (`v2` is `V2`, `2022-10-01` is `V2022_10_01`).
+    pub wire: &'static str,
+    /// Our description of it, relative to the workspace root.
+    pub description: &'static str,
+    /// Its folder among the upstream reference files.
+    pub folder: &'static str,
+}
+
+/// The API versions, oldest first, one row each. Adding a version is a row here and its
+/// description: codegen merges every row's definitions and makes `ApiVersion` of the rows
+/// (the newest is the default; whether a version is legacy, and which reads it has, comes
+/// from its description), and spec-check finds each row by its name.
+pub const VERSIONS: &[Version] = &[
+    Version {
+        name: "2020-09-01",
+        wire: "v2",
+        description: "docs/api/deviceupdate-2020-09-01.json",
+        folder: "2020-09-01",
+    },
+    Version {
+        name: "2022-10-01",
+        wire: "2022-10-01",
+        description: "docs/api/deviceupdate-2022-10-01.json",
+        folder: "2022-10-01",
+    },
+    Version {
+        name: "2026-06-01",
+        wire: "2026-06-01",
+        description: "docs/api/deviceupdate-2026-06-01.json",
+        folder: "2026-06-01",
+    },
 ];
 
-/// The generated module, relative to the workspace root.
+/// The generated model types, relative to the workspace root.
 pub const GENERATED_MODULE: &str = "crates/adu-model/src/generated/mod.rs";
 
-/// Runs the task: `codegen` writes the module, `codegen --check` only compares.
+/// The generated `ApiVersion`, relative to the workspace root.
+pub const GENERATED_VERSIONS: &str = "crates/adu-model/src/generated/api_version.rs";
+
+/// Runs the task: `codegen` writes the generated files, `codegen --check` only compares.
 pub fn run(args: &[String]) -> Result<(), String> {
     let check = match args {
         [] => false,
         [flag] if flag == "--check" => true,
         _ => return Err("usage: cargo xtask codegen [--check]".to_owned()),
     };
-    let generated = generate_from(&project_root())?;
-    let target = project_root().join(GENERATED_MODULE);
-    let existing = std::fs::read_to_string(&target).unwrap_or_default();
-    if existing == generated {
-        eprintln!("{GENERATED_MODULE} is up to date");
-    } else if check {
-        return Err(stale_message(&existing, &generated));
-    } else {
-        std::fs::write(&target, generated)
-            .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
-        eprintln!("wrote {GENERATED_MODULE}");
+    for (file, generated) in generate_from(&project_root())? {
+        let target = project_root().join(file);
+        let existing = std::fs::read_to_string(&target).unwrap_or_default();
+        if existing == generated {
+            eprintln!("{file} is up to date");
+        } else if check {
+            return Err(stale_message(file, &existing, &generated));
+        } else {
+            std::fs::write(&target, generated)
+                .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+            eprintln!("wrote {file}");
+        }
     }
     Ok(())
 }
 
-/// Reads every version's description under `root` and returns the formatted module.
-pub fn generate_from(root: &Path) -> Result<String, String> {
+/// Reads every version's description under `root` and returns each generated file
+/// (relative to `root`) with its formatted text.
+pub fn generate_from(root: &Path) -> Result<Vec<(&'static str, String)>, String> {
     let mut texts = Vec::new();
-    for (version, description, _) in VERSIONS {
-        let path = root.join(description);
+    for version in VERSIONS {
+        let path = root.join(version.description);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        texts.push((*version, text));
+        texts.push((version, text));
     }
-    let texts: Vec<(&str, &str)> = texts.iter().map(|(v, t)| (*v, t.as_str())).collect();
-    format_with_rustfmt(&generator::generate(&texts)?)
+    let models: Vec<(&str, &str)> = texts.iter().map(|(v, t)| (v.name, t.as_str())).collect();
+    let rows: Vec<versions::Row<'_>> = texts
+        .iter()
+        .map(|(v, text)| versions::Row {
+            wire: v.wire,
+            name: v.name,
+            text,
+        })
+        .collect();
+    Ok(vec![
+        (
+            GENERATED_MODULE,
+            format_with_rustfmt(&generator::generate(&models)?)?,
+        ),
+        (
+            GENERATED_VERSIONS,
+            format_with_rustfmt(&versions::generate(&rows)?)?,
+        ),
+    ])
 }
 
 /// Formats Rust source with `rustfmt --edition 2021`.
@@ -81,14 +120,14 @@ fn format_with_rustfmt(source: &str) -> Result<String, String> {
     std::fs::read_to_string(file.path()).map_err(failed)
 }
 
-/// The error for a stale module: names the fix.
-fn stale_message(existing: &str, generated: &str) -> String {
+/// The error for a stale generated file: names the fix.
+fn stale_message(file: &str, existing: &str, generated: &str) -> String {
     let same = existing
         .lines()
         .zip(generated.lines())
         .take_while(|(a, b)| a == b);
     let line = same.count() + 1;
-    format!("{GENERATED_MODULE} is stale from line {line}; run `cargo xtask codegen`")
+    format!("{file} is stale from line {line}; run `cargo xtask codegen`")
 }
 
 #[cfg(test)]
@@ -102,19 +141,20 @@ mod tests {
         ("v2", include_str!("codegen/snapshot/tiny-v2.json")),
     ];
 
-    /// The committed module is what the generator makes of `docs/api/`, so a plain
-    /// `cargo test` fails when it is stale, as `cargo xtask codegen --check` does.
+    /// The committed files are what the generator makes of `docs/api/`, so a plain
+    /// `cargo test` fails when one is stale, as `cargo xtask codegen --check` does.
     #[test]
     fn generated_module_is_fresh() {
-        let committed = std::fs::read_to_string(project_root().join(GENERATED_MODULE)).unwrap();
-        let generated = generate_from(&project_root()).unwrap();
-        assert!(
-            committed == generated,
-            "{}",
-            stale_message(&committed, &generated)
-        );
-        assert!(committed.starts_with("// @generated by `cargo xtask codegen`"));
-        let stale = stale_message("a\nb\n", "a\nc\n");
+        for (file, generated) in generate_from(&project_root()).unwrap() {
+            let committed = std::fs::read_to_string(project_root().join(file)).unwrap();
+            assert!(
+                committed == generated,
+                "{}",
+                stale_message(file, &committed, &generated)
+            );
+            assert!(committed.starts_with("// @generated by `cargo xtask codegen`"));
+        }
+        let stale = stale_message(GENERATED_MODULE, "a\nb\n", "a\nc\n");
         assert!(
             stale.ends_with("line 2; run `cargo xtask codegen`"),
             "{stale}"

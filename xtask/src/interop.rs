@@ -5,7 +5,9 @@
 //! 1. OAuth2: adu-auth (the `oauth2_interop` test of adu-transport) against
 //!    oauth2-mock-server (npm) and an authlib server (PyPI).
 //! 2. Emulator fidelity: Microsoft's Python client (`azure-iot-deviceupdate`, PyPI) against
-//!    `adu-emulator` in https mode (`xtask/interop/python-sdk/check_emulator.py`).
+//!    `adu-emulator` in https mode (`xtask/interop/python-sdk/check_emulator.py`), once at the
+//!    client's default API version and once at 2022-10-01, each against a fresh emulator
+//!    serving `xtask/interop/python-sdk/scenario.json`.
 
 use std::fs::File;
 use std::path::Path;
@@ -22,17 +24,11 @@ const OAUTH2_PEER_ENV: [(&str, &str); 4] = [
     ("INTEROP_REDIRECT_URI", "http://localhost:8400/callback"),
 ];
 
-/// The scenario `check_emulator.py` expects: three seeded operations, quick imports.
-const SCENARIO: &str = r#"{
-  "instances": ["blue"],
-  "imports": { "timings": { "notStartedMs": 200, "runningMs": 1500, "retryAfterSecs": 1 } },
-  "operations": [
-    { "id": "op-running", "timings": { "notStartedMs": 0, "runningMs": 86400000 } },
-    { "id": "op-succeeded", "timings": { "notStartedMs": 0, "runningMs": 0 } },
-    { "id": "op-failed", "outcome": "failed", "timings": { "notStartedMs": 0, "runningMs": 0 } }
-  ]
-}
-"#;
+/// The runs of `check_emulator.py`: the API version it is told to use (`None`: the client's
+/// own default) and the `--page-size` the emulator is given over its scenario's `pageSize`.
+/// Each run gets a fresh emulator, so each sees the scenario's operations and its own imports.
+const PYTHON_SDK_RUNS: [(Option<&str>, Option<&str>); 2] =
+    [(None, None), (Some("2022-10-01"), Some("3"))];
 
 pub fn run(args: &[String]) -> Result<(), String> {
     if let Some(extra) = args.first() {
@@ -118,25 +114,36 @@ fn python_sdk() -> Result<(), String> {
     let binary = target_dir()
         .join("debug")
         .join(format!("adu-emulator{}", std::env::consts::EXE_SUFFIX));
+    let scenario = sdk_dir.join("scenario.json");
 
     let work = target_dir().join("interop/emulator");
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-    let scenario = work.join("scenario.json");
     let cert = work.join("emulator-cert.pem");
-    std::fs::write(&scenario, SCENARIO)
-        .map_err(|e| format!("cannot write {}: {e}", scenario.display()))?;
-    let _ = std::fs::remove_file(&cert);
-
-    let emulator = Server::start(
-        Command::new(&binary)
+    for (api_version, page_size) in PYTHON_SDK_RUNS {
+        let _ = std::fs::remove_file(&cert);
+        let mut emulator = Command::new(&binary);
+        emulator
             .args(["--port", "0", "--tls-cert"])
             .arg(&cert)
             .arg("--scenario")
-            .arg(&scenario),
-        "adu-emulator listening on https://",
-    )?;
-    sh(Command::new(&python)
-        .arg(sdk_dir.join("check_emulator.py"))
-        .args(["--endpoint", &emulator.url, "--cert"])
-        .arg(&cert))
+            .arg(&scenario);
+        let mut check = Command::new(&python);
+        // No compiled files beside the sources.
+        check.env("PYTHONDONTWRITEBYTECODE", "1");
+        check.arg(sdk_dir.join("check_emulator.py"));
+        if let Some(size) = page_size {
+            emulator.args(["--page-size", size]);
+            check.args(["--page-size", size]);
+        }
+        if let Some(version) = api_version {
+            check.args(["--api-version", version]);
+        }
+        let emulator = Server::start(&mut emulator, "adu-emulator listening on https://")?;
+        sh(check
+            .args(["--endpoint", &emulator.url, "--cert"])
+            .arg(&cert)
+            .arg("--scenario")
+            .arg(&scenario))?;
+    }
+    Ok(())
 }

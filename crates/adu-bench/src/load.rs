@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use adu_model::models::UpdateOperation;
-use adu_model::{decode_get_operation_response, ApiVersion, GetOperationOutcome};
+use adu_model::{decode_get_operation_response, ApiVersion, GetOperationOutcome, OperationKind};
 use adu_transport::{DeviceUpdateClient, GetOptions, USER_AGENT_PRODUCT};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, USER_AGENT};
@@ -213,6 +213,7 @@ fn decode(body: Bytes, millis: u64) -> Result<serde_json::Value, String> {
     let adu = || {
         decode_get_operation_response(
             ApiVersion::V2022_10_01,
+            OperationKind::Update,
             std::hint::black_box(&response),
             now,
         )

@@ -50,13 +50,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "ADU_INSTANCE", value_name = "NAME")]
     pub instance: Option<String>,
 
-    /// The API version: `2022-10-01` (current) or `v2` (legacy).
+    /// The API version to speak (`v2` is the legacy API, upstream 2020-09-01). Any other
+    /// value is refused before anything is sent.
     #[arg(
         long,
         global = true,
         env = "ADU_API_VERSION",
         value_name = "VERSION",
-        default_value = "2022-10-01",
+        default_value_t = ApiVersion::default(),
         value_parser = parse_api_version
     )]
     pub api_version: ApiVersion,
@@ -108,6 +109,11 @@ pub enum Command {
         #[command(subcommand)]
         command: EmulatorCommand,
     },
+    /// Print a shell completion script on stdout (see the README for where to put it).
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `adu operation ...`.
@@ -118,6 +124,10 @@ pub enum OperationCommand {
     Show {
         /// The operation id (from the import or delete call's Operation-Location).
         operation_id: String,
+        /// Exit with code 1 when the operation Failed (without it, showing any operation
+        /// exits 0).
+        #[arg(long)]
+        exit_status: bool,
     },
     /// Poll an operation until it has Succeeded or Failed.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -347,7 +357,7 @@ pub fn parse_timeout(value: &str) -> Result<Duration, String> {
     Ok(timeout)
 }
 
-/// Parses `2022-10-01` or `v2` (also `V2` and `2020-09-01`).
+/// Parses an API version by its name (`2022-10-01`, `v2`) or upstream name (`2020-09-01`).
 pub fn parse_api_version(value: &str) -> Result<ApiVersion, String> {
     value.parse::<ApiVersion>().map_err(|e| e.to_string())
 }

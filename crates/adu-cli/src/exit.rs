@@ -10,8 +10,9 @@ use adu_transport::{Error as ClientError, TransportErrorKind};
 /// What the `--help` text and the README say about exit codes.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  success (for `operation wait`: the operation Succeeded)
-  1  the operation Failed
+  0  success (`operation show`: the operation was shown, whatever its status;
+     `operation wait`: the operation Succeeded)
+  1  the operation Failed (`operation wait`, `operation show --exit-status`)
   2  usage or configuration error (bad option, endpoint, id, or no credential;
      a 400 from the service)
   3  authentication failed (the token endpoint refused, or 401/403 from the service)

@@ -8,6 +8,7 @@
 
 mod args;
 mod auth;
+mod completions;
 mod demo;
 mod exit;
 mod login;
@@ -56,7 +57,10 @@ async fn run(cli: &Cli) -> Result<Exit, Failure> {
     let global = &cli.global;
     match &cli.command {
         Command::Operation { command } => match command {
-            OperationCommand::Show { operation_id } => operation::show(global, operation_id).await,
+            OperationCommand::Show {
+                operation_id,
+                exit_status,
+            } => operation::show(global, operation_id, *exit_status).await,
             OperationCommand::Wait {
                 operation_id,
                 timeout,
@@ -68,6 +72,7 @@ async fn run(cli: &Cli) -> Result<Exit, Failure> {
         Command::Emulator { command } => match command {
             EmulatorCommand::Serve(args) => serve::run(args).await,
         },
+        Command::Completions { shell } => completions::run(*shell),
     }
 }
 

@@ -134,8 +134,13 @@ pub fn print_operation(operation: &AnyOperation, format: OutputFormat) {
     }
 }
 
-/// `adu operation show`.
-pub async fn show(global: &GlobalArgs, operation_id: &str) -> Result<Exit, Failure> {
+/// `adu operation show`: exits 0 once the operation is shown, whatever its status (as
+/// `gh run view` and `kubectl get` do); with `--exit-status`, 1 when it Failed.
+pub async fn show(
+    global: &GlobalArgs,
+    operation_id: &str,
+    exit_status: bool,
+) -> Result<Exit, Failure> {
     let (builder, transport) = prepare(global, operation_id)?;
     let client = builder
         .transport(Arc::new(transport))
@@ -148,7 +153,11 @@ pub async fn show(global: &GlobalArgs, operation_id: &str) -> Result<Exit, Failu
     {
         GetOperationOutcome::Operation(response) => {
             print_operation(&response.operation, global.output);
-            Ok(Exit::for_operation(&response.operation))
+            Ok(if exit_status {
+                Exit::for_operation(&response.operation)
+            } else {
+                Exit::Success
+            })
         }
         GetOperationOutcome::NotModified { .. } => Err(Failure::new(
             Exit::Service,

@@ -65,7 +65,7 @@ async fn show_prints_the_operation_as_the_service_names_it_in_both_versions() {
     assert_eq!(op["updateId"]["provider"], "contoso");
     assert!(op.get("update").is_none(), "legacy API uses `updateId`");
 
-    let text = run(&emulator, &["show", &id]);
+    let text = run(&emulator, &["show", &id, "--exit-status"]);
     assert_eq!(text.code, 0, "{text:?}");
     assert!(
         text.stdout.contains("Status       Succeeded"),
@@ -119,12 +119,15 @@ async fn global_options_work_before_the_subcommand_and_from_the_environment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_operation_exits_1_with_its_whole_error_chain() {
+async fn a_failed_operation_is_shown_with_its_whole_error_chain_and_exits_1_when_asked() {
     let emulator = start(Config::default()).await;
     let id = emulator.add_operation(OperationSpec::failing().with_timings(Timings::immediate()));
 
     for version in ["2022-10-01", "v2"] {
-        let text = run(&emulator, &["show", &id, "--api-version", version]);
+        let text = run(
+            &emulator,
+            &["show", &id, "--api-version", version, "--exit-status"],
+        );
         assert_eq!(text.code, 1, "{text:?}");
         for expected in [
             "Status       Failed",
@@ -147,11 +150,12 @@ async fn a_failed_operation_exits_1_with_its_whole_error_chain() {
             .unwrap();
         assert!(trace.len() >= 16, "{trace}");
 
+        // Showing is a success whatever the status, as `gh run view` and `kubectl get` are.
         let json = run(
             &emulator,
             &["show", &id, "--api-version", version, "--output", "json"],
         );
-        assert_eq!(json.code, 1, "{json:?}");
+        assert_eq!(json.code, 0, "{json:?}");
         let op = json.json();
         assert_eq!(op["status"], "Failed");
         assert_eq!(op["error"]["code"], "UpdateImportFailed");
@@ -165,6 +169,14 @@ async fn a_failed_operation_exits_1_with_its_whole_error_chain() {
             .unwrap()
             .contains("403"));
         assert_eq!(op["traceId"].as_str(), Some(trace));
+        let shown = run(&emulator, &["show", &id, "--api-version", version]);
+        assert_eq!((shown.code, &shown.stdout), (0, &text.stdout), "{shown:?}");
+        let json = run(
+            &emulator,
+            &["show", &id, "--output", "json", "--exit-status"],
+        );
+        assert_eq!(json.code, 1, "{json:?}");
+        assert_eq!(json.json()["status"], "Failed");
     }
 
     let wait = run(&emulator, &["wait", &id, "--output", "json"]);
@@ -614,6 +626,7 @@ fn help_documents_every_exit_code_and_prefers_env_vars_for_secrets() {
     ] {
         assert!(show.stdout.contains(option), "{option}");
     }
+    assert!(flat.contains("--exit-status"), "{flat}");
     let wait = adu(&["operation", "wait", "--help"], &[]);
     assert!(wait.stdout.contains("--timeout") && wait.stdout.contains("--interval"));
     // The demo points at `adu operation wait --help` for using a real account.

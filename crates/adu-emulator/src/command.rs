@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Serve the API without requiring bearer tokens.
     #[arg(long)]
     pub no_auth: bool,
+    /// How many operations a page of a list holds, 1 to 1000 [default: the scenario's
+    /// `pageSize`, else 100].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=crate::config::MAX_PAGE_SIZE as i64))]
+    pub page_size: Option<u16>,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -63,6 +67,7 @@ impl std::fmt::Debug for ServeArgs {
                 &self.client_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("no_auth", &self.no_auth)
+            .field("page_size", &self.page_size)
             .finish()
     }
 }
@@ -103,6 +108,9 @@ impl ServeArgs {
         }
         if self.no_auth {
             config.require_auth = false;
+        }
+        if let Some(n) = self.page_size {
+            config.page_size = n.into();
         }
         Ok(config)
     }
@@ -179,7 +187,9 @@ mod tests {
         a.tls_cert = Some("/tmp/x.pem".into());
         a.client_id = Some("ci".to_owned());
         a.no_auth = true;
+        a.page_size = Some(7);
         let c = a.config().unwrap();
+        assert_eq!(c.page_size, 7);
         assert_eq!(c.bind.to_string(), "127.0.0.1:8081");
         assert!(c.tls && !c.require_auth);
         assert_eq!(c.credentials.client_id, "ci");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use adu_model::models::{Error as ServiceError, InnerError, UpdateId};
 use serde::Deserialize;
 
-use crate::scenario::{api_versions, credentials, millis, operations, secs};
+use crate::scenario::{api_versions, credentials, millis, operations, page_size, secs};
 
 /// The client id the emulator accepts unless configured otherwise.
 pub const DEFAULT_CLIENT_ID: &str = "adu-emulator";
@@ -17,8 +17,13 @@ pub const DEFAULT_CLIENT_ID: &str = "adu-emulator";
 pub const DEFAULT_CLIENT_SECRET: &str = "adu-emulator-secret";
 /// The tenant the emulator's token endpoint answers for unless configured otherwise.
 pub const DEFAULT_TENANT: &str = "emulator";
-/// The current API version, the one the emulator accepts unless configured otherwise.
+/// An API version every emulator accepts unless configured otherwise (`2022-10-01`; the
+/// default [`Config::api_versions`] hold every non-legacy version of [`adu_model::ApiVersion`]).
 pub const CURRENT_API_VERSION: &str = "2022-10-01";
+/// How many operations a page of a list holds unless configured otherwise.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// The largest page size a configuration may ask for.
+pub const MAX_PAGE_SIZE: usize = 1000;
 /// The largest request body the emulator reads, unless configured otherwise (1 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long an authorization code can be redeemed: 60 s by default (Azure AD
@@ -61,13 +66,20 @@ pub struct Config {
     pub require_auth: bool,
     /// The instance ids that exist; `None` (the default) accepts any.
     pub instances: Option<Vec<String>>,
-    /// The `api-version` values the current API accepts (`2022-10-01` by default).
+    /// The `api-version` values the current API accepts (by default every version of
+    /// [`adu_model::ApiVersion`] but the legacy `v2`: `2026-06-01` and `2022-10-01`).
     #[serde(deserialize_with = "api_versions")]
     pub api_versions: Vec<String>,
+    /// How many operations a page of a list holds, 1 to [`MAX_PAGE_SIZE`]
+    /// ([`DEFAULT_PAGE_SIZE`] by default).
+    #[serde(deserialize_with = "page_size")]
+    pub page_size: usize,
     /// Timings of operations that do not set their own.
     pub default_timings: Timings,
     /// What operations created by `updates:import` do.
     pub imports: ImportBehaviour,
+    /// What operations created by `management/devices:import` do.
+    pub device_imports: ImportBehaviour,
     /// Per-client rate limiting; off by default.
     pub rate_limit: Option<RateLimit>,
     /// Fault injection rules, applied in order (none by default).
@@ -91,9 +103,11 @@ impl Default for Config {
             authorization_code_lifetime: DEFAULT_AUTHORIZATION_CODE_LIFETIME,
             require_auth: true,
             instances: None,
-            api_versions: vec![CURRENT_API_VERSION.to_owned()],
+            api_versions: current_api_versions(),
+            page_size: DEFAULT_PAGE_SIZE,
             default_timings: Timings::default(),
             imports: ImportBehaviour::default(),
+            device_imports: ImportBehaviour::default(),
             rate_limit: None,
             faults: Vec::new(),
             seed: None,
@@ -101,6 +115,13 @@ impl Default for Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
+}
+
+/// Every version of the API that names itself in an `api-version` query (all but `v2`).
+fn current_api_versions() -> Vec<String> {
+    let all = adu_model::ApiVersion::ALL.iter();
+    let current = all.filter(|v| v.has_api_version_query());
+    current.map(|v| v.as_str().to_owned()).collect()
 }
 
 impl Config {
@@ -246,6 +267,18 @@ pub enum Visibility {
     CurrentOnly,
 }
 
+/// Which family an operation belongs to (`"update"` or `"device"` in a scenario).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum OperationKind {
+    /// An update import, read at `updates/operations` (both APIs).
+    #[default]
+    Update,
+    /// A device import, read at `management/operations` (current API only).
+    Device,
+}
+
 /// An operation to create, from a scenario or through
 /// [`RunningEmulator::add_operation`](crate::RunningEmulator::add_operation).
 ///
@@ -261,7 +294,9 @@ pub enum Visibility {
 pub struct OperationSpec {
     /// The operation id; `None` makes a random UUID.
     pub id: Option<String>,
-    /// The update it imports.
+    /// An update operation (the default) or a device-management one.
+    pub kind: OperationKind,
+    /// The update it imports (unused by a device operation).
     pub update_id: UpdateId,
     /// The update's friendly name, if any.
     pub friendly_name: Option<String>,
@@ -269,9 +304,10 @@ pub struct OperationSpec {
     pub timings: Option<Timings>,
     /// How it ends; `None`: Failed when it has an `error`, else Succeeded.
     pub outcome: Option<Outcome>,
-    /// The error of a Failed operation; `None` uses [`default_failure`].
+    /// The error of a Failed operation; `None` uses [`default_failure`] (a device operation's
+    /// own default names the device import).
     pub error: Option<ServiceError>,
-    /// Which API shows it.
+    /// Which API shows it (a device operation: only the current one).
     pub visible_in: Visibility,
     /// How long before the emulator started (or before the call) it was created.
     #[serde(rename = "createdAgoMs", deserialize_with = "millis")]
@@ -282,6 +318,7 @@ impl Default for OperationSpec {
     fn default() -> Self {
         OperationSpec {
             id: None,
+            kind: OperationKind::Update,
             update_id: default_update_id(),
             friendly_name: None,
             timings: None,
@@ -314,6 +351,13 @@ impl OperationSpec {
         self
     }
 
+    /// Makes it a device-management operation (a device import).
+    #[must_use]
+    pub fn device(mut self) -> Self {
+        self.kind = OperationKind::Device;
+        self
+    }
+
     /// Sets the timings.
     #[must_use]
     pub fn with_timings(mut self, timings: Timings) -> Self {
@@ -322,7 +366,8 @@ impl OperationSpec {
     }
 }
 
-/// What operations created by `POST .../updates:import` do.
+/// What operations created by `POST .../updates:import` (or `.../management/devices:import`)
+/// do.
 #[derive(Clone, Debug, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -444,4 +489,9 @@ pub fn default_failure() -> ServiceError {
     let mut error = ServiceError::new("UpdateImportFailed", "Update import failed.");
     error.innererror = Some(outer);
     error
+}
+
+/// The error a Failed device operation carries unless told otherwise.
+pub(crate) fn default_device_failure() -> ServiceError {
+    ServiceError::new("DeviceImportFailed", "Device import failed.")
 }

@@ -6,6 +6,7 @@ mod authorize;
 mod command;
 mod config;
 mod error;
+mod list;
 mod routes;
 mod scenario;
 mod schedule;
@@ -17,9 +18,9 @@ mod token;
 pub use command::ServeArgs;
 pub use config::{
     default_failure, default_update_id, Config, Credentials, FaultKind, FaultRule, ImportBehaviour,
-    OperationSpec, Outcome, RateLimit, Timings, Visibility, CURRENT_API_VERSION,
+    OperationKind, OperationSpec, Outcome, RateLimit, Timings, Visibility, CURRENT_API_VERSION,
     DEFAULT_AUTHORIZATION_CODE_LIFETIME, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_TENANT,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_PAGE_SIZE, DEFAULT_TENANT, MAX_PAGE_SIZE,
 };
 pub use error::Error;
 pub use server::{start, RunningEmulator};

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::config::{default_update_id, OperationSpec, Visibility};
+use crate::config::{default_update_id, OperationKind, OperationSpec};
+use crate::list::ListRequest;
 use crate::schedule::retry_after_secs;
 use crate::state::{State, TokenProblem};
 
@@ -82,20 +83,19 @@ fn response(
     resp
 }
 
-fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {
+pub(crate) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     response(status, Some(JSON), Bytes::from(bytes))
 }
 
-/// A 200 with the operation. An operation's error is written as the service writes it:
-/// recorded traffic spells the `Error`'s inner error `innerError`, not the specification's
-/// `innererror` (which the model writes).
-fn operation_response<T: Serialize>(op: &T) -> Response<Bytes> {
+/// An operation as the service writes it: recorded traffic spells the `Error`'s inner error
+/// `innerError`, not the specification's `innererror` (which the model writes).
+pub(crate) fn operation_json<T: Serialize>(op: &T) -> serde_json::Value {
     let mut value = serde_json::to_value(op).unwrap_or_default();
     if let Some(error) = value.get_mut("error") {
         inner_error_as_sent(error);
     }
-    json_response(StatusCode::OK, &value)
+    value
 }
 
 /// Renames an `Error`'s `innererror` to `innerError`, in its details too.
@@ -136,8 +136,11 @@ enum Route<'r> {
     Token,
     Authorize,
     Legacy(&'r str),
-    Current(&'r str),
+    LegacyList,
+    Current(OperationKind, &'r str),
+    List(OperationKind),
     Import,
+    DeviceImport,
     Update(&'r str, &'r str, &'r str),
 }
 
@@ -175,10 +178,25 @@ pub(crate) fn route(
             [v2, u, o, op] if is(v2, "v2") && is(u, "updates") && is(o, "operations") => {
                 (*instance, Route::Legacy(op))
             }
+            [v2, u, o] if is(v2, "v2") && is(u, "updates") && is(o, "operations") => {
+                (*instance, Route::LegacyList)
+            }
             [u, o, op] if is(u, "updates") && is(o, "operations") => {
-                (*instance, Route::Current(op))
+                (*instance, Route::Current(OperationKind::Update, op))
+            }
+            [m, o, op] if is(m, "management") && is(o, "operations") => {
+                (*instance, Route::Current(OperationKind::Device, op))
+            }
+            [u, o] if is(u, "updates") && is(o, "operations") => {
+                (*instance, Route::List(OperationKind::Update))
+            }
+            [m, o] if is(m, "management") && is(o, "operations") => {
+                (*instance, Route::List(OperationKind::Device))
             }
             [ui] if is(ui, "updates:import") => (*instance, Route::Import),
+            [m, di] if is(m, "management") && is(di, "devices:import") => {
+                (*instance, Route::DeviceImport)
+            }
             [u, pr, p, na, n, ve, v]
                 if is(u, "updates")
                     && is(pr, "providers")
@@ -192,7 +210,7 @@ pub(crate) fn route(
         _ => return not_found(),
     };
     let wanted = match route {
-        Route::Token | Route::Import => Method::POST,
+        Route::Token | Route::Import | Route::DeviceImport => Method::POST,
         _ => Method::GET,
     };
     if req.method() != wanted {
@@ -214,8 +232,9 @@ pub(crate) fn route(
             state.count(|s| &mut s.authorize_requests);
             return crate::authorize::authorize_endpoint(state, base_url, first, query, now);
         }
-        Route::Legacy(_) | Route::Current(_) => state.count(|s| &mut s.status_requests),
-        Route::Import | Route::Update(..) => {}
+        Route::Legacy(_) | Route::Current(..) => state.count(|s| &mut s.status_requests),
+        Route::LegacyList | Route::List(_) => state.count(|s| &mut s.list_requests),
+        Route::Import | Route::DeviceImport | Route::Update(..) => {}
     }
 
     // Authentication, then the rate limit (per client id, or per peer address).
@@ -248,7 +267,7 @@ pub(crate) fn route(
         if !known.iter().any(|k| k.eq_ignore_ascii_case(first)) {
             let message = format!("Instance '{first}' was not found.");
             return match route {
-                Route::Legacy(..) => problem_not_found(),
+                Route::Legacy(..) | Route::LegacyList => problem_not_found(),
                 _ => error_response(StatusCode::NOT_FOUND, "InstanceNotFound", &message, now),
             };
         }
@@ -256,7 +275,7 @@ pub(crate) fn route(
 
     // The current API checks api-version (ASP.NET API versioning's codes).
     let api_version = match (&route, first_value(&parse_pairs(query), "api-version")) {
-        (Route::Legacy(_), _) => String::new(),
+        (Route::Legacy(_) | Route::LegacyList, _) => String::new(),
         (_, None) => {
             let message =
                 "The api-version query parameter (?api-version=) is required for all requests.";
@@ -279,11 +298,25 @@ pub(crate) fn route(
     };
 
     // The instance goes into the locations answered as the one path segment it came as.
-    let instance = &utf8_percent_encode(first, crate::authorize::ESCAPED).to_string();
+    let instance = utf8_percent_encode(first, crate::authorize::ESCAPED).to_string();
+    let current = Some((instance.as_str(), api_version.as_str()));
+    let list = |kind, current| {
+        let path = req.uri().path();
+        let list = ListRequest {
+            kind,
+            current,
+            path,
+            query,
+        };
+        crate::list::list(state, base_url, &list, now)
+    };
     match route {
-        Route::Legacy(op) => get_operation(state, req, op, None, now),
-        Route::Current(op) => get_operation(state, req, op, Some((instance, &api_version)), now),
-        Route::Import => import(state, req, instance, &api_version, now),
+        Route::Legacy(op) => get_operation(state, req, OperationKind::Update, op, None, now),
+        Route::Current(kind, op) => get_operation(state, req, kind, op, current, now),
+        Route::LegacyList => list(OperationKind::Update, None),
+        Route::List(kind) => list(kind, current),
+        Route::Import => import(state, req, &instance, &api_version, now),
+        Route::DeviceImport => import_devices(state, req, &instance, &api_version, now),
         Route::Update(p, n, v) => get_update(state, p, n, v, now),
         // Answered before the API's checks.
         Route::Token | Route::Authorize => not_found(),
@@ -354,18 +387,14 @@ fn if_none_match_hits(headers: &HeaderMap, etag: &str) -> bool {
 fn get_operation(
     state: &State,
     req: &Request<Bytes>,
+    kind: OperationKind,
     id: &str,
     current: Option<(&str, &str)>,
     now: SystemTime,
 ) -> Response<Bytes> {
-    let rec = state.operation(id).filter(|r| {
-        matches!(
-            (current, r.visible_in),
-            (_, Visibility::Both)
-                | (Some(_), Visibility::CurrentOnly)
-                | (None, Visibility::LegacyOnly)
-        )
-    });
+    let rec = state
+        .operation(kind, id)
+        .filter(|r| r.is_visible(current.is_none()));
     let Some(rec) = rec else {
         return match current {
             None => problem_not_found(),
@@ -379,12 +408,14 @@ fn get_operation(
     };
     state.count_poll(&rec.id);
     let progress = rec.progress(now);
-    let mut resp = match current {
-        Some((inst, api_version)) => {
-            operation_response(&rec.render_current(now, inst, api_version))
+    let body = match (kind, current) {
+        (OperationKind::Device, _) => operation_json(&rec.render_device(now)),
+        (_, Some((inst, api_version))) => {
+            operation_json(&rec.render_current(now, inst, api_version))
         }
-        None => operation_response(&rec.render_legacy(now)),
+        (_, None) => operation_json(&rec.render_legacy(now)),
     };
+    let mut resp = json_response(StatusCode::OK, &body);
     let etag = rec.etag(&progress);
     if if_none_match_hits(req.headers(), &etag) {
         state.count(|s| &mut s.not_modified);
@@ -473,15 +504,49 @@ fn import(
     };
     let id = state.add_operation(spec, now);
     state.count(|s| &mut s.imports);
+    accepted(&format!(
+        "/deviceUpdate/{instance}/updates/operations/{id}?api-version={api_version}"
+    ))
+}
+
+/// A 202 with a (relative) `Operation-Location`, as the service answers a started operation.
+fn accepted(location: &str) -> Response<Bytes> {
     let mut resp = response(StatusCode::ACCEPTED, None, Bytes::new());
-    let location =
-        format!("/deviceUpdate/{instance}/updates/operations/{id}?api-version={api_version}");
     set_header(
         &mut resp,
         HeaderName::from_static("operation-location"),
-        &location,
+        location,
     );
     resp
+}
+
+/// `POST .../management/devices:import`: the body is a JSON string naming what to import.
+fn import_devices(
+    state: &State,
+    req: &Request<Bytes>,
+    instance: &str,
+    api_version: &str,
+    now: SystemTime,
+) -> Response<Bytes> {
+    let import_type = serde_json::from_slice::<String>(req.body());
+    if !matches!(import_type.as_deref(), Ok("Devices" | "Modules" | "All")) {
+        let message =
+            "The request body must be a JSON string: \"Devices\", \"Modules\" or \"All\".";
+        return error_response(StatusCode::BAD_REQUEST, "BadRequest", message, now);
+    }
+    let imports = &state.config.device_imports;
+    let spec = OperationSpec {
+        kind: OperationKind::Device,
+        timings: imports.timings,
+        outcome: Some(imports.outcome),
+        error: imports.error.clone(),
+        ..OperationSpec::default()
+    };
+    let id = state.add_operation(spec, now);
+    state.count(|s| &mut s.device_imports);
+    accepted(&format!(
+        "/deviceUpdate/{instance}/management/operations/{id}?api-version={api_version}"
+    ))
 }
 
 fn get_update(state: &State, p: &str, n: &str, v: &str, now: SystemTime) -> Response<Bytes> {

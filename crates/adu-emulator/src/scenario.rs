@@ -12,7 +12,9 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::config::{Config, Credentials, FaultKind, FaultRule, OperationSpec, Outcome, RateLimit};
+use crate::config::{
+    Config, Credentials, FaultKind, FaultRule, OperationSpec, Outcome, RateLimit, MAX_PAGE_SIZE,
+};
 use crate::error::Error;
 
 /// A duration given in whole milliseconds (`…Ms`).
@@ -55,8 +57,18 @@ pub(crate) fn api_versions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String
     Ok(versions)
 }
 
+/// A page size from 1 to [`MAX_PAGE_SIZE`].
+pub(crate) fn page_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match usize::deserialize(d)? {
+        n @ 1..=MAX_PAGE_SIZE => Ok(n),
+        _ => Err(D::Error::custom(format!(
+            "`pageSize` must be between 1 and {MAX_PAGE_SIZE}"
+        ))),
+    }
+}
+
 /// The operations, checked: ids the service could give (1 to 256 characters, no `/`), each
-/// once, and no error on an operation said to succeed.
+/// once in its kind, and no error on an operation said to succeed.
 pub(crate) fn operations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<OperationSpec>, D::Error> {
     let operations = Vec::<OperationSpec>::deserialize(d)?;
     let mut seen = HashSet::new();
@@ -67,7 +79,7 @@ pub(crate) fn operations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Operatio
                     "operations[{n}].id must be 1 to 256 characters without `/`"
                 )));
             }
-            if !seen.insert(id) {
+            if !seen.insert((op.kind, id)) {
                 return Err(D::Error::custom(format!(
                     "operation id `{id}` appears twice"
                 )));

@@ -5,14 +5,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use adu_model::models::{Error as ServiceError, Operation, UpdateId, UpdateInfo, UpdateOperation};
+use adu_model::models::{
+    DeviceOperation, Error as ServiceError, Operation, UpdateId, UpdateInfo, UpdateOperation,
+};
 use adu_model::{ETag, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
 use crate::config::{
-    default_failure, Config, FaultKind, OperationSpec, Outcome, Timings, Visibility,
+    default_device_failure, default_failure, Config, FaultKind, OperationKind, OperationSpec,
+    Outcome, Timings, Visibility,
 };
 use crate::schedule::{self, Progress};
 
@@ -20,6 +23,9 @@ use crate::schedule::{self, Progress};
 #[derive(Clone, Debug)]
 pub(crate) struct OpRecord {
     pub id: String,
+    pub kind: OperationKind,
+    /// Its place in the order lists follow: the order the emulator created operations in.
+    pub seq: u64,
     pub update_id: UpdateId,
     pub friendly_name: Option<String>,
     pub timings: Timings,
@@ -31,9 +37,20 @@ pub(crate) struct OpRecord {
 }
 
 impl OpRecord {
-    pub fn from_spec(spec: OperationSpec, default_timings: Timings, now: SystemTime) -> OpRecord {
+    pub fn from_spec(
+        spec: OperationSpec,
+        default_timings: Timings,
+        seq: u64,
+        now: SystemTime,
+    ) -> OpRecord {
+        let default_error = match spec.kind {
+            OperationKind::Update => default_failure,
+            OperationKind::Device => default_device_failure,
+        };
         OpRecord {
             id: spec.id.unwrap_or_else(|| Uuid::new_v4().to_string()),
+            kind: spec.kind,
+            seq,
             update_id: spec.update_id,
             friendly_name: spec.friendly_name,
             timings: spec.timings.unwrap_or(default_timings),
@@ -41,7 +58,7 @@ impl OpRecord {
                 Some(_) => Outcome::Failed,
                 None => Outcome::Succeeded,
             }),
-            error: spec.error.unwrap_or_else(default_failure),
+            error: spec.error.unwrap_or_else(default_error),
             visible_in: spec.visible_in,
             created: now.checked_sub(spec.created_ago).unwrap_or(now),
             trace_id: Uuid::new_v4().simple().to_string(),
@@ -91,6 +108,32 @@ impl OpRecord {
         op.trace_id = Some(self.trace_id.clone());
         op.etag = Some(self.etag(&p));
         op
+    }
+
+    /// The `DeviceOperation` at `now`: the current one's fields but `update` and
+    /// `resourceLocation`.
+    pub fn render_device(&self, now: SystemTime) -> DeviceOperation {
+        let current = self.render_current(now, "", "");
+        let mut op = DeviceOperation::new(
+            current.operation_id,
+            current.status,
+            current.last_action_date_time,
+            current.created_date_time,
+        );
+        op.error = current.error;
+        op.trace_id = current.trace_id;
+        op.etag = current.etag;
+        op
+    }
+
+    /// Whether the API at `legacy` (or the current one) shows it.
+    pub fn is_visible(&self, legacy: bool) -> bool {
+        match (self.kind, self.visible_in, legacy) {
+            (OperationKind::Device, _, legacy) => !legacy,
+            (_, Visibility::Both, _) => true,
+            (_, Visibility::CurrentOnly, legacy) => !legacy,
+            (_, Visibility::LegacyOnly, legacy) => legacy,
+        }
     }
 
     /// The legacy `Operation` at `now`: the current one's fields, with the update's id and the
@@ -157,8 +200,10 @@ pub(crate) struct FaultDecision {
 pub struct Stats {
     /// Every request received.
     pub requests: u64,
-    /// Get-operation requests (both API versions, whatever the answer).
+    /// Get-operation requests (both API versions, both kinds, whatever the answer).
     pub status_requests: u64,
+    /// List-operations requests (each page is one; both kinds, whatever the answer).
+    pub list_requests: u64,
     /// 304 Not Modified answers.
     pub not_modified: u64,
     /// Requests to the token endpoint.
@@ -172,6 +217,8 @@ pub struct Stats {
     pub tokens_issued: u64,
     /// Imports accepted (202).
     pub imports: u64,
+    /// Device imports accepted (202).
+    pub device_imports: u64,
     /// 429 answers.
     pub rate_limited: u64,
     /// 401 answers.
@@ -201,7 +248,11 @@ pub(crate) struct State {
 }
 
 struct Tables {
-    ops: HashMap<String, Arc<OpRecord>>,
+    ops: HashMap<(OperationKind, String), Arc<OpRecord>>,
+    /// The same operations in list order.
+    order: BTreeMap<(OperationKind, u64), Arc<OpRecord>>,
+    /// The next operation's `seq`.
+    next_seq: u64,
     /// Access tokens: the client each was issued to, and when it expires.
     tokens: HashMap<String, (String, SystemTime)>,
     /// Refresh tokens (single use: they rotate): the client each was issued to.
@@ -225,12 +276,10 @@ impl State {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_entropy(),
         };
-        let ops = config.operations.iter().map(|spec| {
-            let rec = OpRecord::from_spec(spec.clone(), config.default_timings, now);
-            (rec.id.clone(), Arc::new(rec))
-        });
         let tables = Tables {
-            ops: ops.collect(),
+            ops: HashMap::new(),
+            order: BTreeMap::new(),
+            next_seq: 0,
             tokens: HashMap::new(),
             refresh: HashMap::new(),
             codes: HashMap::new(),
@@ -239,10 +288,14 @@ impl State {
             matched: vec![0; config.faults.len()],
             stats: Stats::default(),
         };
-        State {
+        let state = State {
             config,
             tables: Mutex::new(tables),
+        };
+        for spec in &state.config.operations {
+            state.add_operation(spec.clone(), now);
         }
+        state
     }
 
     /// Locks the tables, recovering them if a panicking thread poisoned the lock (every
@@ -266,16 +319,43 @@ impl State {
         self.tables().stats.clone()
     }
 
-    /// Adds (or replaces) an operation; returns its id.
+    /// Adds (or replaces, last in list order) an operation; returns its id.
     pub fn add_operation(&self, spec: OperationSpec, now: SystemTime) -> String {
-        let rec = OpRecord::from_spec(spec, self.config.default_timings, now);
+        let mut t = self.tables();
+        let rec = OpRecord::from_spec(spec, self.config.default_timings, t.next_seq, now);
+        let rec = Arc::new(rec);
+        t.next_seq += 1;
         let id = rec.id.clone();
-        self.tables().ops.insert(id.clone(), Arc::new(rec));
+        t.order.insert((rec.kind, rec.seq), rec.clone());
+        if let Some(old) = t.ops.insert((rec.kind, id.clone()), rec) {
+            t.order.remove(&(old.kind, old.seq));
+        }
         id
     }
 
-    pub fn operation(&self, id: &str) -> Option<Arc<OpRecord>> {
-        self.tables().ops.get(id).cloned()
+    pub fn operation(&self, kind: OperationKind, id: &str) -> Option<Arc<OpRecord>> {
+        self.tables().ops.get(&(kind, id.to_owned())).cloned()
+    }
+
+    /// Up to `n` operations of `kind` that `wanted` accepts, in list order after `seq`
+    /// `after` (from the first when `None`), and whether more follow.
+    pub fn page(
+        &self,
+        kind: OperationKind,
+        after: Option<u64>,
+        n: usize,
+        mut wanted: impl FnMut(&OpRecord) -> bool,
+    ) -> (Vec<Arc<OpRecord>>, bool) {
+        let start = after.map_or(0, |seq| seq.saturating_add(1));
+        let t = self.tables();
+        let mut found = t
+            .order
+            .range((kind, start)..=(kind, u64::MAX))
+            .map(|(_, rec)| rec)
+            .filter(|rec| wanted(rec));
+        let page: Vec<_> = found.by_ref().take(n).cloned().collect();
+        let more = found.next().is_some();
+        (page, more)
     }
 
     /// Whether some operation imported this update successfully by `now`.
@@ -290,7 +370,8 @@ impl State {
             .ops
             .values()
             .find(|r| {
-                r.update_id.provider.eq_ignore_ascii_case(provider)
+                r.kind == OperationKind::Update
+                    && r.update_id.provider.eq_ignore_ascii_case(provider)
                     && r.update_id.name.eq_ignore_ascii_case(name)
                     && r.update_id.version == version
                     && r.outcome == Outcome::Succeeded
@@ -486,6 +567,7 @@ mod tests {
         let rec = OpRecord::from_spec(
             OperationSpec::succeeding().with_timings(timings),
             Timings::default(),
+            0,
             created,
         );
         let at = |secs: u64| {
@@ -514,6 +596,7 @@ mod tests {
                 .with_id("f")
                 .with_timings(Timings::immediate()),
             Timings::default(),
+            0,
             now,
         );
         let op = rec.render_current(now, "blue", "2022-10-01");

@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use adu_model::http;
 use adu_model::models::{Operation, UpdateOperation};
-use adu_model::{decode_get_operation_response, ApiVersion};
+use adu_model::{decode_get_operation_response, ApiVersion, OperationKind};
 use criterion::{criterion_main, Criterion, Throughput};
 use serde::de::DeserializeOwned;
 
@@ -36,7 +36,10 @@ fn compare<Model: DeserializeOwned>(c: &mut Criterion, version: ApiVersion, fixt
     let mut group = c.benchmark_group(format!("decode_200/{version}"));
     group.throughput(Throughput::Bytes(response.body().len() as u64));
     group.bench_function("decode_get_operation_response", |b| {
-        b.iter(|| decode_get_operation_response(version, black_box(&response), now).unwrap())
+        b.iter(|| {
+            decode_get_operation_response(version, OperationKind::Update, black_box(&response), now)
+                .unwrap()
+        })
     });
     group.bench_function("serde_json::from_slice into the same model", |b| {
         b.iter(|| serde_json::from_slice::<Model>(black_box(response.body())).unwrap())

@@ -5,12 +5,15 @@
 //!
 //! ```text
 //! adu emulator serve --port 8080 --no-auth &
-//! curl -si -X POST 'http://127.0.0.1:8080/deviceUpdate/blue/updates:import?api-version=2022-10-01' \
+//! curl -si -X POST 'http://127.0.0.1:8080/deviceUpdate/blue/updates:import?api-version=2026-06-01' \
 //!     -H 'content-type: application/json' \
 //!     -d '[{"importManifest":{"url":"https://example.com/contoso.toaster.1.0.0.importmanifest.json"}}]'
 //! # The answer's Operation-Location ends with the operation id:
 //! cargo run -p adu-model --example blocking_wait -- http://127.0.0.1:8080 blue OPERATION_ID
 //! ```
+//!
+//! A fourth argument, `device`, waits for a device-management operation (a device import,
+//! `POST .../management/devices:import`) instead: the same poller, decoded as that kind.
 //!
 //! With authentication on, put an access token in `ADU_TOKEN`. This example speaks plain
 //! http only (`ureq` is built without TLS), which `Endpoint::parse` allows to loopback only.
@@ -20,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use adu_model::http::{self, header::AUTHORIZATION, HeaderValue};
 use adu_model::{
     decode_get_operation_response, operation_uri, ApiVersion, Endpoint, Error, InstanceId,
-    OperationId, PollAction, PollEvent, PollPolicy, Poller,
+    OperationId, OperationKind, PollAction, PollEvent, PollPolicy, Poller,
 };
 
 /// The largest answer read: an operation is a few KiB.
@@ -39,15 +42,21 @@ fn main() -> std::process::ExitCode {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (Some(endpoint), Some(instance), Some(id)) = (args.next(), args.next(), args.next()) else {
-        eprintln!("usage: blocking_wait ENDPOINT INSTANCE OPERATION_ID");
+        eprintln!("usage: blocking_wait ENDPOINT INSTANCE OPERATION_ID [update|device]");
         std::process::exit(2);
     };
+    let kind = match args.next().as_deref() {
+        None | Some("update") => OperationKind::Update,
+        Some("device") => OperationKind::Device,
+        Some(other) => return Err(format!("unknown kind {other:?}: use update or device").into()),
+    };
     let endpoint = Endpoint::parse(&endpoint)?;
-    let version = ApiVersion::V2022_10_01;
+    let version = ApiVersion::default();
     let uri = operation_uri(
         &endpoint,
         &InstanceId::new(instance)?,
         &OperationId::new(id)?,
+        kind,
         version,
     )?;
     let bearer = match std::env::var("ADU_TOKEN") {
@@ -80,7 +89,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 match send(&agent, request) {
                     Ok(response) => {
-                        match decode_get_operation_response(version, &response, SystemTime::now()) {
+                        match decode_get_operation_response(
+                            version,
+                            kind,
+                            &response,
+                            SystemTime::now(),
+                        ) {
                             Ok(outcome) => poller.handle_outcome(outcome, Instant::now()),
                             // Throttled or busy: the poller decides when to ask again.
                             Err(Error::Service(e)) if e.is_retryable() => poller.handle_failure(

@@ -1,4 +1,4 @@
-//! Validated inputs: the endpoint, the instance and operation ids, the API version.
+//! Validated inputs: the endpoint, the instance and operation ids.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -338,49 +338,6 @@ id_type!(
     InvalidOperationId
 );
 
-/// Which version of the API to speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum ApiVersion {
-    /// The current API, `?api-version=2022-10-01`, paths under `/deviceUpdate/`.
-    #[default]
-    V2022_10_01,
-    /// The legacy "v2" API (upstream spec 2020-09-01), paths under `/deviceupdate/{instance}/v2/`.
-    V2,
-}
-
-impl ApiVersion {
-    /// `"2022-10-01"` or `"v2"`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ApiVersion::V2022_10_01 => "2022-10-01",
-            ApiVersion::V2 => "v2",
-        }
-    }
-}
-
-impl fmt::Display for ApiVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The error for an API version this crate does not speak.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown API version `{0}`: use `2022-10-01` or `v2`")]
-pub struct UnknownApiVersion(pub String);
-
-impl FromStr for ApiVersion {
-    type Err = UnknownApiVersion;
-    fn from_str(s: &str) -> Result<Self, UnknownApiVersion> {
-        match s {
-            "2022-10-01" => Ok(ApiVersion::V2022_10_01),
-            "v2" | "V2" | "2020-09-01" => Ok(ApiVersion::V2),
-            other => Err(UnknownApiVersion(bounded(other))),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,13 +404,5 @@ mod tests {
             OperationId::new("a/b?c#d").is_ok(),
             "encoded later, not refused"
         );
-    }
-
-    #[test]
-    fn api_versions() {
-        assert_eq!("v2".parse::<ApiVersion>().unwrap(), ApiVersion::V2);
-        assert_eq!("2020-09-01".parse::<ApiVersion>().unwrap(), ApiVersion::V2);
-        assert_eq!(ApiVersion::default().as_str(), "2022-10-01");
-        assert!("2021-01-01".parse::<ApiVersion>().is_err());
     }
 }

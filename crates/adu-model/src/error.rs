@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::StatusCode;
 
 use crate::models::{self, InnerError};
+use crate::version::{ApiVersion, OperationKind};
 
 /// Everything that can go wrong while building a request or decoding a response.
 ///
@@ -63,10 +64,28 @@ pub enum Error {
     /// An `If-None-Match` value that cannot be sent as an HTTP header.
     #[error("invalid If-None-Match value: it must be visible ASCII")]
     InvalidETag,
+    /// The API version has no operations of this kind (the legacy API has no
+    /// device-management operations); nothing was sent.
+    #[error("API version `{version}` has no {kind} operations; use one that has them, such as `{default}`", default = ApiVersion::default())]
+    UnsupportedKind {
+        /// The kind asked for.
+        kind: OperationKind,
+        /// The version asked of.
+        version: ApiVersion,
+    },
+    /// An `Operation-Location` or `nextLink` names an `api-version` this crate does not
+    /// speak; it is not read as another version.
+    #[error("`{input}` names API version `{version}`, which this crate does not speak; use {accepted}", accepted = crate::version::accepted_versions())]
+    UnknownApiVersion {
+        /// The location or link (bounded, credentials hidden).
+        input: String,
+        /// The version it names (bounded).
+        version: String,
+    },
     /// The service answered with an error status.
     #[error(transparent)]
     Service(Box<ServiceError>),
-    /// The service answered success, but the body is not the expected operation.
+    /// The service answered success, but the body is not the expected operation (or page).
     #[error(transparent)]
     Decode(Box<DecodeError>),
 }
@@ -90,6 +109,8 @@ impl Error {
                 | Error::InvalidOperationLocation { .. }
                 | Error::ForeignOperationLocation { .. }
                 | Error::InvalidETag
+                | Error::UnsupportedKind { .. }
+                | Error::UnknownApiVersion { .. }
         )
     }
 }
@@ -288,11 +309,13 @@ pub(crate) fn inner_chain(
     std::iter::successors(first, |e| e.inner_error.as_deref())
 }
 
-/// A success status whose body is not the expected operation.
+/// A success status whose body is not the expected operation (or page of operations).
 #[derive(Clone, PartialEq, thiserror::Error)]
-#[error("the service answered {status} with a body that is not an operation: {reason}")]
+#[error("the service answered {status} with a body that is not {expected}: {reason}")]
 pub struct DecodeError {
     pub(crate) status: StatusCode,
+    /// What the body should have been: `an operation`, `a page of operations`.
+    pub(crate) expected: &'static str,
     pub(crate) reason: String,
     pub(crate) raw_body: Vec<u8>,
 }
@@ -318,6 +341,7 @@ impl fmt::Debug for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DecodeError")
             .field("status", &self.status)
+            .field("expected", &self.expected)
             .field("reason", &self.reason)
             .field("raw_body", &String::from_utf8_lossy(&self.raw_body))
             .finish()

@@ -170,6 +170,7 @@ mod tests {
                 &endpoint,
                 &crate::InstanceId::new("blue").unwrap(),
                 &crate::OperationId::new("op").unwrap(),
+                crate::OperationKind::Update,
                 crate::ApiVersion::V2022_10_01,
                 Some(&text),
             );

@@ -239,8 +239,8 @@ enum State<F> {
 ///             // Send `request` with any HTTP client and decode the answer:
 ///             let body = format!(r#"{{"operationId":"op1","status":"{}","createdDateTime":"2022-01-05T18:24:39Z","lastActionDateTime":"2022-01-05T18:25:01Z"}}"#, statuses.next().unwrap());
 ///             let response = http::Response::builder().status(200).body(body.into_bytes()).unwrap();
-///             let version = adu_model::ApiVersion::V2022_10_01;
-///             match adu_model::decode_get_operation_response(version, &response, std::time::SystemTime::now()) {
+///             let (version, kind) = (adu_model::ApiVersion::V2022_10_01, adu_model::OperationKind::Update);
+///             match adu_model::decode_get_operation_response(version, kind, &response, std::time::SystemTime::now()) {
 ///                 Ok(outcome) => poller.handle_outcome(outcome, now),
 ///                 Err(error) => panic!("{error}"), // or `handle_failure` for a passing one
 ///             }

@@ -1,15 +1,16 @@
-//! Building the "get operation status" request for either API version.
+//! Building the requests of the operations family for every API version.
 
 use http::header::{ACCEPT, IF_NONE_MATCH};
 use http::{HeaderValue, Request, Uri};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use crate::endpoint::{ApiVersion, Endpoint, InstanceId, OperationId};
+use crate::endpoint::{Endpoint, InstanceId, OperationId};
 use crate::error::{bounded, shown_url, Error};
+use crate::version::{ApiVersion, OperationKind};
 
 /// RFC 3986 §2.3: everything but the unreserved characters is encoded, so a
 /// segment can never contain `/`, `?`, `#` or `%` that the server would read.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -24,57 +25,88 @@ pub fn encode_path_segment(segment: &str) -> String {
     utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
-/// The path and query of the get-operation request, each id encoded as one segment.
+/// The path and query of one operation's get request, each id encoded as one segment;
+/// [`Error::UnsupportedKind`] when the version has no operations of that kind.
+///
+/// ```
+/// use adu_model::{operation_path, ApiVersion, InstanceId, OperationId, OperationKind};
+///
+/// let (instance, op) = (InstanceId::new("blue").unwrap(), OperationId::new("a/b").unwrap());
+/// let path = operation_path(&instance, &op, OperationKind::Device, ApiVersion::V2026_06_01).unwrap();
+/// assert_eq!(path, "/deviceUpdate/blue/management/operations/a%2Fb?api-version=2026-06-01");
+/// assert!(operation_path(&instance, &op, OperationKind::Device, ApiVersion::V2).is_err());
+/// ```
 pub fn operation_path(
     instance: &InstanceId,
     operation: &OperationId,
+    kind: OperationKind,
     version: ApiVersion,
-) -> String {
-    let instance = encode_path_segment(instance.as_str());
-    let operation = encode_path_segment(operation.as_str());
-    match version {
-        ApiVersion::V2 => format!("/deviceupdate/{instance}/v2/updates/operations/{operation}"),
-        ApiVersion::V2022_10_01 => format!(
-            "/deviceUpdate/{instance}/updates/operations/{operation}?api-version=2022-10-01"
-        ),
+) -> Result<String, Error> {
+    let template = kind.reads(version)?.get;
+    let path = fill(template, instance, Some(operation));
+    Ok(with_api_version(path, version))
+}
+
+/// `template` with `{instanceId}` and `{operationId}` replaced by encoded segments.
+fn fill(template: &str, instance: &InstanceId, operation: Option<&OperationId>) -> String {
+    let path = template.replace("{instanceId}", &encode_path_segment(instance.as_str()));
+    match operation {
+        Some(op) => path.replace("{operationId}", &encode_path_segment(op.as_str())),
+        None => path,
     }
 }
 
-/// Builds `GET` get-operation-status for one operation.
+/// `path` with `?api-version=` appended when the version has the query.
+fn with_api_version(mut path: String, version: ApiVersion) -> String {
+    if version.has_api_version_query() {
+        path.push_str("?api-version=");
+        path.push_str(version.as_str());
+    }
+    path
+}
+
+/// Builds `GET` get-operation-status for one operation of `kind`.
 ///
 /// The request has an absolute URI, `Accept: application/json` and, when
 /// given, `If-None-Match`. It carries no credential: the transport adds the
 /// `Authorization`, `User-Agent` and request-id headers.
 ///
 /// ```
-/// use adu_model::{build_get_operation_request, ApiVersion, Endpoint, InstanceId, OperationId};
+/// use adu_model::{build_get_operation_request, ApiVersion, Endpoint, InstanceId, OperationId, OperationKind};
 ///
 /// let endpoint = Endpoint::parse("contoso.api.adu.microsoft.com").unwrap();
 /// let instance = InstanceId::new("blue").unwrap();
 /// let op = OperationId::new("e4491c53-b1f7-4e3f-9ec5-6a3e1b6b4a4c").unwrap();
 ///
-/// let req = build_get_operation_request(&endpoint, &instance, &op, ApiVersion::V2022_10_01, None).unwrap();
+/// let req = build_get_operation_request(&endpoint, &instance, &op, OperationKind::Update, ApiVersion::V2022_10_01, None).unwrap();
 /// assert_eq!(
 ///     req.uri(),
 ///     "https://contoso.api.adu.microsoft.com/deviceUpdate/blue/updates/operations/e4491c53-b1f7-4e3f-9ec5-6a3e1b6b4a4c?api-version=2022-10-01"
 /// );
 ///
-/// let legacy = build_get_operation_request(&endpoint, &instance, &op, ApiVersion::V2, Some("\"abc\"")).unwrap();
+/// let legacy = build_get_operation_request(&endpoint, &instance, &op, OperationKind::Update, ApiVersion::V2, Some("\"abc\"")).unwrap();
 /// assert_eq!(
 ///     legacy.uri(),
 ///     "https://contoso.api.adu.microsoft.com/deviceupdate/blue/v2/updates/operations/e4491c53-b1f7-4e3f-9ec5-6a3e1b6b4a4c"
 /// );
 /// assert_eq!(legacy.headers()["if-none-match"], "\"abc\"");
+///
+/// let device = build_get_operation_request(&endpoint, &instance, &op, OperationKind::Device, ApiVersion::default(), None).unwrap();
+/// assert_eq!(
+///     device.uri(),
+///     "https://contoso.api.adu.microsoft.com/deviceUpdate/blue/management/operations/e4491c53-b1f7-4e3f-9ec5-6a3e1b6b4a4c?api-version=2026-06-01"
+/// );
 /// ```
 pub fn build_get_operation_request(
     endpoint: &Endpoint,
     instance: &InstanceId,
     operation: &OperationId,
+    kind: OperationKind,
     version: ApiVersion,
     if_none_match: Option<&str>,
 ) -> Result<Request<Vec<u8>>, Error> {
     build_get_request(
-        operation_uri(endpoint, instance, operation, version)?,
+        operation_uri(endpoint, instance, operation, kind, version)?,
         if_none_match,
     )
 }
@@ -87,9 +119,10 @@ pub fn operation_uri(
     endpoint: &Endpoint,
     instance: &InstanceId,
     operation: &OperationId,
+    kind: OperationKind,
     version: ApiVersion,
 ) -> Result<Uri, Error> {
-    let path = operation_path(instance, operation, version);
+    let path = operation_path(instance, operation, kind, version)?;
     format!("{}{path}", endpoint.base_url())
         .parse()
         .map_err(|_| Error::InvalidOperationId {
@@ -181,7 +214,7 @@ pub fn resolve_operation_location(endpoint: &Endpoint, location: &str) -> Result
 /// `location` (trimmed) as absolute URI text (RFC 3986 §5.2, for the forms the service
 /// sends): scheme-relative (`//`) takes `scheme`, a path (`/`) and a relative path go
 /// under `base_url`, an absolute one stays as it is.
-fn absolute_form(location: &str, scheme: &str, base_url: &str) -> String {
+pub(crate) fn absolute_form(location: &str, scheme: &str, base_url: &str) -> String {
     if let Some(rest) = location.strip_prefix("//") {
         format!("{scheme}://{rest}")
     } else if location.starts_with('/') {
@@ -204,26 +237,6 @@ fn has_scheme(s: &str) -> bool {
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         }
         _ => false,
-    }
-}
-
-/// Which API version an `Operation-Location` (or request path) belongs to:
-/// legacy paths start `/deviceupdate/{instance}/v2/`.
-pub fn api_version_of_location(location: &str) -> ApiVersion {
-    // Read as `resolve_operation_location` reads it, on any origin; text that is not a
-    // URI has no legacy path.
-    let location = location.trim_matches([' ', '\t']);
-    let Ok(uri) = absolute_form(location, "https", "https://h").parse::<Uri>() else {
-        return ApiVersion::V2022_10_01;
-    };
-    let mut segments = uri.path().trim_start_matches('/').split('/');
-    match (segments.next(), segments.next(), segments.next()) {
-        (Some(first), Some(_instance), Some("v2"))
-            if first.eq_ignore_ascii_case("deviceupdate") =>
-        {
-            ApiVersion::V2
-        }
-        _ => ApiVersion::V2022_10_01,
     }
 }
 

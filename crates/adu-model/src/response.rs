@@ -6,13 +6,13 @@ use http::{HeaderMap, Response, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::endpoint::ApiVersion;
 use crate::error::{DecodeError, Error, ServiceError, MAX_KEPT_BODY};
-use crate::models::{self, Operation, OperationStatus, UpdateOperation};
+use crate::models::{self, DeviceOperation, Operation, OperationStatus, UpdateOperation};
 use crate::retry_after::parse_retry_after;
+use crate::version::{ApiVersion, OperationKind};
 use crate::{ETag, Timestamp};
 
-/// An operation of either API version.
+/// An operation of any API version and kind.
 ///
 /// Serializes exactly as the service's schema names its fields (camelCase),
 /// so printing it as JSON shows what the service sent.
@@ -20,17 +20,21 @@ use crate::{ETag, Timestamp};
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum AnyOperation {
-    /// From the legacy API (`updateId`).
+    /// An update operation from the legacy API (`updateId`).
     Legacy(Operation),
-    /// From the current API (`update`).
+    /// An update operation from a current API (`update`).
     Current(UpdateOperation),
+    /// A device-management operation (a device import) from a current API: no update and
+    /// no resource location.
+    Device(DeviceOperation),
 }
 
-macro_rules! both {
+macro_rules! all {
     ($self:ident, $op:ident => $e:expr) => {
         match $self {
             AnyOperation::Legacy($op) => $e,
             AnyOperation::Current($op) => $e,
+            AnyOperation::Device($op) => $e,
         }
     };
 }
@@ -38,49 +42,64 @@ macro_rules! both {
 impl AnyOperation {
     /// The operation id.
     pub fn operation_id(&self) -> &str {
-        both!(self, op => &op.operation_id)
+        all!(self, op => &op.operation_id)
     }
 
     /// The status.
     pub fn status(&self) -> &OperationStatus {
-        both!(self, op => &op.status)
+        all!(self, op => &op.status)
     }
 
     /// The error of a failed operation.
     pub fn error(&self) -> Option<&models::Error> {
-        both!(self, op => op.error.as_deref())
+        all!(self, op => op.error.as_deref())
     }
 
     /// The trace id to quote to support.
     pub fn trace_id(&self) -> Option<&str> {
-        both!(self, op => op.trace_id.as_deref())
+        all!(self, op => op.trace_id.as_deref())
     }
 
     /// The body's ETag.
     pub fn etag(&self) -> Option<&str> {
-        both!(self, op => op.etag.as_deref())
+        all!(self, op => op.etag.as_deref())
     }
 
     /// When the status last changed.
     pub fn last_action_date_time(&self) -> &Timestamp {
-        both!(self, op => &op.last_action_date_time)
+        all!(self, op => &op.last_action_date_time)
     }
 
     /// When the operation was created.
     pub fn created_date_time(&self) -> &Timestamp {
-        both!(self, op => &op.created_date_time)
+        all!(self, op => &op.created_date_time)
     }
 
-    /// Where the imported update is, once the operation succeeded (relative).
+    /// Where the imported update is, once the operation succeeded (relative); `None` for
+    /// a device-management operation.
     pub fn resource_location(&self) -> Option<&str> {
-        both!(self, op => op.resource_location.as_deref())
+        match self {
+            AnyOperation::Legacy(op) => op.resource_location.as_deref(),
+            AnyOperation::Current(op) => op.resource_location.as_deref(),
+            AnyOperation::Device(_) => None,
+        }
     }
 
-    /// The update the operation is about, if the service named it.
+    /// The update the operation is about, if the service named it; `None` for a
+    /// device-management operation.
     pub fn update_id(&self) -> Option<&models::UpdateId> {
         match self {
             AnyOperation::Legacy(op) => op.update_id.as_ref(),
             AnyOperation::Current(op) => op.update.as_ref().map(|u| &u.update_id),
+            AnyOperation::Device(_) => None,
+        }
+    }
+
+    /// Which kind of operation this is.
+    pub fn kind(&self) -> OperationKind {
+        match self {
+            AnyOperation::Device(_) => OperationKind::Device,
+            _ => OperationKind::Update,
         }
     }
 
@@ -137,15 +156,15 @@ pub enum GetOperationOutcome {
     },
 }
 
-/// Decodes a get-operation-status response.
+/// Decodes a get-operation-status response for an operation of `kind` in `version`.
 ///
-/// 200 gives the operation, 304 gives [`GetOperationOutcome::NotModified`]
+/// 200 gives the operation (an [`AnyOperation`] of the version's and kind's shape), 304 gives [`GetOperationOutcome::NotModified`]
 /// (never an error), and any other status gives [`Error::Service`] with
 /// everything the service said, whatever the shape of its body.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use adu_model::{decode_get_operation_response, ApiVersion, GetOperationOutcome, http};
+/// use adu_model::{decode_get_operation_response, ApiVersion, GetOperationOutcome, OperationKind, http};
 ///
 /// let body = br#"{"operationId":"e4491c53","status":"Running","createdDateTime":"2022-01-05T18:24:39.1234567+00:00","lastActionDateTime":"2022-01-05T18:25:01.5555555+00:00","etag":"\"abc\""}"#;
 /// let response = http::Response::builder()
@@ -154,7 +173,7 @@ pub enum GetOperationOutcome {
 ///     .header("retry-after", "5")
 ///     .body(body.to_vec())
 ///     .unwrap();
-/// match decode_get_operation_response(ApiVersion::V2022_10_01, &response, SystemTime::now()).unwrap() {
+/// match decode_get_operation_response(ApiVersion::V2022_10_01, OperationKind::Update, &response, SystemTime::now()).unwrap() {
 ///     GetOperationOutcome::Operation(r) => {
 ///         assert_eq!(r.operation.status().as_str(), "Running");
 ///         assert_eq!(r.retry_after, Some(Duration::from_secs(5)));
@@ -165,9 +184,12 @@ pub enum GetOperationOutcome {
 /// ```
 pub fn decode_get_operation_response(
     version: ApiVersion,
+    kind: OperationKind,
     response: &Response<Vec<u8>>,
     now: SystemTime,
 ) -> Result<GetOperationOutcome, Error> {
+    // A device operation of the legacy API is refused whatever the answer: there is none.
+    kind.reads(version)?;
     let status = response.status();
     let headers = response.headers();
     let retry_after = parse_retry_after(headers, now);
@@ -178,16 +200,17 @@ pub fn decode_get_operation_response(
     match status {
         StatusCode::OK => {
             let body = response.body();
-            // UTF-8 is checked once, up front: the reason then says so when it is not, and
-            // serde_json's `from_str` does not check each string again as `from_slice` does.
-            let text = std::str::from_utf8(body).map_err(|e| {
-                decode_error(status, body, format!("the body is not UTF-8 JSON: {e}"))
-            })?;
-            let operation = match version {
-                ApiVersion::V2 => serde_json::from_str(text).map(AnyOperation::Legacy),
-                ApiVersion::V2022_10_01 => serde_json::from_str(text).map(AnyOperation::Current),
+            let text = utf8(status, body, AN_OPERATION)?;
+            let operation = match (version.has_api_version_query(), kind) {
+                (false, _) => serde_json::from_str(text).map(AnyOperation::Legacy),
+                (true, OperationKind::Update) => {
+                    serde_json::from_str(text).map(AnyOperation::Current)
+                }
+                (true, OperationKind::Device) => {
+                    serde_json::from_str(text).map(AnyOperation::Device)
+                }
             }
-            .map_err(|e| decode_error(status, body, e.to_string()))?;
+            .map_err(|e| decode_error(status, body, AN_OPERATION, e.to_string()))?;
             Ok(GetOperationOutcome::Operation(OperationResponse {
                 operation,
                 etag,
@@ -310,9 +333,35 @@ pub fn decode_service_error(
     e
 }
 
-fn decode_error(status: StatusCode, body: &[u8], reason: String) -> Error {
+/// What a get's body should be, as a decode error says it.
+pub(crate) const AN_OPERATION: &str = "an operation";
+
+/// The body as text: UTF-8 is checked once, up front, so the reason says so when it is
+/// not, and serde_json's `from_str` does not check each string again as `from_slice` does.
+pub(crate) fn utf8<'b>(
+    status: StatusCode,
+    body: &'b [u8],
+    expected: &'static str,
+) -> Result<&'b str, Error> {
+    std::str::from_utf8(body).map_err(|e| {
+        decode_error(
+            status,
+            body,
+            expected,
+            format!("the body is not UTF-8 JSON: {e}"),
+        )
+    })
+}
+
+pub(crate) fn decode_error(
+    status: StatusCode,
+    body: &[u8],
+    expected: &'static str,
+    reason: String,
+) -> Error {
     Error::Decode(Box::new(DecodeError {
         status,
+        expected,
         reason,
         raw_body: keep(body).0,
     }))

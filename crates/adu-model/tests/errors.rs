@@ -290,7 +290,9 @@ fn every_status_in_every_body_shape_decodes_into_a_service_error() {
                     .header("x-ms-request-id", "req-1")
                     .body(body.clone())
                     .unwrap();
-                let err = decode_get_operation_response(version, &response, now()).unwrap_err();
+                let err =
+                    decode_get_operation_response(version, OperationKind::Update, &response, now())
+                        .unwrap_err();
                 assert!(!err.is_input_error(), "{ctx}");
                 let e = err.service().unwrap_or_else(|| panic!("{ctx}: {err:?}"));
                 assert_eq!(e.status().as_u16(), status, "{ctx}");
@@ -357,8 +359,13 @@ fn traceparent_that_is_not_w3c_gives_no_trace_id() {
             .header("traceparent", tp)
             .body(Vec::new())
             .unwrap();
-        let err =
-            decode_get_operation_response(ApiVersion::V2022_10_01, &response, now()).unwrap_err();
+        let err = decode_get_operation_response(
+            ApiVersion::V2022_10_01,
+            OperationKind::Update,
+            &response,
+            now(),
+        )
+        .unwrap_err();
         assert_eq!(err.service().unwrap().trace_id(), None, "{tp}");
     }
 }
@@ -380,7 +387,9 @@ fn a_200_that_is_not_an_operation_is_a_decode_error_keeping_the_body() {
                 .status(200)
                 .body(body.to_vec())
                 .unwrap();
-            let err = decode_get_operation_response(version, &response, now()).unwrap_err();
+            let err =
+                decode_get_operation_response(version, OperationKind::Update, &response, now())
+                    .unwrap_err();
             let Error::Decode(d) = &err else {
                 panic!("{name}: expected a decode error, got {err:?}");
             };
@@ -399,7 +408,9 @@ fn a_200_that_is_not_an_operation_is_a_decode_error_keeping_the_body() {
     // A huge 200 body keeps only the bound.
     let huge = vec![b'['; MAX_KEPT_BODY * 2];
     let response = http::Response::builder().status(200).body(huge).unwrap();
-    let err = decode_get_operation_response(ApiVersion::V2, &response, now()).unwrap_err();
+    let err =
+        decode_get_operation_response(ApiVersion::V2, OperationKind::Update, &response, now())
+            .unwrap_err();
     let Error::Decode(d) = err else { panic!() };
     assert_eq!(d.raw_body().len(), MAX_KEPT_BODY);
 }
@@ -412,8 +423,74 @@ fn other_success_statuses_are_service_errors_not_operations() {
             .status(status)
             .body(b"{}".to_vec())
             .unwrap();
-        let err =
-            decode_get_operation_response(ApiVersion::V2022_10_01, &response, now()).unwrap_err();
+        let err = decode_get_operation_response(
+            ApiVersion::V2022_10_01,
+            OperationKind::Update,
+            &response,
+            now(),
+        )
+        .unwrap_err();
         assert_eq!(err.service().unwrap().status().as_u16(), status);
     }
+}
+
+#[test]
+fn unsupported_kind_is_refused_before_any_request_and_by_the_decoder() {
+    let endpoint = Endpoint::parse("contoso.api.adu.microsoft.com").unwrap();
+    let instance = InstanceId::new("blue").unwrap();
+    let op = OperationId::new("x").unwrap();
+    let device = OperationKind::Device;
+    let built =
+        build_get_operation_request(&endpoint, &instance, &op, device, ApiVersion::V2, None);
+    let listed = build_list_operations_request(
+        &endpoint,
+        &instance,
+        device,
+        ApiVersion::V2,
+        &ListOptions::default(),
+    );
+    let ok = http::Response::builder()
+        .status(200)
+        .body(b"{}".to_vec())
+        .unwrap();
+    let decoded = decode_get_operation_response(ApiVersion::V2, device, &ok, now());
+    for err in [
+        built.unwrap_err(),
+        listed.unwrap_err(),
+        decoded.unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                err,
+                Error::UnsupportedKind {
+                    kind: OperationKind::Device,
+                    version: ApiVersion::V2
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.is_input_error());
+        assert!(err
+            .to_string()
+            .starts_with("API version `v2` has no device operations"));
+    }
+}
+
+#[test]
+fn an_unknown_api_version_in_a_location_is_named_with_the_accepted_ones() {
+    let err =
+        location_info("https://u:pw@h/deviceUpdate/b/updates/operations/x?api-version=1999-01-01")
+            .unwrap_err();
+    let Error::UnknownApiVersion { input, version } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(version, "1999-01-01");
+    assert!(!input.contains("pw"), "{input}");
+    assert!(err.is_input_error());
+    assert!(
+        err.to_string().ends_with(
+            "which this crate does not speak; use 2026-06-01, 2022-10-01, v2 (or 2020-09-01)"
+        ),
+        "{err}"
+    );
 }

@@ -75,7 +75,7 @@ fn now() -> SystemTime {
 }
 
 fn decode(f: &Fixture) -> Result<GetOperationOutcome, Error> {
-    decode_get_operation_response(f.version, &f.response, now())
+    decode_get_operation_response(f.version, OperationKind::Update, &f.response, now())
 }
 
 fn operation(f: &Fixture) -> OperationResponse {
@@ -106,6 +106,7 @@ fn every_fixture_builds_exactly_its_documented_url() {
             &Endpoint::parse(&f.endpoint).unwrap(),
             &InstanceId::new(&f.instance).unwrap(),
             &OperationId::new(&f.operation).unwrap(),
+            OperationKind::Update,
             f.version,
             f.if_none_match.as_deref(),
         )
@@ -340,7 +341,7 @@ fn not_modified_is_an_outcome_not_an_error() {
         .unwrap();
     for version in [ApiVersion::V2, ApiVersion::V2022_10_01] {
         assert_eq!(
-            decode_get_operation_response(version, &bare, now()).unwrap(),
+            decode_get_operation_response(version, OperationKind::Update, &bare, now()).unwrap(),
             GetOperationOutcome::NotModified {
                 etag: None,
                 retry_after: None
@@ -417,7 +418,8 @@ fn an_error_with_both_spellings_of_innererror_still_decodes() {
             .body(body.to_vec())
             .unwrap();
         let GetOperationOutcome::Operation(r) =
-            decode_get_operation_response(version, &response, now()).unwrap()
+            decode_get_operation_response(version, OperationKind::Update, &response, now())
+                .unwrap()
         else {
             panic!("expected the operation");
         };
@@ -454,8 +456,13 @@ fn etag_for_next_poll_skips_tags_that_cannot_be_sent() {
             response = response.header("etag", HeaderValue::from_bytes(value.as_bytes()).unwrap());
         }
         let response = response.body(body.into_bytes()).unwrap();
-        match decode_get_operation_response(ApiVersion::V2022_10_01, &response, SystemTime::now())
-            .unwrap()
+        match decode_get_operation_response(
+            ApiVersion::V2022_10_01,
+            OperationKind::Update,
+            &response,
+            SystemTime::now(),
+        )
+        .unwrap()
         {
             GetOperationOutcome::Operation(r) => r,
             GetOperationOutcome::NotModified { .. } => unreachable!(),

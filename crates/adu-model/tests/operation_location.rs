@@ -180,40 +180,100 @@ fn refusal_messages_are_bounded() {
 }
 
 #[test]
-fn api_version_of_locations() {
+fn location_info_reads_the_version_and_kind() {
+    use OperationKind::{Device, Update};
     let table = [
-        ("/deviceupdate/blue/v2/updates/operations/x", ApiVersion::V2),
+        (
+            "/deviceupdate/blue/v2/updates/operations/x",
+            (ApiVersion::V2, Update),
+        ),
         (
             "https://h/deviceupdate/blue/v2/updates/operations/x",
-            ApiVersion::V2,
+            (ApiVersion::V2, Update),
+        ),
+        // A legacy path is legacy whatever its query says.
+        (
+            "/deviceupdate/blue/v2/updates/operations/x?api-version=2",
+            (ApiVersion::V2, Update),
         ),
         (
             "/deviceUpdate/blue/updates/operations/x?api-version=2022-10-01",
-            ApiVersion::V2022_10_01,
+            (ApiVersion::V2022_10_01, Update),
         ),
         (
-            "/deviceupdate/blue/updates/operations/x?api-version=2",
-            ApiVersion::V2022_10_01,
+            "/deviceUpdate/blue/updates/operations/x?api-version=2026-06-01",
+            (ApiVersion::V2026_06_01, Update),
         ),
-        ("", ApiVersion::V2022_10_01),
+        (
+            "/deviceUpdate/blue/management/operations/x?api-version=2026-06-01",
+            (ApiVersion::V2026_06_01, Device),
+        ),
+        (
+            "https://h/deviceUpdate/blue/management/operations/x?top=1&api-version=2022-10-01",
+            (ApiVersion::V2022_10_01, Device),
+        ),
+        // The service's own locations have been seen with `deviceupdate` in lower case.
+        (
+            "/deviceupdate/blue/updates/operations/x?api-version=2022-10-01",
+            (ApiVersion::V2022_10_01, Update),
+        ),
         (
             " https://h/deviceupdate/blue/v2/updates/operations/x",
-            ApiVersion::V2,
+            (ApiVersion::V2, Update),
         ),
-        // A legacy-looking query is not a legacy path.
-        (
-            "https://h?q=/deviceupdate/blue/v2/x",
-            ApiVersion::V2022_10_01,
-        ),
-        // Found by the `api_version` fuzz target: a `://` inside a path is no scheme's,
-        // and `resolve_operation_location` polls a legacy path for both.
-        ("deviceupdate/blue/v2/x://[::1]:84/y", ApiVersion::V2),
-        ("/deviceupdate/blue/v2/x://h/y", ApiVersion::V2),
-        ("//h/deviceupdate/blue/v2/x://h2/y", ApiVersion::V2),
     ];
     for (location, want) in table {
-        assert_eq!(api_version_of_location(location), want, "{location}");
+        assert_eq!(location_info(location).unwrap(), want, "{location}");
     }
+}
+
+#[test]
+fn location_info_refuses_what_it_cannot_read_as_one_version() {
+    let unknown = [
+        "/deviceupdate/blue/updates/operations/x?api-version=2",
+        "/deviceUpdate/blue/updates/operations/x?api-version=2099-01-01",
+        // The legacy API names itself in its paths, never in the query.
+        "/deviceUpdate/blue/updates/operations/x?api-version=v2",
+    ];
+    for location in unknown {
+        let e = location_info(location).unwrap_err();
+        assert!(
+            matches!(&e, Error::UnknownApiVersion { version, .. } if location.ends_with(version.as_str())),
+            "{location}: {e:?}"
+        );
+        assert!(e.is_input_error());
+        assert!(e.to_string().contains("2026-06-01, 2022-10-01, v2"), "{e}");
+    }
+    let invalid = [
+        "",
+        "/deviceUpdate/blue/updates/operations/x",
+        // A legacy-looking query is not a legacy path.
+        "https://h?q=/deviceupdate/blue/v2/x",
+        "/deviceupdate/blue/v2/x",
+        // Found by the `api_version` fuzz target: a `://` inside a path is no scheme's.
+        "deviceupdate/blue/v2/x://[::1]:84/y",
+        "/deviceupdate/blue/v2/x://h/y",
+        "//h/deviceupdate/blue/v2/x://h2/y",
+        // Not one operation's path in the version named.
+        "/deviceUpdate/blue/updates/operations?api-version=2022-10-01",
+        "/deviceUpdate/blue/updates/operations/x/y?api-version=2022-10-01",
+        "/deviceUpdate/blue/other/operations/x?api-version=2022-10-01",
+        "/deviceupdate/blue/v2/management/operations/x",
+        "not a uri",
+    ];
+    for location in invalid {
+        let e = location_info(location).unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidOperationLocation { .. }),
+            "{location}: {e:?}"
+        );
+        assert!(e.is_input_error());
+    }
+    let secret =
+        location_info("https://me:hunter2@h/deviceUpdate/b/updates/operations/x?api-version=1")
+            .unwrap_err()
+            .to_string();
+    assert!(!secret.contains("hunter2"), "{secret}");
 }
 
 #[test]

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 use adu_model::http::{self, Request, Response};
 use adu_model::models::OperationStatus;
 use adu_model::{
-    decode_get_operation_response, ApiVersion, Error, GetOperationOutcome, OperationResponse,
-    PollAction, PollEvent, PollPolicy, Poller, WaitError,
+    decode_get_operation_response, ApiVersion, Error, GetOperationOutcome, OperationKind,
+    OperationResponse, PollAction, PollEvent, PollPolicy, Poller, WaitError,
 };
 use proptest::prelude::*;
 
@@ -76,6 +76,7 @@ fn drive(
                 match server(&request, run.sent.len() - 1) {
                     Ok(response) => match decode_get_operation_response(
                         ApiVersion::V2022_10_01,
+                        OperationKind::Update,
                         &response,
                         SystemTime::now(),
                     ) {
@@ -200,7 +201,13 @@ fn the_events_of_one_poll_come_in_order() {
 }
 
 fn outcome(response: Response<Vec<u8>>) -> GetOperationOutcome {
-    decode_get_operation_response(ApiVersion::V2022_10_01, &response, SystemTime::now()).unwrap()
+    decode_get_operation_response(
+        ApiVersion::V2022_10_01,
+        OperationKind::Update,
+        &response,
+        SystemTime::now(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -703,4 +710,36 @@ proptest! {
             Some(other) => prop_assert!(false, "{other:?}"),
         }
     }
+}
+
+#[test]
+fn a_device_management_operation_is_waited_for_the_same_way() {
+    // The poller never decodes: the driver decodes a device operation and hands it in.
+    let uri = "https://contoso.api.adu.microsoft.com/deviceUpdate/blue/management/operations/op1?api-version=2026-06-01";
+    let mut p = Poller::<String>::new(uri.parse().unwrap(), PollPolicy::default(), None);
+    let t0 = Instant::now();
+    let mut now = t0;
+    let mut answers = ["Running", "Succeeded"].into_iter();
+    let done = loop {
+        match p.next_action(now) {
+            PollAction::Send(request) => {
+                assert_eq!(request.uri(), uri);
+                let response = ok(answers.next().unwrap(), "\"d\"", Some(1));
+                let outcome = decode_get_operation_response(
+                    ApiVersion::V2026_06_01,
+                    OperationKind::Device,
+                    &response,
+                    SystemTime::now(),
+                )
+                .unwrap();
+                p.handle_outcome(outcome, now);
+            }
+            PollAction::SleepUntil(at) => now = at,
+            PollAction::Done(response) => break response,
+            PollAction::Failed(error) => panic!("{error}"),
+        }
+    };
+    assert!(matches!(done.operation, adu_model::AnyOperation::Device(_)));
+    assert_eq!(done.operation.status(), &OperationStatus::Succeeded);
+    assert_eq!(now - t0, S(1));
 }

@@ -427,7 +427,7 @@ proptest! {
         // An operation read through the typed decoder is the same value.
         let body = serde_json::to_vec(&op).unwrap();
         let resp = http::Response::builder().status(200).body(body).unwrap();
-        match decode_get_operation_response(ApiVersion::V2022_10_01, &resp, UNIX_EPOCH) {
+        match decode_get_operation_response(ApiVersion::V2022_10_01, OperationKind::Update, &resp, UNIX_EPOCH) {
             Ok(GetOperationOutcome::Operation(r)) => {
                 prop_assert_eq!(r.operation, AnyOperation::Current(op));
             }
@@ -440,7 +440,7 @@ proptest! {
         round_trip(&legacy);
         let body = serde_json::to_vec(&legacy).unwrap();
         let resp = http::Response::builder().status(200).body(body).unwrap();
-        match decode_get_operation_response(ApiVersion::V2, &resp, UNIX_EPOCH) {
+        match decode_get_operation_response(ApiVersion::V2, OperationKind::Update, &resp, UNIX_EPOCH) {
             Ok(GetOperationOutcome::Operation(r)) => {
                 prop_assert_eq!(r.operation, AnyOperation::Legacy(legacy));
             }
@@ -497,17 +497,21 @@ proptest! {
             prop_assert!(e.to_string().len() < 1000);
         }
         let (Ok(i), Ok(o)) = (i, o) else { return Ok(()) };
-        for version in [ApiVersion::V2022_10_01, ApiVersion::V2] {
-            let request = build_get_operation_request(&endpoint, &i, &o, version, None).unwrap();
+        for (version, kind) in ApiVersion::ALL.iter().flat_map(|v| [(*v, OperationKind::Update), (*v, OperationKind::Device)]) {
+            if !version.supports(kind) {
+                continue;
+            }
+            let request = build_get_operation_request(&endpoint, &i, &o, kind, version, None).unwrap();
             let uri = request.uri();
             prop_assert_eq!(uri.scheme_str(), Some("https"));
             prop_assert_eq!(uri.host(), Some("contoso.api.adu.microsoft.com"));
             prop_assert_eq!(uri.port_u16(), port.filter(|p| *p != 443));
             prop_assert!(!uri.to_string().contains('#'));
             let segments: Vec<&str> = uri.path().strip_prefix('/').unwrap().split('/').collect();
-            let expected: Vec<&str> = match version {
-                ApiVersion::V2022_10_01 => vec!["deviceUpdate", "*", "updates", "operations", "*"],
-                _ => vec!["deviceupdate", "*", "v2", "updates", "operations", "*"],
+            let expected: Vec<&str> = match (version.has_api_version_query(), kind) {
+                (true, OperationKind::Update) => vec!["deviceUpdate", "*", "updates", "operations", "*"],
+                (true, _) => vec!["deviceUpdate", "*", "management", "operations", "*"],
+                (false, _) => vec!["deviceupdate", "*", "v2", "updates", "operations", "*"],
             };
             prop_assert_eq!(segments.len(), expected.len(), "{}", uri);
             for (got, want) in segments.iter().zip(&expected) {
@@ -520,10 +524,12 @@ proptest! {
             let decode = |s: &str| percent_decode_str(s).decode_utf8().unwrap().into_owned();
             prop_assert_eq!(decode(segments[1]), instance.clone());
             prop_assert_eq!(decode(segments[segments.len() - 1]), operation.clone());
-            match version {
-                ApiVersion::V2022_10_01 => prop_assert_eq!(uri.query(), Some("api-version=2022-10-01")),
-                _ => prop_assert_eq!(uri.query(), None),
+            let query = format!("api-version={version}");
+            match version.has_api_version_query() {
+                true => prop_assert_eq!(uri.query(), Some(query.as_str())),
+                false => prop_assert_eq!(uri.query(), None),
             }
+            prop_assert_eq!(location_info(&uri.to_string()).unwrap(), (version, kind));
         }
     }
 
@@ -682,7 +688,7 @@ proptest! {
         let response = builder.body(body.clone()).unwrap();
         let version = if legacy { ApiVersion::V2 } else { ApiVersion::V2022_10_01 };
         let now = UNIX_EPOCH + Duration::from_secs(now);
-        match decode_get_operation_response(version, &response, now) {
+        match decode_get_operation_response(version, OperationKind::Update, &response, now) {
             Ok(GetOperationOutcome::Operation(_)) => prop_assert_eq!(status, 200),
             Ok(GetOperationOutcome::NotModified { .. }) => prop_assert_eq!(status, 304),
             Err(Error::Decode(d)) => {

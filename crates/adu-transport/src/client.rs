@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use adu_auth::TokenCredential;
 use adu_model::{
-    api_version_of_location, build_get_request, decide_retry, decode_get_operation_response,
-    operation_uri, resolve_operation_location, ApiVersion, ETag, Endpoint, GetOperationOutcome,
-    InstanceId, OperationId, OperationResponse, PollAction, PollEvent, PollPolicy, Poller,
+    build_get_request, decide_retry, decode_get_operation_response, location_info, operation_uri,
+    resolve_operation_location, ApiVersion, ETag, Endpoint, GetOperationOutcome, InstanceId,
+    OperationId, OperationKind, OperationResponse, PollAction, PollEvent, PollPolicy, Poller,
     RetryCause, RetryDecision, RetryPolicy, WaitError,
 };
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, USER_AGENT};
@@ -116,7 +116,8 @@ impl fmt::Debug for DeviceUpdateClientBuilder {
 }
 
 impl DeviceUpdateClientBuilder {
-    /// The API version (default [`ApiVersion::V2022_10_01`]; [`ApiVersion::V2`] is the legacy one).
+    /// The API version (default [`ApiVersion::default`], the newest; [`ApiVersion::V2`] is the
+    /// legacy one).
     pub fn api_version(mut self, version: ApiVersion) -> Self {
         self.api_version = version;
         self
@@ -319,17 +320,18 @@ impl WaitOptions {
 
 #[derive(Clone, Copy)]
 enum Target<'a> {
-    Operation(&'a OperationId),
+    Operation(&'a OperationId, OperationKind),
     Location(&'a str),
 }
 
 /// A [`Target`] resolved once per call or wait: the URI every try sends to (its origin
-/// checked when it was resolved), the label of the tries' spans, and the API version the
-/// answers are decoded as.
+/// checked when it was resolved), the label of the tries' spans, and the API version and
+/// kind the answers are decoded as.
 struct Resolved<'a> {
     uri: http::Uri,
     label: &'a str,
     version: ApiVersion,
+    kind: OperationKind,
 }
 
 impl DeviceUpdateClient {
@@ -377,14 +379,38 @@ impl DeviceUpdateClient {
         operation_id: &str,
         options: &GetOptions,
     ) -> Result<GetOperationOutcome, Error> {
+        self.get_status(operation_id, OperationKind::Update, options)
+            .await
+    }
+
+    /// Like [`Self::get_operation_status`], for a device-management operation (a device
+    /// import). The legacy API has none: [`Error::InvalidInput`] before anything is sent.
+    pub async fn get_device_operation_status(
+        &self,
+        operation_id: &str,
+        options: &GetOptions,
+    ) -> Result<GetOperationOutcome, Error> {
+        self.get_status(operation_id, OperationKind::Device, options)
+            .await
+    }
+
+    async fn get_status(
+        &self,
+        operation_id: &str,
+        kind: OperationKind,
+        options: &GetOptions,
+    ) -> Result<GetOperationOutcome, Error> {
         let id = OperationId::new(operation_id).map_err(Error::from_model)?;
-        self.get(Target::Operation(&id), options).await
+        self.get(Target::Operation(&id, kind), options).await
     }
 
     /// Like [`Self::get_operation_status`], for an `Operation-Location` header value (relative
     /// with its query string, or absolute on the configured endpoint). A location on any other
     /// host is refused with [`Error::ForeignHost`] before anything is sent. The API version
-    /// is taken from the location's path.
+    /// and the kind of operation are read from the location ([`adu_model::location_info`]): a
+    /// device-management location decodes as
+    /// [`AnyOperation::Device`](adu_model::AnyOperation::Device), and a version this
+    /// crate does not speak is refused.
     pub async fn get_operation_location(
         &self,
         location: &str,
@@ -436,7 +462,20 @@ impl DeviceUpdateClient {
         options: WaitOptions,
     ) -> Result<OperationResponse, Error> {
         let id = OperationId::new(operation_id).map_err(Error::from_model)?;
-        self.wait(Target::Operation(&id), options).await
+        self.wait(Target::Operation(&id, OperationKind::Update), options)
+            .await
+    }
+
+    /// Like [`Self::wait_for_operation`], for a device-management operation (a device
+    /// import). The legacy API has none: [`Error::InvalidInput`] before anything is sent.
+    pub async fn wait_for_device_operation(
+        &self,
+        operation_id: &str,
+        options: WaitOptions,
+    ) -> Result<OperationResponse, Error> {
+        let id = OperationId::new(operation_id).map_err(Error::from_model)?;
+        self.wait(Target::Operation(&id, OperationKind::Device), options)
+            .await
     }
 
     /// Like [`Self::wait_for_operation`], starting from an `Operation-Location` header value.
@@ -605,13 +644,14 @@ impl DeviceUpdateClient {
         if let Some(trace) = header_trace_id(response.headers()) {
             span.record("trace_id", trace);
         }
-        let version = target.version;
-        let decoded = match decode_get_operation_response(version, &response, SystemTime::now()) {
+        let (version, kind) = (target.version, target.kind);
+        let decode = |response: &http::Response<Vec<u8>>| {
+            decode_get_operation_response(version, kind, response, SystemTime::now())
+        };
+        let decoded = match decode(&response) {
             // An answer that repeats the token it was sent is decoded again without it, so no
             // error value carries the token.
-            Err(_) if scrub_token(response.body_mut(), &bearer) => {
-                decode_get_operation_response(version, &response, SystemTime::now())
-            }
+            Err(_) if scrub_token(response.body_mut(), &bearer) => decode(&response),
             decoded => decoded,
         };
         match decoded {
@@ -632,24 +672,28 @@ impl DeviceUpdateClient {
     /// the endpoint's origin (or would go over plain http to a host that is not loopback).
     fn resolve<'a>(&self, target: Target<'a>) -> Result<Resolved<'a>, Error> {
         let inner = &*self.inner;
-        let (uri, label, version) = match target {
-            Target::Operation(id) => (
-                operation_uri(&inner.endpoint, &inner.instance, id, inner.api_version),
+        let (uri, label) = match target {
+            Target::Operation(id, kind) => (
+                operation_uri(
+                    &inner.endpoint,
+                    &inner.instance,
+                    id,
+                    kind,
+                    inner.api_version,
+                ),
                 id.as_str(),
-                inner.api_version,
             ),
             Target::Location(location) => (
                 resolve_operation_location(&inner.endpoint, location),
                 location,
-                // Read from the resolved URI below: the path the request will really name.
-                inner.api_version,
             ),
         };
         let uri = uri.map_err(Error::from_model)?;
-        let version = match target {
-            // The whole URI: a path alone that starts with `//` would read as scheme-relative.
-            Target::Location(_) => api_version_of_location(&uri.to_string()),
-            Target::Operation(_) => version,
+        let (version, kind) = match target {
+            // Read from the resolved URI, the path the request will really name; the whole
+            // URI, since a path alone that starts with `//` would read as scheme-relative.
+            Target::Location(_) => location_info(&uri.to_string()).map_err(Error::from_model)?,
+            Target::Operation(_, kind) => (inner.api_version, kind),
         };
         // Checked once, before any token is attached: every try sends this same URI.
         check_target(&inner.endpoint, &uri)?;
@@ -657,6 +701,7 @@ impl DeviceUpdateClient {
             uri,
             label,
             version,
+            kind,
         })
     }
 

@@ -6,22 +6,27 @@
 //! too, so embedders can bring their own HTTP stack and tests can answer with canned responses.
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
+use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use tokio::sync::Semaphore;
 
-use crate::error::{TransportError, TransportErrorKind};
+use crate::error::{BoxError, TransportError, TransportErrorKind};
 
 /// A boxed, sendable future, as returned by [`HttpTransport::call`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -157,7 +162,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// timeout) for a free slot. Over HTTP/2 the requests share one connection per origin.
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 64;
 
-type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HyperClient = Client<HttpsConnector<Connector>, Full<Bytes>>;
 
 /// The default [`HttpTransport`]: hyper-util's pooled client over rustls (aws-lc-rs).
 ///
@@ -176,6 +181,11 @@ type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 ///   calls it) the earlier of that timeout and the caller's applies.
 /// - Bodies larger than the cap are refused with [`TransportErrorKind::BodyTooLarge`].
 /// - Redirects are never followed.
+/// - Proxies: `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` are honoured unless
+///   [`HyperTransportBuilder::proxy_from_env`] turns them off, or
+///   [`HyperTransportBuilder::proxy`] names a proxy instead. A proxied request goes through a
+///   CONNECT tunnel, so TLS stays end to end; loopback and link-local destinations are never
+///   proxied. API and token requests alike.
 ///
 /// Cloning is cheap and shares the connection pool.
 #[derive(Clone)]
@@ -214,6 +224,32 @@ pub struct HyperTransportBuilder {
     webpki_roots: bool,
     http2: bool,
     max_concurrent_requests: Option<usize>,
+    proxy: ProxyChoice,
+    /// Host names (lowercase) answered with these addresses instead of the system resolver's.
+    pinned: Vec<(String, IpAddr)>,
+}
+
+/// Where a transport's proxy settings come from.
+#[derive(Clone)]
+enum ProxyChoice {
+    None,
+    Env,
+    Explicit {
+        matcher: Arc<Matcher>,
+        /// The proxy's URL with any credentials hidden.
+        shown: String,
+    },
+}
+
+/// Shows where the settings come from, and an explicit proxy without its credentials.
+impl std::fmt::Debug for ProxyChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxyChoice::None => f.write_str("None"),
+            ProxyChoice::Env => f.write_str("Env"),
+            ProxyChoice::Explicit { shown, .. } => write!(f, "Explicit({shown})"),
+        }
+    }
 }
 
 impl Default for HyperTransportBuilder {
@@ -228,6 +264,8 @@ impl Default for HyperTransportBuilder {
             webpki_roots: cfg!(feature = "webpki-roots"),
             http2: false,
             max_concurrent_requests: Some(DEFAULT_MAX_CONCURRENT_REQUESTS),
+            proxy: ProxyChoice::Env,
+            pinned: Vec::new(),
         }
     }
 }
@@ -293,6 +331,98 @@ impl HyperTransportBuilder {
     /// are not counted.
     pub fn max_concurrent_requests(mut self, limit: Option<usize>) -> Self {
         self.max_concurrent_requests = limit.map(|n| n.max(1));
+        self
+    }
+
+    /// Whether to honour the proxy environment variables, as Azure's own tools do (default
+    /// on): `HTTPS_PROXY` for https destinations, `HTTP_PROXY` for plain http ones (`ALL_PROXY`
+    /// for either when unset), and `NO_PROXY` for the hosts reached directly (a comma-separated
+    /// list of host names, each matching itself and its subdomains, IP addresses, CIDR ranges,
+    /// or `*` for all), each in upper or lower case. They are read once, by
+    /// [`build`](Self::build). `true` also replaces a proxy set with [`proxy`](Self::proxy);
+    /// `false` turns proxies off.
+    ///
+    /// Whatever the settings, loopback (`localhost`, `127.0.0.0/8`, `::1`) and link-local
+    /// (`169.254.0.0/16`, `fe80::/10`, so the managed-identity endpoint IMDS) destinations are
+    /// never proxied: a proxy would reach its own machine, or no such address at all.
+    ///
+    /// A proxied request goes through an HTTP `CONNECT` tunnel, plain http ones too (there are
+    /// none in practice: this crate sends tokens over plain http only to loopback), so TLS
+    /// stays end to end and the proxy sees neither the token nor the request. Credentials in
+    /// the proxy URL (`http://user:password@proxy:3128`) are sent as `Proxy-Authorization:
+    /// Basic` and shown as `http://***@proxy:3128`. Only `http://` proxy URLs are supported;
+    /// a request whose proxy is `https://` or `socks5://` fails with
+    /// [`TransportErrorKind::InvalidConfiguration`]. A proxy that refuses the tunnel (407,
+    /// 403, 502...) or cannot be reached fails the request with
+    /// [`TransportErrorKind::Connect`], naming the proxy and what to check.
+    ///
+    /// ```
+    /// // Ignore HTTPS_PROXY and the others: always connect directly.
+    /// let builder = adu_transport::HyperTransport::builder().proxy_from_env(false);
+    /// assert!(format!("{builder:?}").contains("proxy: None"));
+    /// ```
+    pub fn proxy_from_env(mut self, enabled: bool) -> Self {
+        self.proxy = match enabled {
+            true => ProxyChoice::Env,
+            false => ProxyChoice::None,
+        };
+        self
+    }
+
+    /// Sends requests through the HTTP proxy at `url` (`http://host:port`, with
+    /// `user:password@` when the proxy asks for credentials, percent-encoded), except to the
+    /// hosts in `no_proxy` (written as `NO_PROXY` is, `""` for none), instead of following
+    /// the environment. Otherwise as [`proxy_from_env`](Self::proxy_from_env) describes:
+    /// loopback and link-local destinations are never proxied, and a later
+    /// `proxy_from_env` replaces this proxy.
+    ///
+    /// Fails with [`TransportErrorKind::InvalidConfiguration`] when `url` is not an `http://`
+    /// URL with a host.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), adu_transport::TransportError> {
+    /// let builder = adu_transport::HyperTransport::builder()
+    ///     .proxy("http://user:secret@proxy.contoso.com:3128", "contoso.com, 10.0.0.0/8")?;
+    /// assert!(format!("{builder:?}").contains("http://***@proxy.contoso.com:3128"));
+    /// assert!(!format!("{builder:?}").contains("secret"));
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy(mut self, url: &str, no_proxy: &str) -> Result<Self, TransportError> {
+        // The probe is on no list, so any proxy URL hyper-util can read intercepts it.
+        let probe = http::Uri::from_static("https://probe.invalid/");
+        let Some(intercept) = Matcher::builder()
+            .all(url)
+            .build()
+            .intercept(&probe)
+            .filter(|i| i.uri().scheme() == Some(&http::uri::Scheme::HTTP))
+        else {
+            // The URL is not shown: it may hold a password in a form that cannot be parsed.
+            return Err(TransportError::new(
+                TransportErrorKind::InvalidConfiguration,
+                "the proxy url is not an http:// url with a host; write it as \
+                 http://proxy:3128 or http://user:password@proxy:3128",
+            ));
+        };
+        self.proxy = ProxyChoice::Explicit {
+            matcher: Arc::new(Matcher::builder().all(url).no(no_proxy).build()),
+            shown: shown_proxy(&intercept),
+        };
+        Ok(self)
+    }
+
+    /// Connects to `host` at `addr` (and the URL's port) instead of asking the system
+    /// resolver, as curl's `--resolve` does; TLS still checks the certificate for `host`.
+    /// For reaching a private endpoint by its public name, and for tests. A proxied request
+    /// is resolved by its proxy, so this applies only to direct connections (and to the
+    /// proxy's own host name).
+    ///
+    /// ```
+    /// let builder = adu_transport::HyperTransport::builder()
+    ///     .resolve("contoso.api.adu.microsoft.com", [10, 1, 2, 3].into());
+    /// # let _ = builder;
+    /// ```
+    pub fn resolve(mut self, host: &str, addr: IpAddr) -> Self {
+        self.pinned.push((host.to_ascii_lowercase(), addr));
         self
     }
 
@@ -380,9 +510,27 @@ impl HyperTransportBuilder {
     pub fn build(self) -> Result<HyperTransport, TransportError> {
         let roots = self.root_store()?;
         let http2 = self.http2 && cfg!(feature = "http2");
+        let proxies = match &self.proxy {
+            ProxyChoice::None => None,
+            ProxyChoice::Env => Some(Arc::new(Matcher::from_env())),
+            ProxyChoice::Explicit { matcher, .. } => Some(matcher.clone()),
+        };
+        let mut tcp = HttpConnector::new_with_resolver(Resolver {
+            pinned: self.pinned.clone().into(),
+            system: GaiResolver::new(),
+        });
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(self.connect_timeout));
+        tcp.set_nodelay(true);
+        let connector = Connector { tcp, proxies };
         Ok(HyperTransport {
-            api: self.client(roots.clone(), http2, self.max_concurrent_requests)?,
-            token: self.client(roots, false, None)?,
+            api: self.client(
+                connector.clone(),
+                roots.clone(),
+                http2,
+                self.max_concurrent_requests,
+            )?,
+            token: self.client(connector, roots, false, None)?,
             timeout: self.timeout,
             max_body_bytes: self.max_body_bytes,
             in_flight: self
@@ -432,6 +580,7 @@ impl HyperTransportBuilder {
     /// idle connections per origin.
     fn client(
         &self,
+        tcp: Connector,
         roots: Arc<rustls::RootCertStore>,
         http2: bool,
         max_idle: Option<usize>,
@@ -449,10 +598,6 @@ impl HyperTransportBuilder {
             })?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let mut tcp = HttpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_connect_timeout(Some(self.connect_timeout));
-        tcp.set_nodelay(true);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http();
@@ -477,6 +622,193 @@ impl HyperTransportBuilder {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(connector))
+    }
+}
+
+/// The system resolver, with the names pinned by [`HyperTransportBuilder::resolve`] answered
+/// first.
+#[derive(Clone)]
+struct Resolver {
+    pinned: Arc<[(String, IpAddr)]>,
+    system: GaiResolver,
+}
+
+impl tower_service::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Self::Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.system.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        // Port 0: the connector puts the URL's port in.
+        let pinned: Vec<SocketAddr> = self
+            .pinned
+            .iter()
+            .filter(|(host, _)| host.eq_ignore_ascii_case(name.as_str()))
+            .map(|&(_, ip)| SocketAddr::new(ip, 0))
+            .collect();
+        if !pinned.is_empty() {
+            return Box::pin(std::future::ready(Ok(pinned.into_iter())));
+        }
+        let lookup = self.system.call(name);
+        Box::pin(async move { Ok(lookup.await?.collect::<Vec<_>>().into_iter()) })
+    }
+}
+
+/// Connects to a destination directly, or through an HTTP `CONNECT` tunnel at the proxy the
+/// settings give it; TLS, when the destination is https, then runs inside the tunnel.
+#[derive(Clone)]
+struct Connector {
+    tcp: HttpConnector<Resolver>,
+    proxies: Option<Arc<Matcher>>,
+}
+
+impl tower_service::Service<http::Uri> for Connector {
+    type Response = <HttpConnector<Resolver> as tower_service::Service<http::Uri>>::Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Self::Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.tcp.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, dst: http::Uri) -> Self::Future {
+        let proxy = self.proxies.as_deref().and_then(|p| proxy_for(p, &dst));
+        let Some(proxy) = proxy else {
+            let connecting = self.tcp.call(dst);
+            return Box::pin(async move { Ok(connecting.await?) });
+        };
+        let shown = shown_proxy(&proxy);
+        if proxy.uri().scheme() != Some(&http::uri::Scheme::HTTP) {
+            return Box::pin(std::future::ready(Err(ProxyError::Unsupported {
+                proxy: shown,
+            }
+            .into())));
+        }
+        // hyper-util's tunnel asks for port 443 when the destination names none, plain http
+        // included, so the scheme's default port is written out.
+        let host = dst.host().unwrap_or_default();
+        let port = dst.port_u16().unwrap_or(match dst.scheme() {
+            Some(scheme) if *scheme == http::uri::Scheme::HTTP => 80,
+            _ => 443,
+        });
+        let target = format!("{host}:{port}");
+        let mut tunnel = Tunnel::new(proxy.uri().clone(), self.tcp.clone());
+        if let Some(auth) = proxy.basic_auth() {
+            tunnel = tunnel.with_auth(auth.clone());
+        }
+        Box::pin(async move {
+            let uri = http::Uri::builder()
+                .scheme("http")
+                .authority(target.as_str())
+                .path_and_query("/")
+                .build()?;
+            std::future::poll_fn(|cx| tunnel.poll_ready(cx))
+                .await
+                .map_err(|e| ProxyError::new(shown.clone(), target.clone(), &e))?;
+            tunnel
+                .call(uri)
+                .await
+                .map_err(|e| ProxyError::new(shown, target, &e).into())
+        })
+    }
+}
+
+/// The proxy `proxies` give `dst`, unless `dst` is never proxied (see [`never_proxied`]).
+fn proxy_for(proxies: &Matcher, dst: &http::Uri) -> Option<Intercept> {
+    match dst.host() {
+        Some(host) if !never_proxied(host) => proxies.intercept(dst),
+        _ => None,
+    }
+}
+
+/// Whether `host` is loopback (`localhost`, `127.0.0.0/8`, `::1`) or link-local
+/// (`169.254.0.0/16`, `fe80::/10`), also as an IPv4-mapped IPv6 address or with a zone.
+/// Such destinations are never proxied: a proxy would reach its own machine, or no such
+/// address at all.
+fn never_proxied(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    // An IPv6 zone (`[fe80::1%25eth0]`, RFC 6874) is left out: std does not parse one.
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = ip.split_once('%').map_or(ip, |(ip, _zone)| ip);
+    match ip.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+        Ok(IpAddr::V4(v4)) => v4.is_loopback() || v4.is_link_local(),
+        Ok(IpAddr::V6(v6)) => v6.is_loopback() || v6.is_unicast_link_local(),
+        Err(_) => false,
+    }
+}
+
+/// The proxy's URL as errors and `Debug` show it: `http://***@proxy:3128` when it carries
+/// credentials, as `adu_model` shows URLs with user information. hyper-util has already
+/// taken the credentials out of the URL, so only the marker is added.
+fn shown_proxy(proxy: &Intercept) -> String {
+    let credentials = proxy.basic_auth().is_some() || proxy.raw_auth().is_some();
+    format!(
+        "{}://{}{}",
+        proxy.uri().scheme_str().unwrap_or("http"),
+        if credentials { "***@" } else { "" },
+        proxy.uri().authority().map_or("", |a| a.as_str()),
+    )
+}
+
+/// Why a request could not go through its proxy, with what to check.
+#[derive(Debug, thiserror::Error)]
+enum ProxyError {
+    /// The proxy answered the `CONNECT` with another status than 200 (407, 403, 502...), or
+    /// closed the connection instead.
+    #[error(
+        "the proxy {proxy} refused to open a tunnel to {target} ({detail}); check the user and \
+         password in the proxy url, that the proxy lets this host through, or list the host in \
+         NO_PROXY"
+    )]
+    Refused {
+        proxy: String,
+        target: String,
+        detail: String,
+    },
+    /// No connection to the proxy.
+    #[error(
+        "cannot reach the proxy {proxy} for {target} ({detail}); check the proxy settings \
+         (HTTPS_PROXY, HTTP_PROXY), or list the host in NO_PROXY"
+    )]
+    Unreachable {
+        proxy: String,
+        target: String,
+        detail: String,
+    },
+    /// A proxy URL of another scheme than http.
+    #[error(
+        "the proxy {proxy} is not an http:// url; only http proxies are supported, so set the \
+         proxy url to http://host:port"
+    )]
+    Unsupported { proxy: String },
+}
+
+impl ProxyError {
+    /// hyper-util's tunnel error, whose type it does not export: one with a cause failed to
+    /// reach the proxy, one without was refused by it.
+    fn new(proxy: String, target: String, error: &(dyn std::error::Error + 'static)) -> Self {
+        let detail = std::iter::successors(Some(error), |e| e.source())
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(": ");
+        match error.source() {
+            None => ProxyError::Refused {
+                proxy,
+                target,
+                detail,
+            },
+            Some(_) => ProxyError::Unreachable {
+                proxy,
+                target,
+                detail,
+            },
+        }
     }
 }
 
@@ -655,6 +987,18 @@ async fn read_capped(
 /// is anywhere in its chain, else [`TransportErrorKind::Connect`] if it happened while
 /// `connecting`, else [`TransportErrorKind::Connection`].
 fn classify_failure(error: hyper_util::client::legacy::Error, connecting: bool) -> TransportError {
+    let proxy = std::iter::successors(Some(&error as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
+    .find_map(|e| e.downcast_ref::<ProxyError>());
+    if let Some(proxy) = proxy {
+        // The proxy error says it all; the chain below it holds nothing more.
+        let kind = match proxy {
+            ProxyError::Unsupported { .. } => TransportErrorKind::InvalidConfiguration,
+            _ => TransportErrorKind::Connect,
+        };
+        return TransportError::new(kind, proxy.to_string());
+    }
     let (kind, message) = if chain_has_tls_error(&error) {
         (
             TransportErrorKind::Tls,
@@ -689,4 +1033,72 @@ fn chain_has_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
         current = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_and_link_local_hosts_are_never_proxied() {
+        for host in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.1.2.3",
+            "[::1]",
+            "169.254.169.254",
+            "[fe80::1]",
+            "[febf::1]",
+            "[::ffff:127.0.0.1]",
+            "[::ffff:169.254.169.254]",
+        ] {
+            assert!(never_proxied(host), "{host}");
+        }
+        for host in [
+            "contoso.api.adu.microsoft.com",
+            "login.microsoftonline.com",
+            "localhost.contoso.com",
+            "10.0.0.1",
+            "169.255.0.1",
+            "[fec0::1]",
+            "[2001:db8::1]",
+            "[::ffff:10.0.0.1]",
+        ] {
+            assert!(!never_proxied(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn a_proxy_is_shown_without_its_credentials() {
+        let probe = http::Uri::from_static("https://adu.test/");
+        for (url, shown) in [
+            ("http://user:pa55@proxy:3128", "http://***@proxy:3128"),
+            ("http://user@proxy:3128", "http://***@proxy:3128"),
+            ("http://proxy:3128", "http://proxy:3128"),
+            ("socks5://user:pa55@proxy:1080", "socks5://***@proxy:1080"),
+        ] {
+            let intercept = Matcher::builder().all(url).build().intercept(&probe);
+            assert_eq!(shown_proxy(&intercept.unwrap()), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn identity_endpoints_on_the_machine_are_never_proxied() {
+        let proxies = Matcher::builder().all("http://proxy:3128").no("").build();
+        for url in [
+            "http://169.254.169.254/metadata/identity/oauth2/token",
+            "http://localhost:42356/msi/token",
+            "http://127.0.0.1:40342/metadata/identity/oauth2/token",
+            "https://[fe80::1%25eth0]/",
+        ] {
+            let uri = url.parse::<http::Uri>().unwrap();
+            // The matcher alone would proxy them.
+            assert!(proxies.intercept(&uri).is_some(), "{url}");
+            assert!(proxy_for(&proxies, &uri).is_none(), "{url}");
+        }
+        let service = http::Uri::from_static("https://contoso.api.adu.microsoft.com/x");
+        let proxy = proxy_for(&proxies, &service).unwrap();
+        assert_eq!(proxy.uri(), "http://proxy:3128/");
+    }
 }

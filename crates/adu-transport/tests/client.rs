@@ -79,7 +79,7 @@ async fn current_api_200_with_every_header() {
     assert_eq!(seen.method, http::Method::GET);
     assert_eq!(
         seen.uri.path_and_query().unwrap().as_str(),
-        format!("/deviceUpdate/blue/updates/operations/{OP}?api-version=2022-10-01")
+        format!("/deviceUpdate/blue/updates/operations/{OP}?api-version=2026-06-01")
     );
     assert_eq!(seen.header("authorization"), Some("Bearer secret-token"));
     assert_eq!(
@@ -1063,7 +1063,7 @@ async fn a_custom_closure_transport_is_used_with_retries_and_headers() {
     assert_eq!(calls.len(), 2);
     assert_eq!(
         calls[1].uri().to_string(),
-        format!("https://contoso.api.adu.microsoft.com/deviceUpdate/blue/updates/operations/{OP}?api-version=2022-10-01")
+        format!("https://contoso.api.adu.microsoft.com/deviceUpdate/blue/updates/operations/{OP}?api-version=2026-06-01")
     );
     assert_eq!(calls[1].headers()["authorization"], "Bearer t");
     assert!(calls[1].headers()["authorization"].is_sensitive());

@@ -39,6 +39,43 @@ async fn waits_for_an_emulated_operation_over_http() {
 }
 
 #[tokio::test]
+async fn waits_for_an_emulated_device_operation_through_the_same_poller() {
+    let emulator = adu_emulator::start(Config::default()).await.unwrap();
+    let timings = Timings::new(Duration::from_millis(50), Duration::from_millis(100))
+        .with_retry_after(Duration::ZERO);
+    let id = emulator.add_operation(OperationSpec::succeeding().device().with_timings(timings));
+    let client = emulator_client(&emulator)
+        .hyper_transport(plain_http_transport())
+        .poll_policy(fast_polls())
+        .build()
+        .unwrap();
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let done = client
+        .wait_for_device_operation(
+            &id,
+            WaitOptions::default()
+                .with_timeout(Duration::from_secs(20))
+                .on_event(move |event| sink.lock().unwrap().push(event.clone())),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        done.operation,
+        adu_transport::AnyOperation::Device(_)
+    ));
+    assert_eq!(done.operation.status(), &OperationStatus::Succeeded);
+    let events = events.lock().unwrap();
+    let polls = events
+        .iter()
+        .filter(|e| matches!(e, PollEvent::Polling { .. }))
+        .count();
+    assert!(polls >= 2, "{events:?}");
+    assert!(matches!(events.last(), Some(PollEvent::StatusChanged(op)) if op.is_terminal()));
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
 async fn waits_for_an_emulated_operation_over_https() {
     let emulator = adu_emulator::start(Config::default().with_tls(true))
         .await

@@ -114,8 +114,14 @@ fn merge(name: &str, newer: (&str, &mut Schema), older: (&str, Schema)) -> Resul
     Ok(())
 }
 
+/// `s` without what makes no difference to the Rust types: prose, and a string's
+/// `format` other than `date-time` (2026-06-01 marks `nextLink` as a `uri`, 2022-10-01
+/// does not; both are a `String`).
 fn without_prose(s: &mut Schema) {
     s.description.clear();
+    if s.format.as_deref() != Some("date-time") {
+        s.format = None;
+    }
     s.properties.values_mut().for_each(without_prose);
     s.items.iter_mut().for_each(|i| without_prose(i));
 }
@@ -233,6 +239,10 @@ fn emit_struct(
         return Err(format!("`{name}`: required `{missing}` is not a property"));
     }
     let mut traits = vec!["Debug", "Clone", "PartialEq", "Eq"];
+    // With nothing required, `new` takes nothing, and `Default` makes the same value.
+    if def.required.is_empty() {
+        traits.push("Default");
+    }
     traits.extend(def.derive.iter().map(String::as_str));
     traits.extend(["Serialize", "Deserialize"]);
     // A property with a second spelling is read through a wire struct that keeps both

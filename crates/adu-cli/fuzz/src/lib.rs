@@ -14,7 +14,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use adu_model::{build_get_operation_request, ApiVersion, Endpoint, InstanceId, OperationId};
+use adu_model::{
+    build_get_operation_request, ApiVersion, Endpoint, InstanceId, OperationId, OperationKind,
+};
 
 /// `adu`'s own parsers of `--timeout`/`--interval` values: the command's
 /// source file itself (`adu` is a binary, with no library to depend on),
@@ -107,6 +109,7 @@ fn cli_endpoint(text: &str) {
         &endpoint,
         &instance,
         &operation,
+        OperationKind::Update,
         ApiVersion::V2022_10_01,
         None,
     )

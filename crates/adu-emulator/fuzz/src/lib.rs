@@ -310,6 +310,9 @@ pub fn scenario(data: &[u8]) {
     if let Some(seed) = json["seed"].as_u64() {
         assert_eq!(config.seed, Some(seed));
     }
+    let page_size = json["pageSize"].as_u64().map(|n| n as usize);
+    assert_eq!(config.page_size, page_size.unwrap_or(defaults.page_size));
+    assert!((1..=adu_emulator::MAX_PAGE_SIZE).contains(&config.page_size));
     let creds = &json["credentials"];
     for (key, got) in [
         ("tenant", &config.credentials.tenant),

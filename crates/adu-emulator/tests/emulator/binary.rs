@@ -87,6 +87,8 @@ async fn binary_over_plain_http_answers_then_is_killed() {
             "127.0.0.1",
             "--client-secret",
             "s3cret",
+            "--page-size",
+            "1",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -104,11 +106,24 @@ async fn binary_over_plain_http_answers_then_is_killed() {
         ("client_secret", "s3cret"),
         ("scope", "https://api.adu.microsoft.com/.default"),
     ];
-    assert_eq!(
-        post_form(addr, "/emulator/oauth2/v2.0/token", &form)
-            .await
-            .status,
-        200
+    let token = post_form(addr, "/emulator/oauth2/v2.0/token", &form).await;
+    assert_eq!(token.status, 200);
+    let auth = format!("Bearer {}", token.json()["access_token"].as_str().unwrap());
+    // `--page-size 1`: two device imports make two pages.
+    let import = "/deviceUpdate/blue/management/devices:import?api-version=2026-06-01";
+    for _ in 0..2 {
+        let req = request("POST", import, &[("authorization", &auth)], br#""Devices""#);
+        assert_eq!(send_req(addr, req).await.unwrap().status, 202);
+    }
+    let list = "/deviceUpdate/blue/management/operations?api-version=2026-06-01";
+    let page = get(addr, list, &auth["Bearer ".len()..]).await.json();
+    assert_eq!(page["value"].as_array().unwrap().len(), 1);
+    let next = page["nextLink"].as_str().unwrap();
+    assert!(
+        next.starts_with(&format!(
+            "http://{addr}/deviceUpdate/blue/management/operations?api-version=2026-06-01&"
+        )),
+        "{next}"
     );
     child.kill().unwrap();
     child.wait().unwrap();
@@ -141,6 +156,15 @@ fn binary_rejects_a_bad_scenario_with_a_clear_message() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot access"));
+
+    for size in ["0", "1001", "many"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_adu-emulator"))
+            .args(["--page-size", size])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--page-size {size}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--page-size"));
+    }
 
     // https with the certificate written nowhere.
     std::fs::write(&scenario, r#"{ "tls": true }"#).unwrap();

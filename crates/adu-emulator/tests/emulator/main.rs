@@ -5,6 +5,8 @@ mod auth;
 mod authorize;
 mod binary;
 mod common;
+mod device;
 mod faults;
+mod list;
 mod scenario;
 mod tls;

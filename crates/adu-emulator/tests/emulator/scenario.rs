@@ -150,6 +150,49 @@ fn bad_scenarios_say_what_and_where() {
     assert!(message(r#"{ "credentials": { "username": "u" } }"#).contains("go together"));
     assert!(message(r#"{ "credentials": { "tenant": "a/b" } }"#).contains("tenant"));
     assert!(message(r#"{ "defaultTimings": { "runningSecs": 1 } }"#).contains("unknown field"));
+    for size in ["0", "1001", "-1", "2.5"] {
+        let text = format!(r#"{{ "pageSize": {size} }}"#);
+        assert!(!message(&text).is_empty(), "{text}");
+    }
+    assert!(message(r#"{ "pageSize": 0 }"#).contains("between 1 and 1000"));
+    assert!(
+        message(r#"{ "operations": [ { "kind": "deployment" } ] }"#).contains("unknown variant")
+    );
+    let twice =
+        r#"{ "operations": [ { "id": "x", "kind": "device" }, { "id": "x", "kind": "device" } ] }"#;
+    assert!(message(twice).contains("appears twice"));
+}
+
+#[tokio::test]
+async fn a_scenario_sets_the_page_size_device_imports_and_device_operations() {
+    let text = r#"{
+      "pageSize": 1,
+      "deviceImports": { "outcome": "failed", "timings": { "notStartedMs": 0, "runningMs": 0 } },
+      "operations": [
+        { "id": "same", "timings": { "notStartedMs": 0, "runningMs": 0 } },
+        { "id": "same", "kind": "device", "outcome": "failed", "timings": { "notStartedMs": 0, "runningMs": 0 } },
+        { "id": "dev-2", "kind": "device" }
+      ]
+    }"#;
+    let config = Config::from_scenario_json(text).unwrap();
+    assert_eq!(config.page_size, 1);
+    assert_eq!(config.device_imports.outcome, Outcome::Failed);
+    assert_eq!(Config::default().page_size, adu_emulator::DEFAULT_PAGE_SIZE);
+    let emu = adu_emulator::start(config).await.unwrap();
+    let token = emu.issue_token();
+    // One id, two operations: an update one and a device one.
+    let update = get(emu.addr(), &current_path("same"), &token).await.json();
+    assert_eq!(update["status"], "Succeeded");
+    let device = "/deviceUpdate/blue/management/operations/same?api-version=2022-10-01";
+    let device = get(emu.addr(), device, &token).await.json();
+    assert_eq!(device["status"], "Failed");
+    // A page holds one operation.
+    let list = "/deviceUpdate/blue/management/operations?api-version=2022-10-01";
+    let page = get(emu.addr(), list, &token).await.json();
+    assert_eq!(page["value"].as_array().unwrap().len(), 1);
+    assert_eq!(page["value"][0]["operationId"], "same");
+    assert!(page["nextLink"].as_str().unwrap().contains("skipToken="));
+    emu.shutdown().await;
 }
 
 /// The error of reading the scenario file at `path`, with its source, as text.

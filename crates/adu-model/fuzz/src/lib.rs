@@ -8,8 +8,9 @@
 //! `cargo test`.
 //!
 //! Input layouts (so seeds can be written by hand):
-//! - `decode_response`: byte 0 picks the API version (bit 0: 0 = 2022-10-01,
-//!   1 = v2); bytes 1..3 are the status, big-endian (taken as is when in
+//! - `decode_response`: byte 0 picks the API version and kind (bit 0 set: v2;
+//!   else bit 1 set: device-management operations, bit 2 set: 2026-06-01 rather
+//!   than 2022-10-01); bytes 1..3 are the status, big-endian (taken as is when in
 //!   100..=999, else picked from a table); then header lines `name: value\n`,
 //!   an empty line, and the body. Input starting with `\n` after the status has
 //!   no headers; input with no empty line is all body.
@@ -30,10 +31,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adu_model::http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use adu_model::{
-    api_version_of_location, build_get_operation_request, build_get_request,
-    build_operation_location_request, decode_get_operation_response, decode_service_error,
-    parse_retry_after, parse_retry_after_value, resolve_operation_location, ApiVersion, ETag,
-    Endpoint, Error, GetOperationOutcome, InstanceId, OperationId, Timestamp, MAX_KEPT_BODY,
+    build_get_operation_request, build_get_request, build_operation_location_request,
+    decode_get_operation_response, decode_service_error, location_info, parse_retry_after,
+    parse_retry_after_value, resolve_operation_location, ApiVersion, ETag, Endpoint, Error,
+    GetOperationOutcome, InstanceId, OperationId, OperationKind, Timestamp, MAX_KEPT_BODY,
 };
 
 /// Statuses picked when the input's two status bytes are not a valid status.
@@ -93,35 +94,50 @@ fn trim(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
+/// The version and kind byte 0 of a decode target's input picks: bit 0 set is the legacy
+/// API (update operations); otherwise bit 1 picks device-management operations and bit 2
+/// 2026-06-01 over 2022-10-01.
+fn version_and_kind(byte: u8) -> (ApiVersion, OperationKind) {
+    if byte & 1 == 1 {
+        return (ApiVersion::V2, OperationKind::Update);
+    }
+    let version = match byte & 4 {
+        0 => ApiVersion::V2022_10_01,
+        _ => ApiVersion::V2026_06_01,
+    };
+    let kind = match byte & 2 {
+        0 => OperationKind::Update,
+        _ => OperationKind::Device,
+    };
+    (version, kind)
+}
+
 fn fixed_now() -> SystemTime {
     // 2023-03-14T16:40:00Z.
     UNIX_EPOCH + Duration::from_secs(1_678_812_000)
 }
 
-/// Decodes a whole response of either version; checks the outcome matches
+/// Decodes a whole response of any version and kind; checks the outcome matches
 /// the status, bodies are kept bounded, and a decoded operation survives a
 /// JSON round trip.
 pub fn decode_response(data: &[u8]) {
     let [v, hi, lo, rest @ ..] = data else {
         return;
     };
-    let version = if v & 1 == 0 {
-        ApiVersion::V2022_10_01
-    } else {
-        ApiVersion::V2
-    };
+    let (version, kind) = version_and_kind(*v);
     let status = status_from(*hi, *lo);
     let (block, body) = split_headers(rest);
     let mut response = Response::new(body.to_vec());
     *response.status_mut() = status;
     *response.headers_mut() = parse_headers(block);
-    match decode_get_operation_response(version, &response, fixed_now()) {
+    match decode_get_operation_response(version, kind, &response, fixed_now()) {
         Ok(GetOperationOutcome::Operation(r)) => {
             assert_eq!(status, StatusCode::OK);
             // What was decoded can be written out and read back unchanged.
             let json = serde_json::to_vec(&r.operation).expect("an operation serializes");
             let again = Response::new(json);
-            match decode_get_operation_response(version, &again, fixed_now()) {
+            assert_eq!(r.operation.kind(), kind);
+            match decode_get_operation_response(version, kind, &again, fixed_now()) {
                 Ok(GetOperationOutcome::Operation(back)) => assert_eq!(back.operation, r.operation),
                 other => panic!("a re-encoded operation did not decode: {other:?}"),
             }
@@ -349,50 +365,70 @@ pub fn ids(data: &[u8]) {
         text
     );
     let endpoint = Endpoint::parse("contoso.api.adu.microsoft.com").expect("a valid endpoint");
-    for version in [ApiVersion::V2022_10_01, ApiVersion::V2] {
+    for (version, kind) in versions_and_kinds() {
         let request =
-            build_get_operation_request(&endpoint, &instance, &operation_id, version, None)
+            build_get_operation_request(&endpoint, &instance, &operation_id, kind, version, None)
                 .unwrap_or_else(|e| panic!("{text:?} was accepted but cannot be sent: {e}"));
         let uri = request.uri();
         assert!(endpoint.same_origin(uri));
         // Nothing of the id leaks into the query.
-        let query = match version {
-            ApiVersion::V2022_10_01 => Some("api-version=2022-10-01"),
-            _ => None,
-        };
+        let query = format!("api-version={version}");
+        let query = version.has_api_version_query().then_some(query.as_str());
         assert_eq!(uri.query(), query, "{uri}");
         // The id is one segment: the segment count does not depend on it, and
         // the segment at its place decodes back to it.
         let segments: Vec<&str> = uri.path().split('/').collect();
-        let (expected, at) = match (version, operation) {
-            (ApiVersion::V2022_10_01, false) => (6, 2),
-            (ApiVersion::V2022_10_01, true) => (6, 5),
-            (_, false) => (7, 2),
-            (_, true) => (7, 6),
+        let (expected, at) = match (version.has_api_version_query(), operation) {
+            (true, false) => (6, 2),
+            (true, true) => (6, 5),
+            (false, false) => (7, 2),
+            (false, true) => (7, 6),
         };
         assert_eq!(segments.len(), expected, "{}", uri.path());
         let decoded = percent_encoding::percent_decode_str(segments[at]).decode_utf8();
         assert_eq!(decoded.as_deref(), Ok(text.as_str()), "{}", uri.path());
-        // The version a path names is the version it was built for.
+        // The version and kind a path names are those it was built for.
         let path_and_query = uri.path_and_query().unwrap().as_str();
+        let want = (version, kind);
         assert_eq!(
-            api_version_of_location(path_and_query),
-            version,
+            location_info(path_and_query).ok(),
+            Some(want),
             "{path_and_query}"
         );
-        assert_eq!(api_version_of_location(&uri.to_string()), version, "{uri}");
+        assert_eq!(location_info(&uri.to_string()).ok(), Some(want), "{uri}");
     }
 }
 
-/// Reads the API version of the input as an `Operation-Location`; checks it
-/// agrees with the version of the path that resolving it produces (the URI
-/// that is actually polled), and with the version of requests built for the
-/// input as an instance name.
+/// Every version with every kind of operation it has.
+fn versions_and_kinds() -> impl Iterator<Item = (ApiVersion, OperationKind)> {
+    let kinds = [OperationKind::Update, OperationKind::Device];
+    let all = ApiVersion::ALL
+        .iter()
+        .flat_map(move |v| kinds.map(|k| (*v, k)));
+    all.filter(|(v, k)| v.supports(*k))
+}
+
+/// Reads the input as an `Operation-Location` with `location_info`; checks it agrees with
+/// the reading of the URI that resolving it produces (the URI that is actually polled),
+/// that a refusal is a location error, and that requests built for the input as an
+/// instance name read back as the version and kind they were built for.
 pub fn api_version(data: &[u8]) {
     let Ok(location) = std::str::from_utf8(data) else {
         return;
     };
-    let version = api_version_of_location(location);
+    let info = location_info(location);
+    if let Err(e) = &info {
+        assert!(
+            matches!(
+                e,
+                Error::InvalidOperationLocation { .. } | Error::UnknownApiVersion { .. }
+            ),
+            "{e:?}"
+        );
+        assert!(e.is_input_error());
+        let _ = e.to_string();
+    }
+    let info = info.ok();
     for endpoint in [
         "contoso.api.adu.microsoft.com",
         "http://127.0.0.1:8080",
@@ -400,13 +436,14 @@ pub fn api_version(data: &[u8]) {
     ] {
         let endpoint = Endpoint::parse(endpoint).expect("a valid fixed endpoint");
         if let Ok(uri) = resolve_operation_location(&endpoint, location) {
-            assert_eq!(version, api_version_of_location(&uri.to_string()), "{uri}");
+            assert_eq!(info, location_info(&uri.to_string()).ok(), "{uri}");
             // A bare path that starts with `//` reads as scheme-relative (its first
             // segment as a host), so only the whole URI says which version it is.
+            let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
             if !uri.path().starts_with("//") {
                 assert_eq!(
-                    version,
-                    api_version_of_location(uri.path()),
+                    info,
+                    location_info(path_and_query).ok(),
                     "{location:?} resolved to {uri}"
                 );
             }
@@ -415,10 +452,12 @@ pub fn api_version(data: &[u8]) {
     if let Ok(instance) = InstanceId::new(location) {
         let endpoint = Endpoint::parse("contoso.api.adu.microsoft.com").expect("a valid endpoint");
         let operation = OperationId::new("op-1").expect("a valid operation id");
-        for want in [ApiVersion::V2022_10_01, ApiVersion::V2] {
-            let request = build_get_operation_request(&endpoint, &instance, &operation, want, None)
-                .expect("valid ids build a request");
-            assert_eq!(api_version_of_location(request.uri().path()), want);
+        for want in versions_and_kinds() {
+            let request =
+                build_get_operation_request(&endpoint, &instance, &operation, want.1, want.0, None)
+                    .expect("valid ids build a request");
+            let path_and_query = request.uri().path_and_query().unwrap().as_str();
+            assert_eq!(location_info(path_and_query).ok(), Some(want));
         }
     }
 }

@@ -298,6 +298,97 @@ impl UpdateOperation {
     }
 }
 
+/// A page of update operations, with the link to the next page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct UpdateOperationsList {
+    /// The operations on this page.
+    pub value: Vec<UpdateOperation>,
+    /// Where the next page is (absolute, or relative to the endpoint); absent or empty on
+    /// the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_link: Option<String>,
+}
+
+impl UpdateOperationsList {
+    /// Creates a value from its required properties; optional ones start as `None`.
+    pub fn new(value: Vec<UpdateOperation>) -> Self {
+        Self {
+            value,
+            next_link: None,
+        }
+    }
+}
+
+/// State of a long-running device-management operation (a device import): an update
+/// operation without `update` and `resourceLocation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct DeviceOperation {
+    /// Identifier of the operation.
+    pub operation_id: String,
+    /// Where the operation stands.
+    pub status: OperationStatus,
+    /// Why the operation failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Box<Error>>,
+    /// Correlation id to quote to Microsoft support.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// When the operation's state last changed (UTC).
+    pub last_action_date_time: Timestamp,
+    /// When the operation was created (UTC).
+    pub created_date_time: Timestamp,
+    /// Entity tag of this state of the operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<ETag>,
+}
+
+impl DeviceOperation {
+    /// Creates a value from its required properties; optional ones start as `None`.
+    pub fn new(
+        operation_id: impl Into<String>,
+        status: OperationStatus,
+        last_action_date_time: Timestamp,
+        created_date_time: Timestamp,
+    ) -> Self {
+        Self {
+            operation_id: operation_id.into(),
+            status,
+            error: None,
+            trace_id: None,
+            last_action_date_time,
+            created_date_time,
+            etag: None,
+        }
+    }
+}
+
+/// A page of device-management operations, with the link to the next page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct DeviceOperationsList {
+    /// The operations on this page.
+    pub value: Vec<DeviceOperation>,
+    /// Where the next page is (absolute, or relative to the endpoint); absent or empty on
+    /// the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_link: Option<String>,
+}
+
+impl DeviceOperationsList {
+    /// Creates a value from its required properties; optional ones start as `None`.
+    pub fn new(value: Vec<DeviceOperation>) -> Self {
+        Self {
+            value,
+            next_link: None,
+        }
+    }
+}
+
 /// State of a long-running update operation, as the legacy (2020-09-01) API reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -347,6 +438,30 @@ impl Operation {
             last_action_date_time,
             created_date_time,
             etag: None,
+        }
+    }
+}
+
+/// A page of update operations, with the link to the next page.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct PageableListOfOperations {
+    /// The operations on this page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Vec<Operation>>,
+    /// Where the next page is (absolute, or relative to the endpoint); absent or empty on
+    /// the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_link: Option<String>,
+}
+
+impl PageableListOfOperations {
+    /// Creates a value from its required properties; optional ones start as `None`.
+    pub fn new() -> Self {
+        Self {
+            value: None,
+            next_link: None,
         }
     }
 }
