@@ -174,10 +174,7 @@ pub fn render_live(state: &ProgressState, now: Instant) -> String {
         format!("retrying after {problem}")
     } else {
         match (state.next_poll_at, &state.status) {
-            (Some(at), _) => format!(
-                "next poll in {}",
-                human_duration(at.saturating_duration_since(now))
-            ),
+            (Some(at), _) => format!("next poll in {}", human_duration(until(at, now))),
             (None, None) => "starting".to_owned(),
             (None, Some(status)) if status.is_terminal() => "finishing".to_owned(),
             (None, Some(_)) => "no poll before the deadline".to_owned(),
@@ -190,6 +187,14 @@ pub fn render_live(state: &ProgressState, now: Instant) -> String {
     );
     // The status and the problem are the service's text.
     crate::output::plain(&line).into_owned()
+}
+
+/// The time left until `at`, rounded up to the millisecond: a poll planned 1 s after an
+/// answer shows as `1.0s` a few microseconds later, not `999ms`.
+fn until(at: Instant, now: Instant) -> Duration {
+    let left = at.saturating_duration_since(now);
+    let ms = left.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
 /// `1 poll`, `3 polls`.
@@ -207,10 +212,7 @@ pub fn render_status_line(state: &ProgressState, now: Instant) -> String {
     let status = state.status.as_ref();
     let tail = match (status, state.next_poll_at) {
         (Some(s), _) if s.is_terminal() => format!(" after {}", polls(state.polls)),
-        (Some(_), Some(at)) => format!(
-            "; next poll in {}",
-            human_duration(at.saturating_duration_since(now))
-        ),
+        (Some(_), Some(at)) => format!("; next poll in {}", human_duration(until(at, now))),
         _ => String::new(),
     };
     let status = status.map(OperationStatus::as_str).unwrap_or("?");
@@ -544,6 +546,14 @@ mod tests {
             written.iter().all(|l| l.chars().count() <= 24),
             "{written:?}"
         );
+    }
+
+    #[test]
+    fn the_time_left_is_rounded_up_to_the_millisecond() {
+        let t0 = Instant::now();
+        let at = t0 + Duration::from_secs(1);
+        assert_eq!(until(at, t0 + Duration::from_micros(20)), MS(1000));
+        assert_eq!(until(at, at + MS(5)), Duration::ZERO);
     }
 
     #[test]
