@@ -1307,3 +1307,49 @@ async fn on_event_sees_every_poll_and_the_failures_the_wait_rides_out() {
 fn uuid_like(id: &str) -> bool {
     id.len() == 36 && id.chars().filter(|c| *c == '-').count() == 4
 }
+
+#[tokio::test]
+async fn the_deadline_ends_a_wait_whose_poll_is_still_in_flight() {
+    // The first poll reads Running; the second is never answered, and the try's own timeout
+    // (a minute) is far away: the wait's deadline ends it, with the last operation.
+    let running = current_body(OP, "Running", "e1");
+    let (addr, _) = raw_server(move |mut stream| {
+        let running = running.clone();
+        async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = read_head(&mut stream).await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                running.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(running.as_bytes()).await;
+            never_answer(stream).await;
+        }
+    })
+    .await;
+    let client = DeviceUpdateClient::builder(
+        format!("http://{addr}"),
+        "blue",
+        Arc::new(StaticTokenCredential::from_secret("t")),
+    )
+    .hyper_transport(plain_http_transport())
+    .per_try_timeout(Duration::from_secs(60))
+    .poll_policy(fast_polls())
+    .build()
+    .unwrap();
+    let error = client
+        .wait_for_operation(
+            OP,
+            WaitOptions::default().with_timeout(Duration::from_secs(2)),
+        )
+        .await
+        .unwrap_err();
+    match error {
+        Error::DeadlineExceeded {
+            last: Some(last),
+            cause: None,
+        } => assert_eq!(last.status(), &OperationStatus::Running),
+        other => panic!("{other:?}"),
+    }
+}
