@@ -65,7 +65,7 @@ async fn waits_for_an_emulated_device_operation_through_the_same_poller() {
         adu_transport::AnyOperation::Device(_)
     ));
     assert_eq!(done.operation.status(), &OperationStatus::Succeeded);
-    let events = events.lock().unwrap();
+    let events = events.lock().unwrap().clone();
     let polls = events
         .iter()
         .filter(|e| matches!(e, PollEvent::Polling { .. }))
