@@ -21,6 +21,9 @@
 //!   token requests share its TLS, timeouts and body cap (over HTTP/1.1). Each try goes
 //!   through [`HttpTransport::call_with_timeout`], which puts a timer around a transport
 //!   without a deadline of its own; [`HyperTransport`] applies the earlier of the two.
+//! - [`HyperTransport`] honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (see
+//!   [`HyperTransportBuilder::proxy_from_env`]): a proxied request goes through a `CONNECT`
+//!   tunnel, so TLS stays end to end; loopback and link-local destinations are never proxied.
 //!
 //! # Example
 //!
