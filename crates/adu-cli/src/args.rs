@@ -2,12 +2,13 @@
 //! option values (durations, API versions). Parsing never panics: a bad value is a usage
 //! error (exit code 2) reported by clap.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use adu_model::ApiVersion;
+use adu_model::{ApiVersion, OperationKind};
+use clap::builder::{PossibleValue, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -58,7 +59,7 @@ pub struct GlobalArgs {
         env = "ADU_API_VERSION",
         value_name = "VERSION",
         default_value_t = ApiVersion::default(),
-        value_parser = parse_api_version
+        value_parser = ApiVersionParser
     )]
     pub api_version: ApiVersion,
 
@@ -128,6 +129,8 @@ pub enum OperationCommand {
         /// exits 0).
         #[arg(long)]
         exit_status: bool,
+        #[command(flatten)]
+        kind: KindArg,
     },
     /// Poll an operation until it has Succeeded or Failed.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -144,7 +147,36 @@ pub enum OperationCommand {
         /// up to this interval if longer) [default: 5s, or the service's Retry-After].
         #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
         interval: Option<Duration>,
+        #[command(flatten)]
+        kind: KindArg,
     },
+}
+
+/// `--kind`, on every `adu operation` command.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct KindArg {
+    /// Which operations: `update` (imports and deletions of updates) or `device`
+    /// (device-management operations, such as device imports; not in the legacy API `v2`).
+    #[arg(long, value_enum, default_value_t = Kind::Update)]
+    pub kind: Kind,
+}
+
+/// The kinds of operation, as `--kind` spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// Update operations: imports and deletions of updates.
+    Update,
+    /// Device-management operations: device imports.
+    Device,
+}
+
+impl From<Kind> for OperationKind {
+    fn from(kind: Kind) -> Self {
+        match kind {
+            Kind::Update => OperationKind::Update,
+            Kind::Device => OperationKind::Device,
+        }
+    }
 }
 
 /// The interactive flows `adu login` offers.
@@ -357,9 +389,37 @@ pub fn parse_timeout(value: &str) -> Result<Duration, String> {
     Ok(timeout)
 }
 
-/// Parses an API version by its name (`2022-10-01`, `v2`) or upstream name (`2020-09-01`).
+/// Parses a version of [`ApiVersion::ALL`] by its name (`2026-06-01`, `v2`) or upstream name
+/// (`2020-09-01`); the error names the accepted ones.
 pub fn parse_api_version(value: &str) -> Result<ApiVersion, String> {
     value.parse::<ApiVersion>().map_err(|e| e.to_string())
+}
+
+/// `--api-version`'s parser: [`parse_api_version`], with [`ApiVersion::ALL`] as the possible
+/// values that help and shell completion show.
+// `PossibleValuesParser` would refuse the upstream names `FromStr` accepts.
+#[derive(Debug, Clone, Copy)]
+struct ApiVersionParser;
+
+impl TypedValueParser for ApiVersionParser {
+    type Value = ApiVersion;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<ApiVersion, clap::Error> {
+        parse_api_version.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            ApiVersion::ALL
+                .iter()
+                .map(|v| PossibleValue::new(v.as_str())),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -390,9 +450,23 @@ mod tests {
 
     #[test]
     fn api_versions() {
+        assert_eq!(parse_api_version("2026-06-01"), Ok(ApiVersion::V2026_06_01));
         assert_eq!(parse_api_version("2022-10-01"), Ok(ApiVersion::V2022_10_01));
         assert_eq!(parse_api_version("v2"), Ok(ApiVersion::V2));
-        assert!(parse_api_version("2021-01-01").is_err());
+        assert_eq!(parse_api_version("2020-09-01"), Ok(ApiVersion::V2));
+        let error = parse_api_version("2021-01-01").unwrap_err();
+        for accepted in ApiVersion::ALL {
+            assert!(error.contains(accepted.as_str()), "{error}");
+        }
+        let default = Cli::try_parse_from(["adu", "operation", "show", "op1"]).unwrap();
+        assert_eq!(default.global.api_version, ApiVersion::default());
+        let Err(ParseError::Clap(e)) =
+            parse(["adu", "operation", "show", "op1", "--api-version", "v3"])
+        else {
+            panic!("v3 parsed")
+        };
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("2026-06-01, 2022-10-01, v2"), "{e}");
     }
 
     #[test]

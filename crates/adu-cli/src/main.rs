@@ -60,12 +60,14 @@ async fn run(cli: &Cli) -> Result<Exit, Failure> {
             OperationCommand::Show {
                 operation_id,
                 exit_status,
-            } => operation::show(global, operation_id, *exit_status).await,
+                kind,
+            } => operation::show(global, kind.kind.into(), operation_id, *exit_status).await,
             OperationCommand::Wait {
                 operation_id,
                 timeout,
                 interval,
-            } => operation::wait(global, operation_id, *timeout, *interval).await,
+                kind,
+            } => operation::wait(global, kind.kind.into(), operation_id, *timeout, *interval).await,
         },
         Command::Login(args) => login::run(global, args).await,
         Command::Demo(args) => demo::run(global, args).await,
