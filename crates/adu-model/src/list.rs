@@ -60,6 +60,9 @@ impl std::fmt::Display for OperationFilter {
 ///     .with_filter(OperationFilter::Statuses(vec![OperationStatus::Running]))
 ///     .with_top(10);
 /// assert_eq!(options.top, Some(10));
+/// assert_eq!(options, ListOptions::default().with_statuses([OperationStatus::Running]).with_top(10));
+/// let raw = ListOptions::default().with_raw_filter("status eq 'Running'");
+/// assert_eq!(raw.filter, Some(OperationFilter::Raw("status eq 'Running'".into())));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -75,6 +78,16 @@ impl ListOptions {
     pub fn with_filter(mut self, filter: OperationFilter) -> Self {
         self.filter = Some(filter);
         self
+    }
+
+    /// Sets a status filter: operations in any of `statuses`.
+    pub fn with_statuses(self, statuses: impl IntoIterator<Item = OperationStatus>) -> Self {
+        self.with_filter(OperationFilter::Statuses(statuses.into_iter().collect()))
+    }
+
+    /// Sets a filter expression sent as it is.
+    pub fn with_raw_filter(self, filter: impl Into<String>) -> Self {
+        self.with_filter(OperationFilter::Raw(filter.into()))
     }
 
     /// Sets the limit on the number of operations.
