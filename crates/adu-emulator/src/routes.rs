@@ -135,6 +135,8 @@ pub(crate) fn set_header(resp: &mut Response<Bytes>, name: HeaderName, value: &s
 enum Route<'r> {
     Token,
     Authorize,
+    AppServiceIdentity,
+    ImdsIdentity,
     Legacy(&'r str),
     LegacyList,
     Current(OperationKind, &'r str),
@@ -173,6 +175,13 @@ pub(crate) fn route(
         }
         [tenant, o, v, a] if is(o, "oauth2") && is(v, "v2.0") && is(a, "authorize") => {
             (*tenant, Route::Authorize)
+        }
+        // App Service's IDENTITY_ENDPOINT may end with a slash.
+        [m, t] | [m, t, ""] if is(m, "msi") && is(t, "token") => ("", Route::AppServiceIdentity),
+        [m, i, o, t]
+            if is(m, "metadata") && is(i, "identity") && is(o, "oauth2") && is(t, "token") =>
+        {
+            ("", Route::ImdsIdentity)
         }
         [d, instance, rest @ ..] if is(d, "deviceupdate") => match rest {
             [v2, u, o, op] if is(v2, "v2") && is(u, "updates") && is(o, "operations") => {
@@ -231,6 +240,14 @@ pub(crate) fn route(
         Route::Authorize => {
             state.count(|s| &mut s.authorize_requests);
             return crate::authorize::authorize_endpoint(state, base_url, first, query, now);
+        }
+        Route::AppServiceIdentity => {
+            state.count(|s| &mut s.identity_requests);
+            return crate::identity::app_service(state, req.headers(), query, now);
+        }
+        Route::ImdsIdentity => {
+            state.count(|s| &mut s.identity_requests);
+            return crate::identity::imds(state, req.headers(), query, now);
         }
         Route::Legacy(_) | Route::Current(..) => state.count(|s| &mut s.status_requests),
         Route::LegacyList | Route::List(_) => state.count(|s| &mut s.list_requests),
@@ -319,7 +336,9 @@ pub(crate) fn route(
         Route::DeviceImport => import_devices(state, req, &instance, &api_version, now),
         Route::Update(p, n, v) => get_update(state, p, n, v, now),
         // Answered before the API's checks.
-        Route::Token | Route::Authorize => not_found(),
+        Route::Token | Route::Authorize | Route::AppServiceIdentity | Route::ImdsIdentity => {
+            not_found()
+        }
     }
 }
 

@@ -212,6 +212,8 @@ pub struct Stats {
     pub authorize_requests: u64,
     /// Authorization codes issued.
     pub codes_issued: u64,
+    /// Requests to the managed-identity endpoints (App Service's and the metadata service's).
+    pub identity_requests: u64,
     /// Access tokens issued (by the endpoint or
     /// [`RunningEmulator::issue_token`](crate::RunningEmulator::issue_token)).
     pub tokens_issued: u64,

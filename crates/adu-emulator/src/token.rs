@@ -1,6 +1,6 @@
 //! The token endpoint, in the shape of the Microsoft identity platform's
-//! v2.0 endpoint (`/{tenant}/oauth2/v2.0/token`): client credentials,
-//! password, authorization code (with PKCE) and refresh grants, and
+//! v2.0 endpoint (`/{tenant}/oauth2/v2.0/token`): client credentials (with a secret or a
+//! client assertion), password, authorization code (with PKCE) and refresh grants, and
 //! AADSTS-style errors.
 
 use std::time::SystemTime;
@@ -97,7 +97,7 @@ pub(crate) fn token_endpoint(
     body: &[u8],
     now: SystemTime,
 ) -> Response<Bytes> {
-    let (status, body) = match grant(state, tenant, body, now) {
+    let (status, body) = match grant(state, base_url, tenant, body, now) {
         Ok(token) => (StatusCode::OK, token),
         Err(Refusal(status, error, code, description)) => {
             let (text, mut body) = aadsts(code, &description, now);
@@ -116,7 +116,13 @@ pub(crate) fn token_endpoint(
 }
 
 /// Checks a token request and issues the token.
-fn grant(state: &State, tenant: &str, body: &[u8], now: SystemTime) -> Result<Value, Refusal> {
+fn grant(
+    state: &State,
+    base_url: &str,
+    tenant: &str,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<Value, Refusal> {
     let creds = &state.config.credentials;
     let body = String::from_utf8_lossy(body);
     let form = parse_pairs(&body);
@@ -133,22 +139,49 @@ fn grant(state: &State, tenant: &str, body: &[u8], now: SystemTime) -> Result<Va
     }
     let grant = need("grant_type")?;
     let client_id = need("client_id")?;
-    if client_id != creds.client_id {
+    let config = &state.config;
+    let known = client_id == creds.client_id
+        || config
+            .client_certificates
+            .iter()
+            .any(|c| c.client_id == client_id)
+        || config
+            .federated_issuers
+            .iter()
+            .any(|f| f.client_id == client_id);
+    if !known {
         return Err(Refusal::unknown_client(client_id, &creds.tenant));
     }
-    // A public client (password and refresh grants) may omit the secret;
-    // one that sends it must send the right one.
+    // A confidential client proves itself with a secret or an assertion (RFC 7521 §4.2); a
+    // public client (password and refresh grants) may omit both, but one that sends a secret
+    // must send the right one.
     let secret = get("client_secret");
-    if secret.is_some_and(|s| !same_secret(s, &creds.client_secret)) {
-        return Err(Refusal(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'.")));
-    }
+    let assertion_type = get("client_assertion_type");
+    let authenticated = if assertion_type.is_some() || get("client_assertion").is_some() {
+        if secret.is_some() {
+            return Err(Refusal::bad("invalid_request", 9002313, "Invalid request. Request is malformed or invalid: send client_secret or client_assertion, not both."));
+        }
+        if assertion_type != Some(crate::assertion::JWT_BEARER) {
+            return Err(Refusal::bad("invalid_request", 9002313, format!("Invalid request. The provided value for the input parameter 'client_assertion_type' is not valid. Expected '{}'.", crate::assertion::JWT_BEARER)));
+        }
+        let assertion = need("client_assertion")?;
+        crate::assertion::check(config, base_url, client_id, assertion, now)?;
+        true
+    } else if let Some(secret) = secret {
+        if client_id != creds.client_id || !same_secret(secret, &creds.client_secret) {
+            return Err(Refusal(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'.")));
+        }
+        true
+    } else {
+        false
+    };
     let scope = get("scope");
 
     // The scope the token is for: the request's, or the one the code was issued for.
     let mut granted_scope = scope.map(str::to_owned);
     let with_refresh = match grant {
         "client_credentials" => {
-            if secret.is_none() {
+            if !authenticated {
                 return Err(Refusal(StatusCode::UNAUTHORIZED, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".to_owned()));
             }
             let scope = need("scope")?;

@@ -158,6 +158,11 @@ fn reference_grant(form: &[(String, String)], tenant: &str, with_user: bool) -> 
     if get("client_id")? != CLIENT_ID {
         return None;
     }
+    // The harness registers no certificate nor federated issuer, so every client assertion
+    // is refused, even one sent beside the right secret.
+    if get("client_assertion").is_some() || get("client_assertion_type").is_some() {
+        return None;
+    }
     let secret = get("client_secret");
     if secret.is_some_and(|s| s != CLIENT_SECRET) {
         return None;
@@ -259,6 +264,7 @@ pub fn scenario(data: &[u8]) {
             ["clientSecret", "password"]
                 .iter()
                 .filter_map(|k| json["credentials"][k].as_str())
+                .chain(json["managedIdentity"]["identityHeader"].as_str())
         })
         // Short ones may show by chance (as part of another value).
         .filter(|s| s.len() >= 12)
@@ -323,6 +329,10 @@ pub fn scenario(data: &[u8]) {
             assert_eq!(got, want, "{key}");
         }
     }
+    if let Some(header) = json["managedIdentity"]["identityHeader"].as_str() {
+        assert_eq!(config.managed_identity.identity_header, header);
+    }
+    assert!(!config.managed_identity.identity_header.is_empty());
     let debug = format!("{config:?}");
     for secret in &secrets {
         assert!(
