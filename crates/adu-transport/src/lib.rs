@@ -8,6 +8,10 @@
 //!   [`wait_for_operation`](DeviceUpdateClient::wait_for_operation) (polls until Succeeded or
 //!   Failed, honouring Retry-After, with a deadline and drop-safe cancellation), also from an
 //!   `Operation-Location` header value.
+//! - [`list_operations`](DeviceUpdateClient::list_operations) (and
+//!   [`list_operation_pages`](DeviceUpdateClient::list_operation_pages)): a `Stream` of the
+//!   operations of a list, following `nextLink` one page per request through `adu-model`'s
+//!   sans-IO `Pager`, each page with the same retries as a read.
 //! - Retries for 408, 429, 500, 502, 503, 504, connection failures and timeouts, with
 //!   exponential backoff and jitter, honouring `Retry-After`, `retry-after-ms` and
 //!   `x-ms-retry-after-ms`; a 401 invalidates the token and retries once.
@@ -95,12 +99,14 @@
 
 mod client;
 pub mod error;
+mod list;
 mod transport;
 
 pub use adu_model;
 pub use adu_model::{
-    http, models::OperationStatus, AnyOperation, ApiVersion, GetOperationOutcome,
-    OperationResponse, PollPolicy, RetryPolicy, ServiceError, ServiceErrorKind,
+    http, models::OperationStatus, AnyOperation, ApiVersion, GetOperationOutcome, ListOptions,
+    OperationFilter, OperationKind, OperationResponse, PollPolicy, RetryPolicy, ServiceError,
+    ServiceErrorKind,
 };
 pub use client::{
     DeviceUpdateClient, DeviceUpdateClientBuilder, GetOptions, WaitOptions,
