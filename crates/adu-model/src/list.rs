@@ -265,9 +265,10 @@ pub fn decode_list_operations_response(
 /// - `top` (from [`ListOptions::top`]) limits the total the caller is given; once it is
 ///   reached no further request is made.
 ///
-/// After an error about a link the list is over. After a service or decode error the
-/// pager is unchanged: `next_request` gives the same request again, for a caller that
-/// decides to retry.
+/// After an error about a link the list is over (the operations of the page that sent the
+/// link are not given either: the error says the list cannot be trusted to be whole).
+/// After a service or decode error the pager is unchanged: `next_request` gives the same
+/// request again, for a caller that decides to retry.
 ///
 /// ```
 /// use std::time::SystemTime;
