@@ -98,7 +98,7 @@ impl VerifyingKeys {
     }
 
     /// The key of a DER certificate (X.509 v3, RSA).
-    pub fn from_certificate_der(der: &[u8]) -> Result<Self, Error> {
+    fn from_certificate_der(der: &[u8]) -> Result<Self, Error> {
         let cert = CertificateDer::from(der);
         let parsed = webpki::EndEntityCert::try_from(&cert)
             .map_err(|e| key_error(format!("the certificate cannot be read ({e:?})")))?;

@@ -13,7 +13,7 @@ use crate::server::{start, RunningEmulator};
 ///
 /// A command line flattens them (`#[command(flatten)]`), builds the configuration with
 /// [`ServeArgs::config`] (its errors are the user's to fix) and runs it with
-/// [`ServeArgs::serve`]. `Debug` never shows the client secret.
+/// [`ServeArgs::serve`]. `Debug` never shows the client secret or the identity header.
 #[derive(Clone, Default, clap::Args)]
 #[non_exhaustive]
 pub struct ServeArgs {
@@ -251,6 +251,21 @@ mod tests {
             a.config().unwrap().managed_identity.identity_header,
             "h3ader-9Zp"
         );
+    }
+
+    #[test]
+    fn help_says_how_to_point_azure_libraries_at_the_managed_identity() {
+        use clap::{Args, Command};
+        let mut command = ServeArgs::augment_args(Command::new("serve"));
+        let help = command.render_long_help().to_string();
+        for variable in [
+            "IDENTITY_ENDPOINT=<URL>/msi/token",
+            "IDENTITY_HEADER",
+            "AZURE_POD_IDENTITY_AUTHORITY_HOST=<URL>",
+            "--identity-header",
+        ] {
+            assert!(help.contains(variable), "{variable} not in {help}");
+        }
     }
 
     #[test]
