@@ -483,3 +483,47 @@ fn scenarios_name_certificates_inline_or_by_file_and_bad_ones_are_refused() {
         "{debug}"
     );
 }
+
+/// The answer of a fresh emulator's token endpoint (no HTTP), with `cert-app`'s certificate
+/// registered, to an assertion for `cert-app`.
+fn answer_directly(assertion: &str) -> u16 {
+    let mut config = Config::default();
+    let cert = adu_emulator::ClientCertificate::from_pem(CERT_APP, &keys()[0].cert_pem).unwrap();
+    config.client_certificates.push(cert);
+    let body = format!(
+        "grant_type=client_credentials&client_id={CERT_APP}&scope=x%2F.default&client_assertion_type={JWT_BEARER}&client_assertion={assertion}"
+    );
+    let now = std::time::SystemTime::now();
+    let answer = adu_emulator::fuzzing::token_endpoint(config, "emulator", body.as_bytes(), now);
+    answer.status().as_u16()
+}
+
+fn direct_assertion() -> String {
+    let now = now_secs();
+    let claims = json!({
+        "aud": "http://127.0.0.1:8080/emulator/oauth2/v2.0/token", "iss": CERT_APP, "sub": CERT_APP,
+        "jti": "j-1", "nbf": now, "exp": now + 600,
+    });
+    keys()[0].sign(&cert_header(), &claims)
+}
+
+#[test]
+fn the_unchanged_assertion_is_accepted_directly() {
+    assert_eq!(answer_directly(&direct_assertion()), 200);
+}
+
+proptest::proptest! {
+    /// Any one character of a good assertion changed (header, claims, signature or a dot) is
+    /// refused: the signature covers it all, and base64url decoding is strict.
+    #[test]
+    fn a_changed_character_is_refused(at in 0usize..2000, with in "[A-Za-z0-9_-]") {
+        let good = direct_assertion();
+        let at = at % good.len();
+        let original = good.as_bytes()[at] as char;
+        let replacement = with.chars().next().unwrap();
+        proptest::prop_assume!(original != replacement);
+        let mut changed = good.clone();
+        changed.replace_range(at..=at, &replacement.to_string());
+        proptest::prop_assert_ne!(answer_directly(&changed), 200, "{} changed at {}", good, at);
+    }
+}
