@@ -179,10 +179,17 @@ impl VerifyingKeys {
     }
 
     /// The key a JWT header names by thumbprint (`x5t` or `x5t#S256`).
+    /// Thumbprints are compared as base64url without padding; one in standard base64 (as
+    /// some clients write it) is read too, as the identity platform's decoder reads it.
     fn by_thumbprint(&self, header: &Header) -> Option<&Key> {
+        let url = |t: &Option<String>| {
+            let t = t.as_deref()?.trim_end_matches('=');
+            Some(t.replace('+', "-").replace('/', "_"))
+        };
+        let (x5t, x5t_s256) = (url(&header.x5t), url(&header.x5t_s256));
         self.keys.iter().find(|k| {
             k.thumbprints.as_ref().is_some_and(|(sha1, sha256)| {
-                header.x5t.as_deref() == Some(sha1) || header.x5t_s256.as_deref() == Some(sha256)
+                x5t.as_ref() == Some(sha1) || x5t_s256.as_ref() == Some(sha256)
             })
         })
     }
@@ -399,6 +406,10 @@ fn endpoint_audiences(base_url: &str, tenant: &str) -> [String; 3] {
 
 /// Upper-case hex of a base64url thumbprint, as the identity platform names keys in errors.
 fn hex_thumbprint(x5t: &str) -> String {
+    let x5t = x5t
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_");
     let bytes = URL_SAFE_NO_PAD.decode(x5t).unwrap_or_default();
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
@@ -573,6 +584,7 @@ mod tests {
     #[test]
     fn thumbprints_read_as_hex() {
         assert_eq!(hex_thumbprint("AAH_"), "0001FF");
+        assert_eq!(hex_thumbprint("AAH/"), "0001FF");
         assert_eq!(hex_thumbprint("!!"), "");
     }
 

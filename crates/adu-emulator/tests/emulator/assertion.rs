@@ -2,6 +2,7 @@
 //! federated tokens from configured issuers (workload identity).
 
 use adu_emulator::{Config, OperationSpec, RunningEmulator};
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -118,6 +119,19 @@ async fn a_certificate_assertion_gets_a_token_that_reads_an_operation() {
             .status,
         200
     );
+    // The thumbprint in standard base64 with padding, as some clients write it.
+    let standard = base64::engine::general_purpose::STANDARD.encode(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(key.x5t())
+            .unwrap(),
+    );
+    let header = json!({ "alg": "RS256", "x5t": standard });
+    assert_eq!(
+        exchange(&emu, CERT_APP, &key.sign(&header, &claims))
+            .await
+            .status,
+        200
+    );
     // The v1 token endpoint's URL, with the tenant in another case.
     claims["aud"] = json!(format!("{}/EMULATOR/oauth2/token", emu.base_url()));
     assert_eq!(
@@ -126,7 +140,7 @@ async fn a_certificate_assertion_gets_a_token_that_reads_an_operation() {
             .status,
         200
     );
-    assert_eq!(emu.stats().tokens_issued, 3);
+    assert_eq!(emu.stats().tokens_issued, 4);
     emu.shutdown().await;
 }
 
