@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use adu_model::models::OperationStatus;
 use adu_model::{ApiVersion, OperationKind};
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::error::ErrorKind;
@@ -16,15 +17,15 @@ use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, 
 use crate::exit::{Exit, Failure, EXIT_CODES_HELP};
 pub use crate::values::{parse_duration, parse_interval};
 
-/// `adu`: show and wait on Azure Device Update operations.
+/// `adu`: show, list and wait on Azure Device Update operations.
 #[derive(Debug, Parser)]
 #[command(
     name = "adu",
     version,
-    about = "Show and wait on Azure Device Update operations, sign in, and run a local demo",
-    long_about = "Show and wait on Azure Device Update for IoT Hub operations (imports and \
-                  deletions of updates), sign in interactively, run the service emulator, or \
-                  try everything at once with `adu demo`.",
+    about = "Show, list and wait on Azure Device Update operations, sign in, and run a local demo",
+    long_about = "Show, list and wait on Azure Device Update for IoT Hub operations (imports \
+                  and deletions of updates, and device imports), sign in interactively, run \
+                  the service emulator, or try everything at once with `adu demo`.",
     after_help = EXIT_CODES_HELP,
     propagate_version = true
 )]
@@ -81,8 +82,9 @@ pub struct GlobalArgs {
     )]
     pub access_token: Option<Secret>,
 
-    /// Output format: `text` (a readable summary) or `json` (the operation exactly as the
-    /// service names its fields, one JSON document on stdout; errors as JSON on stderr).
+    /// Output format: `text` (a readable summary, a table for `list`) or `json` (operations
+    /// exactly as the service names their fields, one JSON document on stdout, an array for
+    /// `list`; errors as JSON on stderr).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
@@ -94,7 +96,7 @@ pub struct GlobalArgs {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show or wait on an operation.
+    /// Show, wait on or list operations.
     Operation {
         /// What to do with it.
         #[command(subcommand)]
@@ -150,6 +152,9 @@ pub enum OperationCommand {
         #[command(flatten)]
         kind: KindArg,
     },
+    /// List operations in the service's order, following every page.
+    #[command(after_help = EXIT_CODES_HELP)]
+    List(ListArgs),
 }
 
 /// `--kind`, on every `adu operation` command.
@@ -175,6 +180,47 @@ impl From<Kind> for OperationKind {
         match kind {
             Kind::Update => OperationKind::Update,
             Kind::Device => OperationKind::Device,
+        }
+    }
+}
+
+/// `adu operation list`.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Only operations in these states (a comma-separated list, e.g. `not-started,running`).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "STATUS,...")]
+    pub status: Vec<Status>,
+    /// A filter passed to the service as it is, e.g. `status eq 'Running'` (the service
+    /// filters on status only).
+    #[arg(long, value_name = "FILTER", conflicts_with = "status")]
+    pub filter: Option<String>,
+    /// At most this many operations, over all pages.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub top: Option<u32>,
+    #[command(flatten)]
+    pub kind: KindArg,
+}
+
+/// The statuses `--status` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Status {
+    /// Accepted, not begun.
+    NotStarted,
+    /// In progress.
+    Running,
+    /// Finished, and it worked.
+    Succeeded,
+    /// Finished, and it did not work.
+    Failed,
+}
+
+impl From<Status> for OperationStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::NotStarted => OperationStatus::NotStarted,
+            Status::Running => OperationStatus::Running,
+            Status::Succeeded => OperationStatus::Succeeded,
+            Status::Failed => OperationStatus::Failed,
         }
     }
 }

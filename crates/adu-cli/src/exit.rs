@@ -132,6 +132,18 @@ impl Failure {
     /// Classifies an error of the client (`adu-transport`).
     pub fn from_client(error: &ClientError) -> Self {
         match error {
+            // A link from the service (a list's nextLink, or an Operation-Location naming a
+            // version this client does not speak) that is not followed: not the user's input.
+            ClientError::InvalidInput(
+                inner @ (adu_model::Error::InvalidNextLink { .. }
+                | adu_model::Error::ForeignNextLink { .. }
+                | adu_model::Error::UnknownApiVersion { .. }),
+            ) => Failure::new(
+                Exit::Service,
+                inner.to_string(),
+                "the service sent a link this client will not follow (what came before it was \
+                 shown); report it with the output of -vv",
+            ),
             ClientError::InvalidInput(inner) => Failure::new(
                 Exit::Usage,
                 inner.to_string(),
@@ -434,6 +446,15 @@ mod tests {
             "{:?}",
             f.causes
         );
+        // A nextLink from the service that is not followed is the service's fault, not the
+        // user's.
+        let looping = ClientError::InvalidInput(adu_model::Error::InvalidNextLink {
+            input: "/deviceUpdate/blue/updates/operations".into(),
+            reason: "it names a page read before",
+        });
+        let f = Failure::from_client(&looping);
+        assert_eq!(f.exit, Exit::Service);
+        assert!(f.message.contains("nextLink"), "{f:?}");
         let foreign = ClientError::ForeignHost {
             target: "https://evil.example".into(),
         };

@@ -1,5 +1,5 @@
-//! `adu`: show and wait on Azure Device Update operations, sign in, run the emulator, or try
-//! it all with `adu demo`. See the crate README for commands, options and exit codes.
+//! `adu`: show, list and wait on Azure Device Update operations, sign in, run the emulator,
+//! or try it all with `adu demo`. See the crate README for commands, options and exit codes.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // `Failure` (about 200 bytes) is made at most once per run, on the way to the exit: boxing it
@@ -11,6 +11,7 @@ mod auth;
 mod completions;
 mod demo;
 mod exit;
+mod list;
 mod login;
 mod operation;
 mod output;
@@ -68,6 +69,7 @@ async fn run(cli: &Cli) -> Result<Exit, Failure> {
                 interval,
                 kind,
             } => operation::wait(global, kind.kind.into(), operation_id, *timeout, *interval).await,
+            OperationCommand::List(args) => list::run(global, args).await,
         },
         Command::Login(args) => login::run(global, args).await,
         Command::Demo(args) => demo::run(global, args).await,
