@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use adu_emulator::{Config, OperationSpec, RunningEmulator, Timings};
+use adu_emulator::{Config, FaultKind, FaultRule, OperationSpec, RunningEmulator, Timings};
 use common::{adu, Run};
 
 /// An emulator whose lists come `page_size` operations a page.
@@ -259,5 +259,26 @@ async fn kind_device_lists_device_operations_only() {
         refused.stderr
     );
     assert_eq!(emulator.stats().requests, before, "nothing was sent");
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_that_fails_exits_6_and_json_output_stays_one_array() {
+    let mut config = Config::default();
+    config
+        .faults
+        .push(FaultRule::new(FaultKind::Status(500)).on_path("/updates/operations"));
+    let emulator = adu_emulator::start(config).await.unwrap();
+    emulator.add_operation(done());
+    let json = run(&emulator, &["list", "--output", "json"]);
+    assert_eq!(json.code, 6, "{json:?}");
+    assert_eq!(json.json(), serde_json::json!([]), "{json:?}");
+    let error = json.stderr_json();
+    assert_eq!(error["error"]["status"], 500);
+    let text = run(&emulator, &["list"]);
+    assert_eq!(text.code, 6, "{text:?}");
+    assert!(text.stdout.is_empty(), "{text:?}");
+    assert!(text.stderr.contains("HTTP 500"), "{}", text.stderr);
+    assert!(emulator.stats().faults_injected >= 4, "each list retried");
     emulator.shutdown().await;
 }
