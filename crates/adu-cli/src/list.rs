@@ -32,7 +32,8 @@ pub async fn run(global: &GlobalArgs, args: &ListArgs) -> Result<Exit, Failure> 
         options = options.with_top(top);
     }
     let mut operations = std::pin::pin!(client.list_operations(kind, options));
-    let mut stdout = std::io::stdout().lock();
+    // Not locked across the awaits: each write takes the lock.
+    let mut stdout = std::io::stdout();
     let mut table = Vec::new();
     let mut count = 0usize;
     let mut failed = None;
@@ -78,7 +79,7 @@ pub async fn run(global: &GlobalArgs, args: &ListArgs) -> Result<Exit, Failure> 
 }
 
 /// Writes to stdout; a closed pipe (`adu operation list | head`) is an error, not a panic.
-fn write(stdout: &mut std::io::StdoutLock<'_>, bytes: &[u8]) -> Result<(), Failure> {
+fn write(stdout: &mut std::io::Stdout, bytes: &[u8]) -> Result<(), Failure> {
     stdout.write_all(bytes).map_err(write_failure)
 }
 
