@@ -2,8 +2,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod assertion;
 mod authority;
 mod cache;
+mod certificate;
 mod credentials;
 mod endpoint;
 mod error;
@@ -13,9 +15,15 @@ mod interactive;
 mod redact;
 mod response;
 mod token;
+mod workload;
 
+pub use assertion::ClientAssertionCredential;
 pub use authority::{scopes, Authority, EndpointVersion, DEFAULT_AUTHORITY_HOST};
 pub use cache::{TokenCacheOptions, DEFAULT_REFRESH_MARGIN};
+pub use certificate::{
+    ClientCertificate, ClientCertificateCredential, AZURE_CLIENT_CERTIFICATE_PATH,
+    AZURE_CLIENT_SEND_CERTIFICATE_CHAIN, MAX_CERTIFICATE_FILE_BYTES,
+};
 pub use credentials::{
     BoxFuture, ClientSecretCredential, EnvironmentCredential, InteractiveCredential,
     StaticTokenCredential, TokenCredential, UsernamePasswordCredential, AZURE_AUTHORITY_HOST,
@@ -27,3 +35,7 @@ pub use http_client::{HttpClient, SharedHttpClient};
 pub use interactive::{AuthorizationCodeFlow, ImplicitFlow, PendingLogin};
 pub use response::DEFAULT_EXPIRES_IN;
 pub use token::{AccessToken, Clock, RefreshTokenSecret, SystemClock};
+pub use workload::{
+    WorkloadIdentityCredential, AZURE_FEDERATED_TOKEN_FILE, FEDERATED_TOKEN_REREAD,
+    MAX_FEDERATED_TOKEN_BYTES,
+};
