@@ -4,6 +4,7 @@
 
 mod assertion;
 mod authority;
+mod azure_cli;
 mod cache;
 mod certificate;
 mod credentials;
@@ -12,13 +13,16 @@ mod error;
 pub mod file;
 mod http_client;
 mod interactive;
+mod managed_identity;
 mod redact;
 mod response;
+mod thread;
 mod token;
 mod workload;
 
 pub use assertion::ClientAssertionCredential;
 pub use authority::{scopes, Authority, EndpointVersion, DEFAULT_AUTHORITY_HOST};
+pub use azure_cli::{AzureCliCredential, AZURE_CLI_TIMEOUT};
 pub use cache::{TokenCacheOptions, DEFAULT_REFRESH_MARGIN};
 pub use certificate::{
     ClientCertificate, ClientCertificateCredential, AZURE_CLIENT_CERTIFICATE_PATH,
@@ -33,6 +37,11 @@ pub use error::{Error, HttpClientError, ServerError};
 pub use http;
 pub use http_client::{HttpClient, SharedHttpClient};
 pub use interactive::{AuthorizationCodeFlow, ImplicitFlow, PendingLogin};
+pub use managed_identity::{
+    ManagedIdentityCredential, ManagedIdentitySource, UserAssignedId, ARC_TOKEN_FOLDER,
+    AZURE_POD_IDENTITY_AUTHORITY_HOST, IDENTITY_ENDPOINT, IDENTITY_HEADER, IMDS_ENDPOINT,
+    IMDS_HOST,
+};
 pub use response::DEFAULT_EXPIRES_IN;
 pub use token::{AccessToken, Clock, RefreshTokenSecret, SystemClock};
 pub use workload::{
