@@ -186,6 +186,7 @@ async fn an_invalid_assertion_error_is_readable_and_never_shows_the_assertion() 
     let server_error = error.server_error().unwrap();
     assert_eq!(server_error.error_codes(), &[700027]);
     assert_eq!(server_error.trace_id(), Some("5f1c"));
+    assert!(error.hint().contains("certificate"), "{}", error.hint());
     let shown = format!("{error} {error:?} {credential:?}");
     assert!(
         error
