@@ -309,6 +309,22 @@ fn run(program: PathBuf, args: Vec<String>, timeout: Duration) -> Result<Output,
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Whatever the text, an accepted tenant or scope is made of the allowed
+        /// characters and cannot be read as an option.
+        #[test]
+        fn accepted_arguments_are_plain(text in "\\PC{0,12}") {
+            let plain = |s: &str, extra: &[u8]| {
+                !s.is_empty() && !s.starts_with('-')
+                    && s.bytes().all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+            };
+            let tenant = AzureCliCredential::new().with_tenant(text.clone());
+            proptest::prop_assert_eq!(tenant.is_ok(), plain(&text, b".-"));
+            let scope = AzureCliCredential::new().arguments(&[text.as_str()]);
+            proptest::prop_assert_eq!(scope.is_ok(), plain(&text, b"-_.:/"));
+        }
+    }
+
     #[test]
     fn the_tenant_and_scope_cannot_become_options() {
         let cli = AzureCliCredential::new();

@@ -36,7 +36,8 @@ pub const AZURE_POD_IDENTITY_AUTHORITY_HOST: &str = "AZURE_POD_IDENTITY_AUTHORIT
 pub const IMDS_HOST: &str = "http://169.254.169.254";
 const IMDS_ADDRESS: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
 
-/// Where the Azure Arc agent writes the key files its challenge names, on Linux.
+/// Where the Azure Arc agent writes the key files its challenge names, on Linux (on
+/// Windows: `%ProgramData%\AzureConnectedMachineAgent\Tokens`).
 pub const ARC_TOKEN_FOLDER: &str = "/var/opt/azcmagent/tokens";
 /// The largest key file read for an Azure Arc challenge (the agent's are far smaller).
 const ARC_KEY_MAX_BYTES: u64 = 4096;
@@ -216,7 +217,12 @@ impl ManagedIdentityCredential {
     /// [`with_arc_token_folder`](Self::with_arc_token_folder)).
     pub fn azure_arc(endpoint: &str, http: SharedHttpClient) -> Result<Self, Error> {
         let url = endpoint_url(endpoint, IDENTITY_ENDPOINT, false)?;
-        let token_folder = PathBuf::from(ARC_TOKEN_FOLDER);
+        let token_folder = match std::env::var_os("ProgramData") {
+            Some(data) if cfg!(windows) => {
+                PathBuf::from(data).join(r"AzureConnectedMachineAgent\Tokens")
+            }
+            _ => PathBuf::from(ARC_TOKEN_FOLDER),
+        };
         Ok(Self::with_endpoint(
             Endpoint::AzureArc { url, token_folder },
             http,
@@ -704,6 +710,27 @@ mod tests {
         assert!(!ok("ftp://127.0.0.1/", true));
         assert!(!ok("http://user:pw@127.0.0.1/", true));
         assert!(!ok("not a url", true));
+    }
+
+    proptest::proptest! {
+        /// Whatever the address, an accepted plain-http endpoint is loopback, or IMDS's own
+        /// address where IMDS is configured.
+        #[test]
+        fn plain_http_goes_only_to_loopback_or_imds(
+            first in proptest::prop_oneof![proptest::strategy::Just(127u8), proptest::strategy::Just(169), proptest::num::u8::ANY],
+            rest in proptest::array::uniform3(proptest::prop_oneof![proptest::strategy::Just(254u8), proptest::num::u8::ANY]),
+            name in "[a-z0-9.-]{1,12}",
+            imds in proptest::bool::ANY,
+        ) {
+            let address = format!("{first}.{}.{}.{}", rest[0], rest[1], rest[2]);
+            for host in [address.as_str(), name.as_str(), &format!("[::{first:x}]")] {
+                if let Ok(url) = endpoint_url(&format!("http://{host}:80/"), "X", imds) {
+                    let link_local = url.host() == Some(url::Host::Ipv4(IMDS_ADDRESS));
+                    let loopback = crate::authority::is_loopback(&url);
+                    proptest::prop_assert!(loopback || (imds && link_local), "{url}");
+                }
+            }
+        }
     }
 
     #[test]
