@@ -22,8 +22,12 @@ use crate::error::Error;
 use crate::http_client::SharedHttpClient;
 
 /// The certificate file (`AZURE_CLIENT_CERTIFICATE_PATH`): PEM holding the
-/// certificate and its unencrypted private key.
+/// certificate and its unencrypted private key, or PKCS#12 with the `pkcs12`
+/// feature.
 pub const AZURE_CLIENT_CERTIFICATE_PATH: &str = "AZURE_CLIENT_CERTIFICATE_PATH";
+/// The PKCS#12 file's password (`AZURE_CLIENT_CERTIFICATE_PASSWORD`), with the
+/// `pkcs12` feature.
+pub const AZURE_CLIENT_CERTIFICATE_PASSWORD: &str = "AZURE_CLIENT_CERTIFICATE_PASSWORD";
 /// `1` or `true`: send the certificate chain (`x5c`) with each assertion,
 /// for applications that trust a certificate by subject name and issuer.
 pub const AZURE_CLIENT_SEND_CERTIFICATE_CHAIN: &str = "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN";
@@ -81,20 +85,29 @@ impl ClientCertificate {
             PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
             _ => return Err(not_rsa("an EC key")),
         }
-        .map_err(|e| match e.description_() {
+        .map_err(|e| match is_encrypted {
             // An old-style encrypted PKCS#1 key (`Proc-Type: 4,ENCRYPTED`).
-            _ if is_encrypted => encrypted(),
-            "WrongAlgorithm" => not_rsa("not an RSA key"),
-            why => not_rsa(why),
+            true => encrypted(),
+            false => rsa_refused(e),
         })?;
-        let mut certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+        let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
             .collect::<Result<_, _>>()
             .map_err(|_| malformed())?;
+        Self::from_key(key, certificates, "PEM data")
+    }
+
+    /// The certificate of `key` among `certificates` (first in the chain), or
+    /// what is missing.
+    fn from_key(
+        key: RsaKeyPair,
+        mut certificates: Vec<CertificateDer<'static>>,
+        source: &str,
+    ) -> Result<Self, Error> {
         if certificates.is_empty() {
-            return Err(invalid(
-                "no certificate in the PEM data: add the certificate \
-                 (`-----BEGIN CERTIFICATE-----`) next to its key",
-            ));
+            return Err(invalid(format!(
+                "no certificate in the {source}: add the certificate \
+                 (`-----BEGIN CERTIFICATE-----`) next to its key"
+            )));
         }
         // A certificate holds its subject's public key whole (inside its
         // SubjectPublicKeyInfo): finding the key's bytes finds its certificate
@@ -104,9 +117,9 @@ impl ClientCertificate {
             .iter()
             .position(|c| c.windows(public.len()).any(|w| w == public))
         else {
-            return Err(invalid(
-                "no certificate in the PEM data matches the private key: give the certificate issued for this key",
-            ));
+            return Err(invalid(format!(
+                "no certificate in the {source} matches the private key: give the certificate issued for this key"
+            )));
         };
         let leaf = certificates.remove(leaf);
         let thumbprint = URL_SAFE_NO_PAD.encode(digest(&SHA1_FOR_LEGACY_USE_ONLY, &leaf));
@@ -118,6 +131,38 @@ impl ClientCertificate {
         })
     }
 
+    /// Reads a PKCS#12 (`.pfx`) file's content: its private key (RSA) with
+    /// its certificate chain, decrypted with `password` (`""` for none).
+    /// Fails with [`Error::InvalidConfig`] for a wrong password, an
+    /// encryption the reader does not support, or a non-RSA key.
+    #[cfg(feature = "pkcs12")]
+    pub fn from_pkcs12(der: &[u8], password: &str) -> Result<Self, Error> {
+        use p12_keystore::error::Error as P12;
+        let policy = p12_keystore::Pkcs12ImportPolicy::Strict;
+        let store = p12_keystore::KeyStore::from_pkcs12(der, password, policy).map_err(|e| {
+            invalid(match e {
+                P12::MacError(_) => {
+                    "the PKCS#12 password is wrong: check AZURE_CLIENT_CERTIFICATE_PASSWORD"
+                }
+                P12::UnsupportedEncryptionScheme | P12::UnsupportedMacAlgorithm => {
+                    "the PKCS#12 file uses an unsupported encryption: convert it to PEM \
+                     (`openssl pkcs12 -in cert.pfx -out cert.pem -nodes`)"
+                }
+                _ => "not a readable PKCS#12 file: check the certificate file",
+            })
+        })?;
+        let Some((_, chain)) = store.private_key_chain() else {
+            return Err(invalid(
+                "the PKCS#12 file holds no private key with its certificate: export the certificate with its key",
+            ));
+        };
+        let key = RsaKeyPair::from_pkcs8(chain.key().as_der()).map_err(rsa_refused)?;
+        let certificates = (chain.certs().iter())
+            .map(|c| CertificateDer::from(c.as_der().to_vec()))
+            .collect();
+        Self::from_key(key, certificates, "PKCS#12 file")
+    }
+
     /// As [`from_pem`](Self::from_pem), with the certificate and the key in
     /// separate PEM texts.
     pub fn from_pem_parts(certificate_pem: &[u8], key_pem: &[u8]) -> Result<Self, Error> {
@@ -127,17 +172,33 @@ impl ClientCertificate {
     /// Reads a PEM file with [`from_pem`](Self::from_pem): a regular file of
     /// at most [`MAX_CERTIFICATE_FILE_BYTES`].
     pub fn from_pem_file(path: &Path) -> Result<Self, Error> {
+        Self::from_file(path, None)
+    }
+
+    /// Reads a certificate file (a regular file of at most
+    /// [`MAX_CERTIFICATE_FILE_BYTES`]): PEM as [`from_pem`](Self::from_pem),
+    /// or anything else as PKCS#12 with `password` (`None` for none) when the
+    /// `pkcs12` feature is on.
+    pub fn from_file(path: &Path, password: Option<&str>) -> Result<Self, Error> {
+        let in_file = |message: String| invalid(format!("{}: {message}", path.display()));
         let (bytes, _) = crate::file::read_bounded(path, MAX_CERTIFICATE_FILE_BYTES)
-            .map_err(|e| invalid(format!("{}: {}", path.display(), file_error(&e))))?;
-        if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
-            return Err(invalid(format!(
-                "{} is not PEM: convert a PKCS#12 file with \
-                 `openssl pkcs12 -in cert.pfx -out cert.pem -nodes`",
-                path.display()
-            )));
-        }
-        Self::from_pem(&bytes).map_err(|e| match e {
-            Error::InvalidConfig { message } => invalid(format!("{}: {message}", path.display())),
+            .map_err(|e| in_file(file_error(&e)))?;
+        let is_pem = bytes.windows(11).any(|w| w == b"-----BEGIN ");
+        let read = match is_pem {
+            true => Self::from_pem(&bytes),
+            #[cfg(feature = "pkcs12")]
+            false => Self::from_pkcs12(&bytes, password.unwrap_or_default()),
+            #[cfg(not(feature = "pkcs12"))]
+            false => {
+                let _ = password;
+                Err(invalid(
+                    "not PEM: convert a PKCS#12 file with \
+                     `openssl pkcs12 -in cert.pfx -out cert.pem -nodes` (or build adu-auth with its `pkcs12` feature)",
+                ))
+            }
+        };
+        read.map_err(|e| match e {
+            Error::InvalidConfig { message } => in_file(message),
             other => other,
         })
     }
@@ -203,6 +264,13 @@ fn encrypted() -> Error {
 
 fn malformed() -> Error {
     invalid("the PEM data is malformed: check the certificate file")
+}
+
+fn rsa_refused(error: aws_lc_rs::error::KeyRejected) -> Error {
+    match error.description_() {
+        "WrongAlgorithm" => not_rsa("not an RSA key"),
+        why => not_rsa(why),
+    }
 }
 
 fn not_rsa(why: &str) -> Error {
@@ -298,7 +366,9 @@ impl ClientCertificateCredential {
 
     /// Reads `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`,
     /// `AZURE_CLIENT_CERTIFICATE_PATH` (a PEM file with the certificate and
-    /// its key), and optionally `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN` (`1` or
+    /// its key, or with the `pkcs12` feature a PKCS#12 file and
+    /// `AZURE_CLIENT_CERTIFICATE_PASSWORD`, read by
+    /// [`ClientCertificate::from_file`]), and optionally `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN` (`1` or
     /// `true`) and `AZURE_AUTHORITY_HOST` through `lookup`. Empty values count
     /// as missing; the error names every missing variable.
     ///
@@ -329,7 +399,8 @@ impl ClientCertificateCredential {
         let authority = Authority::new(tenant)?.with_host(&host)?;
         let chain = get(AZURE_CLIENT_SEND_CERTIFICATE_CHAIN)
             .is_some_and(|v| v.trim() == "1" || v.trim().eq_ignore_ascii_case("true"));
-        let certificate = ClientCertificate::from_pem_file(Path::new(&path))?;
+        let password = get(AZURE_CLIENT_CERTIFICATE_PASSWORD);
+        let certificate = ClientCertificate::from_file(Path::new(&path), password.as_deref())?;
         Ok(Self::new(authority, client_id, certificate, http).with_certificate_chain(chain))
     }
 

@@ -25,8 +25,8 @@ pub use authority::{scopes, Authority, EndpointVersion, DEFAULT_AUTHORITY_HOST};
 pub use azure_cli::{AzureCliCredential, AZURE_CLI_TIMEOUT};
 pub use cache::{TokenCacheOptions, DEFAULT_REFRESH_MARGIN};
 pub use certificate::{
-    ClientCertificate, ClientCertificateCredential, AZURE_CLIENT_CERTIFICATE_PATH,
-    AZURE_CLIENT_SEND_CERTIFICATE_CHAIN, MAX_CERTIFICATE_FILE_BYTES,
+    ClientCertificate, ClientCertificateCredential, AZURE_CLIENT_CERTIFICATE_PASSWORD,
+    AZURE_CLIENT_CERTIFICATE_PATH, AZURE_CLIENT_SEND_CERTIFICATE_CHAIN, MAX_CERTIFICATE_FILE_BYTES,
 };
 pub use credentials::{
     BoxFuture, ClientSecretCredential, EnvironmentCredential, InteractiveCredential,

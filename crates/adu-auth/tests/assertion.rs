@@ -261,27 +261,29 @@ fn rsa_key() -> rcgen::KeyPair {
     rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap()
 }
 
+/// Certificate parameters with `name` as subject and alternative name.
+fn params(name: &str) -> rcgen::CertificateParams {
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    (params.distinguished_name).push(rcgen::DnType::CommonName, name);
+    params
+}
+
 fn self_signed(name: &str) -> Issued {
     let key = rsa_key();
-    let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
+    let cert = params(name).self_signed(&key).unwrap();
     Issued { key, cert }
 }
 
 /// A CA, and a leaf it signed.
 fn ca_and_leaf() -> (Issued, Issued) {
     let ca_key = rsa_key();
-    let mut params = rcgen::CertificateParams::new(vec!["Test CA".to_owned()]).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca_cert = params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(params, &ca_key);
+    let mut ca_params = params("test-ca.contoso.test");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, &ca_key);
     let key = rsa_key();
-    let cert = rcgen::CertificateParams::new(vec!["app.contoso.test".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
+    let cert = params("app.contoso.test").signed_by(&key, &issuer).unwrap();
     drop(issuer);
     (
         Issued {
@@ -504,7 +506,63 @@ fn certificate_files_are_read_bounded_and_must_be_pem() {
     let pfx = dir.path().join("app.pfx");
     std::fs::write(&pfx, [0x30, 0x82, 0x0a, 0x00, 0x02, 0x01, 0x03]).unwrap();
     let error = ClientCertificate::from_pem_file(&pfx).unwrap_err();
-    assert!(error.to_string().contains("is not PEM"), "{error}");
+    #[cfg(not(feature = "pkcs12"))]
+    assert!(error.to_string().contains("not PEM: convert"), "{error}");
+    #[cfg(feature = "pkcs12")]
+    assert!(
+        error.to_string().contains("not a readable PKCS#12"),
+        "{error}"
+    );
+}
+
+/// A PKCS#12 file of `issued` (and `extra` certificates), as the `pkcs12`
+/// feature's own crate writes it.
+#[cfg(feature = "pkcs12")]
+fn pfx(issued: &Issued, extra: &[&Issued], password: &str) -> Vec<u8> {
+    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    let certs = std::iter::once(issued)
+        .chain(extra.iter().copied())
+        .map(|i| Certificate::from_der(i.cert.der()).unwrap());
+    let key = PrivateKey::from_der(&issued.key.serialize_der()).unwrap();
+    let chain = PrivateKeyChain::new(b"id".as_slice(), key, certs);
+    let mut store = KeyStore::new();
+    store.add_entry("app", KeyStoreEntry::PrivateKeyChain(chain));
+    store.writer(password).write().unwrap()
+}
+
+#[cfg(feature = "pkcs12")]
+#[tokio::test]
+async fn a_pkcs12_file_with_its_password_signs_like_pem() {
+    let server = tokens().await;
+    let (ca, leaf) = ca_and_leaf();
+    let der = pfx(&leaf, &[&ca], "p@ss w0rd");
+    let certificate = ClientCertificate::from_pkcs12(&der, "p@ss w0rd").unwrap();
+    assert_eq!(certificate.thumbprint(), sha1_b64url(leaf.cert.der()));
+    assert_eq!(certificate.chain().len(), 2);
+    let wrong = ClientCertificate::from_pkcs12(&der, "wrong").unwrap_err();
+    assert!(wrong.to_string().contains("password is wrong"), "{wrong}");
+    assert!(!format!("{wrong:?}").contains("p@ss"), "{wrong:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.pfx");
+    std::fs::write(&path, &der).unwrap();
+    let (host, file) = (server.host(), path.to_str().unwrap().to_owned());
+    let env = move |name: &str| match name {
+        "AZURE_TENANT_ID" => Some(TENANT.to_owned()),
+        "AZURE_CLIENT_ID" => Some(CLIENT_ID.to_owned()),
+        "AZURE_CLIENT_CERTIFICATE_PATH" => Some(file.clone()),
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD" => Some("p@ss w0rd".to_owned()),
+        "AZURE_AUTHORITY_HOST" => Some(host.clone()),
+        _ => None,
+    };
+    let credential = ClientCertificateCredential::from_lookup(env, http_client()).unwrap();
+    credential.get_token(&[scopes::CURRENT]).await.unwrap();
+    let (header, claims) = verified(
+        server.received()[0].field("client_assertion"),
+        &leaf.public_key(),
+    );
+    assert_eq!(header["x5t"], sha1_b64url(leaf.cert.der()));
+    assert_eq!(claims["aud"], token_url(&server));
 }
 
 // ---------------------------------------------------------------- workload identity
