@@ -409,3 +409,65 @@ impl ClientCertificateCredential {
         &self.1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    /// One RSA key for every case (making one takes a while).
+    fn certificate() -> &'static ClientCertificate {
+        static CERTIFICATE: OnceLock<ClientCertificate> = OnceLock::new();
+        CERTIFICATE.get_or_init(|| {
+            let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+            let params = rcgen::CertificateParams::new(vec!["app.test".to_owned()]).unwrap();
+            let pem = format!(
+                "{}{}",
+                params.self_signed(&key).unwrap().pem(),
+                key.serialize_pem()
+            );
+            ClientCertificate::from_pem(pem.as_bytes()).unwrap()
+        })
+    }
+
+    fn json(part: &str) -> serde_json::Value {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Whatever the client id, audience and time, the assertion is three
+        /// base64url parts whose claims read back as given and whose signature
+        /// verifies with the certificate's key.
+        #[test]
+        fn every_assertion_reads_back_and_verifies(
+            client_id in any::<String>(),
+            audience in "https://[a-z.]{1,20}/[ -~]{0,40}",
+            secs in 0u64..(u64::from(u32::MAX)),
+            chain in any::<bool>(),
+        ) {
+            let cert = certificate();
+            let now = UNIX_EPOCH + Duration::from_secs(secs);
+            let jwt = cert.assertion(&audience, &client_id, chain, now).unwrap();
+            let parts: Vec<&str> = jwt.split('.').collect();
+            prop_assert_eq!(parts.len(), 3);
+            let (header, claims) = (json(parts[0]), json(parts[1]));
+            prop_assert_eq!(&header["x5t"], cert.thumbprint());
+            prop_assert_eq!(header.get("x5c").is_some(), chain);
+            prop_assert_eq!(&claims["iss"], client_id.as_str());
+            prop_assert_eq!(&claims["sub"], client_id.as_str());
+            prop_assert_eq!(&claims["aud"], audience.as_str());
+            prop_assert_eq!(&claims["nbf"], secs);
+            prop_assert_eq!(&claims["exp"], secs + 600);
+            let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+            let public = cert.key.public_key().as_ref();
+            let signed = format!("{}.{}", parts[0], parts[1]);
+            prop_assert!(UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public)
+                .verify(signed.as_bytes(), &signature)
+                .is_ok());
+        }
+    }
+}
