@@ -139,6 +139,15 @@ pub enum Error {
         /// What went wrong and what to do.
         reason: String,
     },
+    /// An `azure_core` credential (through the `azure-core` feature: any
+    /// `azure_identity` credential) gave no token.
+    #[error("the Azure SDK credential gave no token: {message}")]
+    AzureCore {
+        /// What it said (its error's text, as the Azure SDK wrote it).
+        message: String,
+        /// Whether it failed to connect or to read, so that asking again may help.
+        transient: bool,
+    },
 }
 
 impl Error {
@@ -179,6 +188,7 @@ impl Error {
                 *status >= 500 || *status == 429 || response.error() == "temporarily_unavailable"
             }
             Error::UnexpectedResponse { status, .. } => *status >= 500 || *status == 429,
+            Error::AzureCore { transient, .. } => *transient,
             Error::ManagedIdentity { status, http, .. } => {
                 http.is_some() || status.is_some_and(|s| s >= 500 || s == 429 || s == 410)
             }
@@ -213,6 +223,7 @@ impl Error {
             Error::StateMismatch => "start the sign-in again and use its own redirect",
             Error::InvalidRedirect { .. } => "pass the full redirect URL the browser was sent to",
             Error::LoginExpired | Error::ScopesNotAvailable { .. } => "sign in again",
+            Error::AzureCore { .. } => "read the Azure SDK's message: it names what its credential needs",
             Error::ManagedIdentity { .. } => "read the reason; managed identity works only on Azure resources",
             Error::IdentityNotAssigned { .. } => {
                 "assign a managed identity to this resource, or fix the user-assigned id"

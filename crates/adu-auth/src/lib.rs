@@ -4,6 +4,8 @@
 
 mod assertion;
 mod authority;
+#[cfg(feature = "azure-core")]
+mod azure;
 mod azure_cli;
 mod cache;
 mod certificate;
@@ -22,6 +24,8 @@ mod workload;
 
 pub use assertion::ClientAssertionCredential;
 pub use authority::{scopes, Authority, EndpointVersion, DEFAULT_AUTHORITY_HOST};
+#[cfg(feature = "azure-core")]
+pub use azure::{AzureCoreCredential, ForAzureCore};
 pub use azure_cli::{AzureCliCredential, AZURE_CLI_TIMEOUT};
 pub use cache::{TokenCacheOptions, DEFAULT_REFRESH_MARGIN};
 pub use certificate::{
