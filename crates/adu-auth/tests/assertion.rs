@@ -103,6 +103,30 @@ async fn a_client_assertion_is_sent_in_the_form_without_a_secret_and_cached() {
 }
 
 #[tokio::test]
+async fn on_v1_endpoints_the_assertion_goes_with_resource_and_the_v1_audience() {
+    let server = tokens().await;
+    let authority = authority(&server).with_version(adu_auth::EndpointVersion::V1);
+    let issued = self_signed("app.contoso.test");
+    let pem = format!("{}{}", issued.cert.pem(), issued.key_pem());
+    let certificate = ClientCertificate::from_pem(pem.as_bytes()).unwrap();
+    let credential =
+        ClientCertificateCredential::new(authority, CLIENT_ID, certificate, http_client());
+    credential
+        .get_token(&[scopes::LEGACY_DEFAULT])
+        .await
+        .unwrap();
+    let received = server.received();
+    assert_eq!(received[0].path, format!("/{TENANT}/oauth2/token"));
+    assert_eq!(received[0].field("resource"), scopes::RESOURCE);
+    assert!(!received[0].form().contains_key("scope"));
+    let (_, claims) = verified(received[0].field("client_assertion"), &issued.public_key());
+    assert_eq!(
+        claims["aud"],
+        format!("{}/{TENANT}/oauth2/token", server.host())
+    );
+}
+
+#[tokio::test]
 async fn concurrent_callers_share_one_assertion_and_one_request() {
     let server = tokens().await;
     let calls = Arc::new(AtomicUsize::new(0));
