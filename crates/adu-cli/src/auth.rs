@@ -1333,6 +1333,122 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    #[test]
+    fn claims_are_read_from_the_payload_without_verification() {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let token = |claims: &str| format!("e30.{}.sig", b64.encode(claims));
+        let claims = Claims::of(&token(
+            r#"{"tid":"t","appid":"a","azp":"z","unique_name":"u","oid":"o","upn":"p\u001b[31m"}"#,
+        ));
+        assert_eq!(
+            claims,
+            Claims {
+                jwt: true,
+                tenant: Some("t".into()),
+                client: Some("a".into()),
+                user: Some("p[31m".into()),
+            }
+        );
+        let v2 = Claims::of(&token(r#"{"azp":"z","oid":"o","tid":7}"#));
+        assert_eq!(
+            (v2.client.as_deref(), v2.user.as_deref(), v2.tenant),
+            (Some("z"), Some("o"), None)
+        );
+        for opaque in [
+            "opaque",
+            "a.b",
+            "a.!!.c",
+            "a.b.c.d",
+            &token("[1]"),
+            &token("not json"),
+        ] {
+            assert_eq!(Claims::of(opaque), Claims::default(), "{opaque}");
+        }
+    }
+
+    #[test]
+    fn what_lets_the_chain_go_on() {
+        use adu_auth::Error as E;
+        assert!(unavailable(AuthKind::AzureCli, &E::AzureCliNotSignedIn));
+        assert!(unavailable(AuthKind::Login, &E::LoginExpired));
+        let refused = E::InvalidConfig {
+            message: "x".into(),
+        };
+        assert!(!unavailable(AuthKind::Environment, &refused));
+    }
+
+    #[test]
+    fn a_forced_kind_that_is_not_configured_says_what_it_needs() {
+        let failure = super::resolve_from(Inputs {
+            access_token: None,
+            forced: Some(AuthKind::WorkloadIdentity),
+            lookup: &|name| (name == "AZURE_FEDERATED_TOKEN_FILE").then(|| "/f".to_owned()),
+            http: offline(),
+            cache_path: no_cache(),
+            now: SystemTime::now(),
+            report: Report::default(),
+        })
+        .unwrap_err();
+        assert_eq!(failure.exit, Exit::Usage);
+        assert!(
+            failure.message.starts_with("--auth workload-identity: "),
+            "{}",
+            failure.message
+        );
+        assert!(
+            failure.message.contains("AZURE_TENANT_ID, AZURE_CLIENT_ID"),
+            "{}",
+            failure.message
+        );
+        assert!(failure.hint.unwrap().contains("AZURE_FEDERATED_TOKEN_FILE"));
+    }
+
+    #[test]
+    fn a_misconfigured_credential_fails_only_when_the_chain_reaches_it() {
+        let lookup = |name: &str| match name {
+            "AZURE_TENANT_ID" | "AZURE_CLIENT_ID" | "AZURE_CLIENT_SECRET" => Some("x".to_owned()),
+            "AZURE_AUTHORITY_HOST" => Some("not a url".to_owned()),
+            _ => None,
+        };
+        let secret = Secret::new("tok");
+        let resolved = resolve_from(
+            Some(&secret),
+            lookup,
+            offline(),
+            no_cache(),
+            SystemTime::now(),
+        )
+        .unwrap();
+        assert_eq!(
+            resolved.source,
+            [AuthKind::AccessToken, AuthKind::Environment]
+        );
+        let token = futures_lite_block_on(resolved.credential.get_token(&["s"])).unwrap();
+        assert_eq!(token.secret(), "tok");
+        let report = Report::default();
+        let resolved = super::resolve_from(Inputs {
+            access_token: None,
+            forced: None,
+            lookup: &lookup,
+            http: offline(),
+            cache_path: no_cache(),
+            now: SystemTime::now(),
+            report: report.clone(),
+        })
+        .unwrap();
+        futures_lite_block_on(resolved.credential.get_token(&["s"])).unwrap_err();
+        let failure = report.explain(Failure::default());
+        assert_eq!(failure.exit, Exit::Usage);
+        assert!(
+            failure.message.starts_with("environment (misconfigured): "),
+            "{}",
+            failure.message
+        );
+        // The report is given once.
+        assert_eq!(report.explain(Failure::default()), Failure::default());
+    }
+
     fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
             .build()

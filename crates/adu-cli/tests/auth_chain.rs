@@ -713,3 +713,34 @@ fn two_commands_refreshing_one_sign_in_send_its_refresh_token_once() {
     assert_eq!(saved["refreshToken"], "rt-2");
     assert_eq!(saved["accessToken"], refreshed.as_str());
 }
+
+#[test]
+fn operation_show_reports_every_credential_tried() {
+    let world = World::new();
+    let mut env = world.app_service_env();
+    env.extend([
+        ("PATH", world.az(false)),
+        ("AZURE_CLIENT_ID", "unknown-identity".to_owned()),
+    ]);
+    let envs: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    // The service is never reached: no credential gives a token.
+    let args = [
+        "operation",
+        "show",
+        "op-1",
+        "--endpoint",
+        "http://127.0.0.1:9",
+        "--instance",
+        "blue",
+        "--output",
+        "json",
+    ];
+    let run = adu(&args, &envs);
+    assert_eq!(run.code, 3, "{run:?}");
+    let message = run.stderr_json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("(1) managed-identity"), "{message}");
+    assert!(message.contains("(2) azure-cli"), "{message}");
+}
