@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// The variables `adu` reads; removed so the user's own setup cannot leak into a test.
-const VARIABLES: [&str; 25] = [
+const VARIABLES: [&str; 26] = [
     "ADU_ENDPOINT",
     "ADU_INSTANCE",
     "ADU_API_VERSION",
@@ -35,6 +35,7 @@ const VARIABLES: [&str; 25] = [
     "MSI_ENDPOINT",
     "MSI_SECRET",
     "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+    "BROWSER",
 ];
 
 /// What a run of `adu` produced.
@@ -57,9 +58,9 @@ impl Run {
     }
 }
 
-/// `adu` with a clean environment: no ADU_* or AZURE_* variables, no identity endpoint, a
-/// `PATH` without `az`, and a token cache path that does not exist (so a developer's own
-/// sign-ins are never used).
+/// `adu` with a clean environment: no ADU_* or AZURE_* variables, no identity endpoint, no
+/// `BROWSER`, a `PATH` without `az` or a browser, and a token cache path that does not exist
+/// (so a developer's own sign-ins are never used).
 pub fn command(envs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_adu"));
     for name in VARIABLES {
