@@ -1367,6 +1367,27 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn claims_are_read_only_from_a_three_part_token_and_never_panic(token in "\\PC{0,200}") {
+            let claims = Claims::of(&token);
+            if token.split('.').count() != 3 {
+                proptest::prop_assert_eq!(claims, Claims::default());
+            }
+        }
+
+        #[test]
+        fn claims_read_back_what_the_payload_holds(tid in "[ -~]{1,60}", upn in "[ -~]{1,60}", azp in "[ -~]{1,60}") {
+            use base64::Engine as _;
+            let payload = serde_json::json!({"tid": tid, "azp": azp, "upn": upn}).to_string();
+            let token = format!("h.{}.s", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload));
+            let claims = Claims::of(&token);
+            proptest::prop_assert_eq!(claims.tenant, Some(tid));
+            proptest::prop_assert_eq!(claims.client, Some(azp));
+            proptest::prop_assert_eq!(claims.user, Some(upn));
+        }
+    }
+
     #[test]
     fn what_lets_the_chain_go_on() {
         use adu_auth::Error as E;
