@@ -101,6 +101,23 @@ fn serve(handler: impl Fn(&Req) -> (u16, String) + Send + Sync + 'static) -> (St
     (format!("http://{addr}"), seen)
 }
 
+/// The header of the JWT client assertion in `form`, when it is a certificate's: RS256
+/// with an `x5t` (a federated token here is not a JWT).
+fn certificate_assertion_header(form: &str) -> Option<serde_json::Value> {
+    if !form.contains(&format!("client_assertion_type={ASSERTION_TYPE}")) {
+        return None;
+    }
+    let assertion = form
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("client_assertion="))?;
+    let header = assertion.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    (header["alg"] == "RS256" && header["x5t"].is_string()).then_some(header)
+}
+
 /// A JWT-shaped token (unsigned) whose payload holds `claims`.
 fn jwt(claims: serde_json::Value) -> String {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -173,6 +190,14 @@ impl World {
             }
             if form.contains(&format!("client_secret={SECRET}")) {
                 (200, token_answer(&environment))
+            } else if let Some(header) = certificate_assertion_header(form) {
+                // A certificate's assertion: its header names the certificate (`x5t`), and
+                // carries the chain (`x5c`) only when asked; the token says which.
+                let chain = header.get("x5c").is_some();
+                let token = jwt(
+                    serde_json::json!({"tid": "tenant-cert", "appid": format!("app-cert-x5c-{chain}")}),
+                );
+                (200, token_answer(&token))
             } else if form.contains(&format!("client_assertion={FEDERATED}"))
                 && form.contains(&format!("client_assertion_type={ASSERTION_TYPE}"))
             {
@@ -743,4 +768,49 @@ fn operation_show_reports_every_credential_tried() {
         .to_owned();
     assert!(message.contains("(1) managed-identity"), "{message}");
     assert!(message.contains("(2) azure-cli"), "{message}");
+}
+
+#[test]
+fn a_certificate_in_the_environment_signs_the_assertion() {
+    let world = World::new();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["adu-test".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let pem = world.dir().join("client.pem");
+    std::fs::write(&pem, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+    let mut env = vec![
+        ("AZURE_TENANT_ID", "tenant-1".to_owned()),
+        ("AZURE_CLIENT_ID", "client-1".to_owned()),
+        (
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            pem.to_str().unwrap().to_owned(),
+        ),
+        ("AZURE_AUTHORITY_HOST", world.authority.clone()),
+        ("PATH", world.az(true)),
+    ];
+    let run = show(&world, &[], &env);
+    assert_eq!(chosen(&run), "environment");
+    let json = run.json();
+    assert_eq!(json["detail"], "AZURE_CLIENT_CERTIFICATE_PATH");
+    assert_eq!(json["token"]["client"], "app-cert-x5c-false");
+    assert!(!world.az_ran(true));
+    // AZURE_CLIENT_SEND_CERTIFICATE_CHAIN sends x5c.
+    env.push(("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "1".to_owned()));
+    let run = show(&world, &[], &env);
+    assert_eq!(run.json()["token"]["client"], "app-cert-x5c-true");
+    // A certificate file that cannot be read stops the chain with a configuration error.
+    env[2].1 = world.dir().join("missing.pem").to_str().unwrap().to_owned();
+    let run = show(&world, &[], &env);
+    assert_eq!(run.code, 2, "{run:?}");
+    let message = run.stderr_json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.starts_with("environment (misconfigured)"),
+        "{message}"
+    );
+    assert!(!world.az_ran(true));
 }
