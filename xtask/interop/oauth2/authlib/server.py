@@ -144,7 +144,7 @@ CLIENTS = {
         CLIENT_CERT,
     ),
 }
-# An `x5c` header carries the certificate (about 1.6 KB for RSA-2048), past joserfc's 512-byte
+# An `x5c` header carries the certificate (about 1.4 KB for RSA-2048), past joserfc's 512-byte
 # default header limit; Entra ID accepts such headers, so this server does too.
 JWSRegistry.max_header_length = 8192
 
