@@ -142,10 +142,7 @@ impl TokenEndpoint {
         let sent: Vec<String> = (grant_secrets.into_iter().chain(secret))
             .map(str::to_owned)
             .collect();
-        let adapter = Adapter {
-            http: self.http.clone(),
-            seen: Mutex::default(),
-        };
+        let adapter = Adapter::new(self.http.clone());
         // Each grant is its own request type in `oauth2`; this sends any of them.
         macro_rules! send {
             ($request:expr) => {
@@ -192,16 +189,26 @@ struct Seen {
 /// which `oauth2`'s errors do not keep. It owns what it uses (no lifetime
 /// parameter): with a borrowed client, rustc cannot prove the resulting future
 /// `Send` for every lifetime.
-struct Adapter {
+pub(crate) struct Adapter {
     http: SharedHttpClient,
     seen: Mutex<Seen>,
 }
 
 impl Adapter {
+    pub(crate) fn new(http: SharedHttpClient) -> Self {
+        Adapter {
+            http,
+            seen: Mutex::default(),
+        }
+    }
+
     /// Turns `oauth2`'s error into ours. Only a parsed OAuth2 error shows what
     /// the server wrote (its fields, for the caller to scrub); any other answer
     /// shows its status, media type and length.
-    fn error(&self, error: oauth2::RequestTokenError<HttpClientError, ServerError>) -> Error {
+    pub(crate) fn error(
+        &self,
+        error: oauth2::RequestTokenError<HttpClientError, ServerError>,
+    ) -> Error {
         let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
         let status = seen.status;
         let detail = match &error {

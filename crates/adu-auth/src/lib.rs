@@ -10,6 +10,7 @@ mod azure_cli;
 mod cache;
 mod certificate;
 mod credentials;
+mod device_code;
 mod endpoint;
 mod error;
 pub mod file;
@@ -37,6 +38,7 @@ pub use credentials::{
     StaticTokenCredential, TokenCredential, UsernamePasswordCredential, AZURE_AUTHORITY_HOST,
     AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_PASSWORD, AZURE_TENANT_ID, AZURE_USERNAME,
 };
+pub use device_code::{DeviceCode, DeviceCodeFlow};
 pub use error::{Error, HttpClientError, ServerError};
 pub use http;
 pub use http_client::{HttpClient, SharedHttpClient};
