@@ -7,6 +7,9 @@
 //!    certificate and assertion credentials' `private_key_jwt`.
 //! 2. Emulator fidelity: Microsoft's Python client (`azure-iot-deviceupdate`, PyPI) against
 //!    `adu-emulator` in https mode (`xtask/interop/python-sdk/check_emulator.py`).
+//! 3. Azure's Rust credentials: `azure_identity` against `adu-emulator` in https mode,
+//!    through adu-auth's `azure-core` feature (the `azure_identity_interop` test of
+//!    adu-transport, which starts the emulator itself).
 
 use std::fs::File;
 use std::path::Path;
@@ -45,6 +48,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
     oauth2_peers().map_err(|e| format!("oauth2 peers: {e}"))?;
     eprintln!("== xtask interop: Microsoft's Python client against adu-emulator");
     python_sdk().map_err(|e| format!("Python client against adu-emulator: {e}"))?;
+    eprintln!("== xtask interop: azure_identity against adu-emulator");
+    sh(cargo().args([
+        "test",
+        "-p",
+        "adu-transport",
+        "--features",
+        "azure-interop-tests",
+        "--test",
+        "azure_identity_interop",
+    ]))
+    .map_err(|e| format!("azure_identity against adu-emulator: {e}"))?;
     eprintln!("== xtask interop: all steps passed");
     Ok(())
 }
