@@ -134,6 +134,7 @@ pub(crate) fn set_header(resp: &mut Response<Bytes>, name: HeaderName, value: &s
 /// does).
 enum Route<'r> {
     Token,
+    DeviceCode,
     Authorize,
     Legacy(&'r str),
     Current(&'r str),
@@ -168,6 +169,9 @@ pub(crate) fn route(
         [tenant, o, v, t] if is(o, "oauth2") && is(v, "v2.0") && is(t, "token") => {
             (*tenant, Route::Token)
         }
+        [tenant, o, v, d] if is(o, "oauth2") && is(v, "v2.0") && is(d, "devicecode") => {
+            (*tenant, Route::DeviceCode)
+        }
         [tenant, o, v, a] if is(o, "oauth2") && is(v, "v2.0") && is(a, "authorize") => {
             (*tenant, Route::Authorize)
         }
@@ -192,7 +196,7 @@ pub(crate) fn route(
         _ => return not_found(),
     };
     let wanted = match route {
-        Route::Token | Route::Import => Method::POST,
+        Route::Token | Route::DeviceCode | Route::Import => Method::POST,
         _ => Method::GET,
     };
     if req.method() != wanted {
@@ -209,6 +213,9 @@ pub(crate) fn route(
         Route::Token => {
             state.count(|s| &mut s.token_requests);
             return crate::token::token_endpoint(state, base_url, first, req.body(), now);
+        }
+        Route::DeviceCode => {
+            return crate::token::device_code_endpoint(state, base_url, first, req.body(), now);
         }
         Route::Authorize => {
             state.count(|s| &mut s.authorize_requests);
@@ -286,7 +293,7 @@ pub(crate) fn route(
         Route::Import => import(state, req, instance, &api_version, now),
         Route::Update(p, n, v) => get_update(state, p, n, v, now),
         // Answered before the API's checks.
-        Route::Token | Route::Authorize => not_found(),
+        Route::Token | Route::DeviceCode | Route::Authorize => not_found(),
     }
 }
 
