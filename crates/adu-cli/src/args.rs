@@ -82,6 +82,16 @@ pub struct GlobalArgs {
     )]
     pub access_token: Option<Secret>,
 
+    /// Use only this credential instead of the first that applies (see "Authentication"
+    /// below): `access-token`, `environment`, `workload-identity`, `managed-identity`,
+    /// `azure-cli` or `login`.
+    #[arg(long, global = true, env = "ADU_AUTH", value_enum, value_name = "KIND")]
+    pub auth: Option<AuthKind>,
+
+    /// Where the credential chain leaves its account of a failure, for the error report.
+    #[arg(skip)]
+    pub auth_report: crate::auth::Report,
+
     /// Output format: `text` (a readable summary, a table for `list`) or `json` (operations
     /// exactly as the service names their fields, one JSON document on stdout, an array for
     /// `list`; errors as JSON on stderr).
@@ -104,6 +114,12 @@ pub enum Command {
     },
     /// Sign in interactively in a browser and cache the token for later commands.
     Login(LoginArgs),
+    /// Show which credential is used here, and for whom its token is.
+    Auth {
+        /// What to show.
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
     /// Run the embedded emulator, import an update and wait on its operation (no setup needed).
     Demo(DemoArgs),
     /// Run the service emulator.
@@ -223,6 +239,32 @@ impl From<Status> for OperationStatus {
             Status::Failed => OperationStatus::Failed,
         }
     }
+}
+
+/// `adu auth ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Which credential the chain picks here and why, then the token's tenant, client or
+    /// user and expiry (read from its claims, not verified); never the token.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Show,
+}
+
+/// The credentials `--auth` can force, in the order the chain tries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthKind {
+    /// `--access-token` or `ADU_ACCESS_TOKEN`.
+    AccessToken,
+    /// `AZURE_TENANT_ID` and `AZURE_CLIENT_ID` with a secret, a certificate or a password.
+    Environment,
+    /// `AZURE_FEDERATED_TOKEN_FILE` (with `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`).
+    WorkloadIdentity,
+    /// App Service, Azure Arc, or else an Azure VM's IMDS.
+    ManagedIdentity,
+    /// `az account get-access-token`.
+    AzureCli,
+    /// The sign-in cached by `adu login`.
+    Login,
 }
 
 /// The interactive flows `adu login` offers.

@@ -21,9 +21,15 @@ Exit codes:
   6  service or network error, after retries (5xx, 429, connection, TLS; from the
      service or the token endpoint)
 
-Authentication, first that applies: --access-token (better: ADU_ACCESS_TOKEN);
-AZURE_TENANT_ID + AZURE_CLIENT_ID with AZURE_CLIENT_SECRET (or AZURE_USERNAME and
-AZURE_PASSWORD), AZURE_AUTHORITY_HOST optional; the token cached by `adu login`.";
+Authentication, the first configured that gives a token (--auth KIND forces one):
+  access-token       --access-token (better: ADU_ACCESS_TOKEN)
+  environment        AZURE_TENANT_ID + AZURE_CLIENT_ID with AZURE_CLIENT_SECRET, or
+                     AZURE_CLIENT_CERTIFICATE_PATH, or AZURE_USERNAME + AZURE_PASSWORD
+  workload-identity  AZURE_FEDERATED_TOKEN_FILE (+ AZURE_TENANT_ID, AZURE_CLIENT_ID)
+  managed-identity   App Service or Azure Arc (IDENTITY_ENDPOINT); IMDS only if forced
+  azure-cli          `az` on PATH, signed in with `az login`
+  login              the sign-in cached by `adu login`
+AZURE_AUTHORITY_HOST is optional. `adu auth show` tells which one is used here.";
 
 /// The process exit codes of `adu`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -1,7 +1,8 @@
-//! `adu login`: an interactive sign-in through the browser, with the redirect received by a
-//! loopback listener, and the token cached (owner-only) for later commands; after the
-//! authorization code flow, with the refresh token, the authority host, the tenant and the
-//! client id, so that later commands can refresh.
+//! `adu login`: an interactive sign-in through the browser (opened by `adu` itself, its URL
+//! printed too), with the redirect received by a loopback listener, and the token cached
+//! (owner-only) for later commands; after the authorization code flow, with the refresh
+//! token, the authority host, the tenant and the client id, so that later commands can
+//! refresh.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -37,6 +38,18 @@ pub fn flow_name(flow: LoginFlow) -> &'static str {
 
 fn auth_failure(error: adu_auth::Error) -> Failure {
     Failure::from_auth(&error)
+}
+
+/// Opens `url` in the default browser (`$BROWSER` first, as the `webbrowser` crate does), on a
+/// blocking thread: a text browser runs in the foreground until it is closed. A failure is
+/// said, the URL printed above being the fallback.
+fn open_browser(url: String) {
+    tokio::task::spawn_blocking(move || {
+        if let Err(error) = webbrowser::open(&url) {
+            tracing::info!(%error, "no browser could be opened");
+            eprintln!("(No browser could be opened here: open the URL above yourself.)");
+        }
+    });
 }
 
 /// `adu login`.
@@ -87,10 +100,11 @@ pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure>
     }
     .map_err(auth_failure)?;
 
-    eprintln!("Open this URL in a browser to sign in:");
+    eprintln!("Opening the sign-in page in your browser. If it does not open, open this URL:");
     eprintln!();
     eprintln!("    {}", pending.authorize_url());
     eprintln!();
+    open_browser(pending.authorize_url().to_string());
     eprintln!(
         "Waiting up to {} for the browser to come back to {redirect_uri} ...",
         human_duration(args.timeout)

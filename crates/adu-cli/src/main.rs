@@ -23,7 +23,7 @@ mod values;
 
 use std::process::ExitCode;
 
-use crate::args::{Cli, Command, EmulatorCommand, OperationCommand, OutputFormat};
+use crate::args::{AuthCommand, Cli, Command, EmulatorCommand, OperationCommand, OutputFormat};
 use crate::exit::{Exit, Failure};
 
 fn main() -> ExitCode {
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(&cli)) {
         Ok(exit) => exit.to_exit_code(),
-        Err(failure) => report(&failure, cli.global.output),
+        Err(failure) => report(&cli.global.auth_report.explain(failure), cli.global.output),
     }
 }
 
@@ -72,6 +72,9 @@ async fn run(cli: &Cli) -> Result<Exit, Failure> {
             OperationCommand::List(args) => list::run(global, args).await,
         },
         Command::Login(args) => login::run(global, args).await,
+        Command::Auth {
+            command: AuthCommand::Show,
+        } => auth::show(global).await,
         Command::Demo(args) => demo::run(global, args).await,
         Command::Emulator { command } => match command {
             EmulatorCommand::Serve(args) => serve::run(args).await,

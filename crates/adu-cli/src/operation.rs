@@ -146,8 +146,8 @@ pub fn prepare(
     }
     let transport = build_transport(global)?;
     let http: SharedHttpClient = Arc::new(transport.clone());
-    let resolved = auth::resolve(global.access_token.as_ref(), http)?;
-    tracing::info!(source = ?resolved.source, "credential chosen");
+    let resolved = auth::resolve(global, http)?;
+    tracing::info!(chain = ?resolved.source, "credentials configured");
     let builder = DeviceUpdateClient::builder(endpoint.base_url(), instance, resolved.credential)
         .api_version(global.api_version)
         .user_agent(USER_AGENT);

@@ -257,6 +257,49 @@ pub fn write(path: &Path, token: &CachedToken) -> Result<(), Error> {
     Ok(())
 }
 
+/// An exclusive lock on the cache, held by one command while it refreshes the sign-in: an
+/// advisory `flock` on `<cache>.lock` beside the cache (the cache itself is replaced by each
+/// write, so it cannot carry the lock), released when dropped. On systems without `flock`
+/// it is always granted, and the refresh relies on reading the cache again after
+/// `invalid_grant`.
+#[derive(Debug)]
+pub struct CacheLock(#[cfg_attr(not(unix), allow(dead_code))] std::fs::File);
+
+impl CacheLock {
+    /// Opens (creating it owner-only) the lock file of the cache at `path`.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".lock");
+        let lock_path = PathBuf::from(name);
+        if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir).map_err(|e| io_error("lock", path, e))?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
+            .open(&lock_path)
+            .map_err(|e| io_error("lock", path, e))?;
+        Ok(CacheLock(file))
+    }
+
+    /// Takes the lock if no other command holds it: `Ok(false)` when one does.
+    pub fn try_lock(&self) -> Result<bool, std::io::Error> {
+        #[cfg(unix)]
+        {
+            use rustix::fs::{flock, FlockOperation};
+            match flock(&self.0, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => Ok(true),
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        }
+        #[cfg(not(unix))]
+        Ok(true)
+    }
+}
+
 /// Creates `dir` and its missing parents, owner-only (0700) on Unix; elsewhere files under
 /// the user's profile are private to the user by default.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

@@ -37,6 +37,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// allows about ten minutes; an emulator has no reason to be generous).
 pub const DEFAULT_AUTHORIZATION_CODE_LIFETIME: Duration = Duration::from_secs(60);
 
+/// How long the emulated user takes to enter a device code, by default.
+pub const DEFAULT_DEVICE_CODE_DELAY: Duration = Duration::from_secs(5);
+
 /// How an emulator is set up. Start from [`Config::default`] (or
 /// [`Config::from_scenario_json`], whose missing fields are the default's) and change what you
 /// need.
@@ -78,6 +81,11 @@ pub struct Config {
     /// ([`DEFAULT_AUTHORIZATION_CODE_LIFETIME`]).
     #[serde(rename = "authorizationCodeLifetimeSecs", deserialize_with = "secs")]
     pub authorization_code_lifetime: Duration,
+    /// How long after a device code is issued (`/devicecode`) the emulator takes its user to
+    /// have signed in; until then polls are answered `authorization_pending`
+    /// ([`DEFAULT_DEVICE_CODE_DELAY`]).
+    #[serde(rename = "deviceCodeDelaySecs", deserialize_with = "secs")]
+    pub device_code_delay: Duration,
     /// Whether API requests need a bearer token issued by this emulator (true by default).
     pub require_auth: bool,
     /// The instance ids that exist; `None` (the default) accepts any.
@@ -120,6 +128,7 @@ impl Default for Config {
             managed_identity: ManagedIdentity::default(),
             token_lifetime: Duration::from_secs(3599),
             authorization_code_lifetime: DEFAULT_AUTHORIZATION_CODE_LIFETIME,
+            device_code_delay: DEFAULT_DEVICE_CODE_DELAY,
             require_auth: true,
             instances: None,
             api_versions: current_api_versions(),
@@ -144,6 +153,13 @@ fn current_api_versions() -> Vec<String> {
 }
 
 impl Config {
+    /// Approves device codes this long after they are issued.
+    #[must_use]
+    pub fn with_device_code_delay(mut self, delay: Duration) -> Self {
+        self.device_code_delay = delay;
+        self
+    }
+
     /// Serves https (true) or plain http (false).
     #[must_use]
     pub fn with_tls(mut self, tls: bool) -> Self {

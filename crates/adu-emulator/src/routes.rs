@@ -134,6 +134,7 @@ pub(crate) fn set_header(resp: &mut Response<Bytes>, name: HeaderName, value: &s
 /// does).
 enum Route<'r> {
     Token,
+    DeviceCode,
     Authorize,
     AppServiceIdentity,
     ImdsIdentity,
@@ -172,6 +173,9 @@ pub(crate) fn route(
     let (first, route) = match s.as_slice() {
         [tenant, o, v, t] if is(o, "oauth2") && is(v, "v2.0") && is(t, "token") => {
             (*tenant, Route::Token)
+        }
+        [tenant, o, v, d] if is(o, "oauth2") && is(v, "v2.0") && is(d, "devicecode") => {
+            (*tenant, Route::DeviceCode)
         }
         [tenant, o, v, a] if is(o, "oauth2") && is(v, "v2.0") && is(a, "authorize") => {
             (*tenant, Route::Authorize)
@@ -219,7 +223,7 @@ pub(crate) fn route(
         _ => return not_found(),
     };
     let wanted = match route {
-        Route::Token | Route::Import | Route::DeviceImport => Method::POST,
+        Route::Token | Route::DeviceCode | Route::Import | Route::DeviceImport => Method::POST,
         _ => Method::GET,
     };
     if req.method() != wanted {
@@ -236,6 +240,9 @@ pub(crate) fn route(
         Route::Token => {
             state.count(|s| &mut s.token_requests);
             return crate::token::token_endpoint(state, base_url, first, req.body(), now);
+        }
+        Route::DeviceCode => {
+            return crate::token::device_code_endpoint(state, base_url, first, req.body(), now);
         }
         Route::Authorize => {
             state.count(|s| &mut s.authorize_requests);
@@ -336,9 +343,11 @@ pub(crate) fn route(
         Route::DeviceImport => import_devices(state, req, &instance, &api_version, now),
         Route::Update(p, n, v) => get_update(state, p, n, v, now),
         // Answered before the API's checks.
-        Route::Token | Route::Authorize | Route::AppServiceIdentity | Route::ImdsIdentity => {
-            not_found()
-        }
+        Route::Token
+        | Route::DeviceCode
+        | Route::Authorize
+        | Route::AppServiceIdentity
+        | Route::ImdsIdentity => not_found(),
     }
 }
 
