@@ -1,11 +1,13 @@
 //! `adu-bench list`: the emulator's seeded operations listed by A (the client's stream) or
 //! by B (a bare hyper-util loop following the same `nextLink`s), one listing per command.
 
+use std::pin::pin;
 use std::time::Instant;
 
 use adu_model::models::UpdateOperationsList;
-use adu_model::ApiVersion;
+use adu_model::{ApiVersion, ListOptions, OperationKind};
 use adu_transport::DeviceUpdateClient;
+use futures_util::TryStreamExt as _;
 use serde_json::json;
 
 use crate::common::{
@@ -46,8 +48,14 @@ impl Seen {
 impl Listers {
     /// A: the first `top` operations through the client's stream, each dropped once counted.
     async fn a(&self, top: u32, seen: &mut Seen) -> Result<(), String> {
-        let _ = (&self.a, top, seen);
-        Err("A: the client has no list_operations yet".to_owned())
+        let options = ListOptions::default().with_top(top);
+        let mut operations = pin!(self.a.list_operations(OperationKind::Update, options));
+        while let Some(op) = operations.try_next().await.map_err(|e| format!("A: {e}"))? {
+            if !seen.next(op.operation_id()) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// B: GET the first page (with `top`), decode it with `serde_json` into the generated
