@@ -796,8 +796,8 @@ impl Claims {
 }
 
 /// An exclusive lock on the token cache (see [`token_cache::CacheLock`]), waited for at most
-/// [`LOCK_WAIT`]; `None` (refresh without it) when it cannot be had.
-async fn lock_cache(path: &Path) -> Option<token_cache::CacheLock> {
+/// [`LOCK_WAIT`]; `None` (go on without it) when it cannot be had.
+pub async fn lock_cache(path: &Path) -> Option<token_cache::CacheLock> {
     let cache_lock = match token_cache::CacheLock::open(path) {
         Ok(cache_lock) => cache_lock,
         Err(error) => {

@@ -216,6 +216,9 @@ pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure>
         tenant: credential.authority().map(|a| a.tenant().to_owned()),
         client_id: credential.client_id().map(str::to_owned),
     };
+    // Not while another command is refreshing the previous sign-in, which would then save it
+    // over this one.
+    let _held = crate::auth::lock_cache(&path).await;
     token_cache::write(&path, &cached).map_err(|e| {
         Failure::new(
             Exit::Usage,
