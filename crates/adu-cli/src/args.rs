@@ -282,6 +282,10 @@ pub struct LoginArgs {
     /// The sign-in flow.
     #[arg(long, value_enum, default_value_t = LoginFlow::AuthCode)]
     pub flow: LoginFlow,
+    /// Sign in on another device instead (RFC 8628, for SSH sessions and containers): shows
+    /// a code to enter at a verification URL, and waits for the sign-in.
+    #[arg(long, conflicts_with = "flow")]
+    pub device_code: bool,
     /// The application (client) id registered in Azure AD (a public client with the redirect
     /// URI `http://127.0.0.1/callback`; the port, chosen at run time, is ignored for loopback).
     #[arg(long, env = "AZURE_CLIENT_ID", value_name = "ID")]
@@ -300,7 +304,8 @@ pub struct LoginArgs {
     /// The scope to ask for [default: the Device Update API's scope for --api-version].
     #[arg(long, value_name = "SCOPE")]
     pub scope: Option<String>,
-    /// How long to wait for the browser to come back; exit code 5 after that.
+    /// How long to wait for the browser to come back (or the device sign-in); exit code 5
+    /// after that.
     #[arg(
         long,
         value_name = "DURATION",

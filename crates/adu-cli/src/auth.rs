@@ -99,9 +99,14 @@ impl std::fmt::Debug for Resolved {
 pub struct Report(Arc<Mutex<Option<Failure>>>);
 
 impl Report {
-    /// The chain's account of its failure, if it failed; else `failure` as it is.
+    /// The chain's account of its failure, if its last token request failed and `failure`
+    /// (the command's) is of the same kind (exit code); else `failure` as it is (a wait that
+    /// timed out stays a timeout).
     pub fn explain(&self, failure: Failure) -> Failure {
-        lock(&self.0).take().unwrap_or(failure)
+        match lock(&self.0).take() {
+            Some(account) if account.exit == failure.exit => account,
+            _ => failure,
+        }
     }
 }
 
@@ -796,8 +801,8 @@ impl Claims {
 }
 
 /// An exclusive lock on the token cache (see [`token_cache::CacheLock`]), waited for at most
-/// [`LOCK_WAIT`]; `None` (refresh without it) when it cannot be had.
-async fn lock_cache(path: &Path) -> Option<token_cache::CacheLock> {
+/// [`LOCK_WAIT`]; `None` (go on without it) when it cannot be had.
+pub async fn lock_cache(path: &Path) -> Option<token_cache::CacheLock> {
     let cache_lock = match token_cache::CacheLock::open(path) {
         Ok(cache_lock) => cache_lock,
         Err(error) => {
@@ -1459,7 +1464,15 @@ mod tests {
         })
         .unwrap();
         futures_lite_block_on(resolved.credential.get_token(&["s"])).unwrap_err();
-        let failure = report.explain(Failure::default());
+        let timed_out = Failure::new(Exit::TimedOut, "timed out", "wait longer");
+        *lock(&report.0) = Some(Failure::new(Exit::Usage, "x", "y"));
+        assert_eq!(
+            report.explain(timed_out.clone()),
+            timed_out,
+            "another kind stays"
+        );
+        futures_lite_block_on(resolved.credential.get_token(&["s"])).unwrap_err();
+        let failure = report.explain(Failure::new(Exit::Usage, "the command's", "z"));
         assert_eq!(failure.exit, Exit::Usage);
         assert!(
             failure.message.starts_with("environment (misconfigured): "),
@@ -1467,7 +1480,8 @@ mod tests {
             failure.message
         );
         // The report is given once.
-        assert_eq!(report.explain(Failure::default()), Failure::default());
+        let usage = Failure::new(Exit::Usage, "the command's", "z");
+        assert_eq!(report.explain(usage.clone()), usage);
     }
 
     fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {

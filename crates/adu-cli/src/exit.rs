@@ -15,7 +15,8 @@ Exit codes:
   1  the operation Failed (`operation wait`, `operation show --exit-status`)
   2  usage or configuration error (bad option, endpoint, id, or no credential;
      a 400 from the service)
-  3  authentication failed (the token endpoint refused, or 401/403 from the service)
+  3  authentication failed (the token endpoint refused, no credential configured
+     gave a token, or 401/403 from the service)
   4  operation (or instance) not found
   5  timed out (`operation wait --timeout`, `login --timeout`)
   6  service or network error, after retries (5xx, 429, connection, TLS; from the

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use adu_auth::{
-    scopes, Authority, AuthorizationCodeFlow, ImplicitFlow, SharedHttpClient, TokenCredential,
+    scopes, Authority, AuthorizationCodeFlow, DeviceCodeFlow, ImplicitFlow, InteractiveCredential,
+    SharedHttpClient, TokenCredential,
 };
 use adu_model::ApiVersion;
 
@@ -52,33 +53,16 @@ fn open_browser(url: String) {
     });
 }
 
-/// `adu login`.
-pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure> {
-    let path = token_cache::cache_path().map_err(|e| {
-        Failure::new(
-            Exit::Usage,
-            e.to_string(),
-            "set ADU_TOKEN_CACHE to the file adu should keep the token in",
-        )
-    })?;
-    let transport = operation::build_transport(global)?;
-    let http: SharedHttpClient = Arc::new(transport);
-    let mut authority = Authority::new(args.tenant.clone()).map_err(auth_failure)?;
-    if let Some(host) = args
-        .authority_host
-        .as_deref()
-        .filter(|h| !h.trim().is_empty())
-    {
-        authority = authority.with_host(host).map_err(auth_failure)?;
-    }
-    let scope = args
-        .scope
-        .clone()
-        .unwrap_or_else(|| default_scope(global.api_version).to_owned());
-
+/// The sign-in in a browser, which comes back to a loopback listener.
+async fn browser_sign_in(
+    args: &LoginArgs,
+    authority: Authority,
+    scope: &str,
+    http: SharedHttpClient,
+) -> Result<InteractiveCredential, Failure> {
     let listener = RedirectListener::bind().await?;
     let redirect_uri = listener.redirect_uri().to_owned();
-    let scope_list = [scope.as_str()];
+    let scope_list = [scope];
 
     enum Flow {
         Code(AuthorizationCodeFlow),
@@ -124,11 +108,96 @@ pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure>
         }
     };
 
-    let credential = match &flow {
+    match &flow {
         Flow::Code(f) => f.finish(pending, &answer).await,
         Flow::Implicit(f) => f.finish(pending, &answer),
     }
-    .map_err(auth_failure)?;
+    .map_err(auth_failure)
+}
+
+/// The device authorization grant: a code to enter at a URL on another device, then polls
+/// at the interval the server asks for until the sign-in is done, declined or expired.
+async fn device_sign_in(
+    args: &LoginArgs,
+    authority: Authority,
+    scope: &str,
+    http: SharedHttpClient,
+) -> Result<InteractiveCredential, Failure> {
+    let flow =
+        DeviceCodeFlow::new(authority, args.client_id.clone(), http).map_err(auth_failure)?;
+    let code = flow.start(&[scope]).await.map_err(auth_failure)?;
+    eprintln!(
+        "To sign in, open {} in a browser on any device and enter the code {} (it expires in {}).",
+        code.verification_uri(),
+        code.user_code(),
+        human_duration(code.expires_in())
+    );
+    eprintln!(
+        "Waiting up to {} for the sign-in ...",
+        human_duration(args.timeout)
+    );
+    let sleep = |pause| -> adu_auth::BoxFuture<'static, ()> { Box::pin(tokio::time::sleep(pause)) };
+    let signed_in = match tokio::time::timeout(args.timeout, flow.finish(code, sleep)).await {
+        Ok(signed_in) => signed_in,
+        Err(_) => {
+            return Err(Failure::new(
+                Exit::TimedOut,
+                format!("nobody signed in within {}", human_duration(args.timeout)),
+                "run `adu login --device-code` again and enter the code it shows (or pass a longer --timeout)",
+            ))
+        }
+    };
+    signed_in.map_err(|error| {
+        let mut failure = auth_failure(error.clone());
+        match error.error_code() {
+            Some("expired_token") => {
+                failure.exit = Exit::TimedOut;
+                failure.hint = Some("the code expired before anyone signed in with it: run `adu login --device-code` again".to_owned());
+            }
+            Some("authorization_declined" | "access_denied") => {
+                failure.hint = Some("the sign-in was declined: run `adu login --device-code` again and accept it".to_owned());
+            }
+            _ => {}
+        }
+        failure
+    })
+}
+
+/// `adu login`.
+pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure> {
+    let path = token_cache::cache_path().map_err(|e| {
+        Failure::new(
+            Exit::Usage,
+            e.to_string(),
+            "set ADU_TOKEN_CACHE to the file adu should keep the token in",
+        )
+    })?;
+    let transport = operation::build_transport(global)?;
+    let http: SharedHttpClient = Arc::new(transport);
+    let mut authority = Authority::new(args.tenant.clone()).map_err(auth_failure)?;
+    if let Some(host) = args
+        .authority_host
+        .as_deref()
+        .filter(|h| !h.trim().is_empty())
+    {
+        authority = authority.with_host(host).map_err(auth_failure)?;
+    }
+    let scope = args
+        .scope
+        .clone()
+        .unwrap_or_else(|| default_scope(global.api_version).to_owned());
+
+    let scope_list = [scope.as_str()];
+    let (credential, flow) = match args.device_code {
+        true => (
+            device_sign_in(args, authority, &scope, http).await?,
+            "device-code",
+        ),
+        false => (
+            browser_sign_in(args, authority, &scope, http).await?,
+            flow_name(args.flow),
+        ),
+    };
     let token = credential
         .get_token(&scope_list)
         .await
@@ -140,13 +209,16 @@ pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure>
     let cached = CachedToken {
         access_token: Secret::new(token.secret()),
         expires_at: token_cache::unix_seconds(token.expires_at()),
-        flow: flow_name(args.flow).to_owned(),
+        flow: flow.to_owned(),
         scope: scope.clone(),
         refresh_token: refresh_token.as_ref().map(|r| Secret::new(r.secret())),
         authority_host: credential.authority().map(|a| a.host().to_string()),
         tenant: credential.authority().map(|a| a.tenant().to_owned()),
         client_id: credential.client_id().map(str::to_owned),
     };
+    // Not while another command is refreshing the previous sign-in, which would then save it
+    // over this one.
+    let _held = crate::auth::lock_cache(&path).await;
     token_cache::write(&path, &cached).map_err(|e| {
         Failure::new(
             Exit::Usage,
@@ -166,7 +238,7 @@ pub async fn run(global: &GlobalArgs, args: &LoginArgs) -> Result<Exit, Failure>
             serde_json::json!({
                 "tokenCache": path.display().to_string(),
                 "expiresAt": humantime::format_rfc3339_seconds(token.expires_at()).to_string(),
-                "flow": flow_name(args.flow),
+                "flow": flow,
                 "scope": scope,
                 "refreshable": refresh_token.is_some(),
             })

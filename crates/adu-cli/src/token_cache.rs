@@ -40,7 +40,7 @@ pub struct CachedToken {
     pub access_token: Secret,
     /// When it expires, in seconds since the Unix epoch.
     pub expires_at: u64,
-    /// The flow that produced it (`auth-code` or `implicit`).
+    /// The flow that produced it (`auth-code`, `implicit` or `device-code`).
     pub flow: String,
     /// The scope it was asked for.
     pub scope: String,
