@@ -49,7 +49,7 @@ const FULL: Settings = Settings {
     waits: 10_000,
     cli_pairs: 30,
     list_ops: 10_000,
-    list_rounds: 7,
+    list_rounds: 11,
 };
 
 const QUICK: Settings = Settings {
