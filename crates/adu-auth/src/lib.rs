@@ -46,7 +46,7 @@ pub use interactive::{AuthorizationCodeFlow, ImplicitFlow, PendingLogin};
 pub use managed_identity::{
     ManagedIdentityCredential, ManagedIdentitySource, UserAssignedId, ARC_TOKEN_FOLDER,
     AZURE_POD_IDENTITY_AUTHORITY_HOST, IDENTITY_ENDPOINT, IDENTITY_HEADER, IMDS_ENDPOINT,
-    IMDS_HOST,
+    IMDS_HOST, MSI_ENDPOINT, MSI_SECRET,
 };
 pub use response::DEFAULT_EXPIRES_IN;
 pub use token::{AccessToken, Clock, RefreshTokenSecret, SystemClock};

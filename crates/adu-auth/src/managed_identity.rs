@@ -1,5 +1,5 @@
 //! Managed identity: the token of the identity Azure gives this machine or app, asked of a
-//! local endpoint (App Service and Functions, Azure Arc, or an Azure VM's IMDS).
+//! local endpoint (App Service and Functions, Azure Arc, Cloud Shell, or an Azure VM's IMDS).
 //!
 //! IMDS is plain http to the link-local address `169.254.169.254` by design. That is a
 //! deliberate exception to the rule that tokens travel over plain http only to loopback: it
@@ -29,6 +29,10 @@ pub const IDENTITY_ENDPOINT: &str = "IDENTITY_ENDPOINT";
 pub const IDENTITY_HEADER: &str = "IDENTITY_HEADER";
 /// Azure Arc: set beside `IDENTITY_ENDPOINT` by the connected machine agent.
 pub const IMDS_ENDPOINT: &str = "IMDS_ENDPOINT";
+/// Cloud Shell (and Azure Machine Learning, with `MSI_SECRET`): the local identity endpoint.
+pub const MSI_ENDPOINT: &str = "MSI_ENDPOINT";
+/// Azure Machine Learning: set beside `MSI_ENDPOINT`, which is then not Cloud Shell's.
+pub const MSI_SECRET: &str = "MSI_SECRET";
 /// Replaces IMDS's `http://169.254.169.254` (as Azure's Python and .NET libraries allow).
 pub const AZURE_POD_IDENTITY_AUTHORITY_HOST: &str = "AZURE_POD_IDENTITY_AUTHORITY_HOST";
 
@@ -50,6 +54,8 @@ pub enum ManagedIdentitySource {
     AppService,
     /// An Azure Arc connected machine (`IDENTITY_ENDPOINT` and `IMDS_ENDPOINT`).
     AzureArc,
+    /// Azure Cloud Shell (`MSI_ENDPOINT`).
+    CloudShell,
     /// An Azure VM's instance metadata service.
     Imds,
 }
@@ -59,6 +65,7 @@ impl fmt::Display for ManagedIdentitySource {
         f.write_str(match self {
             ManagedIdentitySource::AppService => "App Service",
             ManagedIdentitySource::AzureArc => "Azure Arc",
+            ManagedIdentitySource::CloudShell => "Cloud Shell",
             ManagedIdentitySource::Imds => "IMDS",
         })
     }
@@ -94,18 +101,21 @@ impl fmt::Debug for Secret {
 enum Endpoint {
     AppService { url: Url, header: Secret },
     AzureArc { url: Url, token_folder: PathBuf },
+    CloudShell { url: Url },
     Imds { url: Url },
 }
 
 /// The token of this machine's or app's managed identity, asked of the endpoint its
 /// environment provides: App Service and Functions (`IDENTITY_ENDPOINT` with
 /// `IDENTITY_HEADER`), Azure Arc (`IDENTITY_ENDPOINT` with `IMDS_ENDPOINT`; the agent's
-/// challenge is answered with a key file read only from its token folder), or else an Azure
-/// VM's IMDS (`http://169.254.169.254`, or `AZURE_POD_IDENTITY_AUTHORITY_HOST`).
+/// challenge is answered with a key file read only from its token folder), Cloud Shell
+/// (`MSI_ENDPOINT`), or else an Azure VM's IMDS (`http://169.254.169.254`, or
+/// `AZURE_POD_IDENTITY_AUTHORITY_HOST`).
 ///
 /// It asks for one scope at a time (its resource: the scope without `/.default`), caches
 /// tokens like the other credentials, and retries as Microsoft's identity libraries do: 404,
-/// 408, 429 and 5xx after 1, 2 and 4 s; 410 (IMDS being upgraded) every 10 s for up to 70 s;
+/// 408, 429 and 5xx after 1, 2 and 4 s (a 429's `Retry-After` in seconds, up to 60 s, instead);
+/// 410 (IMDS being upgraded) every 10 s for up to 70 s;
 /// never 400, which means no matching identity is assigned to this resource. Nothing is sent
 /// before the first [`get_token`](TokenCredential::get_token). `Debug` never shows the
 /// identity header, the Arc key or a token.
@@ -167,11 +177,14 @@ impl ManagedIdentityCredential {
         Self::from_lookup(|name| std::env::var(name).ok(), http)
     }
 
-    /// Chooses the endpoint by the variables `lookup` gives: App Service when
-    /// `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` are set, Azure Arc when `IDENTITY_ENDPOINT`
-    /// and `IMDS_ENDPOINT` are, else IMDS (at `AZURE_POD_IDENTITY_AUTHORITY_HOST` when set).
-    /// Empty values count as unset. Fails with [`Error::InvalidConfig`] for an endpoint
-    /// that is not https, nor http to loopback (or, for IMDS, to its own address).
+    /// Chooses the endpoint by the variables `lookup` gives, in the order of Azure's
+    /// identity library for Python: App Service when `IDENTITY_ENDPOINT` and
+    /// `IDENTITY_HEADER` are set, Azure Arc when `IDENTITY_ENDPOINT` and `IMDS_ENDPOINT` are,
+    /// Cloud Shell when `MSI_ENDPOINT` is (and `IDENTITY_ENDPOINT` is not), else IMDS (at
+    /// `AZURE_POD_IDENTITY_AUTHORITY_HOST` when set). Empty values count as unset. Fails with
+    /// [`Error::InvalidConfig`] for an endpoint that is not https, nor http to loopback (or,
+    /// for IMDS, to its own address), and for `MSI_ENDPOINT` with `MSI_SECRET` (Azure Machine
+    /// Learning, whose endpoint this credential does not speak).
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
         http: SharedHttpClient,
@@ -184,6 +197,14 @@ impl ManagedIdentityCredential {
         ) {
             (Some(endpoint), Some(header), _) => Self::app_service(&endpoint, header, http),
             (Some(endpoint), None, Some(_)) => Self::azure_arc(&endpoint, http),
+            (None, ..) if get(MSI_ENDPOINT).is_some() && get(MSI_SECRET).is_some() => {
+                Err(Error::InvalidConfig {
+                    message: format!("{MSI_ENDPOINT} with {MSI_SECRET} (Azure Machine Learning) is not supported: choose another credential"),
+                })
+            }
+            (None, ..) if get(MSI_ENDPOINT).is_some() => {
+                Self::cloud_shell(&get(MSI_ENDPOINT).unwrap_or_default(), http)
+            }
             _ => match get(AZURE_POD_IDENTITY_AUTHORITY_HOST) {
                 Some(host) => Self::imds_at(&host, http),
                 None => Ok(Self::imds(http)),
@@ -229,6 +250,13 @@ impl ManagedIdentityCredential {
         ))
     }
 
+    /// Cloud Shell: `POST endpoint` (what `MSI_ENDPOINT` names, `http://localhost:50342/oauth2/token`)
+    /// with the form `resource=...` and `Metadata: true`.
+    pub fn cloud_shell(endpoint: &str, http: SharedHttpClient) -> Result<Self, Error> {
+        let url = endpoint_url(endpoint, MSI_ENDPOINT, false)?;
+        Ok(Self::with_endpoint(Endpoint::CloudShell { url }, http))
+    }
+
     /// An Azure VM's IMDS at [`IMDS_HOST`].
     pub fn imds(http: SharedHttpClient) -> Self {
         Self::imds_at(IMDS_HOST, http).expect("IMDS's own address is accepted")
@@ -253,12 +281,19 @@ impl ManagedIdentityCredential {
         Ok(Self::with_endpoint(Endpoint::Imds { url }, http))
     }
 
-    /// Uses a user-assigned identity. Azure Arc has only the machine's own identity, so
-    /// there this fails with [`Error::InvalidConfig`].
+    /// Uses a user-assigned identity. Azure Arc and Cloud Shell have only their own identity
+    /// (Azure's libraries refuse user-assigned ids there too), so there this fails with
+    /// [`Error::InvalidConfig`].
     pub fn with_user_assigned(mut self, id: UserAssignedId) -> Result<Self, Error> {
-        if let Endpoint::AzureArc { .. } = self.endpoint {
+        if matches!(
+            self.endpoint,
+            Endpoint::AzureArc { .. } | Endpoint::CloudShell { .. }
+        ) {
             return Err(Error::InvalidConfig {
-                message: "Azure Arc supports only the system-assigned identity: remove the user-assigned id".to_owned(),
+                message: format!(
+                    "{} supports only the system-assigned identity: remove the user-assigned id",
+                    self.source()
+                ),
             });
         }
         self.id = Some(id);
@@ -299,6 +334,7 @@ impl ManagedIdentityCredential {
         match self.endpoint {
             Endpoint::AppService { .. } => ManagedIdentitySource::AppService,
             Endpoint::AzureArc { .. } => ManagedIdentitySource::AzureArc,
+            Endpoint::CloudShell { .. } => ManagedIdentitySource::CloudShell,
             Endpoint::Imds { .. } => ManagedIdentitySource::Imds,
         }
     }
@@ -322,6 +358,23 @@ impl ManagedIdentityCredential {
             Endpoint::AppService { url, .. } => (url, "2019-08-01"),
             Endpoint::AzureArc { url, .. } => (url, "2020-06-01"),
             Endpoint::Imds { url } => (url, "2018-02-01"),
+            Endpoint::CloudShell { url } => {
+                // No query: the resource goes in the form, and no user-assigned id exists here.
+                let body = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("resource", resource)
+                    .finish();
+                return http::Request::post(url.as_str())
+                    .header(http::header::ACCEPT, "application/json")
+                    .header(
+                        http::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .header("Metadata", "true")
+                    .body(body.into_bytes())
+                    .map_err(|_| {
+                        self.failure(None, "the request could not be built: check MSI_ENDPOINT")
+                    });
+            }
         };
         let mut url = url.clone();
         {
@@ -478,6 +531,7 @@ impl ManagedIdentityCredential {
                 status: None,
                 reason: match self.endpoint {
                     Endpoint::Imds { .. } => "could not reach IMDS: managed identity works on Azure VMs; elsewhere choose another credential".to_owned(),
+                    Endpoint::CloudShell { .. } => format!("could not reach the identity endpoint: check {MSI_ENDPOINT}"),
                     _ => format!("could not reach the identity endpoint: check {IDENTITY_ENDPOINT}"),
                 },
                 http: Some(source),
@@ -497,7 +551,7 @@ impl ManagedIdentityCredential {
                 }
                 _ => {}
             }
-            if let Some(pause) = retries.next(status) {
+            if let Some(pause) = retries.next(status, retry_after(&response)) {
                 (self.sleep)(pause).await;
                 continue;
             }
@@ -576,6 +630,20 @@ const GONE_FOR: Duration = Duration::from_secs(70);
 const GONE_PAUSE: Duration = Duration::from_secs(10);
 /// Retries of the other transient answers, after 1, 2 and 4 s.
 const MAX_TRANSIENT_RETRIES: u32 = 3;
+/// The longest pause a 429's `Retry-After` may ask for (a longer one is cut to this).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// A `Retry-After` given in seconds (its HTTP-date form is not used by identity endpoints).
+fn retry_after(response: &http::Response<Vec<u8>>) -> Option<Duration> {
+    let value = response.headers().get(http::header::RETRY_AFTER)?;
+    value
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .map(Duration::from_secs)
+}
 
 /// The retry decisions of one token request, as Microsoft's identity libraries make them
 /// for IMDS: pure, so tests drive them without sleeping.
@@ -586,15 +654,20 @@ struct Retries {
 }
 
 impl Retries {
-    /// The pause before retrying an answer with `status`, or `None` to give up.
-    fn next(&mut self, status: u16) -> Option<Duration> {
+    /// The pause before retrying an answer with `status` (and the `Retry-After` it gave), or
+    /// `None` to give up.
+    fn next(&mut self, status: u16, retry_after: Option<Duration>) -> Option<Duration> {
         match status {
             410 if self.gone_waited + GONE_PAUSE <= GONE_FOR => {
                 self.gone_waited += GONE_PAUSE;
                 Some(GONE_PAUSE)
             }
             404 | 408 | 429 | 500..=599 if self.transient < MAX_TRANSIENT_RETRIES => {
-                let pause = Duration::from_secs(1 << self.transient);
+                let backoff = Duration::from_secs(1 << self.transient);
+                let pause = match retry_after {
+                    Some(after) if status == 429 => after.min(MAX_RETRY_AFTER),
+                    _ => backoff,
+                };
                 self.transient += 1;
                 Some(pause)
             }
@@ -661,7 +734,7 @@ mod tests {
     fn transient_answers_are_retried_after_1_2_and_4_seconds() {
         for status in [404, 408, 429, 500, 503, 599] {
             let mut retries = Retries::default();
-            let pauses: Vec<_> = std::iter::from_fn(|| retries.next(status)).collect();
+            let pauses: Vec<_> = std::iter::from_fn(|| retries.next(status, None)).collect();
             assert_eq!(pauses, [1, 2, 4].map(Duration::from_secs), "{status}");
         }
     }
@@ -669,17 +742,57 @@ mod tests {
     #[test]
     fn gone_is_retried_every_10_seconds_for_70_seconds() {
         let mut retries = Retries::default();
-        let pauses: Vec<_> = std::iter::from_fn(|| retries.next(410)).collect();
+        let pauses: Vec<_> = std::iter::from_fn(|| retries.next(410, None)).collect();
         assert_eq!(pauses, vec![GONE_PAUSE; 7]);
         // Each class keeps its own budget.
-        assert_eq!(retries.next(503), Some(Duration::from_secs(1)));
+        assert_eq!(retries.next(503, None), Some(Duration::from_secs(1)));
     }
 
     #[test]
     fn other_answers_are_not_retried() {
         for status in [400, 401, 403, 405, 409, 600] {
-            assert_eq!(Retries::default().next(status), None, "{status}");
+            assert_eq!(Retries::default().next(status, None), None, "{status}");
         }
+    }
+
+    #[test]
+    fn a_429_waits_its_retry_after_up_to_60_seconds() {
+        let secs = Duration::from_secs;
+        let mut retries = Retries::default();
+        assert_eq!(retries.next(429, Some(secs(7))), Some(secs(7)));
+        assert_eq!(retries.next(429, Some(secs(3600))), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            retries.next(429, None),
+            Some(secs(4)),
+            "backoff without one"
+        );
+        assert_eq!(
+            retries.next(429, Some(secs(1))),
+            None,
+            "the budget still counts"
+        );
+        // Only a 429's Retry-After is honoured.
+        assert_eq!(Retries::default().next(503, Some(secs(30))), Some(secs(1)));
+        assert_eq!(
+            Retries::default().next(410, Some(secs(1))),
+            Some(GONE_PAUSE)
+        );
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_only() {
+        let with = |value: &str| {
+            let response = http::Response::builder()
+                .header(http::header::RETRY_AFTER, value)
+                .body(Vec::new())
+                .unwrap();
+            retry_after(&response)
+        };
+        assert_eq!(with(" 12 "), Some(Duration::from_secs(12)));
+        assert_eq!(with("0"), Some(Duration::ZERO));
+        assert_eq!(with("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(with("-1"), None);
+        assert_eq!(retry_after(&http::Response::new(Vec::new())), None);
     }
 
     #[test]

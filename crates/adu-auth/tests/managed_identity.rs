@@ -1,4 +1,4 @@
-//! Managed identity against a loopback identity endpoint: App Service, Azure Arc and IMDS
+//! Managed identity against a loopback identity endpoint: App Service, Azure Arc, Cloud Shell and IMDS
 //! (its host pointed at loopback), user-assigned ids, the retry classes, 400, and the Arc
 //! challenge's key file checks. Nothing here contacts any address but 127.0.0.1.
 
@@ -229,6 +229,147 @@ async fn transient_answers_are_retried_with_backoff() {
         assert_eq!(server.count(), 3, "{status}");
         assert_eq!(pauses.secs(), [1, 2], "{status}");
     }
+}
+
+#[tokio::test]
+async fn a_429_waits_the_retry_after_it_gives() {
+    let server = IdentityServer::start(|_, i| match i {
+        0 => Answer {
+            status: 429,
+            headers: vec![("retry-after", "9".to_owned())],
+            body: "{}".to_owned(),
+        },
+        1 => Answer {
+            status: 429,
+            headers: vec![("retry-after", "86400".to_owned())],
+            body: "{}".to_owned(),
+        },
+        2 => answer(429, "{}"),
+        _ => token("after-waiting", EXPIRES_ON),
+    })
+    .await;
+    let pauses = Pauses::default();
+    let token = imds(&server, &pauses).get_token(&[SCOPE]).await.unwrap();
+    assert_eq!(token.secret(), "after-waiting");
+    // Its own pause, then one cut to 60 s, then the backoff (third retry: 4 s).
+    assert_eq!(pauses.secs(), [9, 60, 4]);
+}
+
+fn cloud_shell(server: &IdentityServer) -> ManagedIdentityCredential {
+    let endpoint = server.url("/oauth2/token");
+    let vars = [("MSI_ENDPOINT", endpoint.as_str())];
+    let credential = ManagedIdentityCredential::from_lookup(env(&vars), http_client()).unwrap();
+    assert_eq!(credential.source(), ManagedIdentitySource::CloudShell);
+    credential.with_sleep(Pauses::default().sleep())
+}
+
+#[tokio::test]
+async fn cloud_shell_posts_the_resource_as_a_form_with_metadata() {
+    let server = IdentityServer::start(|_, _| token("tok-shell", NOW + 7200)).await;
+    let credential = cloud_shell(&server)
+        .with_cache_options(TokenCacheOptions::default().with_clock(Arc::new(Fixed)));
+    let token = credential.get_token(&[SCOPE]).await.unwrap();
+    assert_eq!(token.secret(), "tok-shell");
+    // `expires_on` is a string of Unix seconds, as from IMDS.
+    assert_eq!(
+        token.expires_at(),
+        UNIX_EPOCH + Duration::from_secs(NOW + 7200)
+    );
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    let request = &received[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, "/oauth2/token");
+    assert!(request.query.is_empty(), "{:?}", request.query);
+    assert_eq!(request.form, [("resource".to_owned(), RESOURCE.to_owned())]);
+    assert_eq!(request.header("metadata"), Some("true"));
+    assert_eq!(
+        request.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+}
+
+#[tokio::test]
+async fn cloud_shell_reads_400_as_no_identity_and_retries_503() {
+    let server = IdentityServer::start(|_, i| match i {
+        0 => answer(503, "{}"),
+        _ => answer(
+            400,
+            r#"{"error":"invalid_request","error_description":"no identity here"}"#,
+        ),
+    })
+    .await;
+    let error = cloud_shell(&server).get_token(&[SCOPE]).await.unwrap_err();
+    assert_eq!(server.count(), 2);
+    assert!(
+        matches!(
+            &error,
+            Error::IdentityNotAssigned {
+                identity_source: ManagedIdentitySource::CloudShell,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("no identity here"), "{error}");
+}
+
+#[test]
+fn cloud_shell_is_chosen_after_app_service_and_arc_and_refuses_what_it_cannot_do() {
+    let shell = "http://localhost:50342/oauth2/token";
+    let local = "http://localhost:40342/metadata/identity/oauth2/token";
+    let pick = |vars: &[(&str, &str)]| {
+        ManagedIdentityCredential::from_lookup(env(vars), http_client()).map(|c| c.source())
+    };
+    assert_eq!(
+        pick(&[("MSI_ENDPOINT", shell)]).unwrap(),
+        ManagedIdentitySource::CloudShell
+    );
+    assert_eq!(
+        pick(&[
+            ("MSI_ENDPOINT", shell),
+            ("IDENTITY_ENDPOINT", local),
+            ("IDENTITY_HEADER", "h")
+        ])
+        .unwrap(),
+        ManagedIdentitySource::AppService
+    );
+    assert_eq!(
+        pick(&[
+            ("MSI_ENDPOINT", shell),
+            ("IDENTITY_ENDPOINT", local),
+            ("IMDS_ENDPOINT", local)
+        ])
+        .unwrap(),
+        ManagedIdentitySource::AzureArc
+    );
+    assert_eq!(
+        pick(&[("MSI_ENDPOINT", " ")]).unwrap(),
+        ManagedIdentitySource::Imds
+    );
+    // Azure Machine Learning's MSI_ENDPOINT comes with MSI_SECRET.
+    let ml = pick(&[("MSI_ENDPOINT", shell), ("MSI_SECRET", "s3cret")]).unwrap_err();
+    assert!(ml.to_string().contains("Azure Machine Learning"), "{ml}");
+    assert!(!format!("{ml} {ml:?}").contains("s3cret"));
+    // Plain http only to loopback.
+    let remote = pick(&[("MSI_ENDPOINT", "http://shell.example/oauth2/token")]).unwrap_err();
+    assert!(
+        remote.to_string().contains("MSI_ENDPOINT must use https"),
+        "{remote}"
+    );
+    // No user-assigned identity in Cloud Shell, as in Azure's libraries.
+    let credential =
+        ManagedIdentityCredential::from_lookup(env(&[("MSI_ENDPOINT", shell)]), http_client())
+            .unwrap();
+    let error = credential
+        .with_user_assigned(UserAssignedId::ClientId("c".to_owned()))
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("Cloud Shell supports only the system-assigned identity"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

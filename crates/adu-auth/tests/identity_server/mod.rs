@@ -19,11 +19,17 @@ pub struct Received {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub headers: http::HeaderMap,
+    /// The body's form fields (Cloud Shell's request is a form).
+    pub form: Vec<(String, String)>,
 }
 
 impl Received {
     pub fn param(&self, name: &str) -> Option<&str> {
         let found = self.query.iter().find(|(k, _)| k == name);
+        found.map(|(_, v)| v.as_str())
+    }
+    pub fn field(&self, name: &str) -> Option<&str> {
+        let found = self.form.iter().find(|(k, _)| k == name);
         found.map(|(_, v)| v.as_str())
     }
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -81,7 +87,9 @@ impl IdentityServer {
                     move |request: hyper::Request<hyper::body::Incoming>| {
                         let (log, handler) = (log.clone(), handler.clone());
                         async move {
-                            let (parts, _) = request.into_parts();
+                            let (parts, body) = request.into_parts();
+                            let body = body.collect().await.unwrap().to_bytes();
+                            let form = url::form_urlencoded::parse(&body).into_owned().collect();
                             let query = url::form_urlencoded::parse(
                                 parts.uri.query().unwrap_or_default().as_bytes(),
                             )
@@ -92,6 +100,7 @@ impl IdentityServer {
                                 path: parts.uri.path().to_owned(),
                                 query,
                                 headers: parts.headers,
+                                form,
                             };
                             let answer = {
                                 let mut log = log.lock().unwrap();
