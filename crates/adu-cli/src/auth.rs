@@ -6,7 +6,7 @@
 //!    `AZURE_CLIENT_CERTIFICATE_PATH`, or `AZURE_USERNAME` and `AZURE_PASSWORD`;
 //! 3. `workload-identity`: `AZURE_FEDERATED_TOKEN_FILE` (with the tenant and client ids);
 //! 4. `managed-identity`: where `IDENTITY_ENDPOINT` says it is App Service or Azure Arc, or
-//!    (only when forced) an Azure VM's IMDS;
+//!    `MSI_ENDPOINT` Cloud Shell, or (only when forced) an Azure VM's IMDS;
 //! 5. `azure-cli`: when `az` is on `PATH`;
 //! 6. `login`: the sign-in cached by `adu login`, refreshed (under a lock on the cache file)
 //!    when its access token has expired.
@@ -39,9 +39,6 @@ pub const ORDER: [AuthKind; 6] = [
     AuthKind::AzureCli,
     AuthKind::Login,
 ];
-
-/// Older App Service and Cloud Shell announce their identity endpoint with this variable.
-const MSI_ENDPOINT: &str = "MSI_ENDPOINT";
 
 /// How long a command waits for another one refreshing the same cached sign-in.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
@@ -376,31 +373,34 @@ fn find(kind: AuthKind, forced: bool, inputs: &Inputs<'_>) -> Result<Found, Fail
         }
         AuthKind::ManagedIdentity => {
             let endpoint = get(adu_auth::IDENTITY_ENDPOINT).is_some();
-            let detected = endpoint
-                && (get(adu_auth::IDENTITY_HEADER).is_some()
-                    || get(adu_auth::IMDS_ENDPOINT).is_some());
+            let detected = if endpoint {
+                get(adu_auth::IDENTITY_HEADER).is_some() || get(adu_auth::IMDS_ENDPOINT).is_some()
+            } else {
+                get(adu_auth::MSI_ENDPOINT).is_some()
+            };
             if !detected && !forced {
-                return match (endpoint, get(MSI_ENDPOINT).is_some()) {
-                    (true, _) => partial(
+                return match endpoint {
+                    true => partial(
                         "IDENTITY_ENDPOINT is set without IDENTITY_HEADER (App Service) or \
                          IMDS_ENDPOINT (Azure Arc)",
                     ),
-                    (false, true) => partial(
-                        "MSI_ENDPOINT alone (Cloud Shell, older App Service) is not supported; \
-                         in Cloud Shell the Azure CLI is signed in",
-                    ),
-                    _ => absent(
-                        "no App Service or Azure Arc identity endpoint (IDENTITY_ENDPOINT) is set; \
-                         IMDS is asked only with --auth managed-identity",
+                    false => absent(
+                        "no App Service, Azure Arc or Cloud Shell identity endpoint \
+                         (IDENTITY_ENDPOINT, MSI_ENDPOINT) is set; IMDS is asked only with \
+                         --auth managed-identity",
                     ),
                 };
             }
             let built = ManagedIdentityCredential::from_lookup(inputs.lookup, http())
                 .and_then(|c| {
                     // As Azure's default credential does: AZURE_CLIENT_ID names a user-assigned
-                    // identity (Azure Arc has only the machine's own).
+                    // identity (Azure Arc and Cloud Shell have only their own).
+                    let own_only = [
+                        ManagedIdentitySource::AzureArc,
+                        ManagedIdentitySource::CloudShell,
+                    ];
                     match get(adu_auth::AZURE_CLIENT_ID) {
-                        Some(id) if c.source() != ManagedIdentitySource::AzureArc => {
+                        Some(id) if !own_only.contains(&c.source()) => {
                             c.with_user_assigned(UserAssignedId::ClientId(id))
                         }
                         _ => Ok(c),
@@ -1391,6 +1391,24 @@ mod tests {
             proptest::prop_assert_eq!(claims.client, Some(azp));
             proptest::prop_assert_eq!(claims.user, Some(upn));
         }
+    }
+
+    #[test]
+    fn msi_endpoint_alone_is_cloud_shell_with_its_own_identity() {
+        let lookup = |name: &str| match name {
+            "MSI_ENDPOINT" => Some("http://localhost:50342/oauth2/token".to_owned()),
+            "AZURE_CLIENT_ID" => Some("c".to_owned()),
+            _ => None,
+        };
+        let resolved =
+            resolve_from(None, lookup, offline(), no_cache(), SystemTime::now()).unwrap();
+        assert_eq!(resolved.source, [AuthKind::ManagedIdentity]);
+        let mi = resolved
+            .considered
+            .iter()
+            .find(|c| c.kind == AuthKind::ManagedIdentity);
+        // Not "misconfigured": AZURE_CLIENT_ID is not taken as a user-assigned id here.
+        assert_eq!(mi.map(|c| c.note.as_str()), Some("Cloud Shell"));
     }
 
     #[test]
