@@ -266,7 +266,10 @@ pub fn write(path: &Path, token: &CachedToken) -> Result<(), Error> {
 pub struct CacheLock(#[cfg_attr(not(unix), allow(dead_code))] std::fs::File);
 
 impl CacheLock {
-    /// Opens (creating it owner-only) the lock file of the cache at `path`.
+    /// Opens (creating it owner-only) the lock file of the cache at `path`. On Unix it must
+    /// be a regular file of the user's own (or root's), reached without a symbolic link: in a
+    /// shared directory, another user could plant a link there (opening it would create or
+    /// open its target), a FIFO (opening it would block for ever) or a lock they hold.
     pub fn open(path: &Path) -> Result<Self, Error> {
         let mut name = path.as_os_str().to_owned();
         name.push(".lock");
@@ -277,10 +280,23 @@ impl CacheLock {
         let mut options = std::fs::OpenOptions::new();
         options.create(true).truncate(false).write(true);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        {
+            use rustix::fs::OFlags;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK;
+            options.mode(0o600).custom_flags(flags.bits() as i32);
+        }
         let file = options
             .open(&lock_path)
             .map_err(|e| io_error("lock", path, e))?;
+        #[cfg(unix)]
+        {
+            let meta = file.metadata().map_err(|e| io_error("lock", path, e))?;
+            if !meta.is_file() {
+                return Err(Error::NotAFile { path: lock_path });
+            }
+            check_owner(&lock_path, &meta)?;
+        }
         Ok(CacheLock(file))
     }
 
@@ -486,6 +502,44 @@ mod tests {
         let fifo_link = dir.join("to-null.json");
         std::os::unix::fs::symlink("/dev/null", &fifo_link).unwrap();
         assert!(matches!(read(&fifo_link), Err(Error::NotAFile { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_lock_is_a_regular_file_never_a_planted_link_or_fifo() {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // A link at the lock's path would create (or open) its target.
+        let target = dir.join("planted");
+        std::os::unix::fs::symlink(&target, dir.join("a.json.lock")).unwrap();
+        assert!(CacheLock::open(&dir.join("a.json")).is_err());
+        assert!(!target.exists(), "the link's target was created");
+        // A FIFO would block the open without a reader, and with one be no lock at all.
+        let fifo = dir.join("b.json.lock");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(&fifo)
+            .unwrap();
+        let error = CacheLock::open(&dir.join("b.json")).unwrap_err();
+        assert!(matches!(error, Error::NotAFile { .. }), "{error:?}");
+        // The lock of a cache is created owner-only, and taken.
+        let lock = CacheLock::open(&dir.join("c.json")).unwrap();
+        assert!(lock.try_lock().unwrap());
+        let mode = std::fs::metadata(dir.join("c.json.lock"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[cfg(unix)]
