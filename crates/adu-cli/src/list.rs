@@ -5,7 +5,7 @@ use std::io::Write as _;
 
 use adu_model::{AnyOperation, OperationKind};
 use adu_transport::{ListOptions, OperationFilter};
-use futures_util::StreamExt as _;
+use futures_util::{Stream, StreamExt as _};
 
 use crate::args::{GlobalArgs, ListArgs, OutputFormat};
 use crate::exit::{Exit, Failure};
@@ -31,56 +31,69 @@ pub async fn run(global: &GlobalArgs, args: &ListArgs) -> Result<Exit, Failure> 
     if let Some(top) = args.top {
         options = options.with_top(top);
     }
-    let mut operations = std::pin::pin!(client.list_operations(kind, options));
+    let mut failed = None;
+    let written = write_list(
+        global.output,
+        kind,
+        client.list_operations(kind, options),
+        &mut failed,
+    )
+    .await;
+    match (failed, written) {
+        (Some(failure), _) => Err(failure),
+        // The reader has gone (`adu operation list | head`): it wants no more, which is not
+        // a failure; no further page is asked for.
+        (None, Err(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Success),
+        (None, Err(error)) => Err(write_failure(error)),
+        (None, Ok(())) => Ok(Exit::Success),
+    }
+}
+
+/// Writes the list to stdout as its pages come; a page that fails ends it, its failure put
+/// in `failed`. Stops at the first write that fails.
+async fn write_list(
+    format: OutputFormat,
+    kind: OperationKind,
+    operations: impl Stream<Item = Result<AnyOperation, adu_transport::Error>>,
+    failed: &mut Option<Failure>,
+) -> std::io::Result<()> {
+    let mut operations = std::pin::pin!(operations);
     // Not locked across the awaits: each write takes the lock.
     let mut stdout = std::io::stdout();
     let mut table = Vec::new();
     let mut count = 0usize;
-    let mut failed = None;
-    if global.output == OutputFormat::Json {
-        write(&mut stdout, b"[")?;
+    if format == OutputFormat::Json {
+        stdout.write_all(b"[")?;
     }
     while let Some(item) = operations.next().await {
-        let operation: AnyOperation = match item {
+        let operation = match item {
             Ok(operation) => operation,
             Err(error) => {
-                failed = Some(Failure::from_client(&error));
+                *failed = Some(Failure::from_client(&error));
                 break;
             }
         };
-        match global.output {
+        match format {
             OutputFormat::Json => {
                 let separator = if count == 0 { "\n  " } else { ",\n  " };
                 // Indented as an element of a pretty array (a JSON string holds no raw line
                 // break, so every '\n' is between tokens).
                 let json = output::operation_json(&operation).replace('\n', "\n  ");
-                write(&mut stdout, separator.as_bytes())?;
-                write(&mut stdout, json.as_bytes())?;
+                stdout.write_all(separator.as_bytes())?;
+                stdout.write_all(json.as_bytes())?;
             }
             OutputFormat::Text => table.push(operation),
         }
         count += 1;
     }
-    match global.output {
-        OutputFormat::Json => write(&mut stdout, if count == 0 { b"]\n" } else { b"\n]\n" })?,
+    match format {
+        OutputFormat::Json => stdout.write_all(if count == 0 { b"]\n" } else { b"\n]\n" })?,
         OutputFormat::Text if failed.is_none() || !table.is_empty() => {
-            write(
-                &mut stdout,
-                output::operations_table(&table, kind).as_bytes(),
-            )?;
+            stdout.write_all(output::operations_table(&table, kind).as_bytes())?;
         }
         OutputFormat::Text => {}
     }
-    stdout.flush().map_err(write_failure)?;
-    match failed {
-        Some(failure) => Err(failure),
-        None => Ok(Exit::Success),
-    }
-}
-
-/// Writes to stdout; a closed pipe (`adu operation list | head`) is an error, not a panic.
-fn write(stdout: &mut std::io::Stdout, bytes: &[u8]) -> Result<(), Failure> {
-    stdout.write_all(bytes).map_err(write_failure)
+    stdout.flush()
 }
 
 fn write_failure(error: std::io::Error) -> Failure {

@@ -2,7 +2,7 @@
 //! validating the configuration before anything is sent, building the transport and the
 //! client, waiting with progress, and printing the operation.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,11 +154,25 @@ pub fn prepare(
     Ok((builder, transport))
 }
 
-/// Prints the operation on stdout.
-pub fn print_operation(operation: &AnyOperation, format: OutputFormat) {
+/// Prints the operation on stdout (see [`print`]).
+pub fn print_operation(operation: &AnyOperation, format: OutputFormat) -> Result<(), Failure> {
     match format {
-        OutputFormat::Json => println!("{}", output::operation_json(operation)),
-        OutputFormat::Text => print!("{}", output::operation_text(operation)),
+        OutputFormat::Json => print(format!("{}\n", output::operation_json(operation)).as_bytes()),
+        OutputFormat::Text => print(output::operation_text(operation).as_bytes()),
+    }
+}
+
+/// Writes `bytes` to stdout. A reader that has gone (`adu ... | head`) wants no more, so a
+/// closed pipe is not a failure; any other failure to write is.
+pub fn print(bytes: &[u8]) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::new(
+            Exit::Service,
+            format!("cannot write to stdout: {error}"),
+            "check where stdout goes",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -195,7 +209,7 @@ pub async fn show(
     };
     match outcome.map_err(|e| Failure::from_client(&e))? {
         GetOperationOutcome::Operation(response) => {
-            print_operation(&response.operation, global.output);
+            print_operation(&response.operation, global.output)?;
             Ok(if exit_status {
                 Exit::for_operation(&response.operation)
             } else {
@@ -299,7 +313,7 @@ pub async fn wait(
         poll_policy(interval),
     )
     .await?;
-    print_operation(&operation, global.output);
+    print_operation(&operation, global.output)?;
     Ok(Exit::for_operation(&operation))
 }
 

@@ -282,3 +282,56 @@ async fn a_list_that_fails_exits_6_and_json_output_stays_one_array() {
     assert!(emulator.stats().faults_injected >= 4, "each list retried");
     emulator.shutdown().await;
 }
+
+/// `adu operation list | head`: once the reader has gone, the list ends quietly with exit 0
+/// (no error on stderr, no further page asked for), in both formats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_ends_the_list_quietly() {
+    let emulator = start(1).await;
+    for i in 0..3 {
+        emulator.add_operation(done().with_id(format!("op-{i}")));
+    }
+    for (format, pages) in [("json", 1), ("text", 3)] {
+        let before = emulator.stats().list_requests;
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let url = emulator.base_url();
+        let token = emulator.issue_token();
+        let output = common::command(&[("ADU_ACCESS_TOKEN", &token)])
+            .args(["operation", "list", "--output", format])
+            .args(["--endpoint", &url, "--instance", "blue"])
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{format}: {stderr}");
+        assert!(stderr.is_empty(), "{format}: {stderr}");
+        // JSON stops at its first write after the first page (of three); the table is
+        // written only once every page is read.
+        assert_eq!(emulator.stats().list_requests - before, pages, "{format}");
+    }
+    // `show` and `completions` too (they used to panic or exit 6).
+    let (url, token) = (emulator.base_url(), emulator.issue_token());
+    let show = [
+        "operation",
+        "show",
+        "op-0",
+        "--endpoint",
+        &url,
+        "--instance",
+        "blue",
+    ];
+    for args in [&show[..], &["completions", "bash"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = common::command(&[("ADU_ACCESS_TOKEN", &token)])
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+    emulator.shutdown().await;
+}
