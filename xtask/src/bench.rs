@@ -35,6 +35,10 @@ struct Settings {
     waits: u64,
     /// Pairs of `adu operation show` and `curl` runs.
     cli_pairs: usize,
+    /// Operations listed, in pages of [`LIST_PAGE_SIZE`].
+    list_ops: u32,
+    /// Rounds of listings; each round lists them all by A and by B.
+    list_rounds: usize,
 }
 
 const FULL: Settings = Settings {
@@ -44,6 +48,8 @@ const FULL: Settings = Settings {
     decode_ms: 3000,
     waits: 10_000,
     cli_pairs: 30,
+    list_ops: 10_000,
+    list_rounds: 11,
 };
 
 const QUICK: Settings = Settings {
@@ -53,6 +59,8 @@ const QUICK: Settings = Settings {
     decode_ms: 300,
     waits: 1_000,
     cli_pairs: 5,
+    list_ops: 1_000,
+    list_rounds: 3,
 };
 
 /// The scale operations run this long and answer `Retry-After: 1` until then, so a wait
@@ -61,6 +69,11 @@ const SCALE_RUNNING_MS: u64 = 2000;
 const SCALE_MIN_POLLS: f64 = 3.0;
 /// `HyperTransport`'s default cap on requests in flight.
 const IN_FLIGHT_CAP: f64 = 64.0;
+/// The list emulator's page size.
+const LIST_PAGE_SIZE: u32 = 100;
+/// How far apart the peak RSS of listing all the operations and of listing a tenth of them
+/// may be.
+const LIST_RSS_SLACK_MIB: f64 = 4.0;
 
 /// Runs the benchmarks and prints the report.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -161,13 +174,179 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .ok_or("no token from the emulator")?;
     let cli = cli_beside_curl(&release.join("adu"), &base_url, &cert, token, s.cli_pairs)?;
     drop(serve);
+    let list = list_bench(&bench, &work, &s)?;
 
-    let report = render(&s, &bursts, &decode, &scale, cli, python_note.as_deref());
+    let report = render(
+        &s,
+        &bursts,
+        &decode,
+        &scale,
+        cli,
+        &list,
+        python_note.as_deref(),
+    );
     let path = work.join("report.md");
     std::fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("{report}");
     eprintln!("written to {}", path.display());
     Ok(())
+}
+
+/// The list benchmark's answers: each listing's, with the requests the emulator counted
+/// for it, and the peak RSS of a fresh process listing a tenth and all of the operations.
+struct Lists {
+    runs: Vec<Value>,
+    probes: [Value; 2],
+}
+
+/// What the list benchmark's answers come to; NaN where there is no figure (a listing
+/// with a problem has no throughput, and a probe with one no meaningful peak).
+struct ListFigures {
+    /// Medians of A's and of B's operations per second.
+    a_rate: f64,
+    b_rate: f64,
+    /// The median of the rounds' ratios of A's operations per second to B's.
+    ratio: f64,
+    /// The fewest operations a listing by A yielded.
+    a_items: f64,
+    /// The most requests a listing by A, and by B, made.
+    a_requests: f64,
+    b_requests: f64,
+    /// Every listing by A's requests, as the emulator counted them.
+    a_requests_all: Vec<f64>,
+    /// Peak RSS (MiB) of the fresh processes listing a tenth and all.
+    rss_mib: [f64; 2],
+    /// The first problem a listing or probe reported.
+    problem: Option<String>,
+}
+
+impl Lists {
+    fn figures(&self) -> ListFigures {
+        let runs =
+            |variant: &'static str| self.runs.iter().filter(move |r| r["variant"] == variant);
+        let ok = |r: &Value, figure: f64| {
+            if r["problem"].is_null() {
+                figure
+            } else {
+                f64::NAN
+            }
+        };
+        let rates = |v| {
+            runs(v)
+                .map(|r| ok(r, num(&r["items"]) / num(&r["secs"])))
+                .collect()
+        };
+        let (a_rates, b_rates): (Vec<f64>, Vec<f64>) = (rates("a"), rates("b"));
+        let most = |v| {
+            runs(v)
+                .map(|r| num(&r["requests"]))
+                .fold(f64::NAN, f64::max)
+        };
+        let mib = |r: &Value| ok(r, num(&r["peak_rss_kib"]) / 1024.0);
+        let ratios: Vec<f64> = a_rates.iter().zip(&b_rates).map(|(a, b)| a / b).collect();
+        ListFigures {
+            // A round without a figure leaves the whole comparison without one.
+            ratio: match ratios.iter().any(|r| r.is_nan()) {
+                true => f64::NAN,
+                false => median(ratios),
+            },
+            a_rate: median(a_rates),
+            b_rate: median(b_rates),
+            a_items: runs("a").map(|r| num(&r["items"])).fold(f64::NAN, f64::min),
+            a_requests: most("a"),
+            b_requests: most("b"),
+            a_requests_all: runs("a").map(|r| num(&r["requests"])).collect(),
+            rss_mib: [mib(&self.probes[0]), mib(&self.probes[1])],
+            problem: (self.runs.iter().chain(&self.probes))
+                .find_map(|r| r["problem"].as_str().map(str::to_owned)),
+        }
+    }
+}
+
+/// The Targets rows of listing `n` operations.
+fn list_targets(f: &ListFigures, n: u32) -> Vec<Target> {
+    let pages = f64::from(n.div_ceil(LIST_PAGE_SIZE));
+    let all_pages = !f.a_requests_all.is_empty() && f.a_requests_all.iter().all(|&r| r == pages);
+    vec![
+        Target::new(
+            format!("list of {n}: A yields each once, in order (fewest of a listing shown)"),
+            Some(f.a_items),
+            0,
+            |v| v == f64::from(n) && f.problem.is_none(),
+        ),
+        Target::new(
+            format!("list of {n}: one request per page, {pages} (most of a listing by A shown)"),
+            Some(f.a_requests),
+            0,
+            |_| all_pages,
+        ),
+        Target::new(
+            format!("list of {n}: operations/s of A ≥ 0.8 × B (median of the rounds' ratios)"),
+            Some(f.ratio),
+            2,
+            |v| v >= 0.8,
+        ),
+        Target::new(
+            format!(
+                "list: peak RSS listing {n} ≤ listing {} + {LIST_RSS_SLACK_MIB} MiB (MiB apart)",
+                n / 10
+            ),
+            Some(f.rss_mib[1] - f.rss_mib[0]),
+            1,
+            |v| v <= LIST_RSS_SLACK_MIB,
+        ),
+    ]
+}
+
+/// Lists `s.list_ops` operations from an emulator of their own (page size
+/// [`LIST_PAGE_SIZE`]): first in two fresh processes, a tenth and all, for their peak RSS;
+/// then by A and B in turns (who goes first alternates), the emulator's count of list
+/// requests read around each listing.
+fn list_bench(bench: &Path, work: &Path, s: &Settings) -> Result<Lists, String> {
+    let cert = work.join("list-emulator-cert.pem");
+    let mut serve = Peer::spawn(
+        "the list emulator",
+        Command::new(bench)
+            .args(["serve", "--without-load-operation", "--page-size"])
+            .arg(LIST_PAGE_SIZE.to_string())
+            .arg("--tls-cert")
+            .arg(&cert),
+    )?;
+    let ready = serve.line(Duration::from_secs(60))?;
+    let base_url = ready
+        .strip_prefix("adu-bench serve listening on ")
+        .ok_or_else(|| format!("unexpected first line {ready:?}"))?
+        .to_owned();
+    let seed = format!("seed-list {}", s.list_ops);
+    serve.ask(&seed, Duration::from_secs(60))?;
+    let timeout = Duration::from_secs(120);
+    let lister = || {
+        let mut cmd = Command::new(bench);
+        cmd.args(["list", "--endpoint", &base_url, "--cert"])
+            .arg(&cert);
+        let peer = Peer::spawn("adu-bench list", &mut cmd)?;
+        peer.expect_ready(Duration::from_secs(60))?;
+        Ok::<_, String>(peer)
+    };
+    let probe = |top: u32| lister()?.ask(&format!("run a {top}"), timeout);
+    let probes = [probe(s.list_ops / 10)?, probe(s.list_ops)?];
+    let mut list = lister()?;
+    let mut runs = Vec::new();
+    for round in 0..s.list_rounds {
+        let ab = if round % 2 == 0 {
+            ["a", "b"]
+        } else {
+            ["b", "a"]
+        };
+        for variant in ab {
+            let before = serve.ask("stats -", timeout)?;
+            let mut run = list.ask(&format!("run {variant} {}", s.list_ops), timeout)?;
+            let after = serve.ask("stats -", timeout)?;
+            run["requests"] = (num(&after["list_requests"]) - num(&before["list_requests"])).into();
+            runs.push(run);
+        }
+    }
+    Ok(Lists { runs, probes })
 }
 
 /// A burst's answer, refused if any request in it failed.
@@ -328,6 +507,7 @@ fn render(
     decode: &Value,
     scale: &Scale,
     (adu_ms, curl_ms): (Vec<f64>, Vec<f64>),
+    lists: &Lists,
     python_note: Option<&str>,
 ) -> String {
     // Throughput summed over the rounds, p50 and p99 the median of the rounds' values.
@@ -404,6 +584,10 @@ fn render(
         |v| v <= 1.2,
     ));
 
+    let list_n = s.list_ops;
+    let list = lists.figures();
+    targets.extend(list_targets(&list, list_n));
+
     let mut w = String::new();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let _ = writeln!(
@@ -463,6 +647,21 @@ fn render(
         "## `adu operation show` beside `curl`\n\n{} pairs, medians: adu {adu_median:.1} ms, curl {curl_median:.1} ms.",
         adu_ms.len()
     );
+    let _ = writeln!(
+        w,
+        "\n## Listing {list_n} operations, pages of {LIST_PAGE_SIZE}\n\n{} round(s), A and B in turns.\n\n| client | operations/s (median) | requests per listing (most) |\n| --- | ---: | ---: |\n| A adu list stream | {:.0} | {} |\n| B bare hyper-util loop | {:.0} | {} |\n\nPeak RSS of a fresh process listing through A: {} operations {:.1} MiB, {list_n} operations {:.1} MiB.",
+        s.list_rounds,
+        list.a_rate,
+        list.a_requests,
+        list.b_rate,
+        list.b_requests,
+        list_n / 10,
+        list.rss_mib[0],
+        list.rss_mib[1],
+    );
+    if let Some(problem) = &list.problem {
+        let _ = writeln!(w, "\nFirst problem: {problem}");
+    }
     w
 }
 
@@ -580,6 +779,62 @@ mod tests {
         );
         assert!(
             table.contains("1 met, 1 missed, 2 not measured."),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn list_figures_compare_a_and_b_round_by_round_and_a_problem_leaves_no_figure() {
+        let run = |variant: &str, secs: f64, requests: u32| {
+            let items = 1000;
+            serde_json::json!({ "variant": variant, "items": items, "secs": secs, "requests": requests, "problem": null })
+        };
+        let probe = |kib: u32| serde_json::json!({ "peak_rss_kib": kib, "problem": null });
+        let mut lists = Lists {
+            runs: vec![
+                run("a", 1.0, 10),
+                run("b", 0.9, 10),
+                run("b", 2.0, 10),
+                run("a", 2.0, 10),
+                run("a", 0.5, 10),
+                run("b", 0.5, 10),
+            ],
+            probes: [probe(10 * 1024), probe(12 * 1024)],
+        };
+        let f = lists.figures();
+        // Paired by round: 0.9, 1.0, 1.0; the medians alone would give 0.9.
+        assert_eq!(f.ratio, 1.0);
+        assert_eq!((f.a_rate, f.a_items, f.a_requests), (1000.0, 1000.0, 10.0));
+        let table = targets_table(&list_targets(&f, 1000));
+        assert!(
+            table.contains("one request per page, 10 (most of a listing by A shown) | 10 | yes |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("(median of the rounds' ratios) | 1.00 | yes |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("listing 100 + 4 MiB (MiB apart) | 2.0 | yes |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("4 met, 0 missed, 0 not measured."),
+            "{table}"
+        );
+
+        lists.runs[3]["requests"] = 11.into();
+        lists.runs[3]["items"] = 999.into();
+        lists.runs[3]["problem"] = "list-999 came where list-998 should".into();
+        lists.probes[1]["problem"] = "A: no list".into();
+        let table = targets_table(&list_targets(&lists.figures(), 1000));
+        assert!(
+            table.contains("in order (fewest of a listing shown) | 999 | **no** |"),
+            "{table}"
+        );
+        assert!(table.contains("by A shown) | 11 | **no** |"), "{table}");
+        assert!(
+            table.contains("0 met, 2 missed, 2 not measured."),
             "{table}"
         );
     }

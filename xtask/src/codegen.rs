@@ -178,6 +178,77 @@ mod tests {
         assert!(generated.contains(values), "{generated}");
     }
 
+    /// A version's facts come from its description: legacy when its reads take no
+    /// `api-version`, device-management operations when it has the `management` paths.
+    #[test]
+    fn version_facts_are_read_from_the_descriptions() {
+        let query = |name: &str| json!({ "name": name, "in": "query" });
+        let version = json!({ "$ref": "#/parameters/V" });
+        let get = |parameters: serde_json::Value| json!({ "get": { "parameters": parameters } });
+        let legacy = json!({ "paths": {
+            "/old/v9/updates/operations/{operationId}": get(json!([])),
+            "/old/v9/updates/operations": get(json!([query("$filter"), query("$top")])),
+        } });
+        let current = json!({
+            "paths": {
+                "/new/updates/operations/{operationId}": get(json!([version])),
+                "/new/updates/operations": get(json!([query("filter"), query("top"), version])),
+                "/new/management/operations/{operationId}": get(json!([version])),
+                "/new/management/operations": get(json!([query("filter"), query("top"), version])),
+            },
+            "parameters": { "V": query("api-version") },
+        });
+        let (legacy, current) = (legacy.to_string(), current.to_string());
+        let rows = [
+            versions::Row {
+                wire: "v9",
+                name: "2001-01-01",
+                text: &legacy,
+            },
+            versions::Row {
+                wire: "2002-02-02",
+                name: "2002-02-02",
+                text: &current,
+            },
+        ];
+        let out = versions::generate(&rows).unwrap();
+        for expected in [
+            "#[default]\n    V2002_02_02,",
+            "Self::V2002_02_02, Self::V9]",
+            "Self::V9 => \"v9\",",
+            "Self::V9 => \"2001-01-01\",",
+            "Self::V9 => false,",
+            "Self::V2002_02_02 => true,",
+            "device: None",
+            "get: \"/new/management/operations/{operationId}\"",
+            "filter: \"$filter\"",
+            "top: \"top\"",
+        ] {
+            assert!(out.contains(expected), "`{expected}` not in:\n{out}");
+        }
+        // A kind with a get and no list, or no update reads at all, is refused.
+        let half = json!({ "paths": { "/x/updates/operations/{operationId}": get(json!([])) } });
+        let half = half.to_string();
+        let error = versions::generate(&[versions::Row {
+            wire: "v1",
+            name: "v1",
+            text: &half,
+        }])
+        .unwrap_err();
+        assert!(error.contains("needs both a get and a list"), "{error}");
+        let none = json!({ "paths": {} }).to_string();
+        let error = versions::generate(&[versions::Row {
+            wire: "v1",
+            name: "v1",
+            text: &none,
+        }])
+        .unwrap_err();
+        assert!(
+            error.contains("it has no update-operation reads"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn conflicts_and_unsupported_input_are_refused_with_a_clear_message() {
         let paint = "/definitions/Paint/properties";

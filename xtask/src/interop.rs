@@ -3,11 +3,15 @@
 //! stops them (by their pids), also when something fails.
 //!
 //! 1. OAuth2: adu-auth (the `oauth2_interop` test of adu-transport) against
-//!    oauth2-mock-server (npm) and an authlib server (PyPI).
+//!    oauth2-mock-server (npm) and an authlib server (PyPI), which also verifies the
+//!    certificate and assertion credentials' `private_key_jwt`.
 //! 2. Emulator fidelity: Microsoft's Python client (`azure-iot-deviceupdate`, PyPI) against
 //!    `adu-emulator` in https mode (`xtask/interop/python-sdk/check_emulator.py`), once at the
 //!    client's default API version and once at 2022-10-01, each against a fresh emulator
 //!    serving `xtask/interop/python-sdk/scenario.json`.
+//! 3. Azure's Rust credentials: `azure_identity` against `adu-emulator` in https mode,
+//!    through adu-auth's `azure-core` feature (the `azure_identity_interop` test of
+//!    adu-transport, which starts the emulator itself).
 
 use std::fs::File;
 use std::path::Path;
@@ -40,6 +44,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
     oauth2_peers().map_err(|e| format!("oauth2 peers: {e}"))?;
     eprintln!("== xtask interop: Microsoft's Python client against adu-emulator");
     python_sdk().map_err(|e| format!("Python client against adu-emulator: {e}"))?;
+    eprintln!("== xtask interop: azure_identity against adu-emulator");
+    sh(cargo().args([
+        "test",
+        "-p",
+        "adu-transport",
+        "--features",
+        "azure-interop-tests",
+        "--test",
+        "azure_identity_interop",
+    ]))
+    .map_err(|e| format!("azure_identity against adu-emulator: {e}"))?;
     eprintln!("== xtask interop: all steps passed");
     Ok(())
 }
@@ -71,10 +86,14 @@ fn oauth2_peers() -> Result<(), String> {
     node.args(["server.mjs", "0"]).current_dir(&node_dir);
     let mock = start_peer("oauth2-mock-server", &mut node, &work)?;
 
-    // authlib + Flask, in a virtual environment from the pinned requirements.
+    // authlib + Flask, in a virtual environment from the pinned requirements. It makes the
+    // `private_key_jwt` client's certificate at start and writes it (with its key) here.
     let python = ensure_python_venv("oauth2-authlib", &sources.join("authlib/requirements.txt"))?;
+    let client_cert = work.join("authlib-client-cert.pem");
+    let _ = std::fs::remove_file(&client_cert);
     let mut py = Command::new(python);
     py.arg("-u").arg(sources.join("authlib/server.py")).arg("0");
+    py.env("INTEROP_CLIENT_CERT_FILE", &client_cert);
     let authlib = start_peer("authlib", &mut py, &work)?;
 
     sh(cargo()
@@ -88,7 +107,8 @@ fn oauth2_peers() -> Result<(), String> {
             "oauth2_interop",
         ])
         .env("ADU_INTEROP_MOCK_URL", &mock.url)
-        .env("ADU_INTEROP_AUTHLIB_URL", &authlib.url))
+        .env("ADU_INTEROP_AUTHLIB_URL", &authlib.url)
+        .env("ADU_INTEROP_AUTHLIB_CERT", &client_cert))
 }
 
 /// Starts an OAuth2 peer with [`OAUTH2_PEER_ENV`], its stderr in `work/NAME.log`, and waits

@@ -122,6 +122,7 @@ macro_rules! answer_as_grant_credential {
         }
     )*};
 }
+pub(crate) use answer_as_grant_credential;
 answer_as_grant_credential!(
     ClientSecretCredential,
     UsernamePasswordCredential,

@@ -106,7 +106,12 @@ pub(crate) enum Grant<'a> {
     /// §4.1.3: an authorization code, with the PKCE verifier (RFC 7636 §4.5)
     /// and the redirect URI the code was sent to.
     Code(AuthorizationCode, PkceCodeVerifier, &'a Url),
+    /// §4.4 with a JWT in place of a secret (RFC 7521 §4.2, RFC 7523 §2.2).
+    ClientAssertion(&'a str),
 }
+
+/// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 impl TokenEndpoint {
     /// Asks for a token for `scopes`. An error carries what the server said
@@ -124,18 +129,20 @@ impl TokenEndpoint {
             _ => None,
         };
         let client = self.oauth_client(redirect);
-        let grant_secrets = match &grant {
+        let grant_secrets: Vec<&str> = match &grant {
             Grant::ClientCredentials => vec![],
-            Grant::Password(_, password) => vec![password.secret()],
-            Grant::Refresh(token) => vec![token.secret()],
-            Grant::Code(code, verifier, _) => vec![code.secret(), verifier.secret()],
+            Grant::Password(_, password) => vec![password.secret().as_str()],
+            Grant::Refresh(token) => vec![token.secret().as_str()],
+            Grant::Code(code, verifier, _) => {
+                vec![code.secret().as_str(), verifier.secret().as_str()]
+            }
+            Grant::ClientAssertion(assertion) => vec![*assertion],
         };
-        let secret = self.client_secret.as_ref().map(|s| s.secret());
-        let sent: Vec<String> = grant_secrets.into_iter().chain(secret).cloned().collect();
-        let adapter = Adapter {
-            http: self.http.clone(),
-            seen: Mutex::default(),
-        };
+        let secret = self.client_secret.as_ref().map(|s| s.secret().as_str());
+        let sent: Vec<String> = (grant_secrets.into_iter().chain(secret))
+            .map(str::to_owned)
+            .collect();
+        let adapter = Adapter::new(self.http.clone());
         // Each grant is its own request type in `oauth2`; this sends any of them.
         macro_rules! send {
             ($request:expr) => {
@@ -154,6 +161,12 @@ impl TokenEndpoint {
             Grant::Code(code, verifier, _) => {
                 send!(client.exchange_code(code).set_pkce_verifier(verifier))
             }
+            // `oauth2` has no client-assertion authentication: without a client
+            // secret it sends only `client_id`, and the two fields ride along.
+            Grant::ClientAssertion(assertion) => send!(client
+                .exchange_client_credentials()
+                .add_extra_param("client_assertion_type", JWT_BEARER)
+                .add_extra_param("client_assertion", assertion)),
         };
         let result = match result {
             Ok(response) => response.into_issued(clock.now()),
@@ -176,16 +189,26 @@ struct Seen {
 /// which `oauth2`'s errors do not keep. It owns what it uses (no lifetime
 /// parameter): with a borrowed client, rustc cannot prove the resulting future
 /// `Send` for every lifetime.
-struct Adapter {
+pub(crate) struct Adapter {
     http: SharedHttpClient,
     seen: Mutex<Seen>,
 }
 
 impl Adapter {
+    pub(crate) fn new(http: SharedHttpClient) -> Self {
+        Adapter {
+            http,
+            seen: Mutex::default(),
+        }
+    }
+
     /// Turns `oauth2`'s error into ours. Only a parsed OAuth2 error shows what
     /// the server wrote (its fields, for the caller to scrub); any other answer
     /// shows its status, media type and length.
-    fn error(&self, error: oauth2::RequestTokenError<HttpClientError, ServerError>) -> Error {
+    pub(crate) fn error(
+        &self,
+        error: oauth2::RequestTokenError<HttpClientError, ServerError>,
+    ) -> Error {
         let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
         let status = seen.status;
         let detail = match &error {

@@ -7,6 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::managed_identity::ManagedIdentitySource;
 use crate::redact::Scrubber;
 
 /// Everything that can go wrong while obtaining a token.
@@ -97,6 +98,56 @@ pub enum Error {
         /// The requested scopes, space separated.
         scopes: String,
     },
+    /// A managed identity endpoint gave no token: unreachable, a refusal other than 400,
+    /// an answer that is not a token, or an Azure Arc challenge that was not answered.
+    #[error("managed identity ({identity_source}): {reason}")]
+    ManagedIdentity {
+        /// The endpoint that was asked.
+        identity_source: ManagedIdentitySource,
+        /// The HTTP status of its last answer, if it answered.
+        status: Option<u16>,
+        /// What went wrong and what to do.
+        reason: String,
+        /// The HTTP client's error, when the endpoint could not be reached.
+        #[source]
+        http: Option<HttpClientError>,
+    },
+    /// The managed identity endpoint answered 400: no identity matching the request is
+    /// assigned to this resource (VM, app or machine), or the user-assigned id is wrong.
+    #[error(
+        "managed identity ({identity_source}): no identity matching this request is assigned to this resource (HTTP 400{}): assign a managed identity to it, or fix the client, object or resource id",
+        description.as_deref().map(|d| format!(", {d}")).unwrap_or_default()
+    )]
+    IdentityNotAssigned {
+        /// The endpoint that was asked.
+        identity_source: ManagedIdentitySource,
+        /// What the endpoint said, secrets scrubbed.
+        description: Option<String>,
+    },
+    /// The Azure CLI was not found.
+    #[error("the Azure CLI is not installed (`{program}` was not found): install it, or choose another credential")]
+    AzureCliNotInstalled {
+        /// The program that was looked for.
+        program: String,
+    },
+    /// The Azure CLI has nobody signed in.
+    #[error("the Azure CLI is not signed in: run `az login`")]
+    AzureCliNotSignedIn,
+    /// The Azure CLI gave no token (it failed, timed out, or printed something else).
+    #[error("the Azure CLI gave no token: {reason}")]
+    AzureCli {
+        /// What went wrong and what to do.
+        reason: String,
+    },
+    /// An `azure_core` credential (through the `azure-core` feature: any
+    /// `azure_identity` credential) gave no token.
+    #[error("the Azure SDK credential gave no token: {message}")]
+    AzureCore {
+        /// What it said (its error's text, as the Azure SDK wrote it).
+        message: String,
+        /// Whether it failed to connect or to read, so that asking again may help.
+        transient: bool,
+    },
 }
 
 impl Error {
@@ -106,6 +157,8 @@ impl Error {
             Error::TokenEndpoint { status, .. } | Error::UnexpectedResponse { status, .. } => {
                 Some(*status)
             }
+            Error::ManagedIdentity { status, .. } => *status,
+            Error::IdentityNotAssigned { .. } => Some(400),
             _ => None,
         }
     }
@@ -135,6 +188,10 @@ impl Error {
                 *status >= 500 || *status == 429 || response.error() == "temporarily_unavailable"
             }
             Error::UnexpectedResponse { status, .. } => *status >= 500 || *status == 429,
+            Error::AzureCore { transient, .. } => *transient,
+            Error::ManagedIdentity { status, http, .. } => {
+                http.is_some() || status.is_some_and(|s| s >= 500 || s == 429 || s == 410)
+            }
             _ => false,
         }
     }
@@ -150,7 +207,7 @@ impl Error {
             }
             Error::TokenEndpoint { response, .. } => match response.error() {
                 "invalid_client" | "unauthorized_client" => {
-                    "check the client id and secret (the secret may have expired)"
+                    "check the client id and its secret, certificate or federated token (each may have expired or be unregistered)"
                 }
                 "invalid_grant" => "check the credentials, or sign in again",
                 "invalid_scope" => "check the requested scopes",
@@ -166,6 +223,14 @@ impl Error {
             Error::StateMismatch => "start the sign-in again and use its own redirect",
             Error::InvalidRedirect { .. } => "pass the full redirect URL the browser was sent to",
             Error::LoginExpired | Error::ScopesNotAvailable { .. } => "sign in again",
+            Error::AzureCore { .. } => "read the Azure SDK's message: it names what its credential needs",
+            Error::ManagedIdentity { .. } => "read the reason; managed identity works only on Azure resources",
+            Error::IdentityNotAssigned { .. } => {
+                "assign a managed identity to this resource, or fix the user-assigned id"
+            }
+            Error::AzureCliNotInstalled { .. } => "install the Azure CLI, or choose another credential",
+            Error::AzureCliNotSignedIn => "run `az login`",
+            Error::AzureCli { .. } => "check that `az account get-access-token` works in a terminal",
         }
     }
 

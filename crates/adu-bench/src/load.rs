@@ -5,99 +5,38 @@ use std::time::{Duration, Instant, SystemTime};
 
 use adu_model::models::UpdateOperation;
 use adu_model::{decode_get_operation_response, ApiVersion, GetOperationOutcome, OperationKind};
-use adu_transport::{DeviceUpdateClient, GetOptions, USER_AGENT_PRODUCT};
+use adu_transport::{DeviceUpdateClient, GetOptions};
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, USER_AGENT};
-use http_body_util::{BodyExt, Empty};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::CertificateDer;
 use serde_json::json;
 
 use crate::common::{
-    client, credential, required, runtime, serve_stdin, transport, INSTANCE, LOAD_OPERATION,
+    client, credential, required, runtime, serve_stdin, token, transport, BareClient, INSTANCE,
+    LOAD_OPERATION,
 };
 
-/// B: hyper-util's pooled client over rustls (aws-lc-rs, TCP_NODELAY, HTTP/1.1), sending
-/// the headers A sends and decoding with `serde_json` into the same model type.
+/// B for a get: the bare client reading the load operation, decoding with `serde_json`
+/// into the same model type.
 struct Bare {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: BareClient,
     uri: http::Uri,
-    authorization: HeaderValue,
 }
 
 impl Bare {
     fn new(endpoint: &str, cert: &str, token: &str) -> Result<Self, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_file_iter(cert).map_err(|e| format!("pem: {e}"))? {
-            roots
-                .add(c.map_err(|e| format!("pem: {e}"))?)
-                .map_err(|e| format!("root: {e}"))?;
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("tls: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .build(connector);
         let uri = format!(
             "{endpoint}/deviceUpdate/{INSTANCE}/updates/operations/{LOAD_OPERATION}?api-version=2022-10-01"
         )
         .parse()
         .map_err(|e| format!("uri: {e}"))?;
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| "the token is not a header value")?;
-        authorization.set_sensitive(true);
         Ok(Bare {
-            client,
+            client: BareClient::new(cert, token)?,
             uri,
-            authorization,
         })
     }
 
     /// One GET with A's headers; the body decoded into the model type.
     async fn get(&self) -> Result<Bytes, String> {
-        let mut request = http::Request::new(Empty::<Bytes>::new());
-        *request.uri_mut() = self.uri.clone();
-        let request_id = uuid::Uuid::new_v4();
-        let headers = request.headers_mut();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert(AUTHORIZATION, self.authorization.clone());
-        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_PRODUCT));
-        headers.insert(
-            HeaderName::from_static("x-ms-client-request-id"),
-            HeaderValue::from_str(request_id.hyphenated().encode_lower(&mut [0; 36]))
-                .map_err(|e| format!("request id: {e}"))?,
-        );
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| format!("bare: {e}"))?;
-        if response.status() != http::StatusCode::OK {
-            return Err(format!("bare: status {}", response.status()));
-        }
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("bare body: {e}"))?
-            .to_bytes();
+        let body = self.client.get(self.uri.clone()).await?;
         let operation: UpdateOperation =
             serde_json::from_slice(&body).map_err(|e| format!("bare decode: {e}"))?;
         std::hint::black_box(&operation);
@@ -245,13 +184,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let bench = rt.block_on(async {
         let transport = transport(cert)?;
         let credential = credential(endpoint, &transport)?;
-        let token =
-            adu_auth::TokenCredential::get_token(&*credential, &[adu_auth::scopes::CURRENT])
-                .await
-                .map_err(|e| format!("token: {e}"))?;
+        let token = token(&credential).await?;
         let bench = Arc::new(Bench {
             a: client(endpoint, &transport, credential)?,
-            b: Bare::new(endpoint, cert, token.secret())?,
+            b: Bare::new(endpoint, cert, &token)?,
         });
         bench.one("a").await?;
         bench.one("b").await?;

@@ -7,7 +7,7 @@ use adu_model::models::OperationStatus;
 use adu_transport::WaitOptions;
 use serde_json::json;
 
-use crate::common::{client, credential, required, runtime, transport};
+use crate::common::{client, credential, peak_rss_kib, required, runtime, transport};
 
 /// Builds the client, prints `ready`, waits for `go` on stdin, then waits for `PREFIX0` ..
 /// `PREFIX{N-1}` at once and prints the figures as one JSON line.
@@ -75,11 +75,4 @@ pub fn run(args: &[String]) -> Result<(), String> {
         })
     );
     Ok(())
-}
-
-/// Peak resident set size of this process (`VmHWM` in `/proc/self/status`), in KiB.
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
-    line.trim().trim_end_matches("kB").trim().parse().ok()
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use adu_emulator::{Config, OperationSpec, Timings};
 use serde_json::json;
 
-use crate::common::{required, runtime, serve_stdin, INSTANCE, LOAD_OPERATION};
+use crate::common::{required, runtime, serve_stdin, INSTANCE, LIST_PREFIX, LOAD_OPERATION};
 
 /// Runs until stdin closes.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -15,11 +15,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let emulator = rt.block_on(async {
         let mut config = Config::default().with_tls(true);
         config.instances = Some(vec![INSTANCE.to_owned()]);
-        config.operations.push(
-            OperationSpec::succeeding()
-                .with_id(LOAD_OPERATION)
-                .with_timings(Timings::new(Duration::ZERO, Duration::from_secs(86_400))),
-        );
+        if let Ok(size) = required(args, "--page-size") {
+            config.page_size = size.parse().map_err(|_| "--page-size needs a number")?;
+        }
+        if !args.iter().any(|a| a == "--without-load-operation") {
+            config.operations.push(
+                OperationSpec::succeeding()
+                    .with_id(LOAD_OPERATION)
+                    .with_timings(Timings::new(Duration::ZERO, Duration::from_secs(86_400))),
+            );
+        }
         config.rate_limit = None;
         config.faults.clear();
         adu_emulator::start(config)
@@ -46,6 +51,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }
             Ok(json!({ "added": count }))
         }
+        ["seed-list", count] => {
+            let count: u64 = count.parse().map_err(|_| "seed-list: bad count")?;
+            for i in 0..count {
+                emulator.add_operation(
+                    OperationSpec::succeeding()
+                        .with_id(format!("{LIST_PREFIX}{i}"))
+                        .with_timings(Timings::immediate()),
+                );
+            }
+            Ok(json!({ "added": count }))
+        }
         ["stats", prefix] => {
             let s = emulator.stats();
             let polls: Vec<u64> = s
@@ -57,6 +73,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             Ok(json!({
                 "token_requests": s.token_requests,
                 "connections": s.connections,
+                "list_requests": s.list_requests,
                 "ops_polled": polls.len(),
                 "polls_min": polls.iter().min(),
                 "polls_max": polls.iter().max(),

@@ -2,12 +2,14 @@
 //! option values (durations, API versions). Parsing never panics: a bad value is a usage
 //! error (exit code 2) reported by clap.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use adu_model::ApiVersion;
+use adu_model::models::OperationStatus;
+use adu_model::{ApiVersion, OperationKind};
+use clap::builder::{PossibleValue, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -15,15 +17,15 @@ use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, 
 use crate::exit::{Exit, Failure, EXIT_CODES_HELP};
 pub use crate::values::{parse_duration, parse_interval};
 
-/// `adu`: show and wait on Azure Device Update operations.
+/// `adu`: show, list and wait on Azure Device Update operations.
 #[derive(Debug, Parser)]
 #[command(
     name = "adu",
     version,
-    about = "Show and wait on Azure Device Update operations, sign in, and run a local demo",
-    long_about = "Show and wait on Azure Device Update for IoT Hub operations (imports and \
-                  deletions of updates), sign in interactively, run the service emulator, or \
-                  try everything at once with `adu demo`.",
+    about = "Show, list and wait on Azure Device Update operations, sign in, and run a local demo",
+    long_about = "Show, list and wait on Azure Device Update for IoT Hub operations (imports \
+                  and deletions of updates, and device imports), sign in interactively, run \
+                  the service emulator, or try everything at once with `adu demo`.",
     after_help = EXIT_CODES_HELP,
     propagate_version = true
 )]
@@ -58,7 +60,7 @@ pub struct GlobalArgs {
         env = "ADU_API_VERSION",
         value_name = "VERSION",
         default_value_t = ApiVersion::default(),
-        value_parser = parse_api_version
+        value_parser = ApiVersionParser
     )]
     pub api_version: ApiVersion,
 
@@ -80,8 +82,19 @@ pub struct GlobalArgs {
     )]
     pub access_token: Option<Secret>,
 
-    /// Output format: `text` (a readable summary) or `json` (the operation exactly as the
-    /// service names its fields, one JSON document on stdout; errors as JSON on stderr).
+    /// Use only this credential instead of the first that applies (see "Authentication"
+    /// below): `access-token`, `environment`, `workload-identity`, `managed-identity`,
+    /// `azure-cli` or `login`.
+    #[arg(long, global = true, env = "ADU_AUTH", value_enum, value_name = "KIND")]
+    pub auth: Option<AuthKind>,
+
+    /// Where the credential chain leaves its account of a failure, for the error report.
+    #[arg(skip)]
+    pub auth_report: crate::auth::Report,
+
+    /// Output format: `text` (a readable summary, a table for `list`) or `json` (operations
+    /// exactly as the service names their fields, one JSON document on stdout, an array for
+    /// `list`; errors as JSON on stderr).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
@@ -93,7 +106,7 @@ pub struct GlobalArgs {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show or wait on an operation.
+    /// Show, wait on or list operations.
     Operation {
         /// What to do with it.
         #[command(subcommand)]
@@ -101,6 +114,12 @@ pub enum Command {
     },
     /// Sign in interactively in a browser and cache the token for later commands.
     Login(LoginArgs),
+    /// Show which credential is used here, and for whom its token is.
+    Auth {
+        /// What to show.
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
     /// Run the embedded emulator, import an update and wait on its operation (no setup needed).
     Demo(DemoArgs),
     /// Run the service emulator.
@@ -128,6 +147,8 @@ pub enum OperationCommand {
         /// exits 0).
         #[arg(long)]
         exit_status: bool,
+        #[command(flatten)]
+        kind: KindArg,
     },
     /// Poll an operation until it has Succeeded or Failed.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -144,7 +165,106 @@ pub enum OperationCommand {
         /// up to this interval if longer) [default: 5s, or the service's Retry-After].
         #[arg(long, value_name = "DURATION", value_parser = parse_interval, allow_hyphen_values = true)]
         interval: Option<Duration>,
+        #[command(flatten)]
+        kind: KindArg,
     },
+    /// List operations in the service's order, following every page.
+    #[command(after_help = EXIT_CODES_HELP)]
+    List(ListArgs),
+}
+
+/// `--kind`, on every `adu operation` command.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct KindArg {
+    /// Which operations: `update` (imports and deletions of updates) or `device`
+    /// (device-management operations, such as device imports; not in the legacy API `v2`).
+    #[arg(long, value_enum, default_value_t = Kind::Update)]
+    pub kind: Kind,
+}
+
+/// The kinds of operation, as `--kind` spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// Update operations: imports and deletions of updates.
+    Update,
+    /// Device-management operations: device imports.
+    Device,
+}
+
+impl From<Kind> for OperationKind {
+    fn from(kind: Kind) -> Self {
+        match kind {
+            Kind::Update => OperationKind::Update,
+            Kind::Device => OperationKind::Device,
+        }
+    }
+}
+
+/// `adu operation list`.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Only operations in these states (a comma-separated list, e.g. `not-started,running`).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "STATUS,...")]
+    pub status: Vec<Status>,
+    /// A filter passed to the service as it is, e.g. `status eq 'Running'` (the service
+    /// filters on status only).
+    #[arg(long, value_name = "FILTER", conflicts_with = "status")]
+    pub filter: Option<String>,
+    /// At most this many operations, over all pages.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub top: Option<u32>,
+    #[command(flatten)]
+    pub kind: KindArg,
+}
+
+/// The statuses `--status` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Status {
+    /// Accepted, not begun.
+    NotStarted,
+    /// In progress.
+    Running,
+    /// Finished, and it worked.
+    Succeeded,
+    /// Finished, and it did not work.
+    Failed,
+}
+
+impl From<Status> for OperationStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::NotStarted => OperationStatus::NotStarted,
+            Status::Running => OperationStatus::Running,
+            Status::Succeeded => OperationStatus::Succeeded,
+            Status::Failed => OperationStatus::Failed,
+        }
+    }
+}
+
+/// `adu auth ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Which credential the chain picks here and why, then the token's tenant, client or
+    /// user and expiry (read from its claims, not verified); never the token.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Show,
+}
+
+/// The credentials `--auth` can force, in the order the chain tries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthKind {
+    /// `--access-token` or `ADU_ACCESS_TOKEN`.
+    AccessToken,
+    /// `AZURE_TENANT_ID` and `AZURE_CLIENT_ID` with a secret, a certificate or a password.
+    Environment,
+    /// `AZURE_FEDERATED_TOKEN_FILE` (with `AZURE_TENANT_ID` and `AZURE_CLIENT_ID`).
+    WorkloadIdentity,
+    /// App Service, Azure Arc, or else an Azure VM's IMDS.
+    ManagedIdentity,
+    /// `az account get-access-token`.
+    AzureCli,
+    /// The sign-in cached by `adu login`.
+    Login,
 }
 
 /// The interactive flows `adu login` offers.
@@ -162,6 +282,10 @@ pub struct LoginArgs {
     /// The sign-in flow.
     #[arg(long, value_enum, default_value_t = LoginFlow::AuthCode)]
     pub flow: LoginFlow,
+    /// Sign in on another device instead (RFC 8628, for SSH sessions and containers): shows
+    /// a code to enter at a verification URL, and waits for the sign-in.
+    #[arg(long, conflicts_with = "flow")]
+    pub device_code: bool,
     /// The application (client) id registered in Azure AD (a public client with the redirect
     /// URI `http://127.0.0.1/callback`; the port, chosen at run time, is ignored for loopback).
     #[arg(long, env = "AZURE_CLIENT_ID", value_name = "ID")]
@@ -180,7 +304,8 @@ pub struct LoginArgs {
     /// The scope to ask for [default: the Device Update API's scope for --api-version].
     #[arg(long, value_name = "SCOPE")]
     pub scope: Option<String>,
-    /// How long to wait for the browser to come back; exit code 5 after that.
+    /// How long to wait for the browser to come back (or the device sign-in); exit code 5
+    /// after that.
     #[arg(
         long,
         value_name = "DURATION",
@@ -357,9 +482,37 @@ pub fn parse_timeout(value: &str) -> Result<Duration, String> {
     Ok(timeout)
 }
 
-/// Parses an API version by its name (`2022-10-01`, `v2`) or upstream name (`2020-09-01`).
+/// Parses a version of [`ApiVersion::ALL`] by its name (`2026-06-01`, `v2`) or upstream name
+/// (`2020-09-01`); the error names the accepted ones.
 pub fn parse_api_version(value: &str) -> Result<ApiVersion, String> {
     value.parse::<ApiVersion>().map_err(|e| e.to_string())
+}
+
+/// `--api-version`'s parser: [`parse_api_version`], with [`ApiVersion::ALL`] as the possible
+/// values that help and shell completion show.
+// `PossibleValuesParser` would refuse the upstream names `FromStr` accepts.
+#[derive(Debug, Clone, Copy)]
+struct ApiVersionParser;
+
+impl TypedValueParser for ApiVersionParser {
+    type Value = ApiVersion;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<ApiVersion, clap::Error> {
+        parse_api_version.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            ApiVersion::ALL
+                .iter()
+                .map(|v| PossibleValue::new(v.as_str())),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -390,9 +543,23 @@ mod tests {
 
     #[test]
     fn api_versions() {
+        assert_eq!(parse_api_version("2026-06-01"), Ok(ApiVersion::V2026_06_01));
         assert_eq!(parse_api_version("2022-10-01"), Ok(ApiVersion::V2022_10_01));
         assert_eq!(parse_api_version("v2"), Ok(ApiVersion::V2));
-        assert!(parse_api_version("2021-01-01").is_err());
+        assert_eq!(parse_api_version("2020-09-01"), Ok(ApiVersion::V2));
+        let error = parse_api_version("2021-01-01").unwrap_err();
+        for accepted in ApiVersion::ALL {
+            assert!(error.contains(accepted.as_str()), "{error}");
+        }
+        let default = Cli::try_parse_from(["adu", "operation", "show", "op1"]).unwrap();
+        assert_eq!(default.global.api_version, ApiVersion::default());
+        let Err(ParseError::Clap(e)) =
+            parse(["adu", "operation", "show", "op1", "--api-version", "v3"])
+        else {
+            panic!("v3 parsed")
+        };
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("2026-06-01, 2022-10-01, v2"), "{e}");
     }
 
     #[test]

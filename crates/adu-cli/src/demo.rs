@@ -136,7 +136,7 @@ async fn run_against(global: &GlobalArgs, emulator: &RunningEmulator) -> Result<
         policy,
     )
     .await?;
-    operation::print_operation(&operation, global.output);
+    operation::print_operation(&operation, global.output)?;
     let exit = Exit::for_operation(&operation);
     step(&format!(
         "done: the operation {}; exit code {}. Next: `adu emulator serve` runs the emulator on its own, \

@@ -15,15 +15,22 @@ Exit codes:
   1  the operation Failed (`operation wait`, `operation show --exit-status`)
   2  usage or configuration error (bad option, endpoint, id, or no credential;
      a 400 from the service)
-  3  authentication failed (the token endpoint refused, or 401/403 from the service)
+  3  authentication failed (the token endpoint refused, no credential configured
+     gave a token, or 401/403 from the service)
   4  operation (or instance) not found
   5  timed out (`operation wait --timeout`, `login --timeout`)
   6  service or network error, after retries (5xx, 429, connection, TLS; from the
      service or the token endpoint)
 
-Authentication, first that applies: --access-token (better: ADU_ACCESS_TOKEN);
-AZURE_TENANT_ID + AZURE_CLIENT_ID with AZURE_CLIENT_SECRET (or AZURE_USERNAME and
-AZURE_PASSWORD), AZURE_AUTHORITY_HOST optional; the token cached by `adu login`.";
+Authentication, the first configured that gives a token (--auth KIND forces one):
+  access-token       --access-token (better: ADU_ACCESS_TOKEN)
+  environment        AZURE_TENANT_ID + AZURE_CLIENT_ID with AZURE_CLIENT_SECRET, or
+                     AZURE_CLIENT_CERTIFICATE_PATH, or AZURE_USERNAME + AZURE_PASSWORD
+  workload-identity  AZURE_FEDERATED_TOKEN_FILE (+ AZURE_TENANT_ID, AZURE_CLIENT_ID)
+  managed-identity   App Service or Azure Arc (IDENTITY_ENDPOINT); IMDS only if forced
+  azure-cli          `az` on PATH, signed in with `az login`
+  login              the sign-in cached by `adu login`
+AZURE_AUTHORITY_HOST is optional. `adu auth show` tells which one is used here.";
 
 /// The process exit codes of `adu`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -132,6 +139,18 @@ impl Failure {
     /// Classifies an error of the client (`adu-transport`).
     pub fn from_client(error: &ClientError) -> Self {
         match error {
+            // A link from the service (a list's nextLink, or an Operation-Location naming a
+            // version this client does not speak) that is not followed: not the user's input.
+            ClientError::InvalidInput(
+                inner @ (adu_model::Error::InvalidNextLink { .. }
+                | adu_model::Error::ForeignNextLink { .. }
+                | adu_model::Error::UnknownApiVersion { .. }),
+            ) => Failure::new(
+                Exit::Service,
+                inner.to_string(),
+                "the service sent a link this client will not follow (what came before it was \
+                 shown); report it with the output of -vv",
+            ),
             ClientError::InvalidInput(inner) => Failure::new(
                 Exit::Usage,
                 inner.to_string(),
@@ -434,6 +453,15 @@ mod tests {
             "{:?}",
             f.causes
         );
+        // A nextLink from the service that is not followed is the service's fault, not the
+        // user's.
+        let looping = ClientError::InvalidInput(adu_model::Error::InvalidNextLink {
+            input: "/deviceUpdate/blue/updates/operations".into(),
+            reason: "it names a page read before",
+        });
+        let f = Failure::from_client(&looping);
+        assert_eq!(f.exit, Exit::Service);
+        assert!(f.message.contains("nextLink"), "{f:?}");
         let foreign = ClientError::ForeignHost {
             target: "https://evil.example".into(),
         };

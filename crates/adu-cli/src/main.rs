@@ -1,5 +1,5 @@
-//! `adu`: show and wait on Azure Device Update operations, sign in, run the emulator, or try
-//! it all with `adu demo`. See the crate README for commands, options and exit codes.
+//! `adu`: show, list and wait on Azure Device Update operations, sign in, run the emulator,
+//! or try it all with `adu demo`. See the crate README for commands, options and exit codes.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // `Failure` (about 200 bytes) is made at most once per run, on the way to the exit: boxing it
@@ -11,6 +11,7 @@ mod auth;
 mod completions;
 mod demo;
 mod exit;
+mod list;
 mod login;
 mod operation;
 mod output;
@@ -22,7 +23,7 @@ mod values;
 
 use std::process::ExitCode;
 
-use crate::args::{Cli, Command, EmulatorCommand, OperationCommand, OutputFormat};
+use crate::args::{AuthCommand, Cli, Command, EmulatorCommand, OperationCommand, OutputFormat};
 use crate::exit::{Exit, Failure};
 
 fn main() -> ExitCode {
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(&cli)) {
         Ok(exit) => exit.to_exit_code(),
-        Err(failure) => report(&failure, cli.global.output),
+        Err(failure) => report(&cli.global.auth_report.explain(failure), cli.global.output),
     }
 }
 
@@ -60,14 +61,20 @@ async fn run(cli: &Cli) -> Result<Exit, Failure> {
             OperationCommand::Show {
                 operation_id,
                 exit_status,
-            } => operation::show(global, operation_id, *exit_status).await,
+                kind,
+            } => operation::show(global, kind.kind.into(), operation_id, *exit_status).await,
             OperationCommand::Wait {
                 operation_id,
                 timeout,
                 interval,
-            } => operation::wait(global, operation_id, *timeout, *interval).await,
+                kind,
+            } => operation::wait(global, kind.kind.into(), operation_id, *timeout, *interval).await,
+            OperationCommand::List(args) => list::run(global, args).await,
         },
         Command::Login(args) => login::run(global, args).await,
+        Command::Auth {
+            command: AuthCommand::Show,
+        } => auth::show(global).await,
         Command::Demo(args) => demo::run(global, args).await,
         Command::Emulator { command } => match command {
             EmulatorCommand::Serve(args) => serve::run(args).await,

@@ -2,12 +2,14 @@
 //! validating the configuration before anything is sent, building the transport and the
 //! client, waiting with progress, and printing the operation.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::sync::Arc;
 use std::time::Duration;
 
 use adu_auth::SharedHttpClient;
-use adu_model::{AnyOperation, Endpoint, InstanceId, OperationId, PollPolicy};
+use adu_model::{
+    AnyOperation, ApiVersion, Endpoint, InstanceId, OperationId, OperationKind, PollPolicy,
+};
 use adu_transport::{
     DeviceUpdateClient, DeviceUpdateClientBuilder, GetOperationOutcome, GetOptions, HttpTransport,
     HyperTransport, HyperTransportBuilder, WaitOptions,
@@ -106,53 +108,108 @@ pub fn build(builder: HyperTransportBuilder) -> Result<HyperTransport, Failure> 
     })
 }
 
+/// Checks that `--api-version` has operations of `--kind` (the legacy API has no
+/// device-management operations).
+pub fn validate_kind(version: ApiVersion, kind: OperationKind) -> Result<(), Failure> {
+    if version.supports(kind) {
+        return Ok(());
+    }
+    let others: Vec<&str> = ApiVersion::ALL
+        .iter()
+        .filter(|v| v.supports(kind))
+        .map(ApiVersion::as_str)
+        .collect();
+    Err(Failure::new(
+        Exit::Usage,
+        format!("API version {version} has no {kind} operations"),
+        format!(
+            "pass --api-version {} (or leave it out); nothing was sent",
+            others.join(" or ")
+        ),
+    ))
+}
+
 /// Validates the configuration and picks the credential, in order: endpoint, instance,
-/// operation id, transport, credential. Nothing has been sent when this fails; on success it
-/// gives the client's builder (transport not yet chosen) and the HTTP transport.
+/// kind of operation, operation id (when there is one), transport, credential. Nothing has
+/// been sent when this fails; on success it gives the client's builder (transport not yet
+/// chosen) and the HTTP transport.
 pub fn prepare(
     global: &GlobalArgs,
-    operation_id: &str,
+    kind: OperationKind,
+    operation_id: Option<&str>,
 ) -> Result<(DeviceUpdateClientBuilder, HyperTransport), Failure> {
     let endpoint = validate_endpoint(global.endpoint.as_deref())?;
     let instance = validate_instance(global.instance.as_deref())?;
-    validate_operation_id(operation_id)?;
+    validate_kind(global.api_version, kind)?;
+    if let Some(id) = operation_id {
+        validate_operation_id(id)?;
+    }
     let transport = build_transport(global)?;
     let http: SharedHttpClient = Arc::new(transport.clone());
-    let resolved = auth::resolve(global.access_token.as_ref(), http)?;
-    tracing::info!(source = ?resolved.source, "credential chosen");
+    let resolved = auth::resolve(global, http)?;
+    tracing::info!(chain = ?resolved.source, "credentials configured");
     let builder = DeviceUpdateClient::builder(endpoint.base_url(), instance, resolved.credential)
         .api_version(global.api_version)
         .user_agent(USER_AGENT);
     Ok((builder, transport))
 }
 
-/// Prints the operation on stdout.
-pub fn print_operation(operation: &AnyOperation, format: OutputFormat) {
+/// Prints the operation on stdout (see [`print`]).
+pub fn print_operation(operation: &AnyOperation, format: OutputFormat) -> Result<(), Failure> {
     match format {
-        OutputFormat::Json => println!("{}", output::operation_json(operation)),
-        OutputFormat::Text => print!("{}", output::operation_text(operation)),
+        OutputFormat::Json => print(format!("{}\n", output::operation_json(operation)).as_bytes()),
+        OutputFormat::Text => print(output::operation_text(operation).as_bytes()),
     }
+}
+
+/// Writes `bytes` to stdout. A reader that has gone (`adu ... | head`) wants no more, so a
+/// closed pipe is not a failure; any other failure to write is.
+pub fn print(bytes: &[u8]) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::new(
+            Exit::Service,
+            format!("cannot write to stdout: {error}"),
+            "check where stdout goes",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A client for `kind` operations (and `operation_id`, if given), on the HTTP transport.
+pub fn client(
+    global: &GlobalArgs,
+    kind: OperationKind,
+    operation_id: Option<&str>,
+) -> Result<DeviceUpdateClient, Failure> {
+    let (builder, transport) = prepare(global, kind, operation_id)?;
+    builder
+        .transport(Arc::new(transport))
+        .build()
+        .map_err(|e| Failure::from_client(&e))
 }
 
 /// `adu operation show`: exits 0 once the operation is shown, whatever its status (as
 /// `gh run view` and `kubectl get` do); with `--exit-status`, 1 when it Failed.
 pub async fn show(
     global: &GlobalArgs,
+    kind: OperationKind,
     operation_id: &str,
     exit_status: bool,
 ) -> Result<Exit, Failure> {
-    let (builder, transport) = prepare(global, operation_id)?;
-    let client = builder
-        .transport(Arc::new(transport))
-        .build()
-        .map_err(|e| Failure::from_client(&e))?;
-    match client
-        .get_operation_status(operation_id, &GetOptions::default())
-        .await
-        .map_err(|e| Failure::from_client(&e))?
-    {
+    let client = client(global, kind, Some(operation_id))?;
+    let options = GetOptions::default();
+    let outcome = match kind {
+        OperationKind::Device => {
+            client
+                .get_device_operation_status(operation_id, &options)
+                .await
+        }
+        _ => client.get_operation_status(operation_id, &options).await,
+    };
+    match outcome.map_err(|e| Failure::from_client(&e))? {
         GetOperationOutcome::Operation(response) => {
-            print_operation(&response.operation, global.output);
+            print_operation(&response.operation, global.output)?;
             Ok(if exit_status {
                 Exit::for_operation(&response.operation)
             } else {
@@ -185,8 +242,8 @@ pub fn poll_policy(interval: Option<Duration>) -> PollPolicy {
 /// What to wait on.
 #[derive(Debug, Clone, Copy)]
 pub enum WaitTarget<'a> {
-    /// An operation id.
-    Id(&'a str),
+    /// An operation id, of this kind.
+    Id(&'a str, OperationKind),
     /// An `Operation-Location` header value.
     Location(&'a str),
 }
@@ -219,7 +276,10 @@ pub async fn wait_with_progress(
     }
     let live = progress.show_live();
     let result = match target {
-        WaitTarget::Id(id) => client.wait_for_operation(id, options).await,
+        WaitTarget::Id(id, OperationKind::Device) => {
+            client.wait_for_device_operation(id, options).await
+        }
+        WaitTarget::Id(id, _) => client.wait_for_operation(id, options).await,
         WaitTarget::Location(location) => {
             client.wait_for_operation_location(location, options).await
         }
@@ -238,20 +298,21 @@ pub async fn wait_with_progress(
 /// `adu operation wait`.
 pub async fn wait(
     global: &GlobalArgs,
+    kind: OperationKind,
     operation_id: &str,
     timeout: Option<Duration>,
     interval: Option<Duration>,
 ) -> Result<Exit, Failure> {
-    let (builder, transport) = prepare(global, operation_id)?;
+    let (builder, transport) = prepare(global, kind, Some(operation_id))?;
     let operation = wait_with_progress(
         builder,
         Arc::new(transport),
-        WaitTarget::Id(operation_id),
+        WaitTarget::Id(operation_id, kind),
         timeout,
         poll_policy(interval),
     )
     .await?;
-    print_operation(&operation, global.output);
+    print_operation(&operation, global.output)?;
     Ok(Exit::for_operation(&operation))
 }
 

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use adu_model::models::{Error as ModelError, InnerError};
-use adu_model::AnyOperation;
+use adu_model::{AnyOperation, OperationKind};
 use serde_json::json;
 
 use crate::exit::Failure;
@@ -71,6 +71,49 @@ pub fn operation_text(operation: &AnyOperation) -> String {
     if let Some(error) = operation.error() {
         out.push_str("Error\n");
         write_error(&mut out, error, 1);
+    }
+    out
+}
+
+/// Operations as a table, one row each: id, status, created, last action and (for update
+/// operations) the update, in columns as wide as their widest value.
+pub fn operations_table(operations: &[AnyOperation], kind: OperationKind) -> String {
+    let mut header = vec!["OPERATION", "STATUS", "CREATED", "LAST ACTION"];
+    if kind == OperationKind::Update {
+        header.push("UPDATE");
+    }
+    let rows = operations.iter().map(|op| {
+        let mut row = vec![
+            plain(op.operation_id()).into_owned(),
+            plain(op.status().as_str()).into_owned(),
+            plain(op.created_date_time().as_str()).into_owned(),
+            plain(op.last_action_date_time().as_str()).into_owned(),
+        ];
+        if kind == OperationKind::Update {
+            row.push(match op.update_id() {
+                Some(u) => plain(&format!("{}/{}/{}", u.provider, u.name, u.version)).into_owned(),
+                None => "-".to_owned(),
+            });
+        }
+        row
+    });
+    let rows: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| h.to_string()).collect())
+        .chain(rows)
+        .collect();
+    let mut widths = vec![0; header.len()];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (cell, width) in row.iter().zip(&widths) {
+            let _ = write!(line, "{cell:<width$}  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out
 }
@@ -232,6 +275,41 @@ mod tests {
         let inner = text.find("inner error FileDownloadFailed").unwrap();
         let indent = |at: usize| at - text[..at].rfind('\n').unwrap() - 1;
         assert!(indent(inner) > indent(outer));
+    }
+
+    #[test]
+    fn a_table_lines_its_columns_up_and_leaves_the_update_out_for_device_operations() {
+        let op = |id: &str, status: &str| {
+            let body = format!(
+                r#"{{"operationId": "{id}", "status": "{status}",
+                "update": {{"updateId": {{"provider": "p", "name": "n", "version": "1"}}}},
+                "lastActionDateTime": "2026-06-02T10:01:00Z", "createdDateTime": "2026-06-02T10:00:00Z"}}"#
+            );
+            AnyOperation::Current(serde_json::from_str(&body).unwrap())
+        };
+        let ops = [
+            op("short", "Running"),
+            op("a-much-longer-id", r"Fail\u001b[2Jed"),
+        ];
+        let table = operations_table(&ops, OperationKind::Update);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{table}");
+        assert!(lines[0].starts_with("OPERATION         STATUS"), "{table}");
+        let at = lines[0].find("CREATED").unwrap();
+        assert_eq!(&lines[1][at..at + 10], "2026-06-02", "{table}");
+        assert_eq!(&lines[2][at..at + 10], "2026-06-02", "{table}");
+        assert!(lines[1].ends_with("p/n/1"), "{table}");
+        assert!(lines[2].contains(r"Fail\u{1b}[2Jed"), "{table}");
+        assert!(!table.contains('\u{1b}'), "{table:?}");
+        let devices = operations_table(&ops, OperationKind::Device);
+        assert!(
+            !devices.contains("UPDATE") && !devices.contains("p/n/1"),
+            "{devices}"
+        );
+        assert_eq!(
+            operations_table(&[], OperationKind::Update).lines().count(),
+            1
+        );
     }
 
     #[test]

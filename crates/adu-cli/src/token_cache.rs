@@ -40,7 +40,7 @@ pub struct CachedToken {
     pub access_token: Secret,
     /// When it expires, in seconds since the Unix epoch.
     pub expires_at: u64,
-    /// The flow that produced it (`auth-code` or `implicit`).
+    /// The flow that produced it (`auth-code`, `implicit` or `device-code`).
     pub flow: String,
     /// The scope it was asked for.
     pub scope: String,
@@ -257,6 +257,65 @@ pub fn write(path: &Path, token: &CachedToken) -> Result<(), Error> {
     Ok(())
 }
 
+/// An exclusive lock on the cache, held by one command while it refreshes the sign-in: an
+/// advisory `flock` on `<cache>.lock` beside the cache (the cache itself is replaced by each
+/// write, so it cannot carry the lock), released when dropped. On systems without `flock`
+/// it is always granted, and the refresh relies on reading the cache again after
+/// `invalid_grant`.
+#[derive(Debug)]
+pub struct CacheLock(#[cfg_attr(not(unix), allow(dead_code))] std::fs::File);
+
+impl CacheLock {
+    /// Opens (creating it owner-only) the lock file of the cache at `path`. On Unix it must
+    /// be a regular file of the user's own (or root's), reached without a symbolic link: in a
+    /// shared directory, another user could plant a link there (opening it would create or
+    /// open its target), a FIFO (opening it would block for ever) or a lock they hold.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".lock");
+        let lock_path = PathBuf::from(name);
+        if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir).map_err(|e| io_error("lock", path, e))?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use rustix::fs::OFlags;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK;
+            options.mode(0o600).custom_flags(flags.bits() as i32);
+        }
+        let file = options
+            .open(&lock_path)
+            .map_err(|e| io_error("lock", path, e))?;
+        #[cfg(unix)]
+        {
+            let meta = file.metadata().map_err(|e| io_error("lock", path, e))?;
+            if !meta.is_file() {
+                return Err(Error::NotAFile { path: lock_path });
+            }
+            check_owner(&lock_path, &meta)?;
+        }
+        Ok(CacheLock(file))
+    }
+
+    /// Takes the lock if no other command holds it: `Ok(false)` when one does.
+    pub fn try_lock(&self) -> Result<bool, std::io::Error> {
+        #[cfg(unix)]
+        {
+            use rustix::fs::{flock, FlockOperation};
+            match flock(&self.0, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => Ok(true),
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        }
+        #[cfg(not(unix))]
+        Ok(true)
+    }
+}
+
 /// Creates `dir` and its missing parents, owner-only (0700) on Unix; elsewhere files under
 /// the user's profile are private to the user by default.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -443,6 +502,44 @@ mod tests {
         let fifo_link = dir.join("to-null.json");
         std::os::unix::fs::symlink("/dev/null", &fifo_link).unwrap();
         assert!(matches!(read(&fifo_link), Err(Error::NotAFile { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_lock_is_a_regular_file_never_a_planted_link_or_fifo() {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // A link at the lock's path would create (or open) its target.
+        let target = dir.join("planted");
+        std::os::unix::fs::symlink(&target, dir.join("a.json.lock")).unwrap();
+        assert!(CacheLock::open(&dir.join("a.json")).is_err());
+        assert!(!target.exists(), "the link's target was created");
+        // A FIFO would block the open without a reader, and with one be no lock at all.
+        let fifo = dir.join("b.json.lock");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(&fifo)
+            .unwrap();
+        let error = CacheLock::open(&dir.join("b.json")).unwrap_err();
+        assert!(matches!(error, Error::NotAFile { .. }), "{error:?}");
+        // The lock of a cache is created owner-only, and taken.
+        let lock = CacheLock::open(&dir.join("c.json")).unwrap();
+        assert!(lock.try_lock().unwrap());
+        let mode = std::fs::metadata(dir.join("c.json.lock"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[cfg(unix)]

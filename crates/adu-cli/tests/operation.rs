@@ -594,6 +594,175 @@ fn usage_and_configuration_errors_exit_2_before_anything_is_sent() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_versions_are_three_and_any_other_is_a_usage_error_before_a_request() {
+    let emulator = start(Config::default()).await;
+    let id = emulator.add_operation(OperationSpec::succeeding().with_timings(Timings::immediate()));
+    for bad in ["2021-01-01", "2026-06-02", "v3", ""] {
+        let text = run(&emulator, &["show", &id, "--api-version", bad]);
+        assert_eq!(text.code, 2, "{bad:?}: {text:?}");
+        for accepted in ["2026-06-01", "2022-10-01", "v2"] {
+            assert!(
+                text.stderr.contains(accepted),
+                "{accepted} in {}",
+                text.stderr
+            );
+        }
+        let json = run(
+            &emulator,
+            &["show", &id, "--output", "json", "--api-version", bad],
+        );
+        assert_eq!(json.code, 2, "{bad:?}: {json:?}");
+        assert_eq!(json.stderr_json()["error"]["exitCode"], 2);
+    }
+    let url = emulator.base_url();
+    let from_env = adu(
+        &[
+            "operation",
+            "wait",
+            &id,
+            "--endpoint",
+            &url,
+            "--instance",
+            "blue",
+        ],
+        &[("ADU_ACCESS_TOKEN", "t"), ("ADU_API_VERSION", "2020-01-01")],
+    );
+    assert_eq!(from_env.code, 2, "{from_env:?}");
+    assert!(
+        from_env.stderr.contains("2026-06-01"),
+        "{}",
+        from_env.stderr
+    );
+    assert_eq!(emulator.stats().requests, 0, "nothing was sent");
+
+    for good in ["2026-06-01", "2022-10-01", "v2"] {
+        let shown = run(
+            &emulator,
+            &["show", &id, "--output", "json", "--api-version", good],
+        );
+        assert_eq!(shown.code, 0, "{good}: {shown:?}");
+        assert_eq!(shown.json()["operationId"], id.as_str());
+    }
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kind_device_shows_and_waits_on_device_operations_in_the_current_versions() {
+    let emulator = start(Config::default()).await;
+    let update = emulator.add_operation(
+        OperationSpec::succeeding()
+            .with_id("update-1")
+            .with_timings(Timings::immediate()),
+    );
+    let done = emulator.add_operation(
+        OperationSpec::succeeding()
+            .device()
+            .with_id("device-done")
+            .with_timings(Timings::immediate()),
+    );
+    let failed = emulator.add_operation(
+        OperationSpec::failing()
+            .device()
+            .with_id("device-failed")
+            .with_timings(Timings::immediate()),
+    );
+    for version in ["2026-06-01", "2022-10-01"] {
+        let shown = run(
+            &emulator,
+            &[
+                "show",
+                &done,
+                "--kind",
+                "device",
+                "--output",
+                "json",
+                "--api-version",
+                version,
+            ],
+        );
+        assert_eq!(shown.code, 0, "{version}: {shown:?}");
+        let op = shown.json();
+        assert_eq!(op["operationId"], done.as_str());
+        assert_eq!(op["status"], "Succeeded");
+        assert!(op.get("update").is_none(), "{op}");
+        assert!(op.get("resourceLocation").is_none(), "{op}");
+
+        let slow =
+            emulator.add_operation(OperationSpec::succeeding().device().with_timings(quick()));
+        let waited = run(
+            &emulator,
+            &[
+                "wait",
+                &slow,
+                "--kind",
+                "device",
+                "--api-version",
+                version,
+                "--interval",
+                "100ms",
+                "--timeout",
+                "30s",
+            ],
+        );
+        assert_eq!(waited.code, 0, "{version}: {waited:?}");
+        assert!(
+            waited.stdout.contains("Status       Succeeded"),
+            "{}",
+            waited.stdout
+        );
+        assert!(emulator.stats().polls_of(&slow) >= 2);
+    }
+    let shown = run(&emulator, &["show", &failed, "--kind", "device"]);
+    assert_eq!(shown.code, 0, "{shown:?}");
+    let shown = run(
+        &emulator,
+        &["show", &failed, "--kind", "device", "--exit-status"],
+    );
+    assert_eq!(shown.code, 1, "{shown:?}");
+    assert!(
+        shown.stdout.contains("DeviceImportFailed"),
+        "{}",
+        shown.stdout
+    );
+    let waited = run(&emulator, &["wait", &failed, "--kind", "device"]);
+    assert_eq!(waited.code, 1, "{waited:?}");
+
+    // A device operation is not an update operation, nor the other way round.
+    assert_eq!(run(&emulator, &["show", &done]).code, 4);
+    assert_eq!(
+        run(&emulator, &["show", &update, "--kind", "device"]).code,
+        4
+    );
+
+    // The legacy API has no device-management operations: refused before any request.
+    let before = emulator.stats().requests;
+    for args in [
+        &["show", &done, "--kind", "device", "--api-version", "v2"][..],
+        &[
+            "wait",
+            &done,
+            "--kind",
+            "device",
+            "--api-version",
+            "v2",
+            "--output",
+            "json",
+        ],
+    ] {
+        let refused = run(&emulator, args);
+        assert_eq!(refused.code, 2, "{args:?}: {refused:?}");
+        assert!(
+            refused.stderr.contains("v2 has no device operations"),
+            "{}",
+            refused.stderr
+        );
+        assert!(refused.stderr.contains("2026-06-01"), "{}", refused.stderr);
+    }
+    assert_eq!(emulator.stats().requests, before, "nothing was sent");
+    emulator.shutdown().await;
+}
+
 #[test]
 fn help_documents_every_exit_code_and_prefers_env_vars_for_secrets() {
     let help = adu(&["--help"], &[]);
@@ -626,7 +795,13 @@ fn help_documents_every_exit_code_and_prefers_env_vars_for_secrets() {
     ] {
         assert!(show.stdout.contains(option), "{option}");
     }
-    assert!(flat.contains("--exit-status"), "{flat}");
+    for text in [
+        "[possible values: 2026-06-01, 2022-10-01, v2]",
+        "[default: 2026-06-01]",
+        "--exit-status",
+    ] {
+        assert!(flat.contains(text), "{text:?} in {flat}");
+    }
     let wait = adu(&["operation", "wait", "--help"], &[]);
     assert!(wait.stdout.contains("--timeout") && wait.stdout.contains("--interval"));
     // The demo points at `adu operation wait --help` for using a real account.

@@ -13,7 +13,7 @@ use crate::server::{start, RunningEmulator};
 ///
 /// A command line flattens them (`#[command(flatten)]`), builds the configuration with
 /// [`ServeArgs::config`] (its errors are the user's to fix) and runs it with
-/// [`ServeArgs::serve`]. `Debug` never shows the client secret.
+/// [`ServeArgs::serve`]. `Debug` never shows the client secret or the identity header.
 #[derive(Clone, Default, clap::Args)]
 #[non_exhaustive]
 pub struct ServeArgs {
@@ -44,6 +44,14 @@ pub struct ServeArgs {
     /// shows in the process list.
     #[arg(long, env = "ADU_EMULATOR_CLIENT_SECRET", hide_env_values = true)]
     pub client_secret: Option<String>,
+    /// The secret the managed-identity endpoint wants in X-IDENTITY-HEADER [default: the
+    /// scenario's `managedIdentity.identityHeader`, else adu-emulator-identity-header]. Point
+    /// Azure's libraries at the emulator's managed identity with
+    /// IDENTITY_ENDPOINT=<URL>/msi/token and IDENTITY_HEADER=<this value> (App Service), or
+    /// AZURE_POD_IDENTITY_AUTHORITY_HOST=<URL> (the VM metadata service's shape, header
+    /// `Metadata: true`), where <URL> is the one printed when ready.
+    #[arg(long, env = "ADU_EMULATOR_IDENTITY_HEADER", hide_env_values = true)]
+    pub identity_header: Option<String>,
     /// Serve the API without requiring bearer tokens.
     #[arg(long)]
     pub no_auth: bool,
@@ -65,6 +73,10 @@ impl std::fmt::Debug for ServeArgs {
             .field(
                 "client_secret",
                 &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "identity_header",
+                &self.identity_header.as_ref().map(|_| "<redacted>"),
             )
             .field("no_auth", &self.no_auth)
             .field("page_size", &self.page_size)
@@ -105,6 +117,9 @@ impl ServeArgs {
             if let Some(flag) = flag {
                 value.clone_from(flag);
             }
+        }
+        if let Some(header) = &self.identity_header {
+            config.managed_identity.identity_header.clone_from(header);
         }
         if self.no_auth {
             config.require_auth = false;
@@ -224,11 +239,33 @@ mod tests {
     fn debug_never_shows_the_client_secret() {
         let (mut a, _dir) = args(None);
         a.client_secret = Some("s3cret-4Kq".to_owned());
-        let debug = format!("{a:?}");
-        assert!(
-            !debug.contains("s3cret-4Kq") && debug.contains("<redacted>"),
-            "{debug}"
+        a.identity_header = Some("h3ader-9Zp".to_owned());
+        let debug = format!("{a:?} {:?}", a.config().unwrap());
+        for secret in ["s3cret-4Kq", "h3ader-9Zp"] {
+            assert!(
+                !debug.contains(secret) && debug.contains("<redacted>"),
+                "{debug}"
+            );
+        }
+        assert_eq!(
+            a.config().unwrap().managed_identity.identity_header,
+            "h3ader-9Zp"
         );
+    }
+
+    #[test]
+    fn help_says_how_to_point_azure_libraries_at_the_managed_identity() {
+        use clap::{Args, Command};
+        let mut command = ServeArgs::augment_args(Command::new("serve"));
+        let help = command.render_long_help().to_string();
+        for variable in [
+            "IDENTITY_ENDPOINT=<URL>/msi/token",
+            "IDENTITY_HEADER",
+            "AZURE_POD_IDENTITY_AUTHORITY_HOST=<URL>",
+            "--identity-header",
+        ] {
+            assert!(help.contains(variable), "{variable} not in {help}");
+        }
     }
 
     #[test]

@@ -9,7 +9,10 @@ use std::time::Duration;
 use adu_model::models::{Error as ServiceError, InnerError, UpdateId};
 use serde::Deserialize;
 
-use crate::scenario::{api_versions, credentials, millis, operations, page_size, secs};
+use crate::assertion::{ClientCertificate, FederatedIssuer};
+use crate::scenario::{
+    api_versions, credentials, managed_identity, millis, operations, page_size, secs,
+};
 
 /// The client id the emulator accepts unless configured otherwise.
 pub const DEFAULT_CLIENT_ID: &str = "adu-emulator";
@@ -17,6 +20,10 @@ pub const DEFAULT_CLIENT_ID: &str = "adu-emulator";
 pub const DEFAULT_CLIENT_SECRET: &str = "adu-emulator-secret";
 /// The tenant the emulator's token endpoint answers for unless configured otherwise.
 pub const DEFAULT_TENANT: &str = "emulator";
+/// The `X-IDENTITY-HEADER` value the App Service managed-identity endpoint accepts by default.
+pub const DEFAULT_IDENTITY_HEADER: &str = "adu-emulator-identity-header";
+/// The client id of the default system-assigned managed identity.
+pub const DEFAULT_MANAGED_IDENTITY_CLIENT_ID: &str = "adu-emulator-managed-identity";
 /// An API version every emulator accepts unless configured otherwise (`2022-10-01`; the
 /// default [`Config::api_versions`] hold every non-legacy version of [`adu_model::ApiVersion`]).
 pub const CURRENT_API_VERSION: &str = "2022-10-01";
@@ -29,6 +36,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long an authorization code can be redeemed: 60 s by default (Azure AD
 /// allows about ten minutes; an emulator has no reason to be generous).
 pub const DEFAULT_AUTHORIZATION_CODE_LIFETIME: Duration = Duration::from_secs(60);
+
+/// How long the emulated user takes to enter a device code, by default.
+pub const DEFAULT_DEVICE_CODE_DELAY: Duration = Duration::from_secs(5);
 
 /// How an emulator is set up. Start from [`Config::default`] (or
 /// [`Config::from_scenario_json`], whose missing fields are the default's) and change what you
@@ -55,6 +65,15 @@ pub struct Config {
     /// The one client (and optional user) the token endpoint knows.
     #[serde(deserialize_with = "credentials")]
     pub credentials: Credentials,
+    /// Certificates that clients sign their assertions with (none by default).
+    pub client_certificates: Vec<ClientCertificate>,
+    /// Issuers whose tokens clients may present as assertions (workload identity; none by
+    /// default).
+    pub federated_issuers: Vec<FederatedIssuer>,
+    /// The identities the managed-identity endpoints (`/msi/token`,
+    /// `/metadata/identity/oauth2/token`) issue tokens for.
+    #[serde(deserialize_with = "managed_identity")]
+    pub managed_identity: ManagedIdentity,
     /// How long issued access tokens stay valid (3599 s by default, like Azure AD).
     #[serde(rename = "tokenLifetimeSecs", deserialize_with = "secs")]
     pub token_lifetime: Duration,
@@ -62,6 +81,11 @@ pub struct Config {
     /// ([`DEFAULT_AUTHORIZATION_CODE_LIFETIME`]).
     #[serde(rename = "authorizationCodeLifetimeSecs", deserialize_with = "secs")]
     pub authorization_code_lifetime: Duration,
+    /// How long after a device code is issued (`/devicecode`) the emulator takes its user to
+    /// have signed in; until then polls are answered `authorization_pending`
+    /// ([`DEFAULT_DEVICE_CODE_DELAY`]).
+    #[serde(rename = "deviceCodeDelaySecs", deserialize_with = "secs")]
+    pub device_code_delay: Duration,
     /// Whether API requests need a bearer token issued by this emulator (true by default).
     pub require_auth: bool,
     /// The instance ids that exist; `None` (the default) accepts any.
@@ -99,8 +123,12 @@ impl Default for Config {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             tls: false,
             credentials: Credentials::default(),
+            client_certificates: Vec::new(),
+            federated_issuers: Vec::new(),
+            managed_identity: ManagedIdentity::default(),
             token_lifetime: Duration::from_secs(3599),
             authorization_code_lifetime: DEFAULT_AUTHORIZATION_CODE_LIFETIME,
+            device_code_delay: DEFAULT_DEVICE_CODE_DELAY,
             require_auth: true,
             instances: None,
             api_versions: current_api_versions(),
@@ -125,6 +153,13 @@ fn current_api_versions() -> Vec<String> {
 }
 
 impl Config {
+    /// Approves device codes this long after they are issued.
+    #[must_use]
+    pub fn with_device_code_delay(mut self, delay: Duration) -> Self {
+        self.device_code_delay = delay;
+        self
+    }
+
     /// Serves https (true) or plain http (false).
     #[must_use]
     pub fn with_tls(mut self, tls: bool) -> Self {
@@ -186,6 +221,73 @@ impl fmt::Debug for Credentials {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .finish()
+    }
+}
+
+/// The managed identities of the emulated host: a system-assigned one (unless `client_id` is
+/// `None`) and user-assigned ones. `Debug` never shows the identity header.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ManagedIdentity {
+    /// The secret the App Service endpoint wants in `X-IDENTITY-HEADER` (what the platform
+    /// puts in `IDENTITY_HEADER`; [`DEFAULT_IDENTITY_HEADER`] by default).
+    pub identity_header: String,
+    /// The system-assigned identity's client id ([`DEFAULT_MANAGED_IDENTITY_CLIENT_ID`]);
+    /// `None`: the host has none.
+    pub client_id: Option<String>,
+    /// User-assigned identities, asked for by client id, object id or resource id.
+    pub user_assigned: Vec<UserAssignedIdentity>,
+}
+
+impl Default for ManagedIdentity {
+    fn default() -> Self {
+        ManagedIdentity {
+            identity_header: DEFAULT_IDENTITY_HEADER.to_owned(),
+            client_id: Some(DEFAULT_MANAGED_IDENTITY_CLIENT_ID.to_owned()),
+            user_assigned: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for ManagedIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManagedIdentity")
+            .field("identity_header", &"<redacted>")
+            .field("client_id", &self.client_id)
+            .field("user_assigned", &self.user_assigned)
+            .finish()
+    }
+}
+
+/// A user-assigned managed identity.
+///
+/// ```
+/// use adu_emulator::UserAssignedIdentity;
+///
+/// let id = UserAssignedIdentity::new("3a1e0b7c-uami");
+/// assert_eq!(id.object_id, None);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct UserAssignedIdentity {
+    /// Its client id (`client_id` in a request).
+    pub client_id: String,
+    /// Its object (principal) id (`object_id`).
+    pub object_id: Option<String>,
+    /// Its Azure resource id (`mi_res_id`, or IMDS's `msi_res_id`).
+    pub resource_id: Option<String>,
+}
+
+impl UserAssignedIdentity {
+    /// An identity known by its client id only.
+    pub fn new(client_id: impl Into<String>) -> Self {
+        UserAssignedIdentity {
+            client_id: client_id.into(),
+            object_id: None,
+            resource_id: None,
+        }
     }
 }
 

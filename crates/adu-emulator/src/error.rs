@@ -39,6 +39,12 @@ pub enum Error {
         /// Which value, and why.
         detail: String,
     },
+    /// A certificate or key given for client assertions cannot be used.
+    #[error("invalid key or certificate: {detail}")]
+    Key {
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A file could not be read or written.
     #[error("cannot access {}", path.display())]
     File {

@@ -2,10 +2,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod assertion;
 mod authorize;
 mod command;
 mod config;
 mod error;
+mod identity;
 mod list;
 mod routes;
 mod scenario;
@@ -15,12 +17,15 @@ mod state;
 mod tls;
 mod token;
 
+pub use assertion::{ClientCertificate, FederatedIssuer, VerifyingKeys, TOKEN_EXCHANGE_AUDIENCE};
 pub use command::ServeArgs;
 pub use config::{
     default_failure, default_update_id, Config, Credentials, FaultKind, FaultRule, ImportBehaviour,
-    OperationKind, OperationSpec, Outcome, RateLimit, Timings, Visibility, CURRENT_API_VERSION,
-    DEFAULT_AUTHORIZATION_CODE_LIFETIME, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_PAGE_SIZE, DEFAULT_TENANT, MAX_PAGE_SIZE,
+    ManagedIdentity, OperationKind, OperationSpec, Outcome, RateLimit, Timings,
+    UserAssignedIdentity, Visibility, CURRENT_API_VERSION, DEFAULT_AUTHORIZATION_CODE_LIFETIME,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_IDENTITY_HEADER,
+    DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_MAX_BODY_BYTES, DEFAULT_PAGE_SIZE, DEFAULT_TENANT,
+    MAX_PAGE_SIZE,
 };
 pub use error::Error;
 pub use server::{start, RunningEmulator};

@@ -137,13 +137,7 @@ pub(crate) fn list(
         params.push((names[2], last.seq.to_string()));
         let query: Vec<String> = params
             .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    utf8_percent_encode(k, QUERY_VALUE),
-                    utf8_percent_encode(v, QUERY_VALUE)
-                )
-            })
+            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, QUERY_VALUE)))
             .collect();
         body["nextLink"] = json!(format!("{base_url}{}?{}", req.path, query.join("&")));
     }

@@ -134,7 +134,10 @@ pub(crate) fn set_header(resp: &mut Response<Bytes>, name: HeaderName, value: &s
 /// does).
 enum Route<'r> {
     Token,
+    DeviceCode,
     Authorize,
+    AppServiceIdentity,
+    ImdsIdentity,
     Legacy(&'r str),
     LegacyList,
     Current(OperationKind, &'r str),
@@ -171,8 +174,18 @@ pub(crate) fn route(
         [tenant, o, v, t] if is(o, "oauth2") && is(v, "v2.0") && is(t, "token") => {
             (*tenant, Route::Token)
         }
+        [tenant, o, v, d] if is(o, "oauth2") && is(v, "v2.0") && is(d, "devicecode") => {
+            (*tenant, Route::DeviceCode)
+        }
         [tenant, o, v, a] if is(o, "oauth2") && is(v, "v2.0") && is(a, "authorize") => {
             (*tenant, Route::Authorize)
+        }
+        // App Service's IDENTITY_ENDPOINT may end with a slash.
+        [m, t] | [m, t, ""] if is(m, "msi") && is(t, "token") => ("", Route::AppServiceIdentity),
+        [m, i, o, t]
+            if is(m, "metadata") && is(i, "identity") && is(o, "oauth2") && is(t, "token") =>
+        {
+            ("", Route::ImdsIdentity)
         }
         [d, instance, rest @ ..] if is(d, "deviceupdate") => match rest {
             [v2, u, o, op] if is(v2, "v2") && is(u, "updates") && is(o, "operations") => {
@@ -210,7 +223,7 @@ pub(crate) fn route(
         _ => return not_found(),
     };
     let wanted = match route {
-        Route::Token | Route::Import | Route::DeviceImport => Method::POST,
+        Route::Token | Route::DeviceCode | Route::Import | Route::DeviceImport => Method::POST,
         _ => Method::GET,
     };
     if req.method() != wanted {
@@ -228,9 +241,20 @@ pub(crate) fn route(
             state.count(|s| &mut s.token_requests);
             return crate::token::token_endpoint(state, base_url, first, req.body(), now);
         }
+        Route::DeviceCode => {
+            return crate::token::device_code_endpoint(state, base_url, first, req.body(), now);
+        }
         Route::Authorize => {
             state.count(|s| &mut s.authorize_requests);
             return crate::authorize::authorize_endpoint(state, base_url, first, query, now);
+        }
+        Route::AppServiceIdentity => {
+            state.count(|s| &mut s.identity_requests);
+            return crate::identity::app_service(state, req.headers(), query, now);
+        }
+        Route::ImdsIdentity => {
+            state.count(|s| &mut s.identity_requests);
+            return crate::identity::imds(state, req.headers(), query, now);
         }
         Route::Legacy(_) | Route::Current(..) => state.count(|s| &mut s.status_requests),
         Route::LegacyList | Route::List(_) => state.count(|s| &mut s.list_requests),
@@ -319,7 +343,11 @@ pub(crate) fn route(
         Route::DeviceImport => import_devices(state, req, &instance, &api_version, now),
         Route::Update(p, n, v) => get_update(state, p, n, v, now),
         // Answered before the API's checks.
-        Route::Token | Route::Authorize => not_found(),
+        Route::Token
+        | Route::DeviceCode
+        | Route::Authorize
+        | Route::AppServiceIdentity
+        | Route::ImdsIdentity => not_found(),
     }
 }
 

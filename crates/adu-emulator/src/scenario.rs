@@ -4,7 +4,7 @@
 //! the bounded read of a file.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use adu_auth::file::{read_bounded, FileError};
@@ -12,8 +12,12 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use crate::assertion::{
+    ClientCertificate, FederatedIssuer, VerifyingKeys, TOKEN_EXCHANGE_AUDIENCE,
+};
 use crate::config::{
-    Config, Credentials, FaultKind, FaultRule, OperationSpec, Outcome, RateLimit, MAX_PAGE_SIZE,
+    Config, Credentials, FaultKind, FaultRule, ManagedIdentity, OperationSpec, Outcome, RateLimit,
+    MAX_PAGE_SIZE,
 };
 use crate::error::Error;
 
@@ -44,6 +48,107 @@ pub(crate) fn credentials<'de, D: Deserializer<'de>>(d: D) -> Result<Credentials
         }
     }
     Ok(c)
+}
+
+/// The managed identities, checked: a non-empty identity header.
+pub(crate) fn managed_identity<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<ManagedIdentity, D::Error> {
+    let m = ManagedIdentity::deserialize(d)?;
+    if m.identity_header.is_empty() {
+        return Err(D::Error::custom(
+            "managedIdentity: `identityHeader` must be non-empty",
+        ));
+    }
+    Ok(m)
+}
+
+/// The largest certificate or key file read for client assertions (64 KiB).
+const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads a certificate or key file named in a scenario (relative paths are relative to the
+/// working directory), bounded and regular files only.
+fn read_key_file(path: &Path) -> Result<String, String> {
+    let (bytes, _) = read_bounded(path, MAX_KEY_FILE_BYTES)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
+}
+
+/// A client certificate as written: its client id and the certificate, inline or in a file.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ClientCertificateJson {
+    client_id: String,
+    certificate_pem: Option<String>,
+    certificate_file: Option<PathBuf>,
+}
+
+impl TryFrom<ClientCertificateJson> for ClientCertificate {
+    type Error = String;
+
+    fn try_from(c: ClientCertificateJson) -> Result<Self, String> {
+        let pem = match (c.certificate_pem, c.certificate_file) {
+            (Some(pem), None) => pem,
+            (None, Some(path)) => read_key_file(&path)?,
+            _ => {
+                return Err(
+                    "a client certificate needs one of `certificatePem` and `certificateFile`"
+                        .to_owned(),
+                )
+            }
+        };
+        ClientCertificate::from_pem(c.client_id, &pem).map_err(|e| e.to_string())
+    }
+}
+
+/// A federated issuer as written: the match and exactly one source of keys.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct FederatedIssuerJson {
+    issuer: String,
+    subject: String,
+    client_id: String,
+    audience: Option<String>,
+    certificate_pem: Option<String>,
+    certificate_file: Option<PathBuf>,
+    public_key_pem: Option<String>,
+    jwks: Option<serde_json::Value>,
+    jwks_file: Option<PathBuf>,
+}
+
+impl TryFrom<FederatedIssuerJson> for FederatedIssuer {
+    type Error = String;
+
+    fn try_from(f: FederatedIssuerJson) -> Result<Self, String> {
+        let keys = match (
+            f.certificate_pem,
+            f.certificate_file,
+            f.public_key_pem,
+            f.jwks,
+            f.jwks_file,
+        ) {
+            (Some(pem), None, None, None, None) => VerifyingKeys::from_certificate_pem(&pem),
+            (None, Some(path), None, None, None) => {
+                VerifyingKeys::from_certificate_pem(&read_key_file(&path)?)
+            }
+            (None, None, Some(pem), None, None) => VerifyingKeys::from_public_key_pem(&pem),
+            (None, None, None, Some(jwks), None) => VerifyingKeys::from_jwks_json(&jwks.to_string()),
+            (None, None, None, None, Some(path)) => {
+                VerifyingKeys::from_jwks_json(&read_key_file(&path)?)
+            }
+            _ => return Err("a federated issuer needs exactly one of `certificatePem`, `certificateFile`, `publicKeyPem`, `jwks` and `jwksFile`".to_owned()),
+        };
+        let mut issuer = FederatedIssuer::new(
+            f.issuer,
+            f.subject,
+            f.client_id,
+            keys.map_err(|e| e.to_string())?,
+        );
+        issuer.audience = f
+            .audience
+            .unwrap_or_else(|| TOKEN_EXCHANGE_AUDIENCE.to_owned());
+        Ok(issuer)
+    }
 }
 
 /// At least one API version.

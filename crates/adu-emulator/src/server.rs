@@ -131,6 +131,20 @@ impl RunningEmulator {
         )
     }
 
+    /// The App Service managed-identity endpoint, `{base_url}/msi/token`: what
+    /// `IDENTITY_ENDPOINT` should be (with `IDENTITY_HEADER` set to
+    /// [`ManagedIdentity::identity_header`](crate::ManagedIdentity::identity_header)). The
+    /// metadata service's shape is at `{base_url}/metadata/identity/oauth2/token`, so
+    /// `AZURE_POD_IDENTITY_AUTHORITY_HOST` is the base URL.
+    pub fn identity_endpoint(&self) -> String {
+        format!("{}/msi/token", self.base_url)
+    }
+
+    /// The managed identities its identity endpoints issue tokens for.
+    pub fn managed_identity(&self) -> &crate::config::ManagedIdentity {
+        &self.state.config.managed_identity
+    }
+
     /// The tenant, client id, secret and user the token endpoint accepts.
     pub fn credentials(&self) -> &crate::config::Credentials {
         &self.state.config.credentials

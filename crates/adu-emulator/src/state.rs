@@ -179,6 +179,25 @@ pub(crate) enum CodeProblem {
     Expired,
 }
 
+/// A device code (RFC 8628): what it was issued for, and when its user is taken to have
+/// signed in.
+#[derive(Clone, Debug)]
+pub(crate) struct DeviceInfo {
+    pub client_id: String,
+    pub scope: String,
+    pub approved_at: SystemTime,
+    pub expires: SystemTime,
+}
+
+/// Why a device code gives no token (yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DeviceProblem {
+    Unknown,
+    Pending,
+    Redeemed,
+    Expired,
+}
+
 /// Why a bearer token was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TokenProblem {
@@ -212,6 +231,8 @@ pub struct Stats {
     pub authorize_requests: u64,
     /// Authorization codes issued.
     pub codes_issued: u64,
+    /// Requests to the managed-identity endpoints (App Service's and the metadata service's).
+    pub identity_requests: u64,
     /// Access tokens issued (by the endpoint or
     /// [`RunningEmulator::issue_token`](crate::RunningEmulator::issue_token)).
     pub tokens_issued: u64,
@@ -259,6 +280,8 @@ struct Tables {
     refresh: HashMap<String, String>,
     /// Authorization codes; `None` once redeemed.
     codes: HashMap<String, Option<CodeInfo>>,
+    /// Device codes (RFC 8628); `None` once redeemed.
+    device_codes: HashMap<String, Option<DeviceInfo>>,
     /// Rate-limit token buckets per client: the tokens left as of an instant.
     buckets: HashMap<String, (f64, Instant)>,
     rng: StdRng,
@@ -283,6 +306,7 @@ impl State {
             tokens: HashMap::new(),
             refresh: HashMap::new(),
             codes: HashMap::new(),
+            device_codes: HashMap::new(),
             buckets: HashMap::new(),
             rng,
             matched: vec![0; config.faults.len()],
@@ -442,6 +466,36 @@ impl State {
             return Err(CodeProblem::Expired);
         }
         Ok(info)
+    }
+
+    /// Issues a device code for `info`.
+    pub fn issue_device_code(&self, info: DeviceInfo, now: SystemTime) -> String {
+        let code = format!("emu-device.{}", Uuid::new_v4().simple());
+        let mut t = self.tables();
+        if t.device_codes.len() >= TOKEN_TABLE_LIMIT {
+            (t.device_codes).retain(|_, c| c.as_ref().is_some_and(|c| c.expires > now));
+        }
+        t.device_codes.insert(code.clone(), Some(info));
+        code
+    }
+
+    /// A poll with a device code: its grant once its user has signed in (the code is then
+    /// spent), else why not.
+    pub fn poll_device_code(
+        &self,
+        code: &str,
+        now: SystemTime,
+    ) -> Result<DeviceInfo, DeviceProblem> {
+        let mut t = self.tables();
+        let entry = t.device_codes.get_mut(code).ok_or(DeviceProblem::Unknown)?;
+        let info = entry.as_ref().ok_or(DeviceProblem::Redeemed)?;
+        if info.expires <= now {
+            return Err(DeviceProblem::Expired);
+        }
+        if now < info.approved_at {
+            return Err(DeviceProblem::Pending);
+        }
+        entry.take().ok_or(DeviceProblem::Redeemed)
     }
 
     /// Applies the rate limit for `client` at `now`: a token bucket refilled at the rate up to

@@ -1,6 +1,7 @@
 //! The token endpoint, in the shape of the Microsoft identity platform's
-//! v2.0 endpoint (`/{tenant}/oauth2/v2.0/token`): client credentials,
-//! password, authorization code (with PKCE) and refresh grants, and
+//! v2.0 endpoint (`/{tenant}/oauth2/v2.0/token`): client credentials (with a secret or a
+//! client assertion), password, authorization code (with PKCE), device code (RFC 8628, with
+//! the device code endpoint `/{tenant}/oauth2/v2.0/devicecode`) and refresh grants, and
 //! AADSTS-style errors.
 
 use std::time::SystemTime;
@@ -15,7 +16,7 @@ use uuid::Uuid;
 
 use crate::authorize::s256_challenge;
 use crate::routes::{answer, first_value, parse_pairs};
-use crate::state::{CodeProblem, State};
+use crate::state::{CodeProblem, DeviceInfo, DeviceProblem, State};
 
 /// Identity-platform style timestamp: `2024-01-31 12:34:56Z`.
 pub(crate) fn aad_timestamp(now: SystemTime) -> String {
@@ -97,7 +98,67 @@ pub(crate) fn token_endpoint(
     body: &[u8],
     now: SystemTime,
 ) -> Response<Bytes> {
-    let (status, body) = match grant(state, tenant, body, now) {
+    refusal_or(grant(state, base_url, tenant, body, now), base_url, now)
+}
+
+/// The grant device codes are redeemed with (RFC 8628 §3.4).
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// How often a device is told to poll, in seconds (the identity platform says 5; the emulator
+/// keeps demos and tests quick).
+const DEVICE_CODE_INTERVAL: u64 = 1;
+
+/// How long device codes are good for, in seconds (the identity platform's 15 minutes).
+const DEVICE_CODE_LIFETIME: u64 = 900;
+
+/// Answers a device authorization request (RFC 8628 §3.1): a device code, the user code and
+/// where to enter it. The emulated user signs in `device_code_delay` later.
+pub(crate) fn device_code_endpoint(
+    state: &State,
+    base_url: &str,
+    tenant: &str,
+    body: &[u8],
+    now: SystemTime,
+) -> Response<Bytes> {
+    let issue = || {
+        let creds = &state.config.credentials;
+        let body = String::from_utf8_lossy(body);
+        let form = parse_pairs(&body);
+        let get = |name: &str| first_value(&form, name);
+        if !tenant.eq_ignore_ascii_case(&creds.tenant) {
+            return Err(Refusal::unknown_tenant(tenant));
+        }
+        let client_id = get("client_id").ok_or_else(|| Refusal::missing("client_id"))?;
+        if client_id != creds.client_id {
+            return Err(Refusal::unknown_client(client_id, &creds.tenant));
+        }
+        let scope = get("scope").ok_or_else(|| Refusal::missing("scope"))?;
+        let lifetime = std::time::Duration::from_secs(DEVICE_CODE_LIFETIME);
+        let info = DeviceInfo {
+            client_id: client_id.to_owned(),
+            scope: scope.to_owned(),
+            approved_at: now + state.config.device_code_delay,
+            expires: now + lifetime,
+        };
+        let device_code = state.issue_device_code(info, now);
+        let user = Uuid::new_v4().simple().to_string().to_uppercase();
+        let user_code = format!("{}-{}", &user[..4], &user[4..8]);
+        let verification_uri = format!("{base_url}/devicelogin");
+        Ok(json!({
+            "device_code": device_code,
+            "user_code": user_code,
+            "verification_uri": verification_uri,
+            "expires_in": DEVICE_CODE_LIFETIME,
+            "interval": DEVICE_CODE_INTERVAL,
+            "message": format!("To sign in, use a web browser to open the page {verification_uri} and enter the code {user_code} to authenticate."),
+        }))
+    };
+    refusal_or(issue(), base_url, now)
+}
+
+/// A JSON answer, or the refusal in the identity platform's JSON shape.
+fn refusal_or(result: Result<Value, Refusal>, base_url: &str, now: SystemTime) -> Response<Bytes> {
+    let (status, body) = match result {
         Ok(token) => (StatusCode::OK, token),
         Err(Refusal(status, error, code, description)) => {
             let (text, mut body) = aadsts(code, &description, now);
@@ -116,7 +177,13 @@ pub(crate) fn token_endpoint(
 }
 
 /// Checks a token request and issues the token.
-fn grant(state: &State, tenant: &str, body: &[u8], now: SystemTime) -> Result<Value, Refusal> {
+fn grant(
+    state: &State,
+    base_url: &str,
+    tenant: &str,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<Value, Refusal> {
     let creds = &state.config.credentials;
     let body = String::from_utf8_lossy(body);
     let form = parse_pairs(&body);
@@ -133,22 +200,49 @@ fn grant(state: &State, tenant: &str, body: &[u8], now: SystemTime) -> Result<Va
     }
     let grant = need("grant_type")?;
     let client_id = need("client_id")?;
-    if client_id != creds.client_id {
+    let config = &state.config;
+    let known = client_id == creds.client_id
+        || config
+            .client_certificates
+            .iter()
+            .any(|c| c.client_id == client_id)
+        || config
+            .federated_issuers
+            .iter()
+            .any(|f| f.client_id == client_id);
+    if !known {
         return Err(Refusal::unknown_client(client_id, &creds.tenant));
     }
-    // A public client (password and refresh grants) may omit the secret;
-    // one that sends it must send the right one.
+    // A confidential client proves itself with a secret or an assertion (RFC 7521 §4.2); a
+    // public client (password and refresh grants) may omit both, but one that sends a secret
+    // must send the right one.
     let secret = get("client_secret");
-    if secret.is_some_and(|s| !same_secret(s, &creds.client_secret)) {
-        return Err(Refusal(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'.")));
-    }
+    let assertion_type = get("client_assertion_type");
+    let authenticated = if assertion_type.is_some() || get("client_assertion").is_some() {
+        if secret.is_some() {
+            return Err(Refusal::bad("invalid_request", 9002313, "Invalid request. Request is malformed or invalid: send client_secret or client_assertion, not both."));
+        }
+        if assertion_type != Some(crate::assertion::JWT_BEARER) {
+            return Err(Refusal::bad("invalid_request", 9002313, format!("Invalid request. The provided value for the input parameter 'client_assertion_type' is not valid. Expected '{}'.", crate::assertion::JWT_BEARER)));
+        }
+        let assertion = need("client_assertion")?;
+        crate::assertion::check(config, base_url, client_id, assertion, now)?;
+        true
+    } else if let Some(secret) = secret {
+        if client_id != creds.client_id || !same_secret(secret, &creds.client_secret) {
+            return Err(Refusal(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'.")));
+        }
+        true
+    } else {
+        false
+    };
     let scope = get("scope");
 
     // The scope the token is for: the request's, or the one the code was issued for.
     let mut granted_scope = scope.map(str::to_owned);
     let with_refresh = match grant {
         "client_credentials" => {
-            if secret.is_none() {
+            if !authenticated {
                 return Err(Refusal(StatusCode::UNAUTHORIZED, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".to_owned()));
             }
             let scope = need("scope")?;
@@ -181,6 +275,18 @@ fn grant(state: &State, tenant: &str, body: &[u8], now: SystemTime) -> Result<Va
                 ))
             }
         },
+        DEVICE_CODE_GRANT => {
+            let info = state.poll_device_code(need("device_code")?, now).map_err(|problem| match problem {
+                DeviceProblem::Pending => Refusal::bad("authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling."),
+                DeviceProblem::Expired => Refusal::bad("expired_token", 70020, "The provided value for the input parameter 'device_code' is not valid. This device code has expired."),
+                DeviceProblem::Unknown | DeviceProblem::Redeemed => invalid_grant(70000, "Provided grant is invalid or malformed."),
+            })?;
+            if info.client_id != client_id {
+                return Err(invalid_grant(70000, "Provided grant is invalid or malformed: the device code was issued to another application."));
+            }
+            granted_scope = Some(info.scope);
+            true
+        }
         "authorization_code" => {
             let (code, redirect_uri) = (need("code")?, need("redirect_uri")?);
             let info = state.redeem_code(code, now).map_err(|problem| match problem {
@@ -236,6 +342,65 @@ mod tests {
     fn timestamp_shape() {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_641_407_079);
         assert_eq!(aad_timestamp(t), "2022-01-05 18:24:39Z");
+    }
+
+    #[test]
+    fn a_device_code_is_pending_until_the_delay_then_redeemed_once_and_expires() {
+        use std::time::Duration;
+        let now = std::time::SystemTime::now();
+        let config = crate::Config::default().with_device_code_delay(Duration::from_secs(5));
+        let state = State::new(config, now);
+        let post = |path: &str, body: &str, at| {
+            let resp = match path {
+                "devicecode" => {
+                    device_code_endpoint(&state, "http://x", "emulator", body.as_bytes(), at)
+                }
+                _ => token_endpoint(&state, "http://x", "emulator", body.as_bytes(), at),
+            };
+            let json: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+            (resp.status(), json)
+        };
+        let (status, started) = post(
+            "devicecode",
+            "client_id=adu-emulator&scope=s%2F.default+offline_access",
+            now,
+        );
+        assert_eq!(status, StatusCode::OK, "{started}");
+        assert_eq!(started["interval"], 1);
+        assert_eq!(started["verification_uri"], "http://x/devicelogin");
+        let user_code = started["user_code"].as_str().unwrap();
+        assert!(started["message"].as_str().unwrap().contains(user_code));
+        let poll = format!(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=adu-emulator&device_code={}",
+            started["device_code"].as_str().unwrap()
+        );
+        let (status, json) = post("token", &poll, now + Duration::from_secs(4));
+        assert_eq!(
+            (status, json["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("authorization_pending"))
+        );
+        let (status, json) = post("token", &poll, now + Duration::from_secs(5));
+        assert_eq!(status, StatusCode::OK, "{json}");
+        assert_eq!(json["scope"], "s/.default offline_access");
+        assert!(json["refresh_token"].is_string());
+        let (_, json) = post("token", &poll, now + Duration::from_secs(6));
+        assert_eq!(
+            json["error"], "invalid_grant",
+            "a device code is redeemed once"
+        );
+        // Another code, polled after its 15 minutes.
+        let (_, started) = post("devicecode", "client_id=adu-emulator&scope=s", now);
+        let poll = poll.split("device_code=").next().unwrap().to_owned()
+            + "device_code="
+            + started["device_code"].as_str().unwrap();
+        let (_, json) = post("token", &poll, now + Duration::from_secs(900));
+        assert_eq!(json["error"], "expired_token");
+        // Unknown clients and tenants are refused as at the token endpoint.
+        let (status, json) = post("devicecode", "client_id=nobody&scope=s", now);
+        assert_eq!(
+            (status, json["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
+        );
     }
 
     #[test]

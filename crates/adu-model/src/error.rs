@@ -61,6 +61,24 @@ pub enum Error {
         /// The configured endpoint's origin.
         endpoint: String,
     },
+    /// A list's `nextLink` that is not a usable URL or path, or that names a page read
+    /// before (the service loops); the list ends here.
+    #[error("invalid nextLink `{input}`: {reason}")]
+    InvalidNextLink {
+        /// The link as sent (bounded, credentials hidden).
+        input: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A list's `nextLink` pointing at another origin than the configured endpoint; it was
+    /// refused so no credential goes to that host, and the list ends here.
+    #[error("nextLink points at `{origin}`, not at the configured endpoint `{endpoint}`; refused so the token is not sent there")]
+    ForeignNextLink {
+        /// The origin the link named.
+        origin: String,
+        /// The configured endpoint's origin.
+        endpoint: String,
+    },
     /// An `If-None-Match` value that cannot be sent as an HTTP header.
     #[error("invalid If-None-Match value: it must be visible ASCII")]
     InvalidETag,

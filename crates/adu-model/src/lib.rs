@@ -25,7 +25,10 @@ pub use http;
 pub use endpoint::{is_loopback_host, Endpoint, InstanceId, OperationId};
 pub use error::{DecodeError, Error, ServiceError, ServiceErrorKind, MAX_KEPT_BODY};
 pub use etag::ETag;
-pub use list::{build_list_operations_request, list_operations_uri, ListOptions, OperationFilter};
+pub use list::{
+    build_list_operations_request, decode_list_operations_response, list_operations_uri,
+    ListOptions, OperationFilter, OperationPage, Pager,
+};
 pub use polling::{PollAction, PollEvent, PollPolicy, Poller, WaitError};
 pub use request::{
     build_get_operation_request, build_get_request, build_operation_location_request,

@@ -183,6 +183,14 @@ pub(crate) fn named_version(uri: &Uri, input: &str) -> Result<Option<ApiVersion>
     let Some(name) = api_version_in(uri) else {
         return Ok(None);
     };
+    // Recorded service traffic: the import call's 202 named its operation
+    // `/deviceupdate/{instance}/updates/operations/{id}?api-version=2`, a current-API path
+    // whose answer has the current API's shape. That one value is read as 2022-10-01 (the
+    // version those recordings spoke; 2026-06-01 has the same operation shapes); any other
+    // unknown value is an error.
+    if name == "2" {
+        return Ok(Some(ApiVersion::V2022_10_01));
+    }
     let version = ApiVersion::ALL
         .iter()
         .find(|v| v.has_api_version_query() && v.as_str() == name);
@@ -200,7 +208,9 @@ pub(crate) fn named_version(uri: &Uri, input: &str) -> Result<Option<ApiVersion>
 ///
 /// A legacy path (`/deviceupdate/{instance}/v2/updates/operations/{id}`) is the legacy
 /// version, whatever its query says; any other path's `api-version` query names the
-/// version. A version this crate does not speak is [`Error::UnknownApiVersion`], and a path
+/// version (`api-version=2`, which the service has been recorded sending in an import's
+/// `Operation-Location`, is read as 2022-10-01). A version this crate does not speak is
+/// [`Error::UnknownApiVersion`], and a path
 /// with no `api-version`, or that is not one operation's path in the version it names, is
 /// [`Error::InvalidOperationLocation`]: never silently read as another version. The kind
 /// comes from the path (`updates/operations` or `management/operations`).

@@ -14,6 +14,7 @@ use serde_json::Value;
 struct Fixture {
     name: String,
     version: ApiVersion,
+    kind: OperationKind,
     endpoint: String,
     instance: String,
     operation: String,
@@ -50,6 +51,7 @@ fn load(name: &str) -> Fixture {
     Fixture {
         name: name.to_owned(),
         version: v["apiVersion"].as_str().unwrap().parse().unwrap(),
+        kind: v["kind"].as_str().unwrap_or("update").parse().unwrap(),
         endpoint: s(&req["endpoint"]),
         instance: s(&req["instanceId"]),
         operation: s(&req["operationId"]),
@@ -75,7 +77,7 @@ fn now() -> SystemTime {
 }
 
 fn decode(f: &Fixture) -> Result<GetOperationOutcome, Error> {
-    decode_get_operation_response(f.version, OperationKind::Update, &f.response, now())
+    decode_get_operation_response(f.version, f.kind, &f.response, now())
 }
 
 fn operation(f: &Fixture) -> OperationResponse {
@@ -106,7 +108,7 @@ fn every_fixture_builds_exactly_its_documented_url() {
             &Endpoint::parse(&f.endpoint).unwrap(),
             &InstanceId::new(&f.instance).unwrap(),
             &OperationId::new(&f.operation).unwrap(),
-            OperationKind::Update,
+            f.kind,
             f.version,
             f.if_none_match.as_deref(),
         )
@@ -477,4 +479,49 @@ fn etag_for_next_poll_skips_tags_that_cannot_be_sent() {
     assert_eq!(odd_body.etag_for_next_poll(), None);
     let empty_header = answer(Some(""), "");
     assert_eq!(empty_header.etag_for_next_poll(), None);
+}
+
+#[test]
+fn device_operation_decodes_without_update_or_resource_location() {
+    let f = load("device_operation_2026-06-01.json");
+    let r = operation(&f);
+    let AnyOperation::Device(op) = &r.operation else {
+        panic!("{:?}", r.operation)
+    };
+    assert_eq!(op.operation_id, "9d2e4f60-7b13-4c85-a0f2-1e3d5c7b9a42");
+    assert_eq!(r.operation.kind(), OperationKind::Device);
+    assert_eq!(r.operation.status(), &OperationStatus::Running);
+    assert_eq!(r.operation.update_id(), None);
+    assert_eq!(r.operation.resource_location(), None);
+    assert_eq!(
+        r.operation.trace_id(),
+        Some("3c4d5e6f708192a3b4c5d6e7f8091a2b")
+    );
+    assert_eq!(r.retry_after, Some(Duration::from_secs(10)));
+    assert_eq!(
+        r.etag_for_next_poll(),
+        Some("\"5d2e3f40-1b0c-4d9e-c8f7-06b5c4d3e2f1\"")
+    );
+    assert_eq!(
+        r.operation.created_date_time(),
+        &ts("2026-06-03T07:30:00.1234567-07:00")
+    );
+    // Its Operation-Location reads as what it is.
+    let location = f
+        .url
+        .strip_prefix("https://contoso.api.adu.microsoft.com")
+        .unwrap();
+    assert_eq!(location_info(location).unwrap(), (f.version, f.kind));
+    // The same body read as an update operation of the legacy API is refused for the kind,
+    // not misread.
+    let legacy =
+        decode_get_operation_response(ApiVersion::V2, OperationKind::Device, &f.response, now());
+    assert!(matches!(legacy, Err(Error::UnsupportedKind { .. })));
+    // A 304 to a conditional device read is an outcome, as for update operations.
+    let not_modified = http::Response::builder()
+        .status(304)
+        .body(Vec::new())
+        .unwrap();
+    let outcome = decode_get_operation_response(f.version, f.kind, &not_modified, now()).unwrap();
+    assert!(matches!(outcome, GetOperationOutcome::NotModified { .. }));
 }

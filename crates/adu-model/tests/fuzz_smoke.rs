@@ -12,7 +12,7 @@ mod harness;
 
 use harness::Target;
 
-const TARGETS: [(&str, Target); 8] = [
+const TARGETS: [(&str, Target); 10] = [
     ("decode_response", targets::decode_response),
     ("decode_error_body", targets::decode_error_body),
     ("retry_after", targets::retry_after),
@@ -21,6 +21,8 @@ const TARGETS: [(&str, Target); 8] = [
     ("ids", targets::ids),
     ("api_version", targets::api_version),
     ("etag", targets::etag),
+    ("decode_list", targets::decode_list),
+    ("next_link", targets::next_link),
 ];
 
 smoke_tests!(TARGETS, 2000, Some(4096));

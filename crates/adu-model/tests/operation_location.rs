@@ -196,6 +196,12 @@ fn location_info_reads_the_version_and_kind() {
             "/deviceupdate/blue/v2/updates/operations/x?api-version=2",
             (ApiVersion::V2, Update),
         ),
+        // The service's recorded import answer (see service-facts): `api-version=2` on a
+        // current path is read as 2022-10-01.
+        (
+            "/deviceupdate/blue/updates/operations/e852b6a3?api-version=2",
+            (ApiVersion::V2022_10_01, Update),
+        ),
         (
             "/deviceUpdate/blue/updates/operations/x?api-version=2022-10-01",
             (ApiVersion::V2022_10_01, Update),
@@ -230,7 +236,7 @@ fn location_info_reads_the_version_and_kind() {
 #[test]
 fn location_info_refuses_what_it_cannot_read_as_one_version() {
     let unknown = [
-        "/deviceupdate/blue/updates/operations/x?api-version=2",
+        "/deviceupdate/blue/updates/operations/x?api-version=3",
         "/deviceUpdate/blue/updates/operations/x?api-version=2099-01-01",
         // The legacy API names itself in its paths, never in the query.
         "/deviceUpdate/blue/updates/operations/x?api-version=v2",

@@ -327,7 +327,7 @@ enum Target<'a> {
 /// A [`Target`] resolved once per call or wait: the URI every try sends to (its origin
 /// checked when it was resolved), the label of the tries' spans, and the API version and
 /// kind the answers are decoded as.
-struct Resolved<'a> {
+pub(crate) struct Resolved<'a> {
     uri: http::Uri,
     label: &'a str,
     version: ApiVersion,
@@ -555,19 +555,43 @@ impl DeviceUpdateClient {
         }
     }
 
-    /// One logical call: tries, retries, 401 refresh, all with one `x-ms-client-request-id`
-    /// (as Microsoft's clients set it in a policy that runs before their retry policy), so
-    /// the service's logs tie the tries of one call together.
-    ///
-    /// `request` is the GET every try sends a copy of, on a URI `resolve` checked. A retry
-    /// that would start after `deadline` (a wait's) is not made: the failure is returned
-    /// instead of ending in the deadline, which would hide it.
+    /// One logical read of an operation: [`Self::send`] of `request`, decoded as the
+    /// target's version and kind, the operation's trace id recorded on the try's span.
     async fn execute(
         &self,
         target: &Resolved<'_>,
         request: http::Request<Vec<u8>>,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<GetOperationOutcome, Error> {
+        let (version, kind) = (target.version, target.kind);
+        let decode = |response: &http::Response<Vec<u8>>, span: &tracing::Span| {
+            let outcome =
+                decode_get_operation_response(version, kind, response, SystemTime::now())?;
+            if let GetOperationOutcome::Operation(r) = &outcome {
+                if let Some(trace) = r.operation.trace_id() {
+                    span.record("trace_id", trace);
+                }
+            }
+            Ok(outcome)
+        };
+        self.send(target, request, deadline, decode).await
+    }
+
+    /// One logical call: tries, retries, 401 refresh, all with one `x-ms-client-request-id`
+    /// (as Microsoft's clients set it in a policy that runs before their retry policy), so
+    /// the service's logs tie the tries of one call together. Each try sends a copy of
+    /// `request` (a GET on a URI `resolve` checked); each answer is read by `decode` (called
+    /// again on an answer whose token was scrubbed, so it must not keep state).
+    ///
+    /// A retry that would start after `deadline` (a wait's) is not made: the failure is
+    /// returned instead of ending in the deadline, which would hide it.
+    pub(crate) async fn send<T>(
+        &self,
+        target: &Resolved<'_>,
+        request: http::Request<Vec<u8>>,
+        deadline: Option<tokio::time::Instant>,
+        decode: impl Fn(&http::Response<Vec<u8>>, &tracing::Span) -> Result<T, adu_model::Error>,
+    ) -> Result<T, Error> {
         let inner = &*self.inner;
         // Checked again here, where every request passes, so no token leaves for another
         // origin whoever built the request.
@@ -586,7 +610,7 @@ impl DeviceUpdateClient {
                 status = tracing::field::Empty,
                 trace_id = tracing::field::Empty,
             );
-            let attempt = self.try_once(target, &request, request_id, &span);
+            let attempt = self.try_once(&request, request_id, &span, &decode);
             let (cause, error) = match attempt.instrument(span.clone()).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(Failed::Final(error)) => return Err(error),
@@ -616,13 +640,13 @@ impl DeviceUpdateClient {
     /// One try: copy the request, attach the token and headers, send it with the per-try
     /// timeout and decode the answer. The status and trace id are recorded on `span`, the
     /// try's own span (a no-op when it is disabled, rather than on whatever span is current).
-    async fn try_once(
+    async fn try_once<T>(
         &self,
-        target: &Resolved<'_>,
         template: &http::Request<Vec<u8>>,
         request_id: uuid::Uuid,
         span: &tracing::Span,
-    ) -> Result<GetOperationOutcome, Failed> {
+        decode: &impl Fn(&http::Response<Vec<u8>>, &tracing::Span) -> Result<T, adu_model::Error>,
+    ) -> Result<T, Failed> {
         let inner = &*self.inner;
         let mut request = copy_request(template);
         let bearer = self.bearer().await.map_err(Failed::Final)?;
@@ -644,28 +668,42 @@ impl DeviceUpdateClient {
         if let Some(trace) = header_trace_id(response.headers()) {
             span.record("trace_id", trace);
         }
-        let (version, kind) = (target.version, target.kind);
-        let decode = |response: &http::Response<Vec<u8>>| {
-            decode_get_operation_response(version, kind, response, SystemTime::now())
-        };
-        let decoded = match decode(&response) {
+        let decoded = match decode(&response, span) {
             // An answer that repeats the token it was sent is decoded again without it, so no
             // error value carries the token.
-            Err(_) if scrub_token(response.body_mut(), &bearer) => decode(&response),
+            Err(_) if scrub_token(response.body_mut(), &bearer) => decode(&response, span),
             decoded => decoded,
         };
         match decoded {
             Ok(outcome) => {
-                if let GetOperationOutcome::Operation(r) = &outcome {
-                    if let Some(trace) = r.operation.trace_id() {
-                        span.record("trace_id", trace);
-                    }
-                }
                 tracing::debug!(status = status.as_u16(), "response");
                 Ok(outcome)
             }
             Err(error) => Err(failed_answer(status, error, span)),
         }
+    }
+
+    /// A page of a list as a target: `uri` (refused as [`Self::resolve`] refuses a target
+    /// off the endpoint), read as `version`.
+    pub(crate) fn resolve_page<'a>(
+        &self,
+        uri: http::Uri,
+        label: &'a str,
+        version: ApiVersion,
+        kind: OperationKind,
+    ) -> Result<Resolved<'a>, Error> {
+        check_target(&self.inner.endpoint, &uri)?;
+        Ok(Resolved {
+            uri,
+            label,
+            version,
+            kind,
+        })
+    }
+
+    /// The instance.
+    pub(crate) fn instance(&self) -> &InstanceId {
+        &self.inner.instance
     }
 
     /// Resolves `target` into the URI its tries are sent to, refused if it would not go to

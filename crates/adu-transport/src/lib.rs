@@ -9,6 +9,10 @@
 //!   Failed, honouring Retry-After, with a deadline and drop-safe cancellation), also from an
 //!   `Operation-Location` header value. The wait drives [`adu_model::Poller`] and hands its
 //!   [`PollEvent`]s to [`WaitOptions::on_event`].
+//! - [`list_operations`](DeviceUpdateClient::list_operations) (and
+//!   [`list_operation_pages`](DeviceUpdateClient::list_operation_pages)): a `Stream` of the
+//!   operations of a list, following `nextLink` one page per request through `adu-model`'s
+//!   sans-IO `Pager`, each page with the same retries as a read.
 //! - Retries for 408, 429, 500, 502, 503, 504, connection failures and timeouts, with
 //!   exponential backoff and jitter, honouring `Retry-After`, `retry-after-ms` and
 //!   `x-ms-retry-after-ms`; a 401 invalidates the token and retries once.
@@ -23,6 +27,9 @@
 //!   token requests share its TLS, timeouts and body cap (over HTTP/1.1). Each try goes
 //!   through [`HttpTransport::call_with_timeout`], which puts a timer around a transport
 //!   without a deadline of its own; [`HyperTransport`] applies the earlier of the two.
+//! - [`HyperTransport`] honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (see
+//!   [`HyperTransportBuilder::proxy_from_env`]): a proxied request goes through a `CONNECT`
+//!   tunnel, so TLS stays end to end; loopback and link-local destinations are never proxied.
 //!
 //! # Example
 //!
@@ -94,12 +101,14 @@
 
 mod client;
 pub mod error;
+mod list;
 mod transport;
 
 pub use adu_model;
 pub use adu_model::{
-    http, models::OperationStatus, AnyOperation, ApiVersion, GetOperationOutcome,
-    OperationResponse, PollEvent, PollPolicy, RetryPolicy, ServiceError, ServiceErrorKind,
+    http, models::OperationStatus, AnyOperation, ApiVersion, GetOperationOutcome, ListOptions,
+    OperationFilter, OperationKind, OperationResponse, PollEvent, PollPolicy, RetryPolicy,
+    ServiceError, ServiceErrorKind,
 };
 pub use client::{
     DeviceUpdateClient, DeviceUpdateClientBuilder, GetOptions, WaitOptions,

@@ -6,7 +6,10 @@
 //!   authorization code with PKCE, refresh; no implicit.
 //! - `ADU_INTEROP_AUTHLIB_URL`: an authorization server built on PyPI
 //!   `authlib` + Flask (see `xtask/interop/oauth2/authlib/`): every grant,
-//!   implicit included, with real secret, password and PKCE checks.
+//!   implicit included, with real secret, password and PKCE checks; and
+//!   `private_key_jwt` (RFC 7523 client assertions) for the certificate and
+//!   assertion credentials, whose certificate and key it writes to
+//!   `ADU_INTEROP_AUTHLIB_CERT` (a test key, made at its start).
 //!
 //! Both serve `/{tenant}/oauth2/v2.0/{token,authorize}` and approve sign-ins
 //! at once, so the authorization code and implicit flows complete without a
@@ -22,17 +25,24 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use adu_auth::{
-    Authority, AuthorizationCodeFlow, BoxFuture, ClientSecretCredential, Error, HttpClient,
-    HttpClientError, ImplicitFlow, SharedHttpClient, TokenCredential, UsernamePasswordCredential,
+    Authority, AuthorizationCodeFlow, BoxFuture, ClientAssertionCredential, ClientCertificate,
+    ClientCertificateCredential, ClientSecretCredential, Error, HttpClient, HttpClientError,
+    ImplicitFlow, SharedHttpClient, TokenCredential, UsernamePasswordCredential,
 };
 use adu_transport::HyperTransport;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rcgen::SigningKey as _;
 
 /// The peers are started with these (see `xtask/src/interop.rs`).
 const TENANT: &str = "interop-tenant";
 const CONFIDENTIAL_ID: &str = "adu-confidential";
 const CONFIDENTIAL_SECRET: &str = "interop-secret";
 const PUBLIC_ID: &str = "adu-public";
+const CERTIFICATE_ID: &str = "adu-certificate";
 const USERNAME: &str = "alice@interop.test";
 const PASSWORD: &str = "alice-password";
 const REDIRECT_URI: &str = "http://localhost:8400/callback";
@@ -327,4 +337,197 @@ async fn authlib_implicit() {
         lifetime.as_secs() > 3000 && lifetime.as_secs() <= 3600,
         "{lifetime:?}"
     );
+}
+
+// ---- authlib: private_key_jwt (client assertions and certificates) ----
+
+/// The PEM (certificate, then PKCS#8 key) authlib registered for `adu-certificate`.
+fn authlib_client_pem() -> String {
+    let path = peer("ADU_INTEROP_AUTHLIB_CERT");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+}
+
+fn registered_certificate() -> ClientCertificate {
+    ClientCertificate::from_pem(authlib_client_pem().as_bytes()).expect("authlib's certificate")
+}
+
+/// The registered certificate's key, to sign assertions by hand.
+fn registered_key() -> rcgen::KeyPair {
+    let pem = authlib_client_pem();
+    let key = &pem[pem
+        .find("-----BEGIN PRIVATE KEY-----")
+        .expect("a PKCS#8 key")..];
+    rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(key, &rcgen::PKCS_RSA_SHA256).unwrap()
+}
+
+/// A certificate and RSA key authlib has never seen.
+fn stranger() -> (ClientCertificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec![CERTIFICATE_ID.to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let pem = format!("{}{}", cert.pem(), key.serialize_pem());
+    (ClientCertificate::from_pem(pem.as_bytes()).unwrap(), key)
+}
+
+/// An RS256 client assertion signed by `key`, its header naming `x5t`.
+fn sign_assertion(key: &rcgen::KeyPair, x5t: &str, audience: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": x5t});
+    let claims = serde_json::json!({
+        "aud": audience, "iss": CERTIFICATE_ID, "sub": CERTIFICATE_ID,
+        "jti": uuid::Uuid::new_v4().to_string(), "nbf": now, "exp": now + 600,
+    });
+    let signed = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = key.sign(signed.as_bytes()).unwrap();
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+fn token_url(base: &str) -> String {
+    format!("{base}/{TENANT}/oauth2/v2.0/token")
+}
+
+/// Asks once with an assertion the callback hands out, and returns authlib's refusal.
+async fn refused_assertion(assertion: String) -> Error {
+    let shown = assertion.clone();
+    let cred = ClientAssertionCredential::from_fn(
+        authority(&authlib()),
+        CERTIFICATE_ID,
+        move || Ok(assertion.clone()),
+        http(),
+    );
+    let err = cred.get_token(&[SCOPE]).await.unwrap_err();
+    assert!(matches!(err, Error::TokenEndpoint { .. }), "{err:?}");
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert_eq!(err.error_code(), Some("invalid_client"), "{err}");
+    assert!(err.hint().contains("certificate"), "{}", err.hint());
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains(&shown), "the assertion is shown: {text}");
+    let signature = shown.rsplit('.').next().unwrap();
+    assert!(!text.contains(signature), "the signature is shown: {text}");
+    err
+}
+
+fn description(err: &Error) -> String {
+    let server = err.server_error().expect("authlib's error body");
+    server.error_description().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn authlib_certificate_credential_private_key_jwt() {
+    let base = authlib();
+    let cred = ClientCertificateCredential::new(
+        authority(&base),
+        CERTIFICATE_ID,
+        registered_certificate(),
+        http(),
+    );
+    let first = cred.get_token(&[SCOPE]).await.expect("private_key_jwt");
+    assert!(!first.secret().is_empty());
+    assert!(first.expires_at() > SystemTime::now());
+    assert_eq!(
+        cred.get_token(&[SCOPE]).await.unwrap().secret(),
+        first.secret(),
+        "cached"
+    );
+    // A new token request signs a new assertion (authlib refuses a `jti` seen before).
+    cred.invalidate(&[SCOPE]);
+    let second = cred.get_token(&[SCOPE]).await.expect("a second assertion");
+    assert_ne!(second.secret(), first.secret());
+    // With the chain (`x5c`) in the header too.
+    let chained = ClientCertificateCredential::new(
+        authority(&base),
+        CERTIFICATE_ID,
+        registered_certificate(),
+        http(),
+    )
+    .with_certificate_chain(true);
+    chained.get_token(&[SCOPE]).await.expect("with x5c");
+}
+
+#[tokio::test]
+async fn authlib_client_assertion_signed_in_the_test() {
+    let base = authlib();
+    let key = registered_key();
+    let x5t = registered_certificate().thumbprint().to_owned();
+    let audience = token_url(&base);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let cred = ClientAssertionCredential::from_fn(
+        authority(&base),
+        CERTIFICATE_ID,
+        move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok(sign_assertion(&key, &x5t, &audience))
+        },
+        http(),
+    );
+    let token = cred.get_token(&[SCOPE]).await.expect("client assertion");
+    assert!(!token.secret().is_empty());
+    cred.invalidate(&[SCOPE]);
+    cred.get_token(&[SCOPE]).await.expect("a fresh assertion");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "one assertion per request");
+}
+
+/// authlib verifies the signature: a certificate it does not know is refused,
+/// whether it is named by its own `x5t` or by the registered one's.
+#[tokio::test]
+async fn authlib_refuses_a_certificate_it_does_not_know() {
+    let base = authlib();
+    let (certificate, key) = stranger();
+    let cred =
+        ClientCertificateCredential::new(authority(&base), CERTIFICATE_ID, certificate, http());
+    let err = cred.get_token(&[SCOPE]).await.unwrap_err();
+    assert_eq!(err.error_code(), Some("invalid_client"), "{err}");
+    assert_eq!(err.status(), Some(400), "{err}");
+
+    // Its claims and `x5t` are right: only the signature can be refused.
+    let registered_x5t = registered_certificate().thumbprint().to_owned();
+    let err = refused_assertion(sign_assertion(&key, &registered_x5t, &token_url(&base))).await;
+    let said = description(&err);
+    assert!(!said.contains("x5t") && !said.contains("claim"), "{err}");
+}
+
+#[tokio::test]
+async fn authlib_refuses_a_wrong_audience() {
+    let base = authlib();
+    let x5t = registered_certificate().thumbprint().to_owned();
+    // The v1 token endpoint of the same tenant: right server, wrong `aud`.
+    let v1 = format!("{base}/{TENANT}/oauth2/token");
+    let err = refused_assertion(sign_assertion(&registered_key(), &x5t, &v1)).await;
+    assert!(description(&err).contains("'aud'"), "{err}");
+}
+
+#[tokio::test]
+async fn authlib_refuses_a_wrong_thumbprint() {
+    let base = authlib();
+    let (stranger_certificate, _) = stranger();
+    let x5t = stranger_certificate.thumbprint().to_owned();
+    let err = refused_assertion(sign_assertion(&registered_key(), &x5t, &token_url(&base))).await;
+    assert!(description(&err).contains("x5t"), "{err}");
+}
+
+#[tokio::test]
+async fn authlib_refuses_a_replayed_assertion() {
+    let base = authlib();
+    let x5t = registered_certificate().thumbprint().to_owned();
+    let assertion = sign_assertion(&registered_key(), &x5t, &token_url(&base));
+    let once = assertion.clone();
+    let cred = ClientAssertionCredential::from_fn(
+        authority(&base),
+        CERTIFICATE_ID,
+        move || Ok(once.clone()),
+        http(),
+    );
+    cred.get_token(&[SCOPE]).await.expect("the first use");
+    let err = refused_assertion(assertion).await;
+    assert!(description(&err).contains("JWT ID"), "{err}");
 }

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// The variables `adu` reads; removed so the user's own setup cannot leak into a test.
-const VARIABLES: [&str; 14] = [
+const VARIABLES: [&str; 26] = [
     "ADU_ENDPOINT",
     "ADU_INSTANCE",
     "ADU_API_VERSION",
@@ -24,6 +24,18 @@ const VARIABLES: [&str; 14] = [
     "AZURE_AUTHORITY_HOST",
     "RUST_LOG",
     "ADU_EMULATOR_CLIENT_SECRET",
+    "ADU_AUTH",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "IMDS_ENDPOINT",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+    "BROWSER",
 ];
 
 /// What a run of `adu` produced.
@@ -46,8 +58,9 @@ impl Run {
     }
 }
 
-/// `adu` with a clean environment: no ADU_* or AZURE_* variables, and a token cache path
-/// that does not exist (so a developer's own login is never used).
+/// `adu` with a clean environment: no ADU_* or AZURE_* variables, no identity endpoint, no
+/// `BROWSER`, a `PATH` without `az` or a browser, and a token cache path that does not exist
+/// (so a developer's own sign-ins are never used).
 pub fn command(envs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_adu"));
     for name in VARIABLES {
@@ -59,6 +72,10 @@ pub fn command(envs: &[(&str, &str)]) -> Command {
             "adu-cli-e2e-none-{}/token.json",
             std::process::id()
         )),
+    );
+    cmd.env(
+        "PATH",
+        std::env::temp_dir().join(format!("adu-cli-e2e-no-path-{}", std::process::id())),
     );
     for (name, value) in envs {
         cmd.env(name, value);

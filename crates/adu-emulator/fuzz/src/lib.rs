@@ -18,6 +18,11 @@
 //!   for the password grant; bits 1–2: the tenant in the path, see
 //!   [`TENANTS`]), the rest is the body of a `POST` to the token endpoint.
 //! - `scenario`: the whole input is a scenario's JSON text.
+//! - `client_assertion`: byte 0 is a set of flags (bits 0–1: how the assertion is made, see
+//!   [`AssertionMode`]; bit 2: the client id, [`APP_CLIENT`] or [`WORKLOAD_CLIENT`]); the
+//!   rest is the assertion, or its JOSE header and claims as plain JSON separated by
+//!   [`PART_SEPARATOR`] (every [`X5T_PLACEHOLDER`] in them becomes the test certificate's
+//!   `x5t`), which the harness encodes and signs.
 
 #![forbid(unsafe_code)]
 
@@ -25,7 +30,10 @@ use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adu_emulator::fuzzing::{first_value, parse_pairs, percent_decode, token_endpoint};
-use adu_emulator::{Config, Error};
+use adu_emulator::{
+    ClientCertificate, Config, Error, FederatedIssuer, VerifyingKeys, DEFAULT_TENANT,
+    TOKEN_EXCHANGE_AUDIENCE,
+};
 
 /// The client secret the `token_form` emulator accepts. Seeds and the
 /// dictionary contain it, so the fuzzer tries forms that send or echo it.
@@ -158,6 +166,11 @@ fn reference_grant(form: &[(String, String)], tenant: &str, with_user: bool) -> 
     if get("client_id")? != CLIENT_ID {
         return None;
     }
+    // The harness registers no certificate nor federated issuer, so every client assertion
+    // is refused, even one sent beside the right secret.
+    if get("client_assertion").is_some() || get("client_assertion_type").is_some() {
+        return None;
+    }
     let secret = get("client_secret");
     if secret.is_some_and(|s| s != CLIENT_SECRET) {
         return None;
@@ -259,6 +272,7 @@ pub fn scenario(data: &[u8]) {
             ["clientSecret", "password"]
                 .iter()
                 .filter_map(|k| json["credentials"][k].as_str())
+                .chain(json["managedIdentity"]["identityHeader"].as_str())
         })
         // Short ones may show by chance (as part of another value).
         .filter(|s| s.len() >= 12)
@@ -323,6 +337,10 @@ pub fn scenario(data: &[u8]) {
             assert_eq!(got, want, "{key}");
         }
     }
+    if let Some(header) = json["managedIdentity"]["identityHeader"].as_str() {
+        assert_eq!(config.managed_identity.identity_header, header);
+    }
+    assert!(!config.managed_identity.identity_header.is_empty());
     let debug = format!("{config:?}");
     for secret in &secrets {
         assert!(
@@ -330,4 +348,278 @@ pub fn scenario(data: &[u8]) {
             "the config's Debug shows a secret"
         );
     }
+}
+
+/// The test certificate (RSA 2048, self-signed, X.509 v3) the `client_assertion` emulator
+/// registers for [`APP_CLIENT`], its private key, and its public key, which is also the one
+/// key of the federated issuer. Test material only, committed so seeds stay valid.
+const CERT_PEM: &str = include_str!("../keys/cert.pem");
+const KEY_PEM: &str = include_str!("../keys/key.pem");
+const PUBLIC_PEM: &str = include_str!("../keys/public.pem");
+/// The client the test certificate is registered for.
+pub const APP_CLIENT: &str = "fuzz-app";
+/// The client the federated issuer's tokens stand for.
+pub const WORKLOAD_CLIENT: &str = "fuzz-workload";
+/// The federated issuer and subject the `client_assertion` emulator trusts.
+pub const FEDERATED_ISSUER: &str = "https://token.actions.githubusercontent.com";
+/// See [`FEDERATED_ISSUER`].
+pub const FEDERATED_SUBJECT: &str = "repo:contoso/firmware:ref:refs/heads/main";
+/// Separates the header, the claims and (mode 2) the signature in the input.
+pub const PART_SEPARATOR: &str = "\n.\n";
+/// Replaced with the test certificate's `x5t` in the header and claims.
+pub const X5T_PLACEHOLDER: &str = "{x5t}";
+/// The base URL `fuzzing::token_endpoint` answers on.
+const BASE_URL: &str = "http://127.0.0.1:8080";
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How the `client_assertion` input becomes the assertion (bits 0–1 of the flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssertionMode {
+    /// 0: the rest of the input is the assertion, as sent.
+    Raw,
+    /// 1: header and claims, encoded and signed with the test key by the harness.
+    Signed,
+    /// 2: header, claims and a signature as base64url text of the input's own.
+    OwnSignature,
+    /// 3: signed by the harness, then the signature altered (one bit of its first byte).
+    Tampered,
+}
+
+struct Keys {
+    signer: aws_lc_rs::signature::RsaKeyPair,
+    x5t: String,
+}
+
+fn keys() -> &'static Keys {
+    use rustls_pki_types::pem::PemObject as _;
+    static KEYS: std::sync::OnceLock<Keys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(KEY_PEM.as_bytes())
+            .expect("the test key is PKCS#8 PEM");
+        let signer = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
+            .expect("the test key is RSA");
+        let x5t = ClientCertificate::from_pem(APP_CLIENT, CERT_PEM)
+            .expect("the test certificate is accepted")
+            .x5t()
+            .to_owned();
+        Keys { signer, x5t }
+    })
+}
+
+/// `signed.BASE64URL(RS256 signature of signed)` with the test key (PKCS#1 v1.5 is
+/// deterministic, so the same text always gives the same assertion).
+fn sign(signed: &str) -> String {
+    use base64::Engine as _;
+    let signer = &keys().signer;
+    let mut signature = vec![0; signer.public_modulus_len()];
+    signer
+        .sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            signed.as_bytes(),
+            &mut signature,
+        )
+        .expect("signing works");
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature);
+    format!("{signed}.{signature}")
+}
+
+fn b64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+fn assertion_config() -> Config {
+    let mut config = Config::default();
+    config.seed = Some(7);
+    config
+        .client_certificates
+        .push(ClientCertificate::from_pem(APP_CLIENT, CERT_PEM).expect("the test certificate"));
+    config.federated_issuers.push(FederatedIssuer::new(
+        FEDERATED_ISSUER,
+        FEDERATED_SUBJECT,
+        WORKLOAD_CLIENT,
+        VerifyingKeys::from_public_key_pem(PUBLIC_PEM).expect("the test public key"),
+    ));
+    config
+}
+
+/// Builds the assertion the input describes.
+fn make_assertion(mode: AssertionMode, rest: &str) -> String {
+    let text = rest.replace(X5T_PLACEHOLDER, &keys().x5t);
+    if mode == AssertionMode::Raw {
+        return text;
+    }
+    let mut parts = text.splitn(3, PART_SEPARATOR);
+    let header = parts.next().unwrap_or_default();
+    let claims = parts.next().unwrap_or_default();
+    let signed = format!("{}.{}", b64(header), b64(claims));
+    match mode {
+        AssertionMode::OwnSignature => format!("{signed}.{}", parts.next().unwrap_or_default()),
+        AssertionMode::Tampered => {
+            let good = sign(&signed);
+            let (head, signature) = good.rsplit_once('.').expect("a signed JWT");
+            let mut bytes = {
+                use base64::Engine as _;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(signature)
+                    .expect("our own signature")
+            };
+            bytes[0] ^= 1 << (rest.len() % 8);
+            format!("{head}.{}", {
+                use base64::Engine as _;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+            })
+        }
+        _ => sign(&signed),
+    }
+}
+
+/// The header or claims of an assertion, base64url-decoded and read as JSON (`None` when not).
+fn json_part(part: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Whether `aud` (a string or an array of strings) holds a value `wanted` accepts.
+fn audience_has(aud: Option<&serde_json::Value>, wanted: impl Fn(&str) -> bool) -> bool {
+    match aud {
+        Some(serde_json::Value::String(a)) => wanted(a),
+        Some(serde_json::Value::Array(all)) => all.iter().any(|a| a.as_str().is_some_and(&wanted)),
+        _ => false,
+    }
+}
+
+/// Posts a client-credentials request with the input's assertion to the token endpoint of an
+/// emulator that registers one test certificate (and a federated issuer with the same key);
+/// checks nothing is accepted unless it is byte for byte an assertion the harness signed and
+/// its header and claims meet the identity platform's rules, every refusal is `invalid_client`
+/// or `invalid_request` in Azure AD's shape, and no answer echoes the assertion.
+pub fn client_assertion(data: &[u8]) {
+    client_assertion_status(data);
+}
+
+/// [`client_assertion`]'s checks, returning the status the token endpoint answered (`None`
+/// for an empty input), so that tests can tell that accepted seeds are accepted.
+pub fn client_assertion_status(data: &[u8]) -> Option<u16> {
+    let [flags, rest @ ..] = data else {
+        return None;
+    };
+    let mode = [
+        AssertionMode::Raw,
+        AssertionMode::Signed,
+        AssertionMode::OwnSignature,
+        AssertionMode::Tampered,
+    ][usize::from(flags & 3)];
+    let client_id = if flags & 4 == 0 {
+        APP_CLIENT
+    } else {
+        WORKLOAD_CLIENT
+    };
+    let assertion = make_assertion(mode, &String::from_utf8_lossy(rest));
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("client_id", client_id)
+        .append_pair("scope", "https://api.adu.microsoft.com/.default")
+        .append_pair("client_assertion_type", JWT_BEARER)
+        .append_pair("client_assertion", &assertion)
+        .finish();
+    let response = token_endpoint(assertion_config(), DEFAULT_TENANT, body.as_bytes(), now());
+    let answer: serde_json::Value =
+        serde_json::from_slice(response.body()).expect("every answer is JSON");
+
+    if response.status() == 200 {
+        assert_ne!(
+            mode,
+            AssertionMode::Tampered,
+            "an altered signature was accepted"
+        );
+        // Accepted only when it is exactly what the harness signs for its first two parts.
+        let (signed, _) = assertion.rsplit_once('.').expect("a compact JWT");
+        assert_eq!(
+            sign(signed),
+            assertion,
+            "an assertion the harness did not sign was accepted"
+        );
+        assert!(assertion.len() <= 16 * 1024);
+        let (header, claims) = signed.split_once('.').expect("a compact JWT");
+        let header = json_part(header).expect("an accepted header is JSON");
+        let claims = json_part(claims).expect("accepted claims are JSON");
+        assert_eq!(header.get("alg").and_then(|a| a.as_str()), Some("RS256"));
+        let claim = |name: &str| claims.get(name).and_then(|v| v.as_str());
+        let now_secs = 1_700_000_000.0;
+        let exp = claims["exp"]
+            .as_f64()
+            .expect("an accepted assertion has exp");
+        assert!(exp + 300.0 > now_secs, "an expired assertion was accepted");
+        if let Some(nbf) = claims.get("nbf").and_then(|n| n.as_f64()) {
+            assert!(
+                nbf - 300.0 <= now_secs,
+                "an assertion not yet valid was accepted"
+            );
+        }
+        if claim("iss") == Some(client_id) {
+            assert_eq!(client_id, APP_CLIENT, "{claims:?}");
+            assert_eq!(claim("sub"), Some(client_id));
+            assert!(claim("jti").is_some_and(|j| !j.is_empty()));
+            let tenant = DEFAULT_TENANT;
+            let audiences = [
+                format!("{BASE_URL}/{tenant}/oauth2/v2.0/token"),
+                format!("{BASE_URL}/{tenant}/oauth2/token"),
+                format!("{BASE_URL}/{tenant}/v2.0"),
+            ];
+            assert!(audience_has(claims.get("aud"), |a| audiences
+                .iter()
+                .any(|w| a.eq_ignore_ascii_case(w))));
+            let named = |k: &str| header.get(k).and_then(|v| v.as_str()).is_some();
+            assert!(
+                named("x5t") || named("x5t#S256"),
+                "no thumbprint: {header:?}"
+            );
+        } else {
+            assert_eq!(client_id, WORKLOAD_CLIENT, "{claims:?}");
+            assert_eq!(claim("iss"), Some(FEDERATED_ISSUER));
+            assert_eq!(claim("sub"), Some(FEDERATED_SUBJECT));
+            assert!(audience_has(claims.get("aud"), |a| a == TOKEN_EXCHANGE_AUDIENCE));
+        }
+        assert_eq!(answer["token_type"], "Bearer");
+        assert!(answer["access_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()));
+    } else {
+        assert!(
+            response.status() == 400 || response.status() == 401,
+            "answered {}: {answer}",
+            response.status()
+        );
+        assert!(matches!(
+            answer["error"].as_str(),
+            Some("invalid_client" | "invalid_request")
+        ));
+        assert!(answer["error_description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("AADSTS")));
+        assert!(answer.get("access_token").is_none());
+        if mode == AssertionMode::Signed && response.status() == 401 {
+            // A signature of the registered key is never what is refused.
+            let description = answer["error_description"].as_str().unwrap_or_default();
+            assert!(
+                !description.contains("did not match the expected signature")
+                    && !description.contains("failed signature verification"),
+                "a good signature was refused: {description}"
+            );
+        }
+    }
+    // The assertion is compared, never echoed (its text, or its signed part).
+    let text = String::from_utf8_lossy(response.body());
+    let signed = assertion.rsplit_once('.').map_or("", |(s, _)| s);
+    for piece in [assertion.as_str(), signed] {
+        if piece.len() >= 16 {
+            assert!(!text.contains(piece), "the assertion is echoed: {text}");
+        }
+    }
+    Some(response.status().as_u16())
 }

@@ -24,6 +24,10 @@
 //! - `api_version`: the whole input is an `Operation-Location` value (or,
 //!   when it is a valid instance name, also the instance of built requests).
 //! - `etag`: the whole input is the tag's text (invalid UTF-8 replaced).
+//! - `decode_list`: laid out as for `decode_response`, the body a page of a list.
+//! - `next_link`: byte 0 picks the version and kind as for `decode_response` (bit 3: a
+//!   loopback endpoint), byte 1 the `top` (255: none), and the rest, split at `\n`,
+//!   is the `nextLink` of each page in turn (invalid UTF-8 replaced).
 
 #![forbid(unsafe_code)]
 
@@ -32,9 +36,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use adu_model::http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use adu_model::{
     build_get_operation_request, build_get_request, build_operation_location_request,
-    decode_get_operation_response, decode_service_error, location_info, parse_retry_after,
-    parse_retry_after_value, resolve_operation_location, ApiVersion, ETag, Endpoint, Error,
-    GetOperationOutcome, InstanceId, OperationId, OperationKind, Timestamp, MAX_KEPT_BODY,
+    decode_get_operation_response, decode_list_operations_response, decode_service_error,
+    location_info, parse_retry_after, parse_retry_after_value, resolve_operation_location,
+    ApiVersion, ETag, Endpoint, Error, GetOperationOutcome, InstanceId, ListOptions, OperationId,
+    OperationKind, Pager, Timestamp, MAX_KEPT_BODY,
 };
 
 /// Statuses picked when the input's two status bytes are not a valid status.
@@ -512,5 +517,172 @@ pub fn etag(data: &[u8]) {
             assert!(!tag.is_sendable(), "{text:?} is sendable but refused: {e}");
             assert!(matches!(e, Error::InvalidETag));
         }
+    }
+}
+
+/// Decodes a whole list response of any version and kind (laid out as for
+/// `decode_response`); checks the outcome matches the status, kept bodies are bounded,
+/// every item is of the kind asked for, a decoded page survives a JSON round trip, and a
+/// pager given the same answer agrees with the decoder.
+pub fn decode_list(data: &[u8]) {
+    let [v, hi, lo, rest @ ..] = data else {
+        return;
+    };
+    let (version, kind) = version_and_kind(*v);
+    let status = status_from(*hi, *lo);
+    let (block, body) = split_headers(rest);
+    let mut response = Response::new(body.to_vec());
+    *response.status_mut() = status;
+    *response.headers_mut() = parse_headers(block);
+    let decoded = decode_list_operations_response(version, kind, &response, fixed_now());
+    match &decoded {
+        Ok(page) => {
+            assert_eq!(status, StatusCode::OK);
+            assert!(page.items.iter().all(|item| item.kind() == kind));
+            if let Some(link) = &page.next_link {
+                assert!(!link.trim().is_empty(), "an empty link ends the list");
+            }
+            // What was decoded can be written out and read back unchanged.
+            let json = serde_json::json!({ "value": page.items, "nextLink": page.next_link });
+            let again = Response::new(serde_json::to_vec(&json).expect("a page serializes"));
+            let back = decode_list_operations_response(version, kind, &again, fixed_now())
+                .expect("a re-encoded page decodes");
+            assert_eq!(&back, page);
+        }
+        Err(Error::Decode(d)) => {
+            assert_eq!(status, StatusCode::OK);
+            assert!(d.raw_body().len() <= MAX_KEPT_BODY);
+            assert!(body.starts_with(d.raw_body()));
+            let _ = d.to_string();
+        }
+        Err(Error::Service(e)) => {
+            assert_ne!(status, StatusCode::OK);
+            assert_eq!(e.status(), status);
+            assert!(body.starts_with(e.raw_body()));
+            assert_eq!(e.body_truncated(), body.len() > MAX_KEPT_BODY);
+            let _ = e.to_string();
+        }
+        Err(other) => panic!("decoding produced another error: {other:?}"),
+    }
+    // The pager reads the answer the same way; its only other errors are about the link.
+    let endpoint = Endpoint::parse("contoso.api.adu.microsoft.com").expect("a valid endpoint");
+    let instance = InstanceId::new("blue").expect("a valid instance");
+    let mut pager = Pager::new(&endpoint, &instance, kind, version, &ListOptions::default())
+        .expect("every version has the kinds `version_and_kind` picks");
+    match (pager.handle_response(&response, fixed_now()), decoded) {
+        (Ok(items), Ok(page)) => assert_eq!(items, page.items),
+        (Err(Error::Decode(_)), Err(Error::Decode(_)))
+        | (Err(Error::Service(_)), Err(Error::Service(_))) => {
+            assert!(pager.next_request().is_some(), "the same request can be sent again");
+        }
+        (Err(e), Ok(page)) => {
+            assert!(
+                matches!(
+                    e,
+                    Error::InvalidNextLink { .. }
+                        | Error::ForeignNextLink { .. }
+                        | Error::UnknownApiVersion { .. }
+                ),
+                "{e:?}"
+            );
+            assert!(page.next_link.is_some());
+            assert!(pager.next_request().is_none(), "a bad link ends the list");
+        }
+        (pager, decoder) => panic!("the pager said {pager:?}, the decoder {decoder:?}"),
+    }
+}
+
+/// Drives a pager through pages whose `nextLink`s are the input's lines: byte 0 picks the
+/// version and kind (as for `decode_response`; bit 3 a loopback endpoint), byte 1 the
+/// `top` (255: none), and page `i` holds one operation and links to line `i` (no link
+/// after the last line). Checks that every request stays on the endpoint's origin, names
+/// a version this crate speaks, and is never sent twice once answered; that the list
+/// ends within one request per line and one more; that the caller gets the operations in
+/// order, at most `top` of them; and that a refused link is a link error ending the list.
+pub fn next_link(data: &[u8]) {
+    let [v, top, rest @ ..] = data else {
+        return;
+    };
+    let (version, kind) = version_and_kind(*v);
+    let endpoint = match v & 8 {
+        0 => "contoso.api.adu.microsoft.com",
+        _ => "http://127.0.0.1:8080",
+    };
+    let endpoint = Endpoint::parse(endpoint).expect("a valid fixed endpoint");
+    let instance = InstanceId::new("blue").expect("a valid instance");
+    let top = (*top != 255).then_some(u32::from(*top));
+    let mut options = ListOptions::default();
+    if let Some(top) = top {
+        options = options.with_top(top);
+    }
+    let text = String::from_utf8_lossy(rest);
+    let links: Vec<&str> = match text.is_empty() {
+        true => Vec::new(),
+        false => text.split('\n').collect(),
+    };
+    let mut pager = Pager::new(&endpoint, &instance, kind, version, &options)
+        .expect("every version has the kinds `version_and_kind` picks");
+    let (mut answered, mut seen) = (std::collections::HashSet::new(), Vec::new());
+    let mut page = 0usize;
+    while let Some(request) = pager.next_request() {
+        assert!(page <= links.len(), "more requests than pages");
+        let uri = request.uri();
+        assert!(endpoint.same_origin(uri), "{uri} left the endpoint");
+        assert!(request.headers().get("authorization").is_none());
+        if version.has_api_version_query() {
+            let named = uri.query().into_iter().flat_map(|q| q.split('&'));
+            let named: Vec<&str> = named.filter_map(|p| p.strip_prefix("api-version=")).collect();
+            assert!(
+                named.iter().any(|n| ApiVersion::ALL
+                    .iter()
+                    .any(|v| v.has_api_version_query() && v.as_str() == *n)),
+                "{uri} names no version this crate speaks"
+            );
+            assert!(pager.version().has_api_version_query());
+        } else {
+            assert_eq!(pager.version(), version);
+        }
+        assert!(answered.insert(uri.to_string()), "{uri} was asked for twice");
+        let id = format!("op-{page}");
+        let mut body = serde_json::json!({ "value": [{
+            "operationId": id,
+            "status": "Running",
+            "createdDateTime": "2026-06-02T08:15:30Z",
+            "lastActionDateTime": "2026-06-02T08:16:02Z",
+        }] });
+        if let Some(link) = links.get(page) {
+            body["nextLink"] = serde_json::json!(link);
+        }
+        let response = Response::new(serde_json::to_vec(&body).expect("a page serializes"));
+        match pager.handle_response(&response, fixed_now()) {
+            Ok(items) => seen.extend(items.iter().map(|i| i.operation_id().to_owned())),
+            Err(e) => {
+                assert!(
+                    matches!(
+                        e,
+                        Error::InvalidNextLink { .. }
+                            | Error::ForeignNextLink { .. }
+                            | Error::UnknownApiVersion { .. }
+                    ),
+                    "{e:?}"
+                );
+                let _ = e.to_string();
+                assert!(pager.next_request().is_none(), "a bad link ends the list");
+                // A refused link is refused by the resolver too, unless it was a loop or
+                // an unknown version.
+                let link = links[page];
+                if matches!(e, Error::ForeignNextLink { .. }) {
+                    assert!(resolve_operation_location(&endpoint, link).is_err(), "{link:?}");
+                }
+                // Operations of a page with a bad link were not given.
+                break;
+            }
+        }
+        page += 1;
+    }
+    let want: Vec<String> = (0..seen.len()).map(|i| format!("op-{i}")).collect();
+    assert_eq!(seen, want);
+    if let Some(top) = top {
+        assert!(seen.len() <= top as usize);
     }
 }
