@@ -717,3 +717,79 @@ async fn a_failing_credential_lets_the_chain_go_on_and_all_failing_is_exit_3() {
     );
     world.emulator.shutdown().await;
 }
+
+/// `adu emulator serve` says how to point managed identity at it; what it prints works.
+#[test]
+fn emulator_serve_names_its_managed_identity_endpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("scenario.json");
+    std::fs::write(
+        &scenario,
+        r#"{ "operations": [ { "id": "op-mi", "timings": { "notStartedMs": 0, "runningMs": 0 } } ] }"#,
+    )
+    .unwrap();
+    let mut serve = common::spawn(
+        &[
+            "emulator",
+            "serve",
+            "--port",
+            "0",
+            "--identity-header",
+            IDENTITY_HEADER,
+            "--scenario",
+            scenario.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let mut lines = Vec::new();
+    loop {
+        let line = common::wait_for_line(&serve.stdout, |_| true);
+        let done = line.starts_with("Stop it");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = lines.join("\n");
+    assert!(!text.contains(IDENTITY_HEADER), "{text}");
+    let value = |name: &str| -> String {
+        let start = text
+            .find(&format!("{name}="))
+            .unwrap_or_else(|| panic!("{name} in\n{text}"));
+        text[start + name.len() + 1..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let base = value("ADU_ENDPOINT");
+    let endpoint = value("IDENTITY_ENDPOINT");
+    assert_eq!(endpoint, format!("{base}/msi/token"));
+    assert_eq!(value("AZURE_POD_IDENTITY_AUTHORITY_HOST"), base);
+
+    let common_envs = [("ADU_ENDPOINT", base.as_str()), ("ADU_INSTANCE", "blue")];
+    let app_service = [
+        ("IDENTITY_ENDPOINT", endpoint.as_str()),
+        ("IDENTITY_HEADER", IDENTITY_HEADER),
+    ];
+    let imds = [("AZURE_POD_IDENTITY_AUTHORITY_HOST", base.as_str())];
+    for (pre, envs) in [
+        (&[][..], &app_service[..]),
+        (&["--auth", "managed-identity"], &imds),
+    ] {
+        let envs = [&common_envs[..], envs].concat();
+        for command in ["show", "wait"] {
+            let mut args = pre.to_vec();
+            args.extend(["operation", command, "op-mi", "--output", "json"]);
+            let run = adu(&args, &envs);
+            assert_eq!(run.code, 0, "{args:?}: {run:?}");
+            assert_eq!(run.json()["status"], "Succeeded", "{run:?}");
+        }
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &serve.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(common::wait_exit(&mut serve.child), 0);
+}
