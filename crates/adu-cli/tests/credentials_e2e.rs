@@ -13,11 +13,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adu_emulator::{Config, OperationSpec, RunningEmulator, Stats, Timings};
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::{adu, Run};
+use rcgen::SigningKey as _;
 use serde_json::{json, Value};
 
 const CERT_APP: &str = "cert-app";
@@ -30,7 +29,7 @@ const UAMI: &str = "uami-1";
 /// An RSA key with a self-signed certificate: the client certificate, and the federated
 /// issuer's signing key.
 struct TestKey {
-    pair: RsaKeyPair,
+    pair: rcgen::KeyPair,
     /// The certificate and its PKCS#8 private key, as `AZURE_CLIENT_CERTIFICATE_PATH` holds.
     pem_with_key: String,
     cert_pem: String,
@@ -45,10 +44,10 @@ fn key() -> &'static TestKey {
         let params = rcgen::CertificateParams::new(vec![CERT_APP.to_owned()]).unwrap();
         let cert = params.self_signed(&key).unwrap();
         TestKey {
-            pair: RsaKeyPair::from_pkcs8(&key.serialize_der()).unwrap(),
             pem_with_key: format!("{}{}", cert.pem(), key.serialize_pem()),
             cert_pem: cert.pem(),
             public_key_pem: key.public_key_pem(),
+            pair: key,
         }
     })
 }
@@ -71,15 +70,8 @@ fn federated_token() -> String {
     });
     let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
     let signed = format!("{}.{}", b64(&header), b64(&claims));
-    let pair = &key().pair;
-    let mut signature = vec![0; pair.public_modulus_len()];
-    pair.sign(
-        &RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        signed.as_bytes(),
-        &mut signature,
-    )
-    .unwrap();
+    // RS256: the key's algorithm is RSA PKCS#1 v1.5 with SHA-256.
+    let signature = key().pair.sign(signed.as_bytes()).unwrap();
     format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
