@@ -463,8 +463,25 @@ impl ManagedIdentityCredential {
         Ok(Secret(key.trim().to_owned()))
     }
 
-    /// Reads a token answer.
-    fn token(&self, response: &http::Response<Vec<u8>>) -> Result<AccessToken, Error> {
+    /// Finds the secrets this request sent (the identity header, the Arc key) in server text.
+    fn scrubber(&self, arc_key: Option<&Secret>) -> Scrubber {
+        let header = match &self.endpoint {
+            Endpoint::AppService { header, .. } => Some(header.0.as_str()),
+            _ => None,
+        };
+        let secrets: Vec<&str> = header
+            .into_iter()
+            .chain(arc_key.map(|k| k.0.as_str()))
+            .collect();
+        Scrubber::new(&secrets)
+    }
+
+    /// Reads a token answer to a request that sent `arc_key`.
+    fn token(
+        &self,
+        response: &http::Response<Vec<u8>>,
+        arc_key: Option<&Secret>,
+    ) -> Result<AccessToken, Error> {
         let bad =
             |what: &str| self.failure(Some(200), format!("{what}: check the identity endpoint"));
         let answer: TokenAnswer = serde_json::from_slice(response.body()).map_err(|_| {
@@ -477,9 +494,9 @@ impl ManagedIdentityCredential {
             .token_type
             .filter(|t| !t.eq_ignore_ascii_case("bearer"))
         {
-            return Err(Error::UnsupportedTokenType {
-                token_type: kind.to_ascii_lowercase(),
-            });
+            let mut token_type = kind.to_ascii_lowercase();
+            self.scrubber(arc_key).scrub(&mut token_type);
+            return Err(Error::UnsupportedTokenType { token_type });
         }
         let now = self.cache.options.clock.now();
         let expires_at = match (answer.expires_on, answer.expires_in) {
@@ -506,15 +523,7 @@ impl ManagedIdentityCredential {
             .error_description
             .or(answer.message)
             .or(answer.error.and_then(|e| e.into_text()))?;
-        let header = match &self.endpoint {
-            Endpoint::AppService { header, .. } => Some(header.0.as_str()),
-            _ => None,
-        };
-        let secrets: Vec<&str> = header
-            .into_iter()
-            .chain(arc_key.map(|k| k.0.as_str()))
-            .collect();
-        Scrubber::new(&secrets).scrub(&mut text);
+        self.scrubber(arc_key).scrub(&mut text);
         let line = text.lines().next().unwrap_or_default().trim();
         let short: String = line.chars().take(200).collect();
         (!short.is_empty()).then_some(short)
@@ -538,7 +547,7 @@ impl ManagedIdentityCredential {
             })?;
             let status = response.status().as_u16();
             match status {
-                200 => return self.token(&response),
+                200 => return self.token(&response, arc_key.as_ref()),
                 401 if arc_key.is_none() && matches!(self.endpoint, Endpoint::AzureArc { .. }) => {
                     arc_key = Some(self.arc_key(&response)?);
                     continue;
