@@ -630,12 +630,19 @@ pub fn next_link(data: &[u8]) {
         assert!(endpoint.same_origin(uri), "{uri} left the endpoint");
         assert!(request.headers().get("authorization").is_none());
         if version.has_api_version_query() {
+            // The name in any case, as the service reads it; `2` is the value the service
+            // was recorded sending in its own locations, read as 2022-10-01.
             let named = uri.query().into_iter().flat_map(|q| q.split('&'));
-            let named: Vec<&str> = named.filter_map(|p| p.strip_prefix("api-version=")).collect();
+            let named: Vec<&str> = named
+                .filter_map(|p| p.split_once('='))
+                .filter(|(name, _)| name.eq_ignore_ascii_case("api-version"))
+                .map(|(_, value)| value)
+                .collect();
             assert!(
-                named.iter().any(|n| ApiVersion::ALL
-                    .iter()
-                    .any(|v| v.has_api_version_query() && v.as_str() == *n)),
+                named.iter().any(|n| *n == "2"
+                    || ApiVersion::ALL
+                        .iter()
+                        .any(|v| v.has_api_version_query() && v.as_str() == *n)),
                 "{uri} names no version this crate speaks"
             );
             assert!(pager.version().has_api_version_query());
