@@ -785,3 +785,66 @@ fn emulator_serve_names_its_managed_identity_endpoints() {
     assert!(status.success());
     assert_eq!(common::wait_exit(&mut serve.child), 0);
 }
+
+/// The sign-in `adu login` cached (the authorization code flow, the browser played by two
+/// requests) is used for show and wait without a token request, comes last in the chain, and
+/// `--auth login` picks it over the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cached_sign_in_of_adu_login() {
+    let world = World::start(false).await;
+    let cache = world.path("cache").join("token.json");
+    let cache_str = cache.to_str().unwrap().to_owned();
+    let authority = world.emulator.authority_url();
+    let mut login = common::spawn(
+        &[
+            "login",
+            "--flow",
+            "auth-code",
+            "--client-id",
+            "adu-emulator",
+            "--tenant",
+            "emulator",
+            "--authority-host",
+            &authority,
+            "--timeout",
+            "60s",
+        ],
+        &[("ADU_TOKEN_CACHE", &cache_str)],
+    );
+    let url = common::wait_for_line(&login.stderr, |l| l.trim_start().starts_with("http"));
+    let (status, location, _) = common::browse("GET", url.trim(), "").await;
+    assert_eq!(status, 302);
+    let (status, _, page) = common::browse("GET", &location.unwrap(), "").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(common::wait_exit(&mut login.child), 0);
+
+    let envs = [("ADU_TOKEN_CACHE", cache_str.as_str())];
+    let nothing = Seen {
+        token_requests: 0,
+        identity_requests: 0,
+        tokens_issued: 0,
+        unauthorized: 0,
+    };
+    assert_eq!(show_and_wait(&world, &[], &envs), nothing);
+    let show = auth_show(&world, &[], &envs);
+    assert_eq!(show.code, 0, "{show:?}");
+    assert_eq!(show.json()["credential"], "login", "{show:?}");
+    assert!(!holds_an_emulator_token(&show.stdout), "{show:?}");
+
+    // Last in the chain: the environment comes first; `--auth login` picks the sign-in.
+    let creds = world.emulator.credentials().clone();
+    let base = world.base_url();
+    let both = [
+        ("ADU_TOKEN_CACHE", cache_str.as_str()),
+        ("AZURE_AUTHORITY_HOST", base.as_str()),
+        ("AZURE_TENANT_ID", creds.tenant.as_str()),
+        ("AZURE_CLIENT_ID", creds.client_id.as_str()),
+        ("AZURE_CLIENT_SECRET", creds.client_secret.as_str()),
+    ];
+    assert_eq!(
+        auth_show(&world, &[], &both).json()["credential"],
+        "environment"
+    );
+    assert_eq!(show_and_wait(&world, &["--auth", "login"], &both), nothing);
+    world.emulator.shutdown().await;
+}
