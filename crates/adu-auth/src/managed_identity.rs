@@ -219,7 +219,7 @@ impl ManagedIdentityCredential {
         header: impl Into<String>,
         http: SharedHttpClient,
     ) -> Result<Self, Error> {
-        let url = endpoint_url(endpoint, IDENTITY_ENDPOINT, false)?;
+        let url = endpoint_url(endpoint, IDENTITY_ENDPOINT, PlainHttp::LinkLocal)?;
         let header = Secret(header.into());
         if http::HeaderValue::from_str(&header.0).is_err() {
             return Err(Error::InvalidConfig {
@@ -237,7 +237,7 @@ impl ManagedIdentityCredential {
     /// [`ARC_TOKEN_FOLDER`], or the folder set by
     /// [`with_arc_token_folder`](Self::with_arc_token_folder)).
     pub fn azure_arc(endpoint: &str, http: SharedHttpClient) -> Result<Self, Error> {
-        let url = endpoint_url(endpoint, IDENTITY_ENDPOINT, false)?;
+        let url = endpoint_url(endpoint, IDENTITY_ENDPOINT, PlainHttp::Loopback)?;
         let token_folder = match std::env::var_os("ProgramData") {
             Some(data) if cfg!(windows) => {
                 PathBuf::from(data).join(r"AzureConnectedMachineAgent\Tokens")
@@ -253,7 +253,7 @@ impl ManagedIdentityCredential {
     /// Cloud Shell: `POST endpoint` (what `MSI_ENDPOINT` names, `http://localhost:50342/oauth2/token`)
     /// with the form `resource=...` and `Metadata: true`.
     pub fn cloud_shell(endpoint: &str, http: SharedHttpClient) -> Result<Self, Error> {
-        let url = endpoint_url(endpoint, MSI_ENDPOINT, false)?;
+        let url = endpoint_url(endpoint, MSI_ENDPOINT, PlainHttp::Loopback)?;
         Ok(Self::with_endpoint(Endpoint::CloudShell { url }, http))
     }
 
@@ -265,7 +265,7 @@ impl ManagedIdentityCredential {
     /// IMDS at another host (what `AZURE_POD_IDENTITY_AUTHORITY_HOST` gives): https, or http
     /// to loopback or to IMDS's own address `169.254.169.254`.
     pub fn imds_at(host: &str, http: SharedHttpClient) -> Result<Self, Error> {
-        let mut url = endpoint_url(host, AZURE_POD_IDENTITY_AUTHORITY_HOST, true)?;
+        let mut url = endpoint_url(host, AZURE_POD_IDENTITY_AUTHORITY_HOST, PlainHttp::Imds)?;
         if url.query().is_some() {
             return Err(Error::InvalidConfig {
                 message: format!(
@@ -605,20 +605,42 @@ fn resource(scopes: &[&str]) -> Result<String, Error> {
     }
 }
 
-/// An identity endpoint named by `setting`: https, or http to loopback (or, when
-/// `imds` is set, to IMDS's own link-local address, the one exception).
-fn endpoint_url(value: &str, setting: &str, imds: bool) -> Result<Url, Error> {
+/// Where an identity endpoint may be reached over plain http besides loopback: the
+/// link-local addresses the platform itself serves its identity endpoint on.
+#[derive(Clone, Copy, PartialEq)]
+enum PlainHttp {
+    /// Loopback only (Azure Arc's agent, Cloud Shell).
+    Loopback,
+    /// Also IMDS's own address, `169.254.169.254`.
+    Imds,
+    /// Also any IPv4 link-local address (`169.254.0.0/16`): App Service on Linux serves its
+    /// `IDENTITY_ENDPOINT` on one, a hop that cannot leave the host's link.
+    LinkLocal,
+}
+
+/// An identity endpoint named by `setting`: https, or http to loopback (or to the link-local
+/// addresses `plain` allows, the documented exceptions).
+fn endpoint_url(value: &str, setting: &str, plain: PlainHttp) -> Result<Url, Error> {
     let invalid = |why: &str| Error::InvalidConfig {
         message: format!("{setting} {why}"),
     };
     let url = Url::parse(value.trim()).map_err(|_| invalid("is not a URL"))?;
-    let imds_address = imds && url.host() == Some(url::Host::Ipv4(IMDS_ADDRESS));
+    let link_local = match (plain, url.host()) {
+        (PlainHttp::Imds, Some(url::Host::Ipv4(ip))) => ip == IMDS_ADDRESS,
+        (PlainHttp::LinkLocal, Some(url::Host::Ipv4(ip))) => ip.is_link_local(),
+        _ => false,
+    };
     match url.scheme() {
         "https" => {}
-        "http" if crate::authority::is_loopback(&url) || imds_address => {}
-        "http" if imds => {
+        "http" if crate::authority::is_loopback(&url) || link_local => {}
+        "http" if plain == PlainHttp::Imds => {
             return Err(invalid(
                 "must use https (plain http only for loopback hosts and 169.254.169.254)",
+            ))
+        }
+        "http" if plain == PlainHttp::LinkLocal => {
+            return Err(invalid(
+                "must use https (plain http only for loopback and link-local 169.254.x.x hosts)",
             ))
         }
         "http" => {
@@ -819,7 +841,10 @@ mod tests {
 
     #[test]
     fn imds_is_the_one_plain_http_exception() {
-        let ok = |v: &str, imds| endpoint_url(v, "X", imds).is_ok();
+        let ok = |v: &str, imds: bool| {
+            let plain = if imds { PlainHttp::Imds } else { PlainHttp::Loopback };
+            endpoint_url(v, "X", plain).is_ok()
+        };
         assert!(ok("http://169.254.169.254", true));
         assert!(ok("http://127.0.0.1:8080/", true));
         assert!(ok("http://[::1]:1/", false));
@@ -834,6 +859,20 @@ mod tests {
         assert!(!ok("not a url", true));
     }
 
+    #[test]
+    fn app_service_may_use_plain_http_to_a_link_local_host_only() {
+        let ok = |v: &str| endpoint_url(v, "X", PlainHttp::LinkLocal).is_ok();
+        // App Service on Linux: `IDENTITY_ENDPOINT=http://169.254.129.3:8081/msi/token`.
+        assert!(ok("http://169.254.129.3:8081/msi/token"));
+        assert!(ok("http://127.0.0.1:41741/MSI/token/"));
+        assert!(ok("https://identity.example/msi/token"));
+        assert!(!ok("http://169.255.0.1/msi/token"));
+        assert!(!ok("http://10.0.0.1/msi/token"));
+        assert!(!ok("http://identity.example/msi/token"));
+        // Azure Arc and Cloud Shell keep loopback only.
+        assert!(endpoint_url("http://169.254.129.3:8081/", "X", PlainHttp::Loopback).is_err());
+    }
+
     proptest::proptest! {
         /// Whatever the address, an accepted plain-http endpoint is loopback, or IMDS's own
         /// address where IMDS is configured.
@@ -846,7 +885,8 @@ mod tests {
         ) {
             let address = format!("{first}.{}.{}.{}", rest[0], rest[1], rest[2]);
             for host in [address.as_str(), name.as_str(), &format!("[::{first:x}]")] {
-                if let Ok(url) = endpoint_url(&format!("http://{host}:80/"), "X", imds) {
+                let plain = if imds { PlainHttp::Imds } else { PlainHttp::Loopback };
+                if let Ok(url) = endpoint_url(&format!("http://{host}:80/"), "X", plain) {
                     let link_local = url.host() == Some(url::Host::Ipv4(IMDS_ADDRESS));
                     let loopback = crate::authority::is_loopback(&url);
                     proptest::prop_assert!(loopback || (imds && link_local), "{url}");
