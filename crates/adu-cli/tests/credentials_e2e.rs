@@ -848,3 +848,52 @@ async fn the_cached_sign_in_of_adu_login() {
     assert_eq!(show_and_wait(&world, &["--auth", "login"], &both), nothing);
     world.emulator.shutdown().await;
 }
+
+/// With proxy variables set, the token, identity and API requests to loopback go direct: the
+/// proxy (a listener here) is never connected to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_token_and_identity_endpoints_are_not_proxied() {
+    let world = World::start(true).await;
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let proxies = [
+        ("HTTPS_PROXY", proxy_url.as_str()),
+        ("HTTP_PROXY", proxy_url.as_str()),
+        ("ALL_PROXY", proxy_url.as_str()),
+    ];
+    let base = world.base_url();
+    let endpoint = world.emulator.identity_endpoint();
+    let file = world.federated_token_file();
+    let app_service = [
+        ("IDENTITY_ENDPOINT", endpoint.as_str()),
+        ("IDENTITY_HEADER", IDENTITY_HEADER),
+    ];
+    let imds = [("AZURE_POD_IDENTITY_AUTHORITY_HOST", base.as_str())];
+    let workload = [
+        ("AZURE_AUTHORITY_HOST", base.as_str()),
+        ("AZURE_TENANT_ID", "emulator"),
+        ("AZURE_CLIENT_ID", FED_APP),
+        ("AZURE_FEDERATED_TOKEN_FILE", file.to_str().unwrap()),
+    ];
+    let cases: [(&[&str], &[(&str, &str)], Seen); 3] = [
+        (&[], &app_service, TWO_IDENTITY_REQUESTS),
+        (
+            &["--auth", "managed-identity"],
+            &imds,
+            TWO_IDENTITY_REQUESTS,
+        ),
+        (&[], &workload, TWO_TOKEN_REQUESTS),
+    ];
+    for (pre, envs, expected) in cases {
+        let envs = [envs, &proxies[..]].concat();
+        assert_eq!(show_and_wait(&world, pre, &envs), expected, "{envs:?}");
+    }
+    let err = proxy.accept().unwrap_err();
+    assert_eq!(
+        err.kind(),
+        std::io::ErrorKind::WouldBlock,
+        "the proxy was used"
+    );
+    world.emulator.shutdown().await;
+}
