@@ -410,8 +410,26 @@ impl ManagedIdentityCredential {
         Ok(Secret(key.trim().to_owned()))
     }
 
+    /// The secrets this credential sends: App Service's identity header and, once read, the
+    /// Azure Arc key.
+    fn scrubber(&self, arc_key: Option<&Secret>) -> Scrubber {
+        let header = match &self.endpoint {
+            Endpoint::AppService { header, .. } => Some(header.0.as_str()),
+            _ => None,
+        };
+        let secrets: Vec<&str> = header
+            .into_iter()
+            .chain(arc_key.map(|k| k.0.as_str()))
+            .collect();
+        Scrubber::new(&secrets)
+    }
+
     /// Reads a token answer.
-    fn token(&self, response: &http::Response<Vec<u8>>) -> Result<AccessToken, Error> {
+    fn token(
+        &self,
+        response: &http::Response<Vec<u8>>,
+        arc_key: Option<&Secret>,
+    ) -> Result<AccessToken, Error> {
         let bad =
             |what: &str| self.failure(Some(200), format!("{what}: check the identity endpoint"));
         let answer: TokenAnswer = serde_json::from_slice(response.body()).map_err(|_| {
@@ -424,9 +442,11 @@ impl ManagedIdentityCredential {
             .token_type
             .filter(|t| !t.eq_ignore_ascii_case("bearer"))
         {
-            return Err(Error::UnsupportedTokenType {
+            // The endpoint may echo what it was sent as the type.
+            let error = Error::UnsupportedTokenType {
                 token_type: kind.to_ascii_lowercase(),
-            });
+            };
+            return Err(error.scrub(&self.scrubber(arc_key)));
         }
         let now = self.cache.options.clock.now();
         let expires_at = match (answer.expires_on, answer.expires_in) {
@@ -453,15 +473,7 @@ impl ManagedIdentityCredential {
             .error_description
             .or(answer.message)
             .or(answer.error.and_then(|e| e.into_text()))?;
-        let header = match &self.endpoint {
-            Endpoint::AppService { header, .. } => Some(header.0.as_str()),
-            _ => None,
-        };
-        let secrets: Vec<&str> = header
-            .into_iter()
-            .chain(arc_key.map(|k| k.0.as_str()))
-            .collect();
-        Scrubber::new(&secrets).scrub(&mut text);
+        self.scrubber(arc_key).scrub(&mut text);
         let line = text.lines().next().unwrap_or_default().trim();
         let short: String = line.chars().take(200).collect();
         (!short.is_empty()).then_some(short)
@@ -484,7 +496,7 @@ impl ManagedIdentityCredential {
             })?;
             let status = response.status().as_u16();
             match status {
-                200 => return self.token(&response),
+                200 => return self.token(&response, arc_key.as_ref()),
                 401 if arc_key.is_none() && matches!(self.endpoint, Endpoint::AzureArc { .. }) => {
                     arc_key = Some(self.arc_key(&response)?);
                     continue;
