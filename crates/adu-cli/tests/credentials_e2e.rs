@@ -87,14 +87,23 @@ struct World {
 
 impl World {
     async fn start(tls: bool) -> World {
+        World::start_with(tls, json!({})).await
+    }
+
+    /// [`World::start`] with more scenario fields.
+    async fn start_with(tls: bool, more: Value) -> World {
         let key = key();
-        let scenario = json!({
+        let mut scenario = json!({
             "clientCertificates": [ { "clientId": CERT_APP, "certificatePem": key.cert_pem } ],
             "federatedIssuers": [ { "issuer": ISSUER, "subject": SUBJECT, "clientId": FED_APP,
                                     "publicKeyPem": key.public_key_pem } ],
             "managedIdentity": { "identityHeader": IDENTITY_HEADER,
                                  "userAssigned": [ { "clientId": UAMI } ] },
         });
+        scenario
+            .as_object_mut()
+            .unwrap()
+            .extend(more.as_object().unwrap().clone());
         let config = Config::from_scenario_json(&scenario.to_string())
             .unwrap()
             .with_tls(tls);
@@ -895,5 +904,70 @@ async fn loopback_token_and_identity_endpoints_are_not_proxied() {
         std::io::ErrorKind::WouldBlock,
         "the proxy was used"
     );
+    world.emulator.shutdown().await;
+}
+
+/// Tokens that expire while `wait` polls are fetched again before they do (the refresh margin
+/// is capped at half a short token's lifetime): the API never sees an expired one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_outlives_short_tokens_of_each_credential() {
+    let world = World::start_with(false, json!({ "tokenLifetimeSecs": 2 })).await;
+    let base = world.base_url();
+    let endpoint = world.emulator.identity_endpoint();
+    let file = world.federated_token_file();
+    let cert = world.certificate_file();
+    let creds = world.emulator.credentials().clone();
+    let cases: [Vec<(&str, &str)>; 4] = [
+        vec![
+            ("AZURE_AUTHORITY_HOST", base.as_str()),
+            ("AZURE_TENANT_ID", "emulator"),
+            ("AZURE_CLIENT_ID", creds.client_id.as_str()),
+            ("AZURE_CLIENT_SECRET", creds.client_secret.as_str()),
+        ],
+        vec![
+            ("AZURE_AUTHORITY_HOST", base.as_str()),
+            ("AZURE_TENANT_ID", "emulator"),
+            ("AZURE_CLIENT_ID", CERT_APP),
+            ("AZURE_CLIENT_CERTIFICATE_PATH", cert.to_str().unwrap()),
+        ],
+        vec![
+            ("AZURE_AUTHORITY_HOST", base.as_str()),
+            ("AZURE_TENANT_ID", "emulator"),
+            ("AZURE_CLIENT_ID", FED_APP),
+            ("AZURE_FEDERATED_TOKEN_FILE", file.to_str().unwrap()),
+        ],
+        vec![
+            ("IDENTITY_ENDPOINT", endpoint.as_str()),
+            ("IDENTITY_HEADER", IDENTITY_HEADER),
+        ],
+    ];
+    for envs in cases {
+        let id = world.emulator.add_operation(
+            OperationSpec::succeeding().with_timings(
+                Timings::new(Duration::ZERO, Duration::from_millis(2500))
+                    .with_retry_after(Duration::from_secs(1)),
+            ),
+        );
+        let before = world.emulator.stats();
+        let all = world.envs(&base, &envs);
+        let wait = adu(
+            &[
+                "operation",
+                "wait",
+                &id,
+                "--output",
+                "json",
+                "--timeout",
+                "30s",
+            ],
+            &all,
+        );
+        assert_eq!(wait.code, 0, "{wait:?}");
+        assert_eq!(wait.json()["status"], "Succeeded");
+        let seen = seen(&before, &world.emulator.stats());
+        assert_eq!(seen.unauthorized, 0, "{envs:?}: {seen:?}");
+        let fetched = seen.token_requests + seen.identity_requests;
+        assert!(fetched >= 2, "{envs:?}: {seen:?}");
+    }
     world.emulator.shutdown().await;
 }
