@@ -885,7 +885,8 @@ async fn loopback_token_and_identity_endpoints_are_not_proxied() {
         ("AZURE_CLIENT_ID", FED_APP),
         ("AZURE_FEDERATED_TOKEN_FILE", file.to_str().unwrap()),
     ];
-    let cases: [(&[&str], &[(&str, &str)], Seen); 3] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], Seen);
+    let cases: [Case<'_>; 3] = [
         (&[], &app_service, TWO_IDENTITY_REQUESTS),
         (
             &["--auth", "managed-identity"],
