@@ -337,6 +337,12 @@ async fn environment_client_certificate_over_http_and_https() {
             ("AZURE_CLIENT_CERTIFICATE_PATH", cert.to_str().unwrap()),
         ];
         assert_eq!(show_and_wait(&world, &[], &envs), TWO_TOKEN_REQUESTS);
+        // The authority host with a trailing slash: the assertion's `aud` is still the
+        // token endpoint.
+        let slash = format!("{base}/");
+        let mut slashed = envs.to_vec();
+        slashed[0] = ("AZURE_AUTHORITY_HOST", slash.as_str());
+        assert_eq!(show_and_wait(&world, &[], &slashed), TWO_TOKEN_REQUESTS);
         // With the chain in the assertion (x5c), as AZURE_CLIENT_SEND_CERTIFICATE_CHAIN asks.
         let mut chain = envs.to_vec();
         chain.push(("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "true"));
@@ -380,6 +386,11 @@ async fn workload_identity_exchanges_a_federated_token() {
         let mut forced = envs.to_vec();
         forced.push(("ADU_AUTH", "workload-identity"));
         assert_eq!(show_and_wait(&world, &[], &forced), TWO_TOKEN_REQUESTS);
+        // AKS's webhook writes the authority host with a trailing slash.
+        let slash = format!("{base}/");
+        let mut aks = envs.to_vec();
+        aks[0] = ("AZURE_AUTHORITY_HOST", slash.as_str());
+        assert_eq!(show_and_wait(&world, &[], &aks), TWO_TOKEN_REQUESTS);
 
         let show = auth_show(&world, &[], &envs);
         assert_eq!(show.code, 0, "{show:?}");
