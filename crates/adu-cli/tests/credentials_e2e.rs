@@ -648,10 +648,12 @@ async fn a_failing_credential_lets_the_chain_go_on_and_all_failing_is_exit_3() {
     let endpoint = world.emulator.identity_endpoint();
     let az_token = token_from_the_emulator(&world.emulator).await;
     let bin = world.fake_az(&az_token);
-    // The emulator refuses the wrong header (401); the fake `az` comes next.
+    // An identity endpoint that is not there (nothing listens on port 1 of loopback): the
+    // fake `az` comes next.
+    let absent = "http://127.0.0.1:1/msi/token";
     let envs = [
-        ("IDENTITY_ENDPOINT", endpoint.as_str()),
-        ("IDENTITY_HEADER", "wrong-header"),
+        ("IDENTITY_ENDPOINT", absent),
+        ("IDENTITY_HEADER", "some-header"),
         ("PATH", bin.to_str().unwrap()),
     ];
     let before = world.emulator.stats();
@@ -667,24 +669,37 @@ async fn a_failing_credential_lets_the_chain_go_on_and_all_failing_is_exit_3() {
         json["unavailable"][0]["reason"]
             .as_str()
             .unwrap()
-            .contains("401"),
+            .contains("could not reach"),
         "{show:?}"
     );
-    assert!(!show.stdout.contains("wrong-header"), "{show:?}");
+    assert!(!show.stdout.contains("some-header"), "{show:?}");
     assert!(!show.stdout.contains(&az_token), "{show:?}");
-    assert_eq!(
-        world.emulator.stats().identity_requests - before.identity_requests,
-        1
-    );
-
-    let before = world.emulator.stats();
     let seen_now = show_and_wait(&world, &[], &envs);
-    assert_eq!(seen_now.identity_requests, 2, "{seen_now:?}");
     assert_eq!(seen_now.token_requests, 0, "{seen_now:?}");
     assert_eq!(
         world.emulator.stats().unauthorized - before.unauthorized,
         0,
         "the API never saw a bad token"
+    );
+
+    // An identity endpoint that refuses (the emulator, a wrong header: 401) ends the chain
+    // there: exit 3 naming it, and `az` is never run.
+    let args_file = bin.join("az-args");
+    let _ = std::fs::remove_file(&args_file);
+    let refusing = [
+        ("IDENTITY_ENDPOINT", endpoint.as_str()),
+        ("IDENTITY_HEADER", "wrong-header"),
+        ("PATH", bin.to_str().unwrap()),
+    ];
+    let before = world.emulator.stats();
+    let refused = adu(&["operation", "show", "op"], &world.envs(&base, &refusing));
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert!(refused.stderr.contains("401"), "{refused:?}");
+    assert!(!refused.stderr.contains("wrong-header"), "{refused:?}");
+    assert!(!args_file.exists(), "az must not run after a refusal");
+    assert_eq!(
+        world.emulator.stats().identity_requests - before.identity_requests,
+        1
     );
 
     // `az` signed out as well: nothing gives a token, exit 3 with both reasons and fixes.
@@ -699,8 +714,8 @@ async fn a_failing_credential_lets_the_chain_go_on_and_all_failing_is_exit_3() {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
     let envs = [
-        ("IDENTITY_ENDPOINT", endpoint.as_str()),
-        ("IDENTITY_HEADER", "wrong-header"),
+        ("IDENTITY_ENDPOINT", absent),
+        ("IDENTITY_HEADER", "some-header"),
         ("PATH", signed_out.to_str().unwrap()),
     ];
     let failed = adu(&["operation", "show", "op"], &world.envs(&base, &envs));
@@ -708,7 +723,7 @@ async fn a_failing_credential_lets_the_chain_go_on_and_all_failing_is_exit_3() {
     assert!(failed.stderr.contains("managed-identity"), "{failed:?}");
     assert!(failed.stderr.contains("azure-cli"), "{failed:?}");
     assert!(failed.stderr.contains("az login"), "{failed:?}");
-    assert!(!failed.stderr.contains("wrong-header"), "{failed:?}");
+    assert!(!failed.stderr.contains("some-header"), "{failed:?}");
 
     // A federated token the emulator does not accept: exit 3 with its reason
     // (`AADSTS...`), never the token.
