@@ -842,7 +842,11 @@ mod tests {
     #[test]
     fn imds_is_the_one_plain_http_exception() {
         let ok = |v: &str, imds: bool| {
-            let plain = if imds { PlainHttp::Imds } else { PlainHttp::Loopback };
+            let plain = if imds {
+                PlainHttp::Imds
+            } else {
+                PlainHttp::Loopback
+            };
             endpoint_url(v, "X", plain).is_ok()
         };
         assert!(ok("http://169.254.169.254", true));

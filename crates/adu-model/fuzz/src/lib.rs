@@ -573,7 +573,10 @@ pub fn decode_list(data: &[u8]) {
         (Ok(items), Ok(page)) => assert_eq!(items, page.items),
         (Err(Error::Decode(_)), Err(Error::Decode(_)))
         | (Err(Error::Service(_)), Err(Error::Service(_))) => {
-            assert!(pager.next_request().is_some(), "the same request can be sent again");
+            assert!(
+                pager.next_request().is_some(),
+                "the same request can be sent again"
+            );
         }
         (Err(e), Ok(page)) => {
             assert!(
@@ -649,7 +652,10 @@ pub fn next_link(data: &[u8]) {
         } else {
             assert_eq!(pager.version(), version);
         }
-        assert!(answered.insert(uri.to_string()), "{uri} was asked for twice");
+        assert!(
+            answered.insert(uri.to_string()),
+            "{uri} was asked for twice"
+        );
         let id = format!("op-{page}");
         let mut body = serde_json::json!({ "value": [{
             "operationId": id,
@@ -679,7 +685,10 @@ pub fn next_link(data: &[u8]) {
                 // an unknown version.
                 let link = links[page];
                 if matches!(e, Error::ForeignNextLink { .. }) {
-                    assert!(resolve_operation_location(&endpoint, link).is_err(), "{link:?}");
+                    assert!(
+                        resolve_operation_location(&endpoint, link).is_err(),
+                        "{link:?}"
+                    );
                 }
                 // Operations of a page with a bad link were not given.
                 break;
