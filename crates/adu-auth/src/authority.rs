@@ -12,7 +12,7 @@ pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 
 /// Scopes of the Device Update API, per API version.
 pub mod scopes {
-    /// The API version 2022-10-01, every flow.
+    /// The current API versions (2022-10-01, 2026-06-01), every flow.
     pub const CURRENT: &str = "https://api.adu.microsoft.com/.default";
     /// The legacy API (2020-09-01), user flows (authorization code, implicit, password).
     pub const LEGACY_USER_IMPERSONATION: &str = "https://api.adu.microsoft.com/user_impersonation";

@@ -15,6 +15,9 @@ use crate::error::{Error, ServerError};
 use crate::http_client::SharedHttpClient;
 use crate::redact::Scrubber;
 
+/// The longest pause between polls an answer may ask for (the identity platform asks for 5 s).
+const MAX_POLL_INTERVAL: Duration = Duration::from_secs(300);
+
 /// The device authorization grant of RFC 8628 at `/{tenant}/oauth2/v2.0/devicecode`:
 /// [`start`](Self::start) gets a user code and a verification URL to show, and
 /// [`finish`](Self::finish) polls the token endpoint at the interval the server gave
@@ -118,7 +121,8 @@ impl DeviceCodeFlow {
     }
 
     /// Asks the device code endpoint for codes for `scopes` (and `offline_access`, so that
-    /// the sign-in comes with a refresh token).
+    /// the sign-in comes with a refresh token). An answer asking for more than five minutes
+    /// between polls is refused with [`Error::UnexpectedResponse`].
     pub async fn start(&self, scopes: &[&str]) -> Result<DeviceCode, Error> {
         let scopes = owned(scopes);
         let mut requested = scopes.clone();
@@ -137,6 +141,15 @@ impl DeviceCodeFlow {
             .request_async(&adapter)
             .await
             .map_err(|error| adapter.error(error))?;
+        // `oauth2` adds five seconds to the interval at each `slow_down`, which past
+        // `u64::MAX` seconds panics; no endpoint asks for minutes between polls.
+        if response.interval() > MAX_POLL_INTERVAL {
+            return Err(adapter.unexpected(format!(
+                "the device code endpoint asks for {} s between polls, more than {} s",
+                response.interval().as_secs(),
+                MAX_POLL_INTERVAL.as_secs()
+            )));
+        }
         Ok(DeviceCode { response, scopes })
     }
 

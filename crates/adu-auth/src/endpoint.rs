@@ -202,6 +202,18 @@ impl Adapter {
         }
     }
 
+    /// An answer that was read but cannot be used, told by its status, media type and
+    /// length, and `detail`.
+    pub(crate) fn unexpected(&self, detail: impl Into<String>) -> Error {
+        let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        Error::UnexpectedResponse {
+            status: seen.status,
+            content_type: seen.content_type,
+            body_len: seen.body_len,
+            detail: detail.into(),
+        }
+    }
+
     /// Turns `oauth2`'s error into ours. Only a parsed OAuth2 error shows what
     /// the server wrote (its fields, for the caller to scrub); any other answer
     /// shows its status, media type and length.

@@ -219,7 +219,7 @@ impl ManagedIdentityCredential {
         header: impl Into<String>,
         http: SharedHttpClient,
     ) -> Result<Self, Error> {
-        let url = endpoint_url(endpoint, IDENTITY_ENDPOINT, false)?;
+        let url = endpoint_url(endpoint, IDENTITY_ENDPOINT, PlainHttp::LinkLocal)?;
         let header = Secret(header.into());
         if http::HeaderValue::from_str(&header.0).is_err() {
             return Err(Error::InvalidConfig {
@@ -237,7 +237,7 @@ impl ManagedIdentityCredential {
     /// [`ARC_TOKEN_FOLDER`], or the folder set by
     /// [`with_arc_token_folder`](Self::with_arc_token_folder)).
     pub fn azure_arc(endpoint: &str, http: SharedHttpClient) -> Result<Self, Error> {
-        let url = endpoint_url(endpoint, IDENTITY_ENDPOINT, false)?;
+        let url = endpoint_url(endpoint, IDENTITY_ENDPOINT, PlainHttp::Loopback)?;
         let token_folder = match std::env::var_os("ProgramData") {
             Some(data) if cfg!(windows) => {
                 PathBuf::from(data).join(r"AzureConnectedMachineAgent\Tokens")
@@ -253,7 +253,7 @@ impl ManagedIdentityCredential {
     /// Cloud Shell: `POST endpoint` (what `MSI_ENDPOINT` names, `http://localhost:50342/oauth2/token`)
     /// with the form `resource=...` and `Metadata: true`.
     pub fn cloud_shell(endpoint: &str, http: SharedHttpClient) -> Result<Self, Error> {
-        let url = endpoint_url(endpoint, MSI_ENDPOINT, false)?;
+        let url = endpoint_url(endpoint, MSI_ENDPOINT, PlainHttp::Loopback)?;
         Ok(Self::with_endpoint(Endpoint::CloudShell { url }, http))
     }
 
@@ -265,7 +265,7 @@ impl ManagedIdentityCredential {
     /// IMDS at another host (what `AZURE_POD_IDENTITY_AUTHORITY_HOST` gives): https, or http
     /// to loopback or to IMDS's own address `169.254.169.254`.
     pub fn imds_at(host: &str, http: SharedHttpClient) -> Result<Self, Error> {
-        let mut url = endpoint_url(host, AZURE_POD_IDENTITY_AUTHORITY_HOST, true)?;
+        let mut url = endpoint_url(host, AZURE_POD_IDENTITY_AUTHORITY_HOST, PlainHttp::Imds)?;
         if url.query().is_some() {
             return Err(Error::InvalidConfig {
                 message: format!(
@@ -463,8 +463,25 @@ impl ManagedIdentityCredential {
         Ok(Secret(key.trim().to_owned()))
     }
 
-    /// Reads a token answer.
-    fn token(&self, response: &http::Response<Vec<u8>>) -> Result<AccessToken, Error> {
+    /// Finds the secrets this request sent (the identity header, the Arc key) in server text.
+    fn scrubber(&self, arc_key: Option<&Secret>) -> Scrubber {
+        let header = match &self.endpoint {
+            Endpoint::AppService { header, .. } => Some(header.0.as_str()),
+            _ => None,
+        };
+        let secrets: Vec<&str> = header
+            .into_iter()
+            .chain(arc_key.map(|k| k.0.as_str()))
+            .collect();
+        Scrubber::new(&secrets)
+    }
+
+    /// Reads a token answer to a request that sent `arc_key`.
+    fn token(
+        &self,
+        response: &http::Response<Vec<u8>>,
+        arc_key: Option<&Secret>,
+    ) -> Result<AccessToken, Error> {
         let bad =
             |what: &str| self.failure(Some(200), format!("{what}: check the identity endpoint"));
         let answer: TokenAnswer = serde_json::from_slice(response.body()).map_err(|_| {
@@ -477,9 +494,9 @@ impl ManagedIdentityCredential {
             .token_type
             .filter(|t| !t.eq_ignore_ascii_case("bearer"))
         {
-            return Err(Error::UnsupportedTokenType {
-                token_type: kind.to_ascii_lowercase(),
-            });
+            let mut token_type = kind.to_ascii_lowercase();
+            self.scrubber(arc_key).scrub(&mut token_type);
+            return Err(Error::UnsupportedTokenType { token_type });
         }
         let now = self.cache.options.clock.now();
         let expires_at = match (answer.expires_on, answer.expires_in) {
@@ -506,15 +523,7 @@ impl ManagedIdentityCredential {
             .error_description
             .or(answer.message)
             .or(answer.error.and_then(|e| e.into_text()))?;
-        let header = match &self.endpoint {
-            Endpoint::AppService { header, .. } => Some(header.0.as_str()),
-            _ => None,
-        };
-        let secrets: Vec<&str> = header
-            .into_iter()
-            .chain(arc_key.map(|k| k.0.as_str()))
-            .collect();
-        Scrubber::new(&secrets).scrub(&mut text);
+        self.scrubber(arc_key).scrub(&mut text);
         let line = text.lines().next().unwrap_or_default().trim();
         let short: String = line.chars().take(200).collect();
         (!short.is_empty()).then_some(short)
@@ -538,7 +547,7 @@ impl ManagedIdentityCredential {
             })?;
             let status = response.status().as_u16();
             match status {
-                200 => return self.token(&response),
+                200 => return self.token(&response, arc_key.as_ref()),
                 401 if arc_key.is_none() && matches!(self.endpoint, Endpoint::AzureArc { .. }) => {
                     arc_key = Some(self.arc_key(&response)?);
                     continue;
@@ -596,20 +605,42 @@ fn resource(scopes: &[&str]) -> Result<String, Error> {
     }
 }
 
-/// An identity endpoint named by `setting`: https, or http to loopback (or, when
-/// `imds` is set, to IMDS's own link-local address, the one exception).
-fn endpoint_url(value: &str, setting: &str, imds: bool) -> Result<Url, Error> {
+/// Where an identity endpoint may be reached over plain http besides loopback: the
+/// link-local addresses the platform itself serves its identity endpoint on.
+#[derive(Clone, Copy, PartialEq)]
+enum PlainHttp {
+    /// Loopback only (Azure Arc's agent, Cloud Shell).
+    Loopback,
+    /// Also IMDS's own address, `169.254.169.254`.
+    Imds,
+    /// Also any IPv4 link-local address (`169.254.0.0/16`): App Service on Linux serves its
+    /// `IDENTITY_ENDPOINT` on one, a hop that cannot leave the host's link.
+    LinkLocal,
+}
+
+/// An identity endpoint named by `setting`: https, or http to loopback (or to the link-local
+/// addresses `plain` allows, the documented exceptions).
+fn endpoint_url(value: &str, setting: &str, plain: PlainHttp) -> Result<Url, Error> {
     let invalid = |why: &str| Error::InvalidConfig {
         message: format!("{setting} {why}"),
     };
     let url = Url::parse(value.trim()).map_err(|_| invalid("is not a URL"))?;
-    let imds_address = imds && url.host() == Some(url::Host::Ipv4(IMDS_ADDRESS));
+    let link_local = match (plain, url.host()) {
+        (PlainHttp::Imds, Some(url::Host::Ipv4(ip))) => ip == IMDS_ADDRESS,
+        (PlainHttp::LinkLocal, Some(url::Host::Ipv4(ip))) => ip.is_link_local(),
+        _ => false,
+    };
     match url.scheme() {
         "https" => {}
-        "http" if crate::authority::is_loopback(&url) || imds_address => {}
-        "http" if imds => {
+        "http" if crate::authority::is_loopback(&url) || link_local => {}
+        "http" if plain == PlainHttp::Imds => {
             return Err(invalid(
                 "must use https (plain http only for loopback hosts and 169.254.169.254)",
+            ))
+        }
+        "http" if plain == PlainHttp::LinkLocal => {
+            return Err(invalid(
+                "must use https (plain http only for loopback and link-local 169.254.x.x hosts)",
             ))
         }
         "http" => {
@@ -810,7 +841,14 @@ mod tests {
 
     #[test]
     fn imds_is_the_one_plain_http_exception() {
-        let ok = |v: &str, imds| endpoint_url(v, "X", imds).is_ok();
+        let ok = |v: &str, imds: bool| {
+            let plain = if imds {
+                PlainHttp::Imds
+            } else {
+                PlainHttp::Loopback
+            };
+            endpoint_url(v, "X", plain).is_ok()
+        };
         assert!(ok("http://169.254.169.254", true));
         assert!(ok("http://127.0.0.1:8080/", true));
         assert!(ok("http://[::1]:1/", false));
@@ -825,6 +863,20 @@ mod tests {
         assert!(!ok("not a url", true));
     }
 
+    #[test]
+    fn app_service_may_use_plain_http_to_a_link_local_host_only() {
+        let ok = |v: &str| endpoint_url(v, "X", PlainHttp::LinkLocal).is_ok();
+        // App Service on Linux: `IDENTITY_ENDPOINT=http://169.254.129.3:8081/msi/token`.
+        assert!(ok("http://169.254.129.3:8081/msi/token"));
+        assert!(ok("http://127.0.0.1:41741/MSI/token/"));
+        assert!(ok("https://identity.example/msi/token"));
+        assert!(!ok("http://169.255.0.1/msi/token"));
+        assert!(!ok("http://10.0.0.1/msi/token"));
+        assert!(!ok("http://identity.example/msi/token"));
+        // Azure Arc and Cloud Shell keep loopback only.
+        assert!(endpoint_url("http://169.254.129.3:8081/", "X", PlainHttp::Loopback).is_err());
+    }
+
     proptest::proptest! {
         /// Whatever the address, an accepted plain-http endpoint is loopback, or IMDS's own
         /// address where IMDS is configured.
@@ -837,7 +889,8 @@ mod tests {
         ) {
             let address = format!("{first}.{}.{}.{}", rest[0], rest[1], rest[2]);
             for host in [address.as_str(), name.as_str(), &format!("[::{first:x}]")] {
-                if let Ok(url) = endpoint_url(&format!("http://{host}:80/"), "X", imds) {
+                let plain = if imds { PlainHttp::Imds } else { PlainHttp::Loopback };
+                if let Ok(url) = endpoint_url(&format!("http://{host}:80/"), "X", plain) {
                     let link_local = url.host() == Some(url::Host::Ipv4(IMDS_ADDRESS));
                     let loopback = crate::authority::is_loopback(&url);
                     proptest::prop_assert!(loopback || (imds && link_local), "{url}");

@@ -114,7 +114,9 @@ fn expiry(now: SystemTime, expires_in: Option<u64>, expires_on: Option<u64>) -> 
 
 /// Reads a number of seconds sent as a JSON number or a decimal string
 /// (v1 endpoints send `"3599"`).
-pub(crate) fn seconds_number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn seconds_number_or_string<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Seconds {

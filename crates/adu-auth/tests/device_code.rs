@@ -139,3 +139,42 @@ fn v1_endpoints_are_refused() {
         .with_version(adu_auth::EndpointVersion::V1);
     assert!(DeviceCodeFlow::new(authority, "c", http).is_err());
 }
+
+#[test]
+fn an_interval_of_more_than_minutes_is_refused_before_any_poll() {
+    // Polled, this interval would overflow (a panic) when `slow_down` adds five seconds.
+    let polls = Arc::new(Mutex::new(0));
+    let counted = polls.clone();
+    let http: SharedHttpClient = Arc::new(move |r: http::Request<Vec<u8>>| {
+        let device = r.uri().path().ends_with("/devicecode");
+        let (status, body) = match device {
+            true => (
+                200,
+                format!(
+                    r#"{{"device_code":"dc-secret-123","user_code":"U","verification_uri":"https://v","expires_in":900,"interval":{}}}"#,
+                    u64::MAX
+                ),
+            ),
+            false => {
+                *counted.lock().unwrap() += 1;
+                (400, r#"{"error":"slow_down"}"#.to_owned())
+            }
+        };
+        async move {
+            Ok::<_, HttpClientError>(
+                http::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .body(body.into_bytes())
+                    .unwrap(),
+            )
+        }
+    });
+    let flow = DeviceCodeFlow::new(Authority::new("contoso").unwrap(), "c", http).unwrap();
+    let error = block_on(flow.start(&["s/.default"])).unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(shown.contains("between polls"), "{shown}");
+    assert!(!shown.contains("dc-secret-123"), "{shown}");
+    assert_eq!(error.status(), Some(200));
+    assert_eq!(*polls.lock().unwrap(), 0);
+}

@@ -194,3 +194,34 @@ fn newlines_inside_a_redirect_url_are_dropped_as_browsers_do() {
         "tok"
     );
 }
+
+/// managed_identity_response: an identity endpoint answering 200 with its token type set to
+/// the identity header it was sent (`"token_type":"fuzz-identity-header-3Hq"`) had the header
+/// shown in the unsupported-token-type error; the type is now scrubbed of the secrets sent,
+/// as a token endpoint's is.
+#[test]
+fn a_managed_identity_token_type_echoing_the_identity_header_is_scrubbed() {
+    let header = "fuzz-identity-header-3Hq";
+    for echoed in [
+        header.to_owned(),
+        header.to_ascii_uppercase(),
+        format!("x {header} y"),
+    ] {
+        let body =
+            format!(r#"{{"access_token":"t","expires_on":"1700003600","token_type":"{echoed}"}}"#);
+        let credential = adu_auth::ManagedIdentityCredential::app_service(
+            "http://127.0.0.1:41741/MSI/token",
+            header,
+            answering(200, body),
+        )
+        .unwrap();
+        let error = block_on(credential.get_token(&["https://api.adu.microsoft.com/.default"]))
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::UnsupportedTokenType { token_type } if token_type.contains("[redacted]")),
+            "{error:?}"
+        );
+        let text = format!("{error}\n{error:?}").to_ascii_lowercase();
+        assert!(!text.contains(header), "{text}");
+    }
+}

@@ -13,12 +13,17 @@ mod harness;
 
 use harness::Target;
 
-const TARGETS: [(&str, Target); 5] = [
+const TARGETS: [(&str, Target); 7] = [
     ("token_response", targets::token_response),
     ("token_error", targets::token_error),
     ("implicit_redirect", targets::implicit_redirect),
     ("code_redirect", targets::code_redirect),
     ("authority", targets::authority),
+    (
+        "managed_identity_response",
+        targets::managed_identity_response,
+    ),
+    ("azure_cli_output", targets::azure_cli_output),
 ];
 
 smoke_tests!(TARGETS, 1500, None);

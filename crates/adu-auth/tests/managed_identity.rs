@@ -691,3 +691,39 @@ async fn tokens_are_cached_per_resource_and_refreshed_after_invalidate() {
         Some("https://other")
     );
 }
+
+#[tokio::test]
+async fn a_token_type_echoing_the_header_or_the_arc_key_is_shown_scrubbed() {
+    let echo = |secret: &str| {
+        answer(
+            200,
+            format!(r#"{{"access_token":"t","expires_on":"1","token_type":"x-{secret}"}}"#),
+        )
+    };
+    let server = IdentityServer::start(move |_, _| echo(HEADER)).await;
+    let error = app_service(&server).get_token(&[SCOPE]).await.unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(shown.contains("x-[redacted]"), "{shown}");
+    assert!(!shown.contains(HEADER), "{shown}");
+
+    let folder = tempfile::tempdir().unwrap();
+    let key_path = folder.path().join("k.key");
+    std::fs::write(&key_path, "arc-k3y-content").unwrap();
+    let realm = key_path.display().to_string();
+    let server = IdentityServer::start(move |request, _| match request.header("authorization") {
+        None => Answer {
+            status: 401,
+            headers: vec![("www-authenticate", format!("Basic realm={realm}"))],
+            body: String::new(),
+        },
+        Some(_) => echo("arc-k3y-content"),
+    })
+    .await;
+    let error = arc(&server, folder.path())
+        .get_token(&[SCOPE])
+        .await
+        .unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(shown.contains("x-[redacted]"), "{shown}");
+    assert!(!shown.contains("arc-k3y-content"), "{shown}");
+}

@@ -203,8 +203,15 @@ impl From<Kind> for OperationKind {
 /// `adu operation list`.
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
-    /// Only operations in these states (a comma-separated list, e.g. `not-started,running`).
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "STATUS,...")]
+    /// Only operations in these states (a comma-separated list, e.g. `not-started,running`;
+    /// the service's spelling, `NotStarted`, works too).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "STATUS,...",
+        ignore_case = true
+    )]
     pub status: Vec<Status>,
     /// A filter passed to the service as it is, e.g. `status eq 'Running'` (the service
     /// filters on status only).
@@ -221,6 +228,7 @@ pub struct ListArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Status {
     /// Accepted, not begun.
+    #[value(alias = "notstarted")]
     NotStarted,
     /// In progress.
     Running,
@@ -539,6 +547,31 @@ mod tests {
         }
         assert!(parse_interval("50ms").is_err());
         assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
+    }
+
+    /// `--status` also takes the service's own spelling (`NotStarted`, as `show` prints it),
+    /// in any case.
+    #[test]
+    fn statuses_parse_in_any_case_and_as_the_service_spells_them() {
+        for spelling in [
+            "not-started,running",
+            "NotStarted,Running",
+            "NOT-STARTED,running",
+        ] {
+            let cli = parse(["adu", "operation", "list", "--status", spelling]).unwrap();
+            let Command::Operation {
+                command: OperationCommand::List(args),
+            } = cli.command
+            else {
+                panic!("not a list: {spelling}");
+            };
+            assert_eq!(
+                args.status,
+                [Status::NotStarted, Status::Running],
+                "{spelling}"
+            );
+        }
+        assert!(parse(["adu", "operation", "list", "--status", "done"]).is_err());
     }
 
     #[test]

@@ -507,7 +507,10 @@ fn unavailable(kind: AuthKind, error: &adu_auth::Error) -> bool {
         E::AzureCliNotInstalled { .. }
         | E::AzureCliNotSignedIn
         | E::AzureCli { .. }
-        | E::ManagedIdentity { .. }
+        // A managed identity endpoint that is not there, or no identity assigned here, as
+        // Azure's chains read them; one that answers with a refusal or a failure ends the
+        // chain, so a wrong IDENTITY_HEADER is not hidden by the next credential.
+        | E::ManagedIdentity { http: Some(_), .. }
         | E::IdentityNotAssigned { .. }
         | E::LoginExpired
         | E::ScopesNotAvailable { .. } => true,

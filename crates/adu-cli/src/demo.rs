@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use adu_auth::{Authority, ClientSecretCredential, SharedHttpClient, TokenCredential};
 use adu_emulator::{Config, Outcome, RunningEmulator, Timings};
-use adu_model::{decode_service_error, PollPolicy};
+use adu_model::{decode_service_error, ApiVersion, PollPolicy};
 use adu_transport::{http, DeviceUpdateClient, HttpTransport, HyperTransport};
 
 use crate::args::{DemoArgs, GlobalArgs};
@@ -118,7 +118,13 @@ async fn run_against(global: &GlobalArgs, emulator: &RunningEmulator) -> Result<
     ));
 
     // The import: 202 Accepted with an Operation-Location.
-    let location = import(&transport, &base, token.secret()).await?;
+    // An import is a call of the current API: at the version asked for, or the default one
+    // when the legacy API was asked for (the location it answers then decides).
+    let version = match global.api_version.has_api_version_query() {
+        true => global.api_version,
+        false => ApiVersion::default(),
+    };
+    let location = import(&transport, &base, token.secret(), version).await?;
     step(&format!(
         "imported contoso/toaster/1.0.0: 202 Accepted, Operation-Location {location}"
     ));
@@ -147,11 +153,13 @@ async fn run_against(global: &GlobalArgs, emulator: &RunningEmulator) -> Result<
     Ok(exit)
 }
 
-async fn import(transport: &HyperTransport, base: &str, token: &str) -> Result<String, Failure> {
-    let uri = format!(
-        "{base}/deviceUpdate/{DEMO_INSTANCE}/updates:import?api-version={}",
-        adu_emulator::CURRENT_API_VERSION
-    );
+async fn import(
+    transport: &HyperTransport,
+    base: &str,
+    token: &str,
+    version: ApiVersion,
+) -> Result<String, Failure> {
+    let uri = format!("{base}/deviceUpdate/{DEMO_INSTANCE}/updates:import?api-version={version}");
     let request = http::Request::post(uri)
         .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
         .header(http::header::CONTENT_TYPE, "application/json")

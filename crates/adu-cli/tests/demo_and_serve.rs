@@ -21,6 +21,19 @@ fn the_demo_imports_and_waits_until_succeeded() {
     ] {
         assert!(run.stderr.contains(step), "{step:?} in\n{}", run.stderr);
     }
+    // The import, and so the wait, speak the default version.
+    assert!(
+        run.stderr.contains("?api-version=2026-06-01"),
+        "{}",
+        run.stderr
+    );
+    let older = adu(&["demo", "--api-version", "2022-10-01"], &[]);
+    assert_eq!(older.code, 0, "{older:?}");
+    assert!(
+        older.stderr.contains("?api-version=2022-10-01"),
+        "{}",
+        older.stderr
+    );
 }
 
 #[test]

@@ -24,9 +24,6 @@ pub const DEFAULT_TENANT: &str = "emulator";
 pub const DEFAULT_IDENTITY_HEADER: &str = "adu-emulator-identity-header";
 /// The client id of the default system-assigned managed identity.
 pub const DEFAULT_MANAGED_IDENTITY_CLIENT_ID: &str = "adu-emulator-managed-identity";
-/// An API version every emulator accepts unless configured otherwise (`2022-10-01`; the
-/// default [`Config::api_versions`] hold every non-legacy version of [`adu_model::ApiVersion`]).
-pub const CURRENT_API_VERSION: &str = "2022-10-01";
 /// How many operations a page of a list holds unless configured otherwise.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// The largest page size a configuration may ask for.
@@ -364,7 +361,7 @@ pub enum Visibility {
     /// Only the legacy API (`/deviceupdate/{instanceId}/v2/...`).
     #[serde(rename = "legacy")]
     LegacyOnly,
-    /// Only the current API (`?api-version=2022-10-01`).
+    /// Only the current API (the versions named in an `api-version` query).
     #[serde(rename = "current")]
     CurrentOnly,
 }

@@ -1,8 +1,9 @@
 //! The managed-identity endpoints of an Azure host, on loopback: App Service's
 //! (`GET /msi/token`, what `IDENTITY_ENDPOINT` names, with `X-IDENTITY-HEADER`) and the VM
 //! metadata service's (`GET /metadata/identity/oauth2/token` with `Metadata: true`, what
-//! `AZURE_POD_IDENTITY_AUTHORITY_HOST` redirects Azure's libraries to). Their tokens are the
-//! token endpoint's, so the API accepts them.
+//! `AZURE_POD_IDENTITY_AUTHORITY_HOST` redirects Azure's libraries to) and Cloud Shell's
+//! (`POST /oauth2/token`, what `MSI_ENDPOINT` names, with the form `resource=...` and
+//! `Metadata: true`). Their tokens are the token endpoint's, so the API accepts them.
 
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -170,6 +171,47 @@ pub(crate) fn imds(
         Err(_) => return refuse("Multiple identities specified"),
         Ok(None) => return refuse("Identity not found"),
     };
+    metadata_token(state, client_id, resource, now)
+}
+
+/// `POST /oauth2/token` with the form `resource=...` and `Metadata: true`: Cloud Shell's
+/// endpoint (what `MSI_ENDPOINT` names), answering and refusing as the metadata service does.
+/// Cloud Shell has only its own identity, so a user-assigned id is refused.
+pub(crate) fn cloud_shell(
+    state: &State,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> Response<Bytes> {
+    let refuse = |description: &str| {
+        let body = json!({ "error": "invalid_request", "error_description": description });
+        json_answer(StatusCode::BAD_REQUEST, &body)
+    };
+    let metadata = headers.get("metadata").and_then(|v| v.to_str().ok());
+    if !metadata.is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return refuse("Required metadata header not specified");
+    }
+    let params = parse_pairs(std::str::from_utf8(body).unwrap_or_default());
+    let Some(resource) = first_value(&params, "resource").filter(|r| !r.is_empty()) else {
+        return refuse("Required form field 'resource' is missing");
+    };
+    let ids = ["client_id", "object_id", "msi_res_id", "mi_res_id"];
+    if ids.iter().any(|id| first_value(&params, id).is_some()) {
+        return refuse("User-assigned identities are not supported in Cloud Shell");
+    }
+    match state.config.managed_identity.client_id.as_deref() {
+        Some(client_id) => metadata_token(state, client_id, resource, now),
+        None => refuse("Identity not found"),
+    }
+}
+
+/// A token answer in the metadata service's shape (Cloud Shell's too): every number a string.
+fn metadata_token(
+    state: &State,
+    client_id: &str,
+    resource: &str,
+    now: SystemTime,
+) -> Response<Bytes> {
     let (token, lifetime, expires_on) = issue(state, client_id, now);
     json_answer(
         StatusCode::OK,

@@ -22,10 +22,9 @@ pub use command::ServeArgs;
 pub use config::{
     default_failure, default_update_id, Config, Credentials, FaultKind, FaultRule, ImportBehaviour,
     ManagedIdentity, OperationKind, OperationSpec, Outcome, RateLimit, Timings,
-    UserAssignedIdentity, Visibility, CURRENT_API_VERSION, DEFAULT_AUTHORIZATION_CODE_LIFETIME,
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_IDENTITY_HEADER,
-    DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_MAX_BODY_BYTES, DEFAULT_PAGE_SIZE, DEFAULT_TENANT,
-    MAX_PAGE_SIZE,
+    UserAssignedIdentity, Visibility, DEFAULT_AUTHORIZATION_CODE_LIFETIME, DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET, DEFAULT_IDENTITY_HEADER, DEFAULT_MANAGED_IDENTITY_CLIENT_ID,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_PAGE_SIZE, DEFAULT_TENANT, MAX_PAGE_SIZE,
 };
 pub use error::Error;
 pub use server::{start, RunningEmulator};

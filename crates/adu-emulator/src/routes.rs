@@ -138,6 +138,7 @@ enum Route<'r> {
     Authorize,
     AppServiceIdentity,
     ImdsIdentity,
+    CloudShellIdentity,
     Legacy(&'r str),
     LegacyList,
     Current(OperationKind, &'r str),
@@ -187,6 +188,7 @@ pub(crate) fn route(
         {
             ("", Route::ImdsIdentity)
         }
+        [o, t] if is(o, "oauth2") && is(t, "token") => ("", Route::CloudShellIdentity),
         [d, instance, rest @ ..] if is(d, "deviceupdate") => match rest {
             [v2, u, o, op] if is(v2, "v2") && is(u, "updates") && is(o, "operations") => {
                 (*instance, Route::Legacy(op))
@@ -223,7 +225,11 @@ pub(crate) fn route(
         _ => return not_found(),
     };
     let wanted = match route {
-        Route::Token | Route::DeviceCode | Route::Import | Route::DeviceImport => Method::POST,
+        Route::Token
+        | Route::DeviceCode
+        | Route::CloudShellIdentity
+        | Route::Import
+        | Route::DeviceImport => Method::POST,
         _ => Method::GET,
     };
     if req.method() != wanted {
@@ -255,6 +261,10 @@ pub(crate) fn route(
         Route::ImdsIdentity => {
             state.count(|s| &mut s.identity_requests);
             return crate::identity::imds(state, req.headers(), query, now);
+        }
+        Route::CloudShellIdentity => {
+            state.count(|s| &mut s.identity_requests);
+            return crate::identity::cloud_shell(state, req.headers(), req.body(), now);
         }
         Route::Legacy(_) | Route::Current(..) => state.count(|s| &mut s.status_requests),
         Route::LegacyList | Route::List(_) => state.count(|s| &mut s.list_requests),
@@ -347,7 +357,8 @@ pub(crate) fn route(
         | Route::DeviceCode
         | Route::Authorize
         | Route::AppServiceIdentity
-        | Route::ImdsIdentity => not_found(),
+        | Route::ImdsIdentity
+        | Route::CloudShellIdentity => not_found(),
     }
 }
 

@@ -10,7 +10,7 @@ use percent_encoding::utf8_percent_encode;
 use crate::endpoint::{Endpoint, InstanceId};
 use crate::error::{bounded, shown_url, Error};
 use crate::models::{self, OperationStatus};
-use crate::request::{build_get_request, resolve_operation_location, SEGMENT};
+use crate::request::{build_get_request, has_scheme, resolve_operation_location, SEGMENT};
 use crate::response::{decode_error, decode_service_error, utf8, AnyOperation};
 use crate::version::{named_version, ApiVersion, OperationKind};
 
@@ -255,7 +255,8 @@ pub fn decode_list_operations_response(
 /// works out the next request from the page's `nextLink`, until `next_request` is `None`.
 ///
 /// - A `nextLink` is absolute or relative; it is resolved against the endpoint as an
-///   `Operation-Location` is, and one on another origin is refused
+///   `Operation-Location` is (a relative path or a bare query against the page that sent
+///   it, as RFC 3986 reads them), and one on another origin is refused
 ///   ([`Error::ForeignNextLink`]), so the token never goes to another host.
 /// - It keeps the API version: a link without `api-version` gets the pager's, one naming
 ///   a version this crate does not speak is [`Error::UnknownApiVersion`], and a page is
@@ -378,7 +379,7 @@ impl Pager {
             }
         }
         if let Some(link) = page.next_link {
-            let (uri, version) = self.follow(&link)?;
+            let (uri, version) = self.follow(&link, &sent)?;
             if self.requested.contains(&uri.to_string()) {
                 return Err(Error::InvalidNextLink {
                     input: shown_url(&link),
@@ -391,9 +392,25 @@ impl Pager {
         Ok(items)
     }
 
-    /// The URI a `nextLink` names on the endpoint, with the API version kept, and the
-    /// version its page is read with.
-    fn follow(&self, link: &str) -> Result<(Uri, ApiVersion), Error> {
+    /// The URI a `nextLink` from the page at `page` names on the endpoint, with the API
+    /// version kept, and the version its page is read with.
+    fn follow(&self, link: &str, page: &Uri) -> Result<(Uri, ApiVersion), Error> {
+        // RFC 3986 §5.2.2: a relative-path or query-only reference is relative to the page
+        // that sent it; the other forms resolve as an `Operation-Location` does.
+        let link = link.trim_matches([' ', '\t']);
+        let joined;
+        let link = match link.starts_with('/') || has_scheme(link) {
+            true => link,
+            false => {
+                let path = page.path();
+                let base = match link.starts_with('?') {
+                    true => path,
+                    false => &path[..path.rfind('/').map_or(0, |i| i + 1)],
+                };
+                joined = format!("{base}{link}");
+                &joined
+            }
+        };
         let uri = resolve_operation_location(&self.endpoint, link).map_err(|e| match e {
             Error::InvalidOperationLocation { input, reason } => {
                 Error::InvalidNextLink { input, reason }

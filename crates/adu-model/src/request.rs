@@ -226,7 +226,7 @@ pub(crate) fn absolute_form(location: &str, scheme: &str, base_url: &str) -> Str
     }
 }
 
-fn has_scheme(s: &str) -> bool {
+pub(crate) fn has_scheme(s: &str) -> bool {
     // RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"
     match s.find(':') {
         Some(i) if i > 0 => {

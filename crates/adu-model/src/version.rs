@@ -163,12 +163,14 @@ pub(crate) fn fits(template: &str, path: &str) -> bool {
     }
 }
 
-/// The value of the `api-version` parameter in a URI's query, percent-decoded.
+/// The value of the `api-version` parameter (its name in any case) in a URI's query,
+/// percent-decoded.
 pub(crate) fn api_version_in(uri: &Uri) -> Option<String> {
     let query = uri.query()?;
     let value = query.split('&').find_map(|pair| {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (name == "api-version").then_some(value)
+        // The service reads the name in any case, so a link that spells it otherwise names it.
+        name.eq_ignore_ascii_case("api-version").then_some(value)
     })?;
     Some(
         percent_encoding::percent_decode_str(value)

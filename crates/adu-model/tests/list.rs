@@ -329,6 +329,42 @@ fn next_links_are_resolved_on_the_endpoint_and_keep_the_api_version() {
     );
 }
 
+/// RFC 3986 §5.2: a relative-path or query-only `nextLink` is relative to the page that
+/// sent it, not to the endpoint's root; and the service reads `api-version` in any case, so
+/// a link naming it as `Api-Version` is read with that version and gets no second one.
+#[test]
+fn relative_next_links_are_read_against_their_page_and_the_version_name_in_any_case() {
+    let mut p = pager(
+        OperationKind::Update,
+        ApiVersion::V2026_06_01,
+        &ListOptions::default(),
+    );
+    let base = "https://fabrikam.api.adu.microsoft.com/deviceUpdate/green/updates/operations";
+    for (link, want) in [
+        (
+            "operations?skipToken=1",
+            format!("{base}?skipToken=1&api-version=2026-06-01"),
+        ),
+        (
+            "?skipToken=2",
+            format!("{base}?skipToken=2&api-version=2026-06-01"),
+        ),
+        (
+            "operations?skipToken=3&Api-Version=2022-10-01",
+            format!("{base}?skipToken=3&Api-Version=2022-10-01"),
+        ),
+    ] {
+        p.handle_response(&page(&["a"], Some(link)), now()).unwrap();
+        assert_eq!(p.next_request().unwrap().uri().to_string(), want, "{link}");
+    }
+    assert_eq!(p.version(), ApiVersion::V2022_10_01);
+    let info = location_info("/deviceUpdate/g/updates/operations/x?API-VERSION=2022-10-01");
+    assert_eq!(
+        info.ok(),
+        Some((ApiVersion::V2022_10_01, OperationKind::Update))
+    );
+}
+
 #[test]
 fn a_next_link_elsewhere_unknown_or_seen_before_ends_the_list_with_its_error() {
     let kind = OperationKind::Update;

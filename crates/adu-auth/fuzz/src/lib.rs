@@ -31,6 +31,17 @@
 //!   host for `Authority::with_host` instead of a tenant for `Authority::new`;
 //!   bit 1: v1 endpoints), the rest is the text (invalid UTF-8 replaced, as a
 //!   lossy `OsStr` from the environment would be).
+//! - `managed_identity_response`: byte 0 is a set of flags (bits 0–1: the source, see
+//!   [`IDENTITY_SOURCES`]); the rest is the identity endpoint's answers, in turn, separated
+//!   by [`ANSWER_SEPARATOR`] (the last one repeats). An answer is a status as three ASCII
+//!   digits (else one picked from a table), then either `\n`, header lines and an empty line
+//!   before the body, or the body at once. [`KEY_FILE_PLACEHOLDER`] and
+//!   [`TOKEN_FOLDER_PLACEHOLDER`] in a header become the harness's Azure Arc key file and
+//!   token folder.
+//! - `azure_cli_output`: byte 0 is a set of flags (bits 0–2: the exit code, see
+//!   [`CLI_EXIT_CODES`]; bits 3–5: spaces put before standard output, see [`CLI_PADDING`];
+//!   bit 6: 70,000 bytes of one line put before standard error); the rest is what a fake `az`
+//!   writes: standard output, then standard error after [`STDERR_SEPARATOR`].
 
 #![forbid(unsafe_code)]
 
@@ -40,9 +51,11 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adu_auth::{
-    scopes, AccessToken, Authority, AuthorizationCodeFlow, ClientSecretCredential, Clock,
-    EndpointVersion, Error, HttpClientError, ImplicitFlow, SharedHttpClient, TokenCacheOptions,
-    TokenCredential, UsernamePasswordCredential, DEFAULT_AUTHORITY_HOST, DEFAULT_EXPIRES_IN,
+    scopes, AccessToken, Authority, AuthorizationCodeFlow, AzureCliCredential,
+    ClientSecretCredential, Clock, EndpointVersion, Error, HttpClientError, ImplicitFlow,
+    ManagedIdentityCredential, ManagedIdentitySource, SharedHttpClient, TokenCacheOptions,
+    TokenCredential, UserAssignedId, UsernamePasswordCredential, DEFAULT_AUTHORITY_HOST,
+    DEFAULT_EXPIRES_IN,
 };
 
 /// The client secret of the client-credentials harness. Seeds and the
@@ -765,5 +778,472 @@ fn check_refused_host(error: &Error, text: &str) {
                 assert!(!format!("{error:?}").contains(HOST_PASSWORD));
             }
         }
+    }
+}
+
+/// App Service's identity header in the `managed_identity_response` harness (seeds and the
+/// dictionary carry it, so the fuzzer tries answers echoing it).
+pub const IDENTITY_HEADER_SECRET: &str = "fuzz-identity-header-3Hq";
+/// The content of the harness's Azure Arc key file (echoed the same way).
+pub const ARC_KEY: &str = "fuzz-arc-key-8Wm";
+/// The content of a `.key` file outside the token folder, that a link in it points to: it
+/// must never be sent.
+pub const OUTSIDE_KEY: &str = "fuzz-outside-key-2Pd";
+/// Separates the identity endpoint's answers in the input.
+pub const ANSWER_SEPARATOR: &str = "\n---\n";
+/// Replaced with the path of the harness's Azure Arc key file in a header.
+pub const KEY_FILE_PLACEHOLDER: &str = "{keyfile}";
+/// Replaced with the path of the harness's Azure Arc token folder in a header.
+pub const TOKEN_FOLDER_PLACEHOLDER: &str = "{tokens}";
+/// The source picked by bits 0–1 of the flags (`true`: with a user-assigned client id).
+pub const IDENTITY_SOURCES: [(ManagedIdentitySource, bool); 4] = [
+    (ManagedIdentitySource::AppService, false),
+    (ManagedIdentitySource::AzureArc, false),
+    (ManagedIdentitySource::Imds, false),
+    (ManagedIdentitySource::Imds, true),
+];
+/// Statuses picked when an answer does not start with three digits.
+const IDENTITY_STATUSES: [u16; 10] = [200, 400, 401, 403, 404, 410, 429, 500, 503, 200];
+const IDENTITY_URL: &str = "http://127.0.0.1:41741/MSI/token";
+const IMDS_URL: &str = "http://127.0.0.1:41742";
+const IDENTITY_RESOURCE: &str = "https://api.adu.microsoft.com";
+/// The most requests one token may take: the first, the Arc challenge's answer, three
+/// transient retries and seven 410 retries.
+const MAX_IDENTITY_REQUESTS: usize = 12;
+
+/// The Azure Arc token folder of this process: `arc.key` (the key), `big.key` (over the
+/// 4 KiB bound), `notes.txt`, `dir.key/` (a folder), `link.key` (a link to a key outside).
+fn arc_folder() -> &'static std::path::Path {
+    static FOLDER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FOLDER.get_or_init(|| {
+        let root = std::env::temp_dir().join(format!("adu-auth-fuzz-arc-{}", std::process::id()));
+        let tokens = root.join("tokens");
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(tokens.join("dir.key")).expect("a temporary folder");
+        std::fs::write(tokens.join("arc.key"), format!("{ARC_KEY}\n")).unwrap();
+        std::fs::write(tokens.join("big.key"), "k".repeat(5000)).unwrap();
+        std::fs::write(tokens.join("notes.txt"), ARC_KEY).unwrap();
+        std::fs::write(root.join("outside.key"), OUTSIDE_KEY).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root.join("outside.key"), tokens.join("link.key")).unwrap();
+        tokens.canonicalize().unwrap()
+    })
+}
+
+/// One answer of the input: status, headers, body.
+fn identity_answer(text: &[u8]) -> Response {
+    let digits = text.get(..3).and_then(|d| std::str::from_utf8(d).ok());
+    let (status, rest) = match digits.and_then(|d| d.parse::<u16>().ok()) {
+        Some(s)
+            if (100..=999).contains(&s)
+                && digits.is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            (s, &text[3..])
+        }
+        _ => {
+            let pick = text.iter().map(|b| usize::from(*b)).sum::<usize>();
+            (IDENTITY_STATUSES[pick % IDENTITY_STATUSES.len()], text)
+        }
+    };
+    let mut response = http::Response::builder().status(status);
+    let mut body = rest;
+    if let Some(head) = rest.strip_prefix(b"\n") {
+        if let Some(end) = head.windows(2).position(|w| w == b"\n\n") {
+            let folder = arc_folder().display().to_string();
+            let key = arc_folder().join("arc.key").display().to_string();
+            for line in String::from_utf8_lossy(&head[..end]).lines() {
+                if let Some((name, value)) = line.split_once(':') {
+                    let value = value
+                        .trim()
+                        .replace(KEY_FILE_PLACEHOLDER, &key)
+                        .replace(TOKEN_FOLDER_PLACEHOLDER, &folder);
+                    if let (Ok(n), Ok(v)) = (
+                        http::HeaderName::from_bytes(name.trim().as_bytes()),
+                        http::HeaderValue::from_str(&value),
+                    ) {
+                        response = response.header(n, v);
+                    }
+                }
+            }
+            body = &head[end + 2..];
+        }
+    }
+    response.body(body.to_vec()).expect("a valid response")
+}
+
+/// The identity endpoint's answers to a real `ManagedIdentityCredential`, for one token;
+/// checks the retries stay within their budget, requests keep their path and carry the
+/// right secret, the Arc key is read only from the token folder, an issued token is the
+/// answer's `access_token` with an expiry as an independent reading says (never past a
+/// day), and no error shows a secret that was sent (the identity header, the Arc key).
+pub fn managed_identity_response(data: &[u8]) {
+    let [flags, rest @ ..] = data else {
+        return;
+    };
+    let (source, user_assigned) = IDENTITY_SOURCES[usize::from(flags & 3)];
+    let mut answers: Vec<Response> = Vec::new();
+    let mut from = 0;
+    while let Some(at) = rest[from..]
+        .windows(ANSWER_SEPARATOR.len())
+        .position(|w| w == ANSWER_SEPARATOR.as_bytes())
+    {
+        answers.push(identity_answer(&rest[from..from + at]));
+        from += at + ANSWER_SEPARATOR.len();
+        if answers.len() == MAX_IDENTITY_REQUESTS {
+            break;
+        }
+    }
+    if answers.len() < MAX_IDENTITY_REQUESTS {
+        answers.push(identity_answer(&rest[from..]));
+    }
+    let answers = Arc::new(answers);
+
+    let seen = Arc::new(Mutex::new(Vec::<Request>::new()));
+    let log = seen.clone();
+    let served = answers.clone();
+    let http: SharedHttpClient = Arc::new(move |request: Request| {
+        let mut log = log.lock().expect("not poisoned");
+        let answer = served[log.len().min(served.len() - 1)].clone();
+        log.push(request);
+        async move { Ok::<_, HttpClientError>(answer) }
+    });
+    let pauses = Arc::new(Mutex::new(Vec::<Duration>::new()));
+    let paused = pauses.clone();
+    let credential = match source {
+        ManagedIdentitySource::AppService => {
+            ManagedIdentityCredential::app_service(IDENTITY_URL, IDENTITY_HEADER_SECRET, http)
+        }
+        ManagedIdentitySource::AzureArc => ManagedIdentityCredential::azure_arc(IDENTITY_URL, http)
+            .map(|c| c.with_arc_token_folder(arc_folder())),
+        _ => ManagedIdentityCredential::imds_at(IMDS_URL, http),
+    }
+    .expect("a loopback endpoint is accepted");
+    let credential = if user_assigned {
+        credential
+            .with_user_assigned(UserAssignedId::ClientId("fuzz-client-id".to_owned()))
+            .expect("IMDS takes a user-assigned id")
+    } else {
+        credential
+    }
+    .with_cache_options(cache_options())
+    .with_sleep(move |pause| {
+        paused.lock().expect("not poisoned").push(pause);
+        Box::pin(std::future::ready(()))
+    });
+    let result = block_on(credential.get_token(&[&format!("{IDENTITY_RESOURCE}/.default")]));
+
+    let requests = seen.lock().expect("not poisoned");
+    let pauses = pauses.lock().expect("not poisoned");
+    assert!(
+        (1..=MAX_IDENTITY_REQUESTS).contains(&requests.len()),
+        "{} requests for one token",
+        requests.len()
+    );
+    assert!(pauses
+        .iter()
+        .all(|p| [1, 2, 4, 10].contains(&p.as_secs()) && p.subsec_nanos() == 0));
+    assert!(pauses.iter().sum::<Duration>() <= Duration::from_secs(7 + 70));
+    let mut key_sent = false;
+    for (i, request) in requests.iter().enumerate() {
+        assert_eq!(request.method(), http::Method::GET);
+        let path = match source {
+            ManagedIdentitySource::Imds => "/metadata/identity/oauth2/token",
+            _ => "/MSI/token",
+        };
+        assert_eq!(request.uri().path(), path);
+        assert_eq!(request.uri().host(), Some("127.0.0.1"));
+        let headers = request.headers();
+        match source {
+            ManagedIdentitySource::AppService => {
+                assert_eq!(headers["x-identity-header"], IDENTITY_HEADER_SECRET);
+            }
+            _ => assert_eq!(headers["metadata"], "true"),
+        }
+        if let Some(auth) = headers.get(http::header::AUTHORIZATION) {
+            // Only Azure Arc answers a challenge, with the key file of its token folder, once
+            // a 401 asked for it.
+            assert_eq!(source, ManagedIdentitySource::AzureArc);
+            assert_eq!(
+                auth,
+                format!("Basic {ARC_KEY}").as_str(),
+                "a key from elsewhere was sent"
+            );
+            assert!(
+                answers[..i.min(answers.len())]
+                    .iter()
+                    .any(|a| a.status() == 401),
+                "the key was sent before a challenge"
+            );
+            key_sent = true;
+        }
+    }
+    let last = &answers[(requests.len() - 1).min(answers.len() - 1)];
+    let mut secrets = Vec::new();
+    if source == ManagedIdentitySource::AppService {
+        secrets.push(IDENTITY_HEADER_SECRET);
+    }
+    if key_sent {
+        secrets.push(ARC_KEY);
+    }
+    let debug = format!("{credential:?}");
+    for secret in [IDENTITY_HEADER_SECRET, ARC_KEY] {
+        assert!(!debug.contains(secret), "a secret shows in {debug}");
+    }
+    match result {
+        Ok(token) => {
+            assert_eq!(
+                last.status(),
+                200,
+                "a token from a {} answer",
+                last.status()
+            );
+            check_identity_token(&token, last.body());
+        }
+        Err(error) => {
+            assert_no_secret(&error, &secrets);
+            match &error {
+                Error::IdentityNotAssigned { description, .. } => {
+                    assert_eq!(last.status(), 400);
+                    assert!(description
+                        .as_ref()
+                        .is_none_or(|d| d.chars().count() <= 200 && !d.contains('\n')));
+                }
+                Error::ManagedIdentity {
+                    status,
+                    identity_source,
+                    http,
+                    ..
+                } => {
+                    assert_eq!(*identity_source, source);
+                    assert!(http.is_none());
+                    assert_eq!(*status, Some(last.status().as_u16()));
+                }
+                Error::UnsupportedTokenType { token_type } => {
+                    assert_eq!(last.status(), 200);
+                    assert_ne!(token_type, "bearer");
+                }
+                other => panic!("unexpected kind of error from an identity endpoint: {other:?}"),
+            }
+        }
+    }
+}
+
+/// What a `200` answer's body says a token is, read independently of the crate.
+fn check_identity_token(token: &AccessToken, body: &[u8]) {
+    use serde_json::Value;
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        // serde's derived decoding also reads a struct from an array, and an object with
+        // keys it does not read may hold what `Value` refuses (lone surrogates): such bodies
+        // get only the checks that hold for any.
+        assert!(token.expires_at() <= now() + Duration::from_secs(24 * 60 * 60));
+        return;
+    };
+    let Value::Object(map) = value else {
+        assert!(value.is_array(), "a token from a JSON {value}");
+        return;
+    };
+    assert_eq!(
+        map.get("access_token").and_then(Value::as_str),
+        Some(token.secret())
+    );
+    assert!(!token.secret().is_empty());
+    let kind = map.get("token_type").and_then(Value::as_str);
+    assert!(
+        kind.is_none_or(|k| k.eq_ignore_ascii_case("bearer")),
+        "{kind:?}"
+    );
+    let day = now() + Duration::from_secs(24 * 60 * 60);
+    let expires_on = reference_seconds(map.get("expires_on")).expect("expires_on was read");
+    let expires_in = reference_seconds(map.get("expires_in")).expect("expires_in was read");
+    let want = match (expires_on, expires_in) {
+        (Some(on), _) => UNIX_EPOCH.checked_add(Duration::from_secs(on)),
+        (None, Some(secs)) => now().checked_add(Duration::from_secs(secs)),
+        (None, None) => panic!("a token without expires_on or expires_in"),
+    }
+    .map_or(day, |at| at.min(day));
+    assert_eq!(token.expires_at(), want);
+    assert!(token.expires_at() <= day);
+}
+
+/// The exit code picked by bits 0–2 of the flags.
+pub const CLI_EXIT_CODES: [u8; 8] = [0, 0, 0, 0, 1, 1, 2, 130];
+/// How many spaces go before standard output, picked by bits 3–5 of the flags: around the
+/// 64 KiB the credential keeps.
+pub const CLI_PADDING: [usize; 8] = [0, 0, 0, 0, 65_000, 65_536, 65_537, 1 << 20];
+/// Separates standard output from standard error in the input.
+pub const STDERR_SEPARATOR: &str = "\n===stderr===\n";
+/// The most of a stream the credential keeps.
+const CLI_MAX_OUTPUT: usize = 64 * 1024;
+
+/// The fake `az` of this process, written once: a shell script that prints the files beside
+/// the name it was run by (a link per thread, so tests on several threads do not mix) and
+/// exits with the code in `code`.
+fn fake_az() -> std::path::PathBuf {
+    fn script() -> &'static std::path::Path {
+        static SCRIPT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+        SCRIPT.get_or_init(|| {
+            let root =
+                std::env::temp_dir().join(format!("adu-auth-fuzz-az-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(&root).expect("a temporary folder");
+            let script = root.join("az.sh");
+            std::fs::write(
+                &script,
+                "#!/bin/sh\nd=\"${0%/*}\"\ncat \"$d/stdout\"\ncat \"$d/stderr\" >&2\nread code < \"$d/code\"\nexit \"$code\"\n",
+            )
+            .unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+                    .unwrap();
+            }
+            script
+        })
+    }
+    thread_local! {
+        static LINK: std::path::PathBuf = {
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = script().parent().unwrap().join(format!("t{n}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let link = dir.join("az");
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(script(), &link).unwrap();
+            link
+        };
+    }
+    LINK.with(Clone::clone)
+}
+
+/// What a fake `az account get-access-token` prints and how it exits, read by a real
+/// `AzureCliCredential`; checks a token comes only from a successful run whose whole output
+/// (within the 64 KiB bound) is a JSON token, with its `accessToken` and an expiry as
+/// `expires_on` says (never past a day), and that no error shows the token or more than a
+/// short line of standard error.
+pub fn azure_cli_output(data: &[u8]) {
+    let [flags, rest @ ..] = data else {
+        return;
+    };
+    let code = CLI_EXIT_CODES[usize::from(flags & 7)];
+    let pad = CLI_PADDING[usize::from((flags >> 3) & 7)];
+    let (out, err) = match rest
+        .windows(STDERR_SEPARATOR.len())
+        .position(|w| w == STDERR_SEPARATOR.as_bytes())
+    {
+        Some(at) => (&rest[..at], &rest[at + STDERR_SEPARATOR.len()..]),
+        None => (rest, &[][..]),
+    };
+    let mut stdout = vec![b' '; pad];
+    stdout.extend_from_slice(out);
+    let mut stderr = Vec::new();
+    if flags & 64 != 0 {
+        stderr.extend(std::iter::repeat_n(b'e', 70_000));
+        stderr.push(b'\n');
+    }
+    stderr.extend_from_slice(err);
+
+    let az = fake_az();
+    let dir = az.parent().unwrap();
+    std::fs::write(dir.join("stdout"), &stdout).unwrap();
+    std::fs::write(dir.join("stderr"), &stderr).unwrap();
+    std::fs::write(dir.join("code"), format!("{code}\n")).unwrap();
+    let credential = AzureCliCredential::new()
+        .with_program(&az)
+        .with_cache_options(cache_options());
+    let result = block_on_thread(credential.get_token(&[scopes::CURRENT]));
+
+    // The token of the output, as far as an independent reading finds one.
+    let token_text = serde_json::from_slice::<serde_json::Value>(out)
+        .ok()
+        .and_then(|v| v.get("accessToken")?.as_str().map(str::to_owned));
+    match result {
+        Ok(token) => {
+            assert_eq!(code, 0, "a token from a failed run");
+            assert!(
+                stdout.len() <= CLI_MAX_OUTPUT,
+                "a token from {} bytes",
+                stdout.len()
+            );
+            let value: serde_json::Value = match serde_json::from_slice(&stdout) {
+                Ok(v) => v,
+                // Derived decoding skips what `Value` refuses in keys it does not read.
+                Err(_) => return,
+            };
+            let Some(map) = value.as_object() else {
+                assert!(value.is_array(), "a token from JSON {value}");
+                return;
+            };
+            assert_eq!(
+                map.get("accessToken").and_then(|t| t.as_str()),
+                Some(token.secret())
+            );
+            assert!(!token.secret().is_empty());
+            let on = reference_seconds(map.get("expires_on"))
+                .expect("expires_on was read")
+                .expect("a token without expires_on");
+            let day = now() + Duration::from_secs(24 * 60 * 60);
+            let want = UNIX_EPOCH
+                .checked_add(Duration::from_secs(on))
+                .map_or(day, |at| at.min(day));
+            assert_eq!(token.expires_at(), want);
+        }
+        Err(error) => {
+            let kept_err = &stderr[..stderr.len().min(CLI_MAX_OUTPUT)];
+            let err_text = String::from_utf8_lossy(kept_err);
+            match &error {
+                Error::AzureCliNotSignedIn => {
+                    assert_ne!(code, 0);
+                    assert!(err_text.contains("az login") || err_text.contains("az account set"));
+                }
+                Error::AzureCli { reason } => {
+                    // A short line of standard error at most, never the output.
+                    assert!(
+                        reason.chars().count() <= 300 + 200,
+                        "{} chars",
+                        reason.len()
+                    );
+                    if code == 0 && stdout.len() > CLI_MAX_OUTPUT {
+                        assert!(reason.contains("larger than 65536 bytes"), "{reason}");
+                    }
+                    if code != 0 {
+                        assert!(reason.contains("failed ("), "{reason}");
+                    }
+                }
+                other => panic!("unexpected kind of error from the Azure CLI: {other:?}"),
+            }
+            let text = format!("{error}\n{error:?}");
+            if let Some(token) = token_text.filter(|t| t.len() >= 4) {
+                if !err_text.contains(&token) {
+                    assert!(!text.contains(&token), "the token shows in {text}");
+                }
+            }
+            if !err_text.contains(CLI_TOKEN) {
+                assert!(!text.contains(CLI_TOKEN), "the token shows in {text}");
+            }
+        }
+    }
+}
+
+/// The token the `azure_cli_output` seeds print (the dictionary has it too).
+pub const CLI_TOKEN: &str = "fuzz-cli-token-5Gv";
+
+/// Waits for a future whose work runs on another thread (the CLI credential runs `az` on a
+/// thread of its own and is woken when it ends).
+fn block_on_thread<F: Future>(future: F) -> F::Output {
+    struct ThreadWake(std::thread::Thread);
+    impl Wake for ThreadWake {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let mut future = std::pin::pin!(future);
+    let waker = Waker::from(Arc::new(ThreadWake(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
     }
 }

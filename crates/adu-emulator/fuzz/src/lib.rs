@@ -246,7 +246,12 @@ pub fn token_form(data: &[u8]) {
     }
     // Secrets are compared, never echoed: only a field the answer echoes
     // (client id, scope, grant type, redirect URI) can bring one back.
-    let body_text = String::from_utf8_lossy(response.body());
+    // The answer's text as a client reads it: JSON strings decoded, so an escape such as
+    // `\u001f` followed by echoed text cannot spell a secret that was never there.
+    let body_text = match serde_json::from_slice::<serde_json::Value>(response.body()) {
+        Ok(value) => json_strings(&value),
+        Err(_) => String::from_utf8_lossy(response.body()).into_owned(),
+    };
     for secret in [CLIENT_SECRET, PASSWORD] {
         let echoed = form.iter().any(|(k, v)| {
             k.contains(secret) || (k != "client_secret" && k != "password" && v.contains(secret))
@@ -254,6 +259,19 @@ pub fn token_form(data: &[u8]) {
         if !echoed && !tenant.contains(secret) {
             assert!(!body_text.contains(secret), "{text:?} answered {body_text}");
         }
+    }
+}
+
+/// Every string (keys and values) in a JSON value, one per line.
+fn json_strings(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => format!("{text}\n"),
+        serde_json::Value::Array(items) => items.iter().map(json_strings).collect(),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k}\n{}", json_strings(v)))
+            .collect(),
+        other => format!("{other}\n"),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The managed-identity endpoints: App Service's (`/msi/token`, `X-IDENTITY-HEADER`) and the
-//! VM metadata service's (`/metadata/identity/oauth2/token`, `Metadata: true`).
+//! The managed-identity endpoints: App Service's (`/msi/token`, `X-IDENTITY-HEADER`), the
+//! VM metadata service's (`/metadata/identity/oauth2/token`, `Metadata: true`) and Cloud
+//! Shell's (`POST /oauth2/token`, a form, `Metadata: true`).
 
 use adu_emulator::{Config, OperationSpec, RunningEmulator};
 use serde_json::json;
@@ -236,6 +237,58 @@ async fn imds_shape_refusals() {
         .unwrap();
     assert_eq!(post.status, 405);
     assert_eq!(emu.stats().tokens_issued, 0);
+    emu.shutdown().await;
+}
+
+async fn cloud_shell(emu: &RunningEmulator, headers: Headers<'_>, form: &str) -> Answer {
+    let req = request("POST", "/oauth2/token", headers, form.as_bytes());
+    send_req(emu.addr(), req).await.unwrap()
+}
+
+#[tokio::test]
+async fn cloud_shell_shape_issues_tokens_the_api_accepts_and_refuses_the_rest() {
+    let emu = emulator(true).await;
+    let metadata = [
+        ("metadata", "true"),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+    let form = format!("resource={RESOURCE}");
+    let body = assert_token(
+        &emu,
+        &cloud_shell(&emu, &metadata, &form).await,
+        "system-mi",
+    )
+    .await;
+    assert_eq!(body["expires_in"], "3599", "strings, as from IMDS");
+    let by_client = format!("{form}&client_id={UAMI}");
+    let cases: [(&str, Headers<'_>, &str); 3] = [
+        (&form, &[], "Required metadata header not specified"),
+        ("", &metadata, "Required form field 'resource' is missing"),
+        (
+            &by_client,
+            &metadata,
+            "User-assigned identities are not supported in Cloud Shell",
+        ),
+    ];
+    for (form, headers, description) in cases {
+        let a = cloud_shell(&emu, headers, form).await;
+        assert_eq!(a.status, 400, "{form}: {:?}", a.body);
+        assert_eq!(
+            a.json(),
+            json!({ "error": "invalid_request", "error_description": description })
+        );
+    }
+    // Only POST.
+    let get = call(&emu, &format!("/oauth2/token?{form}"), &metadata).await;
+    assert_eq!(get.status, 405);
+    assert_eq!(emu.stats().tokens_issued, 1);
+    assert_eq!(emu.stats().identity_requests, 4);
+    emu.shutdown().await;
+    // A host without a system-assigned identity has none to give.
+    let emu = emulator(false).await;
+    let a = cloud_shell(&emu, &metadata, &form).await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.json()["error_description"], "Identity not found");
     emu.shutdown().await;
 }
 
