@@ -154,7 +154,7 @@ pub fn prepare(
     Ok((builder, transport))
 }
 
-/// Prints the operation on stdout (see [`print`]).
+/// Prints the operation on stdout (see [`print()`]).
 pub fn print_operation(operation: &AnyOperation, format: OutputFormat) -> Result<(), Failure> {
     match format {
         OutputFormat::Json => print(format!("{}\n", output::operation_json(operation)).as_bytes()),

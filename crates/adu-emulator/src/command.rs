@@ -47,9 +47,9 @@ pub struct ServeArgs {
     /// The secret the managed-identity endpoint wants in X-IDENTITY-HEADER [default: the
     /// scenario's `managedIdentity.identityHeader`, else adu-emulator-identity-header]. Point
     /// Azure's libraries at the emulator's managed identity with
-    /// IDENTITY_ENDPOINT=<URL>/msi/token and IDENTITY_HEADER=<this value> (App Service), or
-    /// AZURE_POD_IDENTITY_AUTHORITY_HOST=<URL> (the VM metadata service's shape, header
-    /// `Metadata: true`), where <URL> is the one printed when ready.
+    /// `IDENTITY_ENDPOINT=<URL>/msi/token` and `IDENTITY_HEADER=<this value>` (App Service), or
+    /// `AZURE_POD_IDENTITY_AUTHORITY_HOST=<URL>` (the VM metadata service's shape, header
+    /// `Metadata: true`), where `<URL>` is the one printed when ready.
     #[arg(long, env = "ADU_EMULATOR_IDENTITY_HEADER", hide_env_values = true)]
     pub identity_header: Option<String>,
     /// Serve the API without requiring bearer tokens.

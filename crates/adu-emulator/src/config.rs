@@ -80,7 +80,7 @@ pub struct Config {
     pub authorization_code_lifetime: Duration,
     /// How long after a device code is issued (`/devicecode`) the emulator takes its user to
     /// have signed in; until then polls are answered `authorization_pending`
-    /// ([`DEFAULT_DEVICE_CODE_DELAY`]).
+    /// (5 s unless the scenario's `deviceCodeDelaySecs` says otherwise).
     #[serde(rename = "deviceCodeDelaySecs", deserialize_with = "secs")]
     pub device_code_delay: Duration,
     /// Whether API requests need a bearer token issued by this emulator (true by default).

@@ -312,8 +312,15 @@ pub fn scenario(data: &[u8]) {
                 !message.ends_with(&format!(" at line {line} column {column}")),
                 "the position is repeated: {message:?}"
             );
-            for secret in &secrets {
-                assert!(!message.contains(secret.as_str()), "{message}");
+            for secret in secrets.iter().filter(|s| message.contains(s.as_str())) {
+                // The parser's own words may spell a fuzzed secret (`uplicate field `client`):
+                // it was echoed only if the message changes when the secret does.
+                let other = text.replacen(secret.as_str(), &"Z".repeat(secret.len()), 1);
+                let again = match Config::from_scenario_json(&other) {
+                    Err(Error::ScenarioSyntax { message, .. }) => message,
+                    _ => String::new(),
+                };
+                assert!(again.contains(secret.as_str()), "{message}");
             }
             let shown = Error::ScenarioSyntax {
                 line,
