@@ -367,9 +367,15 @@ pub fn scenario(data: &[u8]) {
     }
     assert!(!config.managed_identity.identity_header.is_empty());
     let debug = format!("{config:?}");
-    for secret in &secrets {
+    for secret in secrets.iter().filter(|s| debug.contains(s.as_str())) {
+        // Debug's own words may spell a fuzzed secret (a password `client_secret`): it was
+        // shown only if Debug changes when the secret does.
+        let other = text.replacen(secret.as_str(), &"Z".repeat(secret.len()), 1);
+        let again = Config::from_scenario_json(&other)
+            .map(|config| format!("{config:?}"))
+            .unwrap_or_default();
         assert!(
-            !debug.contains(secret.as_str()),
+            again.contains(secret.as_str()),
             "the config's Debug shows a secret"
         );
     }
