@@ -27,7 +27,7 @@ pub use error::{DecodeError, Error, ServiceError, ServiceErrorKind, MAX_KEPT_BOD
 pub use etag::ETag;
 pub use list::{
     build_list_operations_request, decode_list_operations_response, list_operations_uri,
-    ListOptions, OperationFilter, OperationPage, Pager,
+    ListOptions, OperationFilter, OperationPage, Pager, MAX_EMPTY_PAGES_IN_A_ROW,
 };
 pub use polling::{PollAction, PollEvent, PollPolicy, Poller, WaitError};
 pub use request::{

@@ -312,7 +312,14 @@ pub struct Pager {
     /// Every page read so far, as its request named it: a link to one of them means the
     /// service loops.
     requested: HashSet<String>,
+    /// Empty pages read in a row, each with a link to another.
+    empty_in_a_row: u32,
 }
+
+/// How many empty pages in a row, each naming a new next page, a list may go through
+/// before it ends with an error: a service that only ever says "more" would otherwise
+/// be followed for ever.
+pub const MAX_EMPTY_PAGES_IN_A_ROW: u32 = 100;
 
 impl Pager {
     /// A pager for the list of operations of `kind` that `options` describes, starting with
@@ -334,6 +341,7 @@ impl Pager {
             next,
             remaining: options.top,
             requested: HashSet::new(),
+            empty_in_a_row: 0,
         })
     }
 
@@ -369,6 +377,10 @@ impl Pager {
             }
         };
         self.requested.insert(sent.to_string());
+        self.empty_in_a_row = match page.items.is_empty() {
+            true => self.empty_in_a_row.saturating_add(1),
+            false => 0,
+        };
         let mut items = page.items;
         if let Some(remaining) = &mut self.remaining {
             items.truncate(usize::try_from(*remaining).unwrap_or(usize::MAX));
@@ -384,6 +396,12 @@ impl Pager {
                 return Err(Error::InvalidNextLink {
                     input: shown_url(&link),
                     reason: "it names a page read before, so the list would never end",
+                });
+            }
+            if self.empty_in_a_row >= MAX_EMPTY_PAGES_IN_A_ROW {
+                return Err(Error::InvalidNextLink {
+                    input: shown_url(&link),
+                    reason: "it follows 100 empty pages in a row, so the list may never end",
                 });
             }
             self.next = Some(uri);

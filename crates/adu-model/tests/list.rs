@@ -432,6 +432,58 @@ fn a_next_link_elsewhere_unknown_or_seen_before_ends_the_list_with_its_error() {
 }
 
 #[test]
+fn a_service_that_only_sends_empty_pages_is_followed_a_bounded_number_of_times() {
+    let mut pager = pager(
+        OperationKind::Update,
+        ApiVersion::V2026_06_01,
+        &ListOptions::default(),
+    );
+    let mut requests = 0u32;
+    let error = loop {
+        let request = pager.next_request().expect("a next page until the error");
+        requests += 1;
+        assert!(requests <= MAX_EMPTY_PAGES_IN_A_ROW + 1, "never ends");
+        // Every page is empty and names a new one: no link repeats.
+        let link = format!("{}&skipToken={requests}", request.uri());
+        match pager.handle_response(&page(&[], Some(&link)), now()) {
+            Ok(items) => assert!(items.is_empty()),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(requests, MAX_EMPTY_PAGES_IN_A_ROW);
+    assert!(
+        matches!(&error, Error::InvalidNextLink { reason, .. } if reason.contains("empty pages")),
+        "{error:?}"
+    );
+    assert!(pager.next_request().is_none(), "the list is over");
+
+    // Empty pages between full ones are followed: the count starts again after each item.
+    let mut pager = pager_for_default();
+    let mut served = 0u32;
+    while let Some(request) = pager.next_request() {
+        served += 1;
+        let ids: &[&str] = if served.is_multiple_of(50) {
+            &["x"]
+        } else {
+            &[]
+        };
+        let link = (served < 300).then(|| format!("{}&skipToken={served}", request.uri()));
+        pager
+            .handle_response(&page(ids, link.as_deref()), now())
+            .expect("never 100 empty pages in a row");
+    }
+    assert_eq!(served, 300);
+}
+
+fn pager_for_default() -> Pager {
+    pager(
+        OperationKind::Update,
+        ApiVersion::V2026_06_01,
+        &ListOptions::default(),
+    )
+}
+
+#[test]
 fn top_zero_sends_nothing_and_top_stops_the_requests() {
     let p = pager(
         OperationKind::Update,
