@@ -15,8 +15,8 @@ use rustls_pki_types::pem::{self, PemObject as _};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::assertion::{AssertionFn, AssertionGrant};
-use crate::authority::{Authority, DEFAULT_AUTHORITY_HOST};
-use crate::credentials::{AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_TENANT_ID};
+use crate::authority::Authority;
+use crate::credentials::env_tenant_client_and;
 use crate::endpoint::TokenEndpoint;
 use crate::error::Error;
 use crate::http_client::SharedHttpClient;
@@ -306,7 +306,8 @@ impl fmt::Debug for ClientCertificate {
 /// set, as for a secret.
 ///
 /// ```no_run
-/// # fn http() -> adu_auth::SharedHttpClient { unimplemented!() }
+/// # let http: adu_auth::SharedHttpClient = std::sync::Arc::new(
+/// #     |_: http::Request<Vec<u8>>| async { Err::<http::Response<Vec<u8>>, _>(adu_auth::HttpClientError::new("offline")) });
 /// use adu_auth::{Authority, ClientCertificate, ClientCertificateCredential};
 ///
 /// let certificate = ClientCertificate::from_pem_file("app.pem".as_ref())?;
@@ -314,7 +315,7 @@ impl fmt::Debug for ClientCertificate {
 ///     Authority::new("contoso.onmicrosoft.com")?,
 ///     "client-id",
 ///     certificate,
-///     http(),
+///     http,
 /// )
 /// .with_certificate_chain(true);
 /// # Ok::<(), adu_auth::Error>(())
@@ -383,20 +384,8 @@ impl ClientCertificateCredential {
         http: SharedHttpClient,
     ) -> Result<Self, Error> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let names = [
-            AZURE_TENANT_ID,
-            AZURE_CLIENT_ID,
-            AZURE_CLIENT_CERTIFICATE_PATH,
-        ];
-        let [tenant, client_id, path] = names.map(get);
-        let (Some(tenant), Some(client_id), Some(path)) = (tenant, client_id, path) else {
-            let missing = names.into_iter().filter(|n| get(n).is_none());
-            return Err(Error::MissingEnvironment {
-                missing: missing.map(str::to_owned).collect(),
-            });
-        };
-        let host = get(AZURE_AUTHORITY_HOST).unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_owned());
-        let authority = Authority::new(tenant)?.with_host(&host)?;
+        let (authority, client_id, path) =
+            env_tenant_client_and(&get, AZURE_CLIENT_CERTIFICATE_PATH)?;
         let chain = get(AZURE_CLIENT_SEND_CERTIFICATE_CHAIN)
             .is_some_and(|v| v.trim() == "1" || v.trim().eq_ignore_ascii_case("true"));
         let password = get(AZURE_CLIENT_CERTIFICATE_PASSWORD);

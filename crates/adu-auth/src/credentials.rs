@@ -210,6 +210,33 @@ pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
 #[derive(Debug)]
 pub struct EnvironmentCredential(GrantCredential);
 
+/// The authority of `tenant` at `AZURE_AUTHORITY_HOST` (read through `get`), or the public cloud's.
+pub(crate) fn env_authority(
+    get: &impl Fn(&str) -> Option<String>,
+    tenant: String,
+) -> Result<Authority, Error> {
+    let host = get(AZURE_AUTHORITY_HOST).unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_owned());
+    Authority::new(tenant)?.with_host(&host)
+}
+
+/// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and the variable `third` through `get`, as the
+/// authority ([`env_authority`]), the client id and `third`'s value; the error names every
+/// variable that is missing.
+pub(crate) fn env_tenant_client_and(
+    get: &impl Fn(&str) -> Option<String>,
+    third: &str,
+) -> Result<(Authority, String, String), Error> {
+    let names = [AZURE_TENANT_ID, AZURE_CLIENT_ID, third];
+    let [tenant, client_id, value] = names.map(get);
+    let (Some(tenant), Some(client_id), Some(value)) = (tenant, client_id, value) else {
+        let missing = names.into_iter().filter(|n| get(n).is_none());
+        return Err(Error::MissingEnvironment {
+            missing: missing.map(str::to_owned).collect(),
+        });
+    };
+    Ok((env_authority(get, tenant)?, client_id, value))
+}
+
 /// The flow the variables select.
 enum Flow {
     Secret(String),
@@ -257,8 +284,7 @@ impl EnvironmentCredential {
         let (Some(tenant), Some(client_id), Some(flow)) = (tenant, client_id, flow) else {
             return Err(Error::MissingEnvironment { missing });
         };
-        let host = get(AZURE_AUTHORITY_HOST).unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_owned());
-        let authority = Authority::new(tenant)?.with_host(&host)?;
+        let authority = env_authority(&get, tenant)?;
         Ok(EnvironmentCredential(match flow {
             Flow::Secret(secret) => {
                 ClientSecretCredential::new(authority, client_id, secret, http).0

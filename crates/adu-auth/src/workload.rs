@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::assertion::{AssertionFn, AssertionGrant};
-use crate::authority::{Authority, DEFAULT_AUTHORITY_HOST};
+use crate::authority::Authority;
 use crate::certificate::file_error;
-use crate::credentials::{AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_TENANT_ID};
+use crate::credentials::env_tenant_client_and;
 use crate::endpoint::TokenEndpoint;
 use crate::error::Error;
 use crate::http_client::SharedHttpClient;
@@ -137,16 +137,7 @@ impl WorkloadIdentityCredential {
         http: SharedHttpClient,
     ) -> Result<Self, Error> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let names = [AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE];
-        let [tenant, client_id, file] = names.map(get);
-        let (Some(tenant), Some(client_id), Some(file)) = (tenant, client_id, file) else {
-            let missing = names.into_iter().filter(|n| get(n).is_none());
-            return Err(Error::MissingEnvironment {
-                missing: missing.map(str::to_owned).collect(),
-            });
-        };
-        let host = get(AZURE_AUTHORITY_HOST).unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_owned());
-        let authority = Authority::new(tenant)?.with_host(&host)?;
+        let (authority, client_id, file) = env_tenant_client_and(&get, AZURE_FEDERATED_TOKEN_FILE)?;
         Ok(Self::new(authority, client_id, file, http))
     }
 
