@@ -135,6 +135,19 @@ pub(crate) fn app_service(
     )
 }
 
+/// A 400 in the metadata service's `{"error", "error_description"}` shape.
+fn metadata_refuse(description: &str) -> Response<Bytes> {
+    let body = json!({ "error": "invalid_request", "error_description": description });
+    json_answer(StatusCode::BAD_REQUEST, &body)
+}
+
+/// The metadata service's refusal of a request without `Metadata: true`, if it has none.
+fn metadata_refusal(headers: &HeaderMap) -> Option<Response<Bytes>> {
+    let metadata = headers.get("metadata").and_then(|v| v.to_str().ok());
+    (!metadata.is_some_and(|v| v.eq_ignore_ascii_case("true")))
+        .then(|| metadata_refuse("Required metadata header not specified"))
+}
+
 /// `GET /metadata/identity/oauth2/token?api-version=...&resource=...[&client_id=|object_id=|
 /// msi_res_id=]` with `Metadata: true`; errors in the metadata service's `{"error",
 /// "error_description"}` shape.
@@ -144,22 +157,19 @@ pub(crate) fn imds(
     query: &str,
     now: SystemTime,
 ) -> Response<Bytes> {
-    let refuse = |description: &str| {
-        let body = json!({ "error": "invalid_request", "error_description": description });
-        json_answer(StatusCode::BAD_REQUEST, &body)
-    };
-    let metadata = headers.get("metadata").and_then(|v| v.to_str().ok());
-    if !metadata.is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-        return refuse("Required metadata header not specified");
+    if let Some(refusal) = metadata_refusal(headers) {
+        return refusal;
     }
     let params = parse_pairs(query);
     match first_value(&params, "api-version") {
-        None => return refuse("Required query variable 'api-version' is missing"),
-        Some(v) if !IMDS_API_VERSIONS.contains(&v) => return refuse("Invalid API version"),
+        None => return metadata_refuse("Required query variable 'api-version' is missing"),
+        Some(v) if !IMDS_API_VERSIONS.contains(&v) => {
+            return metadata_refuse("Invalid API version")
+        }
         Some(_) => {}
     }
     let Some(resource) = first_value(&params, "resource").filter(|r| !r.is_empty()) else {
-        return refuse("Required query variable 'resource' is missing");
+        return metadata_refuse("Required query variable 'resource' is missing");
     };
     let names = [
         &["client_id"][..],
@@ -168,8 +178,8 @@ pub(crate) fn imds(
     ];
     let client_id = match pick(&state.config.managed_identity, &params, names) {
         Ok(Some(client_id)) => client_id,
-        Err(_) => return refuse("Multiple identities specified"),
-        Ok(None) => return refuse("Identity not found"),
+        Err(_) => return metadata_refuse("Multiple identities specified"),
+        Ok(None) => return metadata_refuse("Identity not found"),
     };
     metadata_token(state, client_id, resource, now)
 }
@@ -183,25 +193,20 @@ pub(crate) fn cloud_shell(
     body: &[u8],
     now: SystemTime,
 ) -> Response<Bytes> {
-    let refuse = |description: &str| {
-        let body = json!({ "error": "invalid_request", "error_description": description });
-        json_answer(StatusCode::BAD_REQUEST, &body)
-    };
-    let metadata = headers.get("metadata").and_then(|v| v.to_str().ok());
-    if !metadata.is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-        return refuse("Required metadata header not specified");
+    if let Some(refusal) = metadata_refusal(headers) {
+        return refusal;
     }
     let params = parse_pairs(std::str::from_utf8(body).unwrap_or_default());
     let Some(resource) = first_value(&params, "resource").filter(|r| !r.is_empty()) else {
-        return refuse("Required form field 'resource' is missing");
+        return metadata_refuse("Required form field 'resource' is missing");
     };
     let ids = ["client_id", "object_id", "msi_res_id", "mi_res_id"];
     if ids.iter().any(|id| first_value(&params, id).is_some()) {
-        return refuse("User-assigned identities are not supported in Cloud Shell");
+        return metadata_refuse("User-assigned identities are not supported in Cloud Shell");
     }
     match state.config.managed_identity.client_id.as_deref() {
         Some(client_id) => metadata_token(state, client_id, resource, now),
-        None => refuse("Identity not found"),
+        None => metadata_refuse("Identity not found"),
     }
 }
 
